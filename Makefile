@@ -1,0 +1,36 @@
+# The two commands a fresh machine needs: `make demo` and `make test`. Both install what they use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CDK := node_modules/.bin/cdk
+# Node 20 prints an end-of-life banner on every jsii call; it is noise here, not a failure.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CDK_DISABLE_VERSION_CHECK := 1
+
+.PHONY: demo test unit synth bench clean
+
+demo: .stamp-venv
+	$(PY) -m demo
+
+test: .stamp-venv .stamp-node
+	$(PY) -m pytest
+	$(MAKE) synth
+
+# `cdk synth` of the repository's default cdk.json, through the real CLI.
+synth: .stamp-venv .stamp-node
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices
+
+bench: .stamp-venv
+	$(PY) -m bench
+
+.stamp-venv: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+.stamp-node: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+clean:
+	rm -rf $(VENV) node_modules cdk.out .stamp-venv .stamp-node .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""log-group-governor: every CloudWatch Logs log group subscribed to the shipping destination, with a sane retention."""

@@ -1,0 +1,43 @@
+"""Log lines and metrics for outcomes, the same for every entry point."""
+
+from __future__ import annotations
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from .policy import Action
+from .service import Outcome
+
+SERVICE_NAME = "log-group-governor"
+METRICS_NAMESPACE = "LogGroupGovernor"
+
+#: Metric per action that changed something or settled a group; skips and conflicts carry a Reason dimension.
+METRIC_BY_ACTION = {
+    Action.SUBSCRIBE: "Subscribed",
+    Action.UPDATE_FILTER: "FiltersUpdated",
+    Action.SET_RETENTION: "RetentionSet",
+    Action.LEAVE: "Compliant",
+    Action.SKIP: "Skipped",
+    Action.CONFLICT: "Conflicts",
+}
+IGNORED_EVENTS_METRIC = "IgnoredEvents"
+ERRORS_METRIC = "Errors"
+
+
+def record_outcome(outcome: Outcome, logger: Logger, metrics: Metrics) -> None:
+    logger.append_keys(logGroupName=outcome.log_group, decision=outcome.action.value, reason=outcome.reason)
+    fields = {"aspect": outcome.aspect.value, "detail": outcome.detail, "applied": outcome.applied}
+    if outcome.action is Action.CONFLICT:
+        logger.warning("log group not subscribed: no free subscription filter slot", extra=fields)
+    else:
+        logger.info(f"{outcome.aspect.value}: {outcome.action.value}", extra=fields)
+
+    if outcome.action.writes and not outcome.applied:
+        return  # a dry run changes nothing, so counts nothing as changed
+    name = METRIC_BY_ACTION[outcome.action]
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.action in (Action.SKIP, Action.CONFLICT):
+        # The same count again by reason, for "why was this skipped" dashboards.
+        with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace,
+                           default_dimensions=metrics.default_dimensions) as metric:
+            metric.add_dimension(name="Reason", value=outcome.reason)

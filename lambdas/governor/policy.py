@@ -1,0 +1,223 @@
+"""The policy core: given what a log group looks like, decide what should change and why.
+
+Pure code: no boto3, no events. Every entry point (the two event handlers, the backfill, the CLI and
+the demo) asks a ``Policy``; nothing else decides. Facts are read in order of cost, so a caller may
+hand in facts whose ``tags`` and ``filters`` are looked up on first access: a group skipped by its
+name or class costs no further API call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+from .config import ConfigError, PolicyConfig
+
+#: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
+#: unknown (newer) class is skipped with a reason rather than risking a failing call.
+SUBSCRIBABLE_CLASSES = frozenset({"STANDARD"})
+#: DELIVERY groups keep events for one day and their retention cannot be changed.
+FIXED_RETENTION_CLASSES = frozenset({"DELIVERY"})
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    name: str
+    destination_arn: str
+    filter_pattern: str = ""
+    role_arn: str | None = None
+
+
+class LogGroupFacts(Protocol):
+    """What the policy needs to know about a log group (``tags`` and ``filters`` may be lazy)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def log_group_class(self) -> str: ...
+    @property
+    def retention_days(self) -> int | None: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def filters(self) -> Sequence[SubscriptionFilter]: ...
+
+
+@dataclass(frozen=True)
+class KnownFacts:
+    """Facts already in hand (tests, the demo, callers that looked everything up)."""
+
+    name: str
+    log_group_class: str = "STANDARD"
+    retention_days: int | None = None
+    tags: Mapping[str, str] = None  # type: ignore[assignment]
+    filters: Sequence[SubscriptionFilter] = ()
+
+    def __post_init__(self) -> None:
+        if self.tags is None:
+            object.__setattr__(self, "tags", {})
+
+
+class Action(str, Enum):
+    SUBSCRIBE = "subscribe"
+    UPDATE_FILTER = "update-filter"
+    SET_RETENTION = "set-retention"
+    LEAVE = "leave"
+    SKIP = "skip"
+    CONFLICT = "conflict"
+
+    @property
+    def writes(self) -> bool:
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.SET_RETENTION)
+
+
+class Reason(str, Enum):
+    # why a group is left out altogether
+    EXCLUDED_PREFIX = "excluded-prefix"
+    EXCLUDED_PATTERN = "excluded-pattern"
+    EXCLUDED_TAG = "excluded-tag"
+    SHIPPING_PATH = "shipping-path"
+    UNSUPPORTED_CLASS = "unsupported-class"
+    FIXED_RETENTION_CLASS = "fixed-retention-class"
+    # subscription
+    NOT_SUBSCRIBED = "not-subscribed"
+    FILTER_DIFFERS = "filter-differs"
+    FILTER_COMPLIANT = "filter-compliant"
+    SHIPPED_BY_OTHER_FILTER = "shipped-by-other-filter"
+    NO_FREE_SLOT = "no-free-slot"
+    # retention
+    RETENTION_UNSET = "retention-unset"
+    RETENTION_TOO_SHORT = "retention-too-short"
+    RETENTION_TOO_LONG = "retention-too-long"
+    KEEPS_LONGER_RETENTION = "keeps-longer-retention"
+    RETENTION_COMPLIANT = "retention-compliant"
+    RETENTION_UNMANAGED = "retention-unmanaged"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason
+    detail: str
+    #: The filter to put (subscribe / update-filter).
+    subscription_filter: SubscriptionFilter | None = None
+    #: The retention to set (set-retention).
+    retention_days: int | None = None
+
+
+class Policy:
+    def __init__(self, config: PolicyConfig, *, protected_log_groups: Iterable[str] = ()) -> None:
+        """``protected_log_groups``: names that carry the shipping path's own logs, learnt at deploy or run
+        time (the governor's functions when they are the destination, a destination function's custom
+        log group); added to the guard's names from the configuration."""
+        if config.destination is None:
+            raise ConfigError("destinationArn: the policy needs a destination; set it, or deploy the stack's built-in one")
+        self.config = config
+        names = {*config.shipping_path_log_groups, *protected_log_groups}
+        if config.destination.default_log_group:
+            names.add(config.destination.default_log_group)
+        self._protected_names = frozenset(n for n in names if not n.endswith("*"))
+        self._protected_prefixes = tuple(sorted(n[:-1] for n in names if n.endswith("*")))
+        self._overrides = sorted(config.retention_overrides.items(), key=lambda item: len(item[0]), reverse=True)
+        self.desired_filter = SubscriptionFilter(
+            name=config.filter_name,
+            destination_arn=config.destination.arn,
+            filter_pattern=config.filter_pattern,
+            role_arn=config.destination.role_arn,
+        )
+
+    @property
+    def needs_tags(self) -> bool:
+        return bool(self.config.exclude_tags)
+
+    # --- the guard -------------------------------------------------------------------------------
+    def is_shipping_path(self, name: str) -> bool:
+        """True for a log group whose events pass through the destination: subscribing it would loop."""
+        return name in self._protected_names or name.startswith(self._protected_prefixes)
+
+    # --- decisions -------------------------------------------------------------------------------
+    def subscription(self, facts: LogGroupFacts) -> Decision:
+        if self.is_shipping_path(facts.name):
+            return Decision(Action.SKIP, Reason.SHIPPING_PATH, "carries the shipping path's own logs: subscribing it would loop")
+        excluded = self._excluded_by_name(facts.name)
+        if excluded:
+            return excluded
+        if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
+            return Decision(Action.SKIP, Reason.UNSUPPORTED_CLASS, f"class {facts.log_group_class} does not support subscription filters")
+        excluded = self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        return self._filter_decision(facts.filters)
+
+    def retention(self, facts: LogGroupFacts) -> Decision:
+        excluded = self._excluded_by_name(facts.name)
+        if excluded:
+            return excluded
+        if facts.log_group_class in FIXED_RETENTION_CLASSES:
+            return Decision(Action.SKIP, Reason.FIXED_RETENTION_CLASS, f"class {facts.log_group_class} has a fixed retention")
+        desired = self.desired_retention(facts.name)
+        if desired is None:
+            return Decision(Action.LEAVE, Reason.RETENTION_UNMANAGED, "no retention configured for this name")
+        excluded = self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        current = facts.retention_days
+        if current is None:
+            return Decision(Action.SET_RETENTION, Reason.RETENTION_UNSET, f"never expires; set {desired} days", retention_days=desired)
+        if current == desired:
+            return Decision(Action.LEAVE, Reason.RETENTION_COMPLIANT, f"{current} days as configured")
+        if current < desired:
+            return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to {desired} days", retention_days=desired)
+        if self.config.shorten_retention:
+            return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, f"shorten {current} to {desired} days", retention_days=desired)
+        return Decision(Action.LEAVE, Reason.KEEPS_LONGER_RETENTION, f"keeps {current} days (> {desired}); shortening is off")
+
+    def desired_retention(self, name: str) -> int | None:
+        for prefix, days in self._overrides:
+            if name.startswith(prefix):
+                return days
+        return self.config.default_retention_days
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _excluded_by_name(self, name: str) -> Decision | None:
+        for prefix in self.config.exclude_prefixes:
+            if name.startswith(prefix):
+                return Decision(Action.SKIP, Reason.EXCLUDED_PREFIX, f"name starts with {prefix!r}")
+        for pattern in self.config.exclude_patterns:
+            if pattern.search(name):
+                return Decision(Action.SKIP, Reason.EXCLUDED_PATTERN, f"name matches {pattern.pattern!r}")
+        return None
+
+    def _excluded_by_tag(self, facts: LogGroupFacts) -> Decision | None:
+        if not self.needs_tags:
+            return None
+        tags = facts.tags
+        for key, value in self.config.exclude_tags.items():
+            if key in tags and (value == "*" or tags[key] == value):
+                return Decision(Action.SKIP, Reason.EXCLUDED_TAG, f"tagged {key}={tags[key]}")
+        return None
+
+    def _filter_decision(self, filters: Sequence[SubscriptionFilter]) -> Decision:
+        desired = self.desired_filter
+        ours = next((f for f in filters if f.name == desired.name), None)
+        if ours is not None:
+            if _same_delivery(ours, desired):
+                return Decision(Action.LEAVE, Reason.FILTER_COMPLIANT, f"filter {desired.name!r} already ships to the destination")
+            return Decision(Action.UPDATE_FILTER, Reason.FILTER_DIFFERS, f"filter {desired.name!r} differs; update it in place", desired)
+        shipping = next((f for f in filters if f.destination_arn == desired.destination_arn), None)
+        if shipping is not None:
+            return Decision(Action.LEAVE, Reason.SHIPPED_BY_OTHER_FILTER, f"filter {shipping.name!r} already ships to the destination")
+        if len(filters) >= self.config.max_filters_per_log_group:
+            names = ", ".join(repr(f.name) for f in filters)
+            return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
+        return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
+
+
+def _same_delivery(current: SubscriptionFilter, desired: SubscriptionFilter) -> bool:
+    return (
+        current.destination_arn == desired.destination_arn
+        and current.filter_pattern == desired.filter_pattern
+        and (desired.role_arn is None or current.role_arn == desired.role_arn)
+    )

@@ -1,0 +1,112 @@
+"""Look a log group up, ask the policy, apply its answer: the steps every entry point shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from functools import cached_property
+from typing import Any
+
+from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot
+from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
+
+
+class Aspect(str, Enum):
+    SUBSCRIPTION = "subscription"
+    RETENTION = "retention"
+
+
+#: Reported when the group disappears between the event and our look-up (not a policy decision).
+LOG_GROUP_GONE = "log-group-gone"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    log_group: str
+    aspect: Aspect
+    action: Action
+    reason: str
+    detail: str
+    #: True when the change was made; False for a dry run or when there was nothing to write.
+    applied: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "logGroup": self.log_group,
+            "aspect": self.aspect.value,
+            "action": self.action.value,
+            "reason": self.reason,
+            "detail": self.detail,
+            "applied": self.applied,
+        }
+
+
+class LiveFacts:
+    """A log group's facts, with tags and filters looked up only if the policy asks for them."""
+
+    def __init__(self, info: LogGroupInfo, logs: LogsGateway) -> None:
+        self.info = info
+        self._logs = logs
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def log_group_class(self) -> str:
+        return self.info.log_group_class
+
+    @property
+    def retention_days(self) -> int | None:
+        return self.info.retention_days
+
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        return self._logs.tags(self.info.arn)
+
+    @cached_property
+    def filters(self) -> tuple[SubscriptionFilter, ...]:
+        return self._logs.subscription_filters(self.info.name)
+
+
+class Governor:
+    def __init__(self, policy: Policy, logs: LogsGateway) -> None:
+        self.policy = policy
+        self.logs = logs
+
+    def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
+        """The event handlers' path: the event names a group; look it up rather than trust the event."""
+        info = self.logs.describe_log_group(name)
+        if info is None:
+            return _gone(name, aspect)
+        return self.govern(LiveFacts(info, self.logs), aspect, dry_run=dry_run)
+
+    def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
+        name = facts.name
+        try:
+            decision = self.policy.subscription(facts) if aspect is Aspect.SUBSCRIPTION else self.policy.retention(facts)
+            if not decision.action.writes or dry_run:
+                return _outcome(name, aspect, decision, applied=False)
+            self._apply(name, decision)
+        except LogGroupGone:
+            return _gone(name, aspect)
+        except NoFreeFilterSlot:
+            return Outcome(name, aspect, Action.CONFLICT, Reason.NO_FREE_SLOT.value,
+                           "a filter slot was taken between our look-up and our write; foreign filters are never replaced")
+        return _outcome(name, aspect, decision, applied=True)
+
+    def _apply(self, name: str, decision: Decision) -> None:
+        if decision.subscription_filter is not None:
+            self.logs.put_subscription_filter(name, decision.subscription_filter)
+        elif decision.retention_days is not None:
+            self.logs.put_retention_policy(name, decision.retention_days)
+        else:  # a writing decision always carries what to write; anything else is a bug in the policy
+            raise AssertionError(f"decision {decision} has nothing to apply")
+
+
+def _outcome(name: str, aspect: Aspect, decision: Decision, *, applied: bool) -> Outcome:
+    return Outcome(name, aspect, decision.action, decision.reason.value, decision.detail, applied)
+
+
+def _gone(name: str, aspect: Aspect) -> Outcome:
+    return Outcome(name, aspect, Action.SKIP, LOG_GROUP_GONE, "the log group no longer exists")

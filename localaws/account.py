@@ -1,0 +1,169 @@
+"""An in-process moto account with what moto 5.2.5 leaves out filled in, the way AWS answers.
+
+moto ignores a log group's class (``logGroupClass``) and a function's ``LoggingConfig``: it neither
+stores nor returns them. The governor's decisions depend on both, so this account records what each
+create call asked for and adds it to the describe answers, on the client side, as AWS would. Nothing
+else is changed: the handlers under test make their real boto3 calls against moto.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+import boto3
+from moto import mock_aws
+
+DEFAULT_REGION = "eu-west-1"
+#: moto's account: the documentation example account, nobody's real one.
+ACCOUNT_ID = "123456789012"
+_LAMBDA_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+})
+_LOGS_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+})
+
+
+@dataclass
+class _MotoGaps:
+    """Client-side fillers for what moto does not model (see module docstring)."""
+
+    log_group_classes: dict[str, str] = field(default_factory=dict)
+    logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def install(self, session: boto3.Session) -> None:
+        events = session.events
+        events.register("provide-client-params.logs.CreateLogGroup", self._record_class)
+        events.register("after-call.logs.DescribeLogGroups", self._add_class)
+        events.register("provide-client-params.lambda.CreateFunction", self._record_logging_config)
+        events.register("after-call.lambda.GetFunctionConfiguration", self._add_logging_config)
+
+    def _record_class(self, params: dict[str, Any], **_: Any) -> None:
+        self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
+
+    def _add_class(self, parsed: dict[str, Any], **_: Any) -> None:
+        for group in parsed.get("logGroups", []):
+            group.setdefault("logGroupClass", self.log_group_classes.get(group["logGroupName"], "STANDARD"))
+
+    def _record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
+        config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}
+        self.logging_configs[params["FunctionName"]] = config
+
+    def _add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
+        if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
+            parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
+
+
+class LocalAccount:
+    """Clients and builders for one region of the moto account."""
+
+    def __init__(self, region: str, calls: Counter[str]) -> None:
+        #: API calls made by any client of the default session, by "service.Operation".
+        self.calls = calls
+        self.region = region
+        self.account_id = ACCOUNT_ID
+        self.logs = boto3.client("logs", region_name=region)
+        self.lambda_ = boto3.client("lambda", region_name=region)
+        self.iam = boto3.client("iam", region_name=region)
+        self.kinesis = boto3.client("kinesis", region_name=region)
+
+    # --- resources -------------------------------------------------------------------------------
+    def create_log_group(
+        self,
+        name: str,
+        *,
+        log_group_class: str = "STANDARD",
+        retention_days: int | None = None,
+        tags: Mapping[str, str] | None = None,
+        filters: Iterable[tuple[str, str]] = (),
+    ) -> str:
+        """Create a log group; ``filters`` are (filter name, destination ARN) pairs. Returns its name."""
+        request: dict[str, Any] = {"logGroupName": name, "logGroupClass": log_group_class}
+        if tags:
+            request["tags"] = dict(tags)
+        self.logs.create_log_group(**request)
+        if retention_days is not None:
+            self.logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
+        for filter_name, destination_arn in filters:
+            extra = {"roleArn": self.logs_delivery_role()} if ":kinesis:" in destination_arn or ":firehose:" in destination_arn else {}
+            self.logs.put_subscription_filter(
+                logGroupName=name, filterName=filter_name, filterPattern="", destinationArn=destination_arn, **extra
+            )
+        return name
+
+    def create_function(self, name: str, *, log_group: str | None = None) -> str:
+        """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN."""
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w") as zipped:
+            zipped.writestr("index.py", "def handler(event, context):\n    return event\n")
+        request: dict[str, Any] = {
+            "FunctionName": name,
+            "Runtime": "python3.13",
+            "Role": self._role(f"{name}-role", _LAMBDA_TRUST),
+            "Handler": "index.handler",
+            "Code": {"ZipFile": archive.getvalue()},
+        }
+        if log_group:
+            request["LoggingConfig"] = {"LogFormat": "JSON", "LogGroup": log_group}
+        return self.lambda_.create_function(**request)["FunctionArn"]
+
+    def create_stream(self, name: str) -> str:
+        self.kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
+        return self.kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
+
+    def logs_delivery_role(self) -> str:
+        return self._role("logs-delivery", _LOGS_TRUST)
+
+    def _role(self, name: str, trust: str) -> str:
+        try:
+            return self.iam.get_role(RoleName=name)["Role"]["Arn"]
+        except self.iam.exceptions.NoSuchEntityException:
+            return self.iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+
+    # --- reading back ----------------------------------------------------------------------------
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """What a log group looks like now: class, retention and its filters (name -> destination)."""
+        groups = self.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        group = next(g for g in groups if g["logGroupName"] == name)
+        filters = self.logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]
+        return {
+            "class": group["logGroupClass"],
+            "retention": group.get("retentionInDays"),
+            "filters": {f["filterName"]: f["destinationArn"] for f in filters},
+        }
+
+
+@contextmanager
+def local_account(region: str = DEFAULT_REGION, environ: Mapping[str, str] | None = None) -> Iterator[LocalAccount]:
+    """A fresh moto account; every boto3 client made inside (the handlers' too) talks to it.
+
+    ``environ`` adds environment variables for the duration (the functions' configuration).
+    """
+    fake = {
+        "AWS_DEFAULT_REGION": region,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        **(environ or {}),
+    }
+    with mock.patch.dict(os.environ, fake), mock_aws():
+        # Handlers call boto3.client(...), which uses the default session: give it the gap fillers.
+        boto3.setup_default_session(region_name=region)
+        _MotoGaps().install(boto3.DEFAULT_SESSION)
+        calls: Counter[str] = Counter()
+        boto3.DEFAULT_SESSION.events.register("before-call", lambda event_name, **_: calls.update([event_name.removeprefix("before-call.").replace("cloudwatch-logs.", "logs.")]))
+        try:
+            yield LocalAccount(region, calls)
+        finally:
+            boto3.DEFAULT_SESSION = None

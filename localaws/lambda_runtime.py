@@ -1,0 +1,60 @@
+"""Calling handlers locally as Lambda does: a context object, and their output captured."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from governor.observability import SERVICE_NAME
+
+from .account import ACCOUNT_ID, DEFAULT_REGION
+
+
+@dataclass
+class LocalLambdaContext:
+    function_name: str
+    memory_limit_in_mb: int = 256
+    timeout_ms: int = 60_000
+    region: str = DEFAULT_REGION
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    _started: float = field(default_factory=time.monotonic)
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+
+    @property
+    def function_version(self) -> str:
+        return "$LATEST"
+
+    @property
+    def log_group_name(self) -> str:
+        return f"/aws/lambda/{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, self.timeout_ms - int((time.monotonic() - self._started) * 1000))
+
+
+@contextmanager
+def handler_output_to(out: TextIO) -> Iterator[None]:
+    """Send what handlers print (Powertools JSON logs, EMF metrics) to ``out`` instead of stdout."""
+    # Powertools' Logger keeps the stream it was created with; metrics are printed to sys.stdout.
+    streams = [h for h in logging.getLogger(SERVICE_NAME).handlers if isinstance(h, logging.StreamHandler)]
+    previous = [h.setStream(out) for h in streams]
+    try:
+        with redirect_stdout(out):
+            yield
+    finally:
+        for handler, stream in zip(streams, previous):
+            handler.setStream(stream)
+
+
+def invoke(handler: Callable[[Any, Any], Any], event: Any, *, function_name: str, out: TextIO) -> Any:
+    """Call ``handler`` as Lambda would, its output going to ``out``."""
+    with handler_output_to(out):
+        return handler(event, LocalLambdaContext(function_name=function_name))

@@ -1,0 +1,1 @@
+"""The CDK side of log-group-governor: one Construct per concern, composed by GovernorStack."""

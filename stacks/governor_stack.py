@@ -1,0 +1,160 @@
+"""GovernorStack: the trail, the CreateLogGroup rule, the two governing functions and their safety nets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+from aws_cdk import Duration, Stack, Token
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from governor.config import ConfigError, Destination, DestinationKind, PolicyConfig
+from governor.events import CREATE_LOG_GROUP_PATTERN
+from governor.runtime import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS
+
+from .dead_letters import DeadLetters
+from .destination import BuiltInStreamDestination, grant_logs_invoke
+from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
+from .settings import DeploymentSettings
+from .trail import ManagementEventsTrail
+
+#: Lambda allows 4 KB for all environment variables of a function; keep room for the others.
+MAX_CONFIG_JSON_BYTES = 3_300
+#: How long EventBridge keeps trying to hand an event to a function, and how often, before its DLQ.
+EVENT_MAX_AGE = Duration.hours(6)
+EVENT_RETRY_ATTEMPTS = 8
+#: Lambda's own async retries (its maximum) before the function's DLQ.
+ASYNC_RETRY_ATTEMPTS = 2
+
+_WILDCARD_REASON = (
+    "the governor acts on every log group of its account and region, whose names are unknown at deploy "
+    "time; the resource is scoped to log-group:* of this account and region"
+)
+
+
+class GovernorStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        if settings.create_trail:
+            ManagementEventsTrail(self, "ManagementEvents")
+
+        destination = settings.policy.destination
+        if destination is None:
+            destination = BuiltInStreamDestination(self, "BuiltInDestination").destination
+        elif destination.kind is DestinationKind.LAMBDA:
+            grant_logs_invoke(self, destination)
+        policy = replace(settings.policy, destination=destination)
+
+        environment = {
+            ENV_CONFIG: self._config_json(policy),
+            ENV_PROTECTED_LOG_GROUPS: "[]",
+        }
+        dead_letters = DeadLetters(self, "DeadLetters", alarm_topic_arn=settings.alarm_topic_arn)
+        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
+        common = dict(
+            environment=environment,
+            powertools_layer=layer,
+            dead_letter_queue=dead_letters.queue,
+            reserved_concurrency=settings.event_handler_concurrency,
+        )
+
+        self.subscribe = GovernorFunction(
+            self,
+            "SubscribeLogGroup",
+            handler="governor.handlers.create_log_group.subscribe_log_group",
+            description="subscribes new log groups to the log destination",
+            statements=subscription_statements(self, policy, destination),
+            **common,
+        )
+        self.set_retention = GovernorFunction(
+            self,
+            "SetRetention",
+            handler="governor.handlers.create_log_group.set_retention",
+            description="gives new log groups the configured retention",
+            statements=retention_statements(self, policy),
+            **common,
+        )
+        for function in (self.subscribe, self.set_retention):
+            function.function.configure_async_invoke(retry_attempts=ASYNC_RETRY_ATTEMPTS)
+            acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+
+        self.rule = events.Rule(
+            self,
+            "OnCreateLogGroup",
+            description="log-group-governor: CloudTrail records of CreateLogGroup calls",
+            event_pattern=events.EventPattern(
+                source=CREATE_LOG_GROUP_PATTERN["source"],
+                detail_type=CREATE_LOG_GROUP_PATTERN["detail-type"],
+                detail=CREATE_LOG_GROUP_PATTERN["detail"],
+            ),
+        )
+        for function in (self.subscribe, self.set_retention):
+            self.rule.add_target(
+                targets.LambdaFunction(
+                    function.function,
+                    dead_letter_queue=dead_letters.queue,
+                    max_event_age=EVENT_MAX_AGE,
+                    retry_attempts=EVENT_RETRY_ATTEMPTS,
+                )
+            )
+
+    def _log_groups_finding(self) -> str:
+        """log_groups_arn() as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""
+        region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
+        return f"arn:<AWS::Partition>:logs:{region}:{account}:log-group:*"
+
+    def _config_json(self, policy: PolicyConfig) -> str:
+        as_dict = policy.to_json_dict()
+        # Tokens (a built-in destination's ARN) resolve to about a hundred characters at deploy time.
+        estimate = len(json.dumps({**as_dict, "destinationArn": "x" * 160, "destinationRoleArn": "x" * 160}))
+        if estimate > MAX_CONFIG_JSON_BYTES:
+            raise ConfigError(
+                f"the policy configuration takes about {estimate} bytes but must fit Lambda's 4 KB environment "
+                f"(at most {MAX_CONFIG_JSON_BYTES}): shorten excludePrefixes / shippingPathLogGroups, or replace "
+                f"long lists with one excludePatterns regular expression"
+            )
+        return self.to_json_string(as_dict)
+
+
+def subscription_statements(scope: Construct, policy: PolicyConfig, destination: Destination) -> list[iam.PolicyStatement]:
+    groups = log_groups_arn(scope)
+    put_resources = [groups]
+    if destination.kind is DestinationKind.LOGS_DESTINATION:
+        put_resources.append(destination.arn)  # a Logs Destination is a resource of its own
+    statements = [
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"], resources=[groups]),
+        iam.PolicyStatement(actions=["logs:PutSubscriptionFilter"], resources=put_resources),
+        *_tag_statements(policy, groups),
+    ]
+    if destination.role_arn:
+        statements.append(
+            iam.PolicyStatement(
+                actions=["iam:PassRole"],
+                resources=[destination.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}},
+            )
+        )
+    if destination.kind is DestinationKind.LAMBDA:
+        # The guard reads the destination's LoggingConfig to learn a custom log group.
+        statements.append(iam.PolicyStatement(actions=["lambda:GetFunctionConfiguration"], resources=[destination.arn]))
+    return statements
+
+
+def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
+    groups = log_groups_arn(scope)
+    return [
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutRetentionPolicy"], resources=[groups]),
+        *_tag_statements(policy, groups),
+    ]
+
+
+def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStatement]:
+    if not policy.exclude_tags:
+        return []
+    return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups])]

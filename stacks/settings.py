@@ -1,0 +1,61 @@
+"""The deployment's settings: cdk.json context (``governor:*`` keys), validated when the app synthesizes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from governor.config import (
+    POLICY_KEYS,
+    ConfigError,
+    PolicyConfig,
+    decode,
+    parse_policy_config,
+    strip_context_prefix,
+)
+
+#: Powertools for AWS Lambda (Python) v3 publishes this layer in every commercial region.
+POWERTOOLS_LAYER_ACCOUNT = "017000801446"
+DEFAULT_POWERTOOLS_LAYER_VERSION = 27
+_LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+_SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+
+DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn")
+ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
+
+
+@dataclass(frozen=True)
+class DeploymentSettings:
+    #: The policy; ``policy.destination`` is None when the stack deploys its built-in destination.
+    policy: PolicyConfig
+    create_trail: bool = True
+    alarm_topic_arn: str | None = None
+    #: Reserved concurrency of each event handler; None leaves them on the account's unreserved pool.
+    event_handler_concurrency: int | None = None
+    #: None: the public Powertools layer of the stack's region.
+    powertools_layer_arn: str | None = None
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> DeploymentSettings:
+        """``context``: the app's context (cdk.json plus ``-c`` overrides); only ``governor:*`` keys are read."""
+        raw = strip_context_prefix(context, ALL_KEYS)
+        policy = parse_policy_config(raw, require_destination=False)
+
+        alarm_topic = decode(raw, "alarmTopicArn", "", str) or None
+        if alarm_topic and not _SNS_ARN.match(alarm_topic):
+            raise ConfigError(f"alarmTopicArn: expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>) or \"\"; got {alarm_topic!r}")
+        concurrency = decode(raw, "eventHandlerConcurrency", None, (int, type(None)))
+        if concurrency is not None and not 1 <= concurrency <= 1000:
+            raise ConfigError(f"eventHandlerConcurrency: expected null (unreserved) or 1 to 1000; got {concurrency}")
+        layer = decode(raw, "powertoolsLayerArn", "", str) or None
+        if layer and not _LAYER_ARN.match(layer):
+            raise ConfigError(f"powertoolsLayerArn: expected a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>) or \"\"; got {layer!r}")
+        return cls(
+            policy=policy,
+            create_trail=decode(raw, "createTrail", True, bool),
+            alarm_topic_arn=alarm_topic,
+            event_handler_concurrency=concurrency,
+            powertools_layer_arn=layer,
+        )

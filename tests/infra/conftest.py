@@ -1,0 +1,70 @@
+"""Synthesize the app as `cdk synth` does: cdk.json context, overrides, cdk-nag's AwsSolutions pack."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from app import build_app
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+REPO = Path(__file__).resolve().parents[2]
+REPO_CONTEXT: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+SHIPPER_ARN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:log-shipper"
+
+
+@dataclass
+class Synthesized:
+    template: Template
+    outdir: Path
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return self.template.to_json()["Resources"]
+
+    def of_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.resources.values() if r["Type"] == resource_type]
+
+    def function(self, handler_suffix: str) -> dict[str, Any]:
+        [found] = [f for f in self.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(handler_suffix)]
+        return found
+
+    def role_policy_of(self, function: dict[str, Any]) -> list[dict[str, Any]]:
+        """The statements of the policies attached to a function's role."""
+        role_id = function["Properties"]["Role"]["Fn::GetAtt"][0]
+        statements = []
+        for policy in self.of_type("AWS::IAM::Policy"):
+            if {"Ref": role_id} in policy["Properties"]["Roles"]:
+                statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+        return statements
+
+
+def synthesize(**overrides: Any) -> Synthesized:
+    """Build and synthesize the app with ``governor:<key>`` overrides; cdk-nag findings raise."""
+    context = {**REPO_CONTEXT, **{f"governor:{k}": v for k, v in overrides.items()}}
+    outdir = Path(tempfile.mkdtemp(prefix="cdk.out-"))
+    app = cdk.App(context=context, outdir=str(outdir))
+    stack = build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    app.synth()
+    return Synthesized(Template.from_stack(stack), outdir)
+
+
+@pytest.fixture(scope="session")
+def default_stack() -> Synthesized:
+    """The repository's cdk.json as it is."""
+    return synthesize()
+
+
+@pytest.fixture(scope="session")
+def lambda_destination_stack() -> Synthesized:
+    return synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, alarmTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:ops", createTrail=False)

@@ -1,0 +1,256 @@
+"""The synthesized template: what a reviewer deploying nothing should be able to read in it."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_sqs as sqs
+from aws_cdk.assertions import Match
+
+from app import build_app
+from governor.config import ConfigError
+from governor.events import CREATE_LOG_GROUP_PATTERN
+from tests.infra.conftest import ACCOUNT, REGION, REPO_CONTEXT, SHIPPER_ARN, Synthesized, synthesize
+
+LOG_GROUPS = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":logs:{REGION}:{ACCOUNT}:log-group:*"]]}
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for statement in statements:
+        actions = statement["Action"]
+        found.update([actions] if isinstance(actions, str) else actions)
+    return found
+
+
+def test_trail_logs_write_management_events_with_file_validation(default_stack: Synthesized) -> None:
+    [trail] = default_stack.of_type("AWS::CloudTrail::Trail")
+    props = trail["Properties"]
+
+    assert props["IsLogging"] is True and props["EnableLogFileValidation"] is True
+    assert props["EventSelectors"] == [{"IncludeManagementEvents": True, "ReadWriteType": "WriteOnly"}]
+
+
+def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized) -> None:
+    buckets = default_stack.of_type("AWS::S3::Bucket")
+    assert len(buckets) == 2  # the trail's and its access-log bucket
+    for bucket in buckets:
+        assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
+        }
+        assert bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    for policy in default_stack.of_type("AWS::S3::BucketPolicy"):
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
+
+
+def test_rule_matches_create_log_group_and_targets_both_functions_with_a_dlq(default_stack: Synthesized) -> None:
+    [rule] = default_stack.of_type("AWS::Events::Rule")
+    targets = rule["Properties"]["Targets"]
+
+    assert rule["Properties"]["EventPattern"] == CREATE_LOG_GROUP_PATTERN
+    assert len(targets) == 2
+    function_ids = {t["Arn"]["Fn::GetAtt"][0] for t in targets}
+    assert {default_stack.resources[i]["Properties"]["Handler"] for i in function_ids} == {
+        "governor.handlers.create_log_group.subscribe_log_group",
+        "governor.handlers.create_log_group.set_retention",
+    }
+    for target in targets:
+        assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_stack: Synthesized) -> None:
+    subscribe = default_stack.function("subscribe_log_group")
+    retention = default_stack.function("set_retention")
+
+    assert subscribe["Properties"]["Role"] != retention["Properties"]["Role"]
+    # cdk.json excludes by tag, so both may read tags; PassRole is for the built-in stream's delivery role.
+    assert _actions(default_stack.role_policy_of(subscribe)) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
+        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "iam:PassRole", "sqs:SendMessage",
+    }
+    assert _actions(default_stack.role_policy_of(retention)) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
+        "logs:ListTagsForResource", "sqs:SendMessage",
+    }
+    for function in (subscribe, retention):
+        role = default_stack.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        assert "ManagedPolicyArns" not in role["Properties"]
+        for statement in default_stack.role_policy_of(function):
+            assert statement["Resource"] != "*"
+
+
+def test_pass_role_is_limited_to_the_delivery_role_and_to_cloudwatch_logs(default_stack: Synthesized) -> None:
+    [pass_role] = [s for s in default_stack.role_policy_of(default_stack.function("subscribe_log_group")) if s["Action"] == "iam:PassRole"]
+
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}
+    assert "BuiltInDestinationLogsDeliveryRole" in pass_role["Resource"]["Fn::GetAtt"][0]
+
+
+def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stack: Synthesized) -> None:
+    statements = default_stack.role_policy_of(default_stack.function("set_retention"))
+
+    [governing] = [s for s in statements if "logs:PutRetentionPolicy" in s["Action"]]
+    assert governing["Resource"] == LOG_GROUPS
+
+
+def test_failed_async_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized) -> None:
+    [queue] = default_stack.of_type("AWS::SQS::Queue")
+    queue_id = next(k for k, v in default_stack.resources.items() if v is queue or v == queue)
+
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    for handler in ("subscribe_log_group", "set_retention"):
+        function = default_stack.function(handler)
+        assert function["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
+    invoke_configs = default_stack.of_type("AWS::Lambda::EventInvokeConfig")
+    assert [c["Properties"]["MaximumRetryAttempts"] for c in invoke_configs] == [2, 2]
+    [alarm] = default_stack.of_type("AWS::CloudWatch::Alarm")
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
+    assert alarm["Properties"]["Threshold"] == 1
+
+
+def test_functions_carry_the_validated_configuration(default_stack: Synthesized) -> None:
+    environment = default_stack.function("set_retention")["Properties"]["Environment"]["Variables"]
+    # The built-in stream's ARN is a token: the JSON is joined around it at deploy time.
+    joined = "".join(part if isinstance(part, str) else "<token>" for part in environment["GOVERNOR_CONFIG"]["Fn::Join"][1])
+    config = json.loads(joined)
+
+    assert config["defaultRetentionDays"] == 30 and config["excludeTags"] == {"log-group-governor:opt-out": "true"}
+    assert config["destinationArn"] == "<token>" and config["destinationRoleArn"] == "<token>"
+
+
+def test_no_lambda_permission_unless_the_destination_is_a_lambda(default_stack: Synthesized) -> None:
+    permissions = [p for p in default_stack.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+
+    assert permissions == []
+
+
+def test_lambda_destination_gets_one_wildcard_permission_for_cloudwatch_logs(lambda_destination_stack: Synthesized) -> None:
+    permissions = [p for p in lambda_destination_stack.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+
+    assert [p["Properties"] for p in permissions] == [{
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": SHIPPER_ARN,
+        "Principal": "logs.amazonaws.com",
+        "SourceAccount": ACCOUNT,
+        "SourceArn": LOG_GROUPS,
+    }]
+
+
+def test_lambda_destination_configuration(lambda_destination_stack: Synthesized) -> None:
+    subscribe = lambda_destination_stack.function("subscribe_log_group")
+    statements = lambda_destination_stack.role_policy_of(subscribe)
+
+    assert _actions(statements) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
+        "logs:PutSubscriptionFilter", "lambda:GetFunctionConfiguration", "sqs:SendMessage",
+    }
+    [read_config] = [s for s in statements if s["Action"] == "lambda:GetFunctionConfiguration"]
+    assert read_config["Resource"] == SHIPPER_ARN
+    assert json.loads(subscribe["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])["destinationArn"] == SHIPPER_ARN
+    assert lambda_destination_stack.of_type("AWS::CloudTrail::Trail") == []
+    assert lambda_destination_stack.of_type("AWS::Kinesis::Stream") == []
+    [alarm] = lambda_destination_stack.of_type("AWS::CloudWatch::Alarm")
+    assert alarm["Properties"]["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:ops"]
+
+
+def test_logs_destination_needs_put_subscription_filter_on_the_destination_too() -> None:
+    central = "arn:aws:logs:eu-west-1:210987654321:destination:central"
+    synthesized = synthesize(destinationArn=central, excludeTags={}, createTrail=False)
+
+    statements = synthesized.role_policy_of(synthesized.function("subscribe_log_group"))
+    [put] = [s for s in statements if s["Action"] == "logs:PutSubscriptionFilter"]
+    assert sorted(put["Resource"], key=json.dumps) == sorted([LOG_GROUPS, central], key=json.dumps)
+    assert "iam:PassRole" not in _actions(statements)
+
+
+def test_reserved_concurrency_is_configurable(lambda_destination_stack: Synthesized) -> None:
+    assert "ReservedConcurrentExecutions" not in lambda_destination_stack.function("set_retention")["Properties"]
+    synthesized = synthesize(eventHandlerConcurrency=2, createTrail=False)
+    assert synthesized.function("set_retention")["Properties"]["ReservedConcurrentExecutions"] == 2
+
+
+def test_functions_run_python_on_arm_with_the_powertools_layer(default_stack: Synthesized) -> None:
+    function = default_stack.function("subscribe_log_group")["Properties"]
+
+    assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
+    assert "AWSLambdaPowertoolsPythonV3-python313-arm64" in json.dumps(function["Layers"])
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"governor:defaultRetentionDays": 45}, "defaultRetentionDays: 45 is not a retention"),
+        ({"governor:destinationArn": "arn:aws:kinesis:eu-west-1:123456789012:stream/logs"}, "destinationRoleArn: a kinesis destination needs"),
+        ({"governor:excludePrefix": ["/tmp"]}, "unknown context key"),
+        ({"governor:excludePrefixes": ["/a" * 2000]}, "must fit Lambda's 4 KB environment"),
+    ],
+)
+def test_invalid_configuration_stops_synth_with_a_message_naming_the_key(context: dict[str, Any], message: str) -> None:
+    app = cdk.App(context={**REPO_CONTEXT, **context})
+
+    with pytest.raises(ConfigError, match=message):
+        build_app(app)
+
+
+# --- cdk-nag ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack"])
+def test_cdk_nag_reports_no_open_finding_and_a_reason_for_every_acknowledged_one(stack_fixture: str, request: pytest.FixtureRequest) -> None:
+    synthesized: Synthesized = request.getfixturevalue(stack_fixture)
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    [nag] = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+
+    assert (nag["conclusion"], nag["violations"]) == ("success", [])
+    acknowledged = {v["ruleName"].split("[")[0]: v["reason"] for v in nag["suppressedViolations"]}
+    assert set(acknowledged) == {"AwsSolutions-IAM5", "AwsSolutions-L1"}
+    assert all(len(v["reason"]) > 30 for v in nag["suppressedViolations"])
+
+
+def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:
+    """The check can fail: an unencrypted queue without TLS enforcement must stop synth."""
+    app = cdk.App(context=REPO_CONTEXT, outdir=tempfile.mkdtemp())
+    stack = build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    sqs.Queue(stack, "CarelessQueue", encryption=sqs.QueueEncryption.UNENCRYPTED)
+
+    with pytest.raises(Exception, match="AwsSolutions-SQS"):
+        app.synth()
+
+
+# --- cfn-lint -----------------------------------------------------------------------------------
+
+#: cfn-lint checks skipped on CDK output, each with its reason.
+CFN_LINT_IGNORED = {
+    # CDK adds DependsOn on a function's role next to the GetAtt it already has, so the
+    # role's inline policy exists before the function is created; the duplicate is harmless.
+    "W3005": "CDK makes role dependencies explicit",
+}
+
+
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack"])
+def test_cfn_lint_finds_nothing(stack_fixture: str, request: pytest.FixtureRequest) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    synthesized: Synthesized = request.getfixturevalue(stack_fixture)
+    template = json.dumps(synthesized.template.to_json())
+
+    matches = lint(template, config=ManualArgs(regions=[REGION], ignore_checks=list(CFN_LINT_IGNORED)))
+
+    assert [str(m) for m in matches] == []
+
+
+def test_cfn_lint_is_not_vacuous() -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    broken = {"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {"VisibilityTimeout": "a while"}}}}
+
+    assert lint(json.dumps(broken), config=ManualArgs(regions=[REGION])) != []
+
+
+def test_matching_uses_properties_not_logical_ids(default_stack: Synthesized) -> None:
+    default_stack.template.has_resource_properties("AWS::Lambda::Function", Match.object_like({"Handler": "governor.handlers.create_log_group.set_retention"}))

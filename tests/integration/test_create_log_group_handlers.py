@@ -1,0 +1,331 @@
+"""subscribe-log-group and set-retention, driven through their Lambda entry points with CloudTrail events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from governor.config import ConfigError
+from governor.handlers.create_log_group import set_retention, subscribe_log_group
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event, fixture
+from tests.conftest import SHIPPER, call, call_failing
+
+FILTER = "log-group-governor"
+
+
+def test_new_lambda_log_group_is_subscribed_and_retained(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+    event = create_log_group_event("/aws/lambda/orders-api")
+
+    subscribed = call(subscribe_log_group, event)
+    retained = call(set_retention, event)
+
+    assert subscribed.result["action"] == "subscribe" and subscribed.result["applied"] is True
+    assert retained.result["action"] == "set-retention" and retained.result["applied"] is True
+    assert account.snapshot("/aws/lambda/orders-api") == {"class": "STANDARD", "retention": 30, "filters": {FILTER: shipper_arn}}
+    assert subscribed.metrics()[("Subscribed", None)] == 1
+    assert retained.metrics()[("RetentionSet", None)] == 1
+
+
+def test_every_log_line_names_the_log_group_and_the_outcome_line_the_decision(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"))
+
+    assert invocation.logs, "the handler logged nothing"
+    assert all(line["logGroupName"] == "/aws/lambda/orders-api" for line in invocation.logs)
+    outcome_line = invocation.logs[-1]
+    assert (outcome_line["decision"], outcome_line["reason"], outcome_line["service"]) == ("subscribe", "not-subscribed", "log-group-governor")
+
+
+def test_replayed_and_duplicate_events_change_nothing_the_second_time(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+    event = create_log_group_event("/aws/lambda/orders-api")
+    call(subscribe_log_group, event)
+    call(set_retention, event)
+    writes_before = account.calls["logs.PutSubscriptionFilter"], account.calls["logs.PutRetentionPolicy"]
+
+    again = [call(subscribe_log_group, event), call(set_retention, event)]
+
+    assert [i.result["action"] for i in again] == ["leave", "leave"]
+    assert [i.result["reason"] for i in again] == ["filter-compliant", "retention-compliant"]
+    assert (account.calls["logs.PutSubscriptionFilter"], account.calls["logs.PutRetentionPolicy"]) == writes_before
+    assert account.snapshot("/aws/lambda/orders-api")["filters"] == {FILTER: shipper_arn}
+
+
+def test_failed_create_call_for_an_existing_group_is_still_governed(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    # CloudTrail records failed calls too; ResourceAlreadyExists means the group is there to govern.
+    account.create_log_group("/ecs/payments")
+
+    invocation = call(subscribe_log_group, create_log_group_event("/ecs/payments", error_code="ResourceAlreadyExistsException"))
+
+    assert invocation.result["action"] == "subscribe"
+    assert account.snapshot("/ecs/payments")["filters"] == {FILTER: shipper_arn}
+
+
+# --- the guard ----------------------------------------------------------------------------------
+
+def test_destination_functions_own_log_group_is_never_subscribed(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group(f"/aws/lambda/{SHIPPER}")
+
+    invocation = call(subscribe_log_group, create_log_group_event(f"/aws/lambda/{SHIPPER}"))
+    retention = call(set_retention, create_log_group_event(f"/aws/lambda/{SHIPPER}"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
+    assert account.snapshot(f"/aws/lambda/{SHIPPER}") == {"class": "STANDARD", "retention": 30, "filters": {}}
+    assert retention.result["action"] == "set-retention"  # retention on the shipper's own group is harmless
+    assert invocation.metrics()[("Skipped", "shipping-path")] == 1
+
+
+def test_destination_with_a_custom_log_group_in_its_logging_config_is_guarded(account: LocalAccount, configure: Any) -> None:
+    custom_shipper = account.create_function("custom-shipper", log_group="/platform/shipper")
+    configure(destinationArn=custom_shipper)
+    account.create_log_group("/platform/shipper")
+
+    invocation = call(subscribe_log_group, create_log_group_event("/platform/shipper"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
+    assert account.snapshot("/platform/shipper")["filters"] == {}
+
+
+def test_configured_shipping_path_names_and_prefixes_are_guarded(account: LocalAccount, configure: Any) -> None:
+    configure(shippingPathLogGroups=["/aws/kinesisfirehose/logs-to-opensearch", "/aws/lambda/log-transform-*"])
+    for name in ("/aws/kinesisfirehose/logs-to-opensearch", "/aws/lambda/log-transform-json"):
+        account.create_log_group(name)
+
+        invocation = call(subscribe_log_group, create_log_group_event(name))
+
+        assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path"), name
+        assert account.snapshot(name)["filters"] == {}
+
+
+# --- exclusions and classes ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("name", "tags", "reason"),
+    [
+        ("/aws/lambda/sandbox-thing", None, "excluded-prefix"),
+        ("/app/debug-2026", None, "excluded-pattern"),
+        ("/aws/lambda/noisy", {"log-group-governor:opt-out": "true"}, "excluded-tag"),
+    ],
+)
+def test_excluded_groups_are_left_alone_with_a_reason(account: LocalAccount, configure: Any, name: str, tags: dict | None, reason: str) -> None:
+    configure(excludePrefixes=["/aws/lambda/sandbox-"], excludePatterns=[r"/debug-\d{4}$"])
+    account.create_log_group(name, tags=tags)
+
+    results = [call(handler, create_log_group_event(name)).result for handler in (subscribe_log_group, set_retention)]
+
+    assert [(r["action"], r["reason"]) for r in results] == [("skip", reason), ("skip", reason)]
+    assert account.snapshot(name) == {"class": "STANDARD", "retention": None, "filters": {}}
+
+
+def test_infrequent_access_group_gets_retention_but_no_subscription(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/archive/audit", log_group_class="INFREQUENT_ACCESS")
+    event = create_log_group_event("/archive/audit", log_group_class="INFREQUENT_ACCESS")
+
+    subscribed, retained = call(subscribe_log_group, event), call(set_retention, event)
+
+    assert (subscribed.result["action"], subscribed.result["reason"]) == ("skip", "unsupported-class")
+    assert "INFREQUENT_ACCESS" in subscribed.result["detail"]
+    assert retained.result["action"] == "set-retention"
+    assert account.snapshot("/archive/audit") == {"class": "INFREQUENT_ACCESS", "retention": 30, "filters": {}}
+
+
+def test_delivery_group_is_left_alone(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/aws/vendedlogs/delivery", log_group_class="DELIVERY")
+    event = create_log_group_event("/aws/vendedlogs/delivery")
+
+    results = [call(h, event).result for h in (subscribe_log_group, set_retention)]
+
+    assert [(r["action"], r["reason"]) for r in results] == [("skip", "unsupported-class"), ("skip", "fixed-retention-class")]
+    assert account.calls["logs.PutSubscriptionFilter"] == account.calls["logs.PutRetentionPolicy"] == 0
+
+
+def test_class_is_looked_up_not_taken_from_the_event(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/archive/cold", log_group_class="INFREQUENT_ACCESS")
+
+    invocation = call(subscribe_log_group, create_log_group_event("/archive/cold", log_group_class="STANDARD"))
+
+    assert invocation.result["reason"] == "unsupported-class"
+
+
+# --- foreign filters ----------------------------------------------------------------------------
+
+def test_full_group_is_reported_as_a_conflict_and_foreign_filters_stay(account: LocalAccount, configure: Any) -> None:
+    vendor = account.create_function("vendor-forwarder")
+    siem = account.create_stream("siem")
+    account.create_log_group("/aws/lambda/checkout", filters=[("vendor", vendor), ("siem", siem)])
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/checkout"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("conflict", "no-free-slot")
+    assert "'vendor'" in invocation.result["detail"] and "'siem'" in invocation.result["detail"]
+    assert account.snapshot("/aws/lambda/checkout")["filters"] == {"vendor": vendor, "siem": siem}
+    assert invocation.metrics()[("Conflicts", "no-free-slot")] == 1
+    assert invocation.logs[-1]["level"] == "WARNING"
+
+
+def test_one_foreign_filter_leaves_a_slot_for_ours(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    vendor = account.create_function("vendor-forwarder")
+    account.create_log_group("/aws/lambda/checkout", filters=[("vendor", vendor)])
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/checkout"))
+
+    assert invocation.result["action"] == "subscribe"
+    assert account.snapshot("/aws/lambda/checkout")["filters"] == {"vendor": vendor, FILTER: shipper_arn}
+
+
+def test_our_filter_with_an_old_pattern_is_updated_in_place(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/checkout", filters=[(FILTER, shipper_arn)])
+    configure(filterPattern="?ERROR ?WARN")
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/checkout"))
+
+    assert invocation.result["action"] == "update-filter"
+    current = account.logs.describe_subscription_filters(logGroupName="/aws/lambda/checkout")["subscriptionFilters"]
+    assert [(f["filterName"], f["filterPattern"]) for f in current] == [(FILTER, "?ERROR ?WARN")]
+
+
+def test_another_filter_already_shipping_to_the_destination_is_enough(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/checkout", filters=[("hand-made", shipper_arn)])
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/checkout"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("leave", "shipped-by-other-filter")
+    assert account.calls["logs.PutSubscriptionFilter"] == 1  # the one the test made
+
+
+def test_kinesis_destination_is_subscribed_with_its_role(account: LocalAccount, configure: Any) -> None:
+    stream, role = account.create_stream("central-logs"), account.logs_delivery_role()
+    configure(destinationArn=stream, destinationRoleArn=role)
+    account.create_log_group("/ecs/payments")
+
+    call(subscribe_log_group, create_log_group_event("/ecs/payments"))
+
+    [subscription] = account.logs.describe_subscription_filters(logGroupName="/ecs/payments")["subscriptionFilters"]
+    assert (subscription["destinationArn"], subscription["roleArn"]) == (stream, role)
+
+
+# --- retention ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("current", "settings", "expected_action", "expected_retention"),
+    [
+        (None, {}, "set-retention", 30),
+        (7, {}, "set-retention", 30),
+        (30, {}, "leave", 30),
+        (365, {}, "leave", 365),
+        (365, {"shortenRetention": True}, "set-retention", 30),
+        (None, {"retentionOverrides": {"/aws/lambda/prod-": 400}}, "set-retention", 400),
+        (None, {"retentionOverrides": {"/aws/lambda/": None}}, "leave", None),
+        (None, {"defaultRetentionDays": None}, "leave", None),
+    ],
+)
+def test_retention(account: LocalAccount, configure: Any, current: int | None, settings: dict, expected_action: str, expected_retention: int | None) -> None:
+    configure(**settings)
+    account.create_log_group("/aws/lambda/prod-orders", retention_days=current)
+
+    invocation = call(set_retention, create_log_group_event("/aws/lambda/prod-orders"))
+
+    assert invocation.result["action"] == expected_action
+    assert account.snapshot("/aws/lambda/prod-orders")["retention"] == expected_retention
+
+
+# --- events that cannot be governed -------------------------------------------------------------
+
+def test_group_deleted_before_we_got_to_it_is_finished_not_retried(account: LocalAccount, configure: Any) -> None:
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/short-lived"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "log-group-gone")
+    assert invocation.metrics()[("Skipped", "log-group-gone")] == 1
+
+
+def _without(path: tuple[str, ...]) -> dict:
+    event = create_log_group_event("/aws/lambda/x")
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return event
+
+
+def _with(path: tuple[str, ...], value: Any) -> dict:
+    event = create_log_group_event("/aws/lambda/x")
+    target = event
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (fixture("put_retention_policy"), "not-create-log-group"),
+        (_with(("detail-type",), "Scheduled Event"), "not-create-log-group"),
+        (_with(("detail", "eventSource"), "s3.amazonaws.com"), "not-create-log-group"),
+        (_without(("detail",)), "malformed-event"),
+        (_with(("detail",), "CreateLogGroup"), "malformed-event"),
+        (_without(("detail", "requestParameters")), "malformed-event"),
+        (_with(("detail", "requestParameters"), None), "malformed-event"),
+        (_without(("detail", "requestParameters", "logGroupName")), "malformed-event"),
+        (_with(("detail", "requestParameters", "logGroupName"), 42), "malformed-event"),
+        (_with(("detail", "requestParameters", "logGroupName"), ""), "malformed-event"),
+        (_with(("detail", "requestParameters", "logGroupName"), "x" * 513), "malformed-event"),
+        ([], "malformed-event"),
+        (None, "malformed-event"),
+        ("CreateLogGroup", "malformed-event"),
+    ],
+)
+def test_unusable_events_are_logged_and_finished(account: LocalAccount, configure: Any, event: Any, reason: str) -> None:
+    for handler in (subscribe_log_group, set_retention):
+        invocation = call(handler, event)
+
+        assert invocation.result["status"] == "ignored" and invocation.result["reason"] == reason
+        assert invocation.logs[-1]["level"] == "WARNING"
+        assert invocation.metrics()[("IgnoredEvents", None)] == 1
+    assert account.calls["logs.DescribeLogGroups"] == 0
+
+
+# --- failures that must be retried --------------------------------------------------------------
+
+@pytest.mark.parametrize("code", ["ThrottlingException", "OperationAbortedException", "ServiceUnavailableException"])
+def test_retryable_errors_fail_the_invocation_so_lambda_retries(account: LocalAccount, configure: Any, code: str) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+    _answer_with_error(account, "PutSubscriptionFilter", code)
+
+    error, invocation = call_failing(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"))
+
+    assert isinstance(error, ClientError) and error.response["Error"]["Code"] == code
+    assert invocation.metrics()[("Errors", None)] == 1
+    assert invocation.logs[-1]["level"] == "ERROR"
+
+
+def test_missing_configuration_fails_with_a_message_that_says_what_to_set(account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    configure(defaultRetentionDays=45)
+
+    error, _ = call_failing(set_retention, create_log_group_event("/aws/lambda/orders-api"))
+
+    assert isinstance(error, ConfigError)
+    assert "GOVERNOR_CONFIG: defaultRetentionDays: 45" in str(error) and "1, 3, 5, 7, 14, 30" in str(error)
+
+
+def _answer_with_error(account: LocalAccount, operation: str, code: str) -> None:
+    """Make every ``operation`` call answer ``code``, as AWS does under load."""
+    import boto3
+
+    def answer(**_: Any) -> tuple[Any, dict]:
+        return _HttpResponse(), {"Error": {"Code": code, "Message": "simulated"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    boto3.DEFAULT_SESSION.events.register_first(f"before-call.logs.{operation}", answer)
+
+
+class _HttpResponse:
+    status_code = 400
+    headers: dict = {}
+    raw = None
+    content = b""
+    text = ""

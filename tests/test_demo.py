@@ -1,0 +1,26 @@
+"""`make demo` runs and shows each outcome the README promises."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from demo.__main__ import main
+
+
+def test_demo_shows_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
+    main()
+    printed = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in printed.splitlines() if line.startswith(("/aws/", "/archive/", "/ecs/"))}
+
+    assert "subscribe (not-subscribed)" in rows["/aws/lambda/orders-api"] and rows["/aws/lambda/orders-api"].endswith("30d log-group-governor")
+    assert "skip (shipping-path)" in rows["/aws/lambda/log-shipper"]
+    assert "skip (excluded-prefix)" in rows["/aws/lambda/sandbox-experiment"]
+    assert "skip (excluded-tag)" in rows["/aws/lambda/noisy-batch"]
+    assert "skip (unsupported-class)" in rows["/archive/audit-trail"]
+    assert "conflict (no-free-slot)" in rows["/aws/lambda/checkout"] and rows["/aws/lambda/checkout"].endswith("siem,vendor-apm")
+    assert "leave (keeps-longer-retention)" in rows["/aws/lambda/reporting"]
+    assert rows["/aws/lambda/prod-ledger"].endswith("365d log-group-governor")
+    assert "leave (filter-compliant)" in printed
+    assert re.search(r"'logs.PutSubscriptionFilter': 5\b", printed)

@@ -1,0 +1,169 @@
+"""The policy core, on plain facts: decisions, their order, and the guard against loops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from governor.config import VALID_RETENTION_DAYS, ConfigError, parse_policy_config
+from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
+
+SHIPPER = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
+OTHER = "arn:aws:lambda:eu-west-1:123456789012:function:vendor"
+
+
+def _policy(protected: tuple[str, ...] = (), **raw: Any) -> Policy:
+    return Policy(parse_policy_config({"destinationArn": SHIPPER, **raw}), protected_log_groups=protected)
+
+
+class _Untouchable:
+    """Facts whose tags and filters must not be read: a lookup the policy should not have needed."""
+
+    def __init__(self, name: str, log_group_class: str = "STANDARD", retention_days: int | None = None) -> None:
+        self.name, self.log_group_class, self.retention_days = name, log_group_class, retention_days
+
+    @property
+    def tags(self) -> dict[str, str]:
+        raise AssertionError("tags were looked up")
+
+    @property
+    def filters(self) -> tuple[SubscriptionFilter, ...]:
+        raise AssertionError("filters were looked up")
+
+
+def test_a_policy_needs_a_destination() -> None:
+    with pytest.raises(ConfigError, match="destinationArn"):
+        Policy(parse_policy_config({}, require_destination=False))
+
+
+def test_names_and_classes_are_decided_without_looking_up_tags_or_filters() -> None:
+    policy = _policy(excludePrefixes=["/tmp/"], excludeTags={"opt-out": "true"})
+
+    assert policy.subscription(_Untouchable("/tmp/x")).reason is Reason.EXCLUDED_PREFIX
+    assert policy.subscription(_Untouchable("/aws/lambda/log-shipper")).reason is Reason.SHIPPING_PATH
+    assert policy.subscription(_Untouchable("/a", "INFREQUENT_ACCESS")).reason is Reason.UNSUPPORTED_CLASS
+    assert policy.retention(_Untouchable("/a", "DELIVERY")).reason is Reason.FIXED_RETENTION_CLASS
+
+
+class _NoTags(_Untouchable):
+    filters: tuple[SubscriptionFilter, ...] = ()  # type: ignore[assignment]
+
+
+def test_tags_are_not_looked_up_when_no_tag_exclusion_is_configured() -> None:
+    policy = _policy()
+
+    assert policy.subscription(_NoTags("/a")).action is Action.SUBSCRIBE
+    assert policy.retention(_NoTags("/a")).action is Action.SET_RETENTION
+
+
+@pytest.mark.parametrize(
+    ("filters", "action", "reason"),
+    [
+        ((), Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED),
+        ((SubscriptionFilter("vendor", OTHER),), Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED),
+        ((SubscriptionFilter("log-group-governor", SHIPPER),), Action.LEAVE, Reason.FILTER_COMPLIANT),
+        ((SubscriptionFilter("log-group-governor", OTHER),), Action.UPDATE_FILTER, Reason.FILTER_DIFFERS),
+        ((SubscriptionFilter("log-group-governor", SHIPPER, "ERROR"),), Action.UPDATE_FILTER, Reason.FILTER_DIFFERS),
+        ((SubscriptionFilter("hand-made", SHIPPER),), Action.LEAVE, Reason.SHIPPED_BY_OTHER_FILTER),
+        ((SubscriptionFilter("a", OTHER), SubscriptionFilter("b", OTHER)), Action.CONFLICT, Reason.NO_FREE_SLOT),
+        # our filter on a full group is updated in place: it needs no new slot
+        ((SubscriptionFilter("a", OTHER), SubscriptionFilter("log-group-governor", OTHER)), Action.UPDATE_FILTER, Reason.FILTER_DIFFERS),
+    ],
+)
+def test_filter_decisions(filters: tuple[SubscriptionFilter, ...], action: Action, reason: Reason) -> None:
+    decision = _policy().subscription(KnownFacts("/aws/lambda/orders", filters=filters))
+
+    assert (decision.action, decision.reason) == (action, reason)
+    if action.writes:
+        assert decision.subscription_filter == SubscriptionFilter("log-group-governor", SHIPPER, "")
+
+
+def test_a_raised_filter_quota_opens_more_slots() -> None:
+    full_at_two = (SubscriptionFilter("a", OTHER), SubscriptionFilter("b", OTHER))
+
+    assert _policy(maxFiltersPerLogGroup=5).subscription(KnownFacts("/x", filters=full_at_two)).action is Action.SUBSCRIBE
+
+
+@pytest.mark.parametrize(
+    ("name", "current", "raw", "action", "days"),
+    [
+        ("/a", None, {}, Action.SET_RETENTION, 30),
+        ("/a", 14, {}, Action.SET_RETENTION, 30),
+        ("/a", 30, {}, Action.LEAVE, None),
+        ("/a", 3653, {}, Action.LEAVE, None),
+        ("/a", 3653, {"shortenRetention": True}, Action.SET_RETENTION, 30),
+        ("/aws/lambda/prod-x", None, {"retentionOverrides": {"/aws/": 90, "/aws/lambda/prod-": 365}}, Action.SET_RETENTION, 365),
+        ("/aws/lambda/dev-x", None, {"retentionOverrides": {"/aws/": 90, "/aws/lambda/prod-": 365}}, Action.SET_RETENTION, 90),
+        ("/audit/x", None, {"retentionOverrides": {"/audit/": None}}, Action.LEAVE, None),
+    ],
+)
+def test_retention_decisions(name: str, current: int | None, raw: dict, action: Action, days: int | None) -> None:
+    decision = _policy(**raw).retention(KnownFacts(name, retention_days=current))
+
+    assert (decision.action, decision.retention_days) == (action, days)
+
+
+def test_tag_exclusion_matches_value_or_any_value() -> None:
+    policy = _policy(excludeTags={"opt-out": "true", "team": "*"})
+
+    assert policy.subscription(KnownFacts("/a", tags={"opt-out": "true"})).reason is Reason.EXCLUDED_TAG
+    assert policy.subscription(KnownFacts("/a", tags={"opt-out": "false"})).action is Action.SUBSCRIBE
+    assert policy.retention(KnownFacts("/a", tags={"team": "payments"})).reason is Reason.EXCLUDED_TAG
+
+
+# --- the guard, over every configuration cdk.json can express -----------------------------------
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/_-.", min_size=1, max_size=30)
+_prefix_or_name = st.one_of(_names, _names.map(lambda n: n + "*"))
+_filters = st.lists(
+    st.builds(SubscriptionFilter, name=st.sampled_from(["log-group-governor", "vendor", "siem", "x"]),
+              destination_arn=st.sampled_from([SHIPPER, OTHER]), filter_pattern=st.sampled_from(["", "ERROR"])),
+    max_size=3, unique_by=lambda f: f.name,
+)
+_configs = st.fixed_dictionaries(
+    {"destinationArn": st.from_regex(r"arn:aws:lambda:eu-west-1:123456789012:function:[a-z][a-z0-9-]{0,20}", fullmatch=True)},
+    optional={
+        "filterName": st.sampled_from(["log-group-governor", "vendor", "ship"]),
+        "filterPattern": st.sampled_from(["", "ERROR", "{ $.level = \"error\" }"]),
+        "defaultRetentionDays": st.one_of(st.none(), st.sampled_from(VALID_RETENTION_DAYS)),
+        "retentionOverrides": st.dictionaries(_names, st.one_of(st.none(), st.sampled_from(VALID_RETENTION_DAYS)), max_size=3),
+        "shortenRetention": st.booleans(),
+        "excludePrefixes": st.lists(_names, max_size=3),
+        "excludePatterns": st.lists(st.sampled_from(["^/tmp/", "debug", r"\d+$"]), max_size=2),
+        "excludeTags": st.dictionaries(st.sampled_from(["opt-out", "team"]), st.sampled_from(["true", "*"]), max_size=2),
+        "shippingPathLogGroups": st.lists(_prefix_or_name, max_size=4),
+        "maxFiltersPerLogGroup": st.integers(1, 10),
+    },
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    raw=_configs,
+    custom_log_group=st.one_of(st.none(), _names),
+    suffix=_names,
+    pick=st.integers(0, 100),
+    log_group_class=st.sampled_from(["STANDARD", "INFREQUENT_ACCESS", "DELIVERY", "ESSENTIALS"]),
+    tags=st.dictionaries(st.sampled_from(["opt-out", "team", "env"]), st.sampled_from(["true", "false", "x"]), max_size=2),
+    filters=_filters,
+)
+def test_no_configuration_subscribes_a_shipping_path_log_group(
+    raw: dict[str, Any], custom_log_group: str | None, suffix: str, pick: int, log_group_class: str, tags: dict, filters: list
+) -> None:
+    """Whatever the configuration, a group that carries the destination's own logs is never subscribed."""
+    config = parse_policy_config(raw)  # the path cdk.json values take (the stack adds no other keys)
+    protected = (custom_log_group,) if custom_log_group else ()
+    policy = Policy(config, protected_log_groups=protected)
+
+    shipping_path = [config.destination.default_log_group, *protected]
+    for entry in config.shipping_path_log_groups:
+        shipping_path.append(entry[:-1] + suffix if entry.endswith("*") else entry)
+    name = shipping_path[pick % len(shipping_path)]
+
+    decision = policy.subscription(KnownFacts(name, log_group_class, None, tags, tuple(filters)))
+
+    assert decision.action not in (Action.SUBSCRIBE, Action.UPDATE_FILTER)
+    assert decision.reason is Reason.SHIPPING_PATH
