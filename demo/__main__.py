@@ -15,18 +15,22 @@ from collections import Counter
 from unittest import mock
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from governor.runtime import ENV_CONFIG  # noqa: E402
+from governor.config import ENV_CONFIG  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
 from localaws.events import create_log_group_event, fixture  # noqa: E402
-from localaws.lambda_runtime import invoke  # noqa: E402
+from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke  # noqa: E402
+from localaws.mix import create_mix  # noqa: E402
+from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 
 SHIPPER = "log-shipper"
+REPORTS_BUCKET = "log-group-governor-reports"
+BACKFILL_GROUPS = 120
 #: What an operator would add on top of the repository's cdk.json for this account.
 DEMO_OVERRIDES = {
     "governor:excludePrefixes": ["/aws/lambda/sandbox-"],
@@ -63,9 +67,81 @@ def describe(snapshot: dict[str, Any]) -> str:
     return f"{retention:>6} {filters}"
 
 
-def main() -> None:
+def event_handlers(account: LocalAccount, out: TextIO) -> None:
+    """New log groups, one CloudTrail event each, through subscribe-log-group and set-retention."""
     from governor.handlers.create_log_group import set_retention, subscribe_log_group
 
+    print("1. New log groups: a CreateLogGroup event each, through subscribe-log-group and set-retention\n")
+    groups = create_groups(account)
+    before = {name: account.snapshot(name) for name in groups}
+    calls_before = Counter(account.calls)
+    rows = []
+    for name in groups:
+        event = create_log_group_event(name, region=account.region)
+        subscription = invoke(subscribe_log_group, event, function_name="subscribe-log-group", out=out)
+        retention = invoke(set_retention, event, function_name="set-retention", out=out)
+        rows.append((name, subscription, retention))
+
+    replay = invoke(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"), function_name="subscribe-log-group", out=out)
+    other_call = invoke(set_retention, fixture("put_retention_policy"), function_name="set-retention", out=out)
+    malformed = create_log_group_event("/aws/lambda/x")
+    del malformed["detail"]["requestParameters"]
+    broken = invoke(subscribe_log_group, malformed, function_name="subscribe-log-group", out=out)
+    made = account.calls - calls_before
+
+    print(f"{'log group':<30} {'class':<17} {'before':<26} {'subscription':<40} {'retention':<37} after")
+    for name, subscription, retention in rows:
+        after = account.snapshot(name)
+        print(
+            f"{name:<30} {after['class']:<17} {describe(before[name]):<26} "
+            f"{subscription['action'] + ' (' + subscription['reason'] + ')':<40} "
+            f"{retention['action'] + ' (' + retention['reason'] + ')':<37} {describe(after)}"
+        )
+    print()
+    print(f"Replayed event for /aws/lambda/orders-api: {replay['action']} ({replay['reason']}): nothing written twice")
+    print(f"A PutRetentionPolicy event:                 {other_call['status']} ({other_call['reason']})")
+    print(f"An event without requestParameters:         {broken['status']} ({broken['reason']})")
+    print(f"API calls made by the handlers: {dict(sorted(made.items()))}")
+
+
+def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> None:
+    """Groups that existed before the deploy: a dry-run plan, an apply, and an apply that finds nothing to do."""
+    from governor.config import ENV_REPORTS_BUCKET
+    from governor.handlers.backfill import build_parts, handle_backfill
+
+    print(f"\n2. The backfill: {BACKFILL_GROUPS} more log groups that existed before the deploy (a realistic mix);"
+          " each run scans the whole account\n")
+    create_mix(account, shipper_arn, BACKFILL_GROUPS)
+    account.client("s3").create_bucket(Bucket=REPORTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": account.region})
+    # The pacer keeps to the published quotas in simulated time, so the demo does not wait for real.
+    clock = SimulatedClock()
+    with mock.patch.dict(os.environ, {ENV_REPORTS_BUCKET: REPORTS_BUCKET}):
+        parts = build_parts(os.environ, clock=clock.monotonic, sleep=clock.sleep)
+
+    def execute(name: str, execution_input: dict[str, Any]) -> dict[str, Any]:
+        calls_before = Counter(account.calls)
+        with handler_output_to(out):
+            execution = run_execution(name, execution_input, lambda payload: handle_backfill(
+                payload, LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts))
+        summary = execution.output["summary"]
+        writes = {op: n for op, n in (account.calls - calls_before).items() if ".Put" in op and "S3" not in op and "s3." not in op}
+        print(f"   {name}: {summary['logGroups']} log groups in {summary['pages']} pages, writes {writes or 'none'}")
+        for key, reasons in summary["byReason"].items():
+            print(f"     {key:<28} {', '.join(f'{reason} {n}' for reason, n in reasons.items())}")
+        return execution.output
+
+    plan = execute("dry-run", {"dryRun": True})
+    s3 = account.client("s3")
+    first_page = s3.get_object(Bucket=REPORTS_BUCKET, Key="runs/dry-run/decisions/page-000001.jsonl")["Body"].read().decode().splitlines()
+    print(f"   the plan, per group, in {plan['decisionsLocation']} (first lines):")
+    for line in first_page[:4]:
+        print(f"     {line}")
+    execute("apply", {})
+    execute("apply-again", {})
+    print(f"   simulated time at the published quotas: {clock.now:.0f} s for the three runs")
+
+
+def main() -> None:
     log_file = Path(tempfile.gettempdir()) / "log-group-governor-demo.jsonl"
     with local_account() as account, log_file.open("w") as out:
         shipper_arn = account.create_function(SHIPPER)
@@ -73,39 +149,10 @@ def main() -> None:
         config_json = json.dumps(settings.policy.to_json_dict())             # what the stack deploys
         print(f"Local account {account.account_id} in {account.region} (moto). Destination: {shipper_arn}")
         print(f"Policy (cdk.json + demo overrides): {config_json}\n")
-
         with mock.patch.dict(os.environ, {ENV_CONFIG: config_json}):
-            groups = create_groups(account)
-            before = {name: account.snapshot(name) for name in groups}
-            calls_before = Counter(account.calls)
-            rows = []
-            for name in groups:
-                event = create_log_group_event(name, region=account.region)
-                subscription = invoke(subscribe_log_group, event, function_name="subscribe-log-group", out=out)
-                retention = invoke(set_retention, event, function_name="set-retention", out=out)
-                rows.append((name, subscription, retention))
-
-            replay = invoke(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"), function_name="subscribe-log-group", out=out)
-            other_call = invoke(set_retention, fixture("put_retention_policy"), function_name="set-retention", out=out)
-            malformed = create_log_group_event("/aws/lambda/x")
-            del malformed["detail"]["requestParameters"]
-            broken = invoke(subscribe_log_group, malformed, function_name="subscribe-log-group", out=out)
-            made = account.calls - calls_before
-
-            print(f"{'log group':<30} {'class':<17} {'before':<26} {'subscription':<40} {'retention':<37} after")
-            for name, subscription, retention in rows:
-                after = account.snapshot(name)
-                print(
-                    f"{name:<30} {after['class']:<17} {describe(before[name]):<26} "
-                    f"{subscription['action'] + ' (' + subscription['reason'] + ')':<40} "
-                    f"{retention['action'] + ' (' + retention['reason'] + ')':<37} {describe(after)}"
-                )
-            print()
-            print(f"Replayed event for /aws/lambda/orders-api: {replay['action']} ({replay['reason']}): nothing written twice")
-            print(f"A PutRetentionPolicy event:                 {other_call['status']} ({other_call['reason']})")
-            print(f"An event without requestParameters:         {broken['status']} ({broken['reason']})")
-            print(f"\nAPI calls made by the handlers: {dict(sorted(made.items()))}")
-    print(f"Handler logs and EMF metrics (JSON lines): {log_file}")
+            event_handlers(account, out)
+            backfill(account, shipper_arn, out)
+    print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 
 if __name__ == "__main__":

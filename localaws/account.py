@@ -20,6 +20,7 @@ from typing import Any
 from unittest import mock
 
 import boto3
+from botocore.config import Config
 from moto import mock_aws
 
 DEFAULT_REGION = "eu-west-1"
@@ -36,31 +37,32 @@ _LOGS_TRUST = json.dumps({
 
 
 @dataclass
-class _MotoGaps:
-    """Client-side fillers for what moto does not model (see module docstring)."""
+class MotoGaps:
+    """Fillers for what moto does not model (see module docstring): botocore hooks on the client side
+    here, and applied to the wire by ``localaws.server``."""
 
     log_group_classes: dict[str, str] = field(default_factory=dict)
     logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def install(self, session: boto3.Session) -> None:
         events = session.events
-        events.register("provide-client-params.logs.CreateLogGroup", self._record_class)
-        events.register("after-call.logs.DescribeLogGroups", self._add_class)
-        events.register("provide-client-params.lambda.CreateFunction", self._record_logging_config)
-        events.register("after-call.lambda.GetFunctionConfiguration", self._add_logging_config)
+        events.register("provide-client-params.logs.CreateLogGroup", self.record_class)
+        events.register("after-call.logs.DescribeLogGroups", self.add_class)
+        events.register("provide-client-params.lambda.CreateFunction", self.record_logging_config)
+        events.register("after-call.lambda.GetFunctionConfiguration", self.add_logging_config)
 
-    def _record_class(self, params: dict[str, Any], **_: Any) -> None:
+    def record_class(self, params: dict[str, Any], **_: Any) -> None:
         self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
 
-    def _add_class(self, parsed: dict[str, Any], **_: Any) -> None:
+    def add_class(self, parsed: dict[str, Any], **_: Any) -> None:
         for group in parsed.get("logGroups", []):
             group.setdefault("logGroupClass", self.log_group_classes.get(group["logGroupName"], "STANDARD"))
 
-    def _record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
+    def record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
         config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}
         self.logging_configs[params["FunctionName"]] = config
 
-    def _add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
+    def add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
         if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
             parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
 
@@ -68,15 +70,18 @@ class _MotoGaps:
 class LocalAccount:
     """Clients and builders for one region of the moto account."""
 
-    def __init__(self, region: str, calls: Counter[str]) -> None:
-        #: API calls made by any client of the default session, by "service.Operation".
-        self.calls = calls
+    def __init__(self, region: str, calls: Counter[str] | None = None, *, endpoint_url: str | None = None) -> None:
+        #: API calls made by any client of the default session, by "service.Operation" (in-process only).
+        self.calls = calls if calls is not None else Counter()
         self.region = region
         self.account_id = ACCOUNT_ID
-        self.logs = boto3.client("logs", region_name=region)
-        self.lambda_ = boto3.client("lambda", region_name=region)
-        self.iam = boto3.client("iam", region_name=region)
-        self.kinesis = boto3.client("kinesis", region_name=region)
+        self.endpoint_url = endpoint_url
+        self.logs, self.lambda_, self.iam, self.kinesis = (self.client(name) for name in ("logs", "lambda", "iam", "kinesis"))
+
+    def client(self, service: str) -> Any:
+        # Set-up and read-back retry patiently: with quotas on, the server throttles them too.
+        config = Config(retries={"mode": "standard", "max_attempts": 20})
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url, config=config)
 
     # --- resources -------------------------------------------------------------------------------
     def create_log_group(
@@ -103,7 +108,12 @@ class LocalAccount:
         return name
 
     def create_function(self, name: str, *, log_group: str | None = None) -> str:
-        """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN."""
+        """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN; an
+        existing function of that name is reused."""
+        try:
+            return self.lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        except self.lambda_.exceptions.ResourceNotFoundException:
+            pass
         archive = io.BytesIO()
         with zipfile.ZipFile(archive, "w") as zipped:
             zipped.writestr("index.py", "def handler(event, context):\n    return event\n")
@@ -134,7 +144,7 @@ class LocalAccount:
     # --- reading back ----------------------------------------------------------------------------
     def snapshot(self, name: str) -> dict[str, Any]:
         """What a log group looks like now: class, retention and its filters (name -> destination)."""
-        groups = self.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        groups = self.logs.describe_log_groups(logGroupNamePrefix=name, limit=1)["logGroups"]
         group = next(g for g in groups if g["logGroupName"] == name)
         filters = self.logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]
         return {
@@ -160,7 +170,7 @@ def local_account(region: str = DEFAULT_REGION, environ: Mapping[str, str] | Non
     with mock.patch.dict(os.environ, fake), mock_aws():
         # Handlers call boto3.client(...), which uses the default session: give it the gap fillers.
         boto3.setup_default_session(region_name=region)
-        _MotoGaps().install(boto3.DEFAULT_SESSION)
+        MotoGaps().install(boto3.DEFAULT_SESSION)
         calls: Counter[str] = Counter()
         boto3.DEFAULT_SESSION.events.register("before-call", lambda event_name, **_: calls.update([event_name.removeprefix("before-call.").replace("cloudwatch-logs.", "logs.")]))
         try:

@@ -10,9 +10,22 @@ from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from governor.observability import SERVICE_NAME
+from governor.config import SERVICE_NAME
 
 from .account import ACCOUNT_ID, DEFAULT_REGION
+
+
+class SimulatedClock:
+    """Time that passes only when something sleeps or says it took time."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += max(0.0, seconds)
 
 
 @dataclass
@@ -22,7 +35,12 @@ class LocalLambdaContext:
     timeout_ms: int = 60_000
     region: str = DEFAULT_REGION
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _started: float = field(default_factory=time.monotonic)
+    #: Real time by default; a SimulatedClock's monotonic for simulated invocations.
+    clock: Callable[[], float] = time.monotonic
+    _started: float | None = None
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
 
     @property
     def invoked_function_arn(self) -> str:
@@ -37,7 +55,7 @@ class LocalLambdaContext:
         return f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, self.timeout_ms - int((time.monotonic() - self._started) * 1000))
+        return max(0, self.timeout_ms - int((self.clock() - self._started) * 1000))
 
 
 @contextmanager
@@ -54,7 +72,7 @@ def handler_output_to(out: TextIO) -> Iterator[None]:
             handler.setStream(stream)
 
 
-def invoke(handler: Callable[[Any, Any], Any], event: Any, *, function_name: str, out: TextIO) -> Any:
+def invoke(handler: Callable[[Any, Any], Any], event: Any, *, function_name: str, out: TextIO, timeout_ms: int = 60_000) -> Any:
     """Call ``handler`` as Lambda would, its output going to ``out``."""
     with handler_output_to(out):
-        return handler(event, LocalLambdaContext(function_name=function_name))
+        return handler(event, LocalLambdaContext(function_name=function_name, timeout_ms=timeout_ms))

@@ -12,7 +12,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from governor.observability import METRICS_NAMESPACE, SERVICE_NAME
+from governor.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .settings import DEFAULT_POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_ACCOUNT
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from aws_cdk import Duration, Stack, Token
+from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from governor.config import ConfigError, Destination, DestinationKind, PolicyConfig
+from governor.config import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS, ConfigError, Destination, DestinationKind, PolicyConfig
 from governor.events import CREATE_LOG_GROUP_PATTERN
-from governor.runtime import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS
 
+from .backfill import BackfillRunner
+from .buckets import private_bucket
 from .dead_letters import DeadLetters
 from .destination import BuiltInStreamDestination, grant_logs_invoke
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
@@ -27,6 +28,8 @@ MAX_CONFIG_JSON_BYTES = 3_300
 #: How long EventBridge keeps trying to hand an event to a function, and how often, before its DLQ.
 EVENT_MAX_AGE = Duration.hours(6)
 EVENT_RETRY_ATTEMPTS = 8
+#: Access logs of the governor's buckets, kept for a quarter.
+ACCESS_LOG_EXPIRY = Duration.days(90)
 #: Lambda's own async retries (its maximum) before the function's DLQ.
 ASYNC_RETRY_ATTEMPTS = 2
 
@@ -40,8 +43,9 @@ class GovernorStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: object) -> None:
         super().__init__(scope, construct_id, **kwargs)
 
+        access_logs = private_bucket(self, "AccessLogs", expire_after=ACCESS_LOG_EXPIRY)
         if settings.create_trail:
-            ManagementEventsTrail(self, "ManagementEvents")
+            ManagementEventsTrail(self, "ManagementEvents", access_logs=access_logs)
 
         destination = settings.policy.destination
         if destination is None:
@@ -83,6 +87,17 @@ class GovernorStack(Stack):
             function.function.configure_async_invoke(retry_attempts=ASYNC_RETRY_ATTEMPTS)
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
 
+        self.backfill = BackfillRunner(
+            self,
+            "Backfill",
+            statements=_merged(subscription_statements(self, policy, destination), retention_statements(self, policy)),
+            environment=environment,
+            powertools_layer=layer,
+            access_logs=access_logs,
+            start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
+        )
+        acknowledge(self.backfill.function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+
         self.rule = events.Rule(
             self,
             "OnCreateLogGroup",
@@ -102,6 +117,12 @@ class GovernorStack(Stack):
                     retry_attempts=EVENT_RETRY_ATTEMPTS,
                 )
             )
+
+        CfnOutput(self, "BackfillStateMachineArn", value=self.backfill.state_machine.state_machine_arn,
+                  description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
+        CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")
+        CfnOutput(self, "DestinationArn", value=destination.arn, description="where governed log groups ship to")
+        CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "", description="the role CloudWatch Logs assumes to deliver (Kinesis, Firehose)")
 
     def _log_groups_finding(self) -> str:
         """log_groups_arn() as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""
@@ -158,3 +179,8 @@ def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStateme
     if not policy.exclude_tags:
         return []
     return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups])]
+
+
+def _merged(*groups: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
+    """Statements of several functions for one that does all their work (the backfill)."""
+    return [statement for group in groups for statement in group]

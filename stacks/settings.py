@@ -22,7 +22,7 @@ DEFAULT_POWERTOOLS_LAYER_VERSION = 27
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn")
+DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy")
 ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
 
 
@@ -36,6 +36,8 @@ class DeploymentSettings:
     event_handler_concurrency: int | None = None
     #: None: the public Powertools layer of the stack's region.
     powertools_layer_arn: str | None = None
+    #: Start a backfill apply run on the first deploy and on every deploy that changes the policy.
+    backfill_on_deploy: bool = False
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentSettings:
@@ -58,4 +60,5 @@ class DeploymentSettings:
             alarm_topic_arn=alarm_topic,
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,
+            backfill_on_deploy=decode(raw, "backfillOnDeploy", False, bool),
         )

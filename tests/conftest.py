@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# Node 20 prints an end-of-life banner on every jsii start; it is noise here, not a failure.
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -9,12 +14,18 @@ from typing import Any
 
 import pytest
 
+from governor.handlers import backfill as backfill_handler
 from governor.handlers import create_log_group as handlers
-from governor.runtime import ENV_CONFIG
+from governor.config import ENV_CONFIG, ENV_REPORTS_BUCKET
 from localaws.account import LocalAccount, local_account
 from localaws.lambda_runtime import invoke
 
 SHIPPER = "log-shipper"
+REPORTS_BUCKET = "governor-reports"
+TIMEOUTS_MS = {"backfill": 900_000}
+#: Quotas high enough that pacing costs nothing in tests that are not about pacing.
+FAST_QUOTAS = {"DescribeLogGroups": 1e4, "DescribeSubscriptionFilters": 1e4, "PutSubscriptionFilter": 1e4,
+               "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4}
 
 
 @pytest.fixture
@@ -33,17 +44,24 @@ def shipper_arn(account: LocalAccount) -> str:
 def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., dict[str, Any]]:
     """Set the functions' GOVERNOR_CONFIG as the stack would (keys as in cdk.json) and start cold."""
 
+    account.client("s3").create_bucket(Bucket=REPORTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": account.region})
+    monkeypatch.setenv(ENV_REPORTS_BUCKET, REPORTS_BUCKET)
+
     def _configure(**overrides: Any) -> dict[str, Any]:
-        raw = {"destinationArn": shipper_arn, "excludeTags": {"log-group-governor:opt-out": "true"}, **overrides}
+        raw = {"destinationArn": shipper_arn, "excludeTags": {"log-group-governor:opt-out": "true"}, "apiQuotasTps": FAST_QUOTAS, **overrides}
         monkeypatch.setenv(ENV_CONFIG, json.dumps(raw))
-        handlers.subscription_governor.cache_clear()
-        handlers.retention_governor.cache_clear()
+        _cold_start()
         return raw
 
     _configure()
     yield _configure
+    _cold_start()
+
+
+def _cold_start() -> None:
     handlers.subscription_governor.cache_clear()
     handlers.retention_governor.cache_clear()
+    backfill_handler.backfill_parts.cache_clear()
 
 
 class Invocation:
@@ -71,14 +89,14 @@ class Invocation:
 
 
 def call(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "governor") -> Invocation:
-    """Call a handler as Lambda would, capturing what it prints."""
+    """Call a handler as Lambda would (with the timeout the stack gives it), capturing what it prints."""
     out = io.StringIO()
-    result = invoke(handler, event, function_name=function_name, out=out)
+    result = invoke(handler, event, function_name=function_name, out=out, timeout_ms=TIMEOUTS_MS.get(function_name, 60_000))
     return Invocation(result, out.getvalue())
 
 
-def call_failing(handler: Callable[[Any, Any], Any], event: Any) -> tuple[BaseException, Invocation]:
+def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "governor") -> tuple[BaseException, Invocation]:
     out = io.StringIO()
     with pytest.raises(Exception) as raised:
-        invoke(handler, event, function_name="governor", out=out)
+        invoke(handler, event, function_name=function_name, out=out, timeout_ms=TIMEOUTS_MS.get(function_name, 60_000))
     return raised.value, Invocation(None, out.getvalue())

@@ -24,3 +24,8 @@ def test_demo_shows_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows["/aws/lambda/prod-ledger"].endswith("365d log-group-governor")
     assert "leave (filter-compliant)" in printed
     assert re.search(r"'logs.PutSubscriptionFilter': 5\b", printed)
+    backfill = printed[printed.index("2. The backfill"):]
+    assert re.search(r"dry-run: 129 log groups in 3 pages, writes none", backfill)
+    assert re.search(r"apply: 129 log groups in 3 pages, writes \{'logs.PutRetentionPolicy': \d+, 'logs.PutSubscriptionFilter': \d+\}", backfill)
+    assert "apply-again: 129 log groups in 3 pages, writes none" in backfill
+    assert '"applied":false' in backfill

@@ -3,19 +3,23 @@
 Clients are injected (``client or boto3.client(...)``) so tests and the CLI can hand in their own
 (moto, another profile, an endpoint URL). Throttling and ``OperationAbortedException`` are retried by
 botocore's standard retry mode; what is still failing after that propagates, so an event handler
-fails and Lambda retries it.
+fails and Lambda retries it, and a backfill hands the page back to be done again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
+from .config import DEFAULT_API_QUOTAS_TPS
 from .policy import SubscriptionFilter
 
 #: Standard mode retries throttles with exponential backoff and jitter; ten attempts span ~20 s,
@@ -23,10 +27,27 @@ from .policy import SubscriptionFilter
 DEFAULT_RETRY_ATTEMPTS = 10
 #: The largest page DescribeLogGroups serves.
 DESCRIBE_LOG_GROUPS_PAGE_SIZE = 50
+#: Error codes that say "not now" rather than "not ever": botocore's throttling codes and the
+#: transient ones CloudWatch Logs answers.
+RETRYABLE_ERROR_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "TooManyRequestsException",
+    "ProvisionedThroughputExceededException", "TransactionInProgressException", "RequestLimitExceeded",
+    "BandwidthLimitExceeded", "RequestThrottled", "SlowDown", "PriorRequestNotComplete", "EC2ThrottledException",
+    "OperationAbortedException", "ServiceUnavailableException", "ServiceUnavailable", "InternalFailure",
+    "InternalServerError", "RequestTimeout", "RequestTimeoutException",
+})
 
 
 def client_config(max_attempts: int = DEFAULT_RETRY_ATTEMPTS) -> Config:
     return Config(retries={"mode": "standard", "max_attempts": max_attempts}, user_agent_extra="log-group-governor")
+
+
+def is_retryable(error: BaseException) -> bool:
+    """True when trying the same call later may succeed (throttling, conflicts, outages, timeouts)."""
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return _error_code(error) in RETRYABLE_ERROR_CODES or status >= 500
+    return isinstance(error, BotoCoreError)  # connection errors, read timeouts
 
 
 class LogGroupGone(Exception):
@@ -35,6 +56,10 @@ class LogGroupGone(Exception):
 
 class NoFreeFilterSlot(Exception):
     """PutSubscriptionFilter answered LimitExceededException: the group filled up since we looked."""
+
+
+class ExpiredPageToken(Exception):
+    """DescribeLogGroups refused a page token (a resumed run's token can be days old)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +75,37 @@ class LogGroupInfo:
 class LogGroupPage:
     groups: tuple[LogGroupInfo, ...]
     next_token: str | None
+
+
+class Pacer:
+    """Spaces the calls of each operation evenly at its quota, so a long run never bursts into throttling.
+
+    ``clock`` and ``sleep`` are injectable so tests and simulations run on simulated time.
+    """
+
+    def __init__(
+        self,
+        quotas_tps: Mapping[str, float] = DEFAULT_API_QUOTAS_TPS,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.quotas_tps = dict(quotas_tps)
+        self._interval_s = {operation: 1.0 / tps for operation, tps in quotas_tps.items()}
+        self._next_slot: dict[str, float] = {}
+        self._clock = clock
+        self._sleep = sleep
+
+    def wait(self, operation: str) -> None:
+        interval = self._interval_s.get(operation)
+        if interval is None:
+            return
+        now = self._clock()
+        slot = self._next_slot.get(operation, now)
+        if slot > now:
+            self._sleep(slot - now)
+            now = slot
+        self._next_slot[operation] = now + interval
 
 
 def _error_code(error: ClientError) -> str:
@@ -68,46 +124,59 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
 
 
 class LogsGateway:
-    """CloudWatch Logs, as the governor uses it."""
+    """CloudWatch Logs, as the governor uses it: paced (when given a pacer) and counted by operation."""
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: Any = None, *, pacer: Pacer | None = None) -> None:
         self.client = client or boto3.client("logs", config=client_config())
+        self.pacer = pacer
+        #: API calls made, by operation (a botocore retry of a call is not a new call).
+        self.calls: Counter[str] = Counter()
+
+    def _call(self, operation: str, method: str, **request: Any) -> dict[str, Any]:
+        if self.pacer:
+            self.pacer.wait(operation)
+        self.calls[operation] += 1
+        return getattr(self.client, method)(**request)
 
     def describe_log_group(self, name: str) -> LogGroupInfo | None:
         # Names sort lexicographically and a name sorts before every name it prefixes, so with
         # limit=1 the first group of the prefix is the group itself when it exists.
-        groups = self.client.describe_log_groups(logGroupNamePrefix=name, limit=1).get("logGroups", [])
+        groups = self._call("DescribeLogGroups", "describe_log_groups", logGroupNamePrefix=name, limit=1).get("logGroups", [])
         if groups and groups[0]["logGroupName"] == name:
             return _info(groups[0])
         return None
 
     def page_log_groups(self, next_token: str | None = None, *, prefix: str | None = None) -> LogGroupPage:
+        """One page of DescribeLogGroups, in name order."""
         request: dict[str, Any] = {"limit": DESCRIBE_LOG_GROUPS_PAGE_SIZE}
         if next_token:
             request["nextToken"] = next_token
         if prefix:
             request["logGroupNamePrefix"] = prefix
-        response = self.client.describe_log_groups(**request)
+        try:
+            response = self._call("DescribeLogGroups", "describe_log_groups", **request)
+        except ClientError as error:
+            if next_token and _error_code(error) == "InvalidParameterException":
+                raise ExpiredPageToken(str(error)) from error
+            raise
         return LogGroupPage(tuple(_info(g) for g in response.get("logGroups", [])), response.get("nextToken"))
 
     def subscription_filters(self, name: str) -> tuple[SubscriptionFilter, ...]:
-        found: list[SubscriptionFilter] = []
-        for raw in self._describe_filters(name):
-            found.append(
-                SubscriptionFilter(
-                    name=raw["filterName"],
-                    destination_arn=raw.get("destinationArn", ""),
-                    filter_pattern=raw.get("filterPattern", ""),
-                    role_arn=raw.get("roleArn"),
-                )
+        return tuple(
+            SubscriptionFilter(
+                name=raw["filterName"],
+                destination_arn=raw.get("destinationArn", ""),
+                filter_pattern=raw.get("filterPattern", ""),
+                role_arn=raw.get("roleArn"),
             )
-        return tuple(found)
+            for raw in self._describe_filters(name)
+        )
 
     def _describe_filters(self, name: str) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"logGroupName": name}
         while True:
             try:
-                response = self.client.describe_subscription_filters(**request)
+                response = self._call("DescribeSubscriptionFilters", "describe_subscription_filters", **request)
             except ClientError as error:
                 raise _gone_or(error, name) from error
             yield from response.get("subscriptionFilters", [])
@@ -117,7 +186,7 @@ class LogsGateway:
 
     def tags(self, arn: str) -> dict[str, str]:
         try:
-            return dict(self.client.list_tags_for_resource(resourceArn=arn).get("tags", {}))
+            return dict(self._call("ListTagsForResource", "list_tags_for_resource", resourceArn=arn).get("tags", {}))
         except ClientError as error:
             raise _gone_or(error, arn) from error
 
@@ -131,7 +200,7 @@ class LogsGateway:
         if subscription_filter.role_arn:
             request["roleArn"] = subscription_filter.role_arn
         try:
-            self.client.put_subscription_filter(**request)
+            self._call("PutSubscriptionFilter", "put_subscription_filter", **request)
         except ClientError as error:
             if _error_code(error) == "LimitExceededException":
                 raise NoFreeFilterSlot(log_group) from error
@@ -139,7 +208,7 @@ class LogsGateway:
 
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
-            self.client.put_retention_policy(logGroupName=log_group, retentionInDays=days)
+            self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
         except ClientError as error:
             raise _gone_or(error, log_group) from error
 
@@ -159,3 +228,37 @@ class LambdaGateway:
     def function_log_group(self, function_arn: str) -> str | None:
         configuration = self.client.get_function_configuration(FunctionName=function_arn)
         return configuration.get("LoggingConfig", {}).get("LogGroup")
+
+
+class S3RunStore:
+    """A backfill run's checkpoint, per-page decisions and summary, as objects under ``runs/<run id>/``."""
+
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        self.bucket = bucket
+        self.client = client or boto3.client("s3", config=client_config())
+
+    def load(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=f"runs/{run_id}/checkpoint.json")["Body"].read()
+        except ClientError as error:
+            if _error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise
+        return json.loads(body)
+
+    def save(self, run_id: str, checkpoint: Mapping[str, Any]) -> None:
+        self._put(f"runs/{run_id}/checkpoint.json", json.dumps(checkpoint))
+
+    def write_page(self, run_id: str, page_number: int, outcomes: list[Any], position: int) -> int:
+        """Decisions of one page, as JSON lines; a redone page overwrites its object. Returns the new position."""
+        body = "".join(json.dumps(o.as_dict(), separators=(",", ":")) + "\n" for o in outcomes)
+        self._put(f"runs/{run_id}/decisions/page-{page_number:06d}.jsonl", body)
+        return position + 1
+
+    def write_summary(self, run_id: str, summary: Mapping[str, Any]) -> str:
+        key = f"runs/{run_id}/summary.json"
+        self._put(key, json.dumps(summary, indent=2))
+        return f"s3://{self.bucket}/{key}"
+
+    def _put(self, key: str, body: str) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body.encode(), ContentType="application/json")

@@ -23,8 +23,22 @@ VALID_RETENTION_DAYS: tuple[int, ...] = (
 DEFAULT_MAX_FILTERS_PER_LOG_GROUP = 2
 MAX_FILTER_NAME_LENGTH = 512
 MAX_FILTER_PATTERN_LENGTH = 1024
+#: Published default CloudWatch Logs quotas, requests per second per account and region.
+DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
+    "DescribeLogGroups": 10.0,
+    "DescribeSubscriptionFilters": 5.0,
+    "PutSubscriptionFilter": 5.0,
+    "PutRetentionPolicy": 5.0,
+    "ListTagsForResource": 5.0,
+}
 #: Prefix of every context key the governor reads from cdk.json.
 CONTEXT_PREFIX = "governor:"
+#: What the stack sets in the functions' environment.
+ENV_CONFIG = "GOVERNOR_CONFIG"
+ENV_PROTECTED_LOG_GROUPS = "GOVERNOR_PROTECTED_LOG_GROUPS"
+ENV_REPORTS_BUCKET = "GOVERNOR_REPORTS_BUCKET"
+SERVICE_NAME = "log-group-governor"
+METRICS_NAMESPACE = "LogGroupGovernor"
 
 
 class ConfigError(ValueError):
@@ -119,6 +133,8 @@ class PolicyConfig:
     #: Names (or prefixes, written with a trailing ``*``) of log groups that carry the shipping path's own logs.
     shipping_path_log_groups: tuple[str, ...] = ()
     max_filters_per_log_group: int = DEFAULT_MAX_FILTERS_PER_LOG_GROUP
+    #: Requests per second the backfill allows itself per CloudWatch Logs operation (raised quotas).
+    api_quotas_tps: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_API_QUOTAS_TPS))
 
     def to_json_dict(self) -> dict[str, Any]:
         """The canonical form, as the Lambda environment and the CLI carry it (keys as in cdk.json)."""
@@ -136,13 +152,14 @@ class PolicyConfig:
             "excludeTags": dict(self.exclude_tags),
             "shippingPathLogGroups": list(self.shipping_path_log_groups),
             "maxFiltersPerLogGroup": self.max_filters_per_log_group,
+            "apiQuotasTps": dict(self.api_quotas_tps),
         }
 
 
 POLICY_KEYS = (
     "destinationArn", "destinationRoleArn", "filterName", "filterPattern", "defaultRetentionDays",
     "retentionOverrides", "shortenRetention", "excludePrefixes", "excludePatterns", "excludeTags",
-    "shippingPathLogGroups", "maxFiltersPerLogGroup",
+    "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps",
 )
 
 
@@ -232,6 +249,13 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
     if not 1 <= max_filters <= 10:
         raise ConfigError(f"maxFiltersPerLogGroup: expected 1 to 10 (the account's subscription filter quota per log group, default 2); got {max_filters}")
 
+    quotas = decode(raw, "apiQuotasTps", {}, dict)
+    for operation, tps in quotas.items():
+        if operation not in DEFAULT_API_QUOTAS_TPS:
+            raise ConfigError(f"apiQuotasTps: unknown operation {operation!r}; valid: {', '.join(DEFAULT_API_QUOTAS_TPS)}")
+        if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= 10_000:
+            raise ConfigError(f"apiQuotasTps[{operation!r}]: expected requests per second, more than 0 and at most 10000; got {tps!r}")
+
     return PolicyConfig(
         destination=destination,
         filter_name=filter_name,
@@ -244,6 +268,7 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         exclude_tags=dict(exclude_tags),
         shipping_path_log_groups=string_list(raw, "shippingPathLogGroups"),
         max_filters_per_log_group=max_filters,
+        api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
 
 

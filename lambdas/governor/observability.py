@@ -5,11 +5,9 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from .config import METRICS_NAMESPACE, SERVICE_NAME
 from .policy import Action
 from .service import Outcome
-
-SERVICE_NAME = "log-group-governor"
-METRICS_NAMESPACE = "LogGroupGovernor"
 
 #: Metric per action that changed something or settled a group; skips and conflicts carry a Reason dimension.
 METRIC_BY_ACTION = {

@@ -7,11 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .aws import LambdaGateway
-from .config import ConfigError, DestinationKind, PolicyConfig, parse_policy_config
+from .config import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS, ConfigError, DestinationKind, PolicyConfig, parse_policy_config
 from .policy import Policy
-
-ENV_CONFIG = "GOVERNOR_CONFIG"
-ENV_PROTECTED_LOG_GROUPS = "GOVERNOR_PROTECTED_LOG_GROUPS"
 
 
 @dataclass(frozen=True)

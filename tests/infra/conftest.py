@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,6 @@ from aws_cdk.assertions import Template
 
 from app import build_app
 
-os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 REPO = Path(__file__).resolve().parents[2]
 REPO_CONTEXT: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
 ACCOUNT = "123456789012"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -37,7 +38,7 @@ def test_trail_logs_write_management_events_with_file_validation(default_stack: 
 
 def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized) -> None:
     buckets = default_stack.of_type("AWS::S3::Bucket")
-    assert len(buckets) == 2  # the trail's and its access-log bucket
+    assert len(buckets) == 3  # the trail's, the backfill reports and their access logs
     for bucket in buckets:
         assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
@@ -254,3 +255,79 @@ def test_cfn_lint_is_not_vacuous() -> None:
 
 def test_matching_uses_properties_not_logical_ids(default_stack: Synthesized) -> None:
     default_stack.template.has_resource_properties("AWS::Lambda::Function", Match.object_like({"Handler": "governor.handlers.create_log_group.set_retention"}))
+
+
+# --- the backfill -------------------------------------------------------------------------------
+
+def test_backfill_state_machine_loops_a_lambda_slice_until_done(default_stack: Synthesized) -> None:
+    [machine] = default_stack.of_type("AWS::StepFunctions::StateMachine")
+    definition = json.loads("".join(p if isinstance(p, str) else "<token>" for p in machine["Properties"]["DefinitionString"]["Fn::Join"][1]))
+    states = definition["States"]
+    [task_name] = [name for name, state in states.items() if state["Type"] == "Task"]
+    [choice] = [state for state in states.values() if state["Type"] == "Choice"]
+    task = states[task_name]
+
+    assert definition["StartAt"] == task_name and task["Next"] == "Done?"
+    assert task["Parameters"] == {"execution.$": "$$.Execution.Name", "input.$": "$$.Execution.Input"}
+    assert task["Retry"][0] == {"ErrorEquals": ["BadRequest", "ConfigError"], "MaxAttempts": 0}
+    assert task["Retry"][1]["ErrorEquals"] == ["States.ALL"] and task["Retry"][1]["MaxAttempts"] >= 5
+    assert choice["Choices"] == [{"Variable": "$.done", "BooleanEquals": True, "Next": "Finished"}]
+    assert choice["Default"] == task_name  # the loop
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+    assert machine["Properties"]["LoggingConfiguration"]["Level"] == "ALL"
+
+
+def test_backfill_function_can_do_both_aspects_and_keep_its_checkpoints(default_stack: Synthesized) -> None:
+    backfill = default_stack.function("governor.handlers.backfill.handler")
+    props = backfill["Properties"]
+
+    assert props["Timeout"] == 900
+    assert _actions(default_stack.role_policy_of(backfill)) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
+        "logs:PutSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource", "iam:PassRole",
+        "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+    }
+    bucket_id = props["Environment"]["Variables"]["GOVERNOR_REPORTS_BUCKET"]["Ref"]
+    bucket = default_stack.resources[bucket_id]["Properties"]
+    assert bucket["PublicAccessBlockConfiguration"]["BlockPublicPolicy"] is True
+    assert "LoggingConfiguration" in bucket
+    assert props["Environment"]["Variables"]["GOVERNOR_CONFIG"] == default_stack.function("set_retention")["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"]
+
+
+def test_backfill_is_started_by_hand_unless_configured_to_start_on_deploy(default_stack: Synthesized) -> None:
+    assert default_stack.of_type("Custom::AWS") == []
+
+    synthesized = synthesize(backfillOnDeploy=True, createTrail=False)
+
+    [start] = synthesized.of_type("Custom::AWS")
+    create = json.loads("".join(p if isinstance(p, str) else "<token>" for p in start["Properties"]["Create"]["Fn::Join"][1]))
+    assert create["action"] == "startExecution"
+    assert json.loads(create["parameters"]["input"])["runId"].startswith("deploy-")
+    again = synthesize(backfillOnDeploy=True, createTrail=False, defaultRetentionDays=90)
+    [start_again] = again.of_type("Custom::AWS")
+    assert start_again["Properties"]["Create"] != start["Properties"]["Create"]  # a new policy is a new run
+
+
+def test_stack_outputs_tell_how_to_start_a_backfill(default_stack: Synthesized) -> None:
+    outputs = default_stack.template.to_json()["Outputs"]
+
+    assert {"BackfillStateMachineArn", "ReportsBucket", "DestinationArn", "DestinationRoleArn"} <= set(outputs)
+    assert "start-execution" in outputs["BackfillStateMachineArn"]["Description"]
+
+
+def test_the_cdk_app_needs_only_requirements_txt() -> None:
+    """app.py and stacks/ import the governor's configuration code, which needs neither boto3 nor
+    Powertools: requirements.txt (the CDK app's) does not list them."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys; sys.modules['boto3'] = None; sys.modules['botocore'] = None; sys.modules['aws_lambda_powertools'] = None\n"
+        "import aws_cdk as cdk, app\n"
+        "app.build_app(cdk.App(context=__import__('json').load(open('cdk.json'))['context']))\n"
+        "print('built')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("built")

@@ -15,7 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..aws import LogsGateway
 from ..events import IgnoredEvent, parse_create_log_group
-from ..observability import ERRORS_METRIC, IGNORED_EVENTS_METRIC, METRICS_NAMESPACE, SERVICE_NAME, record_outcome
+from ..config import METRICS_NAMESPACE, SERVICE_NAME
+from ..observability import ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..policy import Policy
 from ..runtime import Settings, guarded_policy
 from ..service import Aspect, Governor

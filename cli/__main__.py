@@ -1,0 +1,229 @@
+"""`python -m cli plan|apply`: a one-off backfill from a laptop, with the stack's configuration.
+
+It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
+functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
+writes every decision as JSON lines or CSV, shows progress with an ETA from the API quotas, and ends
+with a summary. With ``--checkpoint FILE`` an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "lambdas"))
+
+import boto3  # noqa: E402
+
+from governor.aws import LambdaGateway, LogsGateway, Pacer, client_config  # noqa: E402
+from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
+from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
+from governor.runtime import Settings, guarded_policy  # noqa: E402
+from governor.service import Governor, Outcome  # noqa: E402
+from stacks.settings import DeploymentSettings  # noqa: E402
+
+CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
+PROGRESS_REDRAW_S = 0.25
+
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("mode", choices=["plan", "apply"], help="plan: change nothing, report what apply would do; apply: make the changes")
+    parser.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
+    parser.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
+    parser.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
+    parser.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
+    parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
+    parser.add_argument("--prefix", default="", help="only log groups whose names start with this")
+    parser.add_argument("--output", type=Path, help="write decisions here (default: standard output)")
+    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
+    parser.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint is resumed")
+    parser.add_argument("--no-count", action="store_true", help="skip the first pass that counts log groups (no ETA then)")
+    parser.add_argument("--quota-scale", type=float, default=1.0,
+                        help="multiply the configured API quotas (governor:apiQuotasTps), e.g. for a scaled test server")
+    parser.add_argument("--no-progress", action="store_true", help="no progress line on standard error")
+    return parser.parse_args(argv)
+
+
+def load_settings(context_file: Path, overrides: Sequence[str]) -> DeploymentSettings:
+    try:
+        context = json.loads(context_file.read_text())["context"]
+    except (OSError, ValueError, KeyError) as error:
+        raise ConfigError(f"--context {context_file}: cannot read a cdk.json with a context object ({error})") from None
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if not sep:
+            raise ConfigError(f"-c {override!r}: expected KEY=VALUE")
+        context[key if key.startswith(CONTEXT_PREFIX) else CONTEXT_PREFIX + key] = value
+    settings = DeploymentSettings.from_context(context)
+    if settings.policy.destination is None:
+        raise ConfigError(
+            "destinationArn: the CLI needs the destination; pass -c destinationArn=<ARN> (for the built-in "
+            "destination, the DestinationArn and DestinationRoleArn outputs of the deployed stack)"
+        )
+    return settings
+
+
+class FileSink:
+    """Decisions to a file or stdout; a resumed run first cuts a file back to its last finished page."""
+
+    def __init__(self, out: TextIO, fmt: str, *, truncatable: bool) -> None:
+        self.out, self.fmt, self.truncatable = out, fmt, truncatable
+        if fmt == "csv" and (not truncatable or out.tell() == 0):
+            csv.writer(out).writerow(CSV_COLUMNS)
+
+    def write_page(self, run_id: str, page_number: int, outcomes: list[Outcome], position: int) -> int:
+        if self.truncatable and position and self.out.tell() != position:
+            self.out.seek(position)
+            self.out.truncate()
+        for outcome in outcomes:
+            row = outcome.as_dict()
+            if self.fmt == "csv":
+                buffer = io.StringIO()
+                csv.writer(buffer).writerow([str(row[c]).lower() if isinstance(row[c], bool) else row[c] for c in CSV_COLUMNS])
+                self.out.write(buffer.getvalue())
+            else:
+                self.out.write(json.dumps(row, separators=(",", ":")) + "\n")
+        self.out.flush()
+        return self.out.tell() if self.truncatable else position + 1
+
+
+class FileRunStore:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+
+    def load(self, run_id: str) -> dict[str, Any] | None:
+        if self.path is None or not self.path.exists():
+            return None
+        return json.loads(self.path.read_text())
+
+    def save(self, run_id: str, checkpoint: Any) -> None:
+        if self.path is not None:
+            temporary = self.path.with_suffix(self.path.suffix + ".tmp")
+            temporary.write_text(json.dumps(checkpoint))
+            temporary.replace(self.path)  # atomic: a crash never leaves half a checkpoint
+
+
+class ProgressLine:
+    """`[####------] 1,234/5,000 groups · changed 800 · skipped 300 · errors 0 · ETA 12m30s` on stderr."""
+
+    def __init__(self, stream: TextIO, total: int | None, quotas_tps: dict[str, float], enabled: bool) -> None:
+        self.stream, self.total, self.quotas_tps, self.enabled = stream, total, quotas_tps, enabled
+        self.changed = self.skipped = self.conflicts = self.groups_done = 0
+        self._last_draw = 0.0
+
+    def on_group(self, outcomes: list[Outcome], logs: LogsGateway) -> None:
+        self.groups_done += 1
+        self.changed += any(o.action.writes for o in outcomes)
+        self.skipped += all(o.action.value == "skip" for o in outcomes)
+        self.conflicts += any(o.action.value == "conflict" for o in outcomes)
+        now = time.monotonic()
+        if self.enabled and now - self._last_draw >= PROGRESS_REDRAW_S:
+            self._last_draw = now
+            self.draw(logs)
+
+    def seconds_per_group(self, groups_done: int, logs: LogsGateway) -> float:
+        """The bottleneck API's time per group at its quota, from the mix of calls seen so far."""
+        if groups_done == 0:
+            return 1.0 / self.quotas_tps["DescribeSubscriptionFilters"]
+        return max(calls / groups_done / self.quotas_tps.get(op, float("inf")) for op, calls in logs.calls.items())
+
+    def draw(self, logs: LogsGateway, end: str = "\r") -> None:
+        if not self.enabled:
+            return
+        groups_done = self.groups_done
+        if self.total:
+            filled = min(10, groups_done * 10 // max(self.total, 1))
+            bar = f"[{'#' * filled}{'-' * (10 - filled)}] {groups_done:,}/{self.total:,} groups"
+            eta = f" · ETA {_duration(max(0, self.total - groups_done) * self.seconds_per_group(groups_done, logs))}"
+        else:
+            bar, eta = f"{groups_done:,} groups", ""
+        self.stream.write(f"{bar} · changed {self.changed:,} · skipped {self.skipped:,} · conflicts {self.conflicts:,}{eta}   {end}")
+        self.stream.flush()
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def count_groups(logs: LogsGateway, prefix: str) -> int:
+    total, token = 0, None
+    while True:
+        page = logs.page_log_groups(token, prefix=prefix or None)
+        total += len(page.groups)
+        token = page.next_token
+        if not token:
+            return total
+
+
+def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout) -> int:
+    args = parse_args(argv)
+    try:
+        settings = load_settings(args.context, args.config)
+    except ConfigError as error:
+        print(f"log-group-governor: invalid configuration: {error}", file=stderr)
+        return 2
+
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
+    quotas = {op: tps * args.quota_scale for op, tps in settings.policy.api_quotas_tps.items()}
+    pacer = Pacer(quotas)  # one pacer for every call this process makes
+    logs = LogsGateway(clients["logs"], pacer=pacer)
+    governor = Governor(guarded_policy(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)
+
+    store = FileRunStore(args.checkpoint)
+    run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")
+    try:
+        progress = start_or_resume(BackfillRequest(run_id=run_id, dry_run=args.mode == "plan", prefix=args.prefix), store)
+    except BadRequest as error:
+        print(f"log-group-governor: --checkpoint {args.checkpoint}: {error}", file=stderr)
+        return 2
+    if progress.done:
+        print(f"run {run_id} in {args.checkpoint} is finished; remove the checkpoint to start again", file=stderr)
+        print(json.dumps(progress.summary(), indent=2), file=stderr)
+        return 0
+
+    total = None if args.no_count else count_groups(LogsGateway(clients["logs"], pacer=pacer), args.prefix)
+    display = ProgressLine(stderr, total, quotas, enabled=not args.no_progress)
+    resumed = progress.sessions > 0
+    out = args.output.open("r+" if resumed and args.output.exists() else "w", newline="") if args.output else stdout
+    if resumed and args.output:
+        out.seek(0, io.SEEK_END)
+    sink = FileSink(out, args.format, truncatable=args.output is not None)
+
+    def save(p: Progress) -> None:
+        store.save(p.run_id, p.to_json())
+        display.groups_done = p.groups  # a page's groups are final once it is saved
+
+    engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs))
+    display.groups_done = progress.groups
+    try:
+        engine.run_to_end(progress, on_retry=lambda error, pause_s: print(
+            f"\n{type(error).__name__} after botocore's retries; page {progress.pages + 1} again in {pause_s:.0f} s", file=stderr))
+    except KeyboardInterrupt:
+        display.draw(logs, end="\n")
+        hint = f"resume with the same command (checkpoint {args.checkpoint})" if args.checkpoint else "use --checkpoint FILE to make runs resumable"
+        print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
+        return 130
+    finally:
+        if args.output:
+            out.close()
+    display.draw(logs, end="\n")
+    print(json.dumps(progress.summary(), indent=2), file=stderr)
+    return 1 if progress.error_count else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""The backfill: bring the log groups that already exist into line, page by page, resumably.
+
+A run pages DescribeLogGroups in name order and asks the same Governor (and so the same policy) as
+the event handlers about both aspects of every group. After each finished page it writes the page's
+decisions and then a checkpoint (the next page token, the last group name, the counters). A run that
+stops (out of time, crashed, redeployed) resumes from the checkpoint: the page that was cut short is
+done again, which costs reads but no writes, since a compliant group costs no write.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError
+
+from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
+from .policy import Action
+from .service import Aspect, Governor, LiveFacts, Outcome
+
+#: Like the state machine's Retry: pauses of 1, 2, 4 ... s (at most 60 s), ten failures in a row at most.
+PAGE_RETRY_PAUSE_S = 1.0
+PAGE_RETRY_MAX_PAUSE_S = 60.0
+PAGE_RETRIES = 10
+#: Errors kept with their group names in a run's summary; beyond that only counted.
+MAX_ERRORS_KEPT = 100
+CHECKPOINT_VERSION = 1
+
+
+class BadRequest(ValueError):
+    """The backfill was invoked with input it does not understand; retrying cannot fix it."""
+
+
+@dataclass(frozen=True)
+class BackfillRequest:
+    run_id: str
+    dry_run: bool = False
+    #: Only log groups whose names start with this (empty: all).
+    prefix: str = ""
+
+    KEYS = ("dryRun", "runId", "prefix")
+
+    @classmethod
+    def from_input(cls, payload: Any, *, default_run_id: str) -> BackfillRequest:
+        if payload is None:
+            payload = {}
+        if not isinstance(payload, Mapping):
+            raise BadRequest(f"backfill input must be a JSON object with keys {', '.join(cls.KEYS)}; got {type(payload).__name__}")
+        unknown = sorted(set(payload) - set(cls.KEYS))
+        if unknown:
+            raise BadRequest(f"unknown backfill input key(s) {', '.join(unknown)}; valid keys: {', '.join(cls.KEYS)}")
+        dry_run = payload.get("dryRun", False)
+        if not isinstance(dry_run, bool):
+            raise BadRequest(f"dryRun: expected true or false; got {dry_run!r}")
+        run_id = payload.get("runId", default_run_id)
+        if not isinstance(run_id, str) or not 1 <= len(run_id) <= 80 or not all(c.isalnum() or c in "-_." for c in run_id):
+            raise BadRequest(f"runId: expected 1 to 80 letters, digits, '-', '_' or '.'; got {run_id!r}")
+        prefix = payload.get("prefix", "")
+        if not isinstance(prefix, str) or len(prefix) > 512:
+            raise BadRequest(f"prefix: expected a log group name prefix (string, at most 512 characters); got {prefix!r}")
+        return cls(run_id=run_id, dry_run=dry_run, prefix=prefix)
+
+
+@dataclass
+class Progress:
+    """A run's checkpoint: everything needed to resume it and to report on it."""
+
+    run_id: str
+    dry_run: bool
+    prefix: str = ""
+    #: The token of the next page to read; None before the first page and after the last.
+    next_token: str | None = None
+    #: The last group of the last finished page: where a run resumes if its token has expired.
+    last_log_group: str | None = None
+    pages: int = 0
+    groups: int = 0
+    #: "aspect action reason" -> count
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    error_count: int = 0
+    api_calls: Counter[str] = field(default_factory=Counter)
+    #: Invocations (or CLI sessions) that worked on this run: 1 + continuations.
+    sessions: int = 0
+    started_at: float = field(default_factory=time.time)
+    elapsed_s: float = 0.0
+    done: bool = False
+    #: Where the decision sink stood after the last finished page (a byte offset for files).
+    sink_position: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Progress:
+        data = {k: v for k, v in raw.items() if k != "version"}
+        data["outcomes"] = Counter(data.get("outcomes", {}))
+        data["api_calls"] = Counter(data.get("api_calls", {}))
+        return cls(**data)
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by aspect, action and reason; errors with group names; time; API calls."""
+        by_action: Counter[str] = Counter()
+        by_reason: dict[str, Counter[str]] = {}
+        for key, count in self.outcomes.items():
+            aspect, action, reason = key.split(" ")
+            by_action[f"{aspect} {action}"] += count
+            by_reason.setdefault(f"{aspect} {action}", Counter())[reason] += count
+        return {
+            "runId": self.run_id,
+            "dryRun": self.dry_run,
+            "done": self.done,
+            "logGroups": self.groups,
+            "pages": self.pages,
+            "byAction": dict(sorted(by_action.items())),
+            "byReason": {k: dict(sorted(v.items())) for k, v in sorted(by_reason.items())},
+            "errors": self.errors,
+            "errorCount": self.error_count,
+            "elapsedSeconds": round(self.elapsed_s, 1),
+            "apiCalls": dict(sorted(self.api_calls.items())),
+            "sessions": self.sessions,
+        }
+
+
+class DecisionSink(Protocol):
+    """Where a run's decisions go, a page at a time. ``position`` is where the sink stood after the last
+    finished page (so a resumed run can drop a half-written page); returns the new position."""
+
+    def write_page(self, run_id: str, page_number: int, outcomes: list[Outcome], position: int) -> int: ...
+
+
+class RunStore(Protocol):
+    def load(self, run_id: str) -> dict[str, Any] | None: ...
+    def save(self, run_id: str, checkpoint: Mapping[str, Any]) -> None: ...
+
+
+def start_or_resume(request: BackfillRequest, store: RunStore) -> Progress:
+    """The run's checkpoint, or a new run; a run keeps the mode it was started with."""
+    raw = store.load(request.run_id)
+    if raw is None:
+        return Progress(run_id=request.run_id, dry_run=request.dry_run, prefix=request.prefix)
+    progress = Progress.from_json(raw)
+    if (progress.dry_run, progress.prefix) != (request.dry_run, request.prefix):
+        raise BadRequest(
+            f"run {request.run_id!r} was started with dryRun={str(progress.dry_run).lower()}, prefix={progress.prefix!r}; "
+            f"resume it with the same values or start a new runId"
+        )
+    return progress
+
+
+class Backfill:
+    """Runs (and resumes) a backfill over one account and region."""
+
+    def __init__(
+        self,
+        governor: Governor,
+        sink: DecisionSink,
+        *,
+        save: Callable[[Progress], None],
+        clock: Callable[[], float] = time.monotonic,
+        on_group: Callable[[Progress, list[Outcome]], None] | None = None,
+    ) -> None:
+        self.governor = governor
+        self.logs: LogsGateway = governor.logs
+        self.sink = sink
+        self.save = save
+        self.clock = clock
+        self.on_group = on_group
+
+    def run(self, progress: Progress, *, time_left: Callable[[], bool], page_time_left: Callable[[], bool] | None = None) -> Progress:
+        """Work on ``progress`` while ``time_left()`` allows starting another page.
+
+        ``page_time_left`` (default: ``time_left``) is asked before each group: when it says no, the
+        page is abandoned unsaved and will be done again by the next session.
+        """
+        page_time_left = page_time_left or time_left
+        progress.sessions += 1
+        session_start, calls_before = self.clock(), Counter(self.logs.calls)
+        try:
+            while not progress.done and time_left():
+                if not self._page(progress, page_time_left):
+                    break
+        finally:
+            progress.elapsed_s += self.clock() - session_start
+            progress.api_calls.update(self.logs.calls - calls_before)
+        return progress
+
+    def run_to_end(self, progress: Progress, *, on_retry: Callable[[BaseException, float], None] = lambda e, s: None,
+                   sleep: Callable[[float], None] = time.sleep) -> Progress:
+        """Run with no time limit (the CLI, benchmarks). A call still failing after botocore's retries
+        (its retry quota drains under sustained throttling) abandons the page, which is done again
+        from the last checkpoint after a pause, as the state machine's Retry does for the Lambda."""
+        failures_in_a_row, pages_before = 0, progress.pages
+        while not progress.done:
+            try:
+                self.run(progress, time_left=lambda: True)
+            except Exception as error:
+                failures_in_a_row = 1 if progress.pages > pages_before else failures_in_a_row + 1
+                pages_before = progress.pages
+                if not is_retryable(error) or failures_in_a_row > PAGE_RETRIES:
+                    raise
+                pause_s = min(PAGE_RETRY_MAX_PAUSE_S, PAGE_RETRY_PAUSE_S * 2 ** (failures_in_a_row - 1))
+                on_retry(error, pause_s)
+                sleep(pause_s)
+        return progress
+
+    def _page(self, progress: Progress, page_time_left: Callable[[], bool]) -> bool:
+        """Do the next page and checkpoint it. False when time ran out mid-page (nothing saved)."""
+        resume_after = None
+        try:
+            page = self.logs.page_log_groups(progress.next_token, prefix=progress.prefix or None)
+        except ExpiredPageToken:
+            # List again from the start, skipping what the finished pages covered (name order).
+            resume_after, progress.next_token = progress.last_log_group, None
+            page = self.logs.page_log_groups(None, prefix=progress.prefix or None)
+        while resume_after is not None and page.next_token and page.groups and page.groups[-1].name <= resume_after:
+            page = self.logs.page_log_groups(page.next_token, prefix=progress.prefix or None)
+
+        outcomes: list[Outcome] = []
+        errors: list[dict[str, str]] = []
+        todo = [g for g in page.groups if resume_after is None or g.name > resume_after]
+        for info in todo:
+            if not page_time_left():
+                return False
+            group_outcomes, group_errors = self._group(info, progress.dry_run)
+            outcomes.extend(group_outcomes)
+            errors.extend(group_errors)
+            if self.on_group:
+                self.on_group(progress, group_outcomes)
+
+        progress.sink_position = self.sink.write_page(progress.run_id, progress.pages + 1, outcomes, progress.sink_position)
+        progress.pages += 1
+        progress.groups += len(todo)
+        progress.outcomes.update(f"{o.aspect.value} {o.action.value} {o.reason}" for o in outcomes)
+        progress.error_count += len(errors)
+        progress.errors.extend(errors[: max(0, MAX_ERRORS_KEPT - len(progress.errors))])
+        progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
+        progress.next_token = page.next_token
+        progress.done = page.next_token is None
+        self.save(progress)
+        return True
+
+    def _group(self, info: LogGroupInfo, dry_run: bool) -> tuple[list[Outcome], list[dict[str, str]]]:
+        facts = LiveFacts(info, self.logs)  # shared by both aspects: tags are looked up once
+        outcomes, errors = [], []
+        for aspect in (Aspect.SUBSCRIPTION, Aspect.RETENTION):
+            try:
+                outcomes.append(self.governor.govern(facts, aspect, dry_run=dry_run))
+            except ClientError as error:
+                if is_retryable(error):
+                    raise  # throttled past botocore's retries: the page is done again later, never dropped
+                # AWS refused this group for good (access denied, invalid parameter): report it and go on.
+                # Anything else (a bug, a crash) fails the session, and the page is done again.
+                errors.append({"logGroup": info.name, "aspect": aspect.value, "error": f"{type(error).__name__}: {error}"})
+                outcomes.append(Outcome(info.name, aspect, Action.SKIP, "error", str(error)))
+        return outcomes, errors

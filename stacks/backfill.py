@@ -1,0 +1,159 @@
+"""The backfill: a Lambda doing time-boxed slices, a Step Functions loop running it for as long as
+the work needs, and a bucket for checkpoints, per-page decisions and summaries.
+
+Why a state machine: at 5 requests per second a million log groups take days, far past one Lambda
+invocation, and Lambda's recursive loop detection stops a function that re-invokes itself (directly
+or through a queue) after about 16 hops. Step Functions loops are not subject to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk import custom_resources as cr
+from constructs import Construct
+
+from governor.config import ENV_REPORTS_BUCKET
+
+from .buckets import private_bucket
+from .functions import OWN_LOG_RETENTION, GovernorFunction, acknowledge
+
+#: Lambda's ceiling; the function hands over with minutes to spare (see the handler's margins).
+BACKFILL_TIMEOUT = Duration.minutes(15)
+BACKFILL_MEMORY_MIB = 512
+#: A million groups take ~2.5 days at the published quotas; the execution may take four times that.
+EXECUTION_TIMEOUT = Duration.days(10)
+REPORT_EXPIRY = Duration.days(90)
+#: Errors the function raises for input or configuration it cannot use: retrying cannot help.
+NOT_RETRYABLE = ["BadRequest", "ConfigError"]
+
+
+class BackfillRunner(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        statements: Sequence[iam.PolicyStatement],
+        environment: Mapping[str, str],
+        powertools_layer: lambda_.ILayerVersion,
+        access_logs: s3.IBucket,
+        start_on_deploy_as: str | None,
+    ) -> None:
+        """``start_on_deploy_as``: a fingerprint of the configuration to start an apply run on every
+        deploy that changes it (None: start runs by hand)."""
+        super().__init__(scope, construct_id)
+        self.bucket = private_bucket(
+            self, "Reports", expire_after=REPORT_EXPIRY, access_logs=access_logs, access_logs_prefix="reports-bucket/"
+        )
+        self.function = GovernorFunction(
+            self,
+            "Function",
+            handler="governor.handlers.backfill.handler",
+            description="brings existing log groups into line, a time-boxed slice per invocation",
+            statements=[
+                *statements,
+                iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("runs/*")]),
+                # Without ListBucket a missing checkpoint reads as AccessDenied instead of NoSuchKey.
+                iam.PolicyStatement(
+                    actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": ["runs/*"]}}
+                ),
+            ],
+            environment={**environment, ENV_REPORTS_BUCKET: self.bucket.bucket_name},
+            powertools_layer=powertools_layer,
+            timeout=BACKFILL_TIMEOUT,
+            memory_size_mib=BACKFILL_MEMORY_MIB,
+        )
+        acknowledge(
+            self.function,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical_id(self.bucket)}.Arn>/runs/*]",
+            "a run writes one object per page of log groups under runs/<run id>/; the names are made at run time",
+        )
+        self.state_machine = self._state_machine()
+        if start_on_deploy_as:
+            self._start_on_deploy(start_on_deploy_as)
+
+    def _state_machine(self) -> sfn.StateMachine:
+        slice_ = tasks.LambdaInvoke(
+            self,
+            "Run a slice",
+            lambda_function=self.function.function,
+            payload=sfn.TaskInput.from_object({
+                "execution": sfn.JsonPath.string_at("$$.Execution.Name"),
+                "input": sfn.JsonPath.object_at("$$.Execution.Input"),
+            }),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        slice_.add_retry(errors=NOT_RETRYABLE, max_attempts=0)
+        # Throttled past botocore's retries, a crash, a timeout: the slice resumes from its checkpoint.
+        slice_.add_retry(
+            errors=["States.ALL"], interval=Duration.seconds(10), backoff_rate=2, max_attempts=10,
+            max_delay=Duration.minutes(5), jitter_strategy=sfn.JitterType.FULL,
+        )
+        finished = sfn.Succeed(self, "Finished")
+        loop = slice_.next(
+            sfn.Choice(self, "Done?").when(sfn.Condition.boolean_equals("$.done", True), finished).otherwise(slice_)
+        )
+        log_group = logs.LogGroup(self, "ExecutionLogs", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            comment="log-group-governor backfill: runs slices until every log group has been seen",
+            definition_body=sfn.DefinitionBody.from_chainable(loop),
+            timeout=EXECUTION_TIMEOUT,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        acknowledge(
+            state_machine,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "CloudWatch Logs log delivery and X-Ray tracing for Step Functions support no resource-level permissions",
+        )
+        acknowledge(
+            state_machine,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical_id(self.function.function)}.Arn>:*]",
+            "the state machine invokes the backfill function only; ':*' covers its versions, as CDK grants invoke",
+        )
+        return state_machine
+
+    def _start_on_deploy(self, fingerprint: str) -> None:
+        """Start an apply run on create and whenever the configuration changes; its runId is derived
+        from the configuration, so a deploy that changes nothing starts nothing new."""
+        digest = hashlib.sha256(fingerprint.encode()).hexdigest()[:16]
+        start = cr.AwsSdkCall(
+            service="SFN",
+            action="startExecution",
+            parameters={"stateMachineArn": self.state_machine.state_machine_arn, "input": json.dumps({"runId": f"deploy-{digest}"})},
+            physical_resource_id=cr.PhysicalResourceId.of(f"backfill-{digest}"),
+        )
+        trigger = cr.AwsCustomResource(
+            self,
+            "StartOnDeploy",
+            on_create=start,
+            on_update=start,
+            policy=cr.AwsCustomResourcePolicy.from_statements([
+                iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.state_machine.state_machine_arn])
+            ]),
+            install_latest_aws_sdk=False,
+        )
+        trigger.node.add_dependency(self.state_machine)
+        # The provider function CDK adds for AwsCustomResource (one per stack) uses the basic execution policy.
+        acknowledge(
+            Stack.of(self),
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+            "CDK's AwsCustomResource provider writes its own logs through the AWS managed basic execution policy; it only starts the backfill",
+        )
+
+
+def _logical_id(construct: Construct) -> str:
+    return Stack.of(construct).get_logical_id(construct.node.default_child)

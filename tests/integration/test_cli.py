@@ -1,0 +1,140 @@
+"""`python -m cli plan|apply` against a moto server over HTTP, as a laptop would run it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cli.__main__ import main
+from localaws.mix import EXCLUDED_PREFIX, FILTER_NAME, Mix, create_mix
+from localaws.server import RunningServer, aws_like_server, scaled_quotas
+
+GROUPS = 180
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[RunningServer]:
+    with aws_like_server(quota_scale=20) as running:
+        yield running
+
+
+@pytest.fixture
+def account(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[RunningServer, Mix, str]]:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": server.region}.items():
+        monkeypatch.setenv(key, value)
+    server.reset()
+    server.middleware.quotas_enabled = False
+    local = server.account()
+    shipper = local.create_function("log-shipper")
+    mix = create_mix(local, shipper, GROUPS)
+    server.middleware.quotas_enabled = True
+    server.middleware.set_quotas(scaled_quotas(20))
+    server.middleware.served.clear()
+    yield server, mix, shipper
+
+
+def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 20) -> tuple[int, str]:
+    err = io.StringIO()
+    code = main([*args, "--endpoint-url", server.endpoint_url, "--region", server.region, "--quota-scale", str(quota_scale),
+                 "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err)
+    return code, err.getvalue()
+
+
+def _summary(stderr: str) -> dict:
+    return json.loads(stderr[stderr.index('{\n  "runId"'):])
+
+
+def test_plan_writes_every_decision_and_changes_nothing(account: tuple, tmp_path: Path) -> None:
+    server, mix, shipper = account
+    output = tmp_path / "plan.jsonl"
+
+    code, stderr = _run(server, shipper, "plan", "--output", str(output))
+
+    assert code == 0
+    decisions = [json.loads(line) for line in output.read_text().splitlines()]
+    assert Counter(d["logGroup"] for d in decisions) == {name: 2 for name in mix.kinds}
+    assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
+    summary = _summary(stderr)
+    assert summary["dryRun"] is True and summary["logGroups"] == GROUPS
+    assert summary["byReason"]["subscription conflict"] == {"no-free-slot": len(mix.names("full"))}
+    assert f"{GROUPS}/{GROUPS} groups" in stderr and "ETA" in stderr
+
+
+def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_path: Path) -> None:
+    server, mix, shipper = account
+
+    code, stderr = _run(server, shipper, "apply", "--format", "csv", "--output", str(tmp_path / "apply.csv"))
+
+    assert code == 0
+    rows = list(csv.DictReader((tmp_path / "apply.csv").open()))
+    assert {r["action"] for r in rows if r["logGroup"] in mix.names("plain")} == {"subscribe", "set-retention"}
+    assert all(r["applied"] == "true" for r in rows if r["action"] in ("subscribe", "set-retention"))
+    assert server.middleware.served["PutSubscriptionFilter"] == len(mix.names("plain"))
+    server.middleware.served.clear()
+
+    code, stderr = _run(server, shipper, "apply", "--no-count", "--no-progress", "--output", str(tmp_path / "again.jsonl"))
+
+    assert code == 0
+    assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
+
+
+def test_throttling_is_absorbed_by_botocore_retries(account: tuple, tmp_path: Path) -> None:
+    """Pacing at twice the server's quotas (another tool using half of them, say): the server
+    throttles, botocore retries, nothing is lost."""
+    server, mix, shipper = account
+    server.middleware.set_quotas(scaled_quotas(10))
+
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"), quota_scale=20)
+
+    assert code == 0
+    assert sum(server.middleware.throttled.values()) > 0
+    assert _summary(stderr)["errorCount"] == 0
+    local = server.account()
+    for name in mix.names("plain"):
+        assert local.snapshot(name)["filters"] == {FILTER_NAME: shipper}
+
+
+def test_an_interrupted_apply_resumes_from_its_checkpoint(account: tuple, tmp_path: Path) -> None:
+    server, mix, shipper = account
+    output, checkpoint = tmp_path / "apply.jsonl", tmp_path / "checkpoint.json"
+    # Ctrl-C after three seconds (a page takes about two at this pace), from another thread, as a person would.
+    threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(output), "--checkpoint", str(checkpoint), quota_scale=5)
+
+    assert code == 130 and "resume with the same command" in stderr
+    assert 0 < json.loads(checkpoint.read_text())["pages"] < 4
+
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(output), "--checkpoint", str(checkpoint))
+
+    assert code == 0
+    decisions = [json.loads(line) for line in output.read_text().splitlines()]
+    assert Counter((d["logGroup"], d["aspect"]) for d in decisions) == {(n, a): 1 for n in mix.kinds for a in ("subscription", "retention")}
+    assert _summary(stderr)["sessions"] == 2
+
+
+def test_bad_configuration_exits_2_with_a_message(account: tuple) -> None:
+    server, _, shipper = account
+    err = io.StringIO()
+
+    code = main(["plan", "--endpoint-url", server.endpoint_url, "-c", "defaultRetentionDays=45", "-c", f"destinationArn={shipper}"], stderr=err)
+
+    assert code == 2 and "defaultRetentionDays: 45 is not a retention" in err.getvalue()
+
+
+def test_the_cli_needs_a_destination(account: tuple) -> None:
+    server, _, _ = account
+    err = io.StringIO()
+
+    code = main(["plan", "--endpoint-url", server.endpoint_url], stderr=err)
+
+    assert code == 2 and "DestinationArn" in err.getvalue()
