@@ -1,4 +1,5 @@
-"""`python -m cli plan|apply`: a one-off backfill from a laptop, with the stack's configuration.
+"""`python -m cli plan|apply|redrive`: a one-off backfill from a laptop, with the stack's configuration;
+and the replay of ship-logs' dead-letter queue.
 
 It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
 functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
@@ -23,11 +24,12 @@ sys.path.insert(0, str(REPO / "lambdas"))
 
 import boto3  # noqa: E402
 
-from governor.aws import LambdaGateway, LogsGateway, Pacer, client_config  # noqa: E402
+from governor.aws import LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, client_config  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
 from governor.runtime import Settings, guarded_policy  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
+from governor.shipping.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 
 CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
@@ -36,23 +38,38 @@ PROGRESS_REDRAW_S = 0.25
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    aws = argparse.ArgumentParser(add_help=False)
+    aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
+    aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
+    aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=["plan", "apply"], help="plan: change nothing, report what apply would do; apply: make the changes")
-    parser.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
-    parser.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
-    parser.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
-    parser.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
-    parser.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
-    parser.add_argument("--prefix", default="", help="only log groups whose names start with this")
-    parser.add_argument("--output", type=Path, help="write decisions here (default: standard output)")
-    parser.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
-    parser.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint is resumed")
-    parser.add_argument("--no-count", action="store_true", help="skip the first pass that counts log groups (no ETA then)")
-    parser.add_argument("--quota-scale", type=float, default=1.0,
-                        help="multiply the configured API quotas (governor:apiQuotasTps), e.g. for a scaled test server")
-    parser.add_argument("--no-progress", action="store_true", help="no progress line on standard error")
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,redrive}")
+    for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line")):
+        command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
+        command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
+        command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
+                             help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
+        command.add_argument("--prefix", default="", help="only log groups whose names start with this")
+        command.add_argument("--output", type=Path, help="write decisions here (default: standard output)")
+        command.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
+        command.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint is resumed")
+        command.add_argument("--no-count", action="store_true", help="skip the first pass that counts log groups (no ETA then)")
+        command.add_argument("--quota-scale", type=float, default=1.0,
+                             help="multiply the configured API quotas (governor:apiQuotasTps), e.g. for a scaled test server")
+        command.add_argument("--no-progress", action="store_true", help="no progress line on standard error")
+    redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
+    command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
+    command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
+    command.add_argument("--function-name", required=True, help="the ShipLogsFunctionName output")
     return parser.parse_args(argv)
+
+
+def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: TextIO) -> int:
+    sqs = session.client("sqs", endpoint_url=args.endpoint_url, config=client_config())
+    invoker = LambdaInvoker(args.function_name, session.client("lambda", endpoint_url=args.endpoint_url, config=client_config()))
+    result = redrive(QueueGateway(args.queue_url, sqs), invoker)
+    print(json.dumps({"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt}, indent=2), file=stderr)
+    return 1 if result.failed else 0
 
 
 def load_settings(context_file: Path, overrides: Sequence[str]) -> DeploymentSettings:
@@ -170,6 +187,8 @@ def count_groups(logs: LogsGateway, prefix: str) -> int:
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout) -> int:
     args = parse_args(argv)
+    if args.mode == "redrive":
+        return redrive_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stderr)
     try:
         settings = load_settings(args.context, args.config)
     except ConfigError as error:

@@ -20,11 +20,13 @@ from typing import Any, TextIO
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from governor.config import ENV_CONFIG  # noqa: E402
+from governor.config import ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
 from localaws.events import create_log_group_event, fixture  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke  # noqa: E402
+from localaws.log_store import log_store  # noqa: E402
 from localaws.mix import create_mix  # noqa: E402
+from localaws.payloads import control_message_event, lambda_log_events, subscription_event  # noqa: E402
 from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 
@@ -141,6 +143,52 @@ def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> None:
     print(f"   simulated time at the published quotas: {clock.now:.0f} s for the three runs")
 
 
+def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
+    """The built-in destination: a subscription batch from a Lambda function, shipped to a log store."""
+    from governor.handlers import ship_logs
+
+    print("\n3. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
+    secret = account.client("secretsmanager").create_secret(
+        Name="demo-log-store", SecretString=json.dumps({"username": "shipper", "password": "demo-only"}))["ARN"]
+    queue = account.client("sqs").create_queue(QueueName="ship-logs-dlq")["QueueUrl"]
+    batches = {
+        "/aws/lambda/orders-api": lambda_log_events(60, seed=5),  # Python runtime, text log format
+        "/aws/lambda/checkout": lambda_log_events(30, seed=9, runtime="node", json_format=True),  # Node.js, JSON log format
+    }
+    with log_store() as store:
+        sink = {"sink": "opensearch", "endpoint": store.url, "auth": "basic", "secretArn": secret, "index": "logs-%Y.%m.%d"}
+        with mock.patch.dict(os.environ, {ENV_SHIP_LOGS: json.dumps(sink), ENV_SHIP_LOGS_DLQ_URL: queue}):
+            ship_logs.shipper.cache_clear()
+            control = invoke(ship_logs.handler, control_message_event(), function_name="ship-logs", out=out)
+            print(f"   CONTROL_MESSAGE: {control['status']}")
+            for group, events in batches.items():
+                result = invoke(ship_logs.handler, subscription_event(group, events), function_name="ship-logs", out=out)
+                print(f"   {group}: {len(events)} log events {result['status']}: {result['shipped']} records to {store.url}/_bulk "
+                      f"in {result['requests']} request(s), {result['rejected']} refused; {result['usage_reports']} REPORT and "
+                      f"{result['custom_metrics']} MONITORING lines -> {result['metric_data_points']} data points in "
+                      f"{result['metric_requests']} PutMetricData calls")
+            ship_logs.shipper.cache_clear()
+        print("   records (type, level, request id, message), as the log store holds them:")
+        for document in store.documents()[:10]:
+            message = document["message"].replace("\n", " | ")[:70]
+            print(f"     {document['type']:<16} {str(document['level']):<6} {str(document['requestId'])[:8]:<8} {message}")
+        structured = next(d for d in store.documents() if d["fields"] and "correlation_id" in d["fields"])
+        print(f"   a structured line keeps its fields: correlation_id={structured['fields']['correlation_id'][:8]}..., "
+              f"user_agent={structured['fields']['user_agent']!r}, debug={structured['fields']['debug']}")
+    cloudwatch = account.client("cloudwatch")
+    print("   metrics in CloudWatch:")
+    for namespace in ("LogGroupGovernor/Lambda", "shop"):
+        for metric in sorted(cloudwatch.list_metrics(Namespace=namespace)["Metrics"], key=lambda m: m["MetricName"]):
+            stats = cloudwatch.get_metric_statistics(
+                Namespace=namespace, MetricName=metric["MetricName"], Dimensions=metric["Dimensions"], Period=86400,
+                StartTime="2026-11-27T00:00:00Z", EndTime="2026-11-30T00:00:00Z", Statistics=["SampleCount", "Average", "Sum"])
+            points = stats["Datapoints"]
+            count, total = sum(p["SampleCount"] for p in points), sum(p["Sum"] for p in points)
+            dims = ",".join(f"{d['Name']}={d['Value']}" for d in metric["Dimensions"])
+            print(f"     {namespace}/{metric['MetricName']:<15} {dims:<25} samples {count:>4.0f}  sum {total:>10.2f}  "
+                  f"average {total / count if count else 0:>8.2f}")
+
+
 def main() -> None:
     log_file = Path(tempfile.gettempdir()) / "log-group-governor-demo.jsonl"
     with local_account() as account, log_file.open("w") as out:
@@ -152,6 +200,7 @@ def main() -> None:
         with mock.patch.dict(os.environ, {ENV_CONFIG: config_json}):
             event_handlers(account, out)
             backfill(account, shipper_arn, out)
+        ship_logs_at_work(account, out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 

@@ -18,9 +18,10 @@ from governor.events import CREATE_LOG_GROUP_PATTERN
 from .backfill import BackfillRunner
 from .buckets import private_bucket
 from .dead_letters import DeadLetters
-from .destination import BuiltInStreamDestination, grant_logs_invoke
+from .destination import grant_logs_invoke
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
 from .settings import DeploymentSettings
+from .ship_logs import ShipLogsDestination
 from .trail import ManagementEventsTrail
 
 #: Lambda allows 4 KB for all environment variables of a function; keep room for the others.
@@ -47,19 +48,24 @@ class GovernorStack(Stack):
         if settings.create_trail:
             ManagementEventsTrail(self, "ManagementEvents", access_logs=access_logs)
 
+        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
         destination = settings.policy.destination
+        protected_log_groups: list[str] = []
+        self.ship_logs: ShipLogsDestination | None = None
         if destination is None:
-            destination = BuiltInStreamDestination(self, "BuiltInDestination").destination
+            self.ship_logs = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer,
+                                                 access_logs=access_logs, alarm_topic_arn=settings.alarm_topic_arn)
+            destination = self.ship_logs.destination
+            protected_log_groups = self.ship_logs.protected_log_groups
         elif destination.kind is DestinationKind.LAMBDA:
             grant_logs_invoke(self, destination)
         policy = replace(settings.policy, destination=destination)
 
         environment = {
             ENV_CONFIG: self._config_json(policy),
-            ENV_PROTECTED_LOG_GROUPS: "[]",
+            ENV_PROTECTED_LOG_GROUPS: self.to_json_string(protected_log_groups),
         }
         dead_letters = DeadLetters(self, "DeadLetters", alarm_topic_arn=settings.alarm_topic_arn)
-        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
         common = dict(
             environment=environment,
             powertools_layer=layer,
@@ -122,7 +128,11 @@ class GovernorStack(Stack):
                   description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
         CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")
         CfnOutput(self, "DestinationArn", value=destination.arn, description="where governed log groups ship to")
-        CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "", description="the role CloudWatch Logs assumes to deliver (Kinesis, Firehose)")
+        CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "-", description="the role CloudWatch Logs assumes to deliver (Kinesis, Firehose)")
+        if self.ship_logs:
+            CfnOutput(self, "ShipLogsDeadLetterQueueUrl", value=self.ship_logs.dead_letters.queue.queue_url,
+                      description="batches and records ship-logs could not deliver; replay them with: python -m cli redrive")
+            CfnOutput(self, "ShipLogsFunctionName", value=self.ship_logs.function.function.function_name)
 
     def _log_groups_finding(self) -> str:
         """log_groups_arn() as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from governor.config import (
     POLICY_KEYS,
     ConfigError,
     PolicyConfig,
+    ShipLogsConfig,
     decode,
+    parse_ship_logs_config,
     parse_policy_config,
     strip_context_prefix,
 )
@@ -22,7 +24,7 @@ DEFAULT_POWERTOOLS_LAYER_VERSION = 27
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy")
+DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy", "shipLogs")
 ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
 
 
@@ -38,6 +40,8 @@ class DeploymentSettings:
     powertools_layer_arn: str | None = None
     #: Start a backfill apply run on the first deploy and on every deploy that changes the policy.
     backfill_on_deploy: bool = False
+    #: The built-in destination's sink (used when the policy names no destination).
+    ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentSettings:
@@ -61,4 +65,5 @@ class DeploymentSettings:
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,
             backfill_on_deploy=decode(raw, "backfillOnDeploy", False, bool),
+            ship_logs=parse_ship_logs_config(raw.get("shipLogs"), require_stream=False),
         )

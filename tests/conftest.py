@@ -95,8 +95,9 @@ def call(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "g
     return Invocation(result, out.getvalue())
 
 
-def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "governor") -> tuple[BaseException, Invocation]:
+def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "governor",
+                 timeout_ms: int | None = None) -> tuple[BaseException, Invocation]:
     out = io.StringIO()
     with pytest.raises(Exception) as raised:
-        invoke(handler, event, function_name=function_name, out=out, timeout_ms=TIMEOUTS_MS.get(function_name, 60_000))
+        invoke(handler, event, function_name=function_name, out=out, timeout_ms=timeout_ms or TIMEOUTS_MS.get(function_name, 60_000))
     return raised.value, Invocation(None, out.getvalue())

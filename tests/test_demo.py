@@ -29,3 +29,16 @@ def test_demo_shows_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert re.search(r"apply: 129 log groups in 3 pages, writes \{'logs.PutRetentionPolicy': \d+, 'logs.PutSubscriptionFilter': \d+\}", backfill)
     assert "apply-again: 129 log groups in 3 pages, writes none" in backfill
     assert '"applied":false' in backfill
+
+
+def test_demo_shows_ship_logs_at_work(capsys: pytest.CaptureFixture[str]) -> None:
+    main()
+    printed = capsys.readouterr().out
+    section = printed[printed.index("3. ship-logs"):]
+
+    assert "CONTROL_MESSAGE: control-message" in section
+    assert re.search(r"/aws/lambda/orders-api: \d+ log events shipped: \d+ records to http://127\.0\.0\.1:\d+/_bulk in 1 request\(s\), 0 refused", section)
+    assert re.search(r"/aws/lambda/checkout: \d+ log events shipped", section)
+    assert "correlation_id=" in section and "user_agent='Mozilla" in section
+    assert re.search(r"LogGroupGovernor/Lambda/ColdStarts\s+FunctionName=orders-api\s+samples\s+\d+\s+sum\s+1\.00", section)
+    assert re.search(r"shop/orders_placed\s+FunctionName=(orders-api|checkout)", section)

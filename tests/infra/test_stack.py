@@ -38,7 +38,7 @@ def test_trail_logs_write_management_events_with_file_validation(default_stack: 
 
 def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized) -> None:
     buckets = default_stack.of_type("AWS::S3::Bucket")
-    assert len(buckets) == 3  # the trail's, the backfill reports and their access logs
+    assert len(buckets) == 4  # the trail's, the backfill reports, the log archive and their access logs
     for bucket in buckets:
         assert bucket["Properties"]["PublicAccessBlockConfiguration"] == {
             "BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True,
@@ -69,10 +69,10 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     retention = default_stack.function("set_retention")
 
     assert subscribe["Properties"]["Role"] != retention["Properties"]["Role"]
-    # cdk.json excludes by tag, so both may read tags; PassRole is for the built-in stream's delivery role.
+    # cdk.json excludes by tag, so both may read tags; the guard reads ship-logs' logging configuration.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "iam:PassRole", "sqs:SendMessage",
+        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration", "sqs:SendMessage",
     }
     assert _actions(default_stack.role_policy_of(retention)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
@@ -85,11 +85,15 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
             assert statement["Resource"] != "*"
 
 
-def test_pass_role_is_limited_to_the_delivery_role_and_to_cloudwatch_logs(default_stack: Synthesized) -> None:
-    [pass_role] = [s for s in default_stack.role_policy_of(default_stack.function("subscribe_log_group")) if s["Action"] == "iam:PassRole"]
+def test_pass_role_is_limited_to_the_delivery_role_and_to_cloudwatch_logs() -> None:
+    role = f"arn:aws:iam::{ACCOUNT}:role/logs-to-kinesis"
+    synthesized = synthesize(destinationArn=f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/central", destinationRoleArn=role, createTrail=False)
 
-    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}
-    assert "BuiltInDestinationLogsDeliveryRole" in pass_role["Resource"]["Fn::GetAtt"][0]
+    [pass_role] = [s for s in synthesized.role_policy_of(synthesized.function("subscribe_log_group")) if s["Action"] == "iam:PassRole"]
+    assert pass_role == {"Action": "iam:PassRole", "Effect": "Allow", "Resource": role,
+                         "Condition": {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}}
+    assert synthesized.of_type("AWS::Lambda::Function") and not [
+        f for f in synthesized.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("ship_logs.handler")]
 
 
 def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stack: Synthesized) -> None:
@@ -99,34 +103,37 @@ def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stac
     assert governing["Resource"] == LOG_GROUPS
 
 
-def test_failed_async_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized) -> None:
-    [queue] = default_stack.of_type("AWS::SQS::Queue")
-    queue_id = next(k for k, v in default_stack.resources.items() if v is queue or v == queue)
+@pytest.mark.parametrize("handlers", [("subscribe_log_group", "set_retention"), ("ship_logs.handler",)])
+def test_failed_async_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized, handlers: tuple[str, ...]) -> None:
+    queue_ids = {default_stack.function(h)["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0] for h in handlers}
+    [queue_id] = queue_ids  # one queue per purpose: the governor's events, ship-logs' batches
 
+    queue = default_stack.resources[queue_id]
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
-    for handler in ("subscribe_log_group", "set_retention"):
-        function = default_stack.function(handler)
-        assert function["Properties"]["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [queue_id, "Arn"]}}
-    invoke_configs = default_stack.of_type("AWS::Lambda::EventInvokeConfig")
-    assert [c["Properties"]["MaximumRetryAttempts"] for c in invoke_configs] == [2, 2]
-    [alarm] = default_stack.of_type("AWS::CloudWatch::Alarm")
+    for handler in handlers:
+        function_id = next(k for k, v in default_stack.resources.items() if v == default_stack.function(handler))
+        [invoke_config] = [c for c in default_stack.of_type("AWS::Lambda::EventInvokeConfig") if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+        assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
+    [alarm] = [a for a in default_stack.of_type("AWS::CloudWatch::Alarm")
+               if a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]]
     assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]
     assert alarm["Properties"]["Threshold"] == 1
 
 
 def test_functions_carry_the_validated_configuration(default_stack: Synthesized) -> None:
     environment = default_stack.function("set_retention")["Properties"]["Environment"]["Variables"]
-    # The built-in stream's ARN is a token: the JSON is joined around it at deploy time.
+    # ship-logs' ARN is a token: the JSON is joined around it at deploy time.
     joined = "".join(part if isinstance(part, str) else "<token>" for part in environment["GOVERNOR_CONFIG"]["Fn::Join"][1])
     config = json.loads(joined)
 
     assert config["defaultRetentionDays"] == 30 and config["excludeTags"] == {"log-group-governor:opt-out": "true"}
-    assert config["destinationArn"] == "<token>" and config["destinationRoleArn"] == "<token>"
+    assert config["destinationArn"] == "<token>" and config["destinationRoleArn"] == ""
 
 
-def test_no_lambda_permission_unless_the_destination_is_a_lambda(default_stack: Synthesized) -> None:
-    permissions = [p for p in default_stack.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+def test_no_lambda_permission_unless_the_destination_is_a_lambda() -> None:
+    synthesized = synthesize(destinationArn=f"arn:aws:firehose:{REGION}:{ACCOUNT}:deliverystream/central",
+                             destinationRoleArn=f"arn:aws:iam::{ACCOUNT}:role/logs-to-firehose", createTrail=False)
+    permissions = [p for p in synthesized.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
 
     assert permissions == []
 
@@ -284,7 +291,7 @@ def test_backfill_function_can_do_both_aspects_and_keep_its_checkpoints(default_
     assert props["Timeout"] == 900
     assert _actions(default_stack.role_policy_of(backfill)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource", "iam:PassRole",
+        "logs:PutSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
         "s3:GetObject", "s3:PutObject", "s3:ListBucket",
     }
     bucket_id = props["Environment"]["Variables"]["GOVERNOR_REPORTS_BUCKET"]["Ref"]
@@ -331,3 +338,75 @@ def test_the_cdk_app_needs_only_requirements_txt() -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("built")
+
+
+# --- ship-logs, the built-in destination ----------------------------------------------------------
+
+def test_no_destination_configured_deploys_ship_logs_capped_and_guarded(default_stack: Synthesized) -> None:
+    ship_logs = default_stack.function("ship_logs.handler")
+    ship_logs_id = next(k for k, v in default_stack.resources.items() if v == ship_logs)
+
+    assert ship_logs["Properties"]["ReservedConcurrentExecutions"] == 10
+    [permission] = [p["Properties"] for p in default_stack.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+    assert permission["FunctionName"] == {"Fn::GetAtt": [ship_logs_id, "Arn"]} and permission["SourceArn"] == LOG_GROUPS
+    # The guard knows ship-logs' own log group and the archive's delivery-error log group.
+    protected = default_stack.function("subscribe_log_group")["Properties"]["Environment"]["Variables"]["GOVERNOR_PROTECTED_LOG_GROUPS"]
+    refs = json.dumps(protected)
+    assert ship_logs["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] in refs
+    assert "ShipLogsArchiveDeliveryErrors" in refs
+
+
+def test_ship_logs_role_can_publish_metrics_write_to_its_archive_and_its_dlq(default_stack: Synthesized) -> None:
+    ship_logs = default_stack.function("ship_logs.handler")
+    statements = default_stack.role_policy_of(ship_logs)
+
+    assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch", "sqs:SendMessage"}
+    [put_records] = [s for s in statements if s["Action"] == "firehose:PutRecordBatch"]
+    [stream] = default_stack.of_type("AWS::KinesisFirehose::DeliveryStream")
+    assert put_records["Resource"]["Fn::GetAtt"][1] == "Arn"
+    assert stream["Properties"]["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+    assert stream["Properties"]["ExtendedS3DestinationConfiguration"]["CompressionFormat"] == "GZIP"
+    sink = json.loads("".join(p if isinstance(p, str) else "arn:aws:firehose:eu-west-1:123456789012:deliverystream/x"
+                              for p in ship_logs["Properties"]["Environment"]["Variables"]["GOVERNOR_SHIP_LOGS"]["Fn::Join"][1]))
+    assert sink["sink"] == "firehose" and sink["deliveryStreamArn"].startswith("arn:aws:firehose:")
+
+
+def test_opensearch_sink_with_basic_auth_reads_only_its_secret() -> None:
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opensearch-shipper-AbCdEf"
+    synthesized = synthesize(shipLogs={"sink": "opensearch", "endpoint": "https://search-logs-abc.eu-west-1.es.amazonaws.com",
+                                       "auth": "basic", "secretArn": secret, "reservedConcurrency": 3}, createTrail=False)
+    ship_logs = synthesized.function("ship_logs.handler")
+    statements = synthesized.role_policy_of(ship_logs)
+
+    assert [s["Resource"] for s in statements if s["Action"] == "secretsmanager:GetSecretValue"] == [secret]
+    assert "firehose:PutRecordBatch" not in _actions(statements)
+    assert synthesized.of_type("AWS::KinesisFirehose::DeliveryStream") == []
+    assert ship_logs["Properties"]["ReservedConcurrentExecutions"] == 3
+
+
+def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
+    domain = f"arn:aws:es:{REGION}:{ACCOUNT}:domain/logs"
+    synthesized = synthesize(shipLogs={"sink": "opensearch", "endpoint": "https://search-logs-abc.eu-west-1.es.amazonaws.com",
+                                       "auth": "sigv4", "domainArn": domain}, createTrail=False)
+
+    statements = synthesized.role_policy_of(synthesized.function("ship_logs.handler"))
+    assert [s["Resource"] for s in statements if s["Action"] == "es:ESHttpPost"] == [f"{domain}/_bulk"]
+
+
+@pytest.mark.parametrize(
+    ("ship_logs", "message"),
+    [
+        ({"sink": "splunk"}, "shipLogs.sink: 'splunk' is not one of opensearch, http, firehose"),
+        ({"sink": "opensearch"}, "shipLogs.endpoint: a opensearch sink needs an https:// URL"),
+        ({"sink": "http", "endpoint": "http://logs.example.com/ingest"}, "needs an https:// URL"),
+        ({"sink": "http", "endpoint": "https://logs.example.com", "auth": "sigv4"}, "shipLogs.auth: a http sink takes none, basic, header"),
+        ({"sink": "http", "endpoint": "https://logs.example.com", "auth": "header"}, "shipLogs.secretArn: header auth reads its credentials"),
+        ({"sink": "opensearch", "endpoint": "https://x.example.com", "auth": "sigv4"}, "shipLogs.domainArn: sigv4 auth needs"),
+        ({"sink": "firehose", "reservedConcurrency": 0}, "shipLogs.reservedConcurrency: expected 1 to 1000"),
+        ({"sink": "opensearch", "endpoint": "https://x.example.com", "index": "Logs"}, "shipLogs.index: expected a lowercase"),
+        ({"sinks": "firehose"}, "shipLogs: unknown key"),
+    ],
+)
+def test_bad_ship_logs_configuration_stops_synth(ship_logs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_app(cdk.App(context={**REPO_CONTEXT, "governor:shipLogs": ship_logs}))

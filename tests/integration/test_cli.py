@@ -138,3 +138,24 @@ def test_the_cli_needs_a_destination(account: tuple) -> None:
     code = main(["plan", "--endpoint-url", server.endpoint_url], stderr=err)
 
     assert code == 2 and "DestinationArn" in err.getvalue()
+
+
+def test_redrive_leaves_what_it_could_not_replay_in_the_queue(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over the wire to the real Invoke API. moto cannot run a function without Docker, so the invoke
+    fails here: the message must stay in the queue and the command must say so."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
+        monkeypatch.setenv(key, value)
+    server.reset()
+    local = server.account()
+    local.create_function("ship-logs")
+    sqs = local.client("sqs")
+    queue = sqs.create_queue(QueueName="ship-logs-dlq", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"awslogs": {"data": "H4sI"}}))
+    err = io.StringIO()
+
+    code = main(["redrive", "--endpoint-url", server.endpoint_url, "--region", server.region, "--queue-url", queue,
+                 "--function-name", "ship-logs"], stderr=err)
+
+    report = json.loads(err.getvalue())
+    assert code == 1 and report["replayed"] == 0 and report["failed"]
+    assert int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"]) == 1

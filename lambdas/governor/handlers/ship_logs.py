@@ -1,0 +1,103 @@
+"""ship-logs: the built-in destination. CloudWatch Logs invokes it (asynchronously) with subscription batches.
+
+It also takes the messages of its own dead-letter queue back, for the redrive: a failed batch (the
+original ``awslogs`` event) or records the sink refused (``shipLogsRejected``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from ..aws import CloudWatchGateway, QueueGateway
+from ..config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, parse_ship_logs_config
+from ..shipping.payload import CorruptPayload, decode_batch
+from ..shipping.service import REJECTED_KEY, Shipper, ShipOutcome
+from ..shipping.sinks import Backoff, build_sink
+
+#: Stop retrying the sink with this much of the invocation left, so the failure is reported, not timed out.
+RETRY_SAFETY_S = 5.0
+
+logger = Logger(service=SERVICE_NAME)
+metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+
+
+def build_shipper(environ: Mapping[str, str]) -> Shipper:
+    raw, queue_url = environ.get(ENV_SHIP_LOGS), environ.get(ENV_SHIP_LOGS_DLQ_URL)
+    if not raw or not queue_url:
+        raise ConfigError(f"set {ENV_SHIP_LOGS} (the sink configuration as JSON) and {ENV_SHIP_LOGS_DLQ_URL} (the dead-letter queue); the stack sets both")
+    try:
+        config = parse_ship_logs_config(json.loads(raw), key=ENV_SHIP_LOGS)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{ENV_SHIP_LOGS} is not valid JSON ({error})") from None
+    return Shipper(build_sink(config), CloudWatchGateway(), QueueGateway(queue_url))
+
+
+@cache
+def shipper() -> Shipper:
+    """Built on the first invocation and kept for the container's life."""
+    return build_shipper(os.environ)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_ship_logs(event, context, shipper())
+
+
+def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, Any]:
+    def backoff() -> Backoff:
+        return Backoff(time_left_s=lambda: context.get_remaining_time_in_millis() / 1000 - RETRY_SAFETY_S)
+
+    if isinstance(event, Mapping) and REJECTED_KEY in event:
+        records = event[REJECTED_KEY].get("records", []) if isinstance(event[REJECTED_KEY], Mapping) else []
+        outcome = _shipped(lambda: shipper.reship(records, backoff))
+        logger.info("rejected records shipped again", extra=outcome.as_dict())
+        return {"status": "reshipped", **outcome.as_dict()}
+    try:
+        batch = decode_batch(event)
+    except CorruptPayload as error:
+        # Retrying cannot fix it; keep it in the dead-letter queue (and the whole event here) and finish.
+        logger.error("corrupt payload dead-lettered", extra={"reason": str(error), "event": event})
+        shipper.dead_letter_corrupt(event, str(error))
+        metrics.add_metric(name="CorruptPayloads", unit=MetricUnit.Count, value=1)
+        return {"status": "corrupt", "reason": str(error)}
+    logger.append_keys(logGroup=batch.log_group, logStream=batch.log_stream)
+    if batch.is_control:
+        metrics.add_metric(name="ControlMessages", unit=MetricUnit.Count, value=1)
+        return {"status": "control-message"}
+    if batch.malformed_events:
+        logger.warning("log events without id, timestamp or message left out", extra={"count": batch.malformed_events})
+        metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=batch.malformed_events)
+
+    outcome = _shipped(lambda: shipper.ship_batch(batch, backoff))
+    for line in outcome.malformed_monitoring[:5]:
+        logger.warning("malformed MONITORING line shipped as an ordinary record", extra={"line": line[:500]})
+    metrics.add_metric(name="MalformedMonitoringLines", unit=MetricUnit.Count, value=len(outcome.malformed_monitoring))
+    metrics.add_metric(name="MetricDataPoints", unit=MetricUnit.Count, value=outcome.metric_data_points)
+    logger.info("batch shipped", extra=outcome.as_dict())
+    return {"status": "shipped", **outcome.as_dict()}
+
+
+def _shipped(ship: Any) -> ShipOutcome:
+    try:
+        outcome: ShipOutcome = ship()
+    except Exception:
+        # The sink stayed down (or refused our credentials): fail, so Lambda retries the batch and
+        # after its retries puts it in the dead-letter queue.
+        logger.exception("shipping failed; the invocation fails so Lambda retries the batch")
+        metrics.add_metric(name="ShipFailures", unit=MetricUnit.Count, value=1)
+        raise
+    metrics.add_metric(name="RecordsShipped", unit=MetricUnit.Count, value=outcome.shipped)
+    metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=outcome.rejected)
+    metrics.add_metric(name="SinkRetries", unit=MetricUnit.Count, value=outcome.retries)
+    if outcome.rejected:
+        logger.warning("records refused by the sink were dead-lettered", extra={"count": outcome.rejected, "messages": outcome.dead_letter_messages})
+    return outcome

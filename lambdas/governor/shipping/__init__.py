@@ -1,0 +1,1 @@
+"""ship-logs: decode CloudWatch Logs subscription batches, parse Lambda's lines, derive metrics, forward."""

@@ -1,0 +1,92 @@
+"""The CloudWatch Logs subscription event: {"awslogs": {"data": base64(gzip(JSON))}}."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+DATA_MESSAGE = "DATA_MESSAGE"
+#: CloudWatch Logs sends one when a subscription is created, to check the destination is reachable.
+CONTROL_MESSAGE = "CONTROL_MESSAGE"
+
+
+class CorruptPayload(ValueError):
+    """The event cannot be decoded: retrying cannot fix it."""
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    id: str
+    timestamp_ms: int
+    message: str
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    message_type: str
+    owner: str
+    log_group: str
+    log_stream: str
+    subscription_filters: tuple[str, ...]
+    events: tuple[LogEvent, ...]
+    #: Events left out because they were not {id, timestamp, message} (the rest of the batch is kept).
+    malformed_events: int = 0
+
+    @property
+    def is_control(self) -> bool:
+        return self.message_type == CONTROL_MESSAGE
+
+
+def decode_json(event: Any) -> dict[str, Any]:
+    """base64, gunzip, JSON: the floor of what shipping a batch costs."""
+    if not isinstance(event, Mapping) or not isinstance(event.get("awslogs"), Mapping):
+        raise CorruptPayload('not a CloudWatch Logs subscription event: expected {"awslogs": {"data": ...}}')
+    data = event["awslogs"].get("data")
+    if not isinstance(data, str) or not data:
+        raise CorruptPayload("awslogs.data is missing or not a string")
+    try:
+        document = json.loads(gzip.decompress(base64.b64decode(data, validate=True)))
+    except (binascii.Error, ValueError) as error:  # ValueError covers JSONDecodeError and UnicodeDecodeError
+        raise CorruptPayload(f"awslogs.data is not base64 of gzip of JSON: {error}") from None
+    except (OSError, EOFError, zlib.error) as error:
+        raise CorruptPayload(f"awslogs.data is not gzip: {error}") from None
+    if not isinstance(document, dict):
+        raise CorruptPayload(f"awslogs.data decodes to {type(document).__name__}, not an object")
+    return document
+
+
+def decode_batch(event: Any) -> LogBatch:
+    document = decode_json(event)
+    message_type = document.get("messageType")
+    if message_type not in (DATA_MESSAGE, CONTROL_MESSAGE):
+        raise CorruptPayload(f"messageType is {message_type!r}, not {DATA_MESSAGE} or {CONTROL_MESSAGE}")
+    raw_events = document.get("logEvents") or []
+    if not isinstance(raw_events, list):
+        raise CorruptPayload("logEvents is not a list")
+    events, malformed = [], 0
+    for raw in raw_events:
+        if (isinstance(raw, dict) and isinstance(raw.get("id"), str) and isinstance(raw.get("timestamp"), int)
+                and isinstance(raw.get("message"), str)):
+            events.append(LogEvent(raw["id"], raw["timestamp"], raw["message"]))
+        else:
+            malformed += 1
+    return LogBatch(
+        message_type=message_type,
+        owner=str(document.get("owner", "")),
+        log_group=str(document.get("logGroup", "")),
+        log_stream=str(document.get("logStream", "")),
+        subscription_filters=tuple(str(f) for f in document.get("subscriptionFilters") or ()),
+        events=tuple(events),
+        malformed_events=malformed,
+    )
+
+
+def encode_batch(document: Mapping[str, Any]) -> dict[str, Any]:
+    """The subscription event CloudWatch Logs would send for ``document`` (for tests, demo, benchmarks)."""
+    return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()}}

@@ -1,0 +1,160 @@
+"""ship-logs: the built-in destination the stack deploys when the configuration names none.
+
+A function with capped concurrency (a log storm cannot starve the account's other functions), its
+own encrypted dead-letter queue with an alarm, the one wildcard permission CloudWatch Logs needs to
+invoke it, and, for the default Firehose sink, an archive: Firehose into an encrypted S3 bucket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from governor.config import (
+    ENV_SHIP_LOGS,
+    ENV_SHIP_LOGS_DLQ_URL,
+    Destination,
+    DestinationKind,
+    ShipLogsConfig,
+    SinkAuth,
+    SinkKind,
+)
+
+from .buckets import private_bucket
+from .dead_letters import DeadLetters
+from .destination import grant_logs_invoke
+from .functions import OWN_LOG_RETENTION, GovernorFunction, acknowledge
+
+#: Time for a 1 MB batch, its retries with backoff, and the metrics.
+SHIP_LOGS_TIMEOUT = Duration.seconds(120)
+SHIP_LOGS_MEMORY_MIB = 512
+#: How long Lambda keeps trying a batch (its async queue, throttled by the concurrency cap) before the DLQ.
+MAX_EVENT_AGE = Duration.hours(6)
+ARCHIVE_EXPIRY = Duration.days(365)
+
+
+class LogArchive(Construct):
+    """Firehose into an encrypted bucket, gzip, partitioned by day. Written with the L1 resource so
+    its role gets exactly the actions Firehose's S3 destination needs (the L2 grants wildcards)."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket) -> None:
+        super().__init__(scope, construct_id)
+        self.bucket = private_bucket(self, "Bucket", expire_after=ARCHIVE_EXPIRY, access_logs=access_logs,
+                                     access_logs_prefix="archive-bucket/")
+        self.error_logs = logs.LogGroup(self, "DeliveryErrors", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        error_stream = logs.LogStream(self, "S3Delivery", log_group=self.error_logs, removal_policy=RemovalPolicy.DESTROY)
+        stack = Stack.of(self)
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("firehose.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": stack.account}}),
+            description="log-group-governor: lets the archive's Firehose stream write to its bucket",
+        )
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"], resources=[self.bucket.bucket_arn]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"], resources=[self.bucket.arn_for_objects("*")]))
+        role.add_to_policy(iam.PolicyStatement(
+            actions=["logs:PutLogEvents"], resources=[f"{self.error_logs.log_group_arn}:log-stream:{error_stream.log_stream_name}"]))
+        acknowledge(
+            role,
+            f"AwsSolutions::AwsSolutions-IAM5[Resource::<{stack.get_logical_id(self.bucket.node.default_child)}.Arn>/*]",
+            "Firehose names the objects it writes (by day and delivery); the bucket is the archive's own",
+        )
+        self.stream = firehose.CfnDeliveryStream(
+            self,
+            "Stream",
+            delivery_stream_type="DirectPut",
+            delivery_stream_encryption_configuration_input=firehose.CfnDeliveryStream.DeliveryStreamEncryptionConfigurationInputProperty(
+                key_type="AWS_OWNED_CMK"),
+            extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
+                bucket_arn=self.bucket.bucket_arn,
+                role_arn=role.role_arn,
+                compression_format="GZIP",
+                prefix="logs/!{timestamp:yyyy/MM/dd}/",
+                error_output_prefix="errors/!{firehose:error-output-type}/!{timestamp:yyyy/MM/dd}/",
+                buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(interval_in_seconds=300, size_in_m_bs=64),
+                cloud_watch_logging_options=firehose.CfnDeliveryStream.CloudWatchLoggingOptionsProperty(
+                    enabled=True, log_group_name=self.error_logs.log_group_name, log_stream_name=error_stream.log_stream_name),
+            ),
+        )
+        self.stream.node.add_dependency(role)
+        self.stream_arn = self.stream.attr_arn
+
+
+class ShipLogsDestination(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ShipLogsConfig,
+        powertools_layer: lambda_.ILayerVersion,
+        access_logs: s3.IBucket,
+        alarm_topic_arn: str | None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        #: Log groups on the shipping path: never subscribed (the guard), or ship-logs would read its own output.
+        self.protected_log_groups: list[str] = []
+        self.dead_letters = DeadLetters(self, "DeadLetters", alarm_topic_arn=alarm_topic_arn)
+
+        if config.sink is SinkKind.FIREHOSE and not config.delivery_stream_arn:
+            self.archive = LogArchive(self, "Archive", access_logs=access_logs)
+            config = replace(config, delivery_stream_arn=self.archive.stream_arn)
+            self.protected_log_groups.append(self.archive.error_logs.log_group_name)
+
+        self.function = GovernorFunction(
+            self,
+            "Function",
+            handler="governor.handlers.ship_logs.handler",
+            description="ships subscribed log groups' records to the log store and their metrics to CloudWatch",
+            statements=_statements(self, config),
+            environment={
+                ENV_SHIP_LOGS: Stack.of(self).to_json_string(config.to_json_dict()),
+                ENV_SHIP_LOGS_DLQ_URL: self.dead_letters.queue.queue_url,
+            },
+            powertools_layer=powertools_layer,
+            timeout=SHIP_LOGS_TIMEOUT,
+            memory_size_mib=SHIP_LOGS_MEMORY_MIB,
+            dead_letter_queue=self.dead_letters.queue,
+            reserved_concurrency=config.reserved_concurrency,
+        )
+        # Lambda's dead-letter configuration already lets the role send to the queue: the same
+        # permission covers the records the sink refused, which the function sends there itself.
+        self.function.function.configure_async_invoke(retry_attempts=2, max_event_age=MAX_EVENT_AGE)
+        self.protected_log_groups.append(self.function.log_group.log_group_name)
+        acknowledge(
+            self.function,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "PutMetricData has no resource-level permissions, and MONITORING lines name their own namespaces",
+        )
+
+        stack = Stack.of(self)
+        self.destination = Destination(
+            arn=self.function.function.function_arn,
+            kind=DestinationKind.LAMBDA,
+            name=self.function.function.function_name,
+            account=stack.account,
+            region=stack.region,
+            partition=stack.partition,
+        )
+        grant_logs_invoke(self, self.destination)
+
+
+def _statements(scope: Construct, config: ShipLogsConfig) -> list[iam.PolicyStatement]:
+    statements = [iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])]
+    if config.sink is SinkKind.FIREHOSE:
+        statements.append(iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[config.delivery_stream_arn]))
+    if config.auth in (SinkAuth.BASIC, SinkAuth.HEADER):
+        action = "ssm:GetParameter" if ":ssm:" in config.secret_arn else "secretsmanager:GetSecretValue"
+        statements.append(iam.PolicyStatement(actions=[action], resources=[config.secret_arn]))
+    if config.auth is SinkAuth.SIGV4:
+        statements.append(iam.PolicyStatement(actions=["es:ESHttpPost"], resources=[f"{config.domain_arn}/_bulk"]))
+    return statements

@@ -1,0 +1,335 @@
+"""ship-logs through its entry point: real-format payloads, a real local HTTP log store, moto for the rest."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from governor.config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
+from governor.handlers import ship_logs
+from governor.handlers.ship_logs import handler
+from governor.shipping.redrive import redrive
+from governor.shipping.sinks import SinkRefused, SinkUnavailable
+from governor.aws import QueueGateway
+from localaws.account import LocalAccount
+from localaws.log_store import LogStore, log_store
+from localaws.payloads import control_message_event, lambda_log_events, subscription_event
+from tests.conftest import call, call_failing
+
+GROUP = "/aws/lambda/orders-api"
+
+
+@pytest.fixture
+def store() -> Iterator[LogStore]:
+    with log_store() as running:
+        yield running
+
+
+@pytest.fixture
+def dlq(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = account.client("sqs").create_queue(QueueName="ship-logs-dlq")["QueueUrl"]
+    monkeypatch.setenv(ENV_SHIP_LOGS_DLQ_URL, url)
+    return url
+
+
+@pytest.fixture
+def sink(account: LocalAccount, dlq: str, monkeypatch: pytest.MonkeyPatch):
+    """Configure ship-logs' sink as the stack would (GOVERNOR_SHIP_LOGS), starting cold."""
+
+    def _sink(**config: Any) -> None:
+        monkeypatch.setenv(ENV_SHIP_LOGS, json.dumps(config))
+        ship_logs.shipper.cache_clear()
+
+    yield _sink
+    ship_logs.shipper.cache_clear()
+
+
+@pytest.fixture
+def opensearch(account: LocalAccount, store: LogStore, sink: Any) -> str:
+    secret = account.client("secretsmanager").create_secret(
+        Name="opensearch-shipper", SecretString=json.dumps({"username": "shipper", "password": "s3cret-pw"}))["ARN"]
+    sink(sink="opensearch", endpoint=store.url, auth="basic", secretArn=secret, index="logs-%Y.%m.%d")
+    return secret
+
+
+def _dead_letters(account: LocalAccount, url: str) -> list[dict[str, Any]]:
+    sqs = account.client("sqs")
+    bodies = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _events(count: int = 120, **kwargs: Any) -> list[dict[str, Any]]:
+    return lambda_log_events(count, **kwargs)
+
+
+# --- OpenSearch _bulk ---------------------------------------------------------------------------
+
+def test_batch_is_shipped_to_bulk_with_the_event_id_as_document_id(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    events = _events()
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["status"] == "shipped" and invocation.result["shipped"] == len(events)
+    [request] = store.requests
+    assert request.path == "/_bulk"
+    assert request.headers["Content-Type"] == "application/x-ndjson" and request.headers["Content-Encoding"] == "gzip"
+    assert request.headers["Authorization"] == "Basic " + base64.b64encode(b"shipper:s3cret-pw").decode()
+    lines = request.body.decode().splitlines()
+    assert len(lines) == 2 * len(events)
+    action, document = json.loads(lines[0]), json.loads(lines[1])
+    assert action == {"create": {"_index": "logs-2026.11.28", "_id": events[0]["id"]}}
+    assert (document["eventId"], document["logGroup"], document["function"]) == (events[0]["id"], GROUP, "orders-api")
+    assert {d["eventId"] for d in store.documents()} == {e["id"] for e in events}
+    assert invocation.metrics()[("RecordsShipped", None)] == len(events)
+
+
+def test_a_redelivered_batch_does_not_duplicate(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    event = subscription_event(GROUP, _events())
+    call(handler, event, function_name="ship-logs")
+
+    again = call(handler, event, function_name="ship-logs")
+
+    assert again.result["shipped"] == again.result["records"] and again.result["rejected"] == 0
+    assert len(store.documents()) == again.result["records"]
+
+
+def test_429_and_5xx_are_retried_with_backoff(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    store.fail_next = [503, 429]
+
+    invocation = call(handler, subscription_event(GROUP, _events(40)), function_name="ship-logs")
+
+    assert len(store.requests) == 3 and invocation.result["retries"] == 2
+    assert len(store.documents()) == invocation.result["records"]
+    assert invocation.metrics()[("SinkRetries", None)] == 2
+
+
+def test_partial_bulk_failures_are_retried_item_by_item_and_refused_items_dead_lettered(
+        account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    events = [{"id": f"e{i}", "timestamp": 1_795_850_000_000 + i, "message": f"line {i}"} for i in range(10)]
+    events[3]["message"] = "line 3 BUSY"
+    events[6]["message"] = "line 6 UNMAPPABLE"
+    store.busy_marker, store.reject_marker = "BUSY", "UNMAPPABLE"
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert (invocation.result["shipped"], invocation.result["rejected"]) == (9, 1)
+    first, second = store.requests
+    assert len(second.body.decode().splitlines()) == 2  # only the item that answered 429
+    assert json.loads(second.body.decode().splitlines()[0])["create"]["_id"] == "e3"
+    [dead] = _dead_letters(account, dlq)
+    [record] = dead["shipLogsRejected"]["records"]
+    assert record["eventId"] == "e6" and "mapper_parsing_exception" in dead["shipLogsRejected"]["reasons"][0]
+    assert invocation.metrics()[("RecordsRejected", None)] == 1
+
+
+def test_a_sink_that_stays_down_fails_the_invocation_and_publishes_no_metrics(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    store.fail_next = [503] * 50
+
+    # A short invocation: the backoff gives up when the time left would not cover the next pause.
+    error, invocation = call_failing(handler, subscription_event(GROUP, _events(20)), function_name="ship-logs", timeout_ms=7_000)
+
+    assert isinstance(error, SinkUnavailable) and "gave up after" in str(error)
+    assert len(store.requests) > 1
+    assert invocation.metrics()[("ShipFailures", None)] == 1
+    assert account.client("cloudwatch").list_metrics()["Metrics"] == []
+
+
+def test_refused_credentials_fail_the_invocation(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    store.fail_next = [401]
+
+    error, invocation = call_failing(handler, subscription_event(GROUP, _events(5)), function_name="ship-logs")
+
+    assert isinstance(error, SinkRefused)
+    assert invocation.metrics()[("ShipFailures", None)] == 1
+
+
+def test_a_batch_too_large_for_the_sink_is_halved(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    store.fail_next = [413]
+
+    invocation = call(handler, subscription_event(GROUP, _events(30)), function_name="ship-logs")
+
+    assert [len(r.body.splitlines()) // 2 for r in store.requests][1:] == [invocation.result["records"] // 2, invocation.result["records"] - invocation.result["records"] // 2]
+    assert len(store.documents()) == invocation.result["records"]
+
+
+def test_a_one_megabyte_batch_is_split_to_the_configured_batch_size(account: LocalAccount, store: LogStore, opensearch: str, sink: Any) -> None:
+    sink(sink="opensearch", endpoint=store.url, auth="basic", secretArn=opensearch, maxBatchBytes=256 * 1024)
+    events = [{"id": f"big{i}", "timestamp": 1_795_850_000_000 + i, "message": f"[INFO]\t2026-11-28T09:14:07.123Z\tr-{i}\t" + "x" * 1_000}
+              for i in range(1_000)]
+    assert len(json.dumps(events)) > 1_000_000
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["shipped"] == 1_000 and len(store.requests) >= 4
+    assert all(len(r.body) <= 256 * 1024 for r in store.requests)
+    assert len(store.documents()) == 1_000
+
+
+# --- generic HTTPS NDJSON -----------------------------------------------------------------------
+
+def test_ndjson_endpoint_with_a_header_from_ssm(account: LocalAccount, store: LogStore, sink: Any) -> None:
+    parameter = account.client("ssm").put_parameter(Name="/logs/token", Type="SecureString", Value=json.dumps({"name": "X-Api-Key", "value": "k-123"}))
+    arn = f"arn:aws:ssm:{account.region}:{account.account_id}:parameter/logs/token"
+    assert parameter["Version"] == 1
+    sink(sink="http", endpoint=f"{store.url}/ingest", auth="header", secretArn=arn, compress=False)
+    events = _events(30)
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    [request] = store.requests
+    assert request.path == "/ingest" and request.headers["X-Api-Key"] == "k-123" and "Content-Encoding" not in request.headers
+    assert len(store.lines) == invocation.result["records"]
+    assert store.lines[0]["eventId"] == events[0]["id"] and {line["eventId"] for line in store.lines} <= {e["id"] for e in events}
+
+
+def test_ndjson_endpoint_refusing_a_batch_is_halved_until_the_bad_record_stands_alone(account: LocalAccount, store: LogStore, sink: Any, dlq: str) -> None:
+    sink(sink="http", endpoint=f"{store.url}/ingest")
+    events = [{"id": f"e{i}", "timestamp": 1_795_850_000_000 + i, "message": f"line {i}"} for i in range(2)]
+    store.fail_next = [400, 400]  # both records alone: the first refused, the second accepted
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert (invocation.result["shipped"], invocation.result["rejected"]) == (1, 1)
+    [dead] = _dead_letters(account, dlq)
+    assert dead["shipLogsRejected"]["records"][0]["eventId"] == "e0"
+
+
+# --- Firehose ------------------------------------------------------------------------------------
+
+@pytest.fixture
+def firehose_stream(account: LocalAccount, sink: Any) -> str:
+    account.client("s3").create_bucket(Bucket="archive", CreateBucketConfiguration={"LocationConstraint": account.region})
+    arn = account.client("firehose").create_delivery_stream(
+        DeliveryStreamName="archive", DeliveryStreamType="DirectPut",
+        ExtendedS3DestinationConfiguration={"RoleARN": account.logs_delivery_role(), "BucketARN": "arn:aws:s3:::archive"},
+    )["DeliveryStreamARN"]
+    sink(sink="firehose", deliveryStreamArn=arn)
+    return arn
+
+
+def test_firehose_sink_delivers_every_record(account: LocalAccount, firehose_stream: str) -> None:
+    events = _events(600)
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["shipped"] == len(events) and invocation.result["requests"] == 2  # 500 records a call at most
+    s3 = account.client("s3")
+    body = b"".join(s3.get_object(Bucket="archive", Key=o["Key"])["Body"].read()
+                    for o in s3.list_objects_v2(Bucket="archive")["Contents"])
+    assert sorted(json.loads(line)["eventId"] for line in body.splitlines()) == sorted(e["id"] for e in events)
+
+
+def test_firehose_failed_records_alone_are_sent_again(account: LocalAccount, firehose_stream: str) -> None:
+    sent: list[int] = []
+
+    def first_call_fails_two(params: dict[str, Any], **_: Any) -> Any:
+        sent.append(len(params["Records"]))
+        if len(sent) == 1:
+            return _Http(), {"FailedPutCount": 2, "Encrypted": False, "RequestResponses": [
+                {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "slow down"} if i in (0, 4) else {"RecordId": f"r{i}"}
+                for i in range(len(params["Records"]))], "ResponseMetadata": {"HTTPStatusCode": 200}}
+        return None
+
+    boto3.DEFAULT_SESSION.events.register_first("before-call.firehose.PutRecordBatch", lambda params, **kw: first_call_fails_two(json.loads(params["body"]), **kw))
+
+    invocation = call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
+
+    assert sent == [invocation.result["records"], 2]
+    assert invocation.result["retries"] == 1 and invocation.result["shipped"] == invocation.result["records"]
+
+
+# --- what is not a batch to ship -----------------------------------------------------------------
+
+def test_control_message_is_acknowledged_and_dropped(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    invocation = call(handler, control_message_event(), function_name="ship-logs")
+
+    assert invocation.result == {"status": "control-message"} and store.requests == []
+    assert invocation.metrics()[("ControlMessages", None)] == 1
+
+
+@pytest.mark.parametrize("event", [{"awslogs": {"data": "%%%"}}, {"awslogs": {"data": "aGVsbG8="}}, {"Records": []}])
+def test_corrupt_payload_is_dead_lettered_and_finished(account: LocalAccount, store: LogStore, opensearch: str, dlq: str, event: Any) -> None:
+    invocation = call(handler, event, function_name="ship-logs")
+
+    assert invocation.result["status"] == "corrupt" and store.requests == []
+    assert [level["level"] for level in invocation.logs][-1] == "ERROR"
+    [dead] = _dead_letters(account, dlq)
+    assert dead["shipLogsCorrupt"]["event"] == event and dead["shipLogsCorrupt"]["reason"] == invocation.result["reason"]
+    assert invocation.metrics()[("CorruptPayloads", None)] == 1
+
+
+def test_empty_batch_ships_nothing(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    invocation = call(handler, subscription_event(GROUP, []), function_name="ship-logs")
+
+    assert (invocation.result["status"], invocation.result["records"], store.requests) == ("shipped", 0, [])
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+def test_usage_and_custom_metrics_reach_cloudwatch_in_few_calls(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    events = _events(400) + _events(200, seed=11, runtime="node", json_format=True)
+    events.sort(key=lambda e: e["timestamp"])
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    cloudwatch = account.client("cloudwatch")
+    usage = {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="LogGroupGovernor/Lambda")["Metrics"]}
+    assert usage >= {"Invocations", "Duration", "BilledDuration", "MemorySize", "MaxMemoryUsed", "ColdStarts", "InitDuration"}
+    assert all(m["Dimensions"] == [{"Name": "FunctionName", "Value": "orders-api"}]
+               for m in cloudwatch.list_metrics(Namespace="LogGroupGovernor/Lambda")["Metrics"])
+    reports = sum(1 for e in events if e["message"].startswith("REPORT") or '"platform.report"' in e["message"])
+    stats = cloudwatch.get_metric_statistics(
+        Namespace="LogGroupGovernor/Lambda", MetricName="Invocations", Dimensions=[{"Name": "FunctionName", "Value": "orders-api"}],
+        StartTime="2026-11-28T00:00:00Z", EndTime="2026-11-29T00:00:00Z", Period=86400, Statistics=["Sum", "SampleCount"])
+    assert sum(p["Sum"] for p in stats["Datapoints"]) == reports == invocation.result["usage_reports"]
+    assert {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="shop")["Metrics"]} == {"orders_placed"}
+    assert account.calls["cloudwatch.PutMetricData"] == invocation.result["metric_requests"] == 2  # one per namespace
+
+
+def test_malformed_monitoring_line_is_logged_and_shipped_as_a_record(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    events = [{"id": "m1", "timestamp": 1_795_850_000_000, "message": "MONITORING|lots|count|orders_placed|shop"}]
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert [d["message"] for d in store.documents()] == ["MONITORING|lots|count|orders_placed|shop"]
+    warning = next(line for line in invocation.logs if line["message"].startswith("malformed MONITORING"))
+    assert warning["line"] == "MONITORING|lots|count|orders_placed|shop"
+    assert invocation.metrics()[("MalformedMonitoringLines", None)] == 1
+
+
+# --- redrive --------------------------------------------------------------------------------------
+
+def test_redrive_replays_failed_batches_and_refused_records(account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    sqs = account.client("sqs")
+    failed_batch = subscription_event(GROUP, _events(20))
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps(failed_batch))  # what Lambda's async DLQ holds
+    events = [{"id": f"e{i}", "timestamp": 1_795_850_000_000 + i, "message": f"line {i} UNMAPPABLE" if i == 1 else f"line {i}"} for i in range(3)]
+    store.reject_marker = "UNMAPPABLE"
+    call(handler, subscription_event(GROUP, events), function_name="ship-logs")  # refuses e1 into the DLQ
+    sqs.send_message(QueueUrl=dlq, MessageBody=json.dumps({"shipLogsCorrupt": {"reason": "x", "event": {}}}))
+    store.reject_marker = "\u0000never"  # the mapping was fixed
+
+    result = redrive(QueueGateway(dlq, sqs), lambda body: call(handler, json.loads(body), function_name="ship-logs"))
+
+    assert (result.replayed, result.failed, result.left_corrupt) == (2, [], 1)
+    assert "e1" in {d["eventId"] for d in store.documents()}
+    assert {e["id"] for e in lambda_log_events(20)} <= {d["eventId"] for d in store.documents()}
+
+
+class _Http:
+    status_code = 200
+    headers: dict = {}
+    raw = None
+    content = b""
+    text = ""
