@@ -114,5 +114,5 @@ def control_message_event(log_group: str = "testLogGroup") -> dict[str, Any]:
         "messageType": "CONTROL_MESSAGE", "owner": "CloudwatchLogs", "logGroup": "", "logStream": "",
         "subscriptionFilters": [], "logEvents": [{
             "id": "", "timestamp": START_MS,
-            "message": f"CWL CONTROL MESSAGE: Checking health of destination Firehose."}],
+            "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose."}],
     })

@@ -5,7 +5,6 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from .config import METRICS_NAMESPACE, SERVICE_NAME
 from .policy import Action
 from .service import Outcome
 

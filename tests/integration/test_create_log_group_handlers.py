@@ -329,3 +329,23 @@ class _HttpResponse:
     raw = None
     content = b""
     text = ""
+
+
+def test_log_groups_the_stack_marks_as_the_shipping_path_are_guarded(account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the stack sets when ship-logs is the destination: its own log group and its archive's error log group.
+    monkeypatch.setenv("GOVERNOR_PROTECTED_LOG_GROUPS", '["LogGroupGovernor-ShipLogsFunctionLogs1A2B3C", "LogGroupGovernor-ArchiveDeliveryErrors9Z8Y"]')
+    configure()
+    account.create_log_group("LogGroupGovernor-ShipLogsFunctionLogs1A2B3C")
+
+    invocation = call(subscribe_log_group, create_log_group_event("LogGroupGovernor-ShipLogsFunctionLogs1A2B3C"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
+
+
+def test_a_malformed_protected_list_fails_with_a_message(account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOVERNOR_PROTECTED_LOG_GROUPS", '{"not": "a list"}')
+    configure()
+
+    error, _ = call_failing(subscribe_log_group, create_log_group_event("/aws/lambda/x"))
+
+    assert isinstance(error, ConfigError) and "GOVERNOR_PROTECTED_LOG_GROUPS: expected a JSON list" in str(error)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -333,3 +334,15 @@ class _Http:
     raw = None
     content = b""
     text = ""
+
+
+def test_sigv4_signs_each_request_for_opensearch_service(account: LocalAccount, store: LogStore, sink: Any) -> None:
+    sink(sink="opensearch", endpoint=store.url, auth="sigv4", domainArn=f"arn:aws:es:{account.region}:{account.account_id}:domain/logs")
+
+    call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
+
+    [request] = store.requests
+    authorization = request.headers["Authorization"]
+    assert re.match(rf"AWS4-HMAC-SHA256 Credential=\w+/\d{{8}}/{account.region}/es/aws4_request, SignedHeaders=\S*host;x-amz-date", authorization)
+    assert request.headers["X-Amz-Date"] and request.headers["X-Amz-Security-Token"]
+    assert request.headers["Content-Encoding"] == "gzip"  # the signature covers the compressed body as sent
