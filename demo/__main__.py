@@ -164,9 +164,9 @@ def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
             for group, events in batches.items():
                 result = invoke(ship_logs.handler, subscription_event(group, events), function_name="ship-logs", out=out)
                 print(f"   {group}: {len(events)} log events {result['status']}: {result['shipped']} records to {store.url}/_bulk "
-                      f"in {result['requests']} request(s), {result['rejected']} refused; {result['usage_reports']} REPORT and "
-                      f"{result['custom_metrics']} MONITORING lines -> {result['metric_data_points']} data points in "
-                      f"{result['metric_requests']} PutMetricData calls")
+                      f"in {result['requests']} request(s), {result['rejected']} refused; {result['usageReports']} REPORT and "
+                      f"{result['customMetrics']} MONITORING lines -> {result['metricDataPoints']} data points in "
+                      f"{result['metricRequests']} PutMetricData calls")
             ship_logs.shipper.cache_clear()
         print("   records (type, level, request id, message), as the log store holds them:")
         for document in store.documents()[:10]:

@@ -1,4 +1,5 @@
-"""GovernorStack: the trail, the CreateLogGroup rule, the two governing functions and their safety nets."""
+"""GovernorStack: the trail, the CreateLogGroup rule and its two functions, the backfill, the destination
+(ship-logs unless one is configured), and their safety nets."""
 
 from __future__ import annotations
 
@@ -91,18 +92,18 @@ class GovernorStack(Stack):
         )
         for function in (self.subscribe, self.set_retention):
             function.function.configure_async_invoke(retry_attempts=ASYNC_RETRY_ATTEMPTS)
-            acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
 
         self.backfill = BackfillRunner(
             self,
             "Backfill",
-            statements=_merged(subscription_statements(self, policy, destination), retention_statements(self, policy)),
+            statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy)],
             environment=environment,
             powertools_layer=layer,
             access_logs=access_logs,
             start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
         )
-        acknowledge(self.backfill.function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+        for function in (self.subscribe, self.set_retention, self.backfill.function):
+            acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
 
         self.rule = events.Rule(
             self,
@@ -190,7 +191,3 @@ def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStateme
         return []
     return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups])]
 
-
-def _merged(*groups: list[iam.PolicyStatement]) -> list[iam.PolicyStatement]:
-    """Statements of several functions for one that does all their work (the backfill)."""
-    return [statement for group in groups for statement in group]

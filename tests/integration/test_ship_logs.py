@@ -293,9 +293,9 @@ def test_usage_and_custom_metrics_reach_cloudwatch_in_few_calls(account: LocalAc
     stats = cloudwatch.get_metric_statistics(
         Namespace="LogGroupGovernor/Lambda", MetricName="Invocations", Dimensions=[{"Name": "FunctionName", "Value": "orders-api"}],
         StartTime="2026-11-28T00:00:00Z", EndTime="2026-11-29T00:00:00Z", Period=86400, Statistics=["Sum", "SampleCount"])
-    assert sum(p["Sum"] for p in stats["Datapoints"]) == reports == invocation.result["usage_reports"]
+    assert sum(p["Sum"] for p in stats["Datapoints"]) == reports == invocation.result["usageReports"]
     assert {m["MetricName"] for m in cloudwatch.list_metrics(Namespace="shop")["Metrics"]} == {"orders_placed"}
-    assert account.calls["cloudwatch.PutMetricData"] == invocation.result["metric_requests"] == 2  # one per namespace
+    assert account.calls["cloudwatch.PutMetricData"] == invocation.result["metricRequests"] == 2  # one per namespace
 
 
 def test_malformed_monitoring_line_is_logged_and_shipped_as_a_record(account: LocalAccount, store: LogStore, opensearch: str) -> None:

@@ -38,7 +38,9 @@ class ShipOutcome:
     dead_letter_messages: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "malformed_monitoring"} | {"malformedMonitoring": len(self.malformed_monitoring)}
+        """camelCase, like every other handler result."""
+        fields = {k: v for k, v in self.__dict__.items() if k != "malformed_monitoring"}
+        return {_camel(k): v for k, v in fields.items()} | {"malformedMonitoring": len(self.malformed_monitoring)}
 
 
 class Shipper:
@@ -101,6 +103,11 @@ class Shipper:
         for request in metric_set.requests():
             self.cloudwatch.put_metric_data(request)
             outcome.metric_requests += 1
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
 
 
 def _fit(record: dict[str, Any], reason: str) -> dict[str, Any]:
