@@ -155,17 +155,15 @@ class LocalAccount:
 
 
 @contextmanager
-def local_account(region: str = DEFAULT_REGION, environ: Mapping[str, str] | None = None) -> Iterator[LocalAccount]:
+def local_account(region: str = DEFAULT_REGION) -> Iterator[LocalAccount]:
     """A fresh moto account; every boto3 client made inside (the handlers' too) talks to it.
 
-    ``environ`` adds environment variables for the duration (the functions' configuration).
     """
     fake = {
         "AWS_DEFAULT_REGION": region,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing",
-        **(environ or {}),
     }
     with mock.patch.dict(os.environ, fake), mock_aws():
         # Handlers call boto3.client(...), which uses the default session: give it the gap fillers.

@@ -81,11 +81,12 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         )
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
 
-    result: dict[str, Any] = {"runId": progress.run_id, "done": progress.done, "summary": progress.summary()}
+    summary = progress.summary()
+    result: dict[str, Any] = {"runId": progress.run_id, "done": progress.done, "summary": summary}
     if progress.done:
-        result["summaryLocation"] = store.write_summary(progress.run_id, progress.summary())
+        result["summaryLocation"] = store.write_summary(progress.run_id, summary)
         result["decisionsLocation"] = f"s3://{store.bucket}/runs/{progress.run_id}/decisions/"
-        logger.info("backfill finished", extra={"summary": progress.summary()})
+        logger.info("backfill finished", extra={"summary": summary})
     else:
         logger.info("backfill continues in the next invocation", extra={"pages": progress.pages, "logGroups": progress.groups})
     return result

@@ -43,7 +43,6 @@ def redrive(queue: QueueGateway, invoke: Callable[[str], None]) -> RedriveResult
                 continue
             queue.delete(receipt)
             result.replayed += 1
-    return result
 
 
 def _is_corrupt(body: str) -> bool:

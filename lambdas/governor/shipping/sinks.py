@@ -126,9 +126,8 @@ class Sink(ABC):
     def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
         """``backoff`` makes the retry budget of each batch (bounded by the invocation's time left)."""
         result = ShipResult()
-        self._backoff = backoff
         for batch in self._batches(self.encode_all(records)):
-            self._ship_batch(batch, result)
+            self._ship_batch(batch, result, backoff)
         return result
 
     def _batches(self, items: list[tuple[dict[str, Any], bytes]]) -> Iterator[list[tuple[dict[str, Any], bytes]]]:
@@ -143,8 +142,8 @@ class Sink(ABC):
         if batch:
             yield batch
 
-    def _ship_batch(self, batch: list[tuple[dict[str, Any], bytes]], result: ShipResult) -> None:
-        backoff = self._backoff()
+    def _ship_batch(self, batch: list[tuple[dict[str, Any], bytes]], result: ShipResult, new_backoff: Callable[[], Backoff]) -> None:
+        backoff = new_backoff()
         pending = batch
         while pending:
             result.requests += 1
@@ -155,8 +154,8 @@ class Sink(ABC):
                     result.rejected.append((pending[0][0], delivery.error))
                     return
                 middle = len(pending) // 2
-                self._ship_batch(pending[:middle], result)
-                self._ship_batch(pending[middle:], result)
+                self._ship_batch(pending[:middle], result, new_backoff)
+                self._ship_batch(pending[middle:], result, new_backoff)
                 return
             result.shipped += delivery.ok
             result.rejected.extend(delivery.rejected)
@@ -261,9 +260,8 @@ class FirehoseSink(Sink):
         for record, line in self.encode_all(records):
             (too_big if len(line) > FIREHOSE_MAX_RECORD_BYTES else items).append((record, line))
         result = ShipResult(rejected=[(record, "larger than Firehose's 1,000 KiB per record") for record, _ in too_big])
-        self._backoff = backoff
         for batch in self._batches(items):
-            self._ship_batch(batch, result)
+            self._ship_batch(batch, result, backoff)
         return result
 
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
