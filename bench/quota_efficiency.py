@@ -21,7 +21,7 @@ from .common import CountingSink
 from governor.aws import LambdaGateway, LogsGateway, Pacer, client_config  # noqa: E402
 from governor.backfill import Backfill, Progress  # noqa: E402
 from governor.config import DEFAULT_API_QUOTAS_TPS, parse_policy_config  # noqa: E402
-from governor.runtime import Settings, guarded_policy  # noqa: E402
+from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor  # noqa: E402
 from localaws.mix import EXCLUDED_PREFIX, create_mix  # noqa: E402
 from localaws.server import RunningServer, aws_like_server, scaled_quotas  # noqa: E402
@@ -59,7 +59,7 @@ def _run(server: RunningServer, shipper: str, scenario: str, *, neighbour_share:
     logs = LogsGateway(clients["logs"], pacer=Pacer(scaled_quotas(SCALE)))
     config = parse_policy_config({"destinationArn": shipper, "excludePrefixes": [EXCLUDED_PREFIX],
                                   "excludeTags": {"log-group-governor:opt-out": "true"}})
-    governor = Governor(guarded_policy(Settings(config=config), LambdaGateway(clients["lambda"])), logs)
+    governor = Governor(GuardedPolicies(Settings(config=config), LambdaGateway(clients["lambda"])), logs)
     sink = CountingSink()
     progress = Progress(run_id=scenario, dry_run=False)
     stop = threading.Event()

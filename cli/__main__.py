@@ -27,7 +27,7 @@ import boto3  # noqa: E402
 from governor.aws import LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, client_config  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
-from governor.runtime import Settings, guarded_policy  # noqa: E402
+from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from governor.shipping.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
@@ -200,7 +200,7 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
     quotas = {op: tps * args.quota_scale for op, tps in settings.policy.api_quotas_tps.items()}
     pacer = Pacer(quotas)  # one pacer for every call this process makes
     logs = LogsGateway(clients["logs"], pacer=pacer)
-    governor = Governor(guarded_policy(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)
+    governor = Governor(GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)
 
     store = FileRunStore(args.checkpoint)
     run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")

@@ -49,6 +49,7 @@ class MotoGaps:
         events.register("provide-client-params.logs.CreateLogGroup", self.record_class)
         events.register("after-call.logs.DescribeLogGroups", self.add_class)
         events.register("provide-client-params.lambda.CreateFunction", self.record_logging_config)
+        events.register("provide-client-params.lambda.UpdateFunctionConfiguration", self.update_logging_config)
         events.register("after-call.lambda.GetFunctionConfiguration", self.add_logging_config)
 
     def record_class(self, params: dict[str, Any], **_: Any) -> None:
@@ -61,6 +62,12 @@ class MotoGaps:
     def record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
         config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}
         self.logging_configs[params["FunctionName"]] = config
+
+    def update_logging_config(self, params: dict[str, Any], **_: Any) -> None:
+        name = params["FunctionName"].rsplit(":", 1)[-1] if params["FunctionName"].startswith("arn:") else params["FunctionName"]
+        if "LoggingConfig" in params:
+            current = self.logging_configs.get(name, {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"})
+            self.logging_configs[name] = {**current, **params["LoggingConfig"]}
 
     def add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
         if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
@@ -127,6 +134,10 @@ class LocalAccount:
         if log_group:
             request["LoggingConfig"] = {"LogFormat": "JSON", "LogGroup": log_group}
         return self.lambda_.create_function(**request)["FunctionArn"]
+
+    def set_function_log_group(self, name: str, log_group: str) -> None:
+        """Point a function's LoggingConfig at another log group, as a team may do after deploy."""
+        self.lambda_.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON", "LogGroup": log_group})
 
     def create_stream(self, name: str) -> str:
         self.kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})

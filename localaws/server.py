@@ -64,6 +64,12 @@ class AwsLikeMiddleware:
         #: Requests answered, by operation; and those refused with ThrottlingException.
         self.served: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
+        #: Deterministic throttling, for tests: operation -> n answers every n-th request with
+        #: ThrottlingException, whatever the clock says (token buckets are not consulted).
+        self.throttle_every: dict[str, int] = {}
+        #: Called with each CloudWatch Logs operation before it is answered (tests act on progress).
+        self.on_request: Callable[[str], None] | None = None
+        self._seen: Counter[str] = Counter()
 
     def set_quotas(self, quotas_tps: Mapping[str, float]) -> None:
         self.buckets = {op: TokenBucket(tps, capacity=max(1.0, tps)) for op, tps in quotas_tps.items()}
@@ -74,21 +80,33 @@ class AwsLikeMiddleware:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         body = _read_body(environ)
 
-        if operation in self.buckets and self.quotas_enabled:
+        if operation and self.on_request:
+            self.on_request(operation)
+        if operation in self.throttle_every:
+            with self.lock:
+                self._seen[operation] += 1
+                allowed = self._seen[operation] % self.throttle_every[operation] != 0
+                (self.served if allowed else self.throttled)[operation] += 1
+        elif operation in self.buckets and self.quotas_enabled:
             with self.lock:
                 allowed = self.buckets[operation].take(time.monotonic())
                 (self.served if allowed else self.throttled)[operation] += 1
-            if not allowed:
-                payload = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-                start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])
-                return [payload]
-        elif operation:
-            self.served[operation] += 1
+        else:
+            allowed = True
+            if operation:
+                self.served[operation] += 1
+        if not allowed:
+            payload = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])
+            return [payload]
 
         if operation == "CreateLogGroup":
             self.gaps.record_class(params=json.loads(body or b"{}"))
         if method == "POST" and path.rstrip("/") == _LAMBDA_FUNCTIONS_PATH:
             self.gaps.record_logging_config(params=json.loads(body or b"{}"))
+        if method == "PUT" and path.startswith(_LAMBDA_FUNCTIONS_PATH) and path.endswith("/configuration"):
+            name = path[len(_LAMBDA_FUNCTIONS_PATH) + 1:].removesuffix("/configuration")
+            self.gaps.update_logging_config(params={**json.loads(body or b"{}"), "FunctionName": name})
 
         rewrite = None
         if operation == "DescribeLogGroups":
@@ -146,6 +164,9 @@ class RunningServer:
         self.middleware.gaps = MotoGaps()
         self.middleware.served.clear()
         self.middleware.throttled.clear()
+        self.middleware.throttle_every = {}
+        self.middleware.on_request = None
+        self.middleware._seen.clear()
 
 
 @contextmanager

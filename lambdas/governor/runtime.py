@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .aws import LambdaGateway
@@ -34,6 +35,12 @@ class Settings:
         return cls(config=config, protected_log_groups=tuple(protected))
 
 
+#: How long the guard trusts its look-up of the destination's ``LoggingConfig``. Short, because the
+#: log group can be changed at any time and a stale guard subscribes the shipper to itself; long
+#: enough that a burst of events costs one GetFunctionConfiguration per container every few seconds.
+GUARD_LOOKUP_TTL_S = 10.0
+
+
 def guarded_policy(settings: Settings, lambdas: LambdaGateway | None = None) -> Policy:
     """The policy with the guard's full list of names, including a Lambda destination's custom log group.
 
@@ -47,3 +54,32 @@ def guarded_policy(settings: Settings, lambdas: LambdaGateway | None = None) -> 
         if custom:
             protected.append(custom)
     return Policy(settings.config, protected_log_groups=protected)
+
+
+class GuardedPolicies:
+    """The current guarded policy, rebuilt once its look-up is ``ttl_s`` old.
+
+    Kept for a container's life, this object holds only what cannot change while the container lives
+    (the environment's settings, a client); the destination's ``LoggingConfig`` can, so it is looked up
+    again after ``ttl_s``. Call it to get the policy to decide with now.
+    """
+
+    def __init__(self, settings: Settings, lambdas: LambdaGateway | None = None, *,
+                 clock: Callable[[], float] = time.monotonic, ttl_s: float = GUARD_LOOKUP_TTL_S) -> None:
+        self.settings = settings
+        self._lambdas = lambdas
+        self._clock = clock
+        self._ttl_s = ttl_s
+        self._policy: Policy | None = None
+        self._looked_up_at = 0.0
+
+    def __call__(self) -> Policy:
+        destination = self.settings.config.destination
+        if self._policy is not None and destination.kind is not DestinationKind.LAMBDA:
+            return self._policy  # nothing to look up: the names are all configured
+        now = self._clock()
+        if self._policy is None or now - self._looked_up_at >= self._ttl_s:
+            self._lambdas = self._lambdas or LambdaGateway()
+            self._policy = guarded_policy(self.settings, self._lambdas)
+            self._looked_up_at = now
+        return self._policy

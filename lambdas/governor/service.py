@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -70,9 +71,15 @@ class LiveFacts:
 
 
 class Governor:
-    def __init__(self, policy: Policy, logs: LogsGateway) -> None:
-        self.policy = policy
+    def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway) -> None:
+        """``policy``: a fixed policy, or a callable answering the policy to decide with now (a guard
+        whose look-ups expire: see ``runtime.GuardedPolicies``)."""
+        self._policy = policy
         self.logs = logs
+
+    @property
+    def policy(self) -> Policy:
+        return self._policy if isinstance(self._policy, Policy) else self._policy()
 
     def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
         """The event handlers' path: the event names a group; look it up rather than trust the event."""
@@ -84,7 +91,8 @@ class Governor:
     def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
         name = facts.name
         try:
-            decision = self.policy.subscription(facts) if aspect is Aspect.SUBSCRIPTION else self.policy.retention(facts)
+            policy = self.policy
+            decision = policy.subscription(facts) if aspect is Aspect.SUBSCRIPTION else policy.retention(facts)
             if not decision.action.writes or dry_run:
                 return _outcome(name, aspect, decision, applied=False)
             self._apply(name, decision)

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import signal
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,16 +86,18 @@ def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_pat
     assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
 
 
-def test_throttling_is_absorbed_by_botocore_retries(account: tuple, tmp_path: Path) -> None:
-    """Pacing at twice the server's quotas (another tool using half of them, say): the server
-    throttles, botocore retries, nothing is lost."""
+def test_throttling_is_absorbed_and_nothing_is_lost(account: tuple, tmp_path: Path) -> None:
+    """Another tool takes part of a quota: the server throttles every fourth PutSubscriptionFilter,
+    whatever the machine's speed. botocore retries, the pacer gives way, nothing is lost."""
     server, mix, shipper = account
-    server.middleware.set_quotas(scaled_quotas(10))
+    server.middleware.throttle_every = {"PutSubscriptionFilter": 4}
 
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"), quota_scale=20)
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"))
 
     assert code == 0
-    assert sum(server.middleware.throttled.values()) > 0
+    throttled, served = server.middleware.throttled["PutSubscriptionFilter"], server.middleware.served["PutSubscriptionFilter"]
+    assert throttled == (throttled + served) // 4 and throttled > 0
+    assert served == len(mix.names("plain"))  # every filter put once: retries are not new writes
     assert _summary(stderr)["errorCount"] == 0
     local = server.account()
     for name in mix.names("plain"):
@@ -106,13 +107,21 @@ def test_throttling_is_absorbed_by_botocore_retries(account: tuple, tmp_path: Pa
 def test_an_interrupted_apply_resumes_from_its_checkpoint(account: tuple, tmp_path: Path) -> None:
     server, mix, shipper = account
     output, checkpoint = tmp_path / "apply.jsonl", tmp_path / "checkpoint.json"
-    # Ctrl-C after three seconds (a page takes about two at this pace), from another thread, as a person would.
-    threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    pages_asked = Counter()
 
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(output), "--checkpoint", str(checkpoint), quota_scale=5)
+    def interrupt_on_the_third_page(operation: str) -> None:
+        # Ctrl-C while the third page is read: two pages are checkpointed, whatever the machine's speed.
+        if operation == "DescribeLogGroups":
+            pages_asked["n"] += 1
+            if pages_asked["n"] == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    server.middleware.on_request = interrupt_on_the_third_page
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--no-count", "--output", str(output), "--checkpoint", str(checkpoint))
+    server.middleware.on_request = None
 
     assert code == 130 and "resume with the same command" in stderr
-    assert 0 < json.loads(checkpoint.read_text())["pages"] < 4
+    assert json.loads(checkpoint.read_text())["pages"] == 2
 
     code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(output), "--checkpoint", str(checkpoint))
 

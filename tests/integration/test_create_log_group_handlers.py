@@ -8,9 +8,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from governor.config import ConfigError
+from governor.handlers import create_log_group as handlers
 from governor.handlers.create_log_group import set_retention, subscribe_log_group
+from governor.runtime import GUARD_LOOKUP_TTL_S
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, fixture
+from localaws.lambda_runtime import SimulatedClock
 from tests.conftest import SHIPPER, call, call_failing
 
 FILTER = "log-group-governor"
@@ -89,6 +92,26 @@ def test_destination_with_a_custom_log_group_in_its_logging_config_is_guarded(ac
 
     assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
     assert account.snapshot("/platform/shipper")["filters"] == {}
+
+
+def test_a_warm_container_sees_the_destinations_new_log_group(account: LocalAccount, configure: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The destination's LoggingConfig changes after deploy; a container that already ran must not
+    subscribe the new group to its own shipper (the loop the guard exists for)."""
+    clock = SimulatedClock()
+    monkeypatch.setattr(handlers, "clock", clock.monotonic)
+    shipper = account.create_function("custom-shipper", log_group="/platform/log-shipper")
+    configure(destinationArn=shipper)
+    account.create_log_group("/aws/lambda/orders-api")
+    assert call(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api")).result["action"] == "subscribe"
+
+    account.set_function_log_group("custom-shipper", "/platform/log-shipper-v2")
+    account.create_log_group("/platform/log-shipper-v2")
+    clock.sleep(GUARD_LOOKUP_TTL_S)  # the same container, a moment later
+    invocation = call(subscribe_log_group, create_log_group_event("/platform/log-shipper-v2"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
+    assert account.snapshot("/platform/log-shipper-v2")["filters"] == {}
 
 
 def test_configured_shipping_path_names_and_prefixes_are_guarded(account: LocalAccount, configure: Any) -> None:

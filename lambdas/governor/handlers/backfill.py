@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from ..aws import LogsGateway, Pacer, S3RunStore
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
 from ..config import ENV_REPORTS_BUCKET, SERVICE_NAME, ConfigError
-from ..runtime import Settings, guarded_policy
+from ..runtime import GuardedPolicies, Settings
 from ..service import Governor
 
 #: Start no new page with less time left than this: a page at quota takes ~10 s, a throttled one longer.
@@ -46,7 +46,7 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     if not bucket:
         raise ConfigError(f"{ENV_REPORTS_BUCKET} is not set: set it to the bucket for backfill checkpoints and reports (the stack does this)")
     pacer = Pacer(settings.config.api_quotas_tps, clock=clock, sleep=sleep)
-    return BackfillParts(Governor(guarded_policy(settings), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock)
+    return BackfillParts(Governor(GuardedPolicies(settings, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock)
 
 
 @cache

@@ -6,6 +6,7 @@ EventBridge invokes both, asynchronously, for every CloudTrail record of a Creat
 from __future__ import annotations
 
 import os
+import time
 from functools import cache
 from typing import Any
 
@@ -18,17 +19,20 @@ from ..events import IgnoredEvent, parse_create_log_group
 from ..config import METRICS_NAMESPACE, SERVICE_NAME
 from ..observability import ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..policy import Policy
-from ..runtime import Settings, guarded_policy
+from ..runtime import GuardedPolicies, Settings
 from ..service import Aspect, Governor
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+#: The clock the guard's look-up expires by (tests put a simulated one here).
+clock = time.monotonic
 
 
 @cache
 def subscription_governor() -> Governor:
-    """Built on the first invocation and kept for the container's life."""
-    return Governor(guarded_policy(Settings.from_environ(os.environ)), LogsGateway())
+    """Built on the first invocation and kept for the container's life; the guard's look-up of the
+    destination's LoggingConfig inside it expires within seconds (``GuardedPolicies``)."""
+    return Governor(GuardedPolicies(Settings.from_environ(os.environ), clock=lambda: clock()), LogsGateway())
 
 
 @cache
