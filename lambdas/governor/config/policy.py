@@ -1,19 +1,14 @@
-"""The governor's configuration: one parser for cdk.json context, the Lambda environment and the CLI.
-
-Values may arrive as JSON types (cdk.json) or as strings (``cdk synth -c key=value``); a string is
-decoded as JSON where the key expects a number, boolean, list or object. Every error names the key
-and what it accepts, so a wrong value stops synth (or a cold start) with a message that says what to set.
-"""
+"""The policy configuration: what a governed log group should look like, and where it ships."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from .common import ConfigError, decode
 
 #: The values PutRetentionPolicy accepts, in days.
 VALID_RETENTION_DAYS: tuple[int, ...] = (
@@ -32,18 +27,10 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "PutRetentionPolicy": 5.0,
     "ListTagsForResource": 5.0,
 }
-#: Prefix of every context key the governor reads from cdk.json.
-CONTEXT_PREFIX = "governor:"
 #: What the stack sets in the functions' environment.
 ENV_CONFIG = "GOVERNOR_CONFIG"
 ENV_PROTECTED_LOG_GROUPS = "GOVERNOR_PROTECTED_LOG_GROUPS"
 ENV_REPORTS_BUCKET = "GOVERNOR_REPORTS_BUCKET"
-SERVICE_NAME = "log-group-governor"
-METRICS_NAMESPACE = "LogGroupGovernor"
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key and the valid values."""
 
 
 class DestinationKind(str, Enum):
@@ -164,33 +151,6 @@ POLICY_KEYS = (
 )
 
 
-def decode(raw: Mapping[str, Any], key: str, default: Any, expected: type | tuple[type, ...]) -> Any:
-    """Read ``key`` from ``raw``; a string where another JSON type is expected is decoded as JSON (``-c`` overrides)."""
-    value = raw.get(key, default)
-    if isinstance(value, str) and str not in _as_tuple(expected):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            raise ConfigError(f"{key}: {value!r} is not valid JSON; expected {_describe(expected)}") from None
-    if value is None and type(None) in _as_tuple(expected):
-        return None
-    # bool is an int in Python; a retention of True is a mistake, not one day.
-    if isinstance(value, bool) and bool not in _as_tuple(expected):
-        raise ConfigError(f"{key}: expected {_describe(expected)}; got {value!r}")
-    if not isinstance(value, expected):
-        raise ConfigError(f"{key}: expected {_describe(expected)}; got {value!r}")
-    return value
-
-
-def _as_tuple(expected: type | tuple[type, ...]) -> tuple[type, ...]:
-    return expected if isinstance(expected, tuple) else (expected,)
-
-
-def _describe(expected: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "a whole number", bool: "true or false", list: "a list", dict: "an object", type(None): "null"}
-    return " or ".join(names.get(t, t.__name__) for t in _as_tuple(expected))
-
-
 def retention_days(value: Any, key: str, *, allow_none: bool) -> int | None:
     if value is None and allow_none:
         return None
@@ -271,165 +231,3 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         max_filters_per_log_group=max_filters,
         api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
-
-
-def strip_context_prefix(context: Mapping[str, Any], known_keys: tuple[str, ...]) -> dict[str, Any]:
-    """The ``governor:*`` entries of a CDK context, without the prefix; an unknown ``governor:`` key is a typo."""
-    found = {key[len(CONTEXT_PREFIX):]: value for key, value in context.items() if key.startswith(CONTEXT_PREFIX)}
-    unknown = sorted(set(found) - set(known_keys))
-    if unknown:
-        raise ConfigError(
-            f"unknown context key(s) {', '.join(CONTEXT_PREFIX + k for k in unknown)}; "
-            f"valid keys: {', '.join(CONTEXT_PREFIX + k for k in known_keys)}"
-        )
-    return found
-
-
-# --- ship-logs: the built-in destination -----------------------------------------------------------
-
-ENV_SHIP_LOGS = "GOVERNOR_SHIP_LOGS"
-ENV_SHIP_LOGS_DLQ_URL = "GOVERNOR_SHIP_LOGS_DLQ_URL"
-#: Namespace of the usage metrics (duration, memory, cold starts) ship-logs derives from REPORT lines.
-USAGE_METRICS_NAMESPACE = "LogGroupGovernor/Lambda"
-DEFAULT_MAX_BATCH_BYTES = 5 * 1024 * 1024
-MIN_MAX_BATCH_BYTES = 64 * 1024
-MAX_MAX_BATCH_BYTES = 100 * 1024 * 1024
-
-
-class SinkKind(str, Enum):
-    OPENSEARCH = "opensearch"
-    HTTP = "http"
-    FIREHOSE = "firehose"
-
-
-class SinkAuth(str, Enum):
-    NONE = "none"
-    BASIC = "basic"
-    SIGV4 = "sigv4"
-    HEADER = "header"
-
-
-_AUTH_BY_SINK = {
-    SinkKind.OPENSEARCH: (SinkAuth.NONE, SinkAuth.BASIC, SinkAuth.SIGV4),
-    SinkKind.HTTP: (SinkAuth.NONE, SinkAuth.BASIC, SinkAuth.HEADER),
-    SinkKind.FIREHOSE: (SinkAuth.NONE,),
-}
-_SECRET_ARN = re.compile(
-    r"^arn:aws[a-z-]*:(secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]+|ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+)$"
-)
-_DOMAIN_ARN = re.compile(r"^arn:aws[a-z-]*:es:(?P<region>[a-z0-9-]+):\d{12}:domain/[a-z][a-z0-9-]{2,27}$")
-_DELIVERY_STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:firehose:[a-z0-9-]+:\d{12}:deliverystream/[A-Za-z0-9_.-]{1,64}$")
-_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-SHIP_LOGS_KEYS = ("sink", "endpoint", "index", "auth", "secretArn", "domainArn", "deliveryStreamArn", "compress",
-                  "maxBatchBytes", "reservedConcurrency")
-
-
-@dataclass(frozen=True)
-class ShipLogsConfig:
-    """Where ship-logs forwards records, and how."""
-
-    sink: SinkKind = SinkKind.FIREHOSE
-    #: OpenSearch: the domain's base URL; HTTP: the URL records are POSTed to.
-    endpoint: str = ""
-    #: OpenSearch index, strftime-formatted with each record's UTC time.
-    index: str = "logs-%Y.%m.%d"
-    auth: SinkAuth = SinkAuth.NONE
-    #: Secrets Manager secret or SSM SecureString parameter: {"username", "password"} (basic) or {"name", "value"} (header).
-    secret_arn: str = ""
-    #: The OpenSearch Service domain, for SigV4 (its ARN scopes the function's es:ESHttpPost).
-    domain_arn: str = ""
-    #: Firehose stream; empty: the stack's built-in archive (Firehose to an S3 bucket).
-    delivery_stream_arn: str = ""
-    compress: bool = True
-    max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
-    reserved_concurrency: int = 10
-
-    @property
-    def region(self) -> str | None:
-        match = _DOMAIN_ARN.match(self.domain_arn)
-        return match["region"] if match else None
-
-    def to_json_dict(self) -> dict[str, Any]:
-        return {
-            "sink": self.sink.value, "endpoint": self.endpoint, "index": self.index, "auth": self.auth.value,
-            "secretArn": self.secret_arn, "domainArn": self.domain_arn, "deliveryStreamArn": self.delivery_stream_arn,
-            "compress": self.compress, "maxBatchBytes": self.max_batch_bytes, "reservedConcurrency": self.reserved_concurrency,
-        }
-
-
-def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: bool = True) -> ShipLogsConfig:
-    """``require_stream=False`` lets a Firehose sink without a stream through: the stack builds its archive."""
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw else {}
-        except json.JSONDecodeError:
-            raise ConfigError(f"{key}: {raw!r} is not valid JSON; expected an object with keys {', '.join(SHIP_LOGS_KEYS)}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{key}: expected an object with keys {', '.join(SHIP_LOGS_KEYS)}; got {raw!r}")
-    unknown = sorted(set(raw) - set(SHIP_LOGS_KEYS))
-    if unknown:
-        raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(SHIP_LOGS_KEYS)}")
-
-    def choice(name: str, enum: type[Enum], default: Enum) -> Any:
-        value = raw.get(name, default.value)
-        try:
-            return enum(value)
-        except ValueError:
-            raise ConfigError(f"{key}.{name}: {value!r} is not one of {', '.join(e.value for e in enum)}") from None
-
-    sink = choice("sink", SinkKind, SinkKind.FIREHOSE)
-    auth = choice("auth", SinkAuth, SinkAuth.NONE)
-    if auth not in _AUTH_BY_SINK[sink]:
-        raise ConfigError(f"{key}.auth: a {sink.value} sink takes {', '.join(a.value for a in _AUTH_BY_SINK[sink])}; got {auth.value!r}")
-    endpoint = decode(raw, "endpoint", "", str)
-    if sink in (SinkKind.OPENSEARCH, SinkKind.HTTP):
-        _check_endpoint(endpoint, f"{key}.endpoint", sink)
-    elif endpoint:
-        raise ConfigError(f"{key}.endpoint: a firehose sink takes deliveryStreamArn, not an endpoint")
-    secret_arn = decode(raw, "secretArn", "", str)
-    if auth in (SinkAuth.BASIC, SinkAuth.HEADER) and not _SECRET_ARN.match(secret_arn):
-        raise ConfigError(
-            f"{key}.secretArn: {auth.value} auth reads its credentials from a Secrets Manager secret or SSM SecureString "
-            f"parameter; expected its ARN, got {secret_arn!r}"
-        )
-    domain_arn = decode(raw, "domainArn", "", str)
-    if auth is SinkAuth.SIGV4 and not _DOMAIN_ARN.match(domain_arn):
-        raise ConfigError(f"{key}.domainArn: sigv4 auth needs the OpenSearch Service domain ARN (arn:aws:es:<region>:<account>:domain/<name>); got {domain_arn!r}")
-    stream = decode(raw, "deliveryStreamArn", "", str)
-    if stream and not _DELIVERY_STREAM_ARN.match(stream):
-        raise ConfigError(f"{key}.deliveryStreamArn: expected arn:aws:firehose:<region>:<account>:deliverystream/<name>; got {stream!r}")
-    if sink is SinkKind.FIREHOSE and require_stream and not stream:
-        raise ConfigError(f"{key}.deliveryStreamArn: the firehose sink needs the stream's ARN (the stack sets it for its built-in archive)")
-    index = decode(raw, "index", "logs-%Y.%m.%d", str)
-    sample = _strftime_sample(index)
-    if not sample or sample != sample.lower() or sample.startswith(("-", "_", "+")) or any(c in sample for c in ' "*\\<|,>/?#:'):
-        raise ConfigError(f"{key}.index: expected a lowercase OpenSearch index name (strftime codes allowed) without spaces or \\\"*<|,>/?#:; got {index!r}")
-    max_batch = decode(raw, "maxBatchBytes", DEFAULT_MAX_BATCH_BYTES, int)
-    if not MIN_MAX_BATCH_BYTES <= max_batch <= MAX_MAX_BATCH_BYTES:
-        raise ConfigError(f"{key}.maxBatchBytes: expected {MIN_MAX_BATCH_BYTES} to {MAX_MAX_BATCH_BYTES}; got {max_batch}")
-    concurrency = decode(raw, "reservedConcurrency", 10, int)
-    if not 1 <= concurrency <= 1000:
-        raise ConfigError(f"{key}.reservedConcurrency: expected 1 to 1000 (the most ship-logs may run at once); got {concurrency}")
-    return ShipLogsConfig(
-        sink=sink, endpoint=endpoint, index=index, auth=auth, secret_arn=secret_arn, domain_arn=domain_arn,
-        delivery_stream_arn=stream, compress=decode(raw, "compress", True, bool), max_batch_bytes=max_batch,
-        reserved_concurrency=concurrency,
-    )
-
-
-def _strftime_sample(pattern: str) -> str:
-    from datetime import datetime
-
-    try:
-        return datetime(2026, 1, 31, 23).strftime(pattern)
-    except ValueError:
-        return ""
-
-
-def _check_endpoint(endpoint: str, key: str, sink: SinkKind) -> None:
-    parts = urlsplit(endpoint)
-    loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
-    if not parts.hostname or not (parts.scheme == "https" or loopback):
-        raise ConfigError(f"{key}: a {sink.value} sink needs an https:// URL (plain http only on loopback, for tests); got {endpoint!r}")

@@ -1,0 +1,56 @@
+"""The governor's configuration: one parser for cdk.json context, the Lambda environment and the CLI.
+
+Values may arrive as JSON types (cdk.json) or as strings (``cdk synth -c key=value``); a string is
+decoded as JSON where the key expects a number, boolean, list or object. Every error names the key
+and what it accepts, so a wrong value stops synth (or a cold start) with a message that says what to set.
+"""
+
+from .common import (
+    CONTEXT_PREFIX,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
+    ConfigError,
+    decode,
+    strip_context_prefix,
+)
+from .policy import (
+    DEFAULT_API_QUOTAS_TPS,
+    DEFAULT_MAX_FILTERS_PER_LOG_GROUP,
+    ENV_CONFIG,
+    ENV_PROTECTED_LOG_GROUPS,
+    ENV_REPORTS_BUCKET,
+    MAX_FILTER_NAME_LENGTH,
+    MAX_FILTER_PATTERN_LENGTH,
+    POLICY_KEYS,
+    VALID_RETENTION_DAYS,
+    Destination,
+    DestinationKind,
+    PolicyConfig,
+    parse_destination,
+    parse_policy_config,
+    retention_days,
+    string_list,
+)
+from .ship_logs import (
+    DEFAULT_MAX_BATCH_BYTES,
+    ENV_SHIP_LOGS,
+    ENV_SHIP_LOGS_DLQ_URL,
+    MAX_MAX_BATCH_BYTES,
+    MIN_MAX_BATCH_BYTES,
+    SHIP_LOGS_KEYS,
+    USAGE_METRICS_NAMESPACE,
+    ShipLogsConfig,
+    SinkAuth,
+    SinkKind,
+    parse_ship_logs_config,
+)
+
+__all__ = [
+    "CONTEXT_PREFIX", "METRICS_NAMESPACE", "SERVICE_NAME", "ConfigError", "decode", "strip_context_prefix",
+    "DEFAULT_API_QUOTAS_TPS", "DEFAULT_MAX_FILTERS_PER_LOG_GROUP", "ENV_CONFIG", "ENV_PROTECTED_LOG_GROUPS",
+    "ENV_REPORTS_BUCKET", "MAX_FILTER_NAME_LENGTH", "MAX_FILTER_PATTERN_LENGTH", "POLICY_KEYS", "VALID_RETENTION_DAYS",
+    "Destination", "DestinationKind", "PolicyConfig", "parse_destination", "parse_policy_config", "retention_days",
+    "string_list", "DEFAULT_MAX_BATCH_BYTES", "ENV_SHIP_LOGS", "ENV_SHIP_LOGS_DLQ_URL", "MAX_MAX_BATCH_BYTES",
+    "MIN_MAX_BATCH_BYTES", "SHIP_LOGS_KEYS", "USAGE_METRICS_NAMESPACE", "ShipLogsConfig", "SinkAuth", "SinkKind",
+    "parse_ship_logs_config",
+]
