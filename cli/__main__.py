@@ -197,7 +197,7 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
 
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
-    quotas = {op: tps * args.quota_scale for op, tps in settings.policy.api_quotas_tps.items()}
+    quotas = {op: tps * args.quota_scale for op, tps in settings.policy.backfill_rates_tps().items()}
     pacer = Pacer(quotas)  # one pacer for every call this process makes
     logs = LogsGateway(clients["logs"], pacer=pacer)
     governor = Governor(GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)

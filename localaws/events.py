@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import uuid
 from functools import cache
@@ -41,3 +42,28 @@ def create_log_group_event(log_group_name: str, *, region: str = "eu-west-1", ac
 
 def dumps(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2)
+
+
+def sqs_batch(events: list[dict[str, Any]], *, queue_arn: str = "arn:aws:sqs:eu-west-1:123456789012:governor-subscribe",
+              receive_count: int = 1) -> dict[str, Any]:
+    """What Lambda's SQS event source hands a function: EventBridge events as the queue's message bodies."""
+    records = []
+    for event in events:
+        body = json.dumps(event)
+        records.append({
+            "messageId": str(uuid.uuid4()),
+            "receiptHandle": f"AQEB{uuid.uuid4().hex}",
+            "body": body,
+            "attributes": {
+                "ApproximateReceiveCount": str(receive_count),
+                "SentTimestamp": "1764379200000",
+                "SenderId": "AIDAEXAMPLEEVENTBRIDGE",
+                "ApproximateFirstReceiveTimestamp": "1764379200123",
+            },
+            "messageAttributes": {},
+            "md5OfBody": hashlib.md5(body.encode()).hexdigest(),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn,
+            "awsRegion": queue_arn.split(":")[3],
+        })
+    return {"Records": records}

@@ -1,14 +1,19 @@
 """The one layer that talks to boto3. Everything above it sees plain dataclasses and these exceptions.
 
 Clients are injected (``client or boto3.client(...)``) so tests and the CLI can hand in their own
-(moto, another profile, an endpoint URL). Throttling and ``OperationAbortedException`` are retried by
-botocore's standard retry mode; what is still failing after that propagates, so an event handler
-fails and Lambda retries it, and a backfill hands the page back to be done again.
+(moto, another profile, an endpoint URL). Throttling is retried by botocore's standard retry mode,
+within a budget that fits the functions' timeouts (``retry_budget_s``). ``OperationAbortedException``
+is not retried by botocore (its standard mode knows neither the code nor a model trait for it): it
+propagates like a throttle that outlasted the retries, and the caller tries again later (the event
+queue redelivers the message; the backfill does the page again). ``LimitExceededException`` from
+PutSubscriptionFilter, which botocore counts as throttling, means the group's filter slots filled
+up: it is not retried at all but reported as a conflict.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -22,9 +27,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .config import DEFAULT_API_QUOTAS_TPS
 from .policy import SubscriptionFilter
 
-#: Standard mode retries throttles with exponential backoff and jitter; ten attempts span ~20 s,
-#: enough to ride out a burst against the 5 TPS write quotas.
-DEFAULT_RETRY_ATTEMPTS = 10
+#: Standard mode retries throttles with exponential backoff and jitter. Four attempts wait at most
+#: 1 + 2 + 4 s; with the timeouts below one call cannot take longer than ``retry_budget_s()``
+#: (51 s), which every function's timeout holds twice. Pacing, not retries, is what keeps the
+#: governor under the quotas.
+DEFAULT_RETRY_ATTEMPTS = 4
+CONNECT_TIMEOUT_S = 3
+READ_TIMEOUT_S = 8
+#: botocore's cap on one backoff pause (standard mode).
+MAX_BACKOFF_S = 20
 #: The largest page DescribeLogGroups serves.
 DESCRIBE_LOG_GROUPS_PAGE_SIZE = 50
 #: Error codes that say "not now" rather than "not ever": botocore's throttling codes and the
@@ -36,10 +47,27 @@ RETRYABLE_ERROR_CODES = frozenset({
     "OperationAbortedException", "ServiceUnavailableException", "ServiceUnavailable", "InternalFailure",
     "InternalServerError", "RequestTimeout", "RequestTimeoutException",
 })
+#: Codes a pacer reads as "the account's quota is exhausted": slow down.
+THROTTLING_ERROR_CODES = frozenset(RETRYABLE_ERROR_CODES - {
+    "OperationAbortedException", "ServiceUnavailableException", "ServiceUnavailable", "InternalFailure",
+    "InternalServerError", "RequestTimeout", "RequestTimeoutException", "TransactionInProgressException",
+})
+#: botocore's service id for CloudWatch Logs, as its event names spell it.
+LOGS_EVENT_SERVICE = "cloudwatch-logs"
 
 
 def client_config(max_attempts: int = DEFAULT_RETRY_ATTEMPTS) -> Config:
-    return Config(retries={"mode": "standard", "max_attempts": max_attempts}, user_agent_extra="log-group-governor")
+    return Config(retries={"mode": "standard", "max_attempts": max_attempts}, connect_timeout=CONNECT_TIMEOUT_S,
+                  read_timeout=READ_TIMEOUT_S, user_agent_extra="log-group-governor")
+
+
+def retry_budget_s(config: Config | None = None) -> float:
+    """The longest one API call can take with ``config``: every attempt timing out on connect and
+    read, and every pause at its longest (standard mode: min(2**i, 20) s before retry i+1)."""
+    config = config or client_config()
+    attempts = config.retries["max_attempts"]
+    pauses = sum(min(2 ** i, MAX_BACKOFF_S) for i in range(attempts - 1))
+    return attempts * (config.connect_timeout + config.read_timeout) + pauses
 
 
 def is_retryable(error: BaseException) -> bool:
@@ -56,6 +84,12 @@ class LogGroupGone(Exception):
 
 class NoFreeFilterSlot(Exception):
     """PutSubscriptionFilter answered LimitExceededException: the group filled up since we looked."""
+
+
+class DestinationUnavailable(Exception):
+    """PutSubscriptionFilter refused the destination (deleted, not permitted, wrong region) while the
+    log group exists: a misconfiguration that every new group would meet. It alarms; the work is
+    kept and retried, since fixing the destination fixes it."""
 
 
 class ExpiredPageToken(Exception):
@@ -78,10 +112,18 @@ class LogGroupPage:
 
 
 class Pacer:
-    """Spaces the calls of each operation evenly at its quota, so a long run never bursts into throttling.
+    """Spaces the calls of each operation evenly at its rate, and gives way when the account throttles.
 
-    ``clock`` and ``sleep`` are injectable so tests and simulations run on simulated time.
+    ``quotas_tps`` are the rates to aim for (a share of the account's quotas, so other callers keep
+    theirs). A throttle answer halves that operation's rate (down to ``MIN_SHARE`` of the aim);
+    once ``RECOVERY_HOLD_S`` have passed without one, the rate climbs back by ``RECOVERY_PER_S`` of
+    the aim each second: decrease fast, recover slowly. ``clock`` and ``sleep`` are injectable so
+    tests and simulations run on simulated time.
     """
+
+    MIN_SHARE = 0.05
+    RECOVERY_HOLD_S = 10.0
+    RECOVERY_PER_S = 0.02
 
     def __init__(
         self,
@@ -91,21 +133,50 @@ class Pacer:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.quotas_tps = dict(quotas_tps)
-        self._interval_s = {operation: 1.0 / tps for operation, tps in quotas_tps.items()}
+        self._rate = dict(quotas_tps)
         self._next_slot: dict[str, float] = {}
+        self._throttled_at: dict[str, float] = {}
+        self._recovered_at: dict[str, float] = {}
         self._clock = clock
         self._sleep = sleep
+        #: Throttle answers seen, by operation.
+        self.throttles: Counter[str] = Counter()
+
+    def rate(self, operation: str) -> float | None:
+        """The operation's current rate (requests per second), None when it is not paced."""
+        if operation not in self._rate:
+            return None
+        self._recover(operation, self._clock())
+        return self._rate[operation]
 
     def wait(self, operation: str) -> None:
-        interval = self._interval_s.get(operation)
-        if interval is None:
+        rate = self.rate(operation)
+        if rate is None:
             return
         now = self._clock()
         slot = self._next_slot.get(operation, now)
         if slot > now:
             self._sleep(slot - now)
             now = slot
-        self._next_slot[operation] = now + interval
+        self._next_slot[operation] = now + 1.0 / rate
+
+    def throttled(self, operation: str) -> None:
+        """The account answered a throttle for ``operation``: halve its rate."""
+        self.throttles[operation] += 1
+        if operation not in self._rate:
+            return
+        now = self._clock()
+        floor = self.quotas_tps[operation] * self.MIN_SHARE
+        self._rate[operation] = max(floor, self._rate[operation] / 2)
+        self._throttled_at[operation] = self._recovered_at[operation] = now
+
+    def _recover(self, operation: str, now: float) -> None:
+        aim, since = self.quotas_tps[operation], self._throttled_at.get(operation)
+        if since is None or self._rate[operation] >= aim or now - since < self.RECOVERY_HOLD_S:
+            return
+        last = max(self._recovered_at[operation], since + self.RECOVERY_HOLD_S)
+        self._rate[operation] = min(aim, self._rate[operation] + aim * self.RECOVERY_PER_S * max(0.0, now - last))
+        self._recovered_at[operation] = now
 
 
 def _error_code(error: ClientError) -> str:
@@ -131,6 +202,20 @@ class LogsGateway:
         self.pacer = pacer
         #: API calls made, by operation (a botocore retry of a call is not a new call).
         self.calls: Counter[str] = Counter()
+        events = getattr(getattr(self.client, "meta", None), "events", None)
+        if events is not None:  # a real botocore client (simulations hand in plain objects)
+            # First, so it answers before botocore's retry handler does.
+            events.register_first(f"needs-retry.{LOGS_EVENT_SERVICE}", self._before_retry)
+
+    def _before_retry(self, response: Any = None, operation: Any = None, **_: Any) -> bool | None:
+        """Every attempt's answer passes here. A throttle slows the pacer; a full group is not retried."""
+        code = (response[1].get("Error", {}).get("Code", "") if response else "")
+        name = getattr(operation, "name", "")
+        if code == "LimitExceededException" and name == "PutSubscriptionFilter":
+            return False  # the slots are taken: asking again for a minute cannot free one
+        if code in THROTTLING_ERROR_CODES and self.pacer:
+            self.pacer.throttled(name)
+        return None  # botocore's retry handler decides
 
     def _call(self, operation: str, method: str, **request: Any) -> dict[str, Any]:
         if self.pacer:
@@ -202,15 +287,28 @@ class LogsGateway:
         try:
             self._call("PutSubscriptionFilter", "put_subscription_filter", **request)
         except ClientError as error:
-            if _error_code(error) == "LimitExceededException":
+            code, message = _error_code(error), error.response.get("Error", {}).get("Message", "")
+            if code == "LimitExceededException":
                 raise NoFreeFilterSlot(log_group) from error
-            raise _gone_or(error, log_group) from error
+            if code == "InvalidParameterException" and _DESTINATION_REFUSED.search(message):
+                raise DestinationUnavailable(f"{subscription_filter.destination_arn}: {message}") from error
+            if code == "ResourceNotFoundException":
+                # The group or the destination: only a second look tells them apart.
+                if self.describe_log_group(log_group) is None:
+                    raise LogGroupGone(log_group) from error
+                raise DestinationUnavailable(f"{subscription_filter.destination_arn}: {message or 'not found'}") from error
+            raise
 
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
             self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
         except ClientError as error:
             raise _gone_or(error, log_group) from error
+
+
+#: How PutSubscriptionFilter words a refused destination (Lambda: no permission or no function;
+#: Kinesis / Firehose: the test message could not be delivered).
+_DESTINATION_REFUSED = re.compile(r"could not (execute|deliver)|destination", re.IGNORECASE)
 
 
 def _gone_or(error: ClientError, what: str) -> Exception:
@@ -226,7 +324,12 @@ class LambdaGateway:
         self.client = client or boto3.client("lambda", config=client_config())
 
     def function_log_group(self, function_arn: str) -> str | None:
-        configuration = self.client.get_function_configuration(FunctionName=function_arn)
+        try:
+            configuration = self.client.get_function_configuration(FunctionName=function_arn)
+        except ClientError as error:
+            if _error_code(error) == "ResourceNotFoundException":
+                raise DestinationUnavailable(f"{function_arn}: the destination function does not exist") from error
+            raise
         return configuration.get("LoggingConfig", {}).get("LogGroup")
 
 

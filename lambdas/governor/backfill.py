@@ -177,15 +177,23 @@ class Backfill:
         """
         page_time_left = page_time_left or time_left
         progress.sessions += 1
-        session_start, calls_before = self.clock(), Counter(self.logs.calls)
+        self._spent_since = (self.clock(), Counter(self.logs.calls))
         try:
             while not progress.done and time_left():
                 if not self._page(progress, page_time_left):
                     break
         finally:
-            progress.elapsed_s += self.clock() - session_start
-            progress.api_calls.update(self.logs.calls - calls_before)
+            self._add_spent(progress)
         return progress
+
+    def _add_spent(self, progress: Progress) -> None:
+        """Add the time and API calls spent since the last time this was called to ``progress``, so
+        each checkpoint carries them (a session that crashes has still made its calls)."""
+        now, calls = self.clock(), Counter(self.logs.calls)
+        started, calls_before = self._spent_since
+        progress.elapsed_s += now - started
+        progress.api_calls.update(calls - calls_before)
+        self._spent_since = (now, calls)
 
     def run_to_end(self, progress: Progress, *, on_retry: Callable[[BaseException, float], None] = lambda e, s: None,
                    sleep: Callable[[float], None] = time.sleep) -> Progress:
@@ -239,6 +247,7 @@ class Backfill:
         progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
         progress.next_token = page.next_token
         progress.done = page.next_token is None
+        self._add_spent(progress)
         self.save(progress)
         return True
 

@@ -6,6 +6,7 @@ the event can be stale, replayed or out of order.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,9 @@ CREATE_LOG_GROUP_PATTERN: dict[str, Any] = {
 }
 
 MAX_LOG_GROUP_NAME_LENGTH = 512
+#: The API's own rule for a log group name (botocore's service model, shape LogGroupName: 1-512 of
+#: these characters). moto accepts any name; AWS answers InvalidParameterException.
+LOG_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 
 
 class IgnoredEvent(ValueError):
@@ -60,6 +64,9 @@ def parse_create_log_group(event: Any) -> CreateLogGroupCall:
     name = parameters.get("logGroupName")
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_LOG_GROUP_NAME_LENGTH:
         raise IgnoredEvent("malformed-event", f"detail.requestParameters.logGroupName should be a log group name, got {name!r}")
+    if not LOG_GROUP_NAME.fullmatch(name):
+        # CloudTrail records refused calls too: no such group can exist, so there is nothing to govern.
+        raise IgnoredEvent("invalid-log-group-name", f"{name!r} is not a name CloudWatch Logs accepts (1-512 of A-Z a-z 0-9 . - _ / #)")
     event_id = detail.get("eventID")
     error_code = detail.get("errorCode")
     return CreateLogGroupCall(

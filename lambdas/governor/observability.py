@@ -19,6 +19,8 @@ METRIC_BY_ACTION = {
 }
 IGNORED_EVENTS_METRIC = "IgnoredEvents"
 ERRORS_METRIC = "Errors"
+#: The destination refused a subscription while the group exists: a misconfiguration that alarms.
+DESTINATION_ERRORS_METRIC = "DestinationErrors"
 
 
 def record_outcome(outcome: Outcome, logger: Logger, metrics: Metrics) -> None:

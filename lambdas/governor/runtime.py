@@ -9,6 +9,10 @@ from dataclasses import dataclass
 
 from .aws import LambdaGateway
 from .config import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS, ConfigError, DestinationKind, PolicyConfig, parse_policy_config
+from .pacing import DEFAULT_EVENT_CONCURRENCY
+
+#: The event source mapping's maximum concurrency, which the stack sets for the handlers' pacing.
+ENV_EVENT_CONCURRENCY = "GOVERNOR_EVENT_CONCURRENCY"
 from .policy import Policy
 
 
@@ -17,6 +21,8 @@ class Settings:
     config: PolicyConfig
     #: Log groups of the shipping path known at deploy time (e.g. the governor's own shipper).
     protected_log_groups: tuple[str, ...] = ()
+    #: How many containers of each event handler may run at once (their pacing divides by it).
+    event_concurrency: int = DEFAULT_EVENT_CONCURRENCY
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -32,7 +38,10 @@ class Settings:
         protected = json.loads(environ.get(ENV_PROTECTED_LOG_GROUPS) or "[]")
         if not isinstance(protected, list) or not all(isinstance(n, str) and n for n in protected):
             raise ConfigError(f"{ENV_PROTECTED_LOG_GROUPS}: expected a JSON list of log group names; got {protected!r}")
-        return cls(config=config, protected_log_groups=tuple(protected))
+        concurrency = environ.get(ENV_EVENT_CONCURRENCY) or str(DEFAULT_EVENT_CONCURRENCY)
+        if not concurrency.isdigit() or int(concurrency) < 1:
+            raise ConfigError(f"{ENV_EVENT_CONCURRENCY}: expected a whole number of at least 1 (the queue consumer's maximum concurrency); got {concurrency!r}")
+        return cls(config=config, protected_log_groups=tuple(protected), event_concurrency=int(concurrency))
 
 
 #: How long the guard trusts its look-up of the destination's ``LoggingConfig``. Short, because the

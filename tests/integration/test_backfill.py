@@ -168,6 +168,8 @@ def test_a_run_longer_than_an_invocation_covers_every_group_exactly_once_through
     boto3.DEFAULT_SESSION.events.register(
         "before-call.logs.PutSubscriptionFilter", lambda params, **_: put_filter_groups.update([_api_params(params)["logGroupName"]])
     )
+    put_retention_calls: Counter[str] = Counter()
+    boto3.DEFAULT_SESSION.events.register("before-call.logs.PutRetentionPolicy", lambda **_: put_retention_calls.update(["made"]))
     crash = _fail(account, "PutSubscriptionFilter", "crash", times=1, after=60)
     throttle = _fail(account, "PutRetentionPolicy", "ThrottlingException", times=1, after=100)
     expired = _fail(account, "DescribeLogGroups", "InvalidParameterException", times=1, after=5, when=lambda params: "nextToken" in params)
@@ -188,6 +190,9 @@ def test_a_run_longer_than_an_invocation_covers_every_group_exactly_once_through
     assert summary["logGroups"] == 400 and summary["errorCount"] == 0 and summary["sessions"] == execution.invocations
     # Nothing applied twice (the crash struck before its call left), nothing skipped.
     assert put_filter_groups == {name: 1 for name in mix.names("plain")}
+    # The summary counts the work of the sessions that failed too: the crashed and the throttled call.
+    assert summary["apiCalls"]["PutSubscriptionFilter"] == len(mix.names("plain")) + 1
+    assert summary["apiCalls"]["PutRetentionPolicy"] == put_retention_calls["made"] + 1
     for name in mix.names("plain"):
         assert account.snapshot(name)["filters"] == {FILTER_NAME: shipper_arn}
         assert account.snapshot(name)["retention"] == 30

@@ -41,7 +41,7 @@ def account(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield server, mix, shipper
 
 
-def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 20) -> tuple[int, str]:
+def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 40) -> tuple[int, str]:
     err = io.StringIO()
     code = main([*args, "--endpoint-url", server.endpoint_url, "--region", server.region, "--quota-scale", str(quota_scale),
                  "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err)

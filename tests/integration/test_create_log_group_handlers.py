@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from governor.config import ConfigError
 from governor.handlers import create_log_group as handlers
-from governor.handlers.create_log_group import set_retention, subscribe_log_group
+from governor.handlers.create_log_group import RECORD_MARGIN_MS, set_retention, subscribe_log_group
 from governor.runtime import GUARD_LOOKUP_TTL_S
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event, fixture
-from localaws.lambda_runtime import SimulatedClock
+from localaws.events import create_log_group_event, fixture, sqs_batch
+from localaws.lambda_runtime import SimulatedClock, invoke
 from tests.conftest import SHIPPER, call, call_failing
 
 FILTER = "log-group-governor"
@@ -372,3 +374,107 @@ def test_a_malformed_protected_list_fails_with_a_message(account: LocalAccount, 
     error, _ = call_failing(subscribe_log_group, create_log_group_event("/aws/lambda/x"))
 
     assert isinstance(error, ConfigError) and "GOVERNOR_PROTECTED_LOG_GROUPS: expected a JSON list" in str(error)
+
+
+# --- the queue in front of the handlers -----------------------------------------------------------
+
+def test_a_queue_batch_is_governed_and_only_failed_messages_come_back(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    for name in ("/aws/lambda/a", "/aws/lambda/b"):
+        account.create_log_group(name)
+    batch = sqs_batch([create_log_group_event("/aws/lambda/a"), {"detail-type": "Scheduled Event", "detail": {}},
+                       create_log_group_event("/aws/lambda/b")])
+    batch["Records"].append({**batch["Records"][0], "messageId": "not-json", "body": "{not json"})
+
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result == {"batchItemFailures": []}  # an unusable message is finished, not retried
+    assert account.snapshot("/aws/lambda/a")["filters"] == account.snapshot("/aws/lambda/b")["filters"] == {FILTER: shipper_arn}
+    assert invocation.metrics()[("Subscribed", None)] == 2 and invocation.metrics()[("IgnoredEvents", None)] == 2
+    assert {line["logGroupName"] for line in invocation.logs if "logGroupName" in line} == {"/aws/lambda/a", "/aws/lambda/b"}
+
+
+def test_a_message_that_fails_is_returned_to_the_queue_alone(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/a")
+    account.create_log_group("/aws/lambda/busy")
+    batch = sqs_batch([create_log_group_event("/aws/lambda/busy"), create_log_group_event("/aws/lambda/a")])
+
+    def conflicting_operation(params: dict, **_: Any) -> None:
+        if params["logGroupName"] == "/aws/lambda/busy":
+            raise ClientError({"Error": {"Code": "OperationAbortedException", "Message": "A conflicting operation is currently in progress"}},
+                              "PutSubscriptionFilter")
+
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.logs.PutSubscriptionFilter", conflicting_operation)
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
+    assert account.snapshot("/aws/lambda/a")["filters"] == {FILTER: shipper_arn}
+    assert invocation.metrics()[("Errors", None)] == 1
+
+
+def test_a_batch_stops_taking_messages_before_the_timeout(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/a")
+    batch = sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b")])
+    out = io.StringIO()
+
+    result = invoke(subscribe_log_group, batch, function_name="governor", out=out, timeout_ms=RECORD_MARGIN_MS - 1)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
+    assert account.calls["logs.DescribeLogGroups"] == 0
+
+
+@pytest.mark.parametrize("name", [" leading-space", "/app/*", "/app/tab\there", "/app/ünïcode", "x" * 513])
+def test_a_name_aws_would_refuse_is_ignored_with_a_reason(account: LocalAccount, configure: Any, name: str) -> None:
+    """CloudTrail records refused CreateLogGroup calls too; moto would accept these names, AWS does not."""
+    event = create_log_group_event(name, error_code="InvalidParameterException")
+
+    invocation = call(subscribe_log_group, event)
+
+    assert invocation.result["status"] == "ignored"
+    assert invocation.result["reason"] in ("invalid-log-group-name", "malformed-event")
+    assert account.calls["logs.DescribeLogGroups"] == 0
+
+
+def test_a_slot_taken_between_look_up_and_write_is_a_conflict_not_retried(account: LocalAccount, configure: Any) -> None:
+    vendor = account.create_function("vendor-forwarder")
+    siem = account.create_function("siem-forwarder")
+    account.create_log_group("/aws/lambda/checkout", filters=[("vendor", vendor)])
+    attempts = []
+    raced = []
+
+    def another_tool_takes_the_last_slot(**_: Any) -> None:
+        if not raced:
+            raced.append(True)
+            account.logs.put_subscription_filter(logGroupName="/aws/lambda/checkout", filterName="siem",
+                                                 filterPattern="", destinationArn=siem)
+
+    events = boto3.DEFAULT_SESSION.events
+    events.register("before-send.cloudwatch-logs.PutSubscriptionFilter", lambda **kw: attempts.append(1))
+    events.register("after-call.cloudwatch-logs.DescribeSubscriptionFilters", another_tool_takes_the_last_slot)
+
+    invocation = call(subscribe_log_group, create_log_group_event("/aws/lambda/checkout"))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("conflict", "no-free-slot")
+    assert len(attempts) == 1  # LimitExceededException is not retried as a throttle
+    assert invocation.metrics()[("Conflicts", "no-free-slot")] == 1
+
+
+def test_a_missing_destination_is_an_error_that_alarms_not_a_gone_group(account: LocalAccount, configure: Any) -> None:
+    configure(destinationArn="arn:aws:logs:eu-west-1:123456789012:destination:deleted-central-destination")
+    account.create_log_group("/aws/lambda/orders")
+
+    error, invocation = call_failing(subscribe_log_group, create_log_group_event("/aws/lambda/orders"))
+
+    assert "deleted-central-destination" in str(error)
+    assert invocation.metrics()[("DestinationErrors", None)] == 1 and invocation.metrics()[("Errors", None)] == 1
+    assert account.snapshot("/aws/lambda/orders")["filters"] == {}
+
+
+def test_a_deleted_lambda_destination_is_an_error_too(account: LocalAccount, configure: Any) -> None:
+    configure(destinationArn="arn:aws:lambda:eu-west-1:123456789012:function:deleted-shipper")
+    account.create_log_group("/aws/lambda/orders")
+
+    batch = sqs_batch([create_log_group_event("/aws/lambda/orders")])
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result["batchItemFailures"] == [{"itemIdentifier": batch["Records"][0]["messageId"]}]
+    assert invocation.metrics()[("DestinationErrors", None)] == 1

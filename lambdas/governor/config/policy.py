@@ -27,6 +27,10 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "PutRetentionPolicy": 5.0,
     "ListTagsForResource": 5.0,
 }
+#: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
+#: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
+DEFAULT_EVENT_QUOTA_SHARE = 0.3
+DEFAULT_BACKFILL_QUOTA_SHARE = 0.5
 #: What the stack sets in the functions' environment.
 ENV_CONFIG = "GOVERNOR_CONFIG"
 ENV_PROTECTED_LOG_GROUPS = "GOVERNOR_PROTECTED_LOG_GROUPS"
@@ -123,6 +127,13 @@ class PolicyConfig:
     max_filters_per_log_group: int = DEFAULT_MAX_FILTERS_PER_LOG_GROUP
     #: Requests per second the backfill allows itself per CloudWatch Logs operation (raised quotas).
     api_quotas_tps: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_API_QUOTAS_TPS))
+    #: Fraction of each quota the event handlers use together.
+    event_quota_share: float = DEFAULT_EVENT_QUOTA_SHARE
+    #: Fraction of each quota a backfill run aims at (it halves its rate on a throttle).
+    backfill_quota_share: float = DEFAULT_BACKFILL_QUOTA_SHARE
+
+    def backfill_rates_tps(self) -> dict[str, float]:
+        return {op: tps * self.backfill_quota_share for op, tps in self.api_quotas_tps.items()}
 
     def to_json_dict(self) -> dict[str, Any]:
         """The canonical form, as the Lambda environment and the CLI carry it (keys as in cdk.json)."""
@@ -141,13 +152,15 @@ class PolicyConfig:
             "shippingPathLogGroups": list(self.shipping_path_log_groups),
             "maxFiltersPerLogGroup": self.max_filters_per_log_group,
             "apiQuotasTps": dict(self.api_quotas_tps),
+            "eventQuotaShare": self.event_quota_share,
+            "backfillQuotaShare": self.backfill_quota_share,
         }
 
 
 POLICY_KEYS = (
     "destinationArn", "destinationRoleArn", "filterName", "filterPattern", "defaultRetentionDays",
     "retentionOverrides", "shortenRetention", "excludePrefixes", "excludePatterns", "excludeTags",
-    "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps",
+    "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps", "eventQuotaShare", "backfillQuotaShare",
 )
 
 
@@ -217,7 +230,16 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         if isinstance(tps, bool) or not isinstance(tps, (int, float)) or not 0 < tps <= 10_000:
             raise ConfigError(f"apiQuotasTps[{operation!r}]: expected requests per second, more than 0 and at most 10000; got {tps!r}")
 
+    shares = {}
+    for key, default in (("eventQuotaShare", DEFAULT_EVENT_QUOTA_SHARE), ("backfillQuotaShare", DEFAULT_BACKFILL_QUOTA_SHARE)):
+        share = decode(raw, key, default, (int, float))
+        if not 0 < share <= 1:
+            raise ConfigError(f"{key}: expected a fraction of each CloudWatch Logs quota, more than 0 and at most 1 (default {default}); got {share!r}")
+        shares[key] = float(share)
+
     return PolicyConfig(
+        event_quota_share=shares["eventQuotaShare"],
+        backfill_quota_share=shares["backfillQuotaShare"],
         destination=destination,
         filter_name=filter_name,
         filter_pattern=filter_pattern,

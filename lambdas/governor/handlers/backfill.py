@@ -45,8 +45,15 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     bucket = environ.get(ENV_REPORTS_BUCKET)
     if not bucket:
         raise ConfigError(f"{ENV_REPORTS_BUCKET} is not set: set it to the bucket for backfill checkpoints and reports (the stack does this)")
-    pacer = Pacer(settings.config.api_quotas_tps, clock=clock, sleep=sleep)
+    pacer = Pacer(settings.config.backfill_rates_tps(), clock=clock, sleep=sleep)
     return BackfillParts(Governor(GuardedPolicies(settings, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock)
+
+
+def _save_quietly(store: S3RunStore, progress: Progress) -> None:
+    try:
+        store.save(progress.run_id, progress.to_json())
+    except Exception:  # the failure being raised matters more; the last page's checkpoint stands
+        logger.exception("could not save the session's counts after a failure")
 
 
 @cache
@@ -74,11 +81,17 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
             store.save(p.run_id, p.to_json())
             logger.info("page done", extra={"pages": p.pages, "logGroups": p.groups, "errors": p.error_count})
 
-        Backfill(parts.governor, store, save=page_done, clock=parts.clock).run(
-            progress,
-            time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
-            page_time_left=lambda: context.get_remaining_time_in_millis() > GROUP_MARGIN_MS,
-        )
+        try:
+            Backfill(parts.governor, store, save=page_done, clock=parts.clock).run(
+                progress,
+                time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
+                page_time_left=lambda: context.get_remaining_time_in_millis() > GROUP_MARGIN_MS,
+            )
+        except Exception:
+            # Position fields change only when a page is finished, so saving now keeps the resume
+            # point and adds this session's calls and time to the run's summary.
+            _save_quietly(store, progress)
+            raise
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
 
     summary = progress.summary()

@@ -1,0 +1,30 @@
+"""How fast the event handlers may call CloudWatch Logs: a bounded share of the account's quotas.
+
+Each handler paces itself per container, so the share holds however many events arrive at once:
+the queue in front of the handlers absorbs the burst, and at most ``concurrency`` containers per
+handler drain it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: CloudWatch Logs operations each event handler makes (the subscription handler looks tags and
+#: filters up; both describe the group and read tags).
+OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
+    "subscription": ("DescribeLogGroups", "ListTagsForResource", "DescribeSubscriptionFilters", "PutSubscriptionFilter"),
+    "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
+}
+#: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).
+DEFAULT_EVENT_CONCURRENCY = 2
+
+
+def event_handler_rates_tps(quotas_tps: Mapping[str, float], share: float, aspect: str, concurrency: int) -> dict[str, float]:
+    """Requests per second one container of ``aspect``'s handler may make, per operation: the event
+    handlers' ``share`` of each quota, split between the handlers that use the operation and their
+    containers."""
+    rates = {}
+    for operation in OPERATIONS_BY_ASPECT[aspect]:
+        sharing = sum(operation in ops for ops in OPERATIONS_BY_ASPECT.values())
+        rates[operation] = quotas_tps[operation] * share / (sharing * concurrency)
+    return rates
