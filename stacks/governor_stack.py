@@ -13,12 +13,17 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from governor.config import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS, ConfigError, Destination, DestinationKind, PolicyConfig
+from governor.config import ENV_CONFIG, ENV_EVENT_CONCURRENCY, ENV_PROTECTED_LOG_GROUPS, ConfigError, Destination, DestinationKind, PolicyConfig
 from governor.events import CREATE_LOG_GROUP_PATTERN
 
+from governor import metric_names
+from governor.policy import Reason
+
+from .alarms import Alarms
 from .backfill import BackfillRunner
 from .buckets import private_bucket
 from .dead_letters import DeadLetters
+from .event_queue import EventQueue
 from .destination import grant_logs_invoke
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
 from .settings import DeploymentSettings
@@ -32,8 +37,8 @@ EVENT_MAX_AGE = Duration.hours(6)
 EVENT_RETRY_ATTEMPTS = 8
 #: Access logs of the governor's buckets, kept for a quarter.
 ACCESS_LOG_EXPIRY = Duration.days(90)
-#: Lambda's own async retries (its maximum) before the function's DLQ.
-ASYNC_RETRY_ATTEMPTS = 2
+#: Twice the longest one API call can take (governor.aws.retry_budget_s), plus the batch's work.
+EVENT_HANDLER_TIMEOUT = Duration.seconds(180)
 
 _WILDCARD_REASON = (
     "the governor acts on every log group of its account and region, whose names are unknown at deploy "
@@ -53,9 +58,10 @@ class GovernorStack(Stack):
         destination = settings.policy.destination
         protected_log_groups: list[str] = []
         self.ship_logs: ShipLogsDestination | None = None
+        alarms = Alarms(self, "Alarms", topic_arn=settings.alarm_topic_arn, email=settings.alarm_email)
         if destination is None:
             self.ship_logs = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer,
-                                                 access_logs=access_logs, alarm_topic_arn=settings.alarm_topic_arn)
+                                                 access_logs=access_logs, alarms=alarms)
             destination = self.ship_logs.destination
             protected_log_groups = self.ship_logs.protected_log_groups
         elif destination.kind is DestinationKind.LAMBDA:
@@ -66,12 +72,11 @@ class GovernorStack(Stack):
             ENV_CONFIG: self._config_json(policy),
             ENV_PROTECTED_LOG_GROUPS: self.to_json_string(protected_log_groups),
         }
-        dead_letters = DeadLetters(self, "DeadLetters", alarm_topic_arn=settings.alarm_topic_arn)
+        dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="CreateLogGroup events")
         common = dict(
-            environment=environment,
+            environment={**environment, ENV_EVENT_CONCURRENCY: str(settings.event_handler_concurrency)},
             powertools_layer=layer,
-            dead_letter_queue=dead_letters.queue,
-            reserved_concurrency=settings.event_handler_concurrency,
+            timeout=EVENT_HANDLER_TIMEOUT,
         )
 
         self.subscribe = GovernorFunction(
@@ -90,8 +95,19 @@ class GovernorStack(Stack):
             statements=retention_statements(self, policy),
             **common,
         )
-        for function in (self.subscribe, self.set_retention):
-            function.function.configure_async_invoke(retry_attempts=ASYNC_RETRY_ATTEMPTS)
+        self.queues = [
+            EventQueue(self, f"{function.node.id}Queue", consumer=function.function, consumer_timeout=EVENT_HANDLER_TIMEOUT,
+                       dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
+            for function in (self.subscribe, self.set_retention)
+        ]
+        alarms.on_governor_metric("HandlerErrors", name=metric_names.ERRORS,
+                                  description="an event handler failed on a log group; the event is retried (see the functions' logs)")
+        alarms.on_governor_metric("DestinationErrors", name=metric_names.DESTINATION_ERRORS,
+                                  description="the destination refused a subscription: it is missing or misconfigured, and new groups are not shipped until it is fixed")
+        alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
+                                  description="a log group's subscription filter slots are all taken by other tools: it is not shipped")
+        alarms.on_governor_metric("OptOuts", name=metric_names.SKIPPED, reason=Reason.EXCLUDED_TAG.value,
+                                  description="a log group was left out of shipping because of its opt-out tag")
 
         self.backfill = BackfillRunner(
             self,
@@ -102,6 +118,8 @@ class GovernorStack(Stack):
             access_logs=access_logs,
             start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
         )
+        alarms.alarm(self, "BackfillFailed", metric=self.backfill.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
+                     description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (self.subscribe, self.set_retention, self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
 
@@ -115,16 +133,18 @@ class GovernorStack(Stack):
                 detail=CREATE_LOG_GROUP_PATTERN["detail"],
             ),
         )
-        for function in (self.subscribe, self.set_retention):
+        for queue in self.queues:
             self.rule.add_target(
-                targets.LambdaFunction(
-                    function.function,
+                targets.SqsQueue(
+                    queue.queue,
                     dead_letter_queue=dead_letters.queue,
                     max_event_age=EVENT_MAX_AGE,
                     retry_attempts=EVENT_RETRY_ATTEMPTS,
                 )
             )
 
+        CfnOutput(self, "DeadLetterQueueUrl", value=dead_letters.queue.queue_url,
+                  description="CreateLogGroup events that failed after all retries")
         CfnOutput(self, "BackfillStateMachineArn", value=self.backfill.state_machine.state_machine_arn,
                   description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
         CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")

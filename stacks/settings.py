@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from governor.pacing import DEFAULT_EVENT_CONCURRENCY
 from governor.config import (
     POLICY_KEYS,
     ConfigError,
@@ -22,9 +23,10 @@ from governor.config import (
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 DEFAULT_POWERTOOLS_LAYER_VERSION = 27
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy", "shipLogs")
+DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy", "shipLogs")
 ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
 
 
@@ -34,8 +36,10 @@ class DeploymentSettings:
     policy: PolicyConfig
     create_trail: bool = True
     alarm_topic_arn: str | None = None
-    #: Reserved concurrency of each event handler; None leaves them on the account's unreserved pool.
-    event_handler_concurrency: int | None = None
+    #: Subscribe this address to the stack's own alarm topic (ignored with alarm_topic_arn).
+    alarm_email: str | None = None
+    #: The most containers of each event handler draining its queue at once (SQS allows 2 to 1000).
+    event_handler_concurrency: int = DEFAULT_EVENT_CONCURRENCY
     #: None: the public Powertools layer of the stack's region.
     powertools_layer_arn: str | None = None
     #: Start a backfill apply run on the first deploy and on every deploy that changes the policy.
@@ -52,9 +56,14 @@ class DeploymentSettings:
         alarm_topic = decode(raw, "alarmTopicArn", "", str) or None
         if alarm_topic and not _SNS_ARN.match(alarm_topic):
             raise ConfigError(f"alarmTopicArn: expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>) or \"\"; got {alarm_topic!r}")
-        concurrency = decode(raw, "eventHandlerConcurrency", None, (int, type(None)))
-        if concurrency is not None and not 1 <= concurrency <= 1000:
-            raise ConfigError(f"eventHandlerConcurrency: expected null (unreserved) or 1 to 1000; got {concurrency}")
+        email = decode(raw, "alarmEmail", "", str) or None
+        if email and not _EMAIL.match(email):
+            raise ConfigError(f"alarmEmail: expected an e-mail address to subscribe to the alarm topic, or \"\"; got {email!r}")
+        if email and alarm_topic:
+            raise ConfigError("alarmEmail: subscribes an address to the stack's own topic; with alarmTopicArn set, subscribe it to that topic instead")
+        concurrency = decode(raw, "eventHandlerConcurrency", DEFAULT_EVENT_CONCURRENCY, int)
+        if not 2 <= concurrency <= 1000:
+            raise ConfigError(f"eventHandlerConcurrency: expected 2 to 1000 (the most containers of each event handler draining its queue, as SQS event sources allow); got {concurrency}")
         layer = decode(raw, "powertoolsLayerArn", "", str) or None
         if layer and not _LAYER_ARN.match(layer):
             raise ConfigError(f"powertoolsLayerArn: expected a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>) or \"\"; got {layer!r}")
@@ -62,6 +71,7 @@ class DeploymentSettings:
             policy=policy,
             create_trail=decode(raw, "createTrail", True, bool),
             alarm_topic_arn=alarm_topic,
+            alarm_email=email,
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,
             backfill_on_deploy=decode(raw, "backfillOnDeploy", False, bool),

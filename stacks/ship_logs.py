@@ -28,6 +28,7 @@ from governor.config import (
 )
 
 from .buckets import private_bucket
+from .alarms import Alarms
 from .dead_letters import DeadLetters
 from .destination import grant_logs_invoke
 from .functions import OWN_LOG_RETENTION, GovernorFunction, acknowledge
@@ -98,12 +99,12 @@ class ShipLogsDestination(Construct):
         config: ShipLogsConfig,
         powertools_layer: lambda_.ILayerVersion,
         access_logs: s3.IBucket,
-        alarm_topic_arn: str | None,
+        alarms: Alarms,
     ) -> None:
         super().__init__(scope, construct_id)
         #: Log groups on the shipping path: never subscribed (the guard), or ship-logs would read its own output.
         self.protected_log_groups: list[str] = []
-        self.dead_letters = DeadLetters(self, "DeadLetters", alarm_topic_arn=alarm_topic_arn)
+        self.dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="ship-logs batches and records")
 
         if config.sink is SinkKind.FIREHOSE and not config.delivery_stream_arn:
             self.archive = LogArchive(self, "Archive", access_logs=access_logs)

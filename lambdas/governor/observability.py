@@ -5,22 +5,22 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from . import metric_names as names
 from .policy import Action
 from .service import Outcome
 
 #: Metric per action that changed something or settled a group; skips and conflicts carry a Reason dimension.
 METRIC_BY_ACTION = {
-    Action.SUBSCRIBE: "Subscribed",
-    Action.UPDATE_FILTER: "FiltersUpdated",
-    Action.SET_RETENTION: "RetentionSet",
-    Action.LEAVE: "Compliant",
-    Action.SKIP: "Skipped",
-    Action.CONFLICT: "Conflicts",
+    Action.SUBSCRIBE: names.SUBSCRIBED,
+    Action.UPDATE_FILTER: names.FILTERS_UPDATED,
+    Action.SET_RETENTION: names.RETENTION_SET,
+    Action.LEAVE: names.COMPLIANT,
+    Action.SKIP: names.SKIPPED,
+    Action.CONFLICT: names.CONFLICTS,
 }
-IGNORED_EVENTS_METRIC = "IgnoredEvents"
-ERRORS_METRIC = "Errors"
-#: The destination refused a subscription while the group exists: a misconfiguration that alarms.
-DESTINATION_ERRORS_METRIC = "DestinationErrors"
+IGNORED_EVENTS_METRIC = names.IGNORED_EVENTS
+ERRORS_METRIC = names.ERRORS
+DESTINATION_ERRORS_METRIC = names.DESTINATION_ERRORS
 
 
 def record_outcome(outcome: Outcome, logger: Logger, metrics: Metrics) -> None:

@@ -8,11 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .aws import LambdaGateway
-from .config import ENV_CONFIG, ENV_PROTECTED_LOG_GROUPS, ConfigError, DestinationKind, PolicyConfig, parse_policy_config
+from .config import ENV_CONFIG, ENV_EVENT_CONCURRENCY, ENV_PROTECTED_LOG_GROUPS, ConfigError, DestinationKind, PolicyConfig, parse_policy_config
 from .pacing import DEFAULT_EVENT_CONCURRENCY
-
-#: The event source mapping's maximum concurrency, which the stack sets for the handlers' pacing.
-ENV_EVENT_CONCURRENCY = "GOVERNOR_EVENT_CONCURRENCY"
 from .policy import Policy
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match
 
@@ -34,6 +35,14 @@ def test_trail_logs_write_management_events_with_file_validation(default_stack: 
 
     assert props["IsLogging"] is True and props["EnableLogFileValidation"] is True
     assert props["EventSelectors"] == [{"IncludeManagementEvents": True, "ReadWriteType": "WriteOnly"}]
+    bucket_id = props["S3BucketName"]["Ref"]
+    [policy] = [p for p in default_stack.of_type("AWS::S3::BucketPolicy") if p["Properties"]["Bucket"] == {"Ref": bucket_id}]
+    cloudtrail_statements = [s for s in policy["Properties"]["PolicyDocument"]["Statement"]
+                             if s.get("Principal") == {"Service": "cloudtrail.amazonaws.com"}]
+    assert {s["Action"] for s in cloudtrail_statements} == {"s3:GetBucketAcl", "s3:PutObject"}
+    for statement in cloudtrail_statements:  # only this trail may write (no confused deputy)
+        source_arn = statement["Condition"]["StringEquals"]["aws:SourceArn"]
+        assert props["TrailName"] in json.dumps(source_arn) and "cloudtrail" in json.dumps(source_arn)
 
 
 def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized) -> None:
@@ -49,19 +58,69 @@ def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized)
         assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
 
 
-def test_rule_matches_create_log_group_and_targets_both_functions_with_a_dlq(default_stack: Synthesized) -> None:
+def test_rule_puts_create_log_group_records_into_one_queue_per_handler(default_stack: Synthesized) -> None:
     [rule] = default_stack.of_type("AWS::Events::Rule")
     targets = rule["Properties"]["Targets"]
 
     assert rule["Properties"]["EventPattern"] == CREATE_LOG_GROUP_PATTERN
-    assert len(targets) == 2
-    function_ids = {t["Arn"]["Fn::GetAtt"][0] for t in targets}
-    assert {default_stack.resources[i]["Properties"]["Handler"] for i in function_ids} == {
+    queue_ids = {t["Arn"]["Fn::GetAtt"][0] for t in targets}
+    assert len(queue_ids) == 2 and all(default_stack.resources[q]["Type"] == "AWS::SQS::Queue" for q in queue_ids)
+    consumers = {}
+    for mapping in default_stack.of_type("AWS::Lambda::EventSourceMapping"):
+        queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+        consumers[queue_id] = default_stack.resources[mapping["Properties"]["FunctionName"]["Ref"]]["Properties"]["Handler"]
+        assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
+    assert {consumers[q] for q in queue_ids} == {
         "governor.handlers.create_log_group.subscribe_log_group",
         "governor.handlers.create_log_group.set_retention",
     }
     for target in targets:
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_event_queues_are_encrypted_outlast_their_consumers_and_end_in_an_alarmed_dlq(default_stack: Synthesized) -> None:
+    [rule] = default_stack.of_type("AWS::Events::Rule")
+    [dlq_id] = {t["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for t in rule["Properties"]["Targets"]}
+    for target in rule["Properties"]["Targets"]:
+        queue = default_stack.resources[target["Arn"]["Fn::GetAtt"][0]]["Properties"]
+        assert queue["SqsManagedSseEnabled"] is True
+        assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
+        assert queue["VisibilityTimeout"] >= 6 * default_stack.function("set_retention")["Properties"]["Timeout"]
+    assert default_stack.resources[dlq_id]["Properties"]["SqsManagedSseEnabled"] is True
+    [alarm] = [a for a in default_stack.of_type("AWS::CloudWatch::Alarm")
+               if a["Properties"].get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]]
+    assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible" and alarm["Properties"]["Threshold"] == 1
+    assert alarm["Properties"]["AlarmActions"]
+
+
+def test_every_alarm_notifies_the_stacks_own_encrypted_topic_by_default(default_stack: Synthesized) -> None:
+    [topic_id] = [k for k, v in default_stack.resources.items() if v["Type"] == "AWS::SNS::Topic"]
+    topic = default_stack.resources[topic_id]["Properties"]
+    key = default_stack.resources[topic["KmsMasterKeyId"]["Fn::GetAtt"][0]]["Properties"]
+    assert key["EnableKeyRotation"] is True
+    assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key["KeyPolicy"]["Statement"])
+    alarms = default_stack.of_type("AWS::CloudWatch::Alarm")
+    assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
+    metrics = {(a["Properties"].get("MetricName"), json.dumps(a["Properties"].get("Dimensions"))) for a in alarms}
+    for name in ("Errors", "DestinationErrors", "Conflicts", "ExecutionsFailed"):
+        assert any(m == name for m, _ in metrics), name
+    assert ("Skipped", json.dumps([{"Name": "Reason", "Value": "excluded-tag"}, {"Name": "service", "Value": "log-group-governor"}])) in metrics
+    assert default_stack.template.to_json()["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+
+
+def test_alarm_email_subscribes_to_the_stacks_topic() -> None:
+    synthesized = synthesize(alarmEmail="oncall@example.com", createTrail=False)
+    [subscription] = synthesized.of_type("AWS::SNS::Subscription")
+    assert (subscription["Properties"]["Protocol"], subscription["Properties"]["Endpoint"]) == ("email", "oncall@example.com")
+
+
+def test_every_function_outlives_its_clients_retry_budget_twice() -> None:
+    from governor.aws import retry_budget_s
+
+    for function in synthesize(createTrail=False).of_type("AWS::Lambda::Function"):
+        if function["Properties"]["Handler"].startswith("governor."):
+            assert function["Properties"]["Timeout"] >= 2 * retry_budget_s(), function["Properties"]["Handler"]
 
 
 def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_stack: Synthesized) -> None:
@@ -72,11 +131,13 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     # cdk.json excludes by tag, so both may read tags; the guard reads ship-logs' logging configuration.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration", "sqs:SendMessage",
+        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     }
     assert _actions(default_stack.role_policy_of(retention)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
-        "logs:ListTagsForResource", "sqs:SendMessage",
+        "logs:ListTagsForResource",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     }
     for function in (subscribe, retention):
         role = default_stack.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
@@ -103,19 +164,16 @@ def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stac
     assert governing["Resource"] == LOG_GROUPS
 
 
-@pytest.mark.parametrize("handlers", [("subscribe_log_group", "set_retention"), ("ship_logs.handler",)])
-def test_failed_async_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized, handlers: tuple[str, ...]) -> None:
-    queue_ids = {default_stack.function(h)["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0] for h in handlers}
-    [queue_id] = queue_ids  # one queue per purpose: the governor's events, ship-logs' batches
+def test_failed_ship_logs_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized) -> None:
+    function = default_stack.function("ship_logs.handler")
+    queue_id = function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
 
-    queue = default_stack.resources[queue_id]
-    assert queue["Properties"]["SqsManagedSseEnabled"] is True
-    for handler in handlers:
-        function_id = next(k for k, v in default_stack.resources.items() if v == default_stack.function(handler))
-        [invoke_config] = [c for c in default_stack.of_type("AWS::Lambda::EventInvokeConfig") if c["Properties"]["FunctionName"] == {"Ref": function_id}]
-        assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
+    assert default_stack.resources[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
+    function_id = next(k for k, v in default_stack.resources.items() if v == function)
+    [invoke_config] = [c for c in default_stack.of_type("AWS::Lambda::EventInvokeConfig") if c["Properties"]["FunctionName"] == {"Ref": function_id}]
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 2
     [alarm] = [a for a in default_stack.of_type("AWS::CloudWatch::Alarm")
-               if a["Properties"]["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]]
+               if a["Properties"].get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue_id, "QueueName"]}}]]
     assert alarm["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
     assert alarm["Properties"]["Threshold"] == 1
 
@@ -156,15 +214,17 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
 
     assert _actions(statements) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "lambda:GetFunctionConfiguration", "sqs:SendMessage",
+        "logs:PutSubscriptionFilter", "lambda:GetFunctionConfiguration",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
     }
     [read_config] = [s for s in statements if s["Action"] == "lambda:GetFunctionConfiguration"]
     assert read_config["Resource"] == SHIPPER_ARN
     assert json.loads(subscribe["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])["destinationArn"] == SHIPPER_ARN
     assert lambda_destination_stack.of_type("AWS::CloudTrail::Trail") == []
     assert lambda_destination_stack.of_type("AWS::Kinesis::Stream") == []
-    [alarm] = lambda_destination_stack.of_type("AWS::CloudWatch::Alarm")
-    assert alarm["Properties"]["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:ops"]
+    alarms = lambda_destination_stack.of_type("AWS::CloudWatch::Alarm")
+    assert alarms and all(a["Properties"]["AlarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:ops"] for a in alarms)
+    assert lambda_destination_stack.of_type("AWS::SNS::Topic") == []
 
 
 def test_logs_destination_needs_put_subscription_filter_on_the_destination_too() -> None:
@@ -177,10 +237,11 @@ def test_logs_destination_needs_put_subscription_filter_on_the_destination_too()
     assert "iam:PassRole" not in _actions(statements)
 
 
-def test_reserved_concurrency_is_configurable(lambda_destination_stack: Synthesized) -> None:
-    assert "ReservedConcurrentExecutions" not in lambda_destination_stack.function("set_retention")["Properties"]
-    synthesized = synthesize(eventHandlerConcurrency=2, createTrail=False)
-    assert synthesized.function("set_retention")["Properties"]["ReservedConcurrentExecutions"] == 2
+def test_event_handler_concurrency_caps_the_queue_consumers_and_reaches_their_pacing() -> None:
+    synthesized = synthesize(eventHandlerConcurrency=5, createTrail=False)
+    assert {m["Properties"]["ScalingConfig"]["MaximumConcurrency"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping")} == {5}
+    assert synthesized.function("set_retention")["Properties"]["Environment"]["Variables"]["GOVERNOR_EVENT_CONCURRENCY"] == "5"
+    assert "ReservedConcurrentExecutions" not in synthesized.function("set_retention")["Properties"]
 
 
 def test_functions_run_python_on_arm_with_the_powertools_layer(default_stack: Synthesized) -> None:
@@ -218,6 +279,21 @@ def test_cdk_nag_reports_no_open_finding_and_a_reason_for_every_acknowledged_one
     acknowledged = {v["ruleName"].split("[")[0]: v["reason"] for v in nag["suppressedViolations"]}
     assert set(acknowledged) == {"AwsSolutions-IAM5", "AwsSolutions-L1"}
     assert all(len(v["reason"]) > 30 for v in nag["suppressedViolations"])
+
+
+def test_the_custom_resource_providers_iam4_acknowledgement_covers_it_alone() -> None:
+    """An acknowledgement on the whole stack would hide a future managed policy anywhere in it."""
+    outdir = Path(tempfile.mkdtemp(prefix="cdk.out-"))
+    app = cdk.App(context={**REPO_CONTEXT, "governor:backfillOnDeploy": True, "governor:createTrail": False}, outdir=str(outdir))
+    stack = build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    careless = iam.Role(stack, "CarelessRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
+    careless.add_managed_policy(iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSLambdaBasicExecutionRole"))
+
+    with pytest.raises(Exception):
+        app.synth()
+    [nag] = [r for r in json.loads((outdir / "validation-report.json").read_text())["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert [v["ruleName"].split("[")[0] for v in nag["violations"]] == ["AwsSolutions-IAM4"]
+    assert "CarelessRole" in json.dumps(nag["violations"])
 
 
 def test_cdk_nag_fails_synth_on_an_unacknowledged_finding() -> None:

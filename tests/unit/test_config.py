@@ -148,7 +148,9 @@ def test_other_context_keys_such_as_feature_flags_are_not_ours() -> None:
     ("context", "message"),
     [
         ({"governor:alarmTopicArn": "ops-alerts"}, "alarmTopicArn: expected an SNS topic ARN"),
-        ({"governor:eventHandlerConcurrency": 0}, "eventHandlerConcurrency: expected null"),
+        ({"governor:eventHandlerConcurrency": 1}, "eventHandlerConcurrency: expected 2 to 1000"),
+        ({"governor:alarmEmail": "not an address"}, "alarmEmail: expected an e-mail address"),
+        ({"governor:eventQuotaShare": 1.5}, "eventQuotaShare: expected a fraction"),
         ({"governor:powertoolsLayerArn": "powertools"}, "powertoolsLayerArn: expected a Lambda layer version ARN"),
         ({"governor:createTrail": "maybe"}, "createTrail: 'maybe' is not valid JSON"),
         ({"governor:destinationRoleArn": ROLE_ARN}, "destinationArn: expected the ARN"),
