@@ -2,8 +2,10 @@
 
 The server answers ThrottlingException (HTTP 400, through botocore's normal retry path) to any
 CloudWatch Logs operation beyond its published TPS times SCALE. The backfill paces itself to the
-same scaled quotas. Quota efficiency = (time the successful calls need at the quota, taking the
-busiest operation) / (time taken).
+same scaled quotas times its share (``backfillQuotaShare``, default 0.5), giving way when throttled.
+Quota efficiency = (time the successful calls need at the share of the quota the backfill aims at,
+taking the busiest operation) / (time taken). The other scenario adds a tool that wants more of a
+quota than the backfill leaves, and prints what that tool got.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from governor.service import Governor  # noqa: E402
 from localaws.mix import EXCLUDED_PREFIX, create_mix  # noqa: E402
 from localaws.server import RunningServer, aws_like_server, scaled_quotas  # noqa: E402
 
-SCALE = 5.0
+SCALE = 10.0
 GROUPS = 600
 
 
@@ -41,12 +43,14 @@ class Figures:
     errors: int
     page_retries: int
     decisions_ok: bool
+    share: float
+    neighbour: dict[str, float]
 
     @property
     def bottleneck(self) -> tuple[str, float]:
         """The operation whose successful calls need the most time at its quota, and that time."""
         quotas = scaled_quotas(SCALE)
-        return max(((op, self.ours[op] / quotas[op]) for op in self.ours if op in quotas), key=lambda item: item[1])
+        return max(((op, self.ours[op] / (quotas[op] * self.share)) for op in self.ours if op in quotas), key=lambda item: item[1])
 
     @property
     def efficiency(self) -> float:
@@ -56,14 +60,15 @@ class Figures:
 def _run(server: RunningServer, shipper: str, scenario: str, *, neighbour_share: float = 0.0) -> Figures:
     session = boto3.Session(region_name=server.region)
     clients = {n: session.client(n, endpoint_url=server.endpoint_url, config=client_config()) for n in ("logs", "lambda")}
-    logs = LogsGateway(clients["logs"], pacer=Pacer(scaled_quotas(SCALE)))
     config = parse_policy_config({"destinationArn": shipper, "excludePrefixes": [EXCLUDED_PREFIX],
                                   "excludeTags": {"log-group-governor:opt-out": "true"}})
+    logs = LogsGateway(clients["logs"], pacer=Pacer({op: tps * SCALE for op, tps in config.backfill_rates_tps().items()}))
     governor = Governor(GuardedPolicies(Settings(config=config), LambdaGateway(clients["lambda"])), logs)
     sink = CountingSink()
     progress = Progress(run_id=scenario, dry_run=False)
     stop = threading.Event()
-    neighbour = threading.Thread(target=_neighbour, args=(server, neighbour_share, stop), daemon=True) if neighbour_share else None
+    neighbour_counts: Counter[str] = Counter()
+    neighbour = threading.Thread(target=_neighbour, args=(server, neighbour_share, stop, neighbour_counts), daemon=True) if neighbour_share else None
 
     server.middleware.served.clear()
     server.middleware.throttled.clear()
@@ -86,19 +91,26 @@ def _run(server: RunningServer, shipper: str, scenario: str, *, neighbour_share:
         errors=progress.error_count,
         page_retries=len(retries),
         decisions_ok=set(sink.decisions.values()) == {1} and len(sink.decisions) == 2 * progress.groups,
+        share=config.backfill_quota_share,
+        neighbour={"wanted_tps": neighbour_share * DEFAULT_API_QUOTAS_TPS["DescribeSubscriptionFilters"],
+                   "got_tps": neighbour_counts["ok"] / elapsed / SCALE,
+                   "refused": neighbour_counts["throttled"]} if neighbour_share else {},
     )
 
 
-def _neighbour(server: RunningServer, share: float, stop: threading.Event) -> None:
+def _neighbour(server: RunningServer, share: float, stop: threading.Event, counts: Counter[str]) -> None:
     """Another tool calling DescribeSubscriptionFilters at ``share`` of the quota, without pacing to it."""
     client = boto3.client("logs", region_name=server.region, endpoint_url=server.endpoint_url, config=client_config(max_attempts=1))
     interval = 1.0 / (DEFAULT_API_QUOTAS_TPS["DescribeSubscriptionFilters"] * SCALE * share)
+    next_at = time.monotonic()
     while not stop.is_set():
         try:
             client.describe_subscription_filters(logGroupName="/aws/lambda/log-shipper")
+            counts["ok"] += 1
         except client.exceptions.ClientError:
-            pass
-        time.sleep(interval)
+            counts["throttled"] += 1
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
 
 
 def _setup(server: RunningServer) -> str:
@@ -115,8 +127,13 @@ def _print(figures: Figures) -> None:
     op, needed = figures.bottleneck
     print(f"  scenario: {figures.scenario}")
     print(f"    log groups: {figures.groups}, decisions each exactly once per aspect: {figures.decisions_ok}, failures: {figures.errors}")
-    print(f"    elapsed {figures.elapsed_s:.2f} s; the busiest operation ({op}) needs {needed:.2f} s at {SCALE:g}x its quota")
-    print(f"    quota efficiency: {figures.efficiency:.3f}")
+    print(f"    elapsed {figures.elapsed_s:.2f} s; the busiest operation ({op}) needs {needed:.2f} s at "
+          f"{figures.share:.0%} of {SCALE:g}x its quota")
+    print(f"    quota efficiency (against the share it aims at): {figures.efficiency:.3f}")
+    if figures.neighbour:
+        n = figures.neighbour
+        print(f"    the other tool wanted {n['wanted_tps']:.1f}/s of DescribeSubscriptionFilters (unscaled) and got "
+              f"{n['got_tps']:.2f}/s; refused {n['refused']} times")
     per_group = {k: round(v / figures.groups, 3) for k, v in sorted(figures.ours.items())}
     print(f"    API calls per group, by operation: {per_group}")
     print(f"    calls made by the backfill: {dict(sorted(figures.ours.items()))}")
@@ -135,6 +152,6 @@ def main() -> list[Figures]:
         results.append(_run(server, shipper, "backfill alone"))
         _print(results[-1])
         shipper = _setup(server)
-        results.append(_run(server, shipper, "with another tool taking 40% of DescribeSubscriptionFilters", neighbour_share=0.4))
+        results.append(_run(server, shipper, "with another tool wanting 60% of DescribeSubscriptionFilters", neighbour_share=0.6))
         _print(results[-1])
     return results

@@ -9,19 +9,15 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-#: Messages a handler takes at once; at its paced rate a batch takes seconds, far below its timeout.
-BATCH_SIZE = 10
+from governor.pacing import EVENT_BATCH_SIZE, EVENT_MAX_RECEIVE_COUNT, EVENT_VISIBILITY_TIMEOUT_S
+
 BATCHING_WINDOW = Duration.seconds(5)
-#: AWS' advice for SQS event sources: a visibility timeout of six times the function's timeout.
-VISIBILITY_TIMEOUT_FACTOR = 6
-#: Receives before a message goes to the dead-letter queue: a failure must repeat for about two hours.
-MAX_RECEIVE_COUNT = 10
 #: Long enough for the slowest burst to drain (5,000 groups take under two hours at the default share).
 RETENTION = Duration.days(4)
 
 
 class EventQueue(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, consumer: lambda_.IFunction, consumer_timeout: Duration,
+    def __init__(self, scope: Construct, construct_id: str, *, consumer: lambda_.IFunction,
                  dead_letter_queue: sqs.IQueue, max_concurrency: int) -> None:
         super().__init__(scope, construct_id)
         self.queue = sqs.Queue(
@@ -30,12 +26,12 @@ class EventQueue(Construct):
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=RETENTION,
-            visibility_timeout=Duration.seconds(consumer_timeout.to_seconds() * VISIBILITY_TIMEOUT_FACTOR),
-            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=MAX_RECEIVE_COUNT),
+            visibility_timeout=Duration.seconds(EVENT_VISIBILITY_TIMEOUT_S),
+            dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=EVENT_MAX_RECEIVE_COUNT),
         )
         consumer.add_event_source(sources.SqsEventSource(
             self.queue,
-            batch_size=BATCH_SIZE,
+            batch_size=EVENT_BATCH_SIZE,
             max_batching_window=BATCHING_WINDOW,
             max_concurrency=max_concurrency,
             report_batch_item_failures=True,

@@ -17,6 +17,7 @@ from governor.config import ENV_CONFIG, ENV_EVENT_CONCURRENCY, ENV_PROTECTED_LOG
 from governor.events import CREATE_LOG_GROUP_PATTERN
 
 from governor import metric_names
+from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from governor.policy import Reason
 
 from .alarms import Alarms
@@ -37,8 +38,7 @@ EVENT_MAX_AGE = Duration.hours(6)
 EVENT_RETRY_ATTEMPTS = 8
 #: Access logs of the governor's buckets, kept for a quarter.
 ACCESS_LOG_EXPIRY = Duration.days(90)
-#: Twice the longest one API call can take (governor.aws.retry_budget_s), plus the batch's work.
-EVENT_HANDLER_TIMEOUT = Duration.seconds(180)
+EVENT_HANDLER_TIMEOUT = Duration.seconds(EVENT_HANDLER_TIMEOUT_S)
 
 _WILDCARD_REASON = (
     "the governor acts on every log group of its account and region, whose names are unknown at deploy "
@@ -96,7 +96,7 @@ class GovernorStack(Stack):
             **common,
         )
         self.queues = [
-            EventQueue(self, f"{function.node.id}Queue", consumer=function.function, consumer_timeout=EVENT_HANDLER_TIMEOUT,
+            EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
             for function in (self.subscribe, self.set_retention)
         ]

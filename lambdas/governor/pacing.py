@@ -28,3 +28,13 @@ def event_handler_rates_tps(quotas_tps: Mapping[str, float], share: float, aspec
         sharing = sum(operation in ops for ops in OPERATIONS_BY_ASPECT.values())
         rates[operation] = quotas_tps[operation] * share / (sharing * concurrency)
     return rates
+
+# The event path's shape, shared by the stack that builds it and the simulation that measures it.
+#: Each event handler's timeout: twice the longest one API call can take (aws.retry_budget_s), plus a batch's work.
+EVENT_HANDLER_TIMEOUT_S = 180
+#: Messages a handler takes at once; at its paced rate a batch takes seconds.
+EVENT_BATCH_SIZE = 10
+#: AWS' advice for SQS event sources: a visibility timeout of six times the function's timeout.
+EVENT_VISIBILITY_TIMEOUT_S = 6 * EVENT_HANDLER_TIMEOUT_S
+#: Receives before a message goes to the dead-letter queue: a failure must repeat for about three hours.
+EVENT_MAX_RECEIVE_COUNT = 10

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from functools import cached_property
 from typing import Any
 
 from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot
@@ -48,6 +47,10 @@ class LiveFacts:
     def __init__(self, info: LogGroupInfo, logs: LogsGateway) -> None:
         self.info = info
         self._logs = logs
+        # Looked up once, on first use. Not functools.cached_property: before Python 3.12 it holds
+        # one lock for every instance while a look-up runs, which serialises concurrent callers.
+        self._tags: dict[str, str] | None = None
+        self._filters: tuple[SubscriptionFilter, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -61,13 +64,17 @@ class LiveFacts:
     def retention_days(self) -> int | None:
         return self.info.retention_days
 
-    @cached_property
+    @property
     def tags(self) -> dict[str, str]:
-        return self._logs.tags(self.info.arn)
+        if self._tags is None:
+            self._tags = self._logs.tags(self.info.arn)
+        return self._tags
 
-    @cached_property
+    @property
     def filters(self) -> tuple[SubscriptionFilter, ...]:
-        return self._logs.subscription_filters(self.info.name)
+        if self._filters is None:
+            self._filters = self._logs.subscription_filters(self.info.name)
+        return self._filters
 
 
 class Governor:

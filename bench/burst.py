@@ -1,0 +1,310 @@
+"""5,000 CreateLogGroup events within one minute, at the published quotas, in simulated time.
+
+The real event path: EventBridge puts each record into the two handlers' queues; each queue is
+drained by at most ``eventHandlerConcurrency`` containers running the real batch handler
+(``handle``: partial batch responses, the time margin, pacing at the event share, the guard, the
+policy core) against an in-memory CloudWatch Logs that answers ThrottlingException beyond each
+operation's published quota, as AWS does, and retries like botocore's standard mode. Another tool in
+the account wants 70% of both write quotas throughout. Printed: time until the last group is
+governed, peak concurrency, API calls per group, throttles, invocations that ran out of time, and
+dead-lettered messages (must be 0).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import sys
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from .common import bench_policy
+
+from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer  # noqa: E402
+from governor.config import DEFAULT_API_QUOTAS_TPS, DEFAULT_EVENT_QUOTA_SHARE  # noqa: E402
+from governor.handlers.create_log_group import handle  # noqa: E402
+from governor.pacing import (  # noqa: E402
+    DEFAULT_EVENT_CONCURRENCY,
+    EVENT_BATCH_SIZE,
+    EVENT_HANDLER_TIMEOUT_S,
+    EVENT_MAX_RECEIVE_COUNT,
+    EVENT_VISIBILITY_TIMEOUT_S,
+    event_handler_rates_tps,
+)
+from governor.service import Aspect, Governor  # noqa: E402
+from localaws.events import create_log_group_event, sqs_batch  # noqa: E402
+from localaws.lambda_runtime import LocalLambdaContext, handler_output_to  # noqa: E402
+from localaws.virtual_time import VirtualTime  # noqa: E402
+
+GROUPS = 5_000
+ARRIVAL_WINDOW_S = 60.0
+LATENCY_S = 0.03
+DESTINATION = "arn:aws:logs:eu-west-1:123456789012:destination:central-logs"
+FOREIGN = "arn:aws:lambda:eu-west-1:123456789012:function:vendor-forwarder"
+OPT_OUT = {"log-group-governor:opt-out": "true"}
+#: The neighbour: another tool in the account, wanting this share of each write quota (the rest of
+#: it; in the second scenario more than the governor leaves, so the account throttles).
+NEIGHBOUR_SHARE = 0.7
+GREEDY_NEIGHBOUR_SHARE = 0.9
+NEIGHBOUR_OPERATIONS = ("PutSubscriptionFilter", "PutRetentionPolicy")
+POLL_INTERVAL_S = 1.0
+
+
+class QuotaAccount:
+    """CloudWatch Logs in memory: token buckets at the published quotas (one second of burst), a
+    latency per attempt, and botocore's standard retry loop in front (so the gateway's retry hook
+    sees every throttled attempt, as it does with a real client)."""
+
+    def __init__(self, vt: VirtualTime, quotas: dict[str, float]) -> None:
+        self.vt = vt
+        self.quotas = quotas
+        self.tokens = {op: tps for op, tps in quotas.items()}
+        self.updated = {op: 0.0 for op in quotas}
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.served: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.random = random.Random(7)
+
+    def take(self, operation: str) -> bool:
+        now, rate = self.vt.now, self.quotas.get(operation)
+        if rate is None:
+            return True
+        self.tokens[operation] = min(rate, self.tokens[operation] + (now - self.updated[operation]) * rate)
+        self.updated[operation] = now
+        if self.tokens[operation] >= 1:
+            self.tokens[operation] -= 1
+            return True
+        return False
+
+    def client(self, who: str) -> Any:
+        return _Client(self, who)
+
+
+@dataclass
+class _Events:
+    hooks: list[Any] = field(default_factory=list)
+
+    def register_first(self, name: str, hook: Any) -> None:
+        self.hooks.append(hook)
+
+
+class _Client:
+    def __init__(self, account: QuotaAccount, who: str) -> None:
+        self.account, self.who = account, who
+        self.meta = SimpleNamespace(events=_Events())
+        self.throttles = 0
+
+    def _attempts(self, operation: str, act: Any) -> Any:
+        for attempt in range(DEFAULT_RETRY_ATTEMPTS):
+            self.account.vt.sleep(LATENCY_S)
+            if self.account.take(operation):
+                self.account.served[f"{self.who}.{operation}"] += 1
+                return act()
+            self.account.throttled[f"{self.who}.{operation}"] += 1
+            answer = (None, {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}})
+            verdicts = [hook(response=answer, operation=SimpleNamespace(name=operation)) for hook in self.meta.events.hooks]
+            if False in verdicts or attempt == DEFAULT_RETRY_ATTEMPTS - 1:
+                break
+            self.account.vt.sleep(self.account.random.random() * min(2 ** attempt, 20))  # botocore standard backoff
+        raise ClientError(answer[1], operation)
+
+    def describe_log_groups(self, logGroupNamePrefix: str, limit: int, **_: Any) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            group = self.account.groups.get(logGroupNamePrefix)
+            if group is None:
+                return {"logGroups": []}
+            return {"logGroups": [{"logGroupName": logGroupNamePrefix, "arn": f"arn:aws:logs:eu-west-1:123456789012:log-group:{logGroupNamePrefix}:*",
+                                   "logGroupClass": group["class"], **({"retentionInDays": group["retention"]} if group["retention"] else {})}]}
+        return self._attempts("DescribeLogGroups", act)
+
+    def list_tags_for_resource(self, resourceArn: str) -> dict[str, Any]:
+        name = resourceArn.split(":log-group:", 1)[1]
+        return self._attempts("ListTagsForResource", lambda: {"tags": dict(self.account.groups[name]["tags"])})
+
+    def describe_subscription_filters(self, logGroupName: str, **_: Any) -> dict[str, Any]:
+        return self._attempts("DescribeSubscriptionFilters", lambda: {"subscriptionFilters": [
+            {"filterName": n, "destinationArn": d, "filterPattern": ""} for n, d in self.account.groups[logGroupName]["filters"].items()]})
+
+    def put_subscription_filter(self, logGroupName: str, filterName: str, destinationArn: str, **_: Any) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            filters = self.account.groups[logGroupName]["filters"]
+            if filterName not in filters and len(filters) >= 2:
+                raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "full"}}, "PutSubscriptionFilter")
+            filters[filterName] = destinationArn
+            return {}
+        return self._attempts("PutSubscriptionFilter", act)
+
+    def put_retention_policy(self, logGroupName: str, retentionInDays: int) -> dict[str, Any]:
+        def act() -> dict[str, Any]:
+            self.account.groups[logGroupName]["retention"] = retentionInDays
+            return {}
+        return self._attempts("PutRetentionPolicy", act)
+
+
+class SimQueue:
+    """An SQS queue as an event source mapping sees it: visibility timeout, receive count, redrive."""
+
+    def __init__(self, vt: VirtualTime) -> None:
+        self.vt = vt
+        self.visible: deque[dict[str, Any]] = deque()
+        self.hidden: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.dead_lettered: list[dict[str, Any]] = []
+        self.last_deleted_at = 0.0
+
+    def send(self, record: dict[str, Any]) -> None:
+        self.visible.append(record)
+
+    def receive(self, limit: int) -> list[dict[str, Any]]:
+        for message_id, (until, record) in list(self.hidden.items()):
+            if until <= self.vt.now:
+                del self.hidden[message_id]
+                self.visible.append(record)
+        batch = []
+        while self.visible and len(batch) < limit:
+            record = self.visible.popleft()
+            count = int(record["attributes"]["ApproximateReceiveCount"]) + 1
+            if count > EVENT_MAX_RECEIVE_COUNT:
+                self.dead_lettered.append(record)
+                continue
+            record["attributes"]["ApproximateReceiveCount"] = str(count)
+            self.hidden[record["messageId"]] = (self.vt.now + EVENT_VISIBILITY_TIMEOUT_S, record)
+            batch.append(record)
+        return batch
+
+    def settle(self, batch: list[dict[str, Any]], failed: set[str]) -> None:
+        for record in batch:
+            if record["messageId"] not in failed:
+                self.hidden.pop(record["messageId"], None)
+                self.last_deleted_at = self.vt.now
+
+    @property
+    def drained(self) -> bool:
+        return not self.visible and not self.hidden
+
+
+def _group_kind(i: int) -> str:
+    return ("opted-out" if i % 20 == 3 else "infrequent-access" if i % 20 == 7 else "full" if i % 20 == 11 else "plain")
+
+
+def _as_the_policy_says(kind: str, group: dict[str, Any]) -> bool:
+    """Plain groups: subscribed, 30 days; opted out: untouched; Infrequent Access and full groups:
+    30 days and no filter of ours (no subscription possible / a conflict)."""
+    ours = "log-group-governor" in group["filters"]
+    if kind == "opted-out":
+        return group["retention"] is None and not ours
+    return group["retention"] == 30 and ours == (kind == "plain")
+
+
+def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, share: float = DEFAULT_EVENT_QUOTA_SHARE,
+         neighbour_share: float = NEIGHBOUR_SHARE) -> dict[str, Any]:
+    vt = VirtualTime()
+    account = QuotaAccount(vt, dict(DEFAULT_API_QUOTAS_TPS))
+    policy = bench_policy(DESTINATION)
+    queues = {aspect: SimQueue(vt) for aspect in Aspect}
+    arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
+    stats: dict[str, Any] = {"running": 0, "peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
+    neighbour_wanted: Counter[str] = Counter()
+    running: Counter[Aspect] = Counter()
+
+    def deploy() -> None:
+        """The burst: a group is created, CloudTrail's record reaches both queues."""
+        for i, at in enumerate(arrivals):
+            vt.sleep(max(0.0, at - vt.now))
+            name, kind = f"/aws/lambda/burst-{i:05d}", _group_kind(i)
+            account.groups[name] = {"class": "INFREQUENT_ACCESS" if kind == "infrequent-access" else "STANDARD", "retention": None,
+                                    "tags": OPT_OUT if kind == "opted-out" else {},
+                                    "filters": {"vendor-a": FOREIGN, "vendor-b": FOREIGN} if kind == "full" else {}}
+            [record] = sqs_batch([create_log_group_event(name)])["Records"]
+            for queue in queues.values():
+                queue.send(json.loads(json.dumps(record)))
+        stats["done"] = True
+
+    def container(aspect: Aspect, number: int) -> Any:
+        rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
+        governor = Governor(policy, LogsGateway(account.client("governor"), pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)))
+        queue = queues[aspect]
+
+        def poll() -> None:
+            while not (stats["done"] and queue.drained):
+                batch = queue.receive(EVENT_BATCH_SIZE)
+                if not batch:
+                    vt.sleep(POLL_INTERVAL_S)
+                    continue
+                stats["running"] += 1
+                stats["peak"][aspect.value] = max(stats["peak"][aspect.value], running[aspect] + 1)
+                running[aspect] += 1
+                started = vt.now
+                context = LocalLambdaContext(f"{aspect.value}-{number}", timeout_ms=int(EVENT_HANDLER_TIMEOUT_S * 1000), clock=vt.monotonic)
+                result = handle({"Records": batch}, context, lambda: governor, aspect)
+                stats["running"] -= 1
+                running[aspect] -= 1
+                stats["invocations"] += 1
+                took = vt.now - started
+                stats["longest_s"] = max(stats["longest_s"], took)
+                stats["timed_out"] += took > EVENT_HANDLER_TIMEOUT_S
+                queue.settle(batch, {f["itemIdentifier"] for f in result["batchItemFailures"]})
+        return poll
+
+    def neighbour(operation: str) -> Any:
+        client = account.client("neighbour")
+        interval = 1.0 / (DEFAULT_API_QUOTAS_TPS[operation] * neighbour_share)
+
+        def work() -> None:
+            next_at = 0.0
+            while not (stats["done"] and all(q.drained for q in queues.values())):
+                neighbour_wanted[operation] += 1
+                try:
+                    client._attempts(operation, lambda: {})
+                except ClientError:
+                    pass
+                next_at += interval
+                vt.sleep(max(0.0, next_at - vt.now))
+        return work
+
+    actors = [deploy] + [container(a, n) for a in Aspect for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
+    with open(os.devnull, "w") as quiet, handler_output_to(quiet):
+        vt.run(actors)
+
+    governed = sum(1 for name, g in account.groups.items() if _as_the_policy_says(_group_kind(int(name[-5:])), g))
+    calls = Counter({k.split(".", 1)[1]: v for k, v in account.served.items() if k.startswith("governor.")})
+    throttles = sum(v for k, v in account.throttled.items() if k.startswith("governor."))
+    last_s = max(q.last_deleted_at for q in queues.values())
+    neighbour_rate = {op: account.served[f"neighbour.{op}"] / vt.now for op in NEIGHBOUR_OPERATIONS}
+    figures = {
+        "groups": groups, "governed": governed, "last_governed_s": last_s, "peak": dict(stats["peak"]),
+        "invocations": stats["invocations"], "timed_out": stats["timed_out"], "longest_invocation_s": stats["longest_s"],
+        "calls_per_group": {op: n / groups for op, n in sorted(calls.items())}, "throttles": throttles,
+        "dead_lettered": sum(len(q.dead_lettered) for q in queues.values()),
+        "governor_write_tps": {op: calls[op] / last_s for op in NEIGHBOUR_OPERATIONS},
+        "neighbour_tps": neighbour_rate,
+        "neighbour_throttles": sum(v for k, v in account.throttled.items() if k.startswith("neighbour.")),
+    }
+    print(f"A burst of {groups:,} CreateLogGroup events within {ARRIVAL_WINDOW_S:.0f} s at the published quotas, simulated "
+          f"({LATENCY_S * 1000:.0f} ms per call; event share {share:.0%} of each quota; {concurrency} containers per handler; "
+          f"another tool wanting {neighbour_share:.0%} of each write quota)")
+    print(f"  governed as the policy says: {governed:,} of {groups:,}; the last at {last_s / 60:.1f} min")
+    print(f"  dead-lettered messages: {figures['dead_lettered']} (target 0); invocations: {stats['invocations']}, "
+          f"timed out: {stats['timed_out']} (target 0), longest {stats['longest_s']:.0f} s of {EVENT_HANDLER_TIMEOUT_S:.0f} s")
+    print(f"  peak concurrency per handler: {dict(stats['peak'])}")
+    print(f"  API calls per group: {', '.join(f'{op} {n:.2f}' for op, n in figures['calls_per_group'].items())}")
+    print(f"  governor's write rate: {', '.join(f'{op} {r:.2f}/s' for op, r in figures['governor_write_tps'].items())} "
+          f"(quota 5/s each); throttles absorbed: {throttles}")
+    print(f"  the other tool got: {', '.join(f'{op} {r:.2f}/s' for op, r in neighbour_rate.items())} of "
+          f"{DEFAULT_API_QUOTAS_TPS['PutRetentionPolicy'] * neighbour_share:.2f}/s wanted; its throttled attempts: {figures['neighbour_throttles']}")
+    return figures
+
+
+def scenarios(groups: int = GROUPS) -> list[dict[str, Any]]:
+    figures = [main(groups)]
+    print()
+    figures.append(main(groups, neighbour_share=GREEDY_NEIGHBOUR_SHARE))
+    return figures
+
+
+if __name__ == "__main__":
+    scenarios(int(sys.argv[1]) if len(sys.argv) > 1 else GROUPS)
