@@ -19,7 +19,7 @@ from governor.config import ShipLogsConfig, SinkKind  # noqa: E402
 from governor.shipping.metrics import MetricSet  # noqa: E402
 from governor.shipping.parse import parse_batch  # noqa: E402
 from governor.shipping.payload import LogBatch, LogEvent, decode_json  # noqa: E402
-from governor.shipping.sinks import GZIP_LEVEL, OpenSearchSink  # noqa: E402
+from governor.shipping.sinks import GZIP_LEVEL, OpenSearchSink, ShipResult  # noqa: E402
 from localaws.payloads import lambda_log_events, subscription_event  # noqa: E402
 
 import gzip  # noqa: E402
@@ -86,7 +86,7 @@ def main() -> dict[str, float]:
             metric_set.add_usage(parsed.usage)
             metric_set.add_custom(parsed.custom)
             list(metric_set.requests())
-            for batch in sink._batches(sink.encode_all(parsed.records)):
+            for batch in sink._batches(sink.encode_all(parsed.records, ShipResult())):
                 gzip.compress(b"".join(line for _, line in batch), compresslevel=GZIP_LEVEL)
 
     floor_s, parse_s, full_s = _best(decode_only), _best(parse_and_metrics), _best(full_path)

@@ -68,7 +68,8 @@ def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: Te
     sqs = session.client("sqs", endpoint_url=args.endpoint_url, config=client_config())
     invoker = LambdaInvoker(args.function_name, session.client("lambda", endpoint_url=args.endpoint_url, config=client_config()))
     result = redrive(QueueGateway(args.queue_url, sqs), invoker)
-    print(json.dumps({"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt}, indent=2), file=stderr)
+    print(json.dumps({"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt,
+                      "leftForNextRedrive": result.left_new}, indent=2), file=stderr)
     return 1 if result.failed else 0
 
 

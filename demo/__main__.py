@@ -20,7 +20,7 @@ from typing import Any, TextIO
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from governor.config import ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
+from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
 from localaws.events import create_log_group_event, fixture  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke  # noqa: E402
@@ -157,7 +157,8 @@ def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
     }
     with log_store() as store:
         sink = {"sink": "opensearch", "endpoint": store.url, "auth": "basic", "secretArn": secret, "index": "logs-%Y.%m.%d"}
-        with mock.patch.dict(os.environ, {ENV_SHIP_LOGS: json.dumps(sink), ENV_SHIP_LOGS_DLQ_URL: queue}):
+        with mock.patch.dict(os.environ, {ENV_SHIP_LOGS: json.dumps(sink), ENV_SHIP_LOGS_DLQ_URL: queue,
+                                          ENV_ALLOW_LOOPBACK_HTTP: "1"}):
             ship_logs.shipper.cache_clear()
             control = invoke(ship_logs.handler, control_message_event(), function_name="ship-logs", out=out)
             print(f"   CONTROL_MESSAGE: {control['status']}")

@@ -437,10 +437,12 @@ class QueueGateway:
     def send(self, body: str) -> None:
         self.client.send_message(QueueUrl=self.queue_url, MessageBody=body)
 
-    def receive(self, max_messages: int = 10, wait_s: int = 1) -> list[tuple[str, str, str]]:
-        """(message id, receipt handle, body) triples."""
-        answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_s)
-        return [(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in answer.get("Messages", [])]
+    def receive(self, max_messages: int = 10, wait_s: int = 1) -> list[tuple[str, str, str, int]]:
+        """(message id, receipt handle, body, sent at in epoch milliseconds) of each message."""
+        answer = self.client.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_s,
+                                             MessageSystemAttributeNames=["SentTimestamp"])
+        return [(m["MessageId"], m["ReceiptHandle"], m["Body"], int(m.get("Attributes", {}).get("SentTimestamp", 0)))
+                for m in answer.get("Messages", [])]
 
     def delete(self, receipt_handle: str) -> None:
         self.client.delete_message(QueueUrl=self.queue_url, ReceiptHandle=receipt_handle)

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from governor.config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
+from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
 from governor.handlers import ship_logs
 from governor.handlers.ship_logs import handler
 from governor.shipping.redrive import redrive
@@ -41,6 +41,8 @@ def dlq(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> str:
 @pytest.fixture
 def sink(account: LocalAccount, dlq: str, monkeypatch: pytest.MonkeyPatch):
     """Configure ship-logs' sink as the stack would (GOVERNOR_SHIP_LOGS), starting cold."""
+
+    monkeypatch.setenv(ENV_ALLOW_LOOPBACK_HTTP, "1")  # the local log store speaks plain http on 127.0.0.1
 
     def _sink(**config: Any) -> None:
         monkeypatch.setenv(ENV_SHIP_LOGS, json.dumps(config))
@@ -346,3 +348,89 @@ def test_sigv4_signs_each_request_for_opensearch_service(account: LocalAccount, 
     assert re.match(rf"AWS4-HMAC-SHA256 Credential=\w+/\d{{8}}/{account.region}/es/aws4_request, SignedHeaders=\S*host;x-amz-date", authorization)
     assert request.headers["X-Amz-Date"] and request.headers["X-Amz-Security-Token"]
     assert request.headers["Content-Encoding"] == "gzip"  # the signature covers the compressed body as sent
+
+
+# --- records lost or leaked (#7) -------------------------------------------------------------------
+
+def test_a_redrive_ends_while_the_sink_still_refuses_a_record(account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    sqs = account.client("sqs")
+    store.reject_marker = "UNMAPPABLE"
+    events = [{"id": "e0", "timestamp": 1_795_850_000_000, "message": "line UNMAPPABLE"}]
+    call(handler, subscription_event(GROUP, events), function_name="ship-logs")  # refused into the DLQ
+    replays = []
+
+    def replay(body: str) -> None:
+        replays.append(body)
+        assert len(replays) < 5, "the redrive keeps replaying the record it re-dead-letters"
+        call(handler, json.loads(body), function_name="ship-logs")
+
+    result = redrive(QueueGateway(dlq, sqs), replay)
+
+    assert result.replayed == 1 and len(replays) == 1
+    assert result.left_new == 1  # refused again: a new message, left for the next redrive
+    counts = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+    assert sum(int(v) for v in counts["Attributes"].values()) == 1
+
+
+def test_a_redirect_is_a_failure_never_followed(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    store.fail_next = [302, 302, 302, 302, 302, 302, 302]
+
+    error, invocation = call_failing(handler, subscription_event(GROUP, _events(5)), function_name="ship-logs")
+
+    assert isinstance(error, SinkRefused) and "redirect" in str(error)
+    assert [r.method for r in store.requests] == ["POST"]  # no GET to wherever it pointed
+    assert store.documents() == []
+    assert invocation.metrics()[("ShipFailures", None)] == 1
+
+
+def test_one_unencodable_line_does_not_sink_its_batch(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    events = _events(40)
+    events[5]["message"] = '{"level": "INFO", "message": "upload \\udcff.txt"}'
+    events[9]["message"] = "[" * 5000 + "]" * 5000
+    events[12]["message"] = '{"level": "WARN", "message": "ratio", "value": NaN}'
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["status"] == "shipped"
+    shipped = {d["eventId"]: d for d in store.documents()}
+    assert {e["id"] for e in events} <= set(shipped)
+    assert shipped[events[5]["id"]]["message"] == "upload \ufffd.txt"
+    assert shipped[events[12]["id"]]["fields"]["value"] is None
+
+
+def test_a_large_refused_record_of_non_ascii_text_fits_one_dead_letter_message(account: LocalAccount, store: LogStore,
+                                                                              opensearch: str, dlq: str) -> None:
+    store.reject_marker = "UNMAPPABLE"
+    events = [{"id": "big", "timestamp": 1_795_850_000_000, "message": "UNMAPPABLE " + "ü€😀" * 60_000}]
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["rejected"] == 1
+    raw = account.client("sqs").receive_message(QueueUrl=dlq)["Messages"][0]["Body"]
+    assert len(raw.encode()) <= 256 * 1024
+    [record] = json.loads(raw)["shipLogsRejected"]["records"]
+    assert record["truncated"] is True and record["message"].startswith("UNMAPPABLE ü€😀")
+
+
+def test_a_corrupt_payload_is_logged_by_size_and_digest_only(account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    secret = "password=hunter2-very-secret"
+    event = {"awslogs": {"data": base64.b64encode(secret.encode()).decode()}}
+
+    invocation = call(handler, event, function_name="ship-logs")
+
+    assert invocation.result["status"] == "corrupt"
+    assert secret not in json.dumps(invocation.lines) and event["awslogs"]["data"] not in json.dumps(invocation.lines)
+    [line] = [line for line in invocation.logs if line.get("message") == "corrupt payload dead-lettered"]
+    assert line["bytes"] > 0 and len(line["sha256"]) == 64
+    assert json.loads(account.client("sqs").receive_message(QueueUrl=dlq)["Messages"][0]["Body"])["shipLogsCorrupt"]["sha256"] == line["sha256"]
+
+
+def test_custom_metrics_outside_the_allowed_namespaces_are_not_published(account: LocalAccount, store: LogStore, sink: Any) -> None:
+    sink(sink="http", endpoint=store.url + "/ingest", customMetricNamespaces=["Shop"])
+    events = [{"id": f"m{i}", "timestamp": 1_795_850_000_000 + i, "message": line}
+              for i, line in enumerate(["MONITORING|1|count|orders|Shop", "MONITORING|1|count|spoof|Billing"])]
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert invocation.result["customMetrics"] == 1
+    assert invocation.metrics()[("CustomMetricsRefused", None)] == 1

@@ -245,3 +245,69 @@ def test_requests_respect_the_put_metric_data_limits() -> None:
     assert sorted(len(r["MetricData"]) for r in requests) == [1, 500, MAX_DATA_POINTS_PER_CALL, MAX_DATA_POINTS_PER_CALL]
     assert all(len(json.dumps(r, default=str)) < 1_000_000 for r in requests)
     assert {r["Namespace"] for r in requests} == {"shop", "other"}
+
+
+# --- one bad line never sinks a batch; tracebacks stay with their own record (#7) -----------------
+
+def test_a_traceback_printed_line_by_line_is_a_record_of_its_own_not_glued_to_the_previous_one() -> None:
+    records = _parse(f"[INFO]\t2026-11-28T09:14:07.123Z\t{RID}\torder 1 accepted",
+                     "Traceback (most recent call last):", '  File "app.py", line 3, in handler', "ValueError: card expired",
+                     "order 2 accepted").records
+
+    assert [r["message"] for r in records] == [
+        "order 1 accepted",
+        'Traceback (most recent call last):\n  File "app.py", line 3, in handler\nValueError: card expired',
+        "order 2 accepted",
+    ]
+    assert records[1]["level"] == "ERROR"
+
+
+def test_chained_tracebacks_stay_one_record() -> None:
+    records = _parse("Traceback (most recent call last):", '  File "a.py", line 1', "KeyError: 'x'", "",
+                     "During handling of the above exception, another exception occurred:", "",
+                     "Traceback (most recent call last):", '  File "b.py", line 2', "RuntimeError: wrapped").records
+
+    assert [r["message"] for r in records] == [
+        'Traceback (most recent call last):\n  File "a.py", line 1\nKeyError: \'x\'\n\n'
+        "During handling of the above exception, another exception occurred:\n\n"
+        'Traceback (most recent call last):\n  File "b.py", line 2\nRuntimeError: wrapped'
+    ]
+
+
+@pytest.mark.parametrize("line", [
+    '{"level": "INFO", "message": "file \\udcff.txt"}',          # a lone surrogate escape: valid JSON
+    "[" * 5000 + "]" * 5000,                                        # nested deeper than Python parses
+    '{"level": "INFO", "message": ' + '{"a": ' * 5000 + "1" + "}" * 5000 + "}",
+    '{"level": "INFO", "message": "ratio", "value": NaN, "limit": Infinity}',
+])
+def test_a_hostile_line_is_parsed_without_raising_and_every_record_encodes_as_standard_json(line: str) -> None:
+    from governor.shipping.sinks import encode_record
+
+    records = _parse("first", line, "last").records
+
+    assert [r["message"] for r in records][::2] == ["first", "last"]
+    for record in records:
+        encoded = encode_record(record)
+        decoded = json.loads(encoded.decode("utf-8"), parse_constant=lambda c: pytest.fail(f"non-standard JSON {c}"))
+        assert decoded["eventId"] == record["eventId"]
+
+
+def test_a_timestamp_past_year_9999_is_clamped_not_fatal() -> None:
+    batch = LogBatch("DATA_MESSAGE", "123456789012", "/aws/lambda/orders-api", "s", ("f",),
+                     (LogEvent("a", 10**15, "far future"), LogEvent("b", T, "now")))
+
+    records = parse_batch(batch).records
+
+    assert records[0]["@timestamp"] == "9999-12-31T23:59:59.999Z" and records[1]["message"] == "now"
+
+
+def test_metrics_come_only_from_a_lambda_functions_log_group_never_from_a_field_in_a_line() -> None:
+    report = f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB"
+    spoof = json.dumps({"level": "INFO", "message": "MONITORING|1|count|Orders|Billing", "function_name": "billing"})
+
+    foreign = _parse(report, "MONITORING|9|count|Fake|AWS/Lambda-ish", spoof, log_group="/ecs/payments")
+    lambda_group = _parse(report, "MONITORING|1|count|Orders|Billing", log_group="/aws/lambda/orders-api")
+
+    assert foreign.usage == [] and foreign.custom == []
+    assert [u.function for u in lambda_group.usage] == ["orders-api"]
+    assert [(m.function, m.namespace) for m in lambda_group.custom] == [("orders-api", "Billing")]

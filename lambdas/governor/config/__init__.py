@@ -36,6 +36,7 @@ from .policy import (
 )
 from .ship_logs import (
     DEFAULT_MAX_BATCH_BYTES,
+    ENV_ALLOW_LOOPBACK_HTTP,
     ENV_SHIP_LOGS,
     ENV_SHIP_LOGS_DLQ_URL,
     MAX_MAX_BATCH_BYTES,
@@ -53,7 +54,7 @@ __all__ = [
     "DEFAULT_API_QUOTAS_TPS", "DEFAULT_BACKFILL_QUOTA_SHARE", "DEFAULT_EVENT_QUOTA_SHARE", "DEFAULT_MAX_FILTERS_PER_LOG_GROUP", "ENV_CONFIG", "ENV_EVENT_CONCURRENCY", "ENV_PROTECTED_LOG_GROUPS",
     "ENV_REPORTS_BUCKET", "MAX_FILTER_NAME_LENGTH", "MAX_FILTER_PATTERN_LENGTH", "POLICY_KEYS", "VALID_RETENTION_DAYS",
     "Destination", "DestinationKind", "PolicyConfig", "parse_destination", "parse_policy_config", "retention_days",
-    "string_list", "DEFAULT_MAX_BATCH_BYTES", "ENV_SHIP_LOGS", "ENV_SHIP_LOGS_DLQ_URL", "MAX_MAX_BATCH_BYTES",
+    "string_list", "DEFAULT_MAX_BATCH_BYTES", "ENV_ALLOW_LOOPBACK_HTTP", "ENV_SHIP_LOGS", "ENV_SHIP_LOGS_DLQ_URL", "MAX_MAX_BATCH_BYTES",
     "MIN_MAX_BATCH_BYTES", "SHIP_LOGS_KEYS", "USAGE_METRICS_NAMESPACE", "ShipLogsConfig", "SinkAuth", "SinkKind",
     "parse_ship_logs_config",
 ]

@@ -45,7 +45,10 @@ _SECRET_ARN = re.compile(
 _DOMAIN_ARN = re.compile(r"^arn:aws[a-z-]*:es:(?P<region>[a-z0-9-]+):\d{12}:domain/[a-z][a-z0-9-]{2,27}$")
 _DELIVERY_STREAM_ARN = re.compile(r"^arn:aws[a-z-]*:firehose:[a-z0-9-]+:\d{12}:deliverystream/[A-Za-z0-9_.-]{1,64}$")
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
-SHIP_LOGS_KEYS = ("sink", "endpoint", "index", "auth", "secretArn", "domainArn", "deliveryStreamArn", "compress",
+#: Set to "1" only where ship-logs runs locally (tests, the demo): lets it post to http://127.0.0.1.
+#: The stack never sets it, and synth refuses a plain http:// endpoint.
+ENV_ALLOW_LOOPBACK_HTTP = "GOVERNOR_ALLOW_LOOPBACK_HTTP"
+SHIP_LOGS_KEYS = ("sink", "endpoint", "index", "auth", "secretArn", "domainArn", "deliveryStreamArn", "compress", "customMetricNamespaces",
                   "maxBatchBytes", "reservedConcurrency")
 
 
@@ -68,6 +71,8 @@ class ShipLogsConfig:
     compress: bool = True
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     reserved_concurrency: int = 10
+    #: Namespaces MONITORING lines may publish to; empty: any but AWS/ (always refused).
+    custom_metric_namespaces: tuple[str, ...] = ()
 
     @property
     def region(self) -> str | None:
@@ -79,10 +84,12 @@ class ShipLogsConfig:
             "sink": self.sink.value, "endpoint": self.endpoint, "index": self.index, "auth": self.auth.value,
             "secretArn": self.secret_arn, "domainArn": self.domain_arn, "deliveryStreamArn": self.delivery_stream_arn,
             "compress": self.compress, "maxBatchBytes": self.max_batch_bytes, "reservedConcurrency": self.reserved_concurrency,
+            "customMetricNamespaces": list(self.custom_metric_namespaces),
         }
 
 
-def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: bool = True) -> ShipLogsConfig:
+def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: bool = True,
+                           allow_loopback_http: bool = False) -> ShipLogsConfig:
     """``require_stream=False`` lets a Firehose sink without a stream through: the stack builds its archive."""
     if isinstance(raw, str):
         try:
@@ -110,7 +117,7 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
         raise ConfigError(f"{key}.auth: a {sink.value} sink takes {', '.join(a.value for a in _AUTH_BY_SINK[sink])}; got {auth.value!r}")
     endpoint = decode(raw, "endpoint", "", str)
     if sink in (SinkKind.OPENSEARCH, SinkKind.HTTP):
-        _check_endpoint(endpoint, f"{key}.endpoint", sink)
+        _check_endpoint(endpoint, f"{key}.endpoint", sink, allow_loopback_http)
     elif endpoint:
         raise ConfigError(f"{key}.endpoint: a firehose sink takes deliveryStreamArn, not an endpoint")
     secret_arn = decode(raw, "secretArn", "", str)
@@ -141,6 +148,7 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
         sink=sink, endpoint=endpoint, index=index, auth=auth, secret_arn=secret_arn, domain_arn=domain_arn,
         delivery_stream_arn=stream, compress=decode(raw, "compress", True, bool), max_batch_bytes=max_batch,
         reserved_concurrency=concurrency,
+        custom_metric_namespaces=_namespaces(raw, key),
     )
 
 
@@ -153,8 +161,17 @@ def _strftime_sample(pattern: str) -> str:
         return ""
 
 
-def _check_endpoint(endpoint: str, key: str, sink: SinkKind) -> None:
+def _check_endpoint(endpoint: str, key: str, sink: SinkKind, allow_loopback_http: bool) -> None:
     parts = urlsplit(endpoint)
-    loopback = parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
+    loopback = allow_loopback_http and parts.scheme == "http" and parts.hostname in _LOOPBACK_HOSTS
     if not parts.hostname or not (parts.scheme == "https" or loopback):
-        raise ConfigError(f"{key}: a {sink.value} sink needs an https:// URL (plain http only on loopback, for tests); got {endpoint!r}")
+        raise ConfigError(f"{key}: a {sink.value} sink needs an https:// URL (records and credentials never travel "
+                          f"in plain text); got {endpoint!r}")
+
+
+def _namespaces(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    values = decode(raw, "customMetricNamespaces", [], list)
+    for value in values:
+        if not isinstance(value, str) or not 1 <= len(value) <= 255 or value.startswith("AWS/"):
+            raise ConfigError(f"{key}.customMetricNamespaces: expected CloudWatch namespaces (1-255 characters, not AWS/...); got {value!r}")
+    return tuple(values)

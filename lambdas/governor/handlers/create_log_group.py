@@ -94,6 +94,7 @@ def handle_queue_batch(records: list[Any], context: Any, governor: Callable[[], 
             failures.extend({"itemIdentifier": str(r.get("messageId", i))} for i, r in enumerate(records[index:], index)
                             if isinstance(r, Mapping))
             logger.info("time is short: the rest of the batch goes back to the queue", extra={"returned": len(records) - index})
+            metrics.add_metric(name="ReturnedToQueue", unit=MetricUnit.Count, value=len(records) - index)
             break
         logger.remove_keys(_RECORD_KEYS)
         logger.append_keys(messageId=message_id)

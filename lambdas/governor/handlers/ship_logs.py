@@ -6,6 +6,7 @@ original ``awslogs`` event) or records the sink refused (``shipLogsRejected``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ..aws import CloudWatchGateway, QueueGateway
-from ..config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, parse_ship_logs_config
+from ..config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, parse_ship_logs_config
 from ..shipping.payload import CorruptPayload, decode_batch
 from ..shipping.service import REJECTED_KEY, Shipper, ShipOutcome
 from ..shipping.sinks import Backoff, build_sink
@@ -34,10 +35,12 @@ def build_shipper(environ: Mapping[str, str]) -> Shipper:
     if not raw or not queue_url:
         raise ConfigError(f"set {ENV_SHIP_LOGS} (the sink configuration as JSON) and {ENV_SHIP_LOGS_DLQ_URL} (the dead-letter queue); the stack sets both")
     try:
-        config = parse_ship_logs_config(json.loads(raw), key=ENV_SHIP_LOGS)
+        config = parse_ship_logs_config(json.loads(raw), key=ENV_SHIP_LOGS,
+                                        allow_loopback_http=environ.get(ENV_ALLOW_LOOPBACK_HTTP) == "1")
     except json.JSONDecodeError as error:
         raise ConfigError(f"{ENV_SHIP_LOGS} is not valid JSON ({error})") from None
-    return Shipper(build_sink(config), CloudWatchGateway(), QueueGateway(queue_url))
+    return Shipper(build_sink(config), CloudWatchGateway(), QueueGateway(queue_url),
+                   custom_namespaces=config.custom_metric_namespaces)
 
 
 @cache
@@ -64,9 +67,12 @@ def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, An
     try:
         batch = decode_batch(event)
     except CorruptPayload as error:
-        # Retrying cannot fix it; keep it in the dead-letter queue (and the whole event here) and finish.
-        logger.error("corrupt payload dead-lettered", extra={"reason": str(error), "event": event})
-        shipper.dead_letter_corrupt(event, str(error))
+        # Retrying cannot fix it; keep it in the dead-letter queue and finish. Its content may hold
+        # secrets: the log gets its size and digest, enough to find the message in the queue.
+        raw = json.dumps(event, sort_keys=True, default=str).encode()
+        digest = hashlib.sha256(raw).hexdigest()
+        logger.error("corrupt payload dead-lettered", extra={"reason": str(error), "bytes": len(raw), "sha256": digest})
+        shipper.dead_letter_corrupt(event, str(error), digest)
         metrics.add_metric(name="CorruptPayloads", unit=MetricUnit.Count, value=1)
         return {"status": "corrupt", "reason": str(error)}
     logger.append_keys(logGroup=batch.log_group, logStream=batch.log_stream)
@@ -82,6 +88,10 @@ def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, An
         logger.warning("malformed MONITORING line shipped as an ordinary record", extra={"line": line[:500]})
     metrics.add_metric(name="MalformedMonitoringLines", unit=MetricUnit.Count, value=len(outcome.malformed_monitoring))
     metrics.add_metric(name="MetricDataPoints", unit=MetricUnit.Count, value=outcome.metric_data_points)
+    if outcome.refused_custom_metrics:
+        logger.warning("MONITORING lines for namespaces outside customMetricNamespaces were not published",
+                       extra={"count": outcome.refused_custom_metrics})
+        metrics.add_metric(name="CustomMetricsRefused", unit=MetricUnit.Count, value=outcome.refused_custom_metrics)
     logger.info("batch shipped", extra=outcome.as_dict())
     return {"status": "shipped", **outcome.as_dict()}
 
@@ -97,6 +107,7 @@ def _shipped(ship: Any) -> ShipOutcome:
         raise
     metrics.add_metric(name="RecordsShipped", unit=MetricUnit.Count, value=outcome.shipped)
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=outcome.rejected)
+    metrics.add_metric(name="RecordsDegraded", unit=MetricUnit.Count, value=outcome.degraded)
     metrics.add_metric(name="SinkRetries", unit=MetricUnit.Count, value=outcome.retries)
     if outcome.rejected:
         logger.warning("records refused by the sink were dead-lettered", extra={"count": outcome.rejected, "messages": outcome.dead_letter_messages})

@@ -14,6 +14,7 @@ Lines are told apart by their first character, so the common cases cost one comp
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -23,7 +24,16 @@ from .payload import LogBatch
 LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"})
 MONITORING_PREFIX = "MONITORING|"
 #: Lines that continue the previous line's message (a stack trace written line by line).
-_CONTINUATIONS = (" ", "\t", "Traceback (most recent call last)", "Caused by:", "During handling of the above exception")
+_INDENTED = (" ", "\t")
+#: Lines that go on a stack trace already begun, never an ordinary record.
+_TRACE_LINKS = ("Caused by:", "During handling of the above exception", "The above exception was the direct cause")
+TRACEBACK_START = "Traceback (most recent call last)"
+#: The line a Python traceback ends with: ``ValueError: card expired`` (a dotted exception name).
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning|Iteration)\b")
+#: A message's levels that a traceback printed after it belongs to (logger.error, then print_exc).
+_ERROR_LEVELS = frozenset({"ERROR", "FATAL"})
+#: The last millisecond ``datetime`` can show (9999-12-31T23:59:59.999Z); a timestamp beyond is clamped.
+MAX_TIMESTAMP_MS = 253_402_300_799_999
 #: CloudWatch metric units as people write them (lower-cased) -> the unit CloudWatch takes.
 UNITS = {
     "count": "Count", "counts": "Count", "": "None", "none": "None",
@@ -86,7 +96,7 @@ def function_name(log_group: str) -> str | None:
 
 
 def iso_time(timestamp_ms: int) -> str:
-    return datetime.fromtimestamp(timestamp_ms // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{timestamp_ms % 1000:03d}Z"
+    return _IsoTimes()(timestamp_ms)
 
 
 class _IsoTimes:
@@ -96,7 +106,8 @@ class _IsoTimes:
         self._seconds: dict[int, str] = {}
 
     def __call__(self, timestamp_ms: int) -> str:
-        second, millis = divmod(timestamp_ms, 1000)
+        # A timestamp out of datetime's range (a producer's bug) must not sink the batch: clamp it.
+        second, millis = divmod(min(max(timestamp_ms, 0), MAX_TIMESTAMP_MS), 1000)
         prefix = self._seconds.get(second)
         if prefix is None:
             prefix = self._seconds[second] = datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
@@ -107,6 +118,9 @@ def parse_batch(batch: LogBatch) -> Parsed:
     parsed = Parsed()
     function = function_name(batch.log_group)
     previous: dict[str, Any] | None = None
+    #: Where ``previous`` stands in a Python traceback (None: it is not one); blank lines held back.
+    trace: str | None = None
+    blanks = 0
     # A log stream is one execution environment, which runs one invocation at a time: lines without
     # a request id (print() output) belong to the invocation whose START came last.
     current_request: str | None = None
@@ -119,9 +133,18 @@ def parse_batch(batch: LogBatch) -> Parsed:
             message = message.replace("\r", "\n")
         if message.endswith("\n"):
             message = message.rstrip("\n")
-        if previous is not None and message.startswith(_CONTINUATIONS) and previous["type"] == "app":
-            previous["message"] += "\n" + message
-            continue
+        if previous is not None and previous["type"] == "app":
+            step = _trace_step(trace, previous, message)
+            if step is not None:
+                trace = step
+                if not message:
+                    blanks += 1  # kept only if the trace goes on after it
+                    continue
+                previous["message"] += "\n" * (blanks + 1) + message
+                blanks = 0
+                continue
+        blanks = 0
+        trace = _OPEN if message.startswith(TRACEBACK_START) else None
         record = {
             "@timestamp": iso(event.timestamp_ms),
             "eventId": event.id,
@@ -136,6 +159,8 @@ def parse_batch(batch: LogBatch) -> Parsed:
             "fields": None,
         }
         _read_line(record, message, event.timestamp_ms, function, parsed)
+        if trace is not None and record["level"] is None:
+            record["level"] = "ERROR"
         if record["requestId"] is None:
             record["requestId"] = current_request
         elif record["type"] == "platform.start":
@@ -143,6 +168,36 @@ def parse_batch(batch: LogBatch) -> Parsed:
         records.append(record)
         previous = record
     return parsed
+
+
+_OPEN, _CLOSED, _LINKED = "open", "closed", "linked"
+
+
+def _trace_step(trace: str | None, previous: dict[str, Any], message: str) -> str | None:
+    """If ``message`` goes on the previous record, where its traceback stands after it; None if not.
+
+    Indented lines (stack frames) always go on. A Python traceback ends with its exception line;
+    a chained one (``During handling ...``, blank lines, another ``Traceback``) goes on after it. A
+    traceback printed right after a logged error belongs to it; after anything else it is a record
+    of its own.
+    """
+    if message.startswith(_INDENTED):
+        return trace
+    if trace == _OPEN:
+        if _EXCEPTION_LINE.match(message):
+            return _CLOSED
+        return _OPEN if not message or message.startswith(_TRACE_LINKS) else None
+    if trace in (_CLOSED, _LINKED):
+        if not message or message.startswith(_TRACE_LINKS):
+            return _LINKED if message else trace
+        if trace == _LINKED and message.startswith(TRACEBACK_START):
+            return _OPEN
+        return None
+    if message.startswith(TRACEBACK_START):
+        return _OPEN if previous["level"] in _ERROR_LEVELS and "\n" not in previous["message"] else None
+    if "\n" in previous["message"] and message.startswith(_TRACE_LINKS):
+        return None if message.startswith("During") else trace  # Java's "Caused by:" chain
+    return None
 
 
 def _read_line(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
@@ -165,18 +220,23 @@ def _read_line(record: dict[str, Any], message: str, timestamp_ms: int, function
     else:
         _read_plain(record, message)
     text = record["message"]
-    if text.startswith(MONITORING_PREFIX):
-        _read_monitoring(text, timestamp_ms, record["function"], parsed)
+    if text.startswith(MONITORING_PREFIX) and function is not None:
+        _read_monitoring(text, timestamp_ms, function, parsed)
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON: OpenSearch refuses a document holding them. Kept as null."""
+    return None
 
 
 #: The C scanner behind json.loads, called directly: two Python frames fewer per structured line.
-_scan_json = json.JSONDecoder().scan_once
+_scan_json = json.JSONDecoder(parse_constant=_no_constant).scan_once
 
 
 def _read_json(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     try:
         document, end = _scan_json(message, 0)
-    except (StopIteration, ValueError):
+    except (StopIteration, ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
         document, end = None, 0
     if end != len(message) and message[end:].strip():  # not one JSON value: plain text that starts with {
         document = None
@@ -200,7 +260,8 @@ def _read_json(record: dict[str, Any], message: str, timestamp_ms: int, function
     request_id = document.get("requestId") or document.get("function_request_id") or document.get("request_id") or document.get("AWSRequestId")
     record["requestId"] = request_id if isinstance(request_id, str) else None
     if record["function"] is None and isinstance(document.get("function_name"), str):
-        record["function"] = document["function_name"]  # Powertools says which function, whatever the log group
+        # Searchable on the record; never a metric dimension (metrics come from the log group alone).
+        record["function"] = document["function_name"]
 
 
 def _read_bracketed_level(record: dict[str, Any], message: str) -> None:
@@ -256,6 +317,8 @@ def _read_report(record: dict[str, Any], message: str, timestamp_ms: int, functi
     # REPORT RequestId: <id>\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms
     pairs = _tab_pairs(message[7:])
     record["type"], record["requestId"], record["level"], record["fields"] = "platform.report", pairs.get("RequestId"), "INFO", pairs
+    if function is None:
+        return  # only a Lambda function's own log group says which function this was
     try:
         parsed.usage.append(UsageReport(
             function=function,
@@ -272,7 +335,7 @@ def _read_report(record: dict[str, Any], message: str, timestamp_ms: int, functi
 
 def _usage_from_json(platform: dict[str, Any], timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     metrics = platform.get("metrics")
-    if not isinstance(metrics, dict):
+    if function is None or not isinstance(metrics, dict):
         return
     try:
         init = metrics.get("initDurationMs")

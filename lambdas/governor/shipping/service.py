@@ -17,7 +17,8 @@ from .parse import Parsed, parse_batch
 from .payload import LogBatch
 from .sinks import Backoff, ShipResult, Sink
 
-#: SQS takes messages up to 256 KiB; keep room for the envelope.
+#: SQS takes messages up to 256 KiB of UTF-8; keep room for the envelope. Sizes below are of the
+#: encoded message (json.dumps escapes non-ASCII: one character can take up to 12 bytes).
 MAX_DEAD_LETTER_BYTES = 200_000
 REJECTED_KEY = "shipLogsRejected"
 CORRUPT_KEY = "shipLogsCorrupt"
@@ -28,6 +29,7 @@ class ShipOutcome:
     records: int = 0
     shipped: int = 0
     rejected: int = 0
+    degraded: int = 0
     retries: int = 0
     requests: int = 0
     usage_reports: int = 0
@@ -36,6 +38,8 @@ class ShipOutcome:
     metric_requests: int = 0
     malformed_monitoring: list[str] = field(default_factory=list)
     dead_letter_messages: int = 0
+    #: MONITORING lines for a namespace outside the allow-list.
+    refused_custom_metrics: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         """camelCase, like every other handler result."""
@@ -44,8 +48,11 @@ class ShipOutcome:
 
 
 class Shipper:
-    def __init__(self, sink: Sink, cloudwatch: CloudWatchGateway, dead_letters: QueueGateway) -> None:
+    def __init__(self, sink: Sink, cloudwatch: CloudWatchGateway, dead_letters: QueueGateway, *,
+                 custom_namespaces: Sequence[str] = ()) -> None:
+        """``custom_namespaces``: the only namespaces MONITORING lines may publish to (empty: any)."""
         self.sink = sink
+        self.custom_namespaces = frozenset(custom_namespaces)
         self.cloudwatch = cloudwatch
         self.dead_letters = dead_letters
 
@@ -60,17 +67,19 @@ class Shipper:
         """Records a sink refused before (the redrive of a dead-lettered message)."""
         return self._forward(list(records), backoff)
 
-    def dead_letter_corrupt(self, event: Any, reason: str) -> None:
-        """Keep a payload that cannot be decoded, so nothing is lost silently."""
-        body = json.dumps({CORRUPT_KEY: {"reason": reason, "event": event}}, default=str)
-        if len(body) > MAX_DEAD_LETTER_BYTES:  # the handler logs the whole event; the message points there
-            body = json.dumps({CORRUPT_KEY: {"reason": reason, "event": None, "note": "too large for SQS: the whole event is in the function's log"}})
+    def dead_letter_corrupt(self, event: Any, reason: str, digest: str) -> None:
+        """Keep a payload that cannot be decoded, so nothing is lost silently (the dead-letter queue is
+        encrypted; the function's log gets only its size and digest, since it may hold secrets)."""
+        body = json.dumps({CORRUPT_KEY: {"reason": reason, "sha256": digest, "event": event}}, default=str)
+        if len(body) > MAX_DEAD_LETTER_BYTES:
+            body = json.dumps({CORRUPT_KEY: {"reason": reason, "sha256": digest, "event": None,
+                                             "note": f"too large for SQS ({len(body)} bytes); only its digest is kept"}})
         self.dead_letters.send(body)
 
     def _forward(self, records: list[dict[str, Any]], backoff: Callable[[], Backoff]) -> ShipOutcome:
         result: ShipResult = self.sink.ship(records, backoff)
         outcome = ShipOutcome(records=len(records), shipped=result.shipped, rejected=len(result.rejected),
-                              retries=result.retries, requests=result.requests)
+                              degraded=result.degraded, retries=result.retries, requests=result.requests)
         if result.rejected:
             outcome.dead_letter_messages = self._dead_letter(result.rejected)
         return outcome
@@ -80,12 +89,13 @@ class Shipper:
         chunk: list[tuple[dict[str, Any], str]] = []
         size = 0
         for record, reason in rejected:
-            entry_size = len(json.dumps(record, default=str)) + len(reason) + 16
+            record = _fit(record, reason)
+            entry_size = _encoded_size(record) + _encoded_size(reason) + 16
             if chunk and size + entry_size > MAX_DEAD_LETTER_BYTES:
                 messages += self._send_rejected(chunk)
                 chunk, size = [], 0
-            chunk.append((_fit(record, reason), reason))
-            size += min(entry_size, MAX_DEAD_LETTER_BYTES)
+            chunk.append((record, reason))
+            size += entry_size
         if chunk:
             messages += self._send_rejected(chunk)
         return messages
@@ -98,8 +108,12 @@ class Shipper:
     def _publish_metrics(self, parsed: Parsed, outcome: ShipOutcome) -> None:
         metric_set = MetricSet()
         metric_set.add_usage(parsed.usage)
-        metric_set.add_custom(parsed.custom)
-        outcome.usage_reports, outcome.custom_metrics, outcome.metric_data_points = len(parsed.usage), len(parsed.custom), len(metric_set)
+        custom = parsed.custom
+        if self.custom_namespaces:
+            custom = [m for m in custom if m.namespace in self.custom_namespaces]
+            outcome.refused_custom_metrics = len(parsed.custom) - len(custom)
+        metric_set.add_custom(custom)
+        outcome.usage_reports, outcome.custom_metrics, outcome.metric_data_points = len(parsed.usage), len(custom), len(metric_set)
         for request in metric_set.requests():
             self.cloudwatch.put_metric_data(request)
             outcome.metric_requests += 1
@@ -110,9 +124,21 @@ def _camel(name: str) -> str:
     return head + "".join(word.capitalize() for word in rest)
 
 
+def _encoded_size(value: Any) -> int:
+    """Bytes ``value`` takes in a dead-letter message (json.dumps' ASCII output: bytes = characters)."""
+    return len(json.dumps(value, default=str))
+
+
 def _fit(record: dict[str, Any], reason: str) -> dict[str, Any]:
-    """A record too large for one dead-letter message keeps its fields and the start of its message."""
-    if len(json.dumps(record, default=str)) + len(reason) + 16 <= MAX_DEAD_LETTER_BYTES:
+    """A record too large for one dead-letter message loses its fields and is cut to the start of its
+    message, measured in encoded bytes, not characters."""
+    if _encoded_size(record) + _encoded_size(reason) + 16 <= MAX_DEAD_LETTER_BYTES:
         return record
+    fitted = {**record, "fields": None, "message": "", "truncated": True}
+    budget = MAX_DEAD_LETTER_BYTES - _encoded_size(fitted) - _encoded_size(reason) - 16
     message = str(record.get("message", ""))
-    return {**record, "fields": None, "message": message[: MAX_DEAD_LETTER_BYTES // 2], "truncated": True}
+    cut = min(len(message), budget)  # at least one byte a character
+    while cut > 0 and _encoded_size(message[:cut]) - 2 > budget:
+        cut = cut * budget // (_encoded_size(message[:cut]) - 2)  # shrink in proportion; converges fast
+    fitted["message"] = message[:max(0, cut)]
+    return fitted

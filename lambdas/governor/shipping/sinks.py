@@ -15,6 +15,7 @@ import gzip
 import http.client
 import json
 import random
+import re
 import time
 import urllib.error
 import urllib.request
@@ -49,6 +50,8 @@ class ShipResult:
     shipped: int = 0
     #: (record, why the sink refused it for good)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    #: Records that could only be written as plain text (their fields could not be encoded).
+    degraded: int = 0
     requests: int = 0
     retries: int = 0
     bytes_sent: int = 0
@@ -86,16 +89,25 @@ class Transport(Protocol):
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]: ...
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect turns the POST into a body-less GET and hands the credentials to another host:
+    never follow one; the 3xx comes back as the answer."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class UrllibTransport:
-    """HTTP POST; status 0 for a connection that failed or timed out (retryable)."""
+    """HTTP POST; status 0 for a connection that failed or timed out (retryable). Redirects are not followed."""
 
     def __init__(self, timeout_s: float = HTTP_TIMEOUT_S) -> None:
         self.timeout_s = timeout_s
+        self._opener = urllib.request.build_opener(_NoRedirects())
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310 (URL validated as https or loopback)
+            with self._opener.open(request, timeout=self.timeout_s) as response:  # noqa: S310 (URL validated as https)
                 return response.status, response.read()
         except urllib.error.HTTPError as error:
             return error.code, error.read()
@@ -103,8 +115,39 @@ class UrllibTransport:
             return 0, str(error).encode()
 
 
+#: A UTF-16 surrogate with no partner: valid in a JSON string escape, not encodable as UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class UnencodableRecord(ValueError):
+    """A record that cannot be written as standard JSON even as plain text: dead-lettered alone."""
+
+
 def _serialize(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    """Standard JSON (no NaN), UTF-8. A lone surrogate (``"\\udcff"`` in a line: what json.dumps writes
+    for an undecodable file name) becomes U+FFFD instead of failing the batch."""
+    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text).encode()
+
+
+def encode_record(record: dict[str, Any]) -> bytes:
+    """``record`` as one JSON line; a record whose fields cannot be written (nested too deep, not
+    standard JSON) is written as plain text: its message, without fields."""
+    try:
+        return _serialize(record)
+    except (ValueError, RecursionError, TypeError):
+        pass
+    try:
+        return _serialize(_as_plain_text(record))
+    except (ValueError, RecursionError, TypeError) as error:
+        raise UnencodableRecord(f"cannot be written as JSON: {type(error).__name__}") from None
+
+
+def _as_plain_text(record: dict[str, Any]) -> dict[str, Any]:
+    return {**record, "fields": None, "message": str(record.get("message", ""))}
 
 
 class Sink(ABC):
@@ -114,19 +157,28 @@ class Sink(ABC):
     max_batch_records: int = 10_000_000
 
     def encode(self, record: dict[str, Any]) -> bytes:
-        return _serialize(record) + b"\n"
+        return encode_record(record) + b"\n"
 
     @abstractmethod
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
         """Send one batch; say what arrived, what to send again and what the sink refused for good."""
 
-    def encode_all(self, records: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], bytes]]:
-        return [(record, self.encode(record)) for record in records]
+    def encode_all(self, records: Sequence[dict[str, Any]], result: ShipResult) -> list[tuple[dict[str, Any], bytes]]:
+        """Each record on its own: one that cannot be encoded goes to ``result.rejected``, not the batch."""
+        items = []
+        for record in records:
+            try:
+                items.append((record, self.encode(record)))
+            except UnencodableRecord as error:
+                result.rejected.append((_as_plain_text(record), str(error)))
+        # A record that kept fields but was written without them fell back to plain text.
+        result.degraded += sum(1 for record, line in items if record.get("fields") is not None and b'"fields":null' in line)
+        return items
 
     def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
         """``backoff`` makes the retry budget of each batch (bounded by the invocation's time left)."""
         result = ShipResult()
-        for batch in self._batches(self.encode_all(records)):
+        for batch in self._batches(self.encode_all(records, result)):
             self._ship_batch(batch, result, backoff)
         return result
 
@@ -182,6 +234,9 @@ class HttpSink(Sink):
         status, answer = self.transport.post(url, body, headers)
         if status in (401, 403):
             raise SinkRefused(f"{url} answered {status}: check the credentials in secretArn / the function's role")
+        if 300 <= status < 400:
+            raise SinkRefused(f"{url} answered {status} (a redirect): ship-logs does not follow redirects, which would "
+                              f"drop the body and send the credentials elsewhere; set the endpoint to the final https URL")
         return status, answer
 
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
@@ -218,7 +273,7 @@ class OpenSearchSink(HttpSink):
 
     def encode(self, record: dict[str, Any]) -> bytes:
         action = {"create": {"_index": self.index(record["@timestamp"]), "_id": record["eventId"]}}
-        return _serialize(action) + b"\n" + _serialize(record) + b"\n"
+        return _serialize(action) + b"\n" + encode_record(record) + b"\n"
 
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
         status, answer = self._post(self.url, items, "application/x-ndjson")
@@ -256,10 +311,13 @@ class FirehoseSink(Sink):
         self.gateway = gateway
 
     def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
-        items, too_big = [], []
-        for record, line in self.encode_all(records):
-            (too_big if len(line) > FIREHOSE_MAX_RECORD_BYTES else items).append((record, line))
-        result = ShipResult(rejected=[(record, "larger than Firehose's 1,000 KiB per record") for record, _ in too_big])
+        result = ShipResult()
+        items = []
+        for record, line in self.encode_all(records, result):
+            if len(line) > FIREHOSE_MAX_RECORD_BYTES:
+                result.rejected.append((record, "larger than Firehose's 1,000 KiB per record"))
+            else:
+                items.append((record, line))
         for batch in self._batches(items):
             self._ship_batch(batch, result, backoff)
         return result
