@@ -17,7 +17,6 @@ from typing import Any
 from .common import bench_policy
 
 from governor.aws import LogsGateway, Pacer  # noqa: E402
-from governor.config import DEFAULT_API_QUOTAS_TPS  # noqa: E402
 from governor.handlers.backfill import BackfillParts, handle_backfill  # noqa: E402
 from governor.service import Governor  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to  # noqa: E402
@@ -115,9 +114,12 @@ class InMemoryStore:
 def main(groups: int = GROUPS) -> dict[str, Any]:
     clock = SimulatedClock()
     logs_client = InMemoryLogs(groups, clock)
-    logs = LogsGateway(logs_client, pacer=Pacer(DEFAULT_API_QUOTAS_TPS, clock=clock.monotonic, sleep=clock.sleep))
-    parts = BackfillParts(Governor(bench_policy(SHIPPER), logs), InMemoryStore(), clock.monotonic)  # type: ignore[arg-type]
-    print(f"A simulated account of {groups:,} log groups at the published quotas, {LATENCY_S * 1000:.0f} ms per call, "
+    policy = bench_policy(SHIPPER)
+    rates = policy.config.backfill_rates_tps()  # the default share of each quota, as the function paces
+    logs = LogsGateway(logs_client, pacer=Pacer(rates, clock=clock.monotonic, sleep=clock.sleep))
+    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic)  # type: ignore[arg-type]
+    print(f"A simulated account of {groups:,} log groups paced at {policy.config.backfill_quota_share:.0%} of the published quotas, "
+          f"{LATENCY_S * 1000:.0f} ms per call, "
           f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations")
     started = time.monotonic()
     with open(os.devnull, "w") as quiet, handler_output_to(quiet):  # the handler's "page done" lines
@@ -128,11 +130,11 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
     real_s = time.monotonic() - started
     summary = execution.output["summary"]
     hours = clock.now / 3600
-    bottleneck_s = max(n / DEFAULT_API_QUOTAS_TPS[op] for op, n in logs_client.calls.items())
+    bottleneck_s = max(n / rates[op] for op, n in logs_client.calls.items())
     print(f"  Lambda invocations: {execution.invocations} (so {execution.invocations - 1} continuations); "
           f"Step Functions state transitions: about {2 * execution.invocations + 1}")
-    print(f"  simulated duration: {hours:.1f} h ({clock.now / 86400:.2f} days); the busiest API needs {bottleneck_s / 3600:.1f} h at its quota "
-          f"(efficiency {bottleneck_s / clock.now:.3f})")
+    print(f"  simulated duration: {hours:.1f} h ({clock.now / 86400:.2f} days); the busiest API needs {bottleneck_s / 3600:.1f} h "
+          f"at the share (efficiency {bottleneck_s / clock.now:.3f})")
     print(f"  API calls: {dict(sorted(logs_client.calls.items()))}")
     print(f"  outcomes: {summary['byAction']}")
     print(f"  log groups seen: {summary['logGroups']:,}; real time to simulate: {real_s:.0f} s")

@@ -475,6 +475,7 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
         ({"sink": "splunk"}, "shipLogs.sink: 'splunk' is not one of opensearch, http, firehose"),
         ({"sink": "opensearch"}, "shipLogs.endpoint: a opensearch sink needs an https:// URL"),
         ({"sink": "http", "endpoint": "http://logs.example.com/ingest"}, "needs an https:// URL"),
+        ({"sink": "opensearch", "endpoint": "http://127.0.0.1:9200"}, "needs an https:// URL"),  # loopback too, when deployed
         ({"sink": "http", "endpoint": "https://logs.example.com", "auth": "sigv4"}, "shipLogs.auth: a http sink takes none, basic, header"),
         ({"sink": "http", "endpoint": "https://logs.example.com", "auth": "header"}, "shipLogs.secretArn: header auth reads its credentials"),
         ({"sink": "opensearch", "endpoint": "https://x.example.com", "auth": "sigv4"}, "shipLogs.domainArn: sigv4 auth needs"),
