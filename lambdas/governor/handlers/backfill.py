@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..aws import LogsGateway, Pacer, S3RunStore
+from ..aws import LogsGateway, Pacer, S3RunStore, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
 from ..config import ENV_REPORTS_BUCKET, SERVICE_NAME, ConfigError
 from ..runtime import GuardedPolicies, Settings
@@ -26,8 +26,9 @@ from ..service import Governor
 
 #: Start no new page with less time left than this: a page at quota takes ~10 s, a throttled one longer.
 PAGE_MARGIN_MS = 120_000
-#: Abandon a page (to be done again next time) with less than this left before the next group.
-GROUP_MARGIN_MS = 30_000
+#: Abandon a page (to be done again next time) with less than this left before the next group: the
+#: longest one API call can take (every retry, every timeout), and room to save.
+GROUP_MARGIN_MS = int(retry_budget_s() * 1000) + 10_000
 
 logger = Logger(service=SERVICE_NAME)
 
