@@ -12,17 +12,16 @@ from .alarms import Alarms
 DLQ_RETENTION = Duration.days(14)
 
 
+def encrypted_queue(scope: Construct, construct_id: str, **props: object) -> sqs.Queue:
+    """An SQS queue with server-side encryption that refuses requests without TLS."""
+    return sqs.Queue(scope, construct_id, encryption=sqs.QueueEncryption.SQS_MANAGED, enforce_ssl=True, **props)
+
+
 class DeadLetters(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarms: Alarms, what: str) -> None:
         """``what``: what lands here, for the alarm's description."""
         super().__init__(scope, construct_id)
-        self.queue = sqs.Queue(
-            self,
-            "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=DLQ_RETENTION,
-        )
+        self.queue = encrypted_queue(self, "Queue", retention_period=DLQ_RETENTION)
         self.alarm = alarms.alarm(
             self,
             "NotEmpty",

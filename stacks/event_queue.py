@@ -8,8 +8,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+from governor.pacing import (
+    EVENT_BATCH_SIZE,
+    EVENT_MAX_RECEIVE_COUNT,
+    EVENT_VISIBILITY_TIMEOUT_S,
+)
 
-from governor.pacing import EVENT_BATCH_SIZE, EVENT_MAX_RECEIVE_COUNT, EVENT_VISIBILITY_TIMEOUT_S
+from .dead_letters import encrypted_queue
 
 BATCHING_WINDOW = Duration.seconds(5)
 #: Long enough for the slowest burst to drain (5,000 groups take under two hours at the default share).
@@ -20,11 +25,9 @@ class EventQueue(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, consumer: lambda_.IFunction,
                  dead_letter_queue: sqs.IQueue, max_concurrency: int) -> None:
         super().__init__(scope, construct_id)
-        self.queue = sqs.Queue(
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
             retention_period=RETENTION,
             visibility_timeout=Duration.seconds(EVENT_VISIBILITY_TIMEOUT_S),
             dead_letter_queue=sqs.DeadLetterQueue(queue=dead_letter_queue, max_receive_count=EVENT_MAX_RECEIVE_COUNT),
