@@ -207,8 +207,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     policy = bench_policy(DESTINATION)
     queues = {aspect: SimQueue(vt) for aspect in Aspect}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
-    stats: dict[str, Any] = {"running": 0, "peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
-    neighbour_wanted: Counter[str] = Counter()
+    stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
     running: Counter[Aspect] = Counter()
 
     def deploy() -> None:
@@ -235,13 +234,11 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
                 if not batch:
                     vt.sleep(POLL_INTERVAL_S)
                     continue
-                stats["running"] += 1
                 stats["peak"][aspect.value] = max(stats["peak"][aspect.value], running[aspect] + 1)
                 running[aspect] += 1
                 started = vt.now
                 context = LocalLambdaContext(f"{aspect.value}-{number}", timeout_ms=int(EVENT_HANDLER_TIMEOUT_S * 1000), clock=vt.monotonic)
                 result = handle({"Records": batch}, context, lambda: governor, aspect)
-                stats["running"] -= 1
                 running[aspect] -= 1
                 stats["invocations"] += 1
                 took = vt.now - started
@@ -257,7 +254,6 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         def work() -> None:
             next_at = 0.0
             while not (stats["done"] and all(q.drained for q in queues.values())):
-                neighbour_wanted[operation] += 1
                 try:
                     client._attempts(operation, lambda: {})
                 except ClientError:

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "lambdas"))
 
 import boto3  # noqa: E402
 
-from governor.aws import LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, client_config  # noqa: E402
+from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, client_config  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
@@ -237,6 +237,11 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         hint = f"resume with the same command (checkpoint {args.checkpoint})" if args.checkpoint else "use --checkpoint FILE to make runs resumable"
         print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
         return 130
+    except DestinationUnavailable as error:
+        display.draw(logs, end="\n")
+        print(f"log-group-governor: the destination refused a subscription, so every group would: {error}\n"
+              f"fix the destination (or destinationArn) and run again; finished pages are kept with --checkpoint", file=stderr)
+        return 1
     finally:
         if args.output:
             out.close()

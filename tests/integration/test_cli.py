@@ -168,3 +168,14 @@ def test_redrive_leaves_what_it_could_not_replay_in_the_queue(server: RunningSer
     report = json.loads(err.getvalue())
     assert code == 1 and report["replayed"] == 0 and report["failed"]
     assert int(sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]["ApproximateNumberOfMessages"]) == 1
+
+
+def test_a_missing_destination_stops_the_run_with_a_message(account: tuple, tmp_path: Path) -> None:
+    server, _, _ = account
+    err = io.StringIO()
+    gone = "arn:aws:logs:eu-west-1:123456789012:destination:deleted-central"
+
+    code = main(["apply", "--no-progress", "--no-count", "--endpoint-url", server.endpoint_url, "--region", server.region,
+                 "--quota-scale", "40", "-c", f"destinationArn={gone}", "--output", str(tmp_path / "d.jsonl")], stderr=err)
+
+    assert code == 1 and "the destination refused a subscription" in err.getvalue() and "deleted-central" in err.getvalue()

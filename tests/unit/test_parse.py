@@ -311,3 +311,15 @@ def test_metrics_come_only_from_a_lambda_functions_log_group_never_from_a_field_
     assert foreign.usage == [] and foreign.custom == []
     assert [u.function for u in lambda_group.usage] == ["orders-api"]
     assert [(m.function, m.namespace) for m in lambda_group.custom] == [("orders-api", "Billing")]
+
+
+def test_a_stack_written_line_by_line_after_a_plain_message_is_joined_to_it() -> None:
+    """Node.js and Java print frames as indented lines; they belong to the message before them."""
+    records = _parse("Error: connection refused", "    at Socket.connect (net.js:1:1)", "    at main (app.js:9:3)",
+                     "Caused by: java.io.IOException: reset", "\tat com.example.Db.open(Db.java:42)", "next").records
+
+    assert [r["message"] for r in records] == [
+        "Error: connection refused\n    at Socket.connect (net.js:1:1)\n    at main (app.js:9:3)\n"
+        "Caused by: java.io.IOException: reset\n\tat com.example.Db.open(Db.java:42)",
+        "next",
+    ]

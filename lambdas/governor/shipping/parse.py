@@ -118,8 +118,8 @@ def parse_batch(batch: LogBatch) -> Parsed:
     parsed = Parsed()
     function = function_name(batch.log_group)
     previous: dict[str, Any] | None = None
-    #: Where ``previous`` stands in a Python traceback (None: it is not one); blank lines held back.
-    trace: str | None = None
+    #: Where ``previous`` stands in a Python traceback (_PLAIN: it is not one); blank lines held back.
+    trace = _PLAIN
     blanks = 0
     # A log stream is one execution environment, which runs one invocation at a time: lines without
     # a request id (print() output) belong to the invocation whose START came last.
@@ -144,7 +144,7 @@ def parse_batch(batch: LogBatch) -> Parsed:
                 blanks = 0
                 continue
         blanks = 0
-        trace = _OPEN if message.startswith(TRACEBACK_START) else None
+        trace = _OPEN if message.startswith(TRACEBACK_START) else _PLAIN
         record = {
             "@timestamp": iso(event.timestamp_ms),
             "eventId": event.id,
@@ -159,7 +159,7 @@ def parse_batch(batch: LogBatch) -> Parsed:
             "fields": None,
         }
         _read_line(record, message, event.timestamp_ms, function, parsed)
-        if trace is not None and record["level"] is None:
+        if trace == _OPEN and record["level"] is None:
             record["level"] = "ERROR"
         if record["requestId"] is None:
             record["requestId"] = current_request
@@ -170,11 +170,12 @@ def parse_batch(batch: LogBatch) -> Parsed:
     return parsed
 
 
-_OPEN, _CLOSED, _LINKED = "open", "closed", "linked"
+_PLAIN, _OPEN, _CLOSED, _LINKED = "plain", "open", "closed", "linked"
 
 
-def _trace_step(trace: str | None, previous: dict[str, Any], message: str) -> str | None:
-    """If ``message`` goes on the previous record, where its traceback stands after it; None if not.
+def _trace_step(trace: str, previous: dict[str, Any], message: str) -> str | None:
+    """If ``message`` goes on the previous record, where its traceback stands after it (_PLAIN for
+    none); None if it is a record of its own.
 
     Indented lines (stack frames) always go on. A Python traceback ends with its exception line;
     a chained one (``During handling ...``, blank lines, another ``Traceback``) goes on after it. A
@@ -196,7 +197,7 @@ def _trace_step(trace: str | None, previous: dict[str, Any], message: str) -> st
     if message.startswith(TRACEBACK_START):
         return _OPEN if previous["level"] in _ERROR_LEVELS and "\n" not in previous["message"] else None
     if "\n" in previous["message"] and message.startswith(_TRACE_LINKS):
-        return None if message.startswith("During") else trace  # Java's "Caused by:" chain
+        return _PLAIN  # a chain after a stack written line by line (Java's "Caused by:")
     return None
 
 
