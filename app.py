@@ -3,8 +3,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 # The Lambda code is the package `governor` under lambdas/; the stack reuses its configuration parser.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
@@ -19,9 +23,28 @@ from stacks.settings import DeploymentSettings  # noqa: E402
 STACK_NAME = "LogGroupGovernor"
 
 
-def build_app(app: cdk.App, env: cdk.Environment | None = None) -> GovernorStack:
-    """The governor's stack in ``app``, checked by cdk-nag's AwsSolutions pack when the app synthesizes."""
-    settings = DeploymentSettings.from_context(app.node.get_all_context())
+#: How the CDK CLI hands cdk.json's context to the app (aws-cdk-lib cx-api): inline, or in a file when large.
+CONTEXT_ENV = "CDK_CONTEXT_JSON"
+CONTEXT_OVERFLOW_ENV = "CONTEXT_OVERFLOW_LOCATION_ENV"
+
+
+def cli_nulls(environ: Mapping[str, str] = os.environ) -> dict[str, None]:
+    """The ``governor:`` keys cdk.json sets to null. The app's context loses them (jsii drops null
+    values), yet null means something for some keys: "no schedule", "leave retention alone"."""
+    raw: Any = None
+    if environ.get(CONTEXT_OVERFLOW_ENV):
+        raw = Path(environ[CONTEXT_OVERFLOW_ENV]).read_text()
+    elif environ.get(CONTEXT_ENV):
+        raw = environ[CONTEXT_ENV]
+    context = json.loads(raw) if raw else {}
+    return {k: None for k, v in context.items() if v is None and k.startswith("governor:")}
+
+
+def build_app(app: cdk.App, env: cdk.Environment | None = None, *, nulls: Mapping[str, None] | None = None) -> GovernorStack:
+    """The governor's stack in ``app``, checked by cdk-nag's AwsSolutions pack when the app synthesizes.
+    ``nulls``: context keys set to null (default: read from the CDK CLI's environment)."""
+    context = {**app.node.get_all_context(), **(cli_nulls() if nulls is None else nulls)}
+    settings = DeploymentSettings.from_context(context)
     stack = GovernorStack(
         app,
         STACK_NAME,

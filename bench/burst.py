@@ -27,7 +27,8 @@ from .common import bench_policy
 
 from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer  # noqa: E402
 from governor.config import DEFAULT_API_QUOTAS_TPS, DEFAULT_EVENT_QUOTA_SHARE  # noqa: E402
-from governor.handlers.create_log_group import handle  # noqa: E402
+from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
+from governor.handlers.create_log_group import EventParts, handle  # noqa: E402
 from governor.pacing import (  # noqa: E402
     DEFAULT_EVENT_CONCURRENCY,
     EVENT_BATCH_SIZE,
@@ -209,6 +210,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
     stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
     running: Counter[Aspect] = Counter()
+    ledger = InMemoryLedger()
 
     def deploy() -> None:
         """The burst: a group is created, CloudTrail's record reaches both queues."""
@@ -226,6 +228,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     def container(aspect: Aspect, number: int) -> Any:
         rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
         governor = Governor(policy, LogsGateway(account.client("governor"), pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)))
+        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic))
         queue = queues[aspect]
 
         def poll() -> None:
@@ -238,7 +241,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
                 running[aspect] += 1
                 started = vt.now
                 context = LocalLambdaContext(f"{aspect.value}-{number}", timeout_ms=int(EVENT_HANDLER_TIMEOUT_S * 1000), clock=vt.monotonic)
-                result = handle({"Records": batch}, context, lambda: governor, aspect)
+                result = handle({"Records": batch}, context, lambda: parts, aspect)
                 running[aspect] -= 1
                 stats["invocations"] += 1
                 took = vt.now - started

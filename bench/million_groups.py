@@ -90,12 +90,38 @@ class InMemoryLogs:
         self.retention[logGroupName] = retentionInDays
 
 
+class InMemoryLambdas:
+    """The account's functions: one for each /aws/lambda/<name> group but one in ten (orphans)."""
+
+    PAGE = 50
+
+    def __init__(self, logs: InMemoryLogs, clock: SimulatedClock) -> None:
+        lambda_groups = [n for n in logs.names if n.startswith("/aws/lambda/")]
+        self.names = {n.removeprefix("/aws/lambda/") for i, n in enumerate(lambda_groups) if i % 10}
+        self.clock = clock
+        self.calls = 0
+
+    def function_names(self) -> set[str]:
+        pages = max(1, -(-len(self.names) // self.PAGE))
+        self.calls += pages
+        self.clock.sleep(LATENCY_S * pages)
+        return set(self.names)
+
+
 class InMemoryStore:
     bucket = "simulated"
 
     def __init__(self) -> None:
         self.checkpoints: dict[str, dict[str, Any]] = {}
+        self.objects: dict[str, Any] = {}
         self.pages = 0
+
+    def load_json(self, key: str) -> Any:
+        return self.objects.get(key)
+
+    def save_json(self, key: str, value: Any) -> str:
+        self.objects[key] = value
+        return f"memory:{key}"
 
     def load(self, run_id: str) -> dict[str, Any] | None:
         return self.checkpoints.get(run_id)
@@ -117,7 +143,8 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
     policy = bench_policy(SHIPPER)
     rates = policy.config.backfill_rates_tps()  # the default share of each quota, as the function paces
     logs = LogsGateway(logs_client, pacer=Pacer(rates, clock=clock.monotonic, sleep=clock.sleep))
-    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic)  # type: ignore[arg-type]
+    lambdas = InMemoryLambdas(logs_client, clock)
+    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas)  # type: ignore[arg-type]
     print(f"A simulated account of {groups:,} log groups paced at {policy.config.backfill_quota_share:.0%} of the published quotas, "
           f"{LATENCY_S * 1000:.0f} ms per call, "
           f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations")
@@ -135,7 +162,11 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
           f"Step Functions state transitions: about {2 * execution.invocations + 1}")
     print(f"  simulated duration: {hours:.1f} h ({clock.now / 86400:.2f} days); the busiest API needs {bottleneck_s / 3600:.1f} h "
           f"at the share (efficiency {bottleneck_s / clock.now:.3f})")
-    print(f"  API calls: {dict(sorted(logs_client.calls.items()))}")
+    print(f"  API calls: {dict(sorted(logs_client.calls.items()))}; ListFunctions: {lambdas.calls} (one listing of "
+          f"{len(lambdas.names):,} functions for the run)")
+    coverage = summary["coverage"]
+    print(f"  coverage: governed {coverage['governed']:,}, compliant {coverage['compliant']:,} ({coverage['compliantPercent']}%), "
+          f"orphans {coverage['orphans']:,}, excluded {sum(coverage['excluded'].values()):,}")
     print(f"  outcomes: {summary['byAction']}")
     print(f"  log groups seen: {summary['logGroups']:,}; real time to simulate: {real_s:.0f} s")
     return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary}

@@ -1,5 +1,5 @@
-"""`python -m cli plan|apply|redrive`: a one-off backfill from a laptop, with the stack's configuration;
-and the replay of ship-logs' dead-letter queue.
+"""`python -m cli plan|apply|status|redrive`: a one-off backfill from a laptop, with the stack's
+configuration; the latest coverage of an account and region; the replay of ship-logs' dead-letter queue.
 
 It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
 functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
@@ -24,7 +24,8 @@ sys.path.insert(0, str(REPO / "lambdas"))
 
 import boto3  # noqa: E402
 
-from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, client_config  # noqa: E402
+from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, S3RunStore, client_config  # noqa: E402
+from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
@@ -43,7 +44,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,redrive}")
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,status,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line")):
         command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
         command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
@@ -57,6 +58,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         command.add_argument("--quota-scale", type=float, default=1.0,
                              help="multiply the configured API quotas (governor:apiQuotasTps), e.g. for a scaled test server")
         command.add_argument("--no-progress", action="store_true", help="no progress line on standard error")
+    status_help = "print the latest coverage of an account and region (from the last finished full run)"
+    command = commands.add_parser("status", parents=[aws], help=status_help, description=status_help)
+    where = command.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack-name", help="the deployed stack (its ReportsBucket output is read)")
+    where.add_argument("--bucket", help="the ReportsBucket output")
+    command.add_argument("--json", action="store_true", help="print the coverage as JSON instead of a table")
     redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
     command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
     command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
@@ -71,6 +78,29 @@ def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: Te
     print(json.dumps({"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt,
                       "leftForNextRedrive": result.left_new}, indent=2), file=stderr)
     return 1 if result.failed else 0
+
+
+COVERAGE_KEY = "coverage/latest.json"
+def status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
+    bucket = args.bucket
+    if args.stack_name:
+        cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
+        outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
+        bucket = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ReportsBucket"), None)
+        if not bucket:
+            print(f"log-group-governor: stack {args.stack_name} has no ReportsBucket output; pass --bucket", file=stderr)
+            return 2
+    store = S3RunStore(bucket, session.client("s3", endpoint_url=args.endpoint_url, config=client_config()))
+    latest = store.load_json(COVERAGE_KEY)
+    if latest is None:
+        print(f"log-group-governor: no coverage in s3://{bucket}/{COVERAGE_KEY} yet: it is written when a reconcile "
+              f"(or a backfill over every group) finishes", file=stderr)
+        return 1
+    if args.json:
+        print(json.dumps(latest, indent=2), file=stdout)
+        return 0
+    print(coverage.table(latest, region=session.region_name or "?"), file=stdout)
+    return 0
 
 
 def load_settings(context_file: Path, overrides: Sequence[str]) -> DeploymentSettings:
@@ -190,6 +220,8 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
     args = parse_args(argv)
     if args.mode == "redrive":
         return redrive_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stderr)
+    if args.mode == "status":
+        return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     try:
         settings = load_settings(args.context, args.config)
     except ConfigError as error:

@@ -15,14 +15,15 @@ from collections import Counter
 from unittest import mock
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, TextIO
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
+from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, ENV_STATE_TABLE, ENV_OWN_PRINCIPALS  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
-from localaws.events import create_log_group_event, fixture  # noqa: E402
+from localaws.events import create_log_group_event, log_group_call_event  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke  # noqa: E402
 from localaws.log_store import log_store  # noqa: E402
 from localaws.mix import create_mix  # noqa: E402
@@ -31,6 +32,10 @@ from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 
 SHIPPER = "log-shipper"
+STATE_TABLE = "log-group-governor-state"
+#: Another tool that manages retention in this account, and the governor's own role (its calls are ignored).
+DEMO_OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
+DEMO_OWN_ROLE = "arn:aws:iam::123456789012:role/LogGroupGovernor-SetRetentionRole"
 REPORTS_BUCKET = "log-group-governor-reports"
 BACKFILL_GROUPS = 120
 #: What an operator would add on top of the repository's cdk.json for this account.
@@ -85,7 +90,9 @@ def event_handlers(account: LocalAccount, out: TextIO) -> None:
         rows.append((name, subscription, retention))
 
     replay = invoke(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"), function_name="subscribe-log-group", out=out)
-    other_call = invoke(set_retention, fixture("put_retention_policy"), function_name="set-retention", out=out)
+    other = create_log_group_event("/aws/lambda/orders-api")
+    other["detail"]["eventName"] = "CreateLogStream"
+    other_call = invoke(set_retention, other, function_name="set-retention", out=out)
     malformed = create_log_group_event("/aws/lambda/x")
     del malformed["detail"]["requestParameters"]
     broken = invoke(subscribe_log_group, malformed, function_name="subscribe-log-group", out=out)
@@ -101,19 +108,19 @@ def event_handlers(account: LocalAccount, out: TextIO) -> None:
         )
     print()
     print(f"Replayed event for /aws/lambda/orders-api: {replay['action']} ({replay['reason']}): nothing written twice")
-    print(f"A PutRetentionPolicy event:                 {other_call['status']} ({other_call['reason']})")
+    print(f"A CreateLogStream event:                    {other_call['status']} ({other_call['reason']})")
     print(f"An event without requestParameters:         {broken['status']} ({broken['reason']})")
     print(f"API calls made by the handlers: {dict(sorted(made.items()))}")
 
 
-def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> None:
+def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> Callable[[str, dict[str, Any]], dict[str, Any]]:
     """Groups that existed before the deploy: a dry-run plan, an apply, and an apply that finds nothing to do."""
     from governor.config import ENV_REPORTS_BUCKET
     from governor.handlers.backfill import build_parts, handle_backfill
 
     print(f"\n2. The backfill: {BACKFILL_GROUPS} more log groups that existed before the deploy (a realistic mix);"
           " each run scans the whole account\n")
-    create_mix(account, shipper_arn, BACKFILL_GROUPS)
+    create_mix(account, shipper_arn, BACKFILL_GROUPS, functions=True)
     account.client("s3").create_bucket(Bucket=REPORTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": account.region})
     # The pacer keeps to the published quotas in simulated time, so the demo does not wait for real.
     clock = SimulatedClock()
@@ -126,7 +133,7 @@ def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> None:
             execution = run_execution(name, execution_input, lambda payload: handle_backfill(
                 payload, LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts))
         summary = execution.output["summary"]
-        writes = {op: n for op, n in (account.calls - calls_before).items() if ".Put" in op and "S3" not in op and "s3." not in op}
+        writes = {op: n for op, n in (account.calls - calls_before).items() if op.startswith("logs.Put")}
         print(f"   {name}: {summary['logGroups']} log groups in {summary['pages']} pages, writes {writes or 'none'}")
         for key, reasons in summary["byReason"].items():
             print(f"     {key:<28} {', '.join(f'{reason} {n}' for reason, n in reasons.items())}")
@@ -141,13 +148,64 @@ def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> None:
     execute("apply", {})
     execute("apply-again", {})
     print(f"   simulated time at the published quotas: {clock.now:.0f} s for the three runs")
+    return execute
+
+
+def drift(account: LocalAccount, execute: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) -> None:
+    """The account changes after the governor set it: CloudTrail records of each change reach the
+    handlers, and the scheduled reconcile catches what no event told."""
+    from governor import coverage
+    from governor.handlers.create_log_group import set_retention, subscribe_log_group
+
+    print("\n3. Drift: other people and tools change governed groups; events repair them, the nightly reconcile catches the rest\n")
+    logs, admin, terraform = account.logs, f"arn:aws:iam::{account.account_id}:role/platform-admin", DEMO_OTHER_TOOL
+    arn = f"arn:aws:logs:{account.region}:{account.account_id}:log-group:/aws/lambda/payments-worker"
+
+    def handle(handler: Any, name: str, event_name: str, group: str, role: str) -> dict[str, Any]:
+        result = invoke(handler, log_group_call_event(event_name, group, role_arn=role), function_name=name, out=out)
+        what = f"{result['action']} ({result['reason']})" if result["status"] == "done" else f"{result['status']} ({result['reason']})"
+        print(f"   {event_name:<25} on {group:<28} by {role.rsplit('/', 1)[-1]:<22} -> {what}; now {describe(account.snapshot(group))}")
+        return result
+
+    logs.delete_subscription_filter(logGroupName="/aws/lambda/orders-api", filterName="log-group-governor")
+    logs.tag_resource(resourceArn=arn, tags={"log-group-governor:opt-out": "true"})
+    lost = account.create_log_group("/aws/lambda/inventory-sync")  # CloudTrail's record of it never arrived
+    print("   before the events and the reconcile (a plan over every group):")
+    execute("drift-plan", {"dryRun": True})
+    print(_indent(coverage.table(_latest_coverage(account), region=account.region)))
+    print()
+
+    handle(subscribe_log_group, "subscribe-log-group", "DeleteSubscriptionFilter", "/aws/lambda/orders-api", admin)
+    handle(subscribe_log_group, "subscribe-log-group", "TagResource", "/aws/lambda/payments-worker", admin)
+    logs.untag_resource(resourceArn=arn, tagKeys=["log-group-governor:opt-out"])
+    handle(subscribe_log_group, "subscribe-log-group", "UntagResource", "/aws/lambda/payments-worker", admin)
+    for _ in range(4):  # another tool keeps shortening it; after three repairs the governor stops fighting
+        logs.put_retention_policy(logGroupName="/ecs/search-indexer", retentionInDays=7)
+        fought = handle(set_retention, "set-retention", "PutRetentionPolicy", "/ecs/search-indexer", terraform)
+    print(f"     {fought['detail']}")
+    handle(set_retention, "set-retention", "PutRetentionPolicy", "/aws/lambda/orders-api", DEMO_OWN_ROLE)
+
+    print(f"\n   the scheduled reconcile finds {lost}, whose create event was lost:")
+    execute("nightly-reconcile", {"reconcile": True})
+    print(f"   {lost}: now {describe(account.snapshot(lost))}")
+    print("   after (python -m cli status):")
+    print(_indent(coverage.table(_latest_coverage(account), region=account.region)))
+
+
+def _latest_coverage(account: LocalAccount) -> dict[str, Any]:
+    body = account.client("s3").get_object(Bucket=REPORTS_BUCKET, Key="coverage/latest.json")["Body"].read()
+    return json.loads(body)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"   {line}" for line in text.splitlines())
 
 
 def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
     """The built-in destination: a subscription batch from a Lambda function, shipped to a log store."""
     from governor.handlers import ship_logs
 
-    print("\n3. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
+    print("\n4. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
     secret = account.client("secretsmanager").create_secret(
         Name="demo-log-store", SecretString=json.dumps({"username": "shipper", "password": "demo-only"}))["ARN"]
     queue = account.client("sqs").create_queue(QueueName="ship-logs-dlq")["QueueUrl"]
@@ -198,9 +256,12 @@ def main() -> None:
         config_json = json.dumps(settings.policy.to_json_dict())             # what the stack deploys
         print(f"Local account {account.account_id} in {account.region} (moto). Destination: {shipper_arn}")
         print(f"Policy (cdk.json + demo overrides): {config_json}\n")
-        with mock.patch.dict(os.environ, {ENV_CONFIG: config_json}):
+        state_table = account.create_state_table(STATE_TABLE)
+        own = json.dumps([DEMO_OWN_ROLE])
+        with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}):
             event_handlers(account, out)
-            backfill(account, shipper_arn, out)
+            execute = backfill(account, shipper_arn, out)
+            drift(account, execute, out)
         ship_logs_at_work(account, out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 

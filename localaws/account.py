@@ -139,6 +139,14 @@ class LocalAccount:
         """Point a function's LoggingConfig at another log group, as a team may do after deploy."""
         self.lambda_.update_function_configuration(FunctionName=name, LoggingConfig={"LogFormat": "JSON", "LogGroup": log_group})
 
+    def create_state_table(self, name: str) -> str:
+        """The governor's state table, shaped as the stack makes it (key ``pk``, TTL ``expiresAt``)."""
+        dynamodb = self.client("dynamodb")
+        dynamodb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiresAt"})
+        return name
+
     def create_stream(self, name: str) -> str:
         self.kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
         return self.kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]

@@ -40,6 +40,40 @@ def create_log_group_event(log_group_name: str, *, region: str = "eu-west-1", ac
     return event
 
 
+#: Fixture of each call that can change a log group after it was created.
+CALL_FIXTURES = {
+    "PutRetentionPolicy": "put_retention_policy", "DeleteRetentionPolicy": "delete_retention_policy",
+    "PutSubscriptionFilter": "put_subscription_filter", "DeleteSubscriptionFilter": "delete_subscription_filter",
+    "TagResource": "tag_resource", "UntagResource": "untag_resource", "TagLogGroup": "tag_log_group", "UntagLogGroup": "untag_log_group",
+}
+
+
+def log_group_call_event(event_name: str, log_group_name: str, *, role_arn: str | None = None, region: str = "eu-west-1",
+                         account: str = "123456789012", error_code: str | None = None, **parameters: Any) -> dict[str, Any]:
+    """The EventBridge event CloudTrail emits for ``event_name`` on a log group, made by an assumed
+    role (``role_arn``: the fixture's platform-admin by default); ``parameters`` replace request parameters."""
+    event = fixture(CALL_FIXTURES[event_name])
+    event["id"] = str(uuid.uuid4())
+    event["region"] = event["detail"]["awsRegion"] = region
+    event["account"] = event["detail"]["recipientAccountId"] = account
+    event["detail"]["eventID"] = str(uuid.uuid4())
+    request = event["detail"]["requestParameters"]
+    if "resourceArn" in request:
+        request["resourceArn"] = f"arn:aws:logs:{region}:{account}:log-group:{log_group_name}"
+    else:
+        request["logGroupName"] = log_group_name
+    request.update(parameters)
+    if role_arn:
+        identity = event["detail"]["userIdentity"]
+        role_name = role_arn.rsplit("/", 1)[-1]
+        identity["arn"] = f"arn:aws:sts::{account}:assumed-role/{role_name}/session"
+        identity["sessionContext"]["sessionIssuer"].update(arn=role_arn, userName=role_name)
+    if error_code:
+        event["detail"]["errorCode"] = error_code
+        event["detail"]["errorMessage"] = "refused"
+    return event
+
+
 def dumps(event: dict[str, Any]) -> str:
     return json.dumps(event, indent=2)
 

@@ -19,10 +19,11 @@ class Mix:
         return [name for name, k in self.kinds.items() if k == kind]
 
 
-def create_mix(account: LocalAccount, shipper_arn: str, total: int, *, retention_days: int = 30) -> Mix:
+def create_mix(account: LocalAccount, shipper_arn: str, total: int, *, retention_days: int = 30, functions: bool = False) -> Mix:
     """``total`` log groups: a third already compliant, one in twelve excluded by prefix, one in
     twelve Infrequent Access, one in twelve with both filter slots taken by other tools, the
-    shipper's own group, and the rest new and plain."""
+    shipper's own group, and the rest new and plain. ``functions``: create the function of each
+    /aws/lambda/<name> group but one in ten (those are orphaned, as in an account that deletes functions)."""
     vendor = account.create_function("vendor-apm-forwarder")
     shipper_group = f"/aws/lambda/{shipper_arn.rsplit(':', 1)[-1]}"
     kinds: dict[str, str] = {shipper_group: "shipper"}
@@ -42,4 +43,9 @@ def create_mix(account: LocalAccount, shipper_arn: str, total: int, *, retention
             kinds[name] = "full"
         else:
             kinds[account.create_log_group(f"/aws/lambda/new-{i:07d}", retention_days=7 if i % 2 else None)] = "plain"
+    if functions:
+        lambda_groups = sorted(n for n in kinds if n.startswith("/aws/lambda/") and kinds[n] in ("compliant", "plain"))
+        for i, name in enumerate(lambda_groups):
+            if i % 10:
+                account.create_function(name.removeprefix("/aws/lambda/"))
     return Mix(kinds)

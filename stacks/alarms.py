@@ -40,6 +40,8 @@ class Alarms(Construct):
                 topic.add_subscription(subscriptions.EmailSubscription(email))
             self.topic = topic
         self.action = cw_actions.SnsAction(self.topic)
+        #: Every alarm made here, for the dashboard.
+        self.all: list[cloudwatch.Alarm] = []
         CfnOutput(Stack.of(self), "AlarmTopicArn", value=self.topic.topic_arn,
                   description="every alarm of the governor notifies this topic; subscribe your on-call to it")
 
@@ -56,6 +58,7 @@ class Alarms(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         alarm.add_alarm_action(self.action)
+        self.all.append(alarm)
         return alarm
 
     def on_governor_metric(self, construct_id: str, *, name: str, description: str, reason: str | None = None) -> cloudwatch.Alarm:

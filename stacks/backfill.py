@@ -17,6 +17,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from aws_cdk import custom_resources as cr
@@ -50,9 +52,11 @@ class BackfillRunner(Construct):
         powertools_layer: lambda_.ILayerVersion,
         access_logs: s3.IBucket,
         start_on_deploy_as: str | None,
+        reconcile_schedule: str | None = None,
     ) -> None:
         """``start_on_deploy_as``: a fingerprint of the configuration to start an apply run on every
-        deploy that changes it (None: start runs by hand)."""
+        deploy that changes it (None: start runs by hand). ``reconcile_schedule``: an EventBridge
+        Scheduler expression that starts a reconcile run (None: none)."""
         super().__init__(scope, construct_id)
         self.bucket = private_bucket(
             self, "Reports", expire_after=REPORT_EXPIRY, access_logs=access_logs, access_logs_prefix="reports-bucket/"
@@ -67,8 +71,11 @@ class BackfillRunner(Construct):
                 iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("runs/*")]),
                 # Without ListBucket a missing checkpoint reads as AccessDenied instead of NoSuchKey.
                 iam.PolicyStatement(
-                    actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": ["runs/*"]}}
+                    actions=["s3:ListBucket"], resources=[self.bucket.bucket_arn], conditions={"StringLike": {"s3:prefix": ["runs/*", "coverage/*"]}}
                 ),
+                iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("coverage/latest.json")]),
+                # One listing of functions per run, to find orphaned /aws/lambda/<name> groups.
+                iam.PolicyStatement(actions=["lambda:ListFunctions"], resources=["*"]),
             ],
             environment={**environment, ENV_REPORTS_BUCKET: self.bucket.bucket_name},
             powertools_layer=powertools_layer,
@@ -80,9 +87,25 @@ class BackfillRunner(Construct):
             f"AwsSolutions::AwsSolutions-IAM5[Resource::<{_logical_id(self.bucket)}.Arn>/runs/*]",
             "a run writes one object per page of log groups under runs/<run id>/; the names are made at run time",
         )
+        acknowledge(
+            self.function,
+            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+            "lambda:ListFunctions supports no resource-level permissions; it only lists function names, once per run",
+        )
         self.state_machine = self._state_machine()
         if start_on_deploy_as:
             self._start_on_deploy(start_on_deploy_as)
+        self.schedule = None
+        if reconcile_schedule:
+            self.schedule = scheduler.Schedule(
+                self,
+                "Reconcile",
+                description="log-group-governor: a reconcile run over every log group (it ends at once while another is going)",
+                schedule=scheduler.ScheduleExpression.expression(reconcile_schedule),
+                target=scheduler_targets.StepFunctionsStartExecution(
+                    self.state_machine, input=scheduler.ScheduleTargetInput.from_object({"reconcile": True}), retry_attempts=3,
+                ),
+            )
 
     def _state_machine(self) -> sfn.StateMachine:
         slice_ = tasks.LambdaInvoke(

@@ -13,8 +13,18 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from governor.config import ENV_CONFIG, ENV_EVENT_CONCURRENCY, ENV_PROTECTED_LOG_GROUPS, ConfigError, Destination, DestinationKind, PolicyConfig
-from governor.events import CREATE_LOG_GROUP_PATTERN
+from governor.config import (
+    ENV_CONFIG,
+    ENV_EVENT_CONCURRENCY,
+    ENV_OWN_PRINCIPALS,
+    ENV_PROTECTED_LOG_GROUPS,
+    ENV_STATE_TABLE,
+    ConfigError,
+    Destination,
+    DestinationKind,
+    PolicyConfig,
+)
+from governor.events import event_pattern
 
 from governor import metric_names
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
@@ -23,12 +33,14 @@ from governor.policy import Reason
 from .alarms import Alarms
 from .backfill import BackfillRunner
 from .buckets import private_bucket
+from .dashboard import GovernorDashboard
 from .dead_letters import DeadLetters
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
 from .settings import DeploymentSettings
 from .ship_logs import ShipLogsDestination
+from .state_table import EVENT_HANDLER_ACTIONS, RECONCILE_ACTIONS, StateTable
 from .trail import ManagementEventsTrail
 
 #: Lambda allows 4 KB for all environment variables of a function; keep room for the others.
@@ -68,11 +80,13 @@ class GovernorStack(Stack):
             grant_logs_invoke(self, destination)
         policy = replace(settings.policy, destination=destination)
 
+        self.state = StateTable(self, "State")
         environment = {
             ENV_CONFIG: self._config_json(policy),
             ENV_PROTECTED_LOG_GROUPS: self.to_json_string(protected_log_groups),
+            ENV_STATE_TABLE: self.state.table.table_name,
         }
-        dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="CreateLogGroup events")
+        dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="CreateLogGroup and drift events")
         common = dict(
             environment={**environment, ENV_EVENT_CONCURRENCY: str(settings.event_handler_concurrency)},
             powertools_layer=layer,
@@ -84,7 +98,7 @@ class GovernorStack(Stack):
             "SubscribeLogGroup",
             handler="governor.handlers.create_log_group.subscribe_log_group",
             description="subscribes new log groups to the log destination",
-            statements=subscription_statements(self, policy, destination),
+            statements=[*subscription_statements(self, policy, destination), self.state.statement(EVENT_HANDLER_ACTIONS)],
             **common,
         )
         self.set_retention = GovernorFunction(
@@ -92,7 +106,7 @@ class GovernorStack(Stack):
             "SetRetention",
             handler="governor.handlers.create_log_group.set_retention",
             description="gives new log groups the configured retention",
-            statements=retention_statements(self, policy),
+            statements=[*retention_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
             **common,
         )
         self.queues = [
@@ -106,35 +120,54 @@ class GovernorStack(Stack):
                                   description="the destination refused a subscription: it is missing or misconfigured, and new groups are not shipped until it is fixed")
         alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
                                   description="a log group's subscription filter slots are all taken by other tools: it is not shipped")
+        alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,
+                                  description="another principal keeps changing a log group back; the governor stopped touching it "
+                                              "(the log names the principal): agree who owns the group, or exclude it")
         alarms.on_governor_metric("OptOuts", name=metric_names.SKIPPED, reason=Reason.EXCLUDED_TAG.value,
                                   description="a log group was left out of shipping because of its opt-out tag")
 
         self.backfill = BackfillRunner(
             self,
             "Backfill",
-            statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy)],
+            statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
+                        self.state.statement(RECONCILE_ACTIONS)],
             environment=environment,
             powertools_layer=layer,
             access_logs=access_logs,
             start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
+            reconcile_schedule=settings.reconcile_schedule,
         )
         alarms.alarm(self, "BackfillFailed", metric=self.backfill.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (self.subscribe, self.set_retention, self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+        if policy.orphan_retention_days is not None:
+            for function in (self.set_retention, self.backfill.function):
+                acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding('lambda', 'function')}]",
+                            "orphaned /aws/lambda/<name> groups: the function named by any group may be asked about; read-only")
 
-        self.rule = events.Rule(
-            self,
-            "OnCreateLogGroup",
-            description="log-group-governor: CloudTrail records of CreateLogGroup calls",
-            event_pattern=events.EventPattern(
-                source=CREATE_LOG_GROUP_PATTERN["source"],
-                detail_type=CREATE_LOG_GROUP_PATTERN["detail-type"],
-                detail=CREATE_LOG_GROUP_PATTERN["detail"],
-            ),
-        )
-        for queue in self.queues:
-            self.rule.add_target(
+        # The governor's own writes are CloudTrail records too: the rules leave them out, so a write
+        # never wakes a handler (the handlers ignore them as well, should one get through).
+        own_roles = [f.role.role_arn for f in (self.subscribe, self.set_retention, self.backfill.function)]
+        for function in (self.subscribe, self.set_retention):
+            function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
+        self.rules = []
+        for function, queue, aspect in zip((self.subscribe, self.set_retention), self.queues, ("subscription", "retention")):
+            pattern = event_pattern(aspect)
+            rule = events.Rule(
+                self,
+                f"On{function.node.id}Events",
+                description=f"log-group-governor: CloudTrail records of calls that create or change a log group's {aspect}",
+                event_pattern=events.EventPattern(
+                    source=pattern["source"],
+                    detail_type=pattern["detail-type"],
+                    detail={**pattern["detail"], "$or": [
+                        {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}},
+                        {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": own_roles}]}}}},
+                    ]},
+                ),
+            )
+            rule.add_target(
                 targets.SqsQueue(
                     queue.queue,
                     dead_letter_queue=dead_letters.queue,
@@ -142,9 +175,19 @@ class GovernorStack(Stack):
                     retry_attempts=EVENT_RETRY_ATTEMPTS,
                 )
             )
+            self.rules.append(rule)
 
+        self.dashboard = GovernorDashboard(
+            self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],
+            dead_letter_queues=[dead_letters.queue, *([self.ship_logs.dead_letters.queue] if self.ship_logs else [])],
+            state_machine=self.backfill.state_machine,
+            functions=[f.function for f in (self.subscribe, self.set_retention, self.backfill.function)],
+            ship_logs=self.ship_logs.function.function if self.ship_logs else None,
+        )
+        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
+                  description="the governor's CloudWatch dashboard: coverage, decisions, errors, conflicts, runs, ship-logs, alarms")
         CfnOutput(self, "DeadLetterQueueUrl", value=dead_letters.queue.queue_url,
-                  description="CreateLogGroup events that failed after all retries")
+                  description="CreateLogGroup and drift events that failed after all retries")
         CfnOutput(self, "BackfillStateMachineArn", value=self.backfill.state_machine.state_machine_arn,
                   description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
         CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")
@@ -155,11 +198,11 @@ class GovernorStack(Stack):
                       description="batches and records ship-logs could not deliver; replay them with: python -m cli redrive")
             CfnOutput(self, "ShipLogsFunctionName", value=self.ship_logs.function.function.function_name)
 
-    def _log_groups_finding(self) -> str:
-        """log_groups_arn() as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""
+    def _log_groups_finding(self, service: str = "logs", resource: str = "log-group") -> str:
+        """log_groups_arn() (or functions_arn()) as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""
         region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
         account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
-        return f"arn:<AWS::Partition>:logs:{region}:{account}:log-group:*"
+        return f"arn:<AWS::Partition>:{service}:{region}:{account}:{resource}:*"
 
     def _config_json(self, policy: PolicyConfig) -> str:
         as_dict = policy.to_json_dict()
@@ -184,6 +227,9 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
         iam.PolicyStatement(actions=["logs:PutSubscriptionFilter"], resources=put_resources),
         *_tag_statements(policy, groups),
     ]
+    if policy.exclude_tags:
+        # An opt-out tag on a subscribed group: the governor removes its own filter (by name).
+        statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
     if destination.role_arn:
         statements.append(
             iam.PolicyStatement(
@@ -200,10 +246,19 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
     groups = log_groups_arn(scope)
-    return [
+    statements = [
         iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutRetentionPolicy"], resources=[groups]),
         *_tag_statements(policy, groups),
     ]
+    if policy.orphan_retention_days is not None:
+        # Is the function of a /aws/lambda/<name> group gone? (Only asked for such groups.)
+        statements.append(iam.PolicyStatement(actions=["lambda:GetFunctionConfiguration"], resources=[functions_arn(scope)]))
+    return statements
+
+
+def functions_arn(scope: Construct) -> str:
+    stack = Stack.of(scope)
+    return f"arn:{stack.partition}:lambda:{stack.region}:{stack.account}:function:*"
 
 
 def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStatement]:

@@ -26,7 +26,11 @@ _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy", "shipLogs")
+DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy",
+                   "reconcileSchedule", "shipLogs")
+DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
+#: EventBridge Scheduler's expressions: rate(<n> <unit>) or cron(<six fields>).
+_SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
 ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
 
 
@@ -44,6 +48,8 @@ class DeploymentSettings:
     powertools_layer_arn: str | None = None
     #: Start a backfill apply run on the first deploy and on every deploy that changes the policy.
     backfill_on_deploy: bool = False
+    #: When the reconcile runs (an EventBridge Scheduler expression); None: never.
+    reconcile_schedule: str | None = DEFAULT_RECONCILE_SCHEDULE
     #: The built-in destination's sink (used when the policy names no destination).
     ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
 
@@ -67,7 +73,14 @@ class DeploymentSettings:
         layer = decode(raw, "powertoolsLayerArn", "", str) or None
         if layer and not _LAYER_ARN.match(layer):
             raise ConfigError(f"powertoolsLayerArn: expected a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>) or \"\"; got {layer!r}")
+        schedule = decode(raw, "reconcileSchedule", DEFAULT_RECONCILE_SCHEDULE, (str, type(None)))
+        if schedule in ("null", ""):  # `-c governor:reconcileSchedule=null` arrives as a string
+            schedule = None
+        if schedule is not None and not _SCHEDULE.match(schedule):
+            raise ConfigError(f"reconcileSchedule: expected an EventBridge Scheduler expression such as \"rate(1 day)\" or "
+                              f"\"cron(0 3 * * ? *)\", or null for no scheduled reconcile; got {schedule!r}")
         return cls(
+            reconcile_schedule=schedule,
             policy=policy,
             create_trail=decode(raw, "createTrail", True, bool),
             alarm_topic_arn=alarm_topic,

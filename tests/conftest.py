@@ -16,16 +16,20 @@ import pytest
 
 from governor.handlers import backfill as backfill_handler
 from governor.handlers import create_log_group as handlers
-from governor.config import ENV_CONFIG, ENV_REPORTS_BUCKET
+from governor.config import ENV_CONFIG, ENV_OWN_PRINCIPALS, ENV_REPORTS_BUCKET, ENV_STATE_TABLE
 from localaws.account import LocalAccount, local_account
 from localaws.lambda_runtime import invoke
 
 SHIPPER = "log-shipper"
 REPORTS_BUCKET = "governor-reports"
+STATE_TABLE = "governor-state"
+#: The roles the stack gives the governor's functions, as their CloudTrail records name them.
+OWN_ROLES = ["arn:aws:iam::123456789012:role/governor-SubscribeLogGroupRole", "arn:aws:iam::123456789012:role/governor-SetRetentionRole",
+             "arn:aws:iam::123456789012:role/governor-BackfillFunctionRole"]
 TIMEOUTS_MS = {"backfill": 900_000}
 #: Quotas high enough that pacing costs nothing in tests that are not about pacing.
 FAST_QUOTAS = {"DescribeLogGroups": 1e4, "DescribeSubscriptionFilters": 1e4, "PutSubscriptionFilter": 1e4,
-               "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4}
+               "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4, "DeleteSubscriptionFilter": 1e4}
 
 
 @pytest.fixture
@@ -46,6 +50,8 @@ def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.Monke
 
     account.client("s3").create_bucket(Bucket=REPORTS_BUCKET, CreateBucketConfiguration={"LocationConstraint": account.region})
     monkeypatch.setenv(ENV_REPORTS_BUCKET, REPORTS_BUCKET)
+    monkeypatch.setenv(ENV_STATE_TABLE, account.create_state_table(STATE_TABLE))
+    monkeypatch.setenv(ENV_OWN_PRINCIPALS, json.dumps(OWN_ROLES))
 
     def _configure(**overrides: Any) -> dict[str, Any]:
         raw = {"destinationArn": shipper_arn, "excludeTags": {"log-group-governor:opt-out": "true"}, "apiQuotasTps": FAST_QUOTAS, **overrides}

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import re
+from contextlib import redirect_stdout
 
 import pytest
 
 from demo.__main__ import main
 
 
-def test_demo_shows_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
-    main()
-    printed = capsys.readouterr().out
+@pytest.fixture(scope="module")
+def printed() -> str:
+    """What `make demo` prints (run once for the module: it takes tens of seconds)."""
+    out = io.StringIO()
+    with redirect_stdout(out):
+        main()
+    return out.getvalue()
+
+
+def test_demo_shows_every_outcome(printed: str) -> None:
     rows = {line.split()[0]: line for line in printed.splitlines() if line.startswith(("/aws/", "/archive/", "/ecs/"))}
 
     assert "subscribe (not-subscribed)" in rows["/aws/lambda/orders-api"] and rows["/aws/lambda/orders-api"].endswith("30d log-group-governor")
@@ -31,10 +40,26 @@ def test_demo_shows_every_outcome(capsys: pytest.CaptureFixture[str]) -> None:
     assert '"applied":false' in backfill
 
 
-def test_demo_shows_ship_logs_at_work(capsys: pytest.CaptureFixture[str]) -> None:
-    main()
-    printed = capsys.readouterr().out
-    section = printed[printed.index("3. ship-logs"):]
+def test_demo_shows_drift_repaired_a_fight_stopped_and_coverage_before_and_after(printed: str) -> None:
+    section = printed[printed.index("3. Drift"):printed.index("4. ship-logs")]
+
+    assert re.search(r"DeleteSubscriptionFilter\s+on /aws/lambda/orders-api\s+by platform-admin\s+-> subscribe \(not-subscribed\); now\s+30d log-group-governor", section)
+    assert re.search(r"TagResource\s+on /aws/lambda/payments-worker\s+by platform-admin\s+-> remove-filter \(opted-out\); now\s+30d -", section)
+    assert re.search(r"UntagResource\s+on /aws/lambda/payments-worker .*-> subscribe \(not-subscribed\); now\s+30d log-group-governor", section)
+    assert len(re.findall(r"PutRetentionPolicy\s+on /ecs/search-indexer\s+by terraform-apply\s+-> set-retention", section)) == 3
+    assert re.search(r"-> conflict \(drift-fight\); now\s+7d", section)
+    assert "by arn:aws:iam::123456789012:role/terraform-apply; the governor stops touching it until" in section
+    assert "-> ignored (own-call)" in section
+    assert re.search(r"/aws/lambda/inventory-sync: now\s+30d log-group-governor", section)
+    before, after = section.split("after (python -m cli status):")
+    assert "backfill plan run drift-plan" in before and "reconcile run nightly-reconcile" in after
+    assert re.search(r"drift repaired by events\s+4\b", after)
+    assert re.search(r"conflicts\s+12\s+drift-fight 1, no-free-slot 11", after)
+    assert re.search(r"excluded\s+14\s+.*opted-out 1", before)
+
+
+def test_demo_shows_ship_logs_at_work(printed: str) -> None:
+    section = printed[printed.index("4. ship-logs"):]
 
     assert "CONTROL_MESSAGE: control-message" in section
     assert re.search(r"/aws/lambda/orders-api: \d+ log events shipped: \d+ records to http://127\.0\.0\.1:\d+/_bulk in 1 request\(s\), 0 refused", section)

@@ -106,6 +106,19 @@ class LogGroupInfo:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """A group whose aspect another principal keeps changing back: left alone until ``until``."""
+
+    log_group: str
+    aspect: str
+    principal: str
+    #: Epoch seconds.
+    since: float
+    until: float
+    changes: int
+
+
+@dataclass(frozen=True)
 class LogGroupPage:
     groups: tuple[LogGroupInfo, ...]
     next_token: str | None
@@ -299,6 +312,14 @@ class LogsGateway:
                 raise DestinationUnavailable(f"{subscription_filter.destination_arn}: {message or 'not found'}") from error
             raise
 
+    def delete_subscription_filter(self, log_group: str, filter_name: str) -> None:
+        """Remove one filter by name; already gone (or the group gone) is done."""
+        try:
+            self._call("DeleteSubscriptionFilter", "delete_subscription_filter", logGroupName=log_group, filterName=filter_name)
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
             self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
@@ -332,6 +353,122 @@ class LambdaGateway:
             raise
         return configuration.get("LoggingConfig", {}).get("LogGroup")
 
+    def function_exists(self, name: str) -> bool:
+        try:
+            self.client.get_function_configuration(FunctionName=name)
+        except ClientError as error:
+            if _error_code(error) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def function_names(self) -> set[str]:
+        """Every function of the account and region: one listing, a page of 50 per call."""
+        names, request = set(), {"MaxItems": 50}
+        while True:
+            answer = self.client.list_functions(**request)
+            names.update(f["FunctionName"] for f in answer.get("Functions", []))
+            if not answer.get("NextMarker"):
+                return names
+            request["Marker"] = answer["NextMarker"]
+
+
+class StateTable:
+    """The governor's small shared state in one DynamoDB table (key ``pk``, TTL ``expiresAt``): drift
+    fight counters and conflicts, the count of drift repaired since the last reconcile, the reconcile
+    lock. Items of the same kind share a key prefix."""
+
+    REPAIRS_KEY = "stats#drift-repaired"
+    LOCK_KEY = "lock#reconcile"
+
+    def __init__(self, table_name: str, client: Any = None) -> None:
+        self.table_name = table_name
+        self.client = client or boto3.client("dynamodb", config=client_config())
+
+    # --- drift (governor.drift.DriftLedger) -------------------------------------------------------
+    def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None:
+        item = self.client.get_item(TableName=self.table_name, Key=_key(f"conflict#{aspect}#{log_group}"), ConsistentRead=True).get("Item")
+        if not item or float(item["until"]["N"]) <= now:
+            return None
+        return Conflict(log_group, aspect, item["principal"]["S"], float(item["since"]["N"]), float(item["until"]["N"]), int(item["changes"]["N"]))
+
+    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
+        answer = self.client.update_item(
+            TableName=self.table_name, Key=_key(f"changes#{aspect}#{log_group}#{window_start}"),
+            UpdateExpression="ADD eventIds :event SET expiresAt = :expires",
+            ExpressionAttributeValues={":event": {"SS": [event_id]}, ":expires": {"N": str(expires_at)}},
+            # ALL_NEW: an event already in the set changes nothing, and UPDATED_NEW may then omit the set.
+            ReturnValues="ALL_NEW",
+        )
+        return len(answer["Attributes"]["eventIds"]["SS"])
+
+    def declare_conflict(self, conflict: Conflict) -> None:
+        self.client.put_item(TableName=self.table_name, Item={
+            **_key(f"conflict#{conflict.aspect}#{conflict.log_group}"),
+            "logGroup": {"S": conflict.log_group}, "aspect": {"S": conflict.aspect}, "principal": {"S": conflict.principal},
+            "since": {"N": str(conflict.since)}, "until": {"N": str(conflict.until)}, "changes": {"N": str(conflict.changes)},
+            "expiresAt": {"N": str(int(conflict.until) + 1)},
+        })
+
+    def add_repair(self) -> None:
+        self.client.update_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), UpdateExpression="ADD repaired :one",
+                                ExpressionAttributeValues={":one": {"N": "1"}})
+
+    # --- reconcile ---------------------------------------------------------------------------------
+    def conflicts(self, now: float) -> list[Conflict]:
+        """Every conflict still held (the table holds few: counters and conflicts expire)."""
+        found, request = [], {"TableName": self.table_name, "FilterExpression": "begins_with(pk, :conflict)",
+                              "ExpressionAttributeValues": {":conflict": {"S": "conflict#"}}}
+        while True:
+            answer = self.client.scan(**request)
+            for item in answer.get("Items", []):
+                if float(item["until"]["N"]) > now:
+                    found.append(Conflict(item["logGroup"]["S"], item["aspect"]["S"], item["principal"]["S"],
+                                          float(item["since"]["N"]), float(item["until"]["N"]), int(item["changes"]["N"])))
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def take_repairs(self) -> int:
+        """The drift repairs counted since the last call; taken by subtracting, so repairs counted
+        meanwhile are kept for the next run."""
+        item = self.client.get_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), ConsistentRead=True).get("Item")
+        count = int(item["repaired"]["N"]) if item and "repaired" in item else 0
+        if count:
+            self.client.update_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), UpdateExpression="ADD repaired :taken",
+                                    ExpressionAttributeValues={":taken": {"N": str(-count)}})
+        return count
+
+    def acquire_lock(self, owner: str, now: float, lease_s: float) -> str | None:
+        """Hold the reconcile lock for ``lease_s`` (renewing it when ``owner`` holds it). Answers None
+        when taken, else the owner that holds it."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={**_key(self.LOCK_KEY), "owner": {"S": owner}, "expiresAt": {"N": str(int(now + lease_s))}},
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expiresAt < :now",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}, ":now": {"N": str(int(now))}},
+            )
+            return None
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+        item = self.client.get_item(TableName=self.table_name, Key=_key(self.LOCK_KEY), ConsistentRead=True).get("Item", {})
+        return item.get("owner", {}).get("S", "another run")
+
+    def release_lock(self, owner: str) -> None:
+        try:
+            self.client.delete_item(TableName=self.table_name, Key=_key(self.LOCK_KEY), ConditionExpression="#owner = :owner",
+                                    ExpressionAttributeNames={"#owner": "owner"}, ExpressionAttributeValues={":owner": {"S": owner}})
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":  # someone else's lock now: not ours to release
+                raise
+
+
+def _key(pk: str) -> dict[str, Any]:
+    return {"pk": {"S": pk}}
+
 
 class S3RunStore:
     """A backfill run's checkpoint, per-page decisions and summary, as objects under ``runs/<run id>/``."""
@@ -361,6 +498,19 @@ class S3RunStore:
     def write_summary(self, run_id: str, summary: Mapping[str, Any]) -> str:
         key = f"runs/{run_id}/summary.json"
         self._put(key, json.dumps(summary, indent=2))
+        return f"s3://{self.bucket}/{key}"
+
+    def load_json(self, key: str) -> Any:
+        """An object under ``runs/`` or ``coverage/`` as JSON; None when there is none."""
+        try:
+            return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+        except ClientError as error:
+            if _error_code(error) in ("NoSuchKey", "404"):
+                return None
+            raise
+
+    def save_json(self, key: str, value: Any) -> str:
+        self._put(key, json.dumps(value, indent=2))
         return f"s3://{self.bucket}/{key}"
 
     def _put(self, key: str, body: str) -> None:

@@ -17,9 +17,10 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from . import coverage
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
 from .policy import Action
-from .service import Aspect, Governor, LiveFacts, Outcome
+from .service import Aspect, Gate, Governor, LiveFacts, Outcome
 
 #: Like the state machine's Retry: pauses of 1, 2, 4 ... s (at most 60 s), ten failures in a row at most.
 PAGE_RETRY_PAUSE_S = 1.0
@@ -40,8 +41,12 @@ class BackfillRequest:
     dry_run: bool = False
     #: Only log groups whose names start with this (empty: all).
     prefix: str = ""
+    #: A scheduled reconcile: an apply run over every group that never overlaps another reconcile.
+    reconcile: bool = False
+    #: Uninstalling: remove the governor's own filter from every group, and nothing else.
+    remove_filters: bool = False
 
-    KEYS = ("dryRun", "runId", "prefix")
+    KEYS = ("dryRun", "runId", "prefix", "reconcile", "removeFilters")
 
     @classmethod
     def from_input(cls, payload: Any, *, default_run_id: str) -> BackfillRequest:
@@ -61,7 +66,17 @@ class BackfillRequest:
         prefix = payload.get("prefix", "")
         if not isinstance(prefix, str) or len(prefix) > 512:
             raise BadRequest(f"prefix: expected a log group name prefix (string, at most 512 characters); got {prefix!r}")
-        return cls(run_id=run_id, dry_run=dry_run, prefix=prefix)
+        reconcile = payload.get("reconcile", False)
+        if not isinstance(reconcile, bool):
+            raise BadRequest(f"reconcile: expected true or false; got {reconcile!r}")
+        if reconcile and (dry_run or prefix):
+            raise BadRequest("reconcile: a reconcile run applies the policy to every log group; drop dryRun and prefix (or start a backfill)")
+        remove_filters = payload.get("removeFilters", False)
+        if not isinstance(remove_filters, bool):
+            raise BadRequest(f"removeFilters: expected true or false; got {remove_filters!r}")
+        if remove_filters and reconcile:
+            raise BadRequest("removeFilters: an uninstall run removes the governor's filters; it cannot be a reconcile too")
+        return cls(run_id=run_id, dry_run=dry_run, prefix=prefix, reconcile=reconcile, remove_filters=remove_filters)
 
 
 @dataclass
@@ -71,6 +86,8 @@ class Progress:
     run_id: str
     dry_run: bool
     prefix: str = ""
+    reconcile: bool = False
+    remove_filters: bool = False
     #: The token of the next page to read; None before the first page and after the last.
     next_token: str | None = None
     #: The last group of the last finished page: where a run resumes if its token has expired.
@@ -89,16 +106,31 @@ class Progress:
     done: bool = False
     #: Where the decision sink stood after the last finished page (a byte offset for files).
     sink_position: int = 0
+    #: Coverage counters (``governor.coverage.classify``) over the finished pages.
+    coverage: Counter[str] = field(default_factory=Counter)
+    #: Drift the event handlers repaired since the last run, taken when this run finished.
+    drift_repaired: int | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls)}
+        return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls),
+                "coverage": dict(self.coverage)}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Progress:
         data = {k: v for k, v in raw.items() if k != "version"}
         data["outcomes"] = Counter(data.get("outcomes", {}))
         data["api_calls"] = Counter(data.get("api_calls", {}))
+        data["coverage"] = Counter(data.get("coverage", {}))
         return cls(**data)
+
+    @property
+    def full_scan(self) -> bool:
+        """Every group of the account was governed (no prefix, not an uninstall): its coverage describes the account."""
+        return not self.prefix and not self.remove_filters
+
+    @property
+    def aspects(self) -> tuple[Aspect, ...]:
+        return (Aspect.REMOVAL,) if self.remove_filters else (Aspect.SUBSCRIPTION, Aspect.RETENTION)
 
     def summary(self) -> dict[str, Any]:
         """Counts by aspect, action and reason; errors with group names; time; API calls."""
@@ -121,6 +153,9 @@ class Progress:
             "elapsedSeconds": round(self.elapsed_s, 1),
             "apiCalls": dict(sorted(self.api_calls.items())),
             "sessions": self.sessions,
+            "reconcile": self.reconcile,
+            "removeFilters": self.remove_filters,
+            "coverage": coverage.report(self.coverage, drift_repaired=self.drift_repaired),
         }
 
 
@@ -140,9 +175,11 @@ def start_or_resume(request: BackfillRequest, store: RunStore) -> Progress:
     """The run's checkpoint, or a new run; a run keeps the mode it was started with."""
     raw = store.load(request.run_id)
     if raw is None:
-        return Progress(run_id=request.run_id, dry_run=request.dry_run, prefix=request.prefix)
+        return Progress(run_id=request.run_id, dry_run=request.dry_run, prefix=request.prefix, reconcile=request.reconcile,
+                        remove_filters=request.remove_filters)
     progress = Progress.from_json(raw)
-    if (progress.dry_run, progress.prefix) != (request.dry_run, request.prefix):
+    if ((progress.dry_run, progress.prefix, progress.reconcile, progress.remove_filters)
+            != (request.dry_run, request.prefix, request.reconcile, request.remove_filters)):
         raise BadRequest(
             f"run {request.run_id!r} was started with dryRun={str(progress.dry_run).lower()}, prefix={progress.prefix!r}; "
             f"resume it with the same values or start a new runId"
@@ -161,7 +198,13 @@ class Backfill:
         save: Callable[[Progress], None],
         clock: Callable[[], float] = time.monotonic,
         on_group: Callable[[Progress, list[Outcome]], None] | None = None,
+        orphaned: Callable[[str], bool | None] = lambda name: None,
+        gate: Callable[[Aspect], Gate | None] = lambda aspect: None,
     ) -> None:
+        """``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
+        functions); ``gate``: the check before each write (held conflicts)."""
+        self.orphaned = orphaned
+        self.gate = gate
         self.governor = governor
         self.logs: LogsGateway = governor.logs
         self.sink = sink
@@ -228,13 +271,16 @@ class Backfill:
 
         outcomes: list[Outcome] = []
         errors: list[dict[str, str]] = []
+        covered: Counter[str] = Counter()
         todo = [g for g in page.groups if resume_after is None or g.name > resume_after]
         for info in todo:
             if not page_time_left():
                 return False
-            group_outcomes, group_errors = self._group(info, progress.dry_run)
+            group_outcomes, group_errors = self._group(info, progress)
             outcomes.extend(group_outcomes)
             errors.extend(group_errors)
+            if progress.full_scan:
+                covered.update(coverage.classify(group_outcomes, self.orphaned(info.name)))
             if self.on_group:
                 self.on_group(progress, group_outcomes)
 
@@ -242,6 +288,7 @@ class Backfill:
         progress.pages += 1
         progress.groups += len(todo)
         progress.outcomes.update(f"{o.aspect.value} {o.action.value} {o.reason}" for o in outcomes)
+        progress.coverage.update(covered)
         progress.error_count += len(errors)
         progress.errors.extend(errors[: max(0, MAX_ERRORS_KEPT - len(progress.errors))])
         progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
@@ -251,12 +298,12 @@ class Backfill:
         self.save(progress)
         return True
 
-    def _group(self, info: LogGroupInfo, dry_run: bool) -> tuple[list[Outcome], list[dict[str, str]]]:
-        facts = LiveFacts(info, self.logs)  # shared by both aspects: tags are looked up once
+    def _group(self, info: LogGroupInfo, progress: Progress) -> tuple[list[Outcome], list[dict[str, str]]]:
+        facts = LiveFacts(info, self.logs, orphaned=self.orphaned)  # shared by both aspects: tags are looked up once
         outcomes, errors = [], []
-        for aspect in (Aspect.SUBSCRIPTION, Aspect.RETENTION):
+        for aspect in progress.aspects:
             try:
-                outcomes.append(self.governor.govern(facts, aspect, dry_run=dry_run))
+                outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))
             except ClientError as error:
                 if is_retryable(error):
                     raise  # throttled past botocore's retries: the page is done again later, never dropped

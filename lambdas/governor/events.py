@@ -1,6 +1,8 @@
-"""Read the EventBridge event CloudTrail emits for a CreateLogGroup call.
+"""Read the EventBridge events CloudTrail emits for the calls that create or change a log group.
 
-Only the log group's name is taken from the event: class, tags and filters are looked up, because
+A CreateLogGroup call, and the calls that can undo the governor's work afterwards (drift): its filter
+deleted or replaced, retention put or deleted, tags added or removed. Only the log group's name (and
+who made the call) is taken from the event: class, retention, tags and filters are looked up, because
 the event can be stale, replayed or out of order.
 """
 
@@ -14,13 +16,28 @@ from typing import Any
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 LOGS_EVENT_SOURCE = "logs.amazonaws.com"
 CREATE_LOG_GROUP = "CreateLogGroup"
-
-#: The EventBridge pattern the stack's rule uses; kept here so the rule and the parser agree.
-CREATE_LOG_GROUP_PATTERN: dict[str, Any] = {
-    "source": ["aws.logs"],
-    "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
-    "detail": {"eventSource": [LOGS_EVENT_SOURCE], "eventName": [CREATE_LOG_GROUP]},
+#: Calls that change what the governor set, by the aspect they change: each makes that aspect's
+#: handler look the group up again. A repair after one of them counts towards a fight.
+DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {
+    "subscription": ("DeleteSubscriptionFilter", "PutSubscriptionFilter"),
+    "retention": ("PutRetentionPolicy", "DeleteRetentionPolicy"),
 }
+#: Tagging calls can add or remove an opt-out tag: both aspects look again (never counted as a fight).
+TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
+EVENTS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
+    aspect: (CREATE_LOG_GROUP, *drift, *TAG_EVENTS) for aspect, drift in DRIFT_EVENTS.items()
+}
+
+
+def event_pattern(aspect: str) -> dict[str, Any]:
+    """The EventBridge pattern of ``aspect``'s rule; kept here so the rules and the parser agree."""
+    return {
+        "source": ["aws.logs"],
+        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": {"eventSource": [LOGS_EVENT_SOURCE], "eventName": list(EVENTS_BY_ASPECT[aspect])},
+    }
+
+_LOG_GROUP_ARN = re.compile(r"^arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:(?P<name>[^:]+)(?::\*)?$")
 
 MAX_LOG_GROUP_NAME_LENGTH = 512
 #: The API's own rule for a log group name (botocore's service model, shape LogGroupName: 1-512 of
@@ -38,10 +55,22 @@ class IgnoredEvent(ValueError):
 
 
 @dataclass(frozen=True)
-class CreateLogGroupCall:
+class LogGroupCall:
+    """A CloudTrail record of a call on one log group."""
+
+    event_name: str
     log_group_name: str
     event_id: str | None
     error_code: str | None
+    #: Who made the call: the role behind an assumed-role session, else the identity's ARN (or the
+    #: service that made it); None when the record does not say.
+    principal: str | None = None
+
+    @property
+    def is_drift(self) -> bool:
+        """A call that can undo what the governor set (tagging is a choice, not drift)."""
+        return any(self.event_name in names for names in DRIFT_EVENTS.values())
+
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -50,27 +79,59 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def parse_create_log_group(event: Any) -> CreateLogGroupCall:
+def parse_log_group_call(event: Any, event_names: tuple[str, ...]) -> LogGroupCall:
+    """A CloudTrail record of one of ``event_names`` on a log group; anything else is an IgnoredEvent."""
     event = _mapping(event, "the event")
     detail = _mapping(event.get("detail"), "detail")
     if event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE or detail.get("eventSource") != LOGS_EVENT_SOURCE:
         raise IgnoredEvent(
-            "not-create-log-group",
+            "not-a-log-group-call",
             f"detail-type {event.get('detail-type')!r} from {detail.get('eventSource')!r} is not a CloudTrail record of CloudWatch Logs",
         )
-    if detail.get("eventName") != CREATE_LOG_GROUP:
-        raise IgnoredEvent("not-create-log-group", f"eventName is {detail.get('eventName')!r}, not {CREATE_LOG_GROUP}")
+    event_name = detail.get("eventName")
+    if event_name not in event_names:
+        raise IgnoredEvent("not-for-this-handler", f"eventName is {event_name!r}; this handler acts on {', '.join(event_names)}")
+    error_code = detail.get("errorCode")
+    error_code = error_code if isinstance(error_code, str) else None
+    if error_code and event_name != CREATE_LOG_GROUP:
+        # A refused call changed nothing. (A refused CreateLogGroup may mean the group exists: governed.)
+        raise IgnoredEvent("call-failed", f"{event_name} failed with {error_code}: it changed nothing")
     parameters = _mapping(detail.get("requestParameters"), "detail.requestParameters")
-    name = parameters.get("logGroupName")
+    name = _log_group_name(parameters)
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_LOG_GROUP_NAME_LENGTH:
         raise IgnoredEvent("malformed-event", f"detail.requestParameters.logGroupName should be a log group name, got {name!r}")
     if not LOG_GROUP_NAME.fullmatch(name):
         # CloudTrail records refused calls too: no such group can exist, so there is nothing to govern.
         raise IgnoredEvent("invalid-log-group-name", f"{name!r} is not a name CloudWatch Logs accepts (1-512 of A-Z a-z 0-9 . - _ / #)")
     event_id = detail.get("eventID")
-    error_code = detail.get("errorCode")
-    return CreateLogGroupCall(
+    return LogGroupCall(
+        event_name=event_name,
         log_group_name=name,
         event_id=event_id if isinstance(event_id, str) else None,
-        error_code=error_code if isinstance(error_code, str) else None,
+        error_code=error_code,
+        principal=_principal(detail.get("userIdentity")),
     )
+
+
+def _log_group_name(parameters: Mapping[str, Any]) -> Any:
+    """``logGroupName``; TagResource and UntagResource name the group by ARN, and other resources
+    (destinations, deliveries) can be tagged too: those are not ours."""
+    if "logGroupName" in parameters:
+        return parameters["logGroupName"]
+    identifier = parameters.get("resourceArn", parameters.get("logGroupIdentifier"))
+    if isinstance(identifier, str) and identifier.startswith("arn:"):
+        match = _LOG_GROUP_ARN.match(identifier)
+        if not match:
+            raise IgnoredEvent("not-a-log-group", f"{identifier!r} is not a log group")
+        return match["name"]
+    return identifier
+
+
+def _principal(identity: Any) -> str | None:
+    if not isinstance(identity, Mapping):
+        return None
+    issuer = identity.get("sessionContext", {}).get("sessionIssuer", {}) if isinstance(identity.get("sessionContext"), Mapping) else {}
+    for candidate in (issuer.get("arn") if isinstance(issuer, Mapping) else None, identity.get("arn"), identity.get("invokedBy")):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    return None

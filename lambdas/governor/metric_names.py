@@ -13,3 +13,25 @@ IGNORED_EVENTS = "IgnoredEvents"
 ERRORS = "Errors"
 #: The destination refused a subscription while the group exists: a misconfiguration that alarms.
 DESTINATION_ERRORS = "DestinationErrors"
+#: A change another principal made (a filter deleted, retention changed) that an event handler undid.
+DRIFT_REPAIRED = "DriftRepaired"
+#: Removed the governor's own filter from a group that opted out.
+FILTERS_REMOVED = "FiltersRemoved"
+#: Published by every finished run over all groups (backfill or reconcile): the account's coverage.
+COVERAGE_LOG_GROUPS = "CoverageLogGroups"
+COVERAGE_GOVERNED = "CoverageGoverned"
+COVERAGE_COMPLIANT = "CoverageCompliant"
+COVERAGE_COMPLIANT_PERCENT = "CoverageCompliantPercent"
+COVERAGE_REPAIRED = "CoverageRepaired"
+COVERAGE_ORPHANS = "CoverageOrphans"
+COVERAGE_UNSUPPORTED_CLASS = "CoverageUnsupportedClass"
+COVERAGE_DRIFT_REPAIRED = "CoverageDriftRepaired"
+#: Both also published with a Reason dimension.
+COVERAGE_EXCLUDED = "CoverageExcluded"
+COVERAGE_CONFLICTS = "CoverageConflicts"
+#: Metric name -> key of the coverage report.
+COVERAGE = {
+    COVERAGE_LOG_GROUPS: "logGroups", COVERAGE_GOVERNED: "governed", COVERAGE_COMPLIANT: "compliant",
+    COVERAGE_COMPLIANT_PERCENT: "compliantPercent", COVERAGE_REPAIRED: "repairedByThisRun", COVERAGE_ORPHANS: "orphans",
+    COVERAGE_UNSUPPORTED_CLASS: "unsupportedClass", COVERAGE_DRIFT_REPAIRED: "driftRepairedSinceLastRun",
+}

@@ -13,6 +13,7 @@ from .service import Outcome
 METRIC_BY_ACTION = {
     Action.SUBSCRIBE: names.SUBSCRIBED,
     Action.UPDATE_FILTER: names.FILTERS_UPDATED,
+    Action.REMOVE_FILTER: names.FILTERS_REMOVED,
     Action.SET_RETENTION: names.RETENTION_SET,
     Action.LEAVE: names.COMPLIANT,
     Action.SKIP: names.SKIPPED,
@@ -26,8 +27,10 @@ DESTINATION_ERRORS_METRIC = names.DESTINATION_ERRORS
 def record_outcome(outcome: Outcome, logger: Logger, metrics: Metrics) -> None:
     logger.append_keys(logGroupName=outcome.log_group, decision=outcome.action.value, reason=outcome.reason)
     fields = {"aspect": outcome.aspect.value, "detail": outcome.detail, "applied": outcome.applied}
+    if outcome.principal:
+        fields["principal"] = outcome.principal
     if outcome.action is Action.CONFLICT:
-        logger.warning("log group not subscribed: no free subscription filter slot", extra=fields)
+        logger.warning(f"{outcome.aspect.value}: conflict ({outcome.reason}), the group is left as it is", extra=fields)
     else:
         logger.info(f"{outcome.aspect.value}: {outcome.action.value}", extra=fields)
 
@@ -35,7 +38,7 @@ def record_outcome(outcome: Outcome, logger: Logger, metrics: Metrics) -> None:
         return  # a dry run changes nothing, so counts nothing as changed
     name = METRIC_BY_ACTION[outcome.action]
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
-    if outcome.action in (Action.SKIP, Action.CONFLICT):
+    if outcome.action in (Action.SKIP, Action.CONFLICT, Action.REMOVE_FILTER):
         # The same count again by reason, for "why was this skipped" dashboards.
         with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace,
                            default_dimensions=metrics.default_dimensions) as metric:

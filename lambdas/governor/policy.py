@@ -8,18 +8,30 @@ name or class costs no further API call.
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from .config import ConfigError, PolicyConfig
+from .config import ConfigError, PolicyConfig, RetentionMode
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
 SUBSCRIBABLE_CLASSES = frozenset({"STANDARD"})
 #: DELIVERY groups keep events for one day and their retention cannot be changed.
 FIXED_RETENTION_CLASSES = frozenset({"DELIVERY"})
+#: Where Lambda writes a function's logs unless its LoggingConfig says otherwise.
+LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
+_FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def lambda_function_name(log_group: str) -> str | None:
+    """The function whose default log group this is; None for other groups, including Lambda@Edge
+    replicas (``/aws/lambda/us-east-1.<name>``), whose function lives in another region."""
+    name = log_group.removeprefix(LAMBDA_LOG_GROUP_PREFIX)
+    return name if name != log_group and _FUNCTION_NAME.fullmatch(name) else None
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,9 @@ class LogGroupFacts(Protocol):
     def tags(self) -> Mapping[str, str]: ...
     @property
     def filters(self) -> Sequence[SubscriptionFilter]: ...
+    @property
+    def orphaned(self) -> bool | None:
+        """True for a ``/aws/lambda/<name>`` group whose function no longer exists; None when unknown."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,7 @@ class KnownFacts:
     retention_days: int | None = None
     tags: Mapping[str, str] = None  # type: ignore[assignment]
     filters: Sequence[SubscriptionFilter] = ()
+    orphaned: bool | None = None
 
     def __post_init__(self) -> None:
         if self.tags is None:
@@ -63,6 +79,8 @@ class KnownFacts:
 class Action(str, Enum):
     SUBSCRIBE = "subscribe"
     UPDATE_FILTER = "update-filter"
+    #: Remove the governor's own filter (by name) from a group that opted out.
+    REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
     LEAVE = "leave"
     SKIP = "skip"
@@ -70,7 +88,7 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.SET_RETENTION)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION)
 
 
 class Reason(str, Enum):
@@ -87,13 +105,29 @@ class Reason(str, Enum):
     FILTER_COMPLIANT = "filter-compliant"
     SHIPPED_BY_OTHER_FILTER = "shipped-by-other-filter"
     NO_FREE_SLOT = "no-free-slot"
+    #: An opt-out tag was added to a subscribed group: the governor's own filter goes.
+    OPTED_OUT = "opted-out"
+    #: Another principal keeps changing the group back: the governor stops touching it for a while.
+    DRIFT_FIGHT = "drift-fight"
     # retention
     RETENTION_UNSET = "retention-unset"
     RETENTION_TOO_SHORT = "retention-too-short"
     RETENTION_TOO_LONG = "retention-too-long"
     KEEPS_LONGER_RETENTION = "keeps-longer-retention"
     RETENTION_COMPLIANT = "retention-compliant"
+    RETENTION_WITHIN_BOUNDS = "retention-within-bounds"
+    NEVER_EXPIRE_ALLOWED = "never-expire-allowed"
     RETENTION_UNMANAGED = "retention-unmanaged"
+    #: A /aws/lambda/<name> group whose function no longer exists.
+    ORPHANED = "orphaned-function"
+    # uninstall (removeFiltersOnDelete)
+    UNINSTALL = "uninstall"
+    NO_OWN_FILTER = "no-own-filter"
+
+
+#: Reasons that put a group outside the governor's scope (coverage counts them as excluded).
+EXCLUSION_REASONS = frozenset({Reason.EXCLUDED_PREFIX, Reason.EXCLUDED_PATTERN, Reason.EXCLUDED_TAG, Reason.OPTED_OUT,
+                               Reason.SHIPPING_PATH})
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,9 @@ class Policy:
             return Decision(Action.SKIP, Reason.UNSUPPORTED_CLASS, f"class {facts.log_group_class} does not support subscription filters")
         excluded = self._excluded_by_tag(facts)
         if excluded:
+            ours = next((f for f in facts.filters if f.name == self.desired_filter.name), None)
+            if ours is not None:  # only the governor's own filter, by name: other tools' filters stay
+                return Decision(Action.REMOVE_FILTER, Reason.OPTED_OUT, f"{excluded.detail}: remove filter {ours.name!r}", ours)
             return excluded
         return self._filter_decision(facts.filters)
 
@@ -157,6 +194,9 @@ class Policy:
             return excluded
         if facts.log_group_class in FIXED_RETENTION_CLASSES:
             return Decision(Action.SKIP, Reason.FIXED_RETENTION_CLASS, f"class {facts.log_group_class} has a fixed retention")
+        orphan_days = self.config.orphan_retention_days
+        if orphan_days is not None and lambda_function_name(facts.name) and facts.orphaned:
+            return self._excluded_by_tag(facts) or self._orphan_retention(facts.retention_days, orphan_days)
         desired = self.desired_retention(facts.name)
         if desired is None:
             return Decision(Action.LEAVE, Reason.RETENTION_UNMANAGED, "no retention configured for this name")
@@ -165,14 +205,40 @@ class Policy:
             return excluded
         current = facts.retention_days
         if current is None:
+            if self.config.never_expire_compliant:
+                return Decision(Action.LEAVE, Reason.NEVER_EXPIRE_ALLOWED, "never expires, which neverExpireCompliant allows")
             return Decision(Action.SET_RETENTION, Reason.RETENTION_UNSET, f"never expires; set {desired} days", retention_days=desired)
+        mode = self.config.retention_mode
+        if mode is RetentionMode.CLAMP:
+            low, high = self.config.retention_min_days, self.config.retention_max_days
+            if current < low:
+                return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to the minimum {low} days", retention_days=low)
+            if current > high:
+                return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, f"shorten {current} to the maximum {high} days", retention_days=high)
+            return Decision(Action.LEAVE, Reason.RETENTION_WITHIN_BOUNDS, f"{current} days, within {low}..{high}")
         if current == desired:
             return Decision(Action.LEAVE, Reason.RETENTION_COMPLIANT, f"{current} days as configured")
         if current < desired:
             return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to {desired} days", retention_days=desired)
-        if self.config.shorten_retention:
+        if mode is RetentionMode.EXACT:
             return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, f"shorten {current} to {desired} days", retention_days=desired)
-        return Decision(Action.LEAVE, Reason.KEEPS_LONGER_RETENTION, f"keeps {current} days (> {desired}); shortening is off")
+        return Decision(Action.LEAVE, Reason.KEEPS_LONGER_RETENTION, f"keeps {current} days (> {desired}); retentionMode is minimum")
+
+    @staticmethod
+    def _orphan_retention(current: int | None, orphan_days: int) -> Decision:
+        if current is not None and current <= orphan_days:
+            return Decision(Action.LEAVE, Reason.ORPHANED, f"its function no longer exists; keeps {current} days (<= {orphan_days})")
+        return Decision(Action.SET_RETENTION, Reason.ORPHANED, f"its function no longer exists; shorten to {orphan_days} days (never deleted)",
+                        retention_days=orphan_days)
+
+    def removal(self, facts: LogGroupFacts) -> Decision:
+        """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
+        if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
+            return Decision(Action.LEAVE, Reason.NO_OWN_FILTER, f"class {facts.log_group_class} has no subscription filters")
+        ours = next((f for f in facts.filters if f.name == self.desired_filter.name), None)
+        if ours is None:
+            return Decision(Action.LEAVE, Reason.NO_OWN_FILTER, f"no filter named {self.desired_filter.name!r}")
+        return Decision(Action.REMOVE_FILTER, Reason.UNINSTALL, f"uninstalling: remove filter {ours.name!r}", ours)
 
     def desired_retention(self, name: str) -> int | None:
         for prefix, days in self._overrides:

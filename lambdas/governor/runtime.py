@@ -8,7 +8,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .aws import LambdaGateway
-from .config import ENV_CONFIG, ENV_EVENT_CONCURRENCY, ENV_PROTECTED_LOG_GROUPS, ConfigError, DestinationKind, PolicyConfig, parse_policy_config
+from .config import (
+    ENV_CONFIG,
+    ENV_EVENT_CONCURRENCY,
+    ENV_OWN_PRINCIPALS,
+    ENV_PROTECTED_LOG_GROUPS,
+    ENV_STATE_TABLE,
+    ConfigError,
+    DestinationKind,
+    PolicyConfig,
+    parse_policy_config,
+)
 from .pacing import DEFAULT_EVENT_CONCURRENCY
 from .policy import Policy
 
@@ -20,6 +30,15 @@ class Settings:
     protected_log_groups: tuple[str, ...] = ()
     #: How many containers of each event handler may run at once (their pacing divides by it).
     event_concurrency: int = DEFAULT_EVENT_CONCURRENCY
+    #: The DynamoDB table of drift fights and conflicts (None: the CLI, with no table).
+    state_table: str | None = None
+    #: The governor's own roles: their calls are not drift.
+    own_principals: tuple[str, ...] = ()
+
+    def require_state_table(self) -> str:
+        if not self.state_table:
+            raise ConfigError(f"{ENV_STATE_TABLE} is not set: set it to the governor's state table (the stack does this)")
+        return self.state_table
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -38,7 +57,11 @@ class Settings:
         concurrency = environ.get(ENV_EVENT_CONCURRENCY) or str(DEFAULT_EVENT_CONCURRENCY)
         if not concurrency.isdigit() or int(concurrency) < 1:
             raise ConfigError(f"{ENV_EVENT_CONCURRENCY}: expected a whole number of at least 1 (the queue consumer's maximum concurrency); got {concurrency!r}")
-        return cls(config=config, protected_log_groups=tuple(protected), event_concurrency=int(concurrency))
+        own = json.loads(environ.get(ENV_OWN_PRINCIPALS) or "[]")
+        if not isinstance(own, list) or not all(isinstance(n, str) and n for n in own):
+            raise ConfigError(f"{ENV_OWN_PRINCIPALS}: expected a JSON list of the governor's role ARNs; got {own!r}")
+        return cls(config=config, protected_log_groups=tuple(protected), event_concurrency=int(concurrency),
+                   state_table=environ.get(ENV_STATE_TABLE) or None, own_principals=tuple(own))
 
 
 #: How long the guard trusts its look-up of the destination's ``LoggingConfig``. Short, because the

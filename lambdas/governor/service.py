@@ -11,9 +11,15 @@ from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot
 from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
 
 
+#: A check before a write: None lets it through, an Outcome replaces it.
+Gate = Callable[["Outcome"], "Outcome | None"]
+
+
 class Aspect(str, Enum):
     SUBSCRIPTION = "subscription"
     RETENTION = "retention"
+    #: Uninstalling: the governor's own filter is removed.
+    REMOVAL = "removal"
 
 
 #: Reported when the group disappears between the event and our look-up (not a policy decision).
@@ -29,9 +35,11 @@ class Outcome:
     detail: str
     #: True when the change was made; False for a dry run or when there was nothing to write.
     applied: bool = False
+    #: The other principal of a drift fight.
+    principal: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "logGroup": self.log_group,
             "aspect": self.aspect.value,
             "action": self.action.value,
@@ -39,14 +47,20 @@ class Outcome:
             "detail": self.detail,
             "applied": self.applied,
         }
+        if self.principal:
+            answer["principal"] = self.principal
+        return answer
 
 
 class LiveFacts:
     """A log group's facts, with tags and filters looked up only if the policy asks for them."""
 
-    def __init__(self, info: LogGroupInfo, logs: LogsGateway) -> None:
+    def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Callable[[str], bool | None] = lambda name: None) -> None:
+        """``orphaned``: answers whether a /aws/lambda/<name> group's function is gone (a run's listing of
+        functions, or a look-up); asked only when the policy needs it."""
         self.info = info
         self._logs = logs
+        self._orphaned = orphaned
         # Looked up once, on first use. Not functools.cached_property: before Python 3.12 it holds
         # one lock for every instance while a look-up runs, which serialises concurrent callers.
         self._tags: dict[str, str] | None = None
@@ -76,6 +90,10 @@ class LiveFacts:
             self._filters = self._logs.subscription_filters(self.info.name)
         return self._filters
 
+    @property
+    def orphaned(self) -> bool | None:
+        return self._orphaned(self.info.name)
+
 
 class Governor:
     def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway) -> None:
@@ -88,20 +106,29 @@ class Governor:
     def policy(self) -> Policy:
         return self._policy if isinstance(self._policy, Policy) else self._policy()
 
-    def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
+    def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None,
+                       orphaned: Callable[[str], bool | None] | None = None) -> Outcome:
         """The event handlers' path: the event names a group; look it up rather than trust the event."""
         info = self.logs.describe_log_group(name)
         if info is None:
             return _gone(name, aspect)
-        return self.govern(LiveFacts(info, self.logs), aspect, dry_run=dry_run)
+        facts = LiveFacts(info, self.logs, orphaned=orphaned) if orphaned else LiveFacts(info, self.logs)
+        return self.govern(facts, aspect, dry_run=dry_run, before_write=before_write)
 
-    def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False) -> Outcome:
+    def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None) -> Outcome:
+        """``before_write``: asked with the planned outcome before anything is written; an Outcome it
+        answers is returned instead (a contested group is left alone)."""
         name = facts.name
         try:
             policy = self.policy
-            decision = policy.subscription(facts) if aspect is Aspect.SUBSCRIPTION else policy.retention(facts)
+            decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.REMOVAL: policy.removal}[aspect]
+            decision = decide(facts)
             if not decision.action.writes or dry_run:
                 return _outcome(name, aspect, decision, applied=False)
+            if before_write is not None:
+                stopped = before_write(_outcome(name, aspect, decision, applied=False))
+                if stopped is not None:
+                    return stopped
             self._apply(name, decision)
         except LogGroupGone:
             return _gone(name, aspect)
@@ -111,7 +138,9 @@ class Governor:
         return _outcome(name, aspect, decision, applied=True)
 
     def _apply(self, name: str, decision: Decision) -> None:
-        if decision.subscription_filter is not None:
+        if decision.action is Action.REMOVE_FILTER and decision.subscription_filter is not None:
+            self.logs.delete_subscription_filter(name, decision.subscription_filter.name)
+        elif decision.subscription_filter is not None:
             self.logs.put_subscription_filter(name, decision.subscription_filter)
         elif decision.retention_days is not None:
             self.logs.put_retention_policy(name, decision.retention_days)

@@ -52,7 +52,8 @@ def synthesize(**overrides: Any) -> Synthesized:
     context = {**REPO_CONTEXT, **{f"governor:{k}": v for k, v in overrides.items()}}
     outdir = Path(tempfile.mkdtemp(prefix="cdk.out-"))
     app = cdk.App(context=context, outdir=str(outdir))
-    stack = build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION))
+    # cdk.json's nulls reach the app as the CLI passes them (jsii drops them from the App's context).
+    stack = build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION), nulls={k: None for k, v in context.items() if v is None})
     app.synth()
     return Synthesized(Template.from_stack(stack), outdir)
 

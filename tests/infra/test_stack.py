@@ -13,9 +13,9 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Match
 
-from app import build_app
+from app import build_app, cli_nulls
 from governor.config import ConfigError
-from governor.events import CREATE_LOG_GROUP_PATTERN
+from governor.events import EVENTS_BY_ASPECT
 from tests.infra.conftest import ACCOUNT, REGION, REPO_CONTEXT, SHIPPER_ARN, Synthesized, synthesize
 
 LOG_GROUPS = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":logs:{REGION}:{ACCOUNT}:log-group:*"]]}
@@ -58,31 +58,42 @@ def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized)
         assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
 
 
-def test_rule_puts_create_log_group_records_into_one_queue_per_handler(default_stack: Synthesized) -> None:
-    [rule] = default_stack.of_type("AWS::Events::Rule")
-    targets = rule["Properties"]["Targets"]
-
-    assert rule["Properties"]["EventPattern"] == CREATE_LOG_GROUP_PATTERN
-    queue_ids = {t["Arn"]["Fn::GetAtt"][0] for t in targets}
-    assert len(queue_ids) == 2 and all(default_stack.resources[q]["Type"] == "AWS::SQS::Queue" for q in queue_ids)
+def test_one_rule_per_handler_puts_its_aspects_records_into_its_queue_leaving_out_the_governors_own(default_stack: Synthesized) -> None:
+    rules = default_stack.of_type("AWS::Events::Rule")
     consumers = {}
     for mapping in default_stack.of_type("AWS::Lambda::EventSourceMapping"):
         queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
-        consumers[queue_id] = default_stack.resources[mapping["Properties"]["FunctionName"]["Ref"]]["Properties"]["Handler"]
+        consumers[queue_id] = default_stack.resources[mapping["Properties"]["FunctionName"]["Ref"]]
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": 2}
-    assert {consumers[q] for q in queue_ids} == {
-        "governor.handlers.create_log_group.subscribe_log_group",
-        "governor.handlers.create_log_group.set_retention",
-    }
-    for target in targets:
+    roles = {fn["Properties"]["Handler"].rsplit(".", 1)[-1]: fn["Properties"]["Role"] for fn in default_stack.of_type("AWS::Lambda::Function")
+             if fn["Properties"]["Handler"].startswith("governor.handlers.")}
+
+    handled = {}
+    for rule in rules:
+        [target] = rule["Properties"]["Targets"]
+        consumer = consumers[target["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"]
+        pattern = rule["Properties"]["EventPattern"]
+        assert pattern["source"] == ["aws.logs"] and pattern["detail-type"] == ["AWS API Call via CloudTrail"]
+        handled[consumer] = set(pattern["detail"]["eventName"])
+        # The governor's three roles (both handlers and the backfill) are left out; other identities are not.
+        first, second = pattern["detail"]["$or"]
+        assert first == {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}}
+        excluded = second["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
+        assert excluded == [roles["subscribe_log_group"], roles["set_retention"], roles["handler"]]
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert handled == {
+        "governor.handlers.create_log_group.subscribe_log_group": set(EVENTS_BY_ASPECT["subscription"]),
+        "governor.handlers.create_log_group.set_retention": set(EVENTS_BY_ASPECT["retention"]),
+    }
+    assert "DeleteSubscriptionFilter" in handled["governor.handlers.create_log_group.subscribe_log_group"]
+    assert "PutRetentionPolicy" in handled["governor.handlers.create_log_group.set_retention"]
 
 
 def test_event_queues_are_encrypted_outlast_their_consumers_and_end_in_an_alarmed_dlq(default_stack: Synthesized) -> None:
-    [rule] = default_stack.of_type("AWS::Events::Rule")
-    [dlq_id] = {t["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for t in rule["Properties"]["Targets"]}
-    for target in rule["Properties"]["Targets"]:
+    targets = [t for rule in default_stack.of_type("AWS::Events::Rule") for t in rule["Properties"]["Targets"]]
+    [dlq_id] = {t["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for t in targets}
+    for target in targets:
         queue = default_stack.resources[target["Arn"]["Fn::GetAtt"][0]]["Properties"]
         assert queue["SqsManagedSseEnabled"] is True
         assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
@@ -129,21 +140,72 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
 
     assert subscribe["Properties"]["Role"] != retention["Properties"]["Role"]
     # cdk.json excludes by tag, so both may read tags; the guard reads ship-logs' logging configuration.
+    # An opt-out tag makes the subscription handler remove its own filter; both keep drift state in the table.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
+        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
     assert _actions(default_stack.role_policy_of(retention)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
         "logs:ListTagsForResource",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
+    [table] = default_stack.of_type("AWS::DynamoDB::GlobalTable")
+    table_id = next(k for k, v in default_stack.resources.items() if v is table or v == table)
+    for function in (subscribe, retention):
+        [state] = [st for st in default_stack.role_policy_of(function) if "dynamodb:GetItem" in st["Action"]]
+        assert state["Resource"] == {"Fn::GetAtt": [table_id, "Arn"]}
     for function in (subscribe, retention):
         role = default_stack.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
         assert "ManagedPolicyArns" not in role["Properties"]
         for statement in default_stack.role_policy_of(function):
             assert statement["Resource"] != "*"
+
+
+def test_the_state_table_expires_its_items_and_can_be_restored(default_stack: Synthesized) -> None:
+    [table] = default_stack.of_type("AWS::DynamoDB::GlobalTable")
+    props = table["Properties"]
+
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert props["Replicas"][0]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    for function in ("subscribe_log_group", "set_retention", "governor.handlers.backfill.handler"):
+        assert "GOVERNOR_STATE_TABLE" in default_stack.function(function)["Properties"]["Environment"]["Variables"]
+
+
+def test_a_daily_schedule_starts_a_reconcile_run_unless_turned_off(default_stack: Synthesized) -> None:
+    [schedule] = default_stack.of_type("AWS::Scheduler::Schedule")
+    props = schedule["Properties"]
+    [machine_id] = [k for k, v in default_stack.resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine"]
+
+    assert props["ScheduleExpression"] == "rate(1 day)" and props["State"] == "ENABLED"
+    assert props["Target"]["Arn"] == {"Ref": machine_id}
+    assert json.loads(props["Target"]["Input"]) == {"reconcile": True}
+    role = default_stack.resources[props["Target"]["RoleArn"]["Fn::GetAtt"][0]]
+    assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert synthesize(destinationArn=SHIPPER_ARN, reconcileSchedule="null", createTrail=False).of_type("AWS::Scheduler::Schedule") == []
+    assert synthesize(destinationArn=SHIPPER_ARN, reconcileSchedule=None, createTrail=False).of_type("AWS::Scheduler::Schedule") == []
+
+
+def test_a_null_in_cdk_json_reaches_the_app_as_the_cli_passes_it(tmp_path: Path) -> None:
+    """jsii drops null context values; the app reads them from the CLI's environment, inline or from a file."""
+    context = {"governor:reconcileSchedule": None, "governor:defaultRetentionDays": None, "governor:filterName": "x"}
+    assert cli_nulls({"CDK_CONTEXT_JSON": json.dumps(context)}) == {"governor:reconcileSchedule": None, "governor:defaultRetentionDays": None}
+    overflow = tmp_path / "context.json"
+    overflow.write_text(json.dumps(context))
+    assert cli_nulls({"CONTEXT_OVERFLOW_LOCATION_ENV": str(overflow)}) == {"governor:reconcileSchedule": None,
+                                                                             "governor:defaultRetentionDays": None}
+    assert cli_nulls({}) == {}
+
+
+def test_orphan_retention_lets_only_the_retention_handler_ask_whether_a_function_exists() -> None:
+    synthesized = synthesize(destinationArn=SHIPPER_ARN, orphanRetentionDays=7, createTrail=False)
+
+    [lookup] = [s for s in synthesized.role_policy_of(synthesized.function("set_retention")) if s["Action"] == "lambda:GetFunctionConfiguration"]
+    assert lookup["Resource"] == {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":lambda:{REGION}:{ACCOUNT}:function:*"]]}
 
 
 def test_pass_role_is_limited_to_the_delivery_role_and_to_cloudwatch_logs() -> None:
@@ -216,6 +278,7 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "lambda:GetFunctionConfiguration",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
     [read_config] = [s for s in statements if s["Action"] == "lambda:GetFunctionConfiguration"]
     assert read_config["Resource"] == SHIPPER_ARN
@@ -367,8 +430,9 @@ def test_backfill_function_can_do_both_aspects_and_keep_its_checkpoints(default_
     assert props["Timeout"] == 900
     assert _actions(default_stack.role_policy_of(backfill)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
-        "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource",
+        "lambda:GetFunctionConfiguration", "lambda:ListFunctions", "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DeleteItem",
     }
     bucket_id = props["Environment"]["Variables"]["GOVERNOR_REPORTS_BUCKET"]["Ref"]
     bucket = default_stack.resources[bucket_id]["Properties"]
@@ -487,3 +551,17 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
 def test_bad_ship_logs_configuration_stops_synth(ship_logs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_app(cdk.App(context={**REPO_CONTEXT, "governor:shipLogs": ship_logs}))
+
+
+def test_one_dashboard_shows_coverage_decisions_errors_runs_ship_logs_and_every_alarm(default_stack: Synthesized) -> None:
+    [dashboard] = default_stack.of_type("AWS::CloudWatch::Dashboard")
+    parts = dashboard["Properties"]["DashboardBody"]["Fn::Join"][1]
+    body = "".join(p if isinstance(p, str) else json.dumps(p) for p in parts)
+
+    for title in ("Coverage (each finished reconcile)", "Decisions", "Skipped, by reason", "Conflicts and opt-outs, by reason", "Errors",
+                  "Queues: waiting and dead letters", "Backfill and reconcile runs", "ship-logs: records", "ship-logs: duration", "Alarms"):
+        assert f'"title":"{title}"' in body
+    for metric in ("CoverageGoverned", "CoverageCompliant", "DriftRepaired", "RecordsShipped", "RecordsRejected", "SinkRetries"):
+        assert f'"{metric}"' in body
+    alarm_ids = [k for k, v in default_stack.resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    assert len(alarm_ids) >= 8 and all(json.dumps({"Fn::GetAtt": [a, "Arn"]}) in body for a in alarm_ids)

@@ -289,9 +289,9 @@ def _with(path: tuple[str, ...], value: Any) -> dict:
 @pytest.mark.parametrize(
     ("event", "reason"),
     [
-        (fixture("put_retention_policy"), "not-create-log-group"),
-        (_with(("detail-type",), "Scheduled Event"), "not-create-log-group"),
-        (_with(("detail", "eventSource"), "s3.amazonaws.com"), "not-create-log-group"),
+        (_with(("detail", "eventName"), "CreateLogStream"), "not-for-this-handler"),
+        (_with(("detail-type",), "Scheduled Event"), "not-a-log-group-call"),
+        (_with(("detail", "eventSource"), "s3.amazonaws.com"), "not-a-log-group-call"),
         (_without(("detail",)), "malformed-event"),
         (_with(("detail",), "CreateLogGroup"), "malformed-event"),
         (_without(("detail", "requestParameters")), "malformed-event"),

@@ -106,6 +106,81 @@ def test_retention_decisions(name: str, current: int | None, raw: dict, action: 
     assert (decision.action, decision.retention_days) == (action, days)
 
 
+@pytest.mark.parametrize(
+    ("mode", "current", "action", "reason", "days"),
+    [
+        # minimum: set where none, raise where shorter, keep longer
+        ({}, 14, Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, 30),
+        ({}, 365, Action.LEAVE, Reason.KEEPS_LONGER_RETENTION, None),
+        # exact: anything else is set to the configured value (and shortenRetention is its older spelling)
+        ({"retentionMode": "exact"}, 365, Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, 30),
+        ({"shortenRetention": True}, 365, Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, 30),
+        ({"retentionMode": "exact"}, 30, Action.LEAVE, Reason.RETENTION_COMPLIANT, None),
+        # clamp 14..90: raise below, shorten above, leave between
+        ({"retentionMode": "clamp", "retentionMinDays": 14, "retentionMaxDays": 90}, 7, Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, 14),
+        ({"retentionMode": "clamp", "retentionMinDays": 14, "retentionMaxDays": 90}, 365, Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, 90),
+        ({"retentionMode": "clamp", "retentionMinDays": 14, "retentionMaxDays": 90}, 60, Action.LEAVE, Reason.RETENTION_WITHIN_BOUNDS, None),
+        ({"retentionMode": "clamp", "retentionMinDays": 14, "retentionMaxDays": 90}, None, Action.SET_RETENTION, Reason.RETENTION_UNSET, 30),
+        # never expire is non-compliant in every mode unless configured otherwise
+        ({"retentionMode": "exact"}, None, Action.SET_RETENTION, Reason.RETENTION_UNSET, 30),
+        ({"neverExpireCompliant": True}, None, Action.LEAVE, Reason.NEVER_EXPIRE_ALLOWED, None),
+    ],
+)
+def test_retention_modes(mode: dict, current: int | None, action: Action, reason: Reason, days: int | None) -> None:
+    decision = _policy(**mode).retention(KnownFacts("/aws/lambda/orders", retention_days=current))
+
+    assert (decision.action, decision.reason, decision.retention_days) == (action, reason, days)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"retentionMode": "shortest"}, "retentionMode: expected one of minimum, exact, clamp; got 'shortest'"),
+        ({"retentionMode": "clamp", "retentionMinDays": 14}, "retentionMode \"clamp\" needs both"),
+        ({"retentionMode": "clamp", "retentionMinDays": 90, "retentionMaxDays": 14}, "minimum <= maximum"),
+        ({"retentionMode": "clamp", "retentionMinDays": 60, "retentionMaxDays": 90}, "defaultRetentionDays: 30 days lies outside retentionMinDays..retentionMaxDays"),
+        ({"retentionMode": "clamp", "retentionMinDays": 7, "retentionMaxDays": 90, "retentionOverrides": {"/p": 365}},
+         "retentionOverrides\\['/p'\\]: 365 days lies outside"),
+        ({"retentionMinDays": 7}, "only retentionMode \"clamp\" uses them"),
+        ({"retentionMode": "minimum", "shortenRetention": True}, "shortenRetention: true means retentionMode \"exact\""),
+        ({"orphanRetentionDays": 2}, "orphanRetentionDays: 2 is not a retention"),
+        ({"driftFightLimit": 0}, "driftFightLimit: expected 1 to 100"),
+    ],
+)
+def test_bad_retention_settings_name_the_key(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        _policy(**raw)
+
+
+def test_an_orphaned_lambda_group_gets_the_short_retention_only_when_configured() -> None:
+    orphan = KnownFacts("/aws/lambda/deleted-fn", retention_days=365, orphaned=True)
+
+    assert _policy().retention(orphan).reason is Reason.KEEPS_LONGER_RETENTION  # reported, not touched
+    decision = _policy(orphanRetentionDays=7).retention(orphan)
+    assert (decision.action, decision.reason, decision.retention_days) == (Action.SET_RETENTION, Reason.ORPHANED, 7)
+    shorter = KnownFacts("/aws/lambda/deleted-fn", retention_days=3, orphaned=True)
+    assert _policy(orphanRetentionDays=7).retention(shorter).action is Action.LEAVE
+    # a living function's group, and a group outside /aws/lambda/, keep the normal rule
+    assert _policy(orphanRetentionDays=7).retention(KnownFacts("/aws/lambda/live", retention_days=365, orphaned=False)).action is Action.LEAVE
+    assert _policy(orphanRetentionDays=7).retention(KnownFacts("/ecs/x", retention_days=365, orphaned=True)).action is Action.LEAVE
+    # exclusions still come first
+    excluded = KnownFacts("/aws/lambda/deleted-fn", retention_days=365, orphaned=True, tags={"opt-out": "true"})
+    assert _policy(orphanRetentionDays=7, excludeTags={"opt-out": "true"}).retention(excluded).reason is Reason.EXCLUDED_TAG
+
+
+def test_an_opt_out_tag_removes_only_the_governors_own_filter() -> None:
+    policy = _policy(excludeTags={"opt-out": "true"})
+    ours, vendor = SubscriptionFilter("log-group-governor", SHIPPER), SubscriptionFilter("vendor", OTHER)
+
+    decision = policy.subscription(KnownFacts("/a", tags={"opt-out": "true"}, filters=(vendor, ours)))
+    assert (decision.action, decision.reason, decision.subscription_filter) == (Action.REMOVE_FILTER, Reason.OPTED_OUT, ours)
+    # a filter shipping to our destination under another name is someone else's: left alone
+    other_name = SubscriptionFilter("hand-made", SHIPPER)
+    assert policy.subscription(KnownFacts("/a", tags={"opt-out": "true"}, filters=(other_name,))).action is Action.SKIP
+    # the tag removed: governed again
+    assert policy.subscription(KnownFacts("/a", tags={}, filters=(vendor,))).action is Action.SUBSCRIBE
+
+
 def test_tag_exclusion_matches_value_or_any_value() -> None:
     policy = _policy(excludeTags={"opt-out": "true", "team": "*"})
 

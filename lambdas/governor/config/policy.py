@@ -24,6 +24,7 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "DescribeLogGroups": 10.0,
     "DescribeSubscriptionFilters": 5.0,
     "PutSubscriptionFilter": 5.0,
+    "DeleteSubscriptionFilter": 5.0,
     "PutRetentionPolicy": 5.0,
     "ListTagsForResource": 5.0,
 }
@@ -37,6 +38,28 @@ ENV_PROTECTED_LOG_GROUPS = "GOVERNOR_PROTECTED_LOG_GROUPS"
 ENV_REPORTS_BUCKET = "GOVERNOR_REPORTS_BUCKET"
 #: The event queues' maximum concurrency, which the handlers' pacing divides by.
 ENV_EVENT_CONCURRENCY = "GOVERNOR_EVENT_CONCURRENCY"
+#: The DynamoDB table of drift fights, conflicts and the reconcile lock.
+ENV_STATE_TABLE = "GOVERNOR_STATE_TABLE"
+#: The governor's own roles (JSON list of ARNs): their calls never trigger drift repair.
+ENV_OWN_PRINCIPALS = "GOVERNOR_OWN_PRINCIPALS"
+
+
+class RetentionMode(str, Enum):
+    """How a group's retention is judged against the configured one."""
+
+    #: Set where none, raise where shorter, keep a longer one (a team may keep more).
+    MINIMUM = "minimum"
+    #: Exactly the configured value: raise or shorten.
+    EXACT = "exact"
+    #: Between ``retentionMinDays`` and ``retentionMaxDays``: raise below, shorten above, leave between.
+    CLAMP = "clamp"
+
+
+#: Drift repair stops fighting a principal that changed a group back more than this many times...
+DEFAULT_DRIFT_FIGHT_LIMIT = 3
+#: ...within this window, and leaves the group alone for this long (the conflict is reported and alarms).
+DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES = 60
+DEFAULT_DRIFT_CONFLICT_HOLD_HOURS = 24
 
 
 class DestinationKind(str, Enum):
@@ -119,7 +142,14 @@ class PolicyConfig:
     default_retention_days: int | None = 30
     #: Longest matching prefix wins; ``None`` leaves retention of matching groups alone.
     retention_overrides: Mapping[str, int | None] = field(default_factory=dict)
-    shorten_retention: bool = False
+    retention_mode: RetentionMode = RetentionMode.MINIMUM
+    #: The bounds of ``RetentionMode.CLAMP`` (None in the other modes).
+    retention_min_days: int | None = None
+    retention_max_days: int | None = None
+    #: True: a group that never expires is compliant and left alone.
+    never_expire_compliant: bool = False
+    #: Retention for ``/aws/lambda/<name>`` groups whose function no longer exists (None: report only).
+    orphan_retention_days: int | None = None
     exclude_prefixes: tuple[str, ...] = ()
     exclude_patterns: tuple[re.Pattern[str], ...] = ()
     #: Tag key -> value; ``"*"`` matches any value.
@@ -133,6 +163,14 @@ class PolicyConfig:
     event_quota_share: float = DEFAULT_EVENT_QUOTA_SHARE
     #: Fraction of each quota a backfill run aims at (it halves its rate on a throttle).
     backfill_quota_share: float = DEFAULT_BACKFILL_QUOTA_SHARE
+    #: Drift repair gives up on a group changed back more than ``drift_fight_limit`` times in the window.
+    drift_fight_limit: int = DEFAULT_DRIFT_FIGHT_LIMIT
+    drift_fight_window_minutes: int = DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES
+    drift_conflict_hold_hours: int = DEFAULT_DRIFT_CONFLICT_HOLD_HOURS
+
+    @property
+    def shorten_retention(self) -> bool:
+        return self.retention_mode is RetentionMode.EXACT
 
     def backfill_rates_tps(self) -> dict[str, float]:
         return {op: tps * self.backfill_quota_share for op, tps in self.api_quotas_tps.items()}
@@ -147,7 +185,11 @@ class PolicyConfig:
             "filterPattern": self.filter_pattern,
             "defaultRetentionDays": self.default_retention_days,
             "retentionOverrides": dict(self.retention_overrides),
-            "shortenRetention": self.shorten_retention,
+            "retentionMode": self.retention_mode.value,
+            "retentionMinDays": self.retention_min_days,
+            "retentionMaxDays": self.retention_max_days,
+            "neverExpireCompliant": self.never_expire_compliant,
+            "orphanRetentionDays": self.orphan_retention_days,
             "excludePrefixes": list(self.exclude_prefixes),
             "excludePatterns": [p.pattern for p in self.exclude_patterns],
             "excludeTags": dict(self.exclude_tags),
@@ -156,13 +198,18 @@ class PolicyConfig:
             "apiQuotasTps": dict(self.api_quotas_tps),
             "eventQuotaShare": self.event_quota_share,
             "backfillQuotaShare": self.backfill_quota_share,
+            "driftFightLimit": self.drift_fight_limit,
+            "driftFightWindowMinutes": self.drift_fight_window_minutes,
+            "driftConflictHoldHours": self.drift_conflict_hold_hours,
         }
 
 
 POLICY_KEYS = (
     "destinationArn", "destinationRoleArn", "filterName", "filterPattern", "defaultRetentionDays",
-    "retentionOverrides", "shortenRetention", "excludePrefixes", "excludePatterns", "excludeTags",
+    "retentionOverrides", "retentionMode", "shortenRetention", "retentionMinDays", "retentionMaxDays",
+    "neverExpireCompliant", "orphanRetentionDays", "excludePrefixes", "excludePatterns", "excludeTags",
     "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps", "eventQuotaShare", "backfillQuotaShare",
+    "driftFightLimit", "driftFightWindowMinutes", "driftConflictHoldHours",
 )
 
 
@@ -209,6 +256,8 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
             raise ConfigError("retentionOverrides: a prefix must not be empty (use defaultRetentionDays for every group)")
         overrides[prefix] = retention_days(days, f"retentionOverrides[{prefix!r}]", allow_none=True)
 
+    mode, bounds = _retention_mode(raw, default_retention, overrides)
+
     patterns = []
     for pattern in string_list(raw, "excludePatterns"):
         try:
@@ -239,7 +288,26 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
             raise ConfigError(f"{key}: expected a fraction of each CloudWatch Logs quota, more than 0 and at most 1 (default {default}); got {share!r}")
         shares[key] = float(share)
 
+    drift = {}
+    for key, default, low, high, unit in (
+        ("driftFightLimit", DEFAULT_DRIFT_FIGHT_LIMIT, 1, 100, "changes back"),
+        ("driftFightWindowMinutes", DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES, 1, 7 * 24 * 60, "minutes"),
+        ("driftConflictHoldHours", DEFAULT_DRIFT_CONFLICT_HOLD_HOURS, 1, 90 * 24, "hours"),
+    ):
+        value = decode(raw, key, default, int)
+        if not low <= value <= high:
+            raise ConfigError(f"{key}: expected {low} to {high} {unit} (default {default}); got {value}")
+        drift[key] = value
+
     return PolicyConfig(
+        retention_mode=mode,
+        retention_min_days=bounds[0],
+        retention_max_days=bounds[1],
+        never_expire_compliant=decode(raw, "neverExpireCompliant", False, bool),
+        orphan_retention_days=retention_days(decode(raw, "orphanRetentionDays", None, (int, type(None))), "orphanRetentionDays", allow_none=True),
+        drift_fight_limit=drift["driftFightLimit"],
+        drift_fight_window_minutes=drift["driftFightWindowMinutes"],
+        drift_conflict_hold_hours=drift["driftConflictHoldHours"],
         event_quota_share=shares["eventQuotaShare"],
         backfill_quota_share=shares["backfillQuotaShare"],
         destination=destination,
@@ -247,7 +315,6 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         filter_pattern=filter_pattern,
         default_retention_days=default_retention,
         retention_overrides=overrides,
-        shorten_retention=decode(raw, "shortenRetention", False, bool),
         exclude_prefixes=string_list(raw, "excludePrefixes"),
         exclude_patterns=tuple(patterns),
         exclude_tags=dict(exclude_tags),
@@ -255,3 +322,32 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         max_filters_per_log_group=max_filters,
         api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
+
+
+def _retention_mode(raw: Mapping[str, Any], default_days: int | None,
+                    overrides: Mapping[str, int | None]) -> tuple[RetentionMode, tuple[int | None, int | None]]:
+    """``retentionMode`` and, for clamp, its bounds. ``shortenRetention: true`` is the older spelling of ``exact``."""
+    modes = ", ".join(m.value for m in RetentionMode)
+    name = decode(raw, "retentionMode", RetentionMode.MINIMUM.value, str)
+    try:
+        mode = RetentionMode(name)
+    except ValueError:
+        raise ConfigError(f"retentionMode: expected one of {modes}; got {name!r}") from None
+    if decode(raw, "shortenRetention", False, bool):
+        if "retentionMode" in raw and mode is not RetentionMode.EXACT:
+            raise ConfigError(f"shortenRetention: true means retentionMode \"exact\", but retentionMode is {mode.value!r}; set only retentionMode")
+        mode = RetentionMode.EXACT
+    low = retention_days(decode(raw, "retentionMinDays", None, (int, type(None))), "retentionMinDays", allow_none=True)
+    high = retention_days(decode(raw, "retentionMaxDays", None, (int, type(None))), "retentionMaxDays", allow_none=True)
+    if mode is not RetentionMode.CLAMP:
+        if low is not None or high is not None:
+            raise ConfigError(f"retentionMinDays / retentionMaxDays: only retentionMode \"clamp\" uses them; retentionMode is {mode.value!r}")
+        return mode, (None, None)
+    if low is None or high is None or low > high:
+        raise ConfigError(f"retentionMinDays / retentionMaxDays: retentionMode \"clamp\" needs both, minimum <= maximum; got {low!r} and {high!r}")
+    targets = {"defaultRetentionDays": default_days, **{f"retentionOverrides[{k!r}]": v for k, v in overrides.items()}}
+    for key, days in targets.items():
+        if days is not None and not low <= days <= high:
+            raise ConfigError(f"{key}: {days} days lies outside retentionMinDays..retentionMaxDays ({low}..{high}); "
+                              f"a group without retention gets it, so it must be within the bounds")
+    return mode, (low, high)

@@ -4,6 +4,12 @@ The state machine invokes it in a loop with ``{"execution": <execution name>, "i
 input>}`` until it answers ``done``. It can also be invoked directly with the input itself
 (``{"dryRun": true}``): a small account finishes in one invocation; a large one answers
 ``done: false`` and is continued by invoking again with the same ``runId``.
+
+A scheduled reconcile (``{"reconcile": true}``) is the same run over every group, holding a lock in
+the state table so two never overlap: one that finds the lock held ends at once, saying by whom.
+Every run lists the account's functions once (kept with its checkpoint) to find orphaned
+``/aws/lambda/<name>`` groups, leaves groups under a held drift conflict alone, and counts coverage;
+a finished run over every group publishes it (``coverage/latest.json`` and metrics).
 """
 
 from __future__ import annotations
@@ -16,11 +22,15 @@ from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..aws import LogsGateway, Pacer, S3RunStore, retry_budget_s
+from .. import metric_names
+from ..aws import LambdaGateway, LogsGateway, Pacer, S3RunStore, StateTable, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
-from ..config import ENV_REPORTS_BUCKET, SERVICE_NAME, ConfigError
+from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError
+from ..drift import ConflictSet
+from ..policy import lambda_function_name
 from ..runtime import GuardedPolicies, Settings
 from ..service import Governor
 
@@ -30,6 +40,10 @@ PAGE_MARGIN_MS = 120_000
 #: longest one API call can take (every retry, every timeout), and room to save.
 GROUP_MARGIN_MS = int(retry_budget_s() * 1000) + 10_000
 
+#: A reconcile holds its lock this long per slice; each slice renews it, and a run that died frees it
+#: once it lapses (two slice timeouts).
+RECONCILE_LEASE_S = 2 * 900
+
 logger = Logger(service=SERVICE_NAME)
 
 
@@ -38,6 +52,31 @@ class BackfillParts:
     governor: Governor
     store: S3RunStore
     clock: Callable[[], float] = time.monotonic
+    #: None when no state table is configured (no conflicts to respect, no lock, no drift count).
+    state: StateTable | None = None
+    lambdas: LambdaGateway | None = None
+    wall_clock: Callable[[], float] = time.time
+
+
+class FunctionListing:
+    """The account's functions, listed once per run and kept beside its checkpoint, so a run of many
+    slices makes one listing, not one call per group."""
+
+    def __init__(self, store: S3RunStore, run_id: str, lambdas: LambdaGateway) -> None:
+        self._store, self._key, self._lambdas = store, f"runs/{run_id}/functions.json", lambdas
+        self._names: frozenset[str] | None = None
+
+    def __call__(self, log_group: str) -> bool | None:
+        function = lambda_function_name(log_group)
+        if function is None:
+            return None
+        if self._names is None:
+            saved = self._store.load_json(self._key)
+            if saved is None:
+                saved = sorted(self._lambdas.function_names())
+                self._store.save_json(self._key, saved)
+            self._names = frozenset(saved)
+        return function not in self._names
 
 
 def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time.monotonic,
@@ -47,7 +86,9 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     if not bucket:
         raise ConfigError(f"{ENV_REPORTS_BUCKET} is not set: set it to the bucket for backfill checkpoints and reports (the stack does this)")
     pacer = Pacer(settings.config.backfill_rates_tps(), clock=clock, sleep=sleep)
-    return BackfillParts(Governor(GuardedPolicies(settings, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock)
+    lambdas = LambdaGateway()
+    return BackfillParts(Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock,
+                         state=StateTable(settings.state_table) if settings.state_table else None, lambdas=lambdas)
 
 
 def _save_quietly(store: S3RunStore, progress: Progress) -> None:
@@ -73,17 +114,26 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         request = BackfillRequest.from_input(event.get("input"), default_run_id=str(event["execution"]))
     else:
         request = BackfillRequest.from_input(event, default_run_id=f"run-{context.aws_request_id}")
-    logger.append_keys(runId=request.run_id, dryRun=request.dry_run)
+    logger.append_keys(runId=request.run_id, dryRun=request.dry_run, reconcile=request.reconcile)
     store = parts.store
 
     progress = start_or_resume(request, store)
+    if request.reconcile and not progress.done:
+        if parts.state is None:
+            raise ConfigError("a reconcile run needs the state table for its lock: set GOVERNOR_STATE_TABLE (the stack does this)")
+        holder = parts.state.acquire_lock(request.run_id, parts.wall_clock(), RECONCILE_LEASE_S)
+        if holder is not None:
+            logger.warning("another reconcile run is still going: this one ends without work", extra={"heldBy": holder})
+            return {"runId": request.run_id, "done": True, "skipped": f"reconcile run {holder} is still going"}
     if not progress.done:
         def page_done(p: Progress) -> None:
             store.save(p.run_id, p.to_json())
             logger.info("page done", extra={"pages": p.pages, "logGroups": p.groups, "errors": p.error_count})
 
+        conflicts = ConflictSet(parts.state.conflicts(parts.wall_clock()) if parts.state else ())
+        orphaned = FunctionListing(store, progress.run_id, parts.lambdas or LambdaGateway())
         try:
-            Backfill(parts.governor, store, save=page_done, clock=parts.clock).run(
+            Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate).run(
                 progress,
                 time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
                 page_time_left=lambda: context.get_remaining_time_in_millis() > GROUP_MARGIN_MS,
@@ -93,7 +143,13 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
             # point and adds this session's calls and time to the run's summary.
             _save_quietly(store, progress)
             raise
+        if progress.done and parts.state is not None and progress.full_scan and progress.drift_repaired is None:
+            progress.drift_repaired = parts.state.take_repairs()
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
+        if progress.done:
+            _publish_coverage(progress, store)
+        if progress.done and request.reconcile:
+            parts.state.release_lock(request.run_id)
 
     summary = progress.summary()
     result: dict[str, Any] = {"runId": progress.run_id, "done": progress.done, "summary": summary}
@@ -104,3 +160,21 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
     else:
         logger.info("backfill continues in the next invocation", extra={"pages": progress.pages, "logGroups": progress.groups})
     return result
+
+
+def _publish_coverage(progress: Progress, store: S3RunStore) -> None:
+    """A finished run over every group: its coverage as metrics and as the account's latest coverage."""
+    if not progress.full_scan:
+        return
+    report = progress.summary()["coverage"]
+    store.save_json("coverage/latest.json", {"runId": progress.run_id, "dryRun": progress.dry_run, "reconcile": progress.reconcile,
+                                             "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **report})
+    # One EMF line per figure (a slice that is not the last publishes none, so no shared Metrics object).
+    figures = [(name, report.get(key, 0), None) for name, key in metric_names.COVERAGE.items()]
+    figures += [(name, count, reason) for kind, name in (("excluded", metric_names.COVERAGE_EXCLUDED), ("conflicts", metric_names.COVERAGE_CONFLICTS))
+                for reason, count in report[kind].items()]
+    for name, value, reason in figures:
+        unit = MetricUnit.Percent if name == metric_names.COVERAGE_COMPLIANT_PERCENT else MetricUnit.Count
+        with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
+            if reason:
+                metric.add_dimension(name="Reason", value=reason)

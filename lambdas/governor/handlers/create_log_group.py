@@ -1,7 +1,11 @@
-"""The two CreateLogGroup handlers: subscribe-log-group and set-retention, one aspect of the policy each.
+"""The two event handlers: subscribe-log-group and set-retention, one aspect of the policy each.
 
-EventBridge puts every CloudTrail record of a CreateLogGroup call into one encrypted queue per
-handler; each handler drains its queue in batches, at most ``GOVERNOR_EVENT_CONCURRENCY`` containers
+Each acts on CloudTrail records of CreateLogGroup and of the calls that can undo its aspect later
+(drift: a filter deleted or replaced, retention put or deleted, tags added or removed): it looks the
+group up again and asks the same policy. The governor's own calls are ignored; a group another
+principal keeps changing back is left alone (``governor.drift``).
+
+EventBridge puts every such record into one encrypted queue per handler; each handler drains its queue in batches, at most ``GOVERNOR_EVENT_CONCURRENCY`` containers
 at once, each pacing its CloudWatch Logs calls to its part of the event handlers' quota share. A
 burst of new groups waits in the queue instead of throttling the account. A message that fails is
 reported in ``batchItemFailures`` and comes back after the queue's visibility timeout; one that fails
@@ -15,6 +19,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -22,12 +27,14 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..aws import DestinationUnavailable, LogsGateway, Pacer, retry_budget_s
+from .. import metric_names
+from ..aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, StateTable, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME
-from ..events import IgnoredEvent, parse_create_log_group
+from ..drift import DriftGuard
+from ..events import EVENTS_BY_ASPECT, IgnoredEvent, parse_log_group_call
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
-from ..policy import Policy
+from ..policy import Policy, lambda_function_name
 from ..runtime import GuardedPolicies, Settings
 from ..service import Aspect, Governor
 
@@ -35,35 +42,53 @@ from ..service import Aspect, Governor
 #: (every retry, every timeout), plus room to answer: the rest go back to the queue untouched.
 RECORD_MARGIN_MS = int(retry_budget_s() * 1000) + 5_000
 #: Keys a record adds to the log lines; removed before the next record of the batch.
-_RECORD_KEYS = ["logGroupName", "eventId", "messageId", "decision", "reason"]
+_RECORD_KEYS = ["logGroupName", "eventId", "eventName", "principal", "messageId", "decision", "reason"]
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 #: The clock the guard's look-up expires by and the pacer spaces calls by (tests put a simulated one here).
 clock = time.monotonic
 sleep = time.sleep
+#: The wall clock drift windows and conflict holds are measured in (epoch seconds).
+wall_clock = time.time
 
 
-def _governor(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> Governor:
+@dataclass(frozen=True)
+class EventParts:
+    """What a handler keeps for its container's life: nothing in it can change while the container
+    lives (the guard's LoggingConfig look-up inside the governor expires within seconds; conflicts
+    are read from the table before every write, never cached)."""
+
+    governor: Governor
+    drift: DriftGuard
+    #: Whether a /aws/lambda/<name> group's function is gone (None: not asked by this handler).
+    orphaned: Callable[[str], bool | None] | None = None
+
+
+def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
     settings = Settings.from_environ(os.environ)
+    table = StateTable(settings.require_state_table())
     rates = event_handler_rates_tps(settings.config.api_quotas_tps, settings.config.event_quota_share,
                                     aspect.value, settings.event_concurrency)
     pacer = Pacer(rates, clock=lambda: clock(), sleep=lambda s: sleep(s))
-    return Governor(policy(settings), LogsGateway(pacer=pacer))
+    orphaned = None
+    if aspect is Aspect.RETENTION and settings.config.orphan_retention_days is not None:
+        lambdas = LambdaGateway()
+        orphaned = lambda group: (not lambdas.function_exists(name)) if (name := lambda_function_name(group)) else None  # noqa: E731
+    return EventParts(Governor(policy(settings), LogsGateway(pacer=pacer)),
+                      DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned)
 
 
 @cache
-def subscription_governor() -> Governor:
-    """Built on the first invocation and kept for the container's life: settings, client and pacer
-    cannot change while it lives; the guard's look-up of the destination's LoggingConfig inside it
-    expires within seconds (``GuardedPolicies``)."""
-    return _governor(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock()))
+def subscription_governor() -> EventParts:
+    """Built on the first invocation and kept for the container's life."""
+    return _parts(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock()))
 
 
 @cache
-def retention_governor() -> Governor:
+def retention_governor() -> EventParts:
     """Retention needs no guard look-up: setting retention on the shipping path's groups is harmless."""
-    return _governor(Aspect.RETENTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+    return _parts(Aspect.RETENTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -78,13 +103,13 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     return handle(event, context, retention_governor, Aspect.RETENTION)
 
 
-def handle(event: Any, context: Any, governor: Callable[[], Governor], aspect: Aspect) -> dict[str, Any]:
+def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
     if isinstance(event, Mapping) and isinstance(event.get("Records"), list):
-        return handle_queue_batch(event["Records"], context, governor, aspect)
-    return handle_create_log_group(event, governor, aspect)
+        return handle_queue_batch(event["Records"], context, parts, aspect)
+    return handle_log_group_event(event, parts, aspect)
 
 
-def handle_queue_batch(records: list[Any], context: Any, governor: Callable[[], Governor], aspect: Aspect) -> dict[str, Any]:
+def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
     """A batch from the handler's queue; answers the partial batch response the event source mapping reads."""
     failures: list[dict[str, str]] = []
     for index, record in enumerate(records):
@@ -104,26 +129,32 @@ def handle_queue_batch(records: list[Any], context: Any, governor: Callable[[], 
         except ValueError:
             event = None
         try:
-            handle_create_log_group(event, governor, aspect)
+            handle_log_group_event(event, parts, aspect)
         except Exception:
             failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
     logger.remove_keys(_RECORD_KEYS)
     return {"batchItemFailures": failures}
 
 
-def handle_create_log_group(event: Any, governor: Callable[[], Governor], aspect: Aspect) -> dict[str, Any]:
-    """``governor`` is a factory, so a malformed event is finished without building anything."""
+def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
+    """``parts`` is a factory, so a malformed event is finished without building anything."""
     try:
-        call = parse_create_log_group(event)
+        call = parse_log_group_call(event, EVENTS_BY_ASPECT[aspect.value])
+        if call.event_name != "CreateLogGroup" and parts().drift.is_own(call):
+            raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
     except IgnoredEvent as ignored:
         # Retrying cannot fix the event: log it, count it, finish.
         logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
         metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
         return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
 
-    logger.append_keys(logGroupName=call.log_group_name, eventId=call.event_id)
+    logger.append_keys(logGroupName=call.log_group_name, eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
-        outcome = governor().govern_by_name(call.log_group_name, aspect)
+        handler = parts()
+        outcome = handler.governor.govern_by_name(call.log_group_name, aspect, before_write=handler.drift.before_write(call, aspect),
+                                                  orphaned=handler.orphaned)
+        if handler.drift.repaired(call, outcome):
+            metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
     except DestinationUnavailable as error:
         # Every new group would meet this: alarm now, and keep the event to govern once it is fixed.
         logger.exception(f"{aspect.value}: the destination refused the subscription; fix the destination (the event is retried)",

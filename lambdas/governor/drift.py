@@ -1,0 +1,126 @@
+"""Drift repair's memory: which groups another principal keeps changing back, and when to stop fighting.
+
+Pure logic over a ``DriftLedger`` (the adapter in ``aws.py`` keeps it in DynamoDB). A change made by
+another principal that the governor then repairs counts once per CloudTrail event (a redelivered
+event is not counted twice) in a fixed window; a group changed back more than the limit within one
+window is declared contested: the governor leaves that aspect of it alone until the hold expires,
+reports a conflict naming the principal, and alarms. Every writer (event handlers, reconcile runs)
+asks the same ``before_write`` gate, so a contested group is left alone everywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from .aws import Conflict
+from .config import PolicyConfig
+from .events import LogGroupCall
+from .policy import Action, Reason
+from .service import Aspect, Outcome
+
+UNKNOWN_PRINCIPAL = "an unknown principal"
+
+
+class DriftLedger(Protocol):
+    def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None: ...
+    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
+        """Record one change (idempotent per ``event_id``); answer the changes recorded in the window."""
+    def declare_conflict(self, conflict: Conflict) -> None: ...
+    def add_repair(self) -> None:
+        """Count one drift repair, for the next reconcile run's 'repaired since the last run'."""
+
+
+class DriftGuard:
+    """Decides, before a write, whether the governor may touch the group; counts fights and repairs."""
+
+    def __init__(self, config: PolicyConfig, ledger: DriftLedger, own_principals: Iterable[str] = (), *,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.ledger = ledger
+        self.own_principals = frozenset(own_principals)
+        self.limit = config.drift_fight_limit
+        self.window_s = config.drift_fight_window_minutes * 60
+        self.hold_s = config.drift_conflict_hold_hours * 3600
+        self._clock = clock
+
+    def is_own(self, call: LogGroupCall) -> bool:
+        """The governor's own call (its roles): never a trigger, or each write would wake it again."""
+        return call.principal in self.own_principals
+
+    def before_write(self, call: LogGroupCall | None, aspect: Aspect) -> Callable[[Outcome], Outcome | None]:
+        """A gate for ``Governor.govern``: None lets the planned write through; an Outcome replaces it."""
+
+        def gate(planned: Outcome) -> Outcome | None:
+            now = self._clock()
+            held = self.ledger.conflict(planned.log_group, aspect.value, now)
+            if held is not None:
+                return _contested(planned, held, f"contested with {held.principal} since {_when(held.since)}; "
+                                                  f"left alone until {_when(held.until)}")
+            if call is None or not call.is_drift:
+                return None
+            window_start = int(now // self.window_s * self.window_s)
+            changes = self.ledger.count_change(planned.log_group, aspect.value, window_start, call.event_id or f"{call.event_name}@{now}",
+                                               expires_at=window_start + 2 * self.window_s)
+            if changes <= self.limit:
+                return None
+            conflict = Conflict(planned.log_group, aspect.value, call.principal or UNKNOWN_PRINCIPAL, now, now + self.hold_s, changes)
+            self.ledger.declare_conflict(conflict)
+            return _contested(planned, conflict, f"changed back {changes} times within {self.window_s // 60} minutes by "
+                                                 f"{conflict.principal}; the governor stops touching it until {_when(conflict.until)}")
+
+        return gate
+
+    def repaired(self, call: LogGroupCall, outcome: Outcome) -> bool:
+        """Count an applied repair of drift; True when it was one."""
+        if call.is_drift and outcome.applied:
+            self.ledger.add_repair()
+            return True
+        return False
+
+
+class ConflictSet:
+    """The conflicts held when a reconcile run starts: its gate, without a look-up per group."""
+
+    def __init__(self, conflicts: Iterable[Conflict]) -> None:
+        self.by_key = {(c.log_group, c.aspect): c for c in conflicts}
+
+    def gate(self, aspect: Aspect) -> Callable[[Outcome], Outcome | None]:
+        def check(planned: Outcome) -> Outcome | None:
+            held = self.by_key.get((planned.log_group, aspect.value))
+            if held is None:
+                return None
+            return _contested(planned, held, f"contested with {held.principal} since {_when(held.since)}; left alone until {_when(held.until)}")
+        return check
+
+
+def _contested(planned: Outcome, conflict: Conflict, detail: str) -> Outcome:
+    return Outcome(planned.log_group, planned.aspect, Action.CONFLICT, Reason.DRIFT_FIGHT.value, detail, principal=conflict.principal)
+
+
+def _when(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch_s))
+
+
+class InMemoryLedger:
+    """A ledger held in memory: simulations, and the CLI when no state table is given."""
+
+    def __init__(self) -> None:
+        self.changes: dict[tuple[str, str, int], set[str]] = {}
+        self.held: dict[tuple[str, str], Conflict] = {}
+        self.repairs = 0
+
+    def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None:
+        held = self.held.get((log_group, aspect))
+        return held if held is not None and held.until > now else None
+
+    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
+        events = self.changes.setdefault((log_group, aspect, window_start), set())
+        events.add(event_id)
+        return len(events)
+
+    def declare_conflict(self, conflict: Conflict) -> None:
+        self.held[(conflict.log_group, conflict.aspect)] = conflict
+
+    def add_repair(self) -> None:
+        self.repairs += 1

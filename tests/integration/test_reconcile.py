@@ -1,0 +1,154 @@
+"""The scheduled reconcile: the backfill run with {"reconcile": true}, through its entry point."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from typing import Any
+
+import pytest
+
+from governor.aws import Conflict, StateTable
+from governor.backfill import BadRequest
+from governor.handlers.backfill import build_parts, handle_backfill
+from governor.handlers.create_log_group import set_retention, subscribe_log_group
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event, log_group_call_event
+from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to
+from tests.conftest import REPORTS_BUCKET, STATE_TABLE, Invocation, call
+
+FILTER = "log-group-governor"
+OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
+NOW = 1_764_400_000.0
+
+
+@pytest.fixture
+def reconcile(account: LocalAccount, configure: Any) -> Any:
+    """Run a reconcile slice as the scheduled state machine does; answers (result, what it printed)."""
+    clock = SimulatedClock()
+
+    def run(run_id: str, *, wall: float = NOW, **extra: Any) -> Invocation:
+        parts = build_parts(os.environ, clock=clock.monotonic, sleep=clock.sleep)
+        object.__setattr__(parts, "wall_clock", lambda: wall)
+        out = io.StringIO()
+        with handler_output_to(out):
+            result = handle_backfill({"execution": run_id, "input": {"reconcile": True, **extra}},
+                                     LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts)
+        return Invocation(result, out.getvalue())
+
+    return run
+
+
+def _latest(account: LocalAccount) -> dict[str, Any]:
+    return json.loads(account.client("s3").get_object(Bucket=REPORTS_BUCKET, Key="coverage/latest.json")["Body"].read())
+
+
+def test_a_reconcile_repairs_what_events_missed_and_publishes_coverage(account: LocalAccount, shipper_arn: str, reconcile: Any) -> None:
+    account.create_function("orders-api")
+    account.create_log_group("/aws/lambda/orders-api")                      # its create event was lost
+    account.create_log_group("/aws/lambda/deleted-fn", retention_days=30,   # its function is gone
+                             filters=[(FILTER, shipper_arn)])
+    account.create_log_group("/aws/lambda/noisy", tags={"log-group-governor:opt-out": "true"})
+    account.create_log_group("/archive/audit", log_group_class="INFREQUENT_ACCESS", retention_days=30)
+
+    run = reconcile("nightly-1")
+
+    assert run.result["done"] is True
+    assert account.snapshot("/aws/lambda/orders-api") == {"class": "STANDARD", "retention": 30, "filters": {FILTER: shipper_arn}}
+    coverage = run.result["summary"]["coverage"]
+    assert coverage == {
+        "logGroups": 4, "governed": 3, "compliant": 3, "compliantPercent": 100.0, "repairedByThisRun": 1,
+        "excluded": {"excluded-tag": 1}, "conflicts": {}, "unsupportedClass": 1, "orphans": 2, "errors": 0,
+        "driftRepairedSinceLastRun": 0,
+    }
+    # orders-api: repaired (both aspects); deleted-fn: compliant, orphaned; noisy: opted out (and orphaned); audit: retention only
+    latest = _latest(account)
+    assert latest["runId"] == "nightly-1" and latest["reconcile"] is True and latest["governed"] == 3
+    summary = json.loads(account.client("s3").get_object(Bucket=REPORTS_BUCKET, Key="runs/nightly-1/summary.json")["Body"].read())
+    assert summary["coverage"] == coverage
+    assert run.metrics()[("CoverageGoverned", None)] == 3
+    assert run.metrics()[("CoverageOrphans", None)] == 2
+    assert run.metrics()[("CoverageExcluded", "excluded-tag")] == 1
+    assert account.calls["lambda.ListFunctions"] == 1  # one listing for the run, not a call per group
+
+
+def test_orphans_get_the_short_retention_when_configured_and_are_never_deleted(account: LocalAccount, configure: Any, reconcile: Any) -> None:
+    configure(orphanRetentionDays=7)
+    account.create_log_group("/aws/lambda/deleted-fn", retention_days=365)
+    account.create_log_group("/aws/lambda/us-east-1.edge-fn", retention_days=365)  # a Lambda@Edge replica: its function is elsewhere
+
+    run = reconcile("nightly-orphans")
+
+    assert account.snapshot("/aws/lambda/deleted-fn")["retention"] == 7
+    assert account.snapshot("/aws/lambda/us-east-1.edge-fn")["retention"] == 365
+    assert run.result["summary"]["byReason"]["retention set-retention"] == {"orphaned-function": 1}
+    assert run.result["summary"]["coverage"]["orphans"] == 1  # the edge replica is not counted: its function lives elsewhere
+
+
+def test_two_reconcile_runs_never_overlap(account: LocalAccount, reconcile: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+    state = StateTable(STATE_TABLE, account.client("dynamodb"))
+    assert state.acquire_lock("nightly-1", NOW, lease_s=1800) is None  # a run that is still going
+
+    skipped = reconcile("nightly-2", wall=NOW + 60)
+
+    assert skipped.result == {"runId": "nightly-2", "done": True, "skipped": "reconcile run nightly-1 is still going"}
+    assert account.calls["logs.DescribeLogGroups"] == 0
+    # The first run died without releasing its lock: once its lease lapses, the next run goes ahead.
+    resumed = reconcile("nightly-3", wall=NOW + 1801)
+    assert resumed.result["done"] is True and "skipped" not in resumed.result
+    assert state.acquire_lock("nightly-4", NOW + 1802, lease_s=1800) is None  # released when it finished
+
+
+def test_a_reconcile_leaves_a_contested_group_alone_and_counts_the_conflict(account: LocalAccount, reconcile: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api", retention_days=7)
+    StateTable(STATE_TABLE, account.client("dynamodb")).declare_conflict(
+        Conflict("/aws/lambda/orders-api", "retention", OTHER_TOOL, NOW - 60, NOW + 3600, 4))
+
+    run = reconcile("nightly-1")
+
+    assert account.snapshot("/aws/lambda/orders-api")["retention"] == 7
+    assert run.result["summary"]["coverage"]["conflicts"] == {"drift-fight": 1}
+    assert run.result["summary"]["byReason"]["retention conflict"] == {"drift-fight": 1}
+
+
+def test_drift_repaired_by_events_is_reported_once_by_the_next_run(account: LocalAccount, configure: Any, reconcile: Any) -> None:
+    account.create_log_group("/aws/lambda/orders-api")
+    call(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api"))
+    call(set_retention, create_log_group_event("/aws/lambda/orders-api"))
+    account.logs.delete_retention_policy(logGroupName="/aws/lambda/orders-api")
+    call(set_retention, log_group_call_event("DeleteRetentionPolicy", "/aws/lambda/orders-api", role_arn=OTHER_TOOL))
+
+    first, second = reconcile("nightly-1"), reconcile("nightly-2")
+
+    assert first.result["summary"]["coverage"]["driftRepairedSinceLastRun"] == 1
+    assert second.result["summary"]["coverage"]["driftRepairedSinceLastRun"] == 0
+
+
+@pytest.mark.parametrize("extra", [{"dryRun": True}, {"prefix": "/aws/"}, {"reconcile": "yes"}])
+def test_a_reconcile_covers_everything_in_apply_mode(account: LocalAccount, configure: Any, extra: dict) -> None:
+    parts = build_parts(os.environ)
+    with pytest.raises(BadRequest, match="reconcile"):
+        handle_backfill({"execution": "x", "input": {"reconcile": True, **extra}}, LocalLambdaContext("backfill"), parts)
+
+
+def test_cli_status_prints_the_latest_coverage_as_a_table(account: LocalAccount, reconcile: Any) -> None:
+    from cli.__main__ import main
+
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["status", "--bucket", REPORTS_BUCKET, "--region", account.region], stdout=out, stderr=err) == 1
+    assert "no coverage in s3://governor-reports/coverage/latest.json yet" in err.getvalue()
+
+    account.create_log_group("/aws/lambda/orders-api")
+    account.create_log_group("/aws/lambda/noisy", tags={"log-group-governor:opt-out": "true"})
+    reconcile("nightly-7")
+    assert main(["status", "--bucket", REPORTS_BUCKET, "--region", account.region], stdout=out, stderr=err) == 0
+
+    table = out.getvalue().splitlines()
+    assert table[0] == f"Coverage in {account.region}: reconcile run nightly-7, finished " + _latest(account)["finishedAt"]
+    rows = {line[2:30].strip(): line[30:].split() for line in table[2:]}
+    assert rows["log groups seen"] == ["2"] and rows["governed"] == ["1"]
+    assert rows["compliant"][:2] == ["1", "100.0%"]
+    assert rows["excluded"] == ["1", "excluded-tag", "1"]
+    assert rows["orphaned /aws/lambda groups"] == ["2"]
