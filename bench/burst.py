@@ -38,6 +38,9 @@ from governor.pacing import (  # noqa: E402
     event_handler_rates_tps,
 )
 from governor.service import Aspect, Governor  # noqa: E402
+
+#: The two event handlers' aspects (the removal aspect is the uninstall's, not an event handler's).
+EVENT_ASPECTS = (Aspect.SUBSCRIPTION, Aspect.RETENTION)
 from localaws.events import create_log_group_event, sqs_batch  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, handler_output_to  # noqa: E402
 from localaws.virtual_time import VirtualTime  # noqa: E402
@@ -206,7 +209,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     vt = VirtualTime()
     account = QuotaAccount(vt, dict(DEFAULT_API_QUOTAS_TPS))
     policy = bench_policy(DESTINATION)
-    queues = {aspect: SimQueue(vt) for aspect in Aspect}
+    queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
     stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
     running: Counter[Aspect] = Counter()
@@ -265,7 +268,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
                 vt.sleep(max(0.0, next_at - vt.now))
         return work
 
-    actors = [deploy] + [container(a, n) for a in Aspect for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
+    actors = [deploy] + [container(a, n) for a in EVENT_ASPECTS for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
     with open(os.devnull, "w") as quiet, handler_output_to(quiet):
         vt.run(actors)
 

@@ -44,8 +44,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,status,redrive}")
-    for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line")):
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,status,redrive}")
+    for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
+                          ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall")):
         command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
         command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
         command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
@@ -238,7 +239,8 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
     store = FileRunStore(args.checkpoint)
     run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")
     try:
-        progress = start_or_resume(BackfillRequest(run_id=run_id, dry_run=args.mode == "plan", prefix=args.prefix), store)
+        request = BackfillRequest(run_id=run_id, dry_run=args.mode == "plan", prefix=args.prefix, remove_filters=args.mode == "remove-filters")
+        progress = start_or_resume(request, store)
     except BadRequest as error:
         print(f"log-group-governor: --checkpoint {args.checkpoint}: {error}", file=stderr)
         return 2

@@ -18,6 +18,7 @@ from governor.config import (
     ENV_EVENT_CONCURRENCY,
     ENV_OWN_PRINCIPALS,
     ENV_PROTECTED_LOG_GROUPS,
+    ENV_REPORTS_BUCKET,
     ENV_STATE_TABLE,
     ConfigError,
     Destination,
@@ -42,6 +43,7 @@ from .settings import DeploymentSettings
 from .ship_logs import ShipLogsDestination
 from .state_table import EVENT_HANDLER_ACTIONS, RECONCILE_ACTIONS, StateTable
 from .trail import ManagementEventsTrail
+from .uninstall import FilterRemovalOnDelete
 
 #: Lambda allows 4 KB for all environment variables of a function; keep room for the others.
 MAX_CONFIG_JSON_BYTES = 3_300
@@ -146,9 +148,30 @@ class GovernorStack(Stack):
                 acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding('lambda', 'function')}]",
                             "orphaned /aws/lambda/<name> groups: the function named by any group may be asked about; read-only")
 
+        self.uninstall = None
+        if settings.remove_filters_on_delete:
+            self.uninstall = FilterRemovalOnDelete(
+                self, "RemoveFiltersOnDelete", powertools_layer=layer,
+                environment={**environment, ENV_REPORTS_BUCKET: self.backfill.bucket.bucket_name},
+                statements=[*subscription_statements(self, replace(policy, exclude_tags={}), destination),
+                            iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[log_groups_arn(self)]),
+                            iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.backfill.bucket.arn_for_objects("runs/*")]),
+                            iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.backfill.bucket.bucket_arn],
+                                                conditions={"StringLike": {"s3:prefix": ["runs/*"]}})],
+            )
+            acknowledge(self.uninstall.remover, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+            bucket_id = self.get_logical_id(self.backfill.bucket.node.default_child)
+            acknowledge(self.uninstall.remover, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/runs/*]",
+                        "an uninstall run writes one checkpoint and one object per page under runs/<run id>/ of the reports bucket")
+            # Deleted before the removal runs: nothing may subscribe a group again while it does.
+            for dependent in (self.subscribe, self.set_retention, self.backfill.function, self.backfill.state_machine,
+                              *([self.backfill.schedule] if self.backfill.schedule else [])):
+                dependent.node.add_dependency(self.uninstall.resource)
+
         # The governor's own writes are CloudTrail records too: the rules leave them out, so a write
         # never wakes a handler (the handlers ignore them as well, should one get through).
-        own_roles = [f.role.role_arn for f in (self.subscribe, self.set_retention, self.backfill.function)]
+        own_roles = [f.role.role_arn for f in (self.subscribe, self.set_retention, self.backfill.function,
+                                               *([self.uninstall.remover] if self.uninstall else []))]
         for function in (self.subscribe, self.set_retention):
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
@@ -175,6 +198,8 @@ class GovernorStack(Stack):
                     retry_attempts=EVENT_RETRY_ATTEMPTS,
                 )
             )
+            if self.uninstall:
+                rule.node.add_dependency(self.uninstall.resource)
             self.rules.append(rule)
 
         self.dashboard = GovernorDashboard(

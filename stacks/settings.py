@@ -27,7 +27,7 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy",
-                   "reconcileSchedule", "shipLogs")
+                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 #: EventBridge Scheduler's expressions: rate(<n> <unit>) or cron(<six fields>).
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
@@ -50,6 +50,8 @@ class DeploymentSettings:
     backfill_on_deploy: bool = False
     #: When the reconcile runs (an EventBridge Scheduler expression); None: never.
     reconcile_schedule: str | None = DEFAULT_RECONCILE_SCHEDULE
+    #: Deleting the stack removes the governor's own filters from every group.
+    remove_filters_on_delete: bool = False
     #: The built-in destination's sink (used when the policy names no destination).
     ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
 
@@ -80,6 +82,7 @@ class DeploymentSettings:
             raise ConfigError(f"reconcileSchedule: expected an EventBridge Scheduler expression such as \"rate(1 day)\" or "
                               f"\"cron(0 3 * * ? *)\", or null for no scheduled reconcile; got {schedule!r}")
         return cls(
+            remove_filters_on_delete=decode(raw, "removeFiltersOnDelete", False, bool),
             reconcile_schedule=schedule,
             policy=policy,
             create_trail=decode(raw, "createTrail", True, bool),

@@ -67,3 +67,9 @@ def default_stack() -> Synthesized:
 @pytest.fixture(scope="session")
 def lambda_destination_stack() -> Synthesized:
     return synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, alarmTopicArn=f"arn:aws:sns:{REGION}:{ACCOUNT}:ops", createTrail=False)
+
+
+@pytest.fixture(scope="session")
+def uninstall_stack() -> Synthesized:
+    """Opt-ins that add resources and permissions: clean uninstall, orphan retention."""
+    return synthesize(destinationArn=SHIPPER_ARN, removeFiltersOnDelete=True, orphanRetentionDays=7, createTrail=False)

@@ -86,6 +86,22 @@ def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_pat
     assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
 
 
+def test_remove_filters_takes_off_only_the_governors_filters(account: tuple, tmp_path: Path) -> None:
+    server, mix, shipper = account
+    logs = server.account().logs
+
+    code, stderr = _run(server, shipper, "remove-filters", "--no-progress", "--output", str(tmp_path / "removed.jsonl"))
+
+    assert code == 0
+    removed = [json.loads(line) for line in (tmp_path / "removed.jsonl").read_text().splitlines()]
+    assert {r["logGroup"] for r in removed if r["action"] == "remove-filter"} == set(mix.names("compliant"))
+    assert server.middleware.served["DeleteSubscriptionFilter"] == len(mix.names("compliant"))
+    assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
+    for name in mix.names("compliant") + mix.names("full"):
+        names = {f["filterName"] for f in logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]}
+        assert FILTER_NAME not in names and (names == {"vendor-a", "vendor-b"} if name in mix.names("full") else names == set())
+
+
 def test_throttling_is_absorbed_and_nothing_is_lost(account: tuple, tmp_path: Path) -> None:
     """Another tool takes part of a quota: the server throttles every fourth PutSubscriptionFilter,
     whatever the machine's speed. botocore retries, the pacer gives way, nothing is lost."""
