@@ -61,6 +61,7 @@ class InMemoryLogs:
             "logGroupName": name,
             "arn": f"{ACCOUNT_PREFIX}{name}:*",
             "logGroupClass": "INFREQUENT_ACCESS" if self.kind[name] == "infrequent-access" else "STANDARD",
+            "creationTime": 1_700_000_000_000,  # long before the run: old enough to be judged orphans
             **({"retentionInDays": self.retention.get(name, 30)} if self.kind[name] == "compliant" or name in self.retention else {}),
         } for name in page]
         answer: dict[str, Any] = {"logGroups": groups}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections import Counter
 from unittest import mock
 import tempfile
@@ -33,6 +34,8 @@ from stacks.settings import DeploymentSettings  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
+#: The drift act happens this long after the groups were created.
+DAYS_LATER_S = 2 * 86400
 #: Another tool that manages retention in this account, and the governor's own role (its calls are ignored).
 DEMO_OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
 DEMO_OWN_ROLE = "arn:aws:iam::123456789012:role/LogGroupGovernor-SetRetentionRole"
@@ -148,14 +151,27 @@ def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> Callable[[
     execute("apply", {})
     execute("apply-again", {})
     print(f"   simulated time at the published quotas: {clock.now:.0f} s for the three runs")
+    # What follows happens days later: groups are old enough for orphans to be judged (a day at least).
+    object.__setattr__(parts, "wall_clock", lambda: time.time() + DAYS_LATER_S)
     return execute
 
 
 def drift(account: LocalAccount, execute: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) -> None:
     """The account changes after the governor set it: CloudTrail records of each change reach the
     handlers, and the scheduled reconcile catches what no event told."""
+    from governor.handlers import create_log_group as handlers
+
+    real_wall_clock, handlers.wall_clock = handlers.wall_clock, lambda: time.time() + DAYS_LATER_S  # days later, as the reconcile's
+    try:
+        _drift(account, execute, out)
+    finally:
+        handlers.wall_clock = real_wall_clock
+
+
+def _drift(account: LocalAccount, execute: Callable[[str, dict[str, Any]], dict[str, Any]], out: TextIO) -> None:
     from governor import coverage
     from governor.handlers.create_log_group import set_retention, subscribe_log_group
+
 
     print("\n3. Drift: other people and tools change governed groups; events repair them, the nightly reconcile catches the rest\n")
     logs, admin, terraform = account.logs, f"arn:aws:iam::{account.account_id}:role/platform-admin", DEMO_OTHER_TOOL

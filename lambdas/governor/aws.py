@@ -103,6 +103,8 @@ class LogGroupInfo:
     arn: str
     log_group_class: str
     retention_days: int | None
+    #: When the group was created, epoch milliseconds (None when not known).
+    created_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -204,6 +206,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         # AWS omits the class on groups created before classes existed: those are STANDARD.
         log_group_class=raw.get("logGroupClass", "STANDARD"),
         retention_days=raw.get("retentionInDays"),
+        created_ms=raw.get("creationTime"),
     )
 
 

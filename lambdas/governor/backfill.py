@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from . import coverage
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
 from .policy import Action
-from .service import Aspect, Gate, Governor, LiveFacts, Outcome
+from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
 
 #: Like the state machine's Retry: pauses of 1, 2, 4 ... s (at most 60 s), ten failures in a row at most.
 PAGE_RETRY_PAUSE_S = 1.0
@@ -198,7 +198,7 @@ class Backfill:
         save: Callable[[Progress], None],
         clock: Callable[[], float] = time.monotonic,
         on_group: Callable[[Progress, list[Outcome]], None] | None = None,
-        orphaned: Callable[[str], bool | None] = lambda name: None,
+        orphaned: Orphans = lambda info: None,
         gate: Callable[[Aspect], Gate | None] = lambda aspect: None,
     ) -> None:
         """``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
@@ -280,7 +280,7 @@ class Backfill:
             outcomes.extend(group_outcomes)
             errors.extend(group_errors)
             if progress.full_scan:
-                covered.update(coverage.classify(group_outcomes, self.orphaned(info.name)))
+                covered.update(coverage.classify(group_outcomes, self.orphaned(info)))
             if self.on_group:
                 self.on_group(progress, group_outcomes)
 

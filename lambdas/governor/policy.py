@@ -27,6 +27,20 @@ LAMBDA_LOG_GROUP_PREFIX = "/aws/lambda/"
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
+#: A function's group younger than this is never judged orphaned: deployment tools often create the
+#: log group first (to set its retention) and the function moments later.
+ORPHAN_MIN_AGE_S = 24 * 3600
+
+
+def orphan_candidate(log_group: str, created_ms: int | None, now_s: float) -> str | None:
+    """The function to look for, when a missing one would make this group an orphan; None for other
+    groups, and for groups too young (or of unknown age) to judge."""
+    function = lambda_function_name(log_group)
+    if function is None or created_ms is None or now_s - created_ms / 1000 < ORPHAN_MIN_AGE_S:
+        return None
+    return function
+
+
 def lambda_function_name(log_group: str) -> str | None:
     """The function whose default log group this is; None for other groups, including Lambda@Edge
     replicas (``/aws/lambda/us-east-1.<name>``), whose function lives in another region."""

@@ -13,6 +13,8 @@ from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
 
 #: A check before a write: None lets it through, an Outcome replaces it.
 Gate = Callable[["Outcome"], "Outcome | None"]
+#: Whether a group's function is gone: True, False, or None (not a function's group, too young, unknown).
+Orphans = Callable[[LogGroupInfo], "bool | None"]
 
 
 class Aspect(str, Enum):
@@ -55,7 +57,7 @@ class Outcome:
 class LiveFacts:
     """A log group's facts, with tags and filters looked up only if the policy asks for them."""
 
-    def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Callable[[str], bool | None] = lambda name: None) -> None:
+    def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Orphans = lambda info: None) -> None:
         """``orphaned``: answers whether a /aws/lambda/<name> group's function is gone (a run's listing of
         functions, or a look-up); asked only when the policy needs it."""
         self.info = info
@@ -92,7 +94,7 @@ class LiveFacts:
 
     @property
     def orphaned(self) -> bool | None:
-        return self._orphaned(self.info.name)
+        return self._orphaned(self.info)
 
 
 class Governor:
@@ -107,7 +109,7 @@ class Governor:
         return self._policy if isinstance(self._policy, Policy) else self._policy()
 
     def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None,
-                       orphaned: Callable[[str], bool | None] | None = None) -> Outcome:
+                       orphaned: Orphans | None = None) -> Outcome:
         """The event handlers' path: the event names a group; look it up rather than trust the event."""
         info = self.logs.describe_log_group(name)
         if info is None:

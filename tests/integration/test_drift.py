@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -30,8 +31,10 @@ def governed(account: LocalAccount, shipper_arn: str, configure: Any) -> str:
 
 
 class Clock:
-    def __init__(self, now: float = 1_764_400_000.0) -> None:
-        self.now = now
+    """The handlers' wall clock, two days after the groups are created (moto stamps them with the real time)."""
+
+    def __init__(self) -> None:
+        self.now = time.time() + 2 * 86400
 
     def __call__(self) -> float:
         return self.now
@@ -187,7 +190,7 @@ def test_a_team_keeping_a_longer_retention_is_no_fight(account: LocalAccount, go
     assert account.snapshot(governed)["retention"] == 365
 
 
-def test_an_orphaned_functions_group_gets_the_short_retention_on_an_event(account: LocalAccount, configure: Any) -> None:
+def test_an_orphaned_functions_group_gets_the_short_retention_on_an_event(account: LocalAccount, configure: Any, wall: Clock) -> None:
     configure(orphanRetentionDays=7)
     account.create_function("still-here")
     for name in ("/aws/lambda/deleted-long-ago", "/aws/lambda/still-here"):
@@ -199,3 +202,15 @@ def test_an_orphaned_functions_group_gets_the_short_retention_on_an_event(accoun
     assert (gone.result["action"], gone.result["reason"]) == ("set-retention", "orphaned-function")
     assert account.snapshot("/aws/lambda/deleted-long-ago")["retention"] == 7
     assert (alive.result["action"], alive.result["reason"]) == ("leave", "keeps-longer-retention")
+
+
+def test_a_function_group_created_before_its_function_is_no_orphan(account: LocalAccount, configure: Any) -> None:
+    """Deployment tools create /aws/lambda/<name> first (to set its retention), the function moments later."""
+    configure(orphanRetentionDays=7)
+    account.create_log_group("/aws/lambda/being-deployed")
+    account.logs.put_retention_policy(logGroupName="/aws/lambda/being-deployed", retentionInDays=365)
+
+    early = call(set_retention, log_group_call_event("PutRetentionPolicy", "/aws/lambda/being-deployed", role_arn=OTHER_TOOL))
+
+    assert (early.result["action"], early.result["reason"]) == ("leave", "keeps-longer-retention")
+    assert account.snapshot("/aws/lambda/being-deployed")["retention"] == 365

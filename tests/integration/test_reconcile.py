@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ from tests.conftest import REPORTS_BUCKET, STATE_TABLE, Invocation, call
 
 FILTER = "log-group-governor"
 OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
-NOW = 1_764_400_000.0
+#: Two days after the groups are created (moto stamps them with the real time): old enough to be judged orphans.
+NOW = time.time() + 2 * 86400
 
 
 @pytest.fixture

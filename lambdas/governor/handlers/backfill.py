@@ -26,11 +26,11 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import LambdaGateway, LogsGateway, Pacer, S3RunStore, StateTable, retry_budget_s
+from ..aws import LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
 from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 from ..drift import ConflictSet
-from ..policy import lambda_function_name
+from ..policy import orphan_candidate
 from ..runtime import GuardedPolicies, Settings
 from ..service import Governor
 
@@ -60,23 +60,26 @@ class BackfillParts:
 
 class FunctionListing:
     """The account's functions, listed once per run and kept beside its checkpoint, so a run of many
-    slices makes one listing, not one call per group."""
+    slices makes one listing, not one call per group. A group is judged against the listing's time:
+    one created less than a day before it is too young to call orphaned."""
 
-    def __init__(self, store: S3RunStore, run_id: str, lambdas: LambdaGateway) -> None:
-        self._store, self._key, self._lambdas = store, f"runs/{run_id}/functions.json", lambdas
-        self._names: frozenset[str] | None = None
+    def __init__(self, store: S3RunStore, run_id: str, lambdas: LambdaGateway, wall_clock: Callable[[], float] = time.time) -> None:
+        self._store, self._key, self._lambdas, self._wall_clock = store, f"runs/{run_id}/functions.json", lambdas, wall_clock
+        self._listing: tuple[float, frozenset[str]] | None = None
 
-    def __call__(self, log_group: str) -> bool | None:
-        function = lambda_function_name(log_group)
-        if function is None:
-            return None
-        if self._names is None:
+    def __call__(self, info: LogGroupInfo) -> bool | None:
+        listed_at, names = self._load()
+        function = orphan_candidate(info.name, info.created_ms, listed_at)
+        return None if function is None else function not in names
+
+    def _load(self) -> tuple[float, frozenset[str]]:
+        if self._listing is None:
             saved = self._store.load_json(self._key)
             if saved is None:
-                saved = sorted(self._lambdas.function_names())
+                saved = {"listedAt": self._wall_clock(), "names": sorted(self._lambdas.function_names())}
                 self._store.save_json(self._key, saved)
-            self._names = frozenset(saved)
-        return function not in self._names
+            self._listing = (saved["listedAt"], frozenset(saved["names"]))
+        return self._listing
 
 
 def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time.monotonic,
@@ -131,7 +134,7 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
             logger.info("page done", extra={"pages": p.pages, "logGroups": p.groups, "errors": p.error_count})
 
         conflicts = ConflictSet(parts.state.conflicts(parts.wall_clock()) if parts.state else ())
-        orphaned = FunctionListing(store, progress.run_id, parts.lambdas or LambdaGateway())
+        orphaned = FunctionListing(store, progress.run_id, parts.lambdas or LambdaGateway(), parts.wall_clock)
         try:
             Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate).run(
                 progress,

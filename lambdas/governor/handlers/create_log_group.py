@@ -28,15 +28,15 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, StateTable, retry_budget_s
+from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME
 from ..drift import DriftGuard
 from ..events import EVENTS_BY_ASPECT, IgnoredEvent, parse_log_group_call
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
-from ..policy import Policy, lambda_function_name
+from ..policy import Policy, orphan_candidate
 from ..runtime import GuardedPolicies, Settings
-from ..service import Aspect, Governor
+from ..service import Aspect, Governor, Orphans
 
 #: Take no new message of a batch with less time left than the longest one API call can take
 #: (every retry, every timeout), plus room to answer: the rest go back to the queue untouched.
@@ -62,7 +62,7 @@ class EventParts:
     governor: Governor
     drift: DriftGuard
     #: Whether a /aws/lambda/<name> group's function is gone (None: not asked by this handler).
-    orphaned: Callable[[str], bool | None] | None = None
+    orphaned: Orphans | None = None
 
 
 def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
@@ -74,7 +74,9 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
     orphaned = None
     if aspect is Aspect.RETENTION and settings.config.orphan_retention_days is not None:
         lambdas = LambdaGateway()
-        orphaned = lambda group: (not lambdas.function_exists(name)) if (name := lambda_function_name(group)) else None  # noqa: E731
+        def orphaned(info: LogGroupInfo) -> bool | None:
+            function = orphan_candidate(info.name, info.created_ms, wall_clock())
+            return None if function is None else not lambdas.function_exists(function)
     return EventParts(Governor(policy(settings), LogsGateway(pacer=pacer)),
                       DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned)
 
