@@ -1,7 +1,8 @@
 """Clean uninstall (opt-in): on stack deletion, remove the governor's own filters from every group.
 
 A custom resource whose delete runs an uninstall run (governor.handlers.uninstall) through CDK's
-Provider framework: a minute between slices, two hours at most per delete attempt. Everything that
+Provider framework: a minute between slices, one hour at most per delete attempt (the framework's
+ceiling, and CloudFormation's for a custom resource's answer). Everything that
 could subscribe a group again (the rules, the event handlers and their queues' mappings, the backfill
 function, its state machine and schedule) depends on the custom resource, so CloudFormation deletes
 it first and the removal does not race the governor itself.
@@ -22,8 +23,9 @@ from .functions import OWN_LOG_RETENTION, GovernorFunction, acknowledge
 
 #: Lambda's ceiling: each slice stops starting pages two minutes before it (handlers.backfill).
 SLICE_TIMEOUT = Duration.minutes(15)
-#: The Provider framework's limit for one delete attempt; a longer run resumes on the next attempt.
-TOTAL_TIMEOUT = Duration.hours(2)
+#: The Provider framework's limit for one delete attempt (its documented maximum); a longer run
+#: resumes on the next attempt.
+TOTAL_TIMEOUT = Duration.hours(1)
 QUERY_INTERVAL = Duration.minutes(1)
 
 

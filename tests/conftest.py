@@ -65,8 +65,8 @@ def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.Monke
 
 
 def _cold_start() -> None:
-    handlers.subscription_governor.cache_clear()
-    handlers.retention_governor.cache_clear()
+    handlers.subscription_parts.cache_clear()
+    handlers.retention_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
 
 

@@ -586,6 +586,10 @@ def test_remove_filters_on_delete_runs_after_everything_that_could_subscribe_aga
     assert _actions(uninstall_stack.role_policy_of(remover)) >= {"logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
                                                                  "logs:DeleteSubscriptionFilter", "s3:GetObject", "s3:PutObject"}
     assert remover["Properties"]["Timeout"] == 900
+    # The Provider framework's waiter: a slice a minute for at most an hour (its documented ceiling).
+    [waiter] = [v for k, v in uninstall_stack.resources.items() if v["Type"] == "AWS::StepFunctions::StateMachine" and "Provider" in k]
+    definition = json.dumps(waiter["Properties"]["DefinitionString"])
+    assert '\\"IntervalSeconds\\":60' in definition and '\\"MaxAttempts\\":60' in definition
     # The remover's own DeleteSubscriptionFilter calls are the governor's: left out by the rules.
     for rule in uninstall_stack.of_type("AWS::Events::Rule"):
         excluded = rule["Properties"]["EventPattern"]["detail"]["$or"][1]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]

@@ -146,7 +146,8 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
             # point and adds this session's calls and time to the run's summary.
             _save_quietly(store, progress)
             raise
-        if progress.done and parts.state is not None and progress.full_scan and progress.drift_repaired is None:
+        # Only a reconcile takes the event handlers' repair count: a plan or a backfill by hand leaves it for the next reconcile.
+        if progress.done and request.reconcile and progress.drift_repaired is None:
             progress.drift_repaired = parts.state.take_repairs()
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
         if progress.done:

@@ -5,8 +5,8 @@ Each acts on CloudTrail records of CreateLogGroup and of the calls that can undo
 group up again and asks the same policy. The governor's own calls are ignored; a group another
 principal keeps changing back is left alone (``governor.drift``).
 
-EventBridge puts every such record into one encrypted queue per handler; each handler drains its queue in batches, at most ``GOVERNOR_EVENT_CONCURRENCY`` containers
-at once, each pacing its CloudWatch Logs calls to its part of the event handlers' quota share. A
+EventBridge puts every such record into one encrypted queue per handler; each handler drains its
+queue in batches, at most ``GOVERNOR_EVENT_CONCURRENCY`` containers at once, each pacing its CloudWatch Logs calls to its part of the event handlers' quota share. A
 burst of new groups waits in the queue instead of throttling the account. A message that fails is
 reported in ``batchItemFailures`` and comes back after the queue's visibility timeout; one that fails
 again and again ends in the dead-letter queue, whose alarm fires. Invoked with a bare EventBridge
@@ -82,13 +82,13 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
 
 
 @cache
-def subscription_governor() -> EventParts:
+def subscription_parts() -> EventParts:
     """Built on the first invocation and kept for the container's life."""
     return _parts(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock()))
 
 
 @cache
-def retention_governor() -> EventParts:
+def retention_parts() -> EventParts:
     """Retention needs no guard look-up: setting retention on the shipping path's groups is harmless."""
     return _parts(Aspect.RETENTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
 
@@ -96,13 +96,13 @@ def retention_governor() -> EventParts:
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def subscribe_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, subscription_governor, Aspect.SUBSCRIPTION)
+    return handle(event, context, subscription_parts, Aspect.SUBSCRIPTION)
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, retention_governor, Aspect.RETENTION)
+    return handle(event, context, retention_parts, Aspect.RETENTION)
 
 
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:

@@ -4,7 +4,7 @@ governor's own filters (by name) from every log group; other tools' filters are 
 A CloudFormation custom resource (CDK's Provider framework) calls ``on_event`` once, then
 ``is_complete`` about every minute until it answers complete. Each ``is_complete`` call runs one
 time-boxed slice of an uninstall run: the backfill's paged, paced, checkpointed loop with the
-removal aspect. A run too long for the framework's limit fails the delete with the count so far;
+removal aspect. A run too long for the framework's limit (an hour) fails the delete with the count so far;
 deleting the stack again resumes it from its checkpoint (the run's id comes from the stack's).
 """
 
