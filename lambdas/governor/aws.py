@@ -386,7 +386,15 @@ class StateTable:
 
     def __init__(self, table_name: str, client: Any = None) -> None:
         self.table_name = table_name
-        self.client = client or boto3.client("dynamodb", config=client_config())
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """Made on first use: an event handler needs the table only before a write, so a cold start
+        that finds the group compliant makes no DynamoDB client."""
+        if self._client is None:
+            self._client = boto3.client("dynamodb", config=client_config())
+        return self._client
 
     # --- drift (governor.drift.DriftLedger) -------------------------------------------------------
     def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None:
