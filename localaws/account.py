@@ -43,6 +43,10 @@ class MotoGaps:
 
     log_group_classes: dict[str, str] = field(default_factory=dict)
     logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: Account-level retention policies in effect: name -> (log group name prefix, days or None for
+    #: never expire). A stand-in for what PutAccountPolicy (RETENTION_POLICY) leads to once in effect,
+    #: as DescribeLogGroups shows it; moto implements none of it.
+    account_retention: dict[str, tuple[str, int | None]] = field(default_factory=dict)
 
     def install(self, session: boto3.Session) -> None:
         events = session.events
@@ -58,6 +62,20 @@ class MotoGaps:
     def add_class(self, parsed: dict[str, Any], **_: Any) -> None:
         for group in parsed.get("logGroups", []):
             group.setdefault("logGroupClass", self.log_group_classes.get(group["logGroupName"], "STANDARD"))
+            self._apply_account_retention(group)
+
+    def _apply_account_retention(self, group: dict[str, Any]) -> None:
+        """The API model's rule: of the policies whose prefix matches, the longest retention wins
+        (never expire longest); DescribeLogGroups then names it and shows its retention."""
+        matching = [(name, days) for name, (prefix, days) in self.account_retention.items() if group["logGroupName"].startswith(prefix)]
+        if not matching:
+            return
+        name, days = max(matching, key=lambda item: float("inf") if item[1] is None else item[1])
+        group["retentionPolicyName"] = name
+        if days is None:
+            group.pop("retentionInDays", None)
+        else:
+            group["retentionInDays"] = days
 
     def record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
         config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}
@@ -83,6 +101,8 @@ class LocalAccount:
         self.region = region
         self.account_id = ACCOUNT_ID
         self.endpoint_url = endpoint_url
+        #: What this account fills in for moto (set by local_account and the server).
+        self.gaps: MotoGaps | None = None
         self.logs, self.lambda_, self.iam, self.kinesis = (self.client(name) for name in ("logs", "lambda", "iam", "kinesis"))
 
     def client(self, service: str) -> Any:
@@ -187,10 +207,13 @@ def local_account(region: str = DEFAULT_REGION) -> Iterator[LocalAccount]:
     with mock.patch.dict(os.environ, fake), mock_aws():
         # Handlers call boto3.client(...), which uses the default session: give it the gap fillers.
         boto3.setup_default_session(region_name=region)
-        MotoGaps().install(boto3.DEFAULT_SESSION)
+        gaps = MotoGaps()
+        gaps.install(boto3.DEFAULT_SESSION)
         calls: Counter[str] = Counter()
         boto3.DEFAULT_SESSION.events.register("before-call", lambda event_name, **_: calls.update([event_name.removeprefix("before-call.").replace("cloudwatch-logs.", "logs.")]))
         try:
-            yield LocalAccount(region, calls)
+            local = LocalAccount(region, calls)
+            local.gaps = gaps
+            yield local
         finally:
             boto3.DEFAULT_SESSION = None

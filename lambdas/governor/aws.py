@@ -105,6 +105,8 @@ class LogGroupInfo:
     retention_days: int | None
     #: When the group was created, epoch milliseconds (None when not known).
     created_ms: int | None = None
+    #: The account-level retention policy whose retention ``retention_days`` is (None: the group's own).
+    retention_policy_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         log_group_class=raw.get("logGroupClass", "STANDARD"),
         retention_days=raw.get("retentionInDays"),
         created_ms=raw.get("creationTime"),
+        retention_policy_name=raw.get("retentionPolicyName"),
     )
 
 

@@ -72,6 +72,10 @@ class LogGroupFacts(Protocol):
     @property
     def orphaned(self) -> bool | None:
         """True for a ``/aws/lambda/<name>`` group whose function no longer exists; None when unknown."""
+    @property
+    def retention_policy_name(self) -> str | None:
+        """The account-level retention policy that sets this group's retention (``retention_days`` is
+        then the policy's), None when the group's own retention applies."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class KnownFacts:
     tags: Mapping[str, str] = None  # type: ignore[assignment]
     filters: Sequence[SubscriptionFilter] = ()
     orphaned: bool | None = None
+    retention_policy_name: str | None = None
 
     def __post_init__(self) -> None:
         if self.tags is None:
@@ -134,6 +139,9 @@ class Reason(str, Enum):
     RETENTION_UNMANAGED = "retention-unmanaged"
     #: A /aws/lambda/<name> group whose function no longer exists.
     ORPHANED = "orphaned-function"
+    #: An account-level retention policy sets the group's retention; a group's own changes nothing.
+    RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
+    ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
     # uninstall (removeFiltersOnDelete)
     UNINSTALL = "uninstall"
     NO_OWN_FILTER = "no-own-filter"
@@ -203,6 +211,23 @@ class Policy:
         return self._filter_decision(facts.filters)
 
     def retention(self, facts: LogGroupFacts) -> Decision:
+        """The retention decision. Under an account-level retention policy (``retentionPolicyName`` in
+        DescribeLogGroups, API model of botocore 1.44) the effective retention is the policy's and
+        PutRetentionPolicy changes nothing: such a group is left, and reported as a conflict when the
+        configuration wants another retention."""
+        decision = self._retention(facts)
+        account_policy = facts.retention_policy_name
+        if account_policy is None or decision.action in (Action.SKIP, Action.CONFLICT) or decision.reason is Reason.RETENTION_UNMANAGED:
+            return decision
+        effective = f"{facts.retention_days} days" if facts.retention_days is not None else "never expire"
+        if decision.action is Action.SET_RETENTION:
+            return Decision(Action.CONFLICT, Reason.ACCOUNT_RETENTION_POLICY_DIFFERS,
+                            f"account-level retention policy {account_policy!r} sets {effective}; the configuration wants "
+                            f"{decision.retention_days} days ({decision.reason.value}), which a group's own retention cannot change")
+        return Decision(Action.LEAVE, Reason.RETENTION_BY_ACCOUNT_POLICY,
+                        f"account-level retention policy {account_policy!r} sets {effective}, as the configuration accepts")
+
+    def _retention(self, facts: LogGroupFacts) -> Decision:
         excluded = self._excluded_by_name(facts.name)
         if excluded:
             return excluded

@@ -96,6 +96,10 @@ class LiveFacts:
     def orphaned(self) -> bool | None:
         return self._orphaned(self.info)
 
+    @property
+    def retention_policy_name(self) -> str | None:
+        return self.info.retention_policy_name
+
 
 class Governor:
     def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway) -> None:

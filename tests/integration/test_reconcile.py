@@ -154,3 +154,22 @@ def test_cli_status_prints_the_latest_coverage_as_a_table(account: LocalAccount,
     assert rows["compliant"][:2] == ["1", "100.0%"]
     assert rows["excluded"] == ["1", "excluded-tag", "1"]
     assert rows["orphaned /aws/lambda groups"] == ["2"]
+
+
+def test_a_group_under_an_account_level_retention_policy_is_never_written_again_and_again(account: LocalAccount, configure: Any,
+                                                                                        reconcile: Any) -> None:
+    """The defect of #9: reading the policy's retention and "fixing" it with PutRetentionPolicy, which
+    changes nothing while the policy applies, on every reconcile, forever."""
+    configure(retentionMode="exact")
+    account.create_log_group("/aws/lambda/orders-api", retention_days=30)
+    account.create_log_group("/legacy/app", retention_days=30)
+    account.gaps.account_retention["org-baseline"] = ("/aws/", 90)  # in effect: DescribeLogGroups shows 90 and the policy's name
+    writes = account.calls["logs.PutRetentionPolicy"]
+
+    runs = [reconcile("nightly-1"), reconcile("nightly-2")]
+
+    assert account.calls["logs.PutRetentionPolicy"] == writes
+    for run in runs:
+        assert run.result["summary"]["byReason"]["retention conflict"] == {"account-retention-policy-differs": 1}
+        assert run.result["summary"]["coverage"]["conflicts"] == {"account-retention-policy-differs": 1}
+        assert run.result["summary"]["byReason"]["retention leave"] == {"retention-compliant": 1}

@@ -24,6 +24,7 @@ class _Untouchable:
 
     def __init__(self, name: str, log_group_class: str = "STANDARD", retention_days: int | None = None) -> None:
         self.name, self.log_group_class, self.retention_days = name, log_group_class, retention_days
+        self.retention_policy_name = None
 
     @property
     def tags(self) -> dict[str, str]:
@@ -179,6 +180,30 @@ def test_an_opt_out_tag_removes_only_the_governors_own_filter() -> None:
     assert policy.subscription(KnownFacts("/a", tags={"opt-out": "true"}, filters=(other_name,))).action is Action.SKIP
     # the tag removed: governed again
     assert policy.subscription(KnownFacts("/a", tags={}, filters=(vendor,))).action is Action.SUBSCRIBE
+
+
+@pytest.mark.parametrize(
+    ("raw", "effective", "action", "reason"),
+    [
+        ({}, 90, Action.LEAVE, Reason.RETENTION_BY_ACCOUNT_POLICY),            # longer: kept in minimum mode
+        ({}, None, Action.CONFLICT, Reason.ACCOUNT_RETENTION_POLICY_DIFFERS),  # never expire is not compliant
+        ({"neverExpireCompliant": True}, None, Action.LEAVE, Reason.RETENTION_BY_ACCOUNT_POLICY),
+        ({"retentionMode": "exact"}, 90, Action.CONFLICT, Reason.ACCOUNT_RETENTION_POLICY_DIFFERS),
+        ({"retentionMode": "exact"}, 30, Action.LEAVE, Reason.RETENTION_BY_ACCOUNT_POLICY),
+        ({"defaultRetentionDays": 365}, 90, Action.CONFLICT, Reason.ACCOUNT_RETENTION_POLICY_DIFFERS),
+        ({"defaultRetentionDays": None}, 90, Action.LEAVE, Reason.RETENTION_UNMANAGED),
+    ],
+)
+def test_under_an_account_level_retention_policy_nothing_is_written(raw: dict, effective: int | None, action: Action, reason: Reason) -> None:
+    """PutRetentionPolicy changes nothing while an account-level policy applies: a write would repeat forever."""
+    facts = KnownFacts("/aws/lambda/orders", retention_days=effective, retention_policy_name="org-baseline")
+
+    decision = _policy(**raw).retention(facts)
+
+    assert (decision.action, decision.reason) == (action, reason)
+    assert not decision.action.writes
+    if action is Action.CONFLICT:
+        assert "'org-baseline'" in decision.detail
 
 
 def test_tag_exclusion_matches_value_or_any_value() -> None:
