@@ -109,6 +109,20 @@ class InMemoryLambdas:
         return set(self.names)
 
 
+class InMemoryTagging:
+    """The Resource Groups Tagging API over the simulated groups: none carries the exclusion tag, so each
+    slice's look-up is one call."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self.calls = 0
+
+    def log_groups_tagged(self, keys: Any) -> dict[str, dict[str, str]]:
+        self.calls += 1
+        self.clock.sleep(LATENCY_S)
+        return {}
+
+
 class InMemoryStore:
     bucket = "simulated"
 
@@ -139,16 +153,27 @@ class InMemoryStore:
 
 
 def main(groups: int = GROUPS) -> dict[str, Any]:
+    """Two runs side by side: tags read one group at a time (as the event handlers do), and in bulk."""
+    one_by_one = run(groups, bulk_tags=False)
+    print()
+    bulk = run(groups, bulk_tags=True)
+    return {"one_by_one": one_by_one, "bulk": bulk}
+
+
+def run(groups: int, *, bulk_tags: bool) -> dict[str, Any]:
     clock = SimulatedClock()
     logs_client = InMemoryLogs(groups, clock)
     policy = bench_policy(SHIPPER)
     rates = policy.config.backfill_rates_tps()  # the default share of each quota, as the function paces
     logs = LogsGateway(logs_client, pacer=Pacer(rates, clock=clock.monotonic, sleep=clock.sleep))
     lambdas = InMemoryLambdas(logs_client, clock)
-    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas)  # type: ignore[arg-type]
+    tagging = InMemoryTagging(clock) if bulk_tags else None
+    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas, tagging=tagging)  # type: ignore[arg-type]
+    how = ("tags in bulk (one GetResources look-up a slice; ListTagsForResource only for groups about to be written)" if bulk_tags
+           else "tags one group at a time (ListTagsForResource)")
     print(f"A simulated account of {groups:,} log groups paced at {policy.config.backfill_quota_share:.0%} of the published quotas, "
           f"{LATENCY_S * 1000:.0f} ms per call, "
-          f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations")
+          f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations; {how}")
     started = time.monotonic()
     with open(os.devnull, "w") as quiet, handler_output_to(quiet):  # the handler's "page done" lines
         execution = run_execution(
@@ -164,13 +189,14 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
     print(f"  simulated duration: {hours:.1f} h ({clock.now / 86400:.2f} days); the busiest API needs {bottleneck_s / 3600:.1f} h "
           f"at the share (efficiency {bottleneck_s / clock.now:.3f})")
     print(f"  API calls: {dict(sorted(logs_client.calls.items()))}; ListFunctions: {lambdas.calls} (one listing of "
-          f"{len(lambdas.names):,} functions for the run)")
+          f"{len(lambdas.names):,} functions for the run)" + (f"; GetResources: {tagging.calls}" if tagging else ""))
+    print(f"  calls per group: {', '.join(f'{op} {n / groups:.3f}' for op, n in sorted(logs_client.calls.items()))}")
     coverage = summary["coverage"]
     print(f"  coverage: governed {coverage['governed']:,}, compliant {coverage['compliant']:,} ({coverage['compliantPercent']}%), "
           f"orphans {coverage['orphans']:,}, excluded {sum(coverage['excluded'].values()):,}")
     print(f"  outcomes: {summary['byAction']}")
     print(f"  log groups seen: {summary['logGroups']:,}; real time to simulate: {real_s:.0f} s")
-    return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary}
+    return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary, "calls": dict(logs_client.calls)}
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ class MotoGaps:
         events.register("provide-client-params.lambda.CreateFunction", self.record_logging_config)
         events.register("provide-client-params.lambda.UpdateFunctionConfiguration", self.update_logging_config)
         events.register("after-call.lambda.GetFunctionConfiguration", self.add_logging_config)
+        events.register("before-call.resource-groups-tagging-api.GetResources", self.tagged_log_groups)
 
     def record_class(self, params: dict[str, Any], **_: Any) -> None:
         self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
@@ -77,6 +78,32 @@ class MotoGaps:
         else:
             group["retentionInDays"] = days
 
+    #: GetResources' largest page.
+    TAGGING_PAGE = 100
+
+    def tagged_log_groups(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """GetResources for ``logs:log-group``, which moto answers with nothing: answered from moto's own
+        log groups and their tags, as AWS would (TagFilters ANDed, a filter's Values ORed, 100 a page)."""
+        request = json.loads(params.get("body") or b"{}")
+        if request.get("ResourceTypeFilters") != ["logs:log-group"]:
+            return None  # not ours to answer: moto's own
+        from moto.logs.models import logs_backends
+
+        region = (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+        backend = logs_backends[ACCOUNT_ID][region]
+        found = []
+        for name, group in sorted(backend.groups.items()):
+            arn = group.arn.removesuffix(":*")
+            tags = backend.list_tags_for_resource(arn) or {}
+            if all(f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"]) for f in request.get("TagFilters", [])):
+                found.append({"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+        start = int(request.get("PaginationToken") or 0)
+        page = min(request.get("ResourcesPerPage", self.TAGGING_PAGE), self.TAGGING_PAGE)
+        answer: dict[str, Any] = {"ResourceTagMappingList": found[start:start + page], "PaginationToken": ""}
+        if start + page < len(found):
+            answer["PaginationToken"] = str(start + page)
+        return _Answered(), answer
+
     def record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
         config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}
         self.logging_configs[params["FunctionName"]] = config
@@ -90,6 +117,13 @@ class MotoGaps:
     def add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
         if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
             parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
+
+
+class _Answered:
+    """The HTTP side of a call a gap filler answered itself (botocore reads only these)."""
+
+    status_code = 200
+    headers: dict[str, str] = {}
 
 
 class LocalAccount:

@@ -90,7 +90,8 @@ class BackfillRunner(Construct):
         acknowledge(
             self.function,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "lambda:ListFunctions supports no resource-level permissions; it only lists function names, once per run",
+            "lambda:ListFunctions (one listing of function names per run) and tag:GetResources (the tags of log groups "
+            "carrying an exclusion key, in bulk) support no resource-level permissions; both only read",
         )
         self.state_machine = self._state_machine()
         if start_on_deploy_as:

@@ -132,7 +132,7 @@ class GovernorStack(Stack):
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        self.state.statement(RECONCILE_ACTIONS)],
+                        self.state.statement(RECONCILE_ACTIONS), *_bulk_tag_statements(policy)],
             environment=environment,
             powertools_layer=layer,
             access_logs=access_logs,
@@ -284,6 +284,14 @@ def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.Pol
 def functions_arn(scope: Construct) -> str:
     stack = Stack.of(scope)
     return f"arn:{stack.partition}:lambda:{stack.region}:{stack.account}:function:*"
+
+
+def _bulk_tag_statements(policy: PolicyConfig) -> list[iam.PolicyStatement]:
+    """The backfill reads the tags of the groups carrying an exclusion key in bulk (Resource Groups
+    Tagging API), a page of 100 groups a call, instead of one ListTagsForResource per group."""
+    if not policy.exclude_tags:
+        return []
+    return [iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])]
 
 
 def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStatement]:

@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -377,6 +377,33 @@ class LambdaGateway:
             if not answer.get("NextMarker"):
                 return names
             request["Marker"] = answer["NextMarker"]
+
+
+class TaggingGateway:
+    """The Resource Groups Tagging API, for the backfill: the tags of every log group carrying one of
+    the exclusion keys, a page of 100 per call, instead of one ListTagsForResource per group."""
+
+    PAGE = 100
+
+    def __init__(self, client: Any = None) -> None:
+        self.client = client or boto3.client("resourcegroupstaggingapi", config=client_config())
+        self.calls = 0
+
+    def log_groups_tagged(self, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Log group ARN (without ``:*``) -> all its tags, for the groups carrying any of ``keys``.
+        One query per key: GetResources ANDs its tag filters."""
+        found: dict[str, dict[str, str]] = {}
+        for key in sorted(set(keys)):
+            request: dict[str, Any] = {"ResourceTypeFilters": ["logs:log-group"], "TagFilters": [{"Key": key}], "ResourcesPerPage": self.PAGE}
+            while True:
+                self.calls += 1
+                answer = self.client.get_resources(**request)
+                for mapping in answer.get("ResourceTagMappingList", []):
+                    found[mapping["ResourceARN"].removesuffix(":*")] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+                if not answer.get("PaginationToken"):
+                    break
+                request["PaginationToken"] = answer["PaginationToken"]
+        return found
 
 
 class StateTable:

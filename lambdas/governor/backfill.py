@@ -200,9 +200,12 @@ class Backfill:
         on_group: Callable[[Progress, list[Outcome]], None] | None = None,
         orphaned: Orphans = lambda info: None,
         gate: Callable[[Aspect], Gate | None] = lambda aspect: None,
+        tag_index: Mapping[str, dict[str, str]] | None = None,
     ) -> None:
         """``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
-        functions); ``gate``: the check before each write (held conflicts)."""
+        functions); ``gate``: the check before each write (held conflicts); ``tag_index``: the tags of
+        the groups carrying an exclusion key, looked up in bulk (None: one ListTagsForResource a group)."""
+        self.tag_index = tag_index
         self.orphaned = orphaned
         self.gate = gate
         self.governor = governor
@@ -299,7 +302,7 @@ class Backfill:
         return True
 
     def _group(self, info: LogGroupInfo, progress: Progress) -> tuple[list[Outcome], list[dict[str, str]]]:
-        facts = LiveFacts(info, self.logs, orphaned=self.orphaned)  # shared by both aspects: tags are looked up once
+        facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects
         outcomes, errors = [], []
         for aspect in progress.aspects:
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -57,10 +57,13 @@ class Outcome:
 class LiveFacts:
     """A log group's facts, with tags and filters looked up only if the policy asks for them."""
 
-    def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Orphans = lambda info: None) -> None:
+    def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Orphans = lambda info: None,
+                 tag_index: Mapping[str, dict[str, str]] | None = None) -> None:
         """``orphaned``: answers whether a /aws/lambda/<name> group's function is gone (a run's listing of
-        functions, or a look-up); asked only when the policy needs it."""
+        functions, or a look-up); asked only when the policy needs it. ``tag_index``: the tags of every
+        group carrying an exclusion key (a run's bulk look-up); a group absent from it carries none."""
         self.info = info
+        self._tag_index = tag_index
         self._logs = logs
         self._orphaned = orphaned
         # Looked up once, on first use. Not functools.cached_property: before Python 3.12 it holds
@@ -83,8 +86,18 @@ class LiveFacts:
     @property
     def tags(self) -> dict[str, str]:
         if self._tags is None:
-            self._tags = self._logs.tags(self.info.arn)
+            self._tags = self._tag_index.get(self.info.arn, {}) if self._tag_index is not None else self._logs.tags(self.info.arn)
         return self._tags
+
+    def confirm_tags(self) -> bool:
+        """Tags read from a run's bulk look-up can be minutes old: look them up for this group before a
+        write (a group tagged to opt out since must not be subscribed again). True when they changed."""
+        if self._tag_index is None or self._tags is None:
+            return False
+        self._tag_index = None
+        fresh = self._logs.tags(self.info.arn)
+        changed, self._tags = fresh != self._tags, fresh
+        return changed
 
     @property
     def filters(self) -> tuple[SubscriptionFilter, ...]:
@@ -129,6 +142,8 @@ class Governor:
             policy = self.policy
             decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.REMOVAL: policy.removal}[aspect]
             decision = decide(facts)
+            if decision.action.writes and not dry_run and facts.confirm_tags():
+                decision = decide(facts)
             if not decision.action.writes or dry_run:
                 return _outcome(name, aspect, decision, applied=False)
             if before_write is not None:

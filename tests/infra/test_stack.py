@@ -433,7 +433,7 @@ def test_backfill_function_can_do_both_aspects_and_keep_its_checkpoints(default_
     assert _actions(default_stack.role_policy_of(backfill)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:PutRetentionPolicy", "logs:ListTagsForResource",
-        "lambda:GetFunctionConfiguration", "lambda:ListFunctions", "s3:GetObject", "s3:PutObject", "s3:ListBucket",
+        "lambda:GetFunctionConfiguration", "lambda:ListFunctions", "tag:GetResources", "s3:GetObject", "s3:PutObject", "s3:ListBucket",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:Scan", "dynamodb:DeleteItem",
     }
     bucket_id = props["Environment"]["Variables"]["GOVERNOR_REPORTS_BUCKET"]["Ref"]

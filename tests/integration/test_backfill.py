@@ -230,3 +230,41 @@ class _Http:
     raw = None
     content = b""
     text = ""
+
+
+# --- bulk tag look-ups --------------------------------------------------------------------------
+
+def test_tags_are_read_in_bulk_and_only_groups_about_to_be_written_are_looked_up_one_by_one(account: LocalAccount, mix: Any) -> None:
+    opted_out = [account.create_log_group(f"/aws/lambda/opted-{i:02d}", tags={"log-group-governor:opt-out": "true"}) for i in range(5)]
+    bulk: Counter[str] = Counter()  # (clients copy the session's hooks when made: register before the handler makes its own)
+    boto3.DEFAULT_SESSION.events.register_first("before-call.resource-groups-tagging-api.GetResources", lambda **_: bulk.update(["call"]))
+    call(handler, {"runId": "apply-1"}, function_name="backfill")
+    before, bulk_before = Counter(account.calls), bulk["call"]
+
+    again = call(handler, {"runId": "apply-2"}, function_name="backfill").result
+
+    made = account.calls - before
+    assert again["summary"]["logGroups"] == 135
+    assert bulk["call"] - bulk_before == 1  # the slice's one look-up of the opted-out groups
+    assert made["logs.ListTagsForResource"] == 0                   # nothing to write, so nothing to confirm
+    assert again["summary"]["coverage"]["excluded"]["excluded-tag"] == len(opted_out)
+    assert all(account.snapshot(name)["filters"] == {} for name in opted_out)
+
+
+def test_a_group_tagged_after_the_bulk_look_up_is_not_subscribed(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    """The slice's tag look-up can be minutes old: a group about to be written is looked up again."""
+    from governor.backfill import Backfill, Progress
+    from governor.handlers.backfill import build_parts
+
+    configure()
+    name = account.create_log_group("/aws/lambda/just-opted-out")
+    parts = build_parts(os.environ)
+    stale_index = parts.tagging.log_groups_tagged(["log-group-governor:opt-out"])  # before the tag
+    account.logs.tag_resource(resourceArn=f"arn:aws:logs:{account.region}:{account.account_id}:log-group:{name}",
+                              tags={"log-group-governor:opt-out": "true"})
+    progress = Progress(run_id="race", dry_run=False)
+
+    Backfill(parts.governor, parts.store, save=lambda p: None, tag_index=stale_index).run(progress, time_left=lambda: True)
+
+    assert account.snapshot(name)["filters"] == {}
+    assert progress.outcomes["subscription skip excluded-tag"] == 1 and progress.outcomes["retention skip excluded-tag"] == 1

@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, retry_budget_s
+from ..aws import LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
 from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 from ..drift import ConflictSet
@@ -56,6 +56,8 @@ class BackfillParts:
     state: StateTable | None = None
     lambdas: LambdaGateway | None = None
     wall_clock: Callable[[], float] = time.time
+    #: Bulk tag look-ups (None: one ListTagsForResource per group).
+    tagging: TaggingGateway | None = None
 
 
 class FunctionListing:
@@ -91,7 +93,8 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     pacer = Pacer(settings.config.backfill_rates_tps(), clock=clock, sleep=sleep)
     lambdas = LambdaGateway()
     return BackfillParts(Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock,
-                         state=StateTable(settings.state_table) if settings.state_table else None, lambdas=lambdas)
+                         state=StateTable(settings.state_table) if settings.state_table else None, lambdas=lambdas,
+                         tagging=TaggingGateway() if settings.config.exclude_tags else None)
 
 
 def _save_quietly(store: S3RunStore, progress: Progress) -> None:
@@ -135,8 +138,13 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
 
         conflicts = ConflictSet(parts.state.conflicts(parts.wall_clock()) if parts.state else ())
         orphaned = FunctionListing(store, progress.run_id, parts.lambdas or LambdaGateway(), parts.wall_clock)
+        # One look-up of the groups carrying an exclusion tag per slice, instead of one call per group;
+        # a group about to be written is looked up again (LiveFacts.confirm_tags).
+        exclusion_keys = parts.governor.policy.config.exclude_tags
+        tag_index = parts.tagging.log_groups_tagged(exclusion_keys) if parts.tagging and exclusion_keys and not progress.remove_filters else None
         try:
-            Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate).run(
+            Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate,
+                     tag_index=tag_index).run(
                 progress,
                 time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
                 page_time_left=lambda: context.get_remaining_time_in_millis() > GROUP_MARGIN_MS,
