@@ -185,6 +185,11 @@ class Policy:
         )
 
     @property
+    def guarded_names(self) -> frozenset[str]:
+        """The guard's exact names (prefix entries match only groups that exist)."""
+        return self._protected_names
+
+    @property
     def needs_tags(self) -> bool:
         return bool(self.config.exclude_tags)
 
