@@ -14,14 +14,12 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .policy import Action, LogGroupFacts, Policy, Reason
+from .policy import EXCLUSION_REASONS, Action, LogGroupFacts, Policy
 
 #: "The selectionCriteria string can be up to 25KB in length ... determined by using its UTF-8 bytes."
 SELECTION_LIMIT_BYTES = 25 * 1024
 #: Past this share of the limit the governor alarms, while there is still room to act.
 SELECTION_WARN_SHARE = 0.8
-#: Reasons that keep a group out of the account-level subscription.
-NOT_SHIPPING = frozenset({Reason.SHIPPING_PATH, Reason.EXCLUDED_PREFIX, Reason.EXCLUDED_PATTERN, Reason.EXCLUDED_TAG, Reason.OPTED_OUT})
 
 
 class SelectionTooLarge(ValueError):
@@ -45,7 +43,7 @@ class Selection:
 def must_not_ship(policy: Policy, facts: LogGroupFacts) -> bool:
     """The policy core's answer, for one existing group: would it be left out of shipping?"""
     decision = policy.subscription(facts)
-    return decision.action in (Action.SKIP, Action.REMOVE_FILTER) and decision.reason in NOT_SHIPPING
+    return decision.action in (Action.SKIP, Action.REMOVE_FILTER) and decision.reason in EXCLUSION_REASONS
 
 
 def selection(policy: Policy, excluded_groups: Iterable[str]) -> Selection:
