@@ -23,6 +23,8 @@ import boto3
 from botocore.config import Config
 from moto import mock_aws
 
+from .account_policies import AccountPolicies, Refused
+
 DEFAULT_REGION = "eu-west-1"
 #: moto's account: the documentation example account, nobody's real one.
 ACCOUNT_ID = "123456789012"
@@ -43,10 +45,8 @@ class MotoGaps:
 
     log_group_classes: dict[str, str] = field(default_factory=dict)
     logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: Account-level retention policies in effect: name -> (log group name prefix, days or None for
-    #: never expire). A stand-in for what PutAccountPolicy (RETENTION_POLICY) leads to once in effect,
-    #: as DescribeLogGroups shows it; moto implements none of it.
-    account_retention: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    #: Account-level subscription and retention policies (moto implements none: localaws.account_policies).
+    account_policies: AccountPolicies = field(default_factory=lambda: AccountPolicies(ACCOUNT_ID))
 
     def install(self, session: boto3.Session) -> None:
         events = session.events
@@ -56,6 +56,8 @@ class MotoGaps:
         events.register("provide-client-params.lambda.UpdateFunctionConfiguration", self.update_logging_config)
         events.register("after-call.lambda.GetFunctionConfiguration", self.add_logging_config)
         events.register("before-call.resource-groups-tagging-api.GetResources", self.tagged_log_groups)
+        for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
+            events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
 
     def record_class(self, params: dict[str, Any], **_: Any) -> None:
         self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
@@ -66,17 +68,45 @@ class MotoGaps:
             self._apply_account_retention(group)
 
     def _apply_account_retention(self, group: dict[str, Any]) -> None:
-        """The API model's rule: of the policies whose prefix matches, the longest retention wins
-        (never expire longest); DescribeLogGroups then names it and shows its retention."""
-        matching = [(name, days) for name, (prefix, days) in self.account_retention.items() if group["logGroupName"].startswith(prefix)]
-        if not matching:
+        """DescribeLogGroups names the account-level retention policy in effect and shows its retention."""
+        effective = self.account_policies.effective_retention(group["logGroupName"], group.get("creationTime", 0) / 1000)
+        if effective is None:
             return
-        name, days = max(matching, key=lambda item: float("inf") if item[1] is None else item[1])
+        name, days = effective
         group["retentionPolicyName"] = name
         if days is None:
             group.pop("retentionInDays", None)
         else:
             group["retentionInDays"] = days
+
+    def account_policy_call(self, model: Any, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """Put/Describe/DeleteAccountPolicy, answered by the model (moto has none of them)."""
+        request = json.loads(params.get("body") or b"{}")
+        try:
+            if model.name == "PutAccountPolicy":
+                answer = self.account_policies.put(request, self._log_groups(context))
+            elif model.name == "DeleteAccountPolicy":
+                answer = self.account_policies.delete(request, self._log_groups(context))
+            else:
+                answer = self.account_policies.describe(request)
+        except Refused as refused:
+            return _Answered(400), {"Error": {"Code": refused.code, "Message": refused.message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return _Answered(), answer
+
+    def _log_groups(self, context: dict[str, Any] | None) -> list[dict[str, Any]]:
+        """Every log group of the region as DescribeLogGroups shows it, from moto's own state."""
+        from moto.logs.models import logs_backends
+
+        region = (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+        groups = []
+        for name, group in sorted(logs_backends[ACCOUNT_ID][region].groups.items()):
+            created = group.creation_time  # moto keeps epoch milliseconds or a datetime, by version
+            created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") else int(created)
+            raw = {"logGroupName": name, "creationTime": created_ms, "logGroupClass": self.log_group_classes.get(name, "STANDARD")}
+            if group.retention_in_days:
+                raw["retentionInDays"] = group.retention_in_days
+            groups.append(raw)
+        return groups
 
     #: GetResources' largest page.
     TAGGING_PAGE = 100
@@ -122,8 +152,9 @@ class MotoGaps:
 class _Answered:
     """The HTTP side of a call a gap filler answered itself (botocore reads only these)."""
 
-    status_code = 200
-    headers: dict[str, str] = {}
+    def __init__(self, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.headers: dict[str, str] = {}
 
 
 class LocalAccount:

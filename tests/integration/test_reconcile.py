@@ -163,7 +163,11 @@ def test_a_group_under_an_account_level_retention_policy_is_never_written_again_
     configure(retentionMode="exact")
     account.create_log_group("/aws/lambda/orders-api", retention_days=30)
     account.create_log_group("/legacy/app", retention_days=30)
-    account.gaps.account_retention["org-baseline"] = ("/aws/", 90)  # in effect: DescribeLogGroups shows 90 and the policy's name
+    account.logs.put_account_policy(policyName="org-baseline", policyType="RETENTION_POLICY",
+                                    policyDocument=json.dumps({"retentionInDays": 90, "enforcementMode": "RETROACTIVE"}),
+                                    selectionCriteria='LogGroupNamePrefix IN ["/aws/"]')
+    account.gaps.account_policies.clock = lambda: time.time() + 86_400  # a day later: in effect
+    assert account.snapshot("/aws/lambda/orders-api")["retention"] == 90
     writes = account.calls["logs.PutRetentionPolicy"]
 
     runs = [reconcile("nightly-1"), reconcile("nightly-2")]
