@@ -1,5 +1,6 @@
-"""`python -m cli plan|apply|status|redrive`: a one-off backfill from a laptop, with the stack's
-configuration; the latest coverage of an account and region; the replay of ship-logs' dead-letter queue.
+"""`python -m cli plan|apply|remove-filters|status|retention-policies|redrive`: a one-off backfill from a
+laptop, with the stack's configuration; the latest coverage of an account and region; the native
+retention policies the configuration compiles to; the replay of ship-logs' dead-letter queue.
 
 It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
 functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
@@ -28,6 +29,7 @@ from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, L
 from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
+from governor.native_retention import compile_retention  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from governor.shipping.redrive import redrive  # noqa: E402
@@ -44,7 +46,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,status,redrive}")
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,status,retention-policies,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall")):
         command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
@@ -65,6 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where.add_argument("--stack-name", help="the deployed stack (its ReportsBucket output is read)")
     where.add_argument("--bucket", help="the ReportsBucket output")
     command.add_argument("--json", action="store_true", help="print the coverage as JSON instead of a table")
+    native_help = ("the native account-level retention policies the configuration compiles to, or why it cannot; "
+                   "with --dry-run, what each would do to the account's groups (nothing is written)")
+    command = commands.add_parser("retention-policies", parents=[aws], help=native_help, description=native_help)
+    command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
+    command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
+    command.add_argument("--dry-run", action="store_true", help="ask the account (PutAccountPolicy with dryRun) how many groups each policy would shorten")
     redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
     command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
     command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
@@ -104,7 +112,38 @@ def status_command(args: argparse.Namespace, session: boto3.Session, stdout: Tex
     return 0
 
 
-def load_settings(context_file: Path, overrides: Sequence[str]) -> DeploymentSettings:
+def retention_policies_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
+    try:
+        settings = load_settings(args.context, args.config, require_destination=False)
+    except ConfigError as error:
+        print(f"log-group-governor: invalid configuration: {error}", file=stderr)
+        return 2
+    compiled = compile_retention(settings.policy)
+    if not compiled.expressible:
+        print("log-group-governor: this retention configuration has no native equivalent:", file=stderr)
+        for refusal in compiled.refusals:
+            print(f"  - {refusal}", file=stderr)
+        return 2
+    logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config()) if args.dry_run else None
+    for policy in compiled.policies:
+        selects = f"groups starting with {policy.prefix!r}" if policy.prefix is not None else "every group"
+        days = f"{policy.days} days" if policy.days is not None else "never expire"
+        print(f"{policy.name}: {days}, {selects}", file=stdout)
+        if logs is not None:
+            impact = logs.put_account_policy(**policy.request(dry_run=True))["dryRunResult"]
+            shorter = [i for i in impact.get("topLogGroupsImpacted", []) if _days(i["proposedRetention"]) < _days(i["currentRetention"])]
+            print(f"  would lengthen {impact['increasedRetentionLogGroupCount']:,}, shorten {impact['decreasedRetentionLogGroupCount']:,}, "
+                  f"keep {impact['unchangedRetentionLogGroupCount']:,} of {impact['totalMatchedLogGroups']:,} groups", file=stdout)
+            for group in shorter:
+                print(f"    shorter: {group['logGroupName']} {group['currentRetention']} -> {group['proposedRetention']} days", file=stdout)
+    return 0
+
+
+def _days(value: str) -> float:
+    return float("inf") if value == "NEVER_EXPIRE" else float(value)
+
+
+def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True) -> DeploymentSettings:
     try:
         context = json.loads(context_file.read_text())["context"]
     except (OSError, ValueError, KeyError) as error:
@@ -115,7 +154,7 @@ def load_settings(context_file: Path, overrides: Sequence[str]) -> DeploymentSet
             raise ConfigError(f"-c {override!r}: expected KEY=VALUE")
         context[key if key.startswith(CONTEXT_PREFIX) else CONTEXT_PREFIX + key] = value
     settings = DeploymentSettings.from_context(context)
-    if settings.policy.destination is None:
+    if require_destination and settings.policy.destination is None:
         raise ConfigError(
             "destinationArn: the CLI needs the destination; pass -c destinationArn=<ARN> (for the built-in "
             "destination, the DestinationArn and DestinationRoleArn outputs of the deployed stack)"
@@ -223,6 +262,8 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return redrive_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stderr)
     if args.mode == "status":
         return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
+    if args.mode == "retention-policies":
+        return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     try:
         settings = load_settings(args.context, args.config)
     except ConfigError as error:
