@@ -53,7 +53,7 @@ class FilterRemovalOnDelete(Construct):
                   "invokes only this construct's functions and writes its own logs through the AWS managed basic execution policy")
         stack = Stack.of(self)
         invoked = [self.start.function, self.remover.function,
-                   *(c for c in provider.node.find_all() if isinstance(c, lambda_.Function) and c.node.scope is not None)]
+                   *(c for c in provider.node.find_all() if isinstance(c, lambda_.Function))]
         for function in invoked:  # invoke permissions cover a function's versions (":*"), as CDK grants them
             acknowledge(provider, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{stack.get_logical_id(function.node.default_child)}.Arn>:*]", reason)
         acknowledge(provider, "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",

@@ -345,10 +345,17 @@ def _gone_or(error: ClientError, what: str) -> Exception:
 
 
 class LambdaGateway:
-    """AWS Lambda, for the guard: where does the destination function write its own logs?"""
+    """AWS Lambda: where the destination function writes its own logs (the guard), and which functions exist (orphans)."""
 
     def __init__(self, client: Any = None) -> None:
-        self.client = client or boto3.client("lambda", config=client_config())
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """Made on first use: a container that never asks (no Lambda destination, no orphan) makes none."""
+        if self._client is None:
+            self._client = boto3.client("lambda", config=client_config())
+        return self._client
 
     def function_log_group(self, function_arn: str) -> str | None:
         try:
