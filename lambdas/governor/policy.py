@@ -20,6 +20,15 @@ from .config import ConfigError, PolicyConfig, RetentionMode
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
 SUBSCRIBABLE_CLASSES = frozenset({"STANDARD"})
+#: ESSENTIALS, decided explicitly (issue #9). Source: botocore 1.44.8's CloudWatch Logs model
+#: (data/logs/2014-03-28/service-2.json): LogGroup.logGroupClass says "The Standard log class supports
+#: all CloudWatch Logs features" and "The Essentials log class supports a subset", and
+#: DescribeLogGroups.logGroupClass that asking for "either INFREQUENT_ACCESS or ESSENTIALS" returns
+#: both: AWS files Essentials with Infrequent Access, which has no subscription filters. So ESSENTIALS
+#: is not subscribed (a per-group filter is not attempted; an account-level filter policy leaves the
+#: class out by itself) and gets its retention like every class but DELIVERY. AWS's "Log classes" page
+#: (docs.aws.amazon.com/AmazonCloudWatch/latest/logs/CloudWatch_Logs_Log_Classes.html) holds the table.
+REDUCED_FEATURE_CLASSES = frozenset({"INFREQUENT_ACCESS", "ESSENTIALS"})
 #: DELIVERY groups keep events for one day and their retention cannot be changed.
 FIXED_RETENTION_CLASSES = frozenset({"DELIVERY"})
 #: Where Lambda writes a function's logs unless its LoggingConfig says otherwise.
@@ -206,7 +215,7 @@ class Policy:
         if excluded:
             return excluded
         if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
-            return Decision(Action.SKIP, Reason.UNSUPPORTED_CLASS, f"class {facts.log_group_class} does not support subscription filters")
+            return Decision(Action.SKIP, Reason.UNSUPPORTED_CLASS, _unsubscribable(facts.log_group_class))
         excluded = self._excluded_by_tag(facts)
         if excluded:
             ours = next((f for f in facts.filters if f.name == self.desired_filter.name), None)
@@ -323,6 +332,14 @@ class Policy:
             names = ", ".join(repr(f.name) for f in filters)
             return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
         return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
+
+
+def _unsubscribable(log_group_class: str) -> str:
+    if log_group_class in REDUCED_FEATURE_CLASSES:
+        return f"class {log_group_class} supports a subset of CloudWatch Logs features, without subscription filters"
+    if log_group_class in FIXED_RETENTION_CLASSES:
+        return f"class {log_group_class} only delivers Lambda logs to S3 or Firehose; it takes no subscription filters"
+    return f"class {log_group_class} is unknown to the governor: not subscribed rather than risk a failing call"
 
 
 def _same_delivery(current: SubscriptionFilter, desired: SubscriptionFilter) -> bool:

@@ -478,3 +478,15 @@ def test_a_deleted_lambda_destination_is_an_error_too(account: LocalAccount, con
 
     assert invocation.result["batchItemFailures"] == [{"itemIdentifier": batch["Records"][0]["messageId"]}]
     assert invocation.metrics()[("DestinationErrors", None)] == 1
+
+
+def test_essentials_group_gets_retention_but_no_subscription(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/essentials/app", log_group_class="ESSENTIALS")
+    event = create_log_group_event("/essentials/app", log_group_class="ESSENTIALS")
+
+    subscribed, retained = call(subscribe_log_group, event), call(set_retention, event)
+
+    assert (subscribed.result["action"], subscribed.result["reason"]) == ("skip", "unsupported-class")
+    assert retained.result["action"] == "set-retention"
+    assert account.snapshot("/essentials/app") == {"class": "ESSENTIALS", "retention": 30, "filters": {}}
+    assert account.calls["logs.PutSubscriptionFilter"] == 0

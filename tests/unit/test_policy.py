@@ -267,3 +267,24 @@ def test_no_configuration_subscribes_a_shipping_path_log_group(
 
     assert decision.action not in (Action.SUBSCRIBE, Action.UPDATE_FILTER)
     assert decision.reason is Reason.SHIPPING_PATH
+
+
+@pytest.mark.parametrize("log_group_class", ["ESSENTIALS", "INFREQUENT_ACCESS"])
+def test_essentials_is_decided_like_infrequent_access_retention_without_subscription(log_group_class: str) -> None:
+    """ESSENTIALS, decided from botocore's model (see policy.REDUCED_FEATURE_CLASSES): no filter is
+    attempted, retention is set as for any class but DELIVERY."""
+    policy = _policy()
+
+    subscription = policy.subscription(_Untouchable("/essentials/app", log_group_class))
+    retention = policy.retention(_NoTags("/essentials/app", log_group_class))
+
+    assert (subscription.action, subscription.reason) == (Action.SKIP, Reason.UNSUPPORTED_CLASS)
+    assert "without subscription filters" in subscription.detail
+    assert (retention.action, retention.retention_days) == (Action.SET_RETENTION, 30)
+
+
+def test_an_unknown_class_is_not_subscribed_and_says_why() -> None:
+    decision = _policy().subscription(_Untouchable("/a", "HYPOTHETICAL_TIER"))
+
+    assert (decision.action, decision.reason) == (Action.SKIP, Reason.UNSUPPORTED_CLASS)
+    assert "unknown to the governor" in decision.detail
