@@ -275,7 +275,9 @@ def local_account(region: str = DEFAULT_REGION) -> Iterator[LocalAccount]:
         gaps = MotoGaps()
         gaps.install(boto3.DEFAULT_SESSION)
         calls: Counter[str] = Counter()
-        boto3.DEFAULT_SESSION.events.register("before-call", lambda event_name, **_: calls.update([event_name.removeprefix("before-call.").replace("cloudwatch-logs.", "logs.")]))
+        # Counted before the request is built: a gap filler answering at before-call stops the handlers after it.
+        boto3.DEFAULT_SESSION.events.register("before-parameter-build", lambda event_name, **_: calls.update(
+            [event_name.removeprefix("before-parameter-build.").replace("cloudwatch-logs.", "logs.")]))
         try:
             local = LocalAccount(region, calls)
             local.gaps = gaps

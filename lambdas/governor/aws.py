@@ -326,6 +326,21 @@ class LogsGateway:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
 
+    # --- account-level policies (PutAccountPolicy and friends, botocore 1.44.8) ------------------------
+    def account_policies(self, policy_type: str) -> list[dict[str, Any]]:
+        return list(self._call("DescribeAccountPolicies", "describe_account_policies", policyType=policy_type).get("accountPolicies", []))
+
+    def put_account_policy(self, **request: Any) -> dict[str, Any]:
+        return self._call("PutAccountPolicy", "put_account_policy", **request)
+
+    def delete_account_policy(self, name: str, policy_type: str) -> None:
+        """Delete one account policy by name; already gone is done."""
+        try:
+            self._call("DeleteAccountPolicy", "delete_account_policy", policyName=name, policyType=policy_type)
+        except ClientError as error:
+            if _error_code(error) != "ResourceNotFoundException":
+                raise
+
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
             self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
@@ -487,13 +502,13 @@ class StateTable:
                                     ExpressionAttributeValues={":taken": {"N": str(-count)}})
         return count
 
-    def acquire_lock(self, owner: str, now: float, lease_s: float) -> str | None:
-        """Hold the reconcile lock for ``lease_s`` (renewing it when ``owner`` holds it). Answers None
-        when taken, else the owner that holds it."""
+    def acquire_lock(self, owner: str, now: float, lease_s: float, *, key: str = LOCK_KEY) -> str | None:
+        """Hold the lock ``key`` (default: the reconcile's) for ``lease_s``, renewing it when ``owner``
+        holds it. Answers None when taken, else the owner that holds it."""
         try:
             self.client.put_item(
                 TableName=self.table_name,
-                Item={**_key(self.LOCK_KEY), "owner": {"S": owner}, "expiresAt": {"N": str(int(now + lease_s))}},
+                Item={**_key(key), "owner": {"S": owner}, "expiresAt": {"N": str(int(now + lease_s))}},
                 ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expiresAt < :now",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}, ":now": {"N": str(int(now))}},
@@ -502,12 +517,12 @@ class StateTable:
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":
                 raise
-        item = self.client.get_item(TableName=self.table_name, Key=_key(self.LOCK_KEY), ConsistentRead=True).get("Item", {})
+        item = self.client.get_item(TableName=self.table_name, Key=_key(key), ConsistentRead=True).get("Item", {})
         return item.get("owner", {}).get("S", "another run")
 
-    def release_lock(self, owner: str) -> None:
+    def release_lock(self, owner: str, *, key: str = LOCK_KEY) -> None:
         try:
-            self.client.delete_item(TableName=self.table_name, Key=_key(self.LOCK_KEY), ConditionExpression="#owner = :owner",
+            self.client.delete_item(TableName=self.table_name, Key=_key(key), ConditionExpression="#owner = :owner",
                                     ExpressionAttributeNames={"#owner": "owner"}, ExpressionAttributeValues={":owner": {"S": owner}})
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":  # someone else's lock now: not ours to release

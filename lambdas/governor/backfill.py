@@ -21,6 +21,7 @@ from . import coverage
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
 from .policy import Action
 from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
+from .subscription_policy import SubscriptionPolicyKeeper, listed
 
 #: Like the state machine's Retry: pauses of 1, 2, 4 ... s (at most 60 s), ten failures in a row at most.
 PAGE_RETRY_PAUSE_S = 1.0
@@ -110,6 +111,10 @@ class Progress:
     coverage: Counter[str] = field(default_factory=Counter)
     #: Drift the event handlers repaired since the last run, taken when this run finished.
     drift_repaired: int | None = None
+    #: subscriptionMode account-policy: the groups this run found must not ship (the NOT IN list it
+    #: writes when it finishes), and what that write did.
+    not_shipped: list[str] = field(default_factory=list)
+    account_policy: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls),
@@ -156,6 +161,7 @@ class Progress:
             "reconcile": self.reconcile,
             "removeFilters": self.remove_filters,
             "coverage": coverage.report(self.coverage, drift_repaired=self.drift_repaired),
+            **({"accountSubscriptionPolicy": self.account_policy} if self.account_policy else {}),
         }
 
 
@@ -201,11 +207,14 @@ class Backfill:
         orphaned: Orphans = lambda info: None,
         gate: Callable[[Aspect], Gate | None] = lambda aspect: None,
         tag_index: Mapping[str, dict[str, str]] | None = None,
+        keeper: SubscriptionPolicyKeeper | None = None,
     ) -> None:
         """``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
         functions); ``gate``: the check before each write (held conflicts); ``tag_index``: the tags of
         the groups carrying an exclusion key, looked up in bulk (None: one ListTagsForResource a group)."""
         self.tag_index = tag_index
+        #: subscriptionMode account-policy: the keeper of the account's NOT IN list.
+        self.keeper = keeper
         self.orphaned = orphaned
         self.gate = gate
         self.governor = governor
@@ -297,9 +306,23 @@ class Backfill:
         progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
         progress.next_token = page.next_token
         progress.done = page.next_token is None
+        if self.keeper is not None and Aspect.SUBSCRIPTION in progress.aspects:
+            self._keep_account_policy(progress, outcomes)
         self._add_spent(progress)
         self.save(progress)
         return True
+
+    def _keep_account_policy(self, progress: Progress, outcomes: list[Outcome]) -> None:
+        """Names found must-not-ship are listed as the run goes (only added: a policy that exists never
+        ships them a page longer than needed); a finished run over every group writes the exact list."""
+        found = sorted({o.log_group for o in outcomes if o.aspect is Aspect.SUBSCRIPTION and listed(o)} - set(progress.not_shipped))
+        progress.not_shipped.extend(found)
+        if found and not progress.dry_run:
+            write = self.keeper.add(found)
+            if write.refused:
+                progress.account_policy = write.as_dict()
+        if progress.done and progress.full_scan:
+            progress.account_policy = self.keeper.replace(progress.not_shipped, dry_run=progress.dry_run).as_dict()
 
     def _group(self, info: LogGroupInfo, progress: Progress) -> tuple[list[Outcome], list[dict[str, str]]]:
         facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects

@@ -15,6 +15,10 @@ ERRORS = "Errors"
 DESTINATION_ERRORS = "DestinationErrors"
 #: A change another principal made (a filter deleted, retention changed) that an event handler undid.
 DRIFT_REPAIRED = "DriftRepaired"
+#: subscriptionMode account-policy: the account's subscription filter policy was written, and the
+#: size of its NOT IN list after each write or check (alarms before the 25 KB AWS accepts).
+ACCOUNT_POLICY_UPDATED = "AccountPolicyUpdated"
+SUBSCRIPTION_SELECTION_BYTES = "SubscriptionSelectionBytes"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from .config import ConfigError, PolicyConfig, RetentionMode
+from .config import ConfigError, PolicyConfig, RetentionMode, Via
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -110,6 +110,9 @@ class Action(str, Enum):
     #: Remove the governor's own filter (by name) from a group that opted out.
     REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
+    #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
+    #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
+    UPDATE_ACCOUNT_POLICY = "update-account-policy"
     LEAVE = "leave"
     SKIP = "skip"
     CONFLICT = "conflict"
@@ -151,6 +154,15 @@ class Reason(str, Enum):
     #: An account-level retention policy sets the group's retention; a group's own changes nothing.
     RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
     ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
+    # native account-level policies (subscriptionMode / retentionVia account-policy)
+    SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
+    RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
+    #: The NOT IN list would pass 25 KB: nothing is written (a shorter list would ship excluded groups).
+    SELECTION_TOO_LARGE = "selection-too-large"
+    #: Another subscription filter policy holds the account's one slot.
+    FOREIGN_ACCOUNT_POLICY = "foreign-account-policy"
+    #: No policy yet: the first finished run over every group writes it, with its full NOT IN list.
+    ACCOUNT_POLICY_PENDING = "account-policy-pending"
     # uninstall (removeFiltersOnDelete)
     UNINSTALL = "uninstall"
     NO_OWN_FILTER = "no-own-filter"
@@ -209,6 +221,8 @@ class Policy:
 
     # --- decisions -------------------------------------------------------------------------------
     def subscription(self, facts: LogGroupFacts) -> Decision:
+        if self.config.subscription_mode is Via.ACCOUNT_POLICY:
+            return self._account_policy_subscription(facts)
         if self.is_shipping_path(facts.name):
             return Decision(Action.SKIP, Reason.SHIPPING_PATH, "carries the shipping path's own logs: subscribing it would loop")
         excluded = self._excluded_by_name(facts.name)
@@ -224,6 +238,20 @@ class Policy:
             return excluded
         return self._filter_decision(facts.filters)
 
+    def _account_policy_subscription(self, facts: LogGroupFacts) -> Decision:
+        """subscriptionMode account-policy: the account's policy ships every group not in its NOT IN
+        list, so the only question is whether this group belongs in the list. Filters are never read
+        (no DescribeSubscriptionFilters); a class that takes no subscription is left out by AWS itself,
+        so it is not listed (the 25 KB budget is for names that need it)."""
+        if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
+            return Decision(Action.SKIP, Reason.UNSUPPORTED_CLASS, _unsubscribable(facts.log_group_class))
+        if self.is_shipping_path(facts.name):
+            return Decision(Action.SKIP, Reason.SHIPPING_PATH, "carries the shipping path's own logs: listed in the policy's NOT IN")
+        excluded = self._excluded_by_name(facts.name) or self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        return Decision(Action.LEAVE, Reason.SHIPPED_BY_ACCOUNT_POLICY, "the account-level subscription filter policy ships it")
+
     def retention(self, facts: LogGroupFacts) -> Decision:
         """The retention decision. Under an account-level retention policy (``retentionPolicyName`` in
         DescribeLogGroups, API model of botocore 1.44) the effective retention is the policy's and
@@ -231,6 +259,10 @@ class Policy:
         configuration wants another retention."""
         decision = self._retention(facts)
         account_policy = facts.retention_policy_name
+        if account_policy is None and decision.action is Action.SET_RETENTION and self.config.retention_via is Via.ACCOUNT_POLICY:
+            return Decision(Action.SKIP, Reason.RETENTION_AWAITS_ACCOUNT_POLICY,
+                            f"retentionVia is account-policy: native retention policies set it (in effect 24 hours after "
+                            f"`python -m cli apply` writes them), never a group's own; meanwhile: {decision.detail}")
         if account_policy is None or decision.action in (Action.SKIP, Action.CONFLICT) or decision.reason is Reason.RETENTION_UNMANAGED:
             return decision
         effective = f"{facts.retention_days} days" if facts.retention_days is not None else "never expire"

@@ -55,6 +55,13 @@ class RetentionMode(str, Enum):
     CLAMP = "clamp"
 
 
+class Via(str, Enum):
+    """Where an aspect is enforced: a write per log group, or a native account-level policy (issue #9)."""
+
+    PER_GROUP = "per-group"
+    ACCOUNT_POLICY = "account-policy"
+
+
 #: Drift repair stops fighting a principal that changed a group back more than this many times...
 DEFAULT_DRIFT_FIGHT_LIMIT = 3
 #: ...within this window, and leaves the group alone for this long (the conflict is reported and alarms).
@@ -167,6 +174,11 @@ class PolicyConfig:
     drift_fight_limit: int = DEFAULT_DRIFT_FIGHT_LIMIT
     drift_fight_window_minutes: int = DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES
     drift_conflict_hold_hours: int = DEFAULT_DRIFT_CONFLICT_HOLD_HOURS
+    #: ``subscriptionMode``: a filter per group, or the account's subscription filter policy whose
+    #: ``NOT IN`` list the governor keeps.
+    subscription_mode: Via = Via.PER_GROUP
+    #: ``retentionVia``: PutRetentionPolicy per group, or native retention policies (``cli plan``/``apply``).
+    retention_via: Via = Via.PER_GROUP
 
     @property
     def shorten_retention(self) -> bool:
@@ -201,6 +213,8 @@ class PolicyConfig:
             "driftFightLimit": self.drift_fight_limit,
             "driftFightWindowMinutes": self.drift_fight_window_minutes,
             "driftConflictHoldHours": self.drift_conflict_hold_hours,
+            "subscriptionMode": self.subscription_mode.value,
+            "retentionVia": self.retention_via.value,
         }
 
 
@@ -209,7 +223,7 @@ POLICY_KEYS = (
     "retentionOverrides", "retentionMode", "shortenRetention", "retentionMinDays", "retentionMaxDays",
     "neverExpireCompliant", "orphanRetentionDays", "excludePrefixes", "excludePatterns", "excludeTags",
     "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps", "eventQuotaShare", "backfillQuotaShare",
-    "driftFightLimit", "driftFightWindowMinutes", "driftConflictHoldHours",
+    "driftFightLimit", "driftFightWindowMinutes", "driftConflictHoldHours", "subscriptionMode", "retentionVia",
 )
 
 
@@ -300,6 +314,8 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         drift[key] = value
 
     return PolicyConfig(
+        subscription_mode=_via(raw, "subscriptionMode"),
+        retention_via=_via(raw, "retentionVia"),
         retention_mode=mode,
         retention_min_days=bounds[0],
         retention_max_days=bounds[1],
@@ -322,6 +338,14 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         max_filters_per_log_group=max_filters,
         api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
+
+
+def _via(raw: Mapping[str, Any], key: str) -> Via:
+    name = decode(raw, key, Via.PER_GROUP.value, str)
+    try:
+        return Via(name)
+    except ValueError:
+        raise ConfigError(f"{key}: expected {' or '.join(repr(v.value) for v in Via)} (default {Via.PER_GROUP.value!r}); got {name!r}") from None
 
 
 def _retention_mode(raw: Mapping[str, Any], default_days: int | None,

@@ -28,11 +28,12 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import metric_names
 from ..aws import LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
-from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError
+from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, Via
 from ..drift import ConflictSet
-from ..policy import orphan_candidate
+from ..policy import Reason, orphan_candidate
 from ..runtime import GuardedPolicies, Settings
 from ..service import Governor
+from ..subscription_policy import SubscriptionPolicyKeeper
 
 #: Start no new page with less time left than this: a page at quota takes ~10 s, a throttled one longer.
 PAGE_MARGIN_MS = 120_000
@@ -58,6 +59,8 @@ class BackfillParts:
     wall_clock: Callable[[], float] = time.time
     #: Bulk tag look-ups (None: one ListTagsForResource per group).
     tagging: TaggingGateway | None = None
+    #: subscriptionMode account-policy: keeps the account policy's NOT IN list (None: per-group filters).
+    keeper: SubscriptionPolicyKeeper | None = None
 
 
 class FunctionListing:
@@ -92,9 +95,13 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
         raise ConfigError(f"{ENV_REPORTS_BUCKET} is not set: set it to the bucket for backfill checkpoints and reports (the stack does this)")
     pacer = Pacer(settings.config.backfill_rates_tps(), clock=clock, sleep=sleep)
     lambdas = LambdaGateway()
-    return BackfillParts(Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer)), S3RunStore(bucket), clock,
-                         state=StateTable(settings.state_table) if settings.state_table else None, lambdas=lambdas,
-                         tagging=TaggingGateway() if settings.config.exclude_tags else None)
+    governor = Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer))
+    state = StateTable(settings.state_table) if settings.state_table else None
+    keeper = None
+    if settings.config.subscription_mode is Via.ACCOUNT_POLICY:
+        keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=state, sleep=sleep)
+    return BackfillParts(governor, S3RunStore(bucket), clock, state=state, lambdas=lambdas,
+                         tagging=TaggingGateway() if settings.config.exclude_tags else None, keeper=keeper)
 
 
 def _save_quietly(store: S3RunStore, progress: Progress) -> None:
@@ -144,7 +151,7 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         tag_index = parts.tagging.log_groups_tagged(exclusion_keys) if parts.tagging and exclusion_keys and not progress.remove_filters else None
         try:
             Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate,
-                     tag_index=tag_index).run(
+                     tag_index=tag_index, keeper=None if progress.remove_filters else parts.keeper).run(
                 progress,
                 time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
                 page_time_left=lambda: context.get_remaining_time_in_millis() > GROUP_MARGIN_MS,
@@ -160,6 +167,7 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
         if progress.done:
             _publish_coverage(progress, store)
+            _publish_account_policy(progress)
         if progress.done and request.reconcile:
             parts.state.release_lock(request.run_id)
 
@@ -172,6 +180,23 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
     else:
         logger.info("backfill continues in the next invocation", extra={"pages": progress.pages, "logGroups": progress.groups})
     return result
+
+
+def _publish_account_policy(progress: Progress) -> None:
+    """The NOT IN list's size (its alarm fires before the 25 KB AWS accepts), or its refusal (the
+    Conflicts alarm): a run that could not write the list must not pass unnoticed."""
+    written = progress.account_policy
+    if not written or progress.dry_run:
+        return
+    refused = written["reason"] in (Reason.SELECTION_TOO_LARGE.value, Reason.FOREIGN_ACCOUNT_POLICY.value)
+    figures = ([(metric_names.CONFLICTS, MetricUnit.Count, 1, None), (metric_names.CONFLICTS, MetricUnit.Count, 1, written["reason"])] if refused
+               else [(metric_names.SUBSCRIPTION_SELECTION_BYTES, MetricUnit.Bytes, written["selectionBytes"], None)])
+    for name, unit, value, reason in figures:
+        with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
+            if reason:
+                metric.add_dimension(name="Reason", value=reason)
+    if refused:
+        logger.error("the account's subscription filter policy was not written", extra={"accountSubscriptionPolicy": written})
 
 
 def _publish_coverage(progress: Progress, store: S3RunStore) -> None:

@@ -29,14 +29,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
 from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, retry_budget_s
-from ..config import METRICS_NAMESPACE, SERVICE_NAME
+from ..config import METRICS_NAMESPACE, SERVICE_NAME, Via
 from ..drift import DriftGuard
 from ..events import EVENTS_BY_ASPECT, IgnoredEvent, parse_log_group_call
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
 from ..policy import Policy, orphan_candidate
 from ..runtime import GuardedPolicies, Settings
-from ..service import Aspect, Governor, Orphans
+from ..service import LOG_GROUP_GONE, Aspect, Governor, Orphans, Outcome
+from ..subscription_policy import SubscriptionPolicyKeeper, listed, with_write
 
 #: Take no new message of a batch with less time left than the longest one API call can take
 #: (every retry, every timeout), plus room to answer: the rest go back to the queue untouched.
@@ -63,6 +64,8 @@ class EventParts:
     drift: DriftGuard
     #: Whether a /aws/lambda/<name> group's function is gone (None: not asked by this handler).
     orphaned: Orphans | None = None
+    #: subscriptionMode account-policy: keeps the account policy's NOT IN list (None: per-group filters).
+    keeper: SubscriptionPolicyKeeper | None = None
 
 
 def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
@@ -77,8 +80,12 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
         def orphaned(info: LogGroupInfo) -> bool | None:
             function = orphan_candidate(info.name, info.created_ms, wall_clock())
             return None if function is None else not lambdas.function_exists(function)
-    return EventParts(Governor(policy(settings), LogsGateway(pacer=pacer)),
-                      DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned)
+    governor = Governor(policy(settings), LogsGateway(pacer=pacer))
+    keeper = None
+    if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
+        keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
+                                          sleep=lambda s: sleep(s))
+    return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper)
 
 
 @cache
@@ -153,8 +160,11 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
     logger.append_keys(logGroupName=call.log_group_name, eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
         handler = parts()
-        outcome = handler.governor.govern_by_name(call.log_group_name, aspect, before_write=handler.drift.before_write(call, aspect),
-                                                  orphaned=handler.orphaned)
+        if handler.keeper is not None:
+            outcome = _account_policy_outcome(handler, call.log_group_name)
+        else:
+            outcome = handler.governor.govern_by_name(call.log_group_name, aspect, before_write=handler.drift.before_write(call, aspect),
+                                                      orphaned=handler.orphaned)
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
     except DestinationUnavailable as error:
@@ -172,3 +182,13 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         raise
     record_outcome(outcome, logger, metrics)
     return {"status": "done", **outcome.as_dict()}
+
+
+def _account_policy_outcome(handler: EventParts, log_group: str) -> Outcome:
+    """subscriptionMode account-policy: the policy core says whether the group must not ship; the
+    keeper moves its name into or out of the account policy's NOT IN list (a vanished group goes out)."""
+    decided = handler.governor.govern_by_name(log_group, Aspect.SUBSCRIPTION)
+    write = handler.keeper.place(log_group, listed=decided.reason != LOG_GROUP_GONE and listed(decided))
+    if write.size_bytes and not write.refused:
+        metrics.add_metric(name=metric_names.SUBSCRIPTION_SELECTION_BYTES, unit=MetricUnit.Bytes, value=write.size_bytes)
+    return with_write(decided, write)

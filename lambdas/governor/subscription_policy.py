@@ -1,0 +1,257 @@
+"""subscriptionMode account-policy: the governor keeps the account's subscription filter policy.
+
+One policy per account and region ships every group (existing and future) not in its
+``LogGroupName NOT IN [...]`` list; the governor owns the policy named like its filter and keeps the
+list equal to what the policy core says must not ship (``account_policy``): the guard's names, and the
+existing groups excluded by prefix, pattern or tag.
+
+- An event (a group created, tagged, untagged) moves one name in or out of the list. Most events
+  change nothing and cost one DescribeAccountPolicies; a change is written under a lock in the state
+  table, read again inside it, so two handlers never drop each other's names.
+- Only a finished run over every group creates the policy, with the whole list at once: a policy
+  written from the first events would ship the excluded groups no run had listed yet. Until then an
+  event reports ``account-policy-pending``.
+- Past 25 KB nothing is written (``selection-too-large``): a truncated list would ship groups that
+  must not ship. Another tool's policy in the account's one slot is never replaced (``foreign-account-policy``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Protocol
+
+from .account_policy import SELECTION_LIMIT_BYTES, SelectionTooLarge, must_not_ship, selection
+from .aws import LogsGateway
+from .policy import EXCLUSION_REASONS, Action, Policy, Reason
+from .service import LiveFacts, Outcome
+
+POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
+_EXCLUSIONS = frozenset(r.value for r in EXCLUSION_REASONS)
+_NOT_IN = "LogGroupName NOT IN "
+#: The list is written under this lock of the state table, held at most this long.
+LOCK_KEY = "lock#subscription-policy"
+LOCK_LEASE_S = 30.0
+#: How long a handler waits for another to finish its write before giving the event back to its queue.
+LOCK_WAIT_S = 10.0
+LOCK_POLL_S = 0.25
+
+
+class PolicyBusy(Exception):
+    """Another writer held the lock for longer than a handler waits: retry the event later."""
+
+
+class Lock(Protocol):
+    def acquire_lock(self, owner: str, now: float, lease_s: float, *, key: str = ...) -> str | None: ...
+    def release_lock(self, owner: str, *, key: str = ...) -> None: ...
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    name: str
+    document: str
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class PolicyWrite:
+    """What the keeper did to the account's policy, and why."""
+
+    written: bool
+    reason: Reason | None
+    detail: str
+    names: int = 0
+    size_bytes: int = 0
+
+    @property
+    def near_limit(self) -> bool:
+        return self.size_bytes >= SELECTION_LIMIT_BYTES * 0.8
+
+    @property
+    def refused(self) -> bool:
+        return self.reason in (Reason.SELECTION_TOO_LARGE, Reason.FOREIGN_ACCOUNT_POLICY)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"written": self.written, "reason": self.reason.value if self.reason else None, "detail": self.detail,
+                "names": self.names, "selectionBytes": self.size_bytes, "limitBytes": SELECTION_LIMIT_BYTES}
+
+
+def document(policy: Policy) -> str:
+    """The policy document for the policy core's filter (canonical JSON, so equal documents compare equal)."""
+    wanted = policy.desired_filter
+    body = {"DestinationArn": wanted.destination_arn, "FilterPattern": wanted.filter_pattern}
+    if wanted.role_arn:
+        body["RoleArn"] = wanted.role_arn
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
+def listed_names(criteria: str | None) -> frozenset[str]:
+    if not criteria or not criteria.startswith(_NOT_IN):
+        return frozenset()
+    return frozenset(json.loads(criteria[len(_NOT_IN):]))
+
+
+def _same_document(current: str, wanted: str) -> bool:
+    try:
+        return json.loads(current) == json.loads(wanted)
+    except ValueError:
+        return False
+
+
+class SubscriptionPolicyKeeper:
+    def __init__(self, policy: Callable[[], Policy], logs: LogsGateway, *, lock: Lock | None = None, owner: str | None = None,
+                 clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
+        """``policy``: the policy to decide with now (the guard's names can change); ``lock``: the state
+        table (None: a single writer, such as the CLI); ``owner``: who holds the lock while writing,
+        unique per keeper (a container), since a holder renews its own lock."""
+        self._policy, self.logs, self._lock, self._clock, self._sleep = policy, logs, lock, clock, sleep
+        self._owner = owner or f"keeper-{uuid.uuid4()}"
+
+    @property
+    def name(self) -> str:
+        """The governor's policy is named like its filter: ours by name, as with per-group filters."""
+        return self._policy().config.filter_name
+
+    def current(self) -> tuple[PolicyView | None, str | None]:
+        """(our policy, the name of another tool's policy holding the account's one slot)."""
+        ours, foreign = None, None
+        for raw in self.logs.account_policies(POLICY_TYPE):
+            if raw.get("policyName") == self.name:
+                ours = PolicyView(raw["policyName"], raw.get("policyDocument", ""), listed_names(raw.get("selectionCriteria")))
+            else:
+                foreign = raw.get("policyName")
+        return ours, foreign
+
+    # --- events: one group in or out -------------------------------------------------------------
+    def place(self, log_group: str, *, listed: bool, dry_run: bool = False) -> PolicyWrite:
+        """Put ``log_group`` in the NOT IN list (``listed``) or take it out."""
+        return self._change(lambda names: (names | {log_group}) if listed else (names - {log_group}),
+                            f"{'add' if listed else 'remove'} {log_group!r}", dry_run=dry_run)
+
+    # --- runs ------------------------------------------------------------------------------------
+    def add(self, names: Iterable[str]) -> PolicyWrite:
+        """A page of a run found these groups excluded: list the new ones now (a run only adds while it
+        goes; the list is made exact when it finishes)."""
+        new = frozenset(names)
+        return self._change(lambda current: current | new, f"add {len(new)} excluded groups")
+
+    def _change(self, change: Callable[[frozenset[str]], frozenset[str]], what: str, *, dry_run: bool = False) -> PolicyWrite:
+        view, foreign = self.current()
+        settled = self._settled(view, foreign, change)
+        if settled is not None:
+            return settled
+        if dry_run:
+            return self._measure(change(view.names), written=False, detail=f"dry run: would {what}")
+        with self._locked():
+            view, foreign = self.current()  # again, inside the lock: another writer may have changed it
+            return self._settled(view, foreign, change) or self._write(change(view.names), view, what)
+
+    def replace(self, names: Iterable[str], *, dry_run: bool = False) -> PolicyWrite:
+        """A finished run over every group: the list becomes exactly ``names`` (plus the guard's). A name
+        listed now but not found by the run (created or tagged meanwhile) stays if it still must not ship."""
+        found = set(names)
+        view, foreign = self.current()
+        if foreign is not None:
+            return self._foreign(foreign)
+        if dry_run:
+            return self._measure(found | self._still_excluded(view.names - found if view else set()), written=False,
+                                 detail="dry run: this list would be written")
+        with self._locked():
+            view, foreign = self.current()
+            if foreign is not None:
+                return self._foreign(foreign)
+            keep = self._still_excluded(view.names - found) if view else set()
+            wanted = found | keep
+            if view is not None and self._settled(view, None, lambda n: frozenset(wanted)) is not None:
+                return self._measure(wanted, written=False, detail="the list was already exact")
+            return self._write(wanted, view, "created with the run's list" if view is None else "replaced with the run's list")
+
+    def retire(self) -> PolicyWrite:
+        """Back to per-group filters: delete the governor's policy (by name; another tool's stays)."""
+        view, _ = self.current()
+        if view is None:
+            return PolicyWrite(False, None, "no account-level subscription filter policy of the governor")
+        self.logs.delete_account_policy(view.name, POLICY_TYPE)
+        return PolicyWrite(True, None, f"deleted account policy {view.name!r}")
+
+    # --- helpers ---------------------------------------------------------------------------------
+    def _settled(self, view: PolicyView | None, foreign: str | None, change: Callable[[frozenset[str]], frozenset[str]]) -> PolicyWrite | None:
+        """A result when nothing is to be written; None when a write is due."""
+        if foreign is not None:
+            return self._foreign(foreign)
+        if view is None:
+            return PolicyWrite(False, Reason.ACCOUNT_POLICY_PENDING,
+                               "no account-level subscription filter policy yet: the first finished run over every group writes it")
+        policy = self._policy()
+        wanted = set(change(view.names)) | policy.guarded_names
+        if wanted == set(view.names) and _same_document(view.document, document(policy)):
+            return self._measure(view.names, written=False, detail="the list already says so")
+        return None
+
+    def _measure(self, names: Iterable[str], *, written: bool, detail: str) -> PolicyWrite:
+        try:
+            chosen = selection(self._policy(), names)
+        except SelectionTooLarge as error:
+            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(set(names)), SELECTION_LIMIT_BYTES + 1)
+        return PolicyWrite(written, None, detail, len(chosen.names), chosen.size_bytes)
+
+    def _write(self, names: Iterable[str], view: PolicyView | None, detail: str) -> PolicyWrite:
+        policy = self._policy()
+        try:
+            chosen = selection(policy, names)
+        except SelectionTooLarge as error:
+            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(set(names)), SELECTION_LIMIT_BYTES + 1)
+        self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=document(policy),
+                                     selectionCriteria=chosen.criteria)
+        return PolicyWrite(True, None, detail, len(chosen.names), chosen.size_bytes)
+
+    def _still_excluded(self, names: Iterable[str]) -> set[str]:
+        policy, keep = self._policy(), set()
+        for name in names:
+            info = self.logs.describe_log_group(name)
+            if info is not None and must_not_ship(policy, LiveFacts(info, self.logs)):
+                keep.add(name)
+        return keep
+
+    @staticmethod
+    def _foreign(name: str) -> PolicyWrite:
+        return PolicyWrite(False, Reason.FOREIGN_ACCOUNT_POLICY,
+                           f"the account's one subscription filter policy is {name!r}, not the governor's: it is never replaced; "
+                           f"delete it, or use subscriptionMode per-group")
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self._lock is None:
+            yield
+            return
+        deadline = self._clock() + LOCK_WAIT_S
+        while (holder := self._lock.acquire_lock(self._owner, self._clock(), LOCK_LEASE_S, key=LOCK_KEY)) is not None:
+            if self._clock() >= deadline:
+                raise PolicyBusy(f"{holder} has held the subscription policy's lock for over {LOCK_WAIT_S:.0f} s")
+            self._sleep(LOCK_POLL_S)
+        try:
+            yield
+        finally:
+            self._lock.release_lock(self._owner, key=LOCK_KEY)
+
+
+def listed(outcome: Outcome) -> bool:
+    """Whether the policy core's outcome for a group puts it in the NOT IN list."""
+    return outcome.action is Action.SKIP and outcome.reason in _EXCLUSIONS
+
+
+def with_write(outcome: Outcome, write: PolicyWrite) -> Outcome:
+    """The group's outcome, told with what happened to the account's policy on its account."""
+    if write.refused:
+        return Outcome(outcome.log_group, outcome.aspect, Action.CONFLICT, write.reason.value, write.detail)
+    if write.reason is Reason.ACCOUNT_POLICY_PENDING:
+        return Outcome(outcome.log_group, outcome.aspect, Action.SKIP, write.reason.value, f"{outcome.detail}; {write.detail}")
+    size = f"{write.names} names, {write.size_bytes:,} of {SELECTION_LIMIT_BYTES:,} bytes"
+    if write.written:
+        return Outcome(outcome.log_group, outcome.aspect, Action.UPDATE_ACCOUNT_POLICY, outcome.reason,
+                       f"{outcome.detail}; account policy: {write.detail} ({size})", applied=True)
+    return Outcome(outcome.log_group, outcome.aspect, outcome.action, outcome.reason, f"{outcome.detail}; account policy: {write.detail} ({size})")
