@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 
 from aws_cdk import CfnOutput, Duration, Stack, Token
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -20,18 +21,22 @@ from governor.config import (
     ENV_PROTECTED_LOG_GROUPS,
     ENV_REPORTS_BUCKET,
     ENV_STATE_TABLE,
+    METRICS_NAMESPACE,
+    SERVICE_NAME,
     ConfigError,
     Destination,
     DestinationKind,
     PolicyConfig,
+    Via,
 )
+from governor.account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE
 from governor.events import event_pattern
 
 from governor import metric_names
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from governor.policy import Reason
 
-from .alarms import Alarms
+from .alarms import ALARM_PERIOD, Alarms
 from .backfill import BackfillRunner
 from .buckets import private_bucket
 from .dashboard import GovernorDashboard
@@ -81,6 +86,9 @@ class GovernorStack(Stack):
         elif destination.kind is DestinationKind.LAMBDA:
             grant_logs_invoke(self, destination)
         policy = replace(settings.policy, destination=destination)
+        account_subscription = policy.subscription_mode is Via.ACCOUNT_POLICY
+        if account_subscription:
+            _check_account_policy_destination(self, destination)
 
         self.state = StateTable(self, "State")
         environment = {
@@ -125,6 +133,19 @@ class GovernorStack(Stack):
         alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,
                                   description="another principal keeps changing a log group back; the governor stopped touching it "
                                               "(the log names the principal): agree who owns the group, or exclude it")
+        if account_subscription:
+            alarms.alarm(self, "SubscriptionSelectionNearLimit", threshold=SELECTION_LIMIT_BYTES * SELECTION_WARN_SHARE,
+                         metric=cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=metric_names.SUBSCRIPTION_SELECTION_BYTES,
+                                                  dimensions_map={"service": SERVICE_NAME}, statistic="Maximum", period=ALARM_PERIOD),
+                         description=f"the account subscription filter policy's NOT IN list passed {SELECTION_WARN_SHARE:.0%} of the "
+                                     f"{SELECTION_LIMIT_BYTES:,} bytes AWS accepts: exclude fewer groups by name, tag or pattern "
+                                     f"before the governor must refuse to write it")
+            alarms.on_governor_metric("SubscriptionSelectionTooLarge", name=metric_names.CONFLICTS, reason=Reason.SELECTION_TOO_LARGE.value,
+                                      description="the NOT IN list would pass 25 KB, so it was not written (a shorter one would ship "
+                                                  "excluded groups): new exclusions are not applied until fewer groups are excluded")
+            alarms.on_governor_metric("ForeignSubscriptionPolicy", name=metric_names.CONFLICTS, reason=Reason.FOREIGN_ACCOUNT_POLICY.value,
+                                      description="another tool's subscription filter policy holds the account's one slot: nothing ships "
+                                                  "through the governor's; delete it or use subscriptionMode per-group")
         alarms.on_governor_metric("OptOuts", name=metric_names.SKIPPED, reason=Reason.EXCLUDED_TAG.value,
                                   description="a log group was left out of shipping because of its opt-out tag")
 
@@ -143,6 +164,11 @@ class GovernorStack(Stack):
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (self.subscribe, self.set_retention, self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+        if account_subscription:
+            for function in (self.subscribe, self.backfill.function):
+                acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                            "account-level policies (Put/Describe/DeleteAccountPolicy) belong to the account and region, not to a "
+                            "log group; the tagging API's GetResources takes only *")
         if policy.orphan_retention_days is not None:
             for function in (self.set_retention, self.backfill.function):
                 acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding('lambda', 'function')}]",
@@ -176,7 +202,7 @@ class GovernorStack(Stack):
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
         for function, queue, aspect in zip((self.subscribe, self.set_retention), self.queues, ("subscription", "retention")):
-            pattern = event_pattern(aspect)
+            pattern = event_pattern(aspect, account_policy=(policy.subscription_mode if aspect == "subscription" else policy.retention_via) is Via.ACCOUNT_POLICY)
             rule = events.Rule(
                 self,
                 f"On{function.node.id}Events",
@@ -247,12 +273,17 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
     put_resources = [groups]
     if destination.kind is DestinationKind.LOGS_DESTINATION:
         put_resources.append(destination.arn)  # a Logs Destination is a resource of its own
+    account_policy = policy.subscription_mode is Via.ACCOUNT_POLICY
     statements = [
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"], resources=[groups]),
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups"] if account_policy else ["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"],
+                            resources=[groups]),
+        # PutAccountPolicy of a subscription filter policy needs logs:PutSubscriptionFilter as well (botocore 1.44.8's model).
         iam.PolicyStatement(actions=["logs:PutSubscriptionFilter"], resources=put_resources),
         *_tag_statements(policy, groups),
     ]
-    if policy.exclude_tags:
+    if account_policy:
+        statements.append(iam.PolicyStatement(actions=["logs:DescribeAccountPolicies", "logs:PutAccountPolicy"], resources=["*"]))
+    elif policy.exclude_tags:
         # An opt-out tag on a subscribed group: the governor removes its own filter (by name).
         statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
     if destination.role_arn:
@@ -271,14 +302,29 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
     groups = log_groups_arn(scope)
+    # retentionVia account-policy: native policies set retention (written by `python -m cli apply`); the functions only report.
+    writes = [] if policy.retention_via is Via.ACCOUNT_POLICY else ["logs:PutRetentionPolicy"]
     statements = [
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutRetentionPolicy"], resources=[groups]),
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups", *writes], resources=[groups]),
         *_tag_statements(policy, groups),
     ]
     if policy.orphan_retention_days is not None:
         # Is the function of a /aws/lambda/<name> group gone? (Only asked for such groups.)
         statements.append(iam.PolicyStatement(actions=["lambda:GetFunctionConfiguration"], resources=[functions_arn(scope)]))
     return statements
+
+
+def _check_account_policy_destination(stack: Stack, destination: Destination) -> None:
+    """An account-level subscription filter policy takes a Kinesis stream, Firehose stream or Lambda
+    function of its own account, or a logical destination of another (botocore 1.44.8's model of
+    PutAccountPolicy): refuse at synth what it cannot take."""
+    if destination.kind is DestinationKind.LOGS_DESTINATION or Token.is_unresolved(destination.arn):
+        return
+    if not Token.is_unresolved(stack.account) and destination.account != stack.account:
+        raise ConfigError(
+            f"destinationArn: subscriptionMode \"account-policy\" delivers only to a {destination.kind.value} destination of the "
+            f"policy's own account ({stack.account}), not {destination.account}; for another account, point destinationArn at "
+            f"a CloudWatch Logs destination there (arn:<partition>:logs:<region>:<account>:destination:<name>)")
 
 
 def functions_arn(scope: Construct) -> str:

@@ -7,12 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from governor.native_retention import compile_retention
 from governor.pacing import DEFAULT_EVENT_CONCURRENCY
 from governor.config import (
     POLICY_KEYS,
     ConfigError,
     PolicyConfig,
     ShipLogsConfig,
+    Via,
     decode,
     parse_ship_logs_config,
     parse_policy_config,
@@ -81,6 +83,15 @@ class DeploymentSettings:
         if schedule is not None and not _SCHEDULE.match(schedule):
             raise ConfigError(f"reconcileSchedule: expected an EventBridge Scheduler expression such as \"rate(1 day)\" or "
                               f"\"cron(0 3 * * ? *)\", or null for no scheduled reconcile; got {schedule!r}")
+        backfill_on_deploy = decode(raw, "backfillOnDeploy", False, bool)
+        if policy.subscription_mode is Via.ACCOUNT_POLICY and not backfill_on_deploy and schedule is None:
+            raise ConfigError("subscriptionMode: \"account-policy\" is written by a finished run over every group, and neither "
+                              "backfillOnDeploy nor reconcileSchedule starts one: set backfillOnDeploy true or a reconcileSchedule")
+        if policy.retention_via is Via.ACCOUNT_POLICY:
+            compiled = compile_retention(policy)
+            if not compiled.expressible:
+                raise ConfigError("retentionVia: \"account-policy\" cannot say what this configuration says, and the governor never "
+                                  "shortens silently: " + "; ".join(compiled.refusals) + ". Change those keys, or use retentionVia \"per-group\"")
         return cls(
             remove_filters_on_delete=decode(raw, "removeFiltersOnDelete", False, bool),
             reconcile_schedule=schedule,
@@ -90,6 +101,6 @@ class DeploymentSettings:
             alarm_email=email,
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,
-            backfill_on_deploy=decode(raw, "backfillOnDeploy", False, bool),
+            backfill_on_deploy=backfill_on_deploy,
             ship_logs=parse_ship_logs_config(raw.get("shipLogs"), require_stream=False),
         )

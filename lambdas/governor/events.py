@@ -29,12 +29,15 @@ EVENTS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def event_pattern(aspect: str) -> dict[str, Any]:
-    """The EventBridge pattern of ``aspect``'s rule; kept here so the rules and the parser agree."""
+def event_pattern(aspect: str, *, account_policy: bool = False) -> dict[str, Any]:
+    """The EventBridge pattern of ``aspect``'s rule; kept here so the rules and the parser agree.
+    ``account_policy``: the aspect is enforced by an account-level policy, so a group's own filter or
+    retention calls are no drift of the governor's (only creation and tags matter)."""
+    names = [n for n in EVENTS_BY_ASPECT[aspect] if not (account_policy and n in DRIFT_EVENTS.get(aspect, ()))]
     return {
         "source": ["aws.logs"],
         "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
-        "detail": {"eventSource": [LOGS_EVENT_SOURCE], "eventName": list(EVENTS_BY_ASPECT[aspect])},
+        "detail": {"eventSource": [LOGS_EVENT_SOURCE], "eventName": names},
     }
 
 _LOG_GROUP_ARN = re.compile(r"^arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:(?P<name>[^:]+)(?::\*)?$")

@@ -73,3 +73,10 @@ def lambda_destination_stack() -> Synthesized:
 def uninstall_stack() -> Synthesized:
     """Opt-ins that add resources and permissions: clean uninstall, orphan retention."""
     return synthesize(destinationArn=SHIPPER_ARN, removeFiltersOnDelete=True, orphanRetentionDays=7, createTrail=False)
+
+
+@pytest.fixture(scope="session")
+def native_stack() -> Synthesized:
+    """Both aspects through native account-level policies (issue #9)."""
+    return synthesize(destinationArn=SHIPPER_ARN, subscriptionMode="account-policy", retentionVia="account-policy", retentionMode="exact",
+                      excludeTags={}, excludePrefixes=[], createTrail=False)

@@ -332,7 +332,7 @@ def test_invalid_configuration_stops_synth_with_a_message_naming_the_key(context
 
 # --- cdk-nag ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack"])
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack"])
 def test_cdk_nag_reports_no_open_finding_and_a_reason_for_every_acknowledged_one(stack_fixture: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(stack_fixture)
     report = json.loads((synthesized.outdir / "validation-report.json").read_text())
@@ -381,7 +381,7 @@ CFN_LINT_IGNORED = {
 }
 
 
-@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack"])
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack"])
 def test_cfn_lint_finds_nothing(stack_fixture: str, request: pytest.FixtureRequest) -> None:
     from cfnlint.api import ManualArgs, lint
 
@@ -595,3 +595,52 @@ def test_remove_filters_on_delete_runs_after_everything_that_could_subscribe_aga
         excluded = rule["Properties"]["EventPattern"]["detail"]["$or"][1]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
         assert remover["Properties"]["Role"] in excluded
     assert "Custom::RemoveFiltersOnDelete" not in {v["Type"] for v in synthesize(destinationArn=SHIPPER_ARN, createTrail=False).resources.values()}
+
+
+# --- native account-level policies (subscriptionMode / retentionVia account-policy) ---------------
+
+def test_native_modes_keep_the_account_policy_and_never_write_a_group_of_their_own(native_stack: Synthesized) -> None:
+    subscribe, retention = native_stack.function("subscribe_log_group"), native_stack.function("set_retention")
+    backfill = native_stack.function("backfill.handler")
+
+    for function in (subscribe, backfill):
+        actions = _actions(native_stack.role_policy_of(function))
+        assert {"logs:DescribeAccountPolicies", "logs:PutAccountPolicy", "logs:PutSubscriptionFilter"} <= actions
+        assert not actions & {"logs:DescribeSubscriptionFilters", "logs:DeleteSubscriptionFilter", "logs:PutRetentionPolicy"}
+    assert "logs:PutRetentionPolicy" not in _actions(native_stack.role_policy_of(retention))
+    # A group's own filter or retention is no drift of an account policy: only creation and tags wake the handlers.
+    names = {json.dumps(r["Properties"]["Targets"]): set(r["Properties"]["EventPattern"]["detail"]["eventName"])
+             for r in native_stack.of_type("AWS::Events::Rule")}
+    assert all(not n & {"PutSubscriptionFilter", "DeleteSubscriptionFilter", "PutRetentionPolicy", "DeleteRetentionPolicy"} for n in names.values())
+    assert all({"CreateLogGroup", "TagResource", "UntagResource"} <= n for n in names.values())
+
+
+def test_the_not_in_lists_budget_alarms_near_the_limit_and_on_a_refusal(native_stack: Synthesized) -> None:
+    alarms = {a["Properties"]["MetricName"] + "/" + next((d["Value"] for d in a["Properties"].get("Dimensions", []) if d["Name"] == "Reason"), ""): a
+              for a in native_stack.of_type("AWS::CloudWatch::Alarm") if "MetricName" in a["Properties"]}
+    near = alarms["SubscriptionSelectionBytes/"]["Properties"]
+    assert (near["Statistic"], near["Threshold"]) == ("Maximum", 25 * 1024 * 0.8)
+    for key in ("Conflicts/selection-too-large", "Conflicts/foreign-account-policy"):
+        assert alarms[key]["Properties"]["AlarmActions"], key
+    assert near["AlarmActions"]
+
+
+@pytest.mark.parametrize(
+    ("context", "message"),
+    [
+        ({"governor:subscriptionMode": "account-policy",
+          "governor:destinationArn": "arn:aws:kinesis:eu-west-1:210987654321:stream/logs",
+          "governor:destinationRoleArn": "arn:aws:iam::210987654321:role/cwl-to-kinesis"}, "of the policy's own account"),
+        ({"governor:subscriptionMode": "account-policy", "governor:reconcileSchedule": None, "governor:destinationArn": SHIPPER_ARN},
+         "neither backfillOnDeploy nor reconcileSchedule"),
+        ({"governor:retentionVia": "account-policy", "governor:destinationArn": SHIPPER_ARN}, "retentionMode 'minimum'"),
+        ({"governor:retentionVia": "account-policy", "governor:retentionMode": "exact", "governor:excludeTags": {},
+          "governor:defaultRetentionDays": 14, "governor:destinationArn": SHIPPER_ARN}, "native retention policies keep at least 30"),
+        ({"governor:subscriptionMode": "per-account"}, "subscriptionMode: expected 'per-group' or 'account-policy'"),
+    ],
+)
+def test_what_native_policies_cannot_take_stops_synth_with_the_reason(context: dict[str, Any], message: str) -> None:
+    app = cdk.App(context={**REPO_CONTEXT, **context})
+
+    with pytest.raises(ConfigError, match=message):
+        build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION), nulls={k: None for k, v in context.items() if v is None})
