@@ -1,4 +1,4 @@
-"""`python -m cli plan|apply|remove-filters|status|retention-policies|redrive`: a one-off backfill from a
+"""`python -m cli plan|apply|remove-filters|migrate|status|retention-policies|redrive`: a one-off backfill from a
 laptop, with the stack's configuration; the latest coverage of an account and region; the native
 retention policies the configuration compiles to; the replay of ship-logs' dead-letter queue.
 
@@ -28,12 +28,14 @@ import boto3  # noqa: E402
 from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, S3RunStore, client_config  # noqa: E402
 from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
-from governor.config import CONTEXT_PREFIX, ConfigError  # noqa: E402
-from governor.native_retention import compile_retention  # noqa: E402
+from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
+from governor.policy import Policy  # noqa: E402
+from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from governor.shipping.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
+from cli import native  # noqa: E402
 
 CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
 PROGRESS_REDRAW_S = 0.25
@@ -46,10 +48,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,status,retention-policies,redrive}")
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,migrate,status,retention-policies,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
-                          ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall")):
+                          ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
+                          ("migrate", "switch subscriptionMode, resumably: the new mode's full run, then the old mode's filters "
+                                      "(or account policy) removed, only the governor's, by name")):
         command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
+        if mode == "apply":
+            command.add_argument("--allow-shortening", action="store_true",
+                                 help="retentionVia account-policy: write native retention policies even where they shorten a group's retention")
+        if mode == "migrate":
+            command.add_argument("--to", required=True, choices=[v.value for v in Via], help="the subscriptionMode to switch to")
         command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
         command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
                              help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
@@ -118,29 +127,17 @@ def retention_policies_command(args: argparse.Namespace, session: boto3.Session,
     except ConfigError as error:
         print(f"log-group-governor: invalid configuration: {error}", file=stderr)
         return 2
-    compiled = compile_retention(settings.policy)
-    if not compiled.expressible:
-        print("log-group-governor: this retention configuration has no native equivalent:", file=stderr)
-        for refusal in compiled.refusals:
-            print(f"  - {refusal}", file=stderr)
+    compiled = native.compiled_or_refusals(settings.policy, stderr)
+    if compiled is None:
         return 2
-    logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config()) if args.dry_run else None
-    for policy in compiled.policies:
-        selects = f"groups starting with {policy.prefix!r}" if policy.prefix is not None else "every group"
-        days = f"{policy.days} days" if policy.days is not None else "never expire"
-        print(f"{policy.name}: {days}, {selects}", file=stdout)
-        if logs is not None:
-            impact = logs.put_account_policy(**policy.request(dry_run=True))["dryRunResult"]
-            shorter = [i for i in impact.get("topLogGroupsImpacted", []) if _days(i["proposedRetention"]) < _days(i["currentRetention"])]
-            print(f"  would lengthen {impact['increasedRetentionLogGroupCount']:,}, shorten {impact['decreasedRetentionLogGroupCount']:,}, "
-                  f"keep {impact['unchangedRetentionLogGroupCount']:,} of {impact['totalMatchedLogGroups']:,} groups", file=stdout)
-            for group in shorter:
-                print(f"    shorter: {group['logGroupName']} {group['currentRetention']} -> {group['proposedRetention']} days", file=stdout)
+    if not args.dry_run:
+        for policy in compiled.policies:
+            print(native.describe(policy), file=stdout)
+        return 0
+    for impact in native.impacts(session.client("logs", endpoint_url=args.endpoint_url, config=client_config()), compiled):
+        print(native.describe(impact.policy), file=stdout)
+        native.print_impact(impact, stdout)
     return 0
-
-
-def _days(value: str) -> float:
-    return float("inf") if value == "NEVER_EXPIRE" else float(value)
 
 
 def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True) -> DeploymentSettings:
@@ -264,52 +261,94 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     if args.mode == "retention-policies":
         return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
+    overrides = [*args.config, f"subscriptionMode={args.to}"] if args.mode == "migrate" else args.config
     try:
-        settings = load_settings(args.context, args.config)
+        settings = load_settings(args.context, overrides)
     except ConfigError as error:
         print(f"log-group-governor: invalid configuration: {error}", file=stderr)
         return 2
-
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.mode == "migrate":
+        return migrate_command(args, session, settings, stdout, stderr)
+    if args.mode in ("plan", "apply") and settings.policy.retention_via is Via.ACCOUNT_POLICY:
+        logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config())
+        answer = native.plan_and_apply(logs, settings.policy, apply=args.mode == "apply", allow_shortening=getattr(args, "allow_shortening", False),
+                                       out=stderr, stderr=stderr)
+        if answer:
+            return answer
+    return run(args, session, settings, mode=args.mode, checkpoint=args.checkpoint, stdout=stdout, stderr=stderr)
+
+
+def migrate_command(args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, stdout: TextIO, stderr: TextIO) -> int:
+    """Switch subscriptionMode, resumably (each step keeps its checkpoint, and a finished step is not
+    done again). To account-policy: a full run writes the account policy with its whole NOT IN list,
+    then a removal run deletes the governor's per-group filters by name (until it passes a group, its
+    events arrive twice, never not at all). To per-group: a full run subscribes every group, then the
+    governor's account policy is deleted."""
+    if args.checkpoint is None:
+        print("log-group-governor: migrate needs --checkpoint FILE: it is two long runs, each resumed from its own checkpoint", file=stderr)
+        return 2
+    outputs = {step: args.output.with_suffix(f".{step}{args.output.suffix}") if args.output else None for step in ("1-apply", "2-remove-filters")}
+    first = run(args, session, settings, mode="apply", checkpoint=args.checkpoint.with_suffix(".1-apply.json"), stdout=stdout, stderr=stderr,
+                output=outputs["1-apply"])
+    if first:
+        return first
+    if args.to == Via.ACCOUNT_POLICY.value:
+        return run(args, session, settings, mode="remove-filters", checkpoint=args.checkpoint.with_suffix(".2-remove-filters.json"),
+                   stdout=stdout, stderr=stderr, output=outputs["2-remove-filters"])
+    logs = LogsGateway(session.client("logs", endpoint_url=args.endpoint_url, config=client_config()))
+    retired = SubscriptionPolicyKeeper(lambda: Policy(settings.policy), logs).retire()
+    print(f"migrate: {retired.detail}", file=stderr)
+    return 0
+
+
+def run(args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, *, mode: str, checkpoint: Path | None,
+        stdout: TextIO, stderr: TextIO, output: Path | None = None) -> int:
+    """One backfill run (plan, apply or remove-filters) from this process, resumable with ``checkpoint``;
+    decisions to ``output`` (default: --output, else standard output)."""
+    output = output or args.output
     clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
     quotas = {op: tps * args.quota_scale for op, tps in settings.policy.backfill_rates_tps().items()}
     pacer = Pacer(quotas)  # one pacer for every call this process makes
     logs = LogsGateway(clients["logs"], pacer=pacer)
     governor = Governor(GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)
+    keeper = None
+    if settings.policy.subscription_mode is Via.ACCOUNT_POLICY and mode != "remove-filters":
+        keeper = SubscriptionPolicyKeeper(lambda: governor.policy, logs)  # one process: no lock
 
-    store = FileRunStore(args.checkpoint)
+    store = FileRunStore(checkpoint)
     run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")
     try:
-        request = BackfillRequest(run_id=run_id, dry_run=args.mode == "plan", prefix=args.prefix, remove_filters=args.mode == "remove-filters")
+        request = BackfillRequest(run_id=run_id, dry_run=mode == "plan", prefix=args.prefix, remove_filters=mode == "remove-filters")
         progress = start_or_resume(request, store)
     except BadRequest as error:
-        print(f"log-group-governor: --checkpoint {args.checkpoint}: {error}", file=stderr)
+        print(f"log-group-governor: --checkpoint {checkpoint}: {error}", file=stderr)
         return 2
     if progress.done:
-        print(f"run {run_id} in {args.checkpoint} is finished; remove the checkpoint to start again", file=stderr)
+        print(f"run {run_id} in {checkpoint} is finished; remove the checkpoint to start again", file=stderr)
         print(json.dumps(progress.summary(), indent=2), file=stderr)
         return 0
 
     total = None if args.no_count else count_groups(LogsGateway(clients["logs"], pacer=pacer), args.prefix)
     display = ProgressLine(stderr, total, quotas, enabled=not args.no_progress)
     resumed = progress.sessions > 0
-    out = args.output.open("r+" if resumed and args.output.exists() else "w", newline="") if args.output else stdout
-    if resumed and args.output:
+    out = output.open("r+" if resumed and output.exists() else "w", newline="") if output else stdout
+    if resumed and output:
         out.seek(0, io.SEEK_END)
-    sink = FileSink(out, args.format, truncatable=args.output is not None)
+    sink = FileSink(out, args.format, truncatable=output is not None)
 
     def save(p: Progress) -> None:
         store.save(p.run_id, p.to_json())
         display.groups_done = p.groups  # a page's groups are final once it is saved
 
-    engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs))
+    engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs), keeper=keeper)
     display.groups_done = progress.groups
     try:
         engine.run_to_end(progress, on_retry=lambda error, pause_s: print(
             f"\n{type(error).__name__} after botocore's retries; page {progress.pages + 1} again in {pause_s:.0f} s", file=stderr))
     except KeyboardInterrupt:
         display.draw(logs, end="\n")
-        hint = f"resume with the same command (checkpoint {args.checkpoint})" if args.checkpoint else "use --checkpoint FILE to make runs resumable"
+        hint = f"resume with the same command (checkpoint {checkpoint})" if checkpoint else "use --checkpoint FILE to make runs resumable"
         print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
         return 130
     except DestinationUnavailable as error:
@@ -318,7 +357,7 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
               f"fix the destination (or destinationArn) and run again; finished pages are kept with --checkpoint", file=stderr)
         return 1
     finally:
-        if args.output:
+        if output:
             out.close()
     display.draw(logs, end="\n")
     print(json.dumps(progress.summary(), indent=2), file=stderr)

@@ -31,6 +31,7 @@ from localaws.mix import create_mix  # noqa: E402
 from localaws.payloads import control_message_event, lambda_log_events, subscription_event  # noqa: E402
 from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
+from demo.native import native_policies  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
@@ -221,7 +222,7 @@ def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
     """The built-in destination: a subscription batch from a Lambda function, shipped to a log store."""
     from governor.handlers import ship_logs
 
-    print("\n4. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
+    print("\n5. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
     secret = account.client("secretsmanager").create_secret(
         Name="demo-log-store", SecretString=json.dumps({"username": "shipper", "password": "demo-only"}))["ARN"]
     queue = account.client("sqs").create_queue(QueueName="ship-logs-dlq")["QueueUrl"]
@@ -278,6 +279,7 @@ def main() -> None:
             event_handlers(account, out)
             execute = backfill(account, shipper_arn, out)
             drift(account, execute, out)
+            native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
         ship_logs_at_work(account, out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 

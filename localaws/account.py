@@ -199,6 +199,29 @@ class LocalAccount:
             )
         return name
 
+    def deliveries(self, log_group: str, events: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+        """(destination ARN, subscription event) for each delivery CloudWatch Logs would make of ``events``
+        written to ``log_group``: one per group-level filter, and one from the account-level subscription
+        filter policy when its NOT IN list leaves the group in (``policyLevel: ACCOUNT_LEVEL_POLICY``).
+        Filters add up: a group with both receives each event twice."""
+        from .account_policies import SUBSCRIPTION, _NOT_IN
+        from .payloads import encode_batch, subscription_document
+
+        found = [(f["destinationArn"], encode_batch(subscription_document(log_group, events, filter_name=f["filterName"])))
+                 for f in self.logs.describe_subscription_filters(logGroupName=log_group)["subscriptionFilters"]]
+        if self.gaps is None or self.gaps.log_group_classes.get(log_group, "STANDARD") != "STANDARD":
+            return found  # only Standard groups are subscribed
+        for (policy_type, name), policy in sorted(self.gaps.account_policies.policies.items()):
+            if policy_type != SUBSCRIPTION:
+                continue
+            match = _NOT_IN.match(policy.selection or "")
+            if match and log_group in json.loads(match[1]):
+                continue
+            destination = json.loads(policy.document)["DestinationArn"]
+            found.append((destination, encode_batch(subscription_document(log_group, events, filter_name=name,
+                                                                          policy_level="ACCOUNT_LEVEL_POLICY"))))
+        return found
+
     def create_function(self, name: str, *, log_group: str | None = None) -> str:
         """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN; an
         existing function of that name is reused."""

@@ -13,8 +13,9 @@ What is modelled (and checked, so a test against it fails where AWS would refuse
   grow, shrink or stay, as if the change were in effect, and lists up to 20 of them.
 - DescribeLogGroups names the policy in effect (``retentionPolicyName``) and shows its retention.
 
-Not modelled: delivery of events through an account-level subscription (no Docker here), other
-policy types, ``scope``, cross-account ``accountIdentifiers``.
+Delivery through the subscription filter policy is modelled by ``LocalAccount.deliveries`` (the
+payloads AWS would send, with ``policyLevel: ACCOUNT_LEVEL_POLICY``). Not modelled: other policy
+types, ``scope``, cross-account ``accountIdentifiers``.
 """
 
 from __future__ import annotations
@@ -211,8 +212,9 @@ class AccountPolicies:
             longer = (proposed is None and current is not None) or (current is not None and proposed is not None and proposed > current)
             shorter = (current is None and proposed is not None) or (current is not None and proposed is not None and proposed < current)
             counts["increased" if longer else "decreased" if shorter else "unchanged"] += 1
-            impacts.append({"logGroupName": group["logGroupName"], "currentRetention": _days_text(current),
-                            "proposedRetention": _days_text(proposed), "storedBytes": group.get("storedBytes", 0)})
+            if longer or shorter:  # "impacted": a group whose retention would change
+                impacts.append({"logGroupName": group["logGroupName"], "currentRetention": _days_text(current),
+                                "proposedRetention": _days_text(proposed), "storedBytes": group.get("storedBytes", 0)})
         return {"totalMatchedLogGroups": sum(counts.values()), "increasedRetentionLogGroupCount": counts["increased"],
                 "decreasedRetentionLogGroupCount": counts["decreased"], "unchangedRetentionLogGroupCount": counts["unchanged"],
                 "failedAnalysisCount": 0, "topLogGroupsImpacted": sorted(impacts, key=lambda i: -i["storedBytes"])[:20]}

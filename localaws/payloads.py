@@ -92,15 +92,21 @@ def lambda_log_events(count: int, *, seed: int = 7, runtime: str = "python", jso
 
 
 def subscription_document(log_group: str, events: list[dict[str, Any]], *, message_type: str = "DATA_MESSAGE",
-                          stream: str = "2026/11/28/[$LATEST]0123456789abcdef0123456789abcdef") -> dict[str, Any]:
-    return {
+                          stream: str = "2026/11/28/[$LATEST]0123456789abcdef0123456789abcdef",
+                          filter_name: str = "log-group-governor", policy_level: str | None = None) -> dict[str, Any]:
+    """``policy_level``: ``ACCOUNT_LEVEL_POLICY`` for a batch an account-level subscription filter policy
+    delivers (its name is then the one in ``subscriptionFilters``); a group's own filter sends none."""
+    document = {
         "messageType": message_type,
         "owner": ACCOUNT,
         "logGroup": log_group,
         "logStream": stream,
-        "subscriptionFilters": ["log-group-governor"],
+        "subscriptionFilters": [filter_name],
         "logEvents": events,
     }
+    if policy_level:
+        document["policyLevel"] = policy_level
+    return document
 
 
 def subscription_event(log_group: str, events: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:

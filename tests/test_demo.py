@@ -41,7 +41,7 @@ def test_demo_shows_every_outcome(printed: str) -> None:
 
 
 def test_demo_shows_drift_repaired_a_fight_stopped_and_coverage_before_and_after(printed: str) -> None:
-    section = printed[printed.index("3. Drift"):printed.index("4. ship-logs")]
+    section = printed[printed.index("3. Drift"):printed.index("4. Native")]
 
     assert re.search(r"DeleteSubscriptionFilter\s+on /aws/lambda/orders-api\s+by platform-admin\s+-> subscribe \(not-subscribed\); now\s+30d log-group-governor", section)
     assert re.search(r"TagResource\s+on /aws/lambda/payments-worker\s+by platform-admin\s+-> remove-filter \(opted-out\); now\s+30d -", section)
@@ -58,8 +58,26 @@ def test_demo_shows_drift_repaired_a_fight_stopped_and_coverage_before_and_after
     assert re.search(r"excluded\s+14\s+.*opted-out 1", before)
 
 
+def test_demo_runs_the_native_modes_end_to_end(printed: str) -> None:
+    section = printed[printed.index("4. Native"):printed.index("5. ship-logs")]
+
+    assert "is 60 days under retentionOverrides['/aws/lambda/prod-'] of 365" in section        # refused, with the reason
+    assert "apply without --allow-shortening: exit 2, 0 policies written" in section
+    assert "shorter: /aws/lambda/prod-ledger 365 -> 30 days" in section                          # the dry run's impact
+    assert "wrote 2 native retention policies" in section
+    assert "retentionPolicyName=log-group-governor-" in section and "retentionInDays=365" in section
+    assert "the guard's names are in its NOT IN list: ['/aws/lambda/log-shipper']" in section
+    assert "while it still has its own filter: shipped 2x (group filter, ACCOUNT_LEVEL_POLICY)" in section
+    assert "after: shipped 1x (ACCOUNT_LEVEL_POLICY)" in section
+    assert "before the event: shipped 1x (ACCOUNT_LEVEL_POLICY); the handler: update-account-policy (excluded-prefix); after: not shipped" in section
+    assert "TagResource    -> update-account-policy (excluded-tag); in the list: True; not shipped" in section
+    assert "UntagResource  -> update-account-policy (shipped-by-account-policy); in the list: False; shipped 1x" in section
+    migrate = next(line for line in section.splitlines() if "migrate-1-account-policy" in line)
+    assert "DescribeSubscriptionFilters" not in migrate and "PutSubscriptionFilter" not in migrate
+
+
 def test_demo_shows_ship_logs_at_work(printed: str) -> None:
-    section = printed[printed.index("4. ship-logs"):]
+    section = printed[printed.index("5. ship-logs"):]
 
     assert "CONTROL_MESSAGE: control-message" in section
     assert re.search(r"/aws/lambda/orders-api: \d+ log events shipped: \d+ records to http://127\.0\.0\.1:\d+/_bulk in 1 request\(s\), 0 refused", section)

@@ -195,3 +195,24 @@ def test_a_finished_run_keeps_a_listed_group_it_did_not_see_while_it_still_must_
 
     assert written.written is True
     assert _not_in(account) == sorted([f"/aws/lambda/{SHIPPER}", "/sandbox/behind-the-scan"])
+
+
+def test_the_policy_delivers_account_level_batches_to_every_group_it_selects_and_adds_to_group_filters(
+        account: LocalAccount, account_mode: Any, reconcile: Any, shipper_arn: str) -> None:
+    from governor.shipping.payload import decode_batch
+    from localaws.payloads import lambda_log_events
+
+    account.create_log_group("/aws/lambda/orders")
+    account.create_log_group("/sandbox/old-experiment")
+    account.create_log_group("/aws/lambda/legacy", filters=[("log-group-governor", shipper_arn)])  # not migrated yet
+    reconcile("first")
+    events = lambda_log_events(3)
+
+    shipped, excluded, doubled = (account.deliveries(g, events) for g in ("/aws/lambda/orders", "/sandbox/old-experiment", "/aws/lambda/legacy"))
+
+    assert [destination for destination, _ in shipped] == [shipper_arn]
+    batch = decode_batch(shipped[0][1])
+    assert (batch.policy_level, batch.subscription_filters, batch.log_group) == ("ACCOUNT_LEVEL_POLICY", ("log-group-governor",), "/aws/lambda/orders")
+    assert len(batch.events) == len(events)
+    assert excluded == []
+    assert sorted(decode_batch(e).policy_level or "group" for _, e in doubled) == ["ACCOUNT_LEVEL_POLICY", "group"]  # twice: migrate

@@ -86,7 +86,7 @@ def test_a_dry_run_counts_longer_shorter_and_unchanged_and_stores_nothing(accoun
     assert (result["increasedRetentionLogGroupCount"], result["decreasedRetentionLogGroupCount"],
             result["unchangedRetentionLogGroupCount"], result["totalMatchedLogGroups"]) == (1, 2, 1, 4)
     assert {i["logGroupName"]: (i["currentRetention"], i["proposedRetention"]) for i in result["topLogGroupsImpacted"]} == {
-        "/a": ("30", "90"), "/b": ("365", "90"), "/c": ("NEVER_EXPIRE", "90"), "/d": ("90", "90")}
+        "/a": ("30", "90"), "/b": ("365", "90"), "/c": ("NEVER_EXPIRE", "90")}
     assert account.logs.describe_account_policies(policyType="RETENTION_POLICY")["accountPolicies"] == []
 
 

@@ -37,6 +37,8 @@ class LogBatch:
     events: tuple[LogEvent, ...]
     #: Events left out because they were not {id, timestamp, message} (the rest of the batch is kept).
     malformed_events: int = 0
+    #: ``ACCOUNT_LEVEL_POLICY`` for a batch an account-level subscription filter policy delivered.
+    policy_level: str | None = None
 
     @property
     def is_control(self) -> bool:
@@ -84,6 +86,7 @@ def decode_batch(event: Any) -> LogBatch:
         subscription_filters=tuple(str(f) for f in document.get("subscriptionFilters") or ()),
         events=tuple(events),
         malformed_events=malformed,
+        policy_level=str(document["policyLevel"]) if document.get("policyLevel") else None,
     )
 
 

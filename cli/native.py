@@ -1,0 +1,97 @@
+"""The CLI's side of the native account-level retention policies (retentionVia account-policy): what
+the configuration compiles to, what each policy would do to the account's groups (PutAccountPolicy
+with dryRun), and writing them, which needs --allow-shortening when any group would keep less."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from governor.config import PolicyConfig
+from governor.native_retention import NAME_PREFIX, Compiled, NativeRetentionPolicy, compile_retention
+
+RETENTION_POLICY = "RETENTION_POLICY"
+#: "takes effect 24 hours after it is created or updated" (botocore 1.44.8's model of PutAccountPolicy).
+IN_EFFECT_AFTER_H = 24
+
+
+@dataclass(frozen=True)
+class Impact:
+    policy: NativeRetentionPolicy
+    longer: int
+    shorter: int
+    unchanged: int
+    matched: int
+    #: (group, current, proposed) of the groups AWS lists that would keep less.
+    shortened: tuple[tuple[str, str, str], ...]
+
+
+def compiled_or_refusals(config: PolicyConfig, stderr: TextIO) -> Compiled | None:
+    compiled = compile_retention(config)
+    if compiled.expressible:
+        return compiled
+    print("log-group-governor: this retention configuration has no native equivalent (nothing was written):", file=stderr)
+    for refusal in compiled.refusals:
+        print(f"  - {refusal}", file=stderr)
+    return None
+
+
+def impacts(logs: Any, compiled: Compiled) -> list[Impact]:
+    """Each policy's dry run against the account (one at a time: AWS runs one dry run per account)."""
+    found = []
+    for policy in compiled.policies:
+        answer = logs.put_account_policy(**policy.request(dry_run=True))["dryRunResult"]
+        shortened = tuple((g["logGroupName"], g["currentRetention"], g["proposedRetention"]) for g in answer.get("topLogGroupsImpacted", [])
+                          if _days(g["proposedRetention"]) < _days(g["currentRetention"]))
+        found.append(Impact(policy, answer["increasedRetentionLogGroupCount"], answer["decreasedRetentionLogGroupCount"],
+                            answer["unchangedRetentionLogGroupCount"], answer["totalMatchedLogGroups"], shortened))
+    return found
+
+
+def describe(policy: NativeRetentionPolicy) -> str:
+    selects = f"groups starting with {policy.prefix!r}" if policy.prefix is not None else "every group"
+    days = f"{policy.days} days" if policy.days is not None else "never expire"
+    return f"{policy.name}: {days}, {selects}"
+
+
+def print_impact(impact: Impact, out: TextIO) -> None:
+    print(f"  would lengthen {impact.longer:,}, shorten {impact.shorter:,}, keep {impact.unchanged:,} of {impact.matched:,} groups", file=out)
+    for group, current, proposed in impact.shortened:
+        print(f"    shorter: {group} {current} -> {proposed} days", file=out)
+
+
+def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shortening: bool, out: TextIO, stderr: TextIO) -> int:
+    """``python -m cli plan|apply`` with retentionVia account-policy: show the policies and their dry
+    runs; apply writes them (and deletes the governor's policies the configuration no longer names)."""
+    compiled = compiled_or_refusals(config, stderr)
+    if compiled is None:
+        return 2
+    found = impacts(logs, compiled)
+    print("native retention policies (retentionVia account-policy):", file=out)
+    for impact in found:
+        print(f"  {describe(impact.policy)}", file=out)
+        print_impact(impact, out)
+    shorter = sum(i.shorter for i in found)
+    if len(found) > 1:
+        print("  (AWS previews one policy at a time against the account as it is: a group a broader policy would shorten may "
+              "keep a longer prefix policy's retention once both are in effect, so these counts are an upper bound)", file=out)
+    if not apply:
+        return 0
+    if shorter and not allow_shortening:
+        print(f"log-group-governor: these policies would shorten the retention of {shorter:,} log groups (listed above), and "
+              f"their events would be deleted sooner; nothing was written. Rerun with --allow-shortening to accept that", file=stderr)
+        return 2
+    for policy in compiled.policies:
+        logs.put_account_policy(**policy.request())
+    wanted = {p.name for p in compiled.policies}
+    stale = [p["policyName"] for p in logs.describe_account_policies(policyType=RETENTION_POLICY).get("accountPolicies", [])
+             if p["policyName"].startswith(NAME_PREFIX) and p["policyName"] not in wanted]
+    for name in stale:
+        logs.delete_account_policy(policyName=name, policyType=RETENTION_POLICY)
+    print(f"wrote {len(compiled.policies)} native retention policies{f', deleted {len(stale)} no longer configured' if stale else ''}; "
+          f"they take effect in {IN_EFFECT_AFTER_H} hours", file=out)
+    return 0
+
+
+def _days(value: str) -> float:
+    return float("inf") if value == "NEVER_EXPIRE" else float(value)
