@@ -1,5 +1,6 @@
 """A million log groups at the published quotas, in simulated time: how many Lambda continuations,
-how long, how many Step Functions transitions?
+how long, how many Step Functions transitions, and how the modes compare side by side: per-group
+(tags one group at a time, then in bulk) and the native account-level policies (issue #9).
 
 The real backfill handler (handle_backfill: its margins, the pacer at the published quotas, the
 checkpoint after every page) runs against an in-memory CloudWatch Logs account whose every call
@@ -16,7 +17,10 @@ from typing import Any
 
 from .common import bench_policy
 
+from governor.account_policy import SELECTION_LIMIT_BYTES, SelectionTooLarge, selection  # noqa: E402
 from governor.aws import LogsGateway, Pacer  # noqa: E402
+from governor.native_retention import compile_retention  # noqa: E402
+from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.handlers.backfill import BackfillParts, handle_backfill  # noqa: E402
 from governor.service import Governor  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to  # noqa: E402
@@ -32,21 +36,31 @@ ACCOUNT_PREFIX = "arn:aws:logs:eu-west-1:123456789012:log-group:"
 KINDS = ("compliant",) * 4 + ("excluded", "infrequent-access", "full") + ("plain",) * 5
 
 
-def _name(i: int) -> str:
+#: The native subscription mode lists every excluded group by name in 25 KB: its runs exclude one
+#: group in this many (the same mix otherwise); the per-group mix's exclusions are measured against the limit.
+SPARSE_EXCLUSIONS = 5_000
+
+
+def _kind(i: int, sparse: bool) -> str:
     kind = KINDS[i % 12]
-    prefix = "/aws/lambda/sandbox-" if kind == "excluded" else "/g/"
+    return "plain" if sparse and kind == "excluded" and i % SPARSE_EXCLUSIONS != 4 else kind
+
+
+def _name(i: int, sparse: bool = False) -> str:
+    prefix = "/aws/lambda/sandbox-" if _kind(i, sparse) == "excluded" else "/g/"
     return f"{prefix}{i:07d}"
 
 
 class InMemoryLogs:
     """The five CloudWatch Logs calls the backfill makes, over generated groups, in name order."""
 
-    def __init__(self, groups: int, clock: SimulatedClock) -> None:
-        self.names = sorted(_name(i) for i in range(groups))
-        self.kind = {_name(i): KINDS[i % 12] for i in range(groups)}
+    def __init__(self, groups: int, clock: SimulatedClock, *, sparse_exclusions: bool = False) -> None:
+        self.kind = {_name(i, sparse_exclusions): _kind(i, sparse_exclusions) for i in range(groups)}
+        self.names = sorted(self.kind)
         self.clock = clock
         self.filters: dict[str, list[dict[str, str]]] = {}
         self.retention: dict[str, int] = {}
+        self.account_policies: dict[str, dict[str, Any]] = {}
         self.calls: Counter[str] = Counter()
 
     def _cost(self, operation: str) -> None:
@@ -89,6 +103,16 @@ class InMemoryLogs:
     def put_retention_policy(self, logGroupName: str, retentionInDays: int) -> None:
         self._cost("PutRetentionPolicy")
         self.retention[logGroupName] = retentionInDays
+
+    def describe_account_policies(self, policyType: str, **_: Any) -> dict[str, Any]:
+        self._cost("DescribeAccountPolicies")
+        return {"accountPolicies": [p for p in self.account_policies.values() if p["policyType"] == policyType]}
+
+    def put_account_policy(self, **request: Any) -> dict[str, Any]:
+        self._cost("PutAccountPolicy")
+        assert len(request.get("selectionCriteria", "").encode()) <= SELECTION_LIMIT_BYTES, "AWS refuses more than 25 KB"
+        self.account_policies[request["policyName"]] = request
+        return {"accountPolicy": request}
 
 
 class InMemoryLambdas:
@@ -152,28 +176,65 @@ class InMemoryStore:
         return "memory"
 
 
+#: A native retention policy is in effect this long after it is written (botocore 1.44.8's model).
+RETENTION_POLICY_DELAY_S = 24 * 3600
+
+
 def main(groups: int = GROUPS) -> dict[str, Any]:
-    """Two runs side by side: tags read one group at a time (as the event handlers do), and in bulk."""
-    one_by_one = run(groups, bulk_tags=False)
-    print()
-    bulk = run(groups, bulk_tags=True)
-    return {"one_by_one": one_by_one, "bulk": bulk}
+    """The modes side by side, each over the same simulated account."""
+    runs = {
+        "per-group, tags one by one": run(groups, bulk_tags=False),
+        "per-group, tags in bulk": run(groups, bulk_tags=True),
+        "subscription account-policy": run(groups, bulk_tags=True, subscription="account-policy"),
+        "retention account-policy": run(groups, bulk_tags=True, retention="account-policy"),
+        "both account-policy": run(groups, bulk_tags=True, subscription="account-policy", retention="account-policy"),
+    }
+    print(f"\nSide by side, {groups:,} log groups (simulated time at {bench_policy(SHIPPER).config.backfill_quota_share:.0%} of the published quotas):")
+    print(f"  {'mode':<30} {'API time':>9} {'invocations':>11}  {'in effect':<44} calls per group")
+    for name, result in runs.items():
+        per_group = ", ".join(f"{op} {n / groups:.3f}" for op, n in sorted(result["calls"].items()) if n / groups >= 0.0005)
+        print(f"  {name:<30} {_duration(result['simulated_s']):>9} {result['invocations']:>11}  {result['in_effect']:<44} {per_group}")
+    same_mix = _same_mix_list(groups)
+    print(f"  subscription account-policy over the per-group mix: {same_mix}")
+    return runs
 
 
-def run(groups: int, *, bulk_tags: bool) -> dict[str, Any]:
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def _same_mix_list(groups: int) -> str:
+    """The per-group runs' mix excludes 1 group in 12 by prefix: what would its NOT IN list take?"""
+    excluded = [_name(i) for i in range(groups) if _kind(i, False) == "excluded"]
+    try:
+        chosen = selection(bench_policy(SHIPPER), excluded)
+    except SelectionTooLarge as error:
+        return f"{len(excluded):,} excluded names -> {str(error).split(' bytes')[0].split('take ')[-1]} bytes > 25 KB: refused, nothing written"
+    return f"{len(chosen.names):,} names, {chosen.size_bytes:,} bytes: fits"
+
+
+def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retention: str = "per-group") -> dict[str, Any]:
     clock = SimulatedClock()
-    logs_client = InMemoryLogs(groups, clock)
-    policy = bench_policy(SHIPPER)
+    native_subscription = subscription == "account-policy"
+    logs_client = InMemoryLogs(groups, clock, sparse_exclusions=native_subscription)
+    policy = bench_policy(SHIPPER, subscriptionMode=subscription, retentionVia=retention)
     rates = policy.config.backfill_rates_tps()  # the default share of each quota, as the function paces
     logs = LogsGateway(logs_client, pacer=Pacer(rates, clock=clock.monotonic, sleep=clock.sleep))
     lambdas = InMemoryLambdas(logs_client, clock)
     tagging = InMemoryTagging(clock) if bulk_tags else None
-    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas, tagging=tagging)  # type: ignore[arg-type]
+    keeper = SubscriptionPolicyKeeper(lambda: policy, logs) if native_subscription else None
+    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas, tagging=tagging,  # type: ignore[arg-type]
+                          keeper=keeper)
     how = ("tags in bulk (one GetResources look-up a slice; ListTagsForResource only for groups about to be written)" if bulk_tags
            else "tags one group at a time (ListTagsForResource)")
-    print(f"A simulated account of {groups:,} log groups paced at {policy.config.backfill_quota_share:.0%} of the published quotas, "
-          f"{LATENCY_S * 1000:.0f} ms per call, "
+    print(f"\n{groups:,} log groups, subscriptionMode {subscription}, retentionVia {retention}"
+          + (f" (1 group in {SPARSE_EXCLUSIONS:,} excluded, so the NOT IN list fits)" if native_subscription else "") + ":")
+    print(f"  paced at {policy.config.backfill_quota_share:.0%} of the published quotas, {LATENCY_S * 1000:.0f} ms per call, "
           f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations; {how}")
+    native_retention_calls = 0
+    if retention == "account-policy":
+        # `python -m cli apply` writes the native policies first: a dry run and a write each.
+        native_retention_calls = 2 * len(compile_retention(bench_policy(SHIPPER, retentionMode="exact", excludeTags={}, excludePrefixes=[]).config).policies)
     started = time.monotonic()
     with open(os.devnull, "w") as quiet, handler_output_to(quiet):  # the handler's "page done" lines
         execution = run_execution(
@@ -183,20 +244,32 @@ def run(groups: int, *, bulk_tags: bool) -> dict[str, Any]:
     real_s = time.monotonic() - started
     summary = execution.output["summary"]
     hours = clock.now / 3600
-    bottleneck_s = max(n / rates[op] for op, n in logs_client.calls.items())
+    bottleneck_s = max(n / rates[op] for op, n in logs_client.calls.items() if op in rates)
     print(f"  Lambda invocations: {execution.invocations} (so {execution.invocations - 1} continuations); "
           f"Step Functions state transitions: about {2 * execution.invocations + 1}")
     print(f"  simulated duration: {hours:.1f} h ({clock.now / 86400:.2f} days); the busiest API needs {bottleneck_s / 3600:.1f} h "
           f"at the share (efficiency {bottleneck_s / clock.now:.3f})")
     print(f"  API calls: {dict(sorted(logs_client.calls.items()))}; ListFunctions: {lambdas.calls} (one listing of "
-          f"{len(lambdas.names):,} functions for the run)" + (f"; GetResources: {tagging.calls}" if tagging else ""))
+          f"{len(lambdas.names):,} functions for the run)" + (f"; GetResources: {tagging.calls}" if tagging else "")
+          + (f"; PutAccountPolicy by cli apply (dry run and write): {native_retention_calls}" if native_retention_calls else ""))
     print(f"  calls per group: {', '.join(f'{op} {n / groups:.3f}' for op, n in sorted(logs_client.calls.items()))}")
     coverage = summary["coverage"]
     print(f"  coverage: governed {coverage['governed']:,}, compliant {coverage['compliant']:,} ({coverage['compliantPercent']}%), "
           f"orphans {coverage['orphans']:,}, excluded {sum(coverage['excluded'].values()):,}")
     print(f"  outcomes: {summary['byAction']}")
+    if native_subscription:
+        written = summary["accountSubscriptionPolicy"]
+        print(f"  account subscription policy: {written['detail']}, {written['names']:,} names, {written['selectionBytes']:,} of "
+              f"{written['limitBytes']:,} bytes, written {_duration(clock.now)} into the run")
     print(f"  log groups seen: {summary['logGroups']:,}; real time to simulate: {real_s:.0f} s")
-    return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary, "calls": dict(logs_client.calls)}
+    effects = []
+    if native_subscription:
+        effects.append(f"subscription at the scan's end ({_duration(clock.now)})")
+    if retention == "account-policy":
+        effects.append(f"retention {RETENTION_POLICY_DELAY_S // 3600} h after apply")
+    in_effect = "; ".join(effects) or f"each group as the run passes it ({_duration(clock.now)})"
+    return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary, "calls": dict(logs_client.calls),
+            "in_effect": in_effect}
 
 
 if __name__ == "__main__":

@@ -179,13 +179,18 @@ class GovernorStack(Stack):
             self.uninstall = FilterRemovalOnDelete(
                 self, "RemoveFiltersOnDelete", powertools_layer=layer,
                 environment={**environment, ENV_REPORTS_BUCKET: self.backfill.bucket.bucket_name},
-                statements=[*subscription_statements(self, replace(policy, exclude_tags={}), destination),
+                statements=[*subscription_statements(self, replace(policy, exclude_tags={}, subscription_mode=Via.PER_GROUP), destination),
                             iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[log_groups_arn(self)]),
+                            *([iam.PolicyStatement(actions=["logs:DescribeAccountPolicies", "logs:DeleteAccountPolicy"], resources=["*"])]
+                              if account_subscription else []),
                             iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.backfill.bucket.arn_for_objects("runs/*")]),
                             iam.PolicyStatement(actions=["s3:ListBucket"], resources=[self.backfill.bucket.bucket_arn],
                                                 conditions={"StringLike": {"s3:prefix": ["runs/*"]}})],
             )
             acknowledge(self.uninstall.remover, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+            if account_subscription:
+                acknowledge(self.uninstall.remover, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                            "account-level policies (Describe/DeleteAccountPolicy) belong to the account and region, not to a log group")
             bucket_id = self.get_logical_id(self.backfill.bucket.node.default_child)
             acknowledge(self.uninstall.remover, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/runs/*]",
                         "an uninstall run writes one checkpoint and one object per page under runs/<run id>/ of the reports bucket")

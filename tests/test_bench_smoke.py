@@ -11,11 +11,18 @@ def test_million_group_simulation_runs_on_a_small_account(capsys) -> None:
     for result in results.values():
         assert result["summary"]["logGroups"] == 1_200 and result["summary"]["done"] is True
         assert result["invocations"] == 1
-        assert result["simulated_s"] > 1_000 / 2.5  # ~1,000 groups need a DescribeSubscriptionFilters call, at half of 5 per second
+    for name in ("per-group, tags one by one", "per-group, tags in bulk"):
+        assert results[name]["simulated_s"] > 1_000 / 2.5  # ~1,000 groups need a DescribeSubscriptionFilters call, at half of 5 per second
     # Tags read in bulk: only the groups about to be written are looked up one by one.
-    one_by_one, bulk = (results[k]["calls"]["ListTagsForResource"] for k in ("one_by_one", "bulk"))
+    one_by_one, bulk = (results[k]["calls"]["ListTagsForResource"] for k in ("per-group, tags one by one", "per-group, tags in bulk"))
     assert bulk < one_by_one
-    assert "Lambda invocations: 1" in capsys.readouterr().out
+    # Both native: no call per group at all; the account policy is written once, with the run's whole list.
+    native = results["both account-policy"]
+    assert set(native["calls"]) == {"DescribeLogGroups", "DescribeAccountPolicies", "PutAccountPolicy"}
+    assert native["calls"]["PutAccountPolicy"] == 1 and native["summary"]["accountSubscriptionPolicy"]["written"] is True
+    assert native["simulated_s"] < results["per-group, tags in bulk"]["simulated_s"] / 10
+    printed = capsys.readouterr().out
+    assert "Lambda invocations: 1" in printed and "over the per-group mix: 101 names, 3,147 bytes: fits" in printed
 
 
 def test_burst_simulation_governs_every_group_without_dead_letters_or_timeouts(capsys) -> None:

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from . import coverage
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
-from .policy import Action
+from .policy import Action, Reason
 from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
 from .subscription_policy import SubscriptionPolicyKeeper, listed
 
@@ -215,6 +215,7 @@ class Backfill:
         self.tag_index = tag_index
         #: subscriptionMode account-policy: the keeper of the account's NOT IN list.
         self.keeper = keeper
+        self._no_policy_yet = False
         self.orphaned = orphaned
         self.gate = gate
         self.governor = governor
@@ -317,8 +318,10 @@ class Backfill:
         ships them a page longer than needed); a finished run over every group writes the exact list."""
         found = sorted({o.log_group for o in outcomes if o.aspect is Aspect.SUBSCRIPTION and listed(o)} - set(progress.not_shipped))
         progress.not_shipped.extend(found)
-        if found and not progress.dry_run:
+        if found and not progress.dry_run and not self._no_policy_yet:
             write = self.keeper.add(found)
+            # No policy yet: this run writes it when it finishes; no need to ask again every page.
+            self._no_policy_yet = write.reason is Reason.ACCOUNT_POLICY_PENDING
             if write.refused:
                 progress.account_policy = write.as_dict()
         if progress.done and progress.full_scan:

@@ -79,4 +79,4 @@ def uninstall_stack() -> Synthesized:
 def native_stack() -> Synthesized:
     """Both aspects through native account-level policies (issue #9)."""
     return synthesize(destinationArn=SHIPPER_ARN, subscriptionMode="account-policy", retentionVia="account-policy", retentionMode="exact",
-                      excludeTags={}, excludePrefixes=[], createTrail=False)
+                      excludeTags={}, excludePrefixes=[], createTrail=False, removeFiltersOnDelete=True)

@@ -341,7 +341,7 @@ def test_cdk_nag_reports_no_open_finding_and_a_reason_for_every_acknowledged_one
     assert (nag["conclusion"], nag["violations"]) == ("success", [])
     acknowledged = {v["ruleName"].split("[")[0]: v["reason"] for v in nag["suppressedViolations"]}
     # The uninstall's Provider framework brings CDK's own functions (managed basic execution policy) and waiter state machine.
-    expected = {"AwsSolutions-IAM5", "AwsSolutions-L1"} | ({"AwsSolutions-IAM4", "AwsSolutions-SF1", "AwsSolutions-SF2"} if stack_fixture == "uninstall_stack" else set())
+    expected = {"AwsSolutions-IAM5", "AwsSolutions-L1"} | ({"AwsSolutions-IAM4", "AwsSolutions-SF1", "AwsSolutions-SF2"} if stack_fixture in ("uninstall_stack", "native_stack") else set())
     assert set(acknowledged) == expected
     assert all(len(v["reason"]) > 30 for v in nag["suppressedViolations"])
 
@@ -608,6 +608,9 @@ def test_native_modes_keep_the_account_policy_and_never_write_a_group_of_their_o
         assert {"logs:DescribeAccountPolicies", "logs:PutAccountPolicy", "logs:PutSubscriptionFilter"} <= actions
         assert not actions & {"logs:DescribeSubscriptionFilters", "logs:DeleteSubscriptionFilter", "logs:PutRetentionPolicy"}
     assert "logs:PutRetentionPolicy" not in _actions(native_stack.role_policy_of(retention))
+    # Uninstalling deletes the governor's account policy and any per-group filter not migrated yet.
+    remover = _actions(native_stack.role_policy_of(native_stack.function("uninstall.is_complete")))
+    assert {"logs:DescribeAccountPolicies", "logs:DeleteAccountPolicy", "logs:DescribeSubscriptionFilters", "logs:DeleteSubscriptionFilter"} <= remover
     # A group's own filter or retention is no drift of an account policy: only creation and tags wake the handlers.
     names = {json.dumps(r["Properties"]["Targets"]): set(r["Properties"]["EventPattern"]["detail"]["eventName"])
              for r in native_stack.of_type("AWS::Events::Rule")}

@@ -70,3 +70,27 @@ def test_a_removal_longer_than_a_call_resumes_and_a_second_delete_attempt_contin
     assert [a["IsComplete"] for a in answers][-1] is True and len(answers) > 1
     assert all(account.snapshot(name)["filters"] == {} for name in names)
     assert account.calls["logs.DeleteSubscriptionFilter"] == 120  # no group twice
+
+
+def test_in_account_policy_mode_deleting_the_stack_deletes_the_governors_policy_and_leftover_filters(
+        account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    import json
+
+    from governor.aws import LogsGateway
+    from governor.policy import Policy
+    from governor.runtime import Settings
+    from governor.subscription_policy import SubscriptionPolicyKeeper
+
+    configure(subscriptionMode="account-policy")
+    account.create_log_group("/aws/lambda/not-migrated", filters=[(FILTER, shipper_arn)])
+    settings = Settings.from_environ(os.environ)
+    SubscriptionPolicyKeeper(lambda: Policy(settings.config), LogsGateway(account.client("logs"))).replace([])
+    account.logs.put_account_policy(policyName="security-team", policyType="RETENTION_POLICY",
+                                    policyDocument=json.dumps({"retentionInDays": 365, "enforcementMode": "RETROACTIVE"}))
+
+    answer = invoke(is_complete, _event("Delete"), function_name="uninstall-remover", out=io.StringIO(), timeout_ms=900_000)
+
+    assert answer == {"IsComplete": True}
+    assert account.logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"] == []
+    assert account.snapshot("/aws/lambda/not-migrated")["filters"] == {}
+    assert [p["policyName"] for p in account.logs.describe_account_policies(policyType="RETENTION_POLICY")["accountPolicies"]] == ["security-team"]

@@ -6,6 +6,8 @@ A CloudFormation custom resource (CDK's Provider framework) calls ``on_event`` o
 time-boxed slice of an uninstall run: the backfill's paged, paced, checkpointed loop with the
 removal aspect. A run too long for the framework's limit (an hour) fails the delete with the count so far;
 deleting the stack again resumes it from its checkpoint (the run's id comes from the stack's).
+With subscriptionMode account-policy, the governor's account subscription filter policy (by name) is
+deleted first: nothing ships through it once the delete has started.
 """
 
 from __future__ import annotations
@@ -41,7 +43,11 @@ def handle_is_complete(event: dict[str, Any], context: Any, parts: Any = None) -
     if event.get("RequestType") != "Delete":
         return {"IsComplete": True}
     run_id = "uninstall-" + hashlib.sha256(str(event.get("StackId", "")).encode()).hexdigest()[:16]
-    result = handle_backfill({"runId": run_id, "removeFilters": True}, context, parts or backfill_parts())
+    parts = parts or backfill_parts()
+    if parts.keeper is not None:
+        retired = parts.keeper.retire()  # idempotent: a later slice finds it gone
+        logger.info("uninstall: the account subscription filter policy", extra={"detail": retired.detail})
+    result = handle_backfill({"runId": run_id, "removeFilters": True}, context, parts)
     summary = result["summary"]
     removed = summary["byReason"].get("removal remove-filter", {}).get("uninstall", 0)
     logger.info("uninstall slice done", extra={"runId": run_id, "done": result["done"], "logGroups": summary["logGroups"], "removed": removed})
