@@ -115,6 +115,10 @@ class Progress:
     #: writes when it finishes), and what that write did.
     not_shipped: list[str] = field(default_factory=list)
     account_policy: dict[str, Any] | None = None
+    #: No account policy existed when the run started: a first pass over every group decides only the
+    #: subscription (no call per group) and writes the policy; then the full pass starts from the top.
+    policy_pass: bool = False
+    policy_pass_pages: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls),
@@ -135,6 +139,8 @@ class Progress:
 
     @property
     def aspects(self) -> tuple[Aspect, ...]:
+        if self.policy_pass:
+            return (Aspect.SUBSCRIPTION,)
         return (Aspect.REMOVAL,) if self.remove_filters else (Aspect.SUBSCRIPTION, Aspect.RETENTION)
 
     def summary(self) -> dict[str, Any]:
@@ -234,6 +240,11 @@ class Backfill:
         page_time_left = page_time_left or time_left
         progress.sessions += 1
         self._spent_since = (self.clock(), Counter(self.logs.calls))
+        if (self.keeper is not None and progress.sessions == 1 and progress.pages == 0 and progress.full_scan
+                and not progress.dry_run and self.keeper.current() == (None, None)):
+            # Written after a pass that costs a DescribeLogGroups page per 50 groups, not after the
+            # full pass, whose per-group writes (retention) can take days on a large account.
+            progress.policy_pass = True
         try:
             while not progress.done and time_left():
                 if not self._page(progress, page_time_left):
@@ -286,6 +297,8 @@ class Backfill:
         errors: list[dict[str, str]] = []
         covered: Counter[str] = Counter()
         todo = [g for g in page.groups if resume_after is None or g.name > resume_after]
+        if progress.policy_pass:
+            return self._policy_page(progress, page, todo, page_time_left)
         for info in todo:
             if not page_time_left():
                 return False
@@ -313,6 +326,25 @@ class Backfill:
         self.save(progress)
         return True
 
+    def _policy_page(self, progress: Progress, page: Any, todo: list[LogGroupInfo], page_time_left: Callable[[], bool]) -> bool:
+        """A page of the policy pass: subscription decisions only, nothing written to the sink or
+        counted (the full pass after it does both)."""
+        outcomes = []
+        for info in todo:
+            if not page_time_left():
+                return False
+            outcomes.extend(self._group(info, progress)[0])
+        progress.not_shipped.extend(sorted({o.log_group for o in outcomes if listed(o)} - set(progress.not_shipped)))
+        progress.policy_pass_pages += 1
+        progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
+        progress.next_token = page.next_token
+        if page.next_token is None:
+            progress.account_policy = self.keeper.replace(progress.not_shipped).as_dict()
+            progress.policy_pass, progress.last_log_group = False, None  # the full pass starts from the top
+        self._add_spent(progress)
+        self.save(progress)
+        return True
+
     def _keep_account_policy(self, progress: Progress, outcomes: list[Outcome]) -> None:
         """Names found must-not-ship are listed as the run goes (only added: a policy that exists never
         ships them a page longer than needed); a finished run over every group writes the exact list."""
@@ -325,7 +357,9 @@ class Backfill:
             if write.refused:
                 progress.account_policy = write.as_dict()
         if progress.done and progress.full_scan:
-            progress.account_policy = self.keeper.replace(progress.not_shipped, dry_run=progress.dry_run).as_dict()
+            final = self.keeper.replace(progress.not_shipped, dry_run=progress.dry_run)
+            if final.written or final.refused or not (progress.account_policy or {}).get("written"):
+                progress.account_policy = final.as_dict()  # else: the policy pass wrote it, and it is still exact
 
     def _group(self, info: LogGroupInfo, progress: Progress) -> tuple[list[Outcome], list[dict[str, str]]]:
         facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects

@@ -216,3 +216,42 @@ def test_the_policy_delivers_account_level_batches_to_every_group_it_selects_and
     assert len(batch.events) == len(events)
     assert excluded == []
     assert sorted(decode_batch(e).policy_level or "group" for _, e in doubled) == ["ACCOUNT_LEVEL_POLICY", "group"]  # twice: migrate
+
+
+def test_with_no_policy_yet_a_first_pass_writes_it_before_any_per_group_write_of_the_full_pass(account: LocalAccount, account_mode: Any) -> None:
+    """On a large account the full pass's retention writes take days: the policy must not wait for them."""
+    from governor.aws import LogsGateway
+    from governor.backfill import Backfill, Progress
+    from governor.policy import Policy
+    from governor.runtime import Settings
+    from governor.service import Governor
+    from governor.subscription_policy import SubscriptionPolicyKeeper
+
+    class Recording(LogsGateway):
+        order: list[str] = []
+
+        def _call(self, operation: str, method: str, **request: Any) -> dict[str, Any]:
+            self.order.append(operation)
+            return super()._call(operation, method, **request)
+
+    for i in range(120):  # three pages; none has a retention yet
+        account.create_log_group(f"/aws/lambda/svc-{i:03d}")
+    account.create_log_group("/sandbox/x")
+    logs = Recording(account.client("logs"))
+    policy = Policy(Settings.from_environ(os.environ).config)
+    pages: list[Progress] = []
+    engine = Backfill(Governor(policy, logs), _Sink(), save=lambda p: pages.append(Progress.from_json(p.to_json())),
+                      keeper=SubscriptionPolicyKeeper(lambda: policy, logs))
+
+    progress = engine.run(Progress(run_id="first", dry_run=False), time_left=lambda: True)
+
+    assert progress.done and progress.policy_pass_pages == 3 and progress.pages == 3 and progress.groups == 121
+    assert logs.order.index("PutAccountPolicy") < logs.order.index("PutRetentionPolicy")
+    assert logs.order.count("PutAccountPolicy") == 1 and "/sandbox/x" in _not_in(account)
+    assert [p.policy_pass for p in pages[:3]] == [True, True, False]  # the third page wrote it and turned to the full pass
+    assert progress.summary()["accountSubscriptionPolicy"]["written"] is True
+
+
+class _Sink:
+    def write_page(self, run_id: str, page_number: int, outcomes: list[Any], position: int) -> int:
+        return position + 1
