@@ -107,3 +107,24 @@ def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: 
     with pytest.raises(Exception) as raised:
         invoke(handler, event, function_name=function_name, out=out, timeout_ms=timeout_ms or TIMEOUTS_MS.get(function_name, 60_000))
     return raised.value, Invocation(None, out.getvalue())
+
+
+def reconcile_runner(*, wall: float | None = None) -> Callable[..., Invocation]:
+    """Run reconcile slices as the scheduled state machine does, in simulated time (``wall``: the wall
+    clock the run judges orphans and conflicts by; default the real one). Answers (result, what it printed)."""
+    from governor.handlers.backfill import build_parts, handle_backfill
+    from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to
+
+    clock = SimulatedClock()
+
+    def run(run_id: str, *, wall: float | None = wall, **extra: Any) -> Invocation:
+        parts = build_parts(os.environ, clock=clock.monotonic, sleep=clock.sleep)
+        if wall is not None:
+            object.__setattr__(parts, "wall_clock", lambda: wall)
+        out = io.StringIO()
+        with handler_output_to(out):
+            result = handle_backfill({"execution": run_id, "input": {"reconcile": True, **extra}},
+                                     LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts)
+        return Invocation(result, out.getvalue())
+
+    return run

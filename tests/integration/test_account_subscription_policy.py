@@ -4,7 +4,6 @@ PutAccountPolicy (botocore 1.44.8's rules: one policy, NOT IN of exact names, 25
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from typing import Any
@@ -12,13 +11,12 @@ from typing import Any
 import pytest
 
 from governor.account_policy import SELECTION_LIMIT_BYTES
-from governor.handlers.backfill import build_parts, handle_backfill
 from governor.handlers.create_log_group import subscribe_log_group
 from governor.subscription_policy import LOCK_KEY, LOCK_WAIT_S
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event
-from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to
-from tests.conftest import SHIPPER, STATE_TABLE, Invocation, call, call_failing
+from localaws.lambda_runtime import SimulatedClock
+from tests.conftest import SHIPPER, STATE_TABLE, call, call_failing, reconcile_runner
 
 OPT_OUT = {"log-group-governor:opt-out": "true"}
 TEAM = "arn:aws:iam::123456789012:role/team-deployer"
@@ -31,17 +29,7 @@ def account_mode(configure: Any) -> Any:
 
 @pytest.fixture
 def reconcile(account: LocalAccount) -> Any:
-    clock = SimulatedClock()
-
-    def run(run_id: str, **extra: Any) -> Invocation:
-        parts = build_parts(os.environ, clock=clock.monotonic, sleep=clock.sleep)
-        out = io.StringIO()
-        with handler_output_to(out):
-            result = handle_backfill({"execution": run_id, "input": {"reconcile": True, **extra}},
-                                     LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts)
-        return Invocation(result, out.getvalue())
-
-    return run
+    return reconcile_runner()
 
 
 def _policies(account: LocalAccount) -> list[dict[str, Any]]:

@@ -16,8 +16,8 @@ from governor.handlers.backfill import build_parts, handle_backfill
 from governor.handlers.create_log_group import set_retention, subscribe_log_group
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event
-from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to
-from tests.conftest import REPORTS_BUCKET, STATE_TABLE, Invocation, call
+from localaws.lambda_runtime import LocalLambdaContext
+from tests.conftest import REPORTS_BUCKET, STATE_TABLE, call, reconcile_runner
 
 FILTER = "log-group-governor"
 OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
@@ -28,18 +28,7 @@ NOW = time.time() + 2 * 86400
 @pytest.fixture
 def reconcile(account: LocalAccount, configure: Any) -> Any:
     """Run a reconcile slice as the scheduled state machine does; answers (result, what it printed)."""
-    clock = SimulatedClock()
-
-    def run(run_id: str, *, wall: float = NOW, **extra: Any) -> Invocation:
-        parts = build_parts(os.environ, clock=clock.monotonic, sleep=clock.sleep)
-        object.__setattr__(parts, "wall_clock", lambda: wall)
-        out = io.StringIO()
-        with handler_output_to(out):
-            result = handle_backfill({"execution": run_id, "input": {"reconcile": True, **extra}},
-                                     LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts)
-        return Invocation(result, out.getvalue())
-
-    return run
+    return reconcile_runner(wall=NOW)
 
 
 def _latest(account: LocalAccount) -> dict[str, Any]:
