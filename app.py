@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# The Lambda code is the package `governor` under lambdas/; the stack reuses its configuration parser.
+# The Lambda code is under lambdas/ (packages governor, ship_logs, shared); the stack reuses their configuration parsers.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402

@@ -15,11 +15,11 @@ from typing import Any
 
 from . import common  # noqa: F401 (puts lambdas/ on the path)
 
-from governor.config import ShipLogsConfig, SinkKind  # noqa: E402
-from governor.shipping.metrics import MetricSet  # noqa: E402
-from governor.shipping.parse import parse_batch  # noqa: E402
-from governor.shipping.payload import LogBatch, LogEvent, decode_json  # noqa: E402
-from governor.shipping.sinks import GZIP_LEVEL, OpenSearchSink, ShipResult  # noqa: E402
+from ship_logs.config import ShipLogsConfig, SinkKind  # noqa: E402
+from ship_logs.metrics import MetricSet  # noqa: E402
+from ship_logs.parse import parse_batch  # noqa: E402
+from ship_logs.payload import LogBatch, LogEvent, decode_json  # noqa: E402
+from ship_logs.sinks import GZIP_LEVEL, OpenSearchSink, ShipResult  # noqa: E402
 from localaws.payloads import lambda_log_events, subscription_event  # noqa: E402
 
 import gzip  # noqa: E402

@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO / "lambdas"))
 
 import boto3  # noqa: E402
 
-from governor.aws import DestinationUnavailable, LambdaGateway, LambdaInvoker, LogsGateway, Pacer, QueueGateway, S3RunStore, client_config  # noqa: E402
+from governor.aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
+from ship_logs.aws import LambdaInvoker, QueueGateway  # noqa: E402
 from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
@@ -33,7 +34,7 @@ from governor.policy import Policy  # noqa: E402
 from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
-from governor.shipping.redrive import redrive  # noqa: E402
+from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 from cli import native  # noqa: E402
 

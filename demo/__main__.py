@@ -22,7 +22,8 @@ from typing import Any, TextIO
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
-from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_CONFIG, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, ENV_STATE_TABLE, ENV_OWN_PRINCIPALS  # noqa: E402
+from governor.config import ENV_CONFIG, ENV_STATE_TABLE, ENV_OWN_PRINCIPALS  # noqa: E402
+from ship_logs.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
 from localaws.events import create_log_group_event, log_group_call_event  # noqa: E402
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke  # noqa: E402
@@ -220,7 +221,7 @@ def _indent(text: str) -> str:
 
 def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
     """The built-in destination: a subscription batch from a Lambda function, shipped to a log store."""
-    from governor.handlers import ship_logs
+    from ship_logs import handler as ship_logs
 
     print("\n5. ship-logs, the built-in destination: subscription batches, as CloudWatch Logs sends them\n")
     secret = account.client("secretsmanager").create_secret(

@@ -20,7 +20,7 @@ from cli import native
 from governor.config import ENV_CONFIG, ENV_REPORTS_BUCKET, POLICY_KEYS, parse_policy_config
 from governor.handlers import create_log_group as handlers
 from governor.handlers.backfill import build_parts, handle_backfill
-from governor.shipping.payload import decode_json
+from ship_logs.payload import decode_json
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke

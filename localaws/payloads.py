@@ -13,7 +13,7 @@ import random
 import uuid
 from typing import Any
 
-from governor.shipping.payload import encode_batch
+from ship_logs.payload import encode_batch
 
 ACCOUNT = "123456789012"
 START_MS = 1_795_850_000_000  # 2026-11-28T07:13:20Z

@@ -13,13 +13,12 @@ from governor.config import (
     POLICY_KEYS,
     ConfigError,
     PolicyConfig,
-    ShipLogsConfig,
     Via,
     decode,
-    parse_ship_logs_config,
     parse_policy_config,
     strip_context_prefix,
 )
+from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
 #: Powertools for AWS Lambda (Python) v3 publishes this layer in every commercial region.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"

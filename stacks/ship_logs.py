@@ -17,15 +17,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from governor.config import (
-    ENV_SHIP_LOGS,
-    ENV_SHIP_LOGS_DLQ_URL,
-    Destination,
-    DestinationKind,
-    ShipLogsConfig,
-    SinkAuth,
-    SinkKind,
-)
+from governor.config import Destination, DestinationKind
+from ship_logs.config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, ShipLogsConfig, SinkAuth, SinkKind
 
 from .buckets import private_bucket
 from .alarms import Alarms
@@ -114,7 +107,7 @@ class ShipLogsDestination(Construct):
         self.function = GovernorFunction(
             self,
             "Function",
-            handler="governor.handlers.ship_logs.handler",
+            handler="ship_logs.handler.handler",
             description="ships subscribed log groups' records to the log store and their metrics to CloudWatch",
             statements=_statements(self, config),
             environment={

@@ -216,7 +216,7 @@ def test_pass_role_is_limited_to_the_delivery_role_and_to_cloudwatch_logs() -> N
     assert pass_role == {"Action": "iam:PassRole", "Effect": "Allow", "Resource": role,
                          "Condition": {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}}
     assert synthesized.of_type("AWS::Lambda::Function") and not [
-        f for f in synthesized.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("ship_logs.handler")]
+        f for f in synthesized.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("ship_logs.handler.handler")]
 
 
 def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stack: Synthesized) -> None:
@@ -227,7 +227,7 @@ def test_log_group_permissions_are_scoped_to_the_account_and_region(default_stac
 
 
 def test_failed_ship_logs_invocations_go_to_an_encrypted_dlq_with_an_alarm(default_stack: Synthesized) -> None:
-    function = default_stack.function("ship_logs.handler")
+    function = default_stack.function("ship_logs.handler.handler")
     queue_id = function["Properties"]["DeadLetterConfig"]["TargetArn"]["Fn::GetAtt"][0]
 
     assert default_stack.resources[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
@@ -485,7 +485,7 @@ def test_the_cdk_app_needs_only_requirements_txt() -> None:
 # --- ship-logs, the built-in destination ----------------------------------------------------------
 
 def test_no_destination_configured_deploys_ship_logs_capped_and_guarded(default_stack: Synthesized) -> None:
-    ship_logs = default_stack.function("ship_logs.handler")
+    ship_logs = default_stack.function("ship_logs.handler.handler")
     ship_logs_id = next(k for k, v in default_stack.resources.items() if v == ship_logs)
 
     assert ship_logs["Properties"]["ReservedConcurrentExecutions"] == 10
@@ -499,7 +499,7 @@ def test_no_destination_configured_deploys_ship_logs_capped_and_guarded(default_
 
 
 def test_ship_logs_role_can_publish_metrics_write_to_its_archive_and_its_dlq(default_stack: Synthesized) -> None:
-    ship_logs = default_stack.function("ship_logs.handler")
+    ship_logs = default_stack.function("ship_logs.handler.handler")
     statements = default_stack.role_policy_of(ship_logs)
 
     assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch", "sqs:SendMessage"}
@@ -517,7 +517,7 @@ def test_opensearch_sink_with_basic_auth_reads_only_its_secret() -> None:
     secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:opensearch-shipper-AbCdEf"
     synthesized = synthesize(shipLogs={"sink": "opensearch", "endpoint": "https://search-logs-abc.eu-west-1.es.amazonaws.com",
                                        "auth": "basic", "secretArn": secret, "reservedConcurrency": 3}, createTrail=False)
-    ship_logs = synthesized.function("ship_logs.handler")
+    ship_logs = synthesized.function("ship_logs.handler.handler")
     statements = synthesized.role_policy_of(ship_logs)
 
     assert [s["Resource"] for s in statements if s["Action"] == "secretsmanager:GetSecretValue"] == [secret]
@@ -531,7 +531,7 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
     synthesized = synthesize(shipLogs={"sink": "opensearch", "endpoint": "https://search-logs-abc.eu-west-1.es.amazonaws.com",
                                        "auth": "sigv4", "domainArn": domain}, createTrail=False)
 
-    statements = synthesized.role_policy_of(synthesized.function("ship_logs.handler"))
+    statements = synthesized.role_policy_of(synthesized.function("ship_logs.handler.handler"))
     assert [s["Resource"] for s in statements if s["Action"] == "es:ESHttpPost"] == [f"{domain}/_bulk"]
 
 

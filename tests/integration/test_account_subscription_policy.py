@@ -187,7 +187,7 @@ def test_a_finished_run_keeps_a_listed_group_it_did_not_see_while_it_still_must_
 
 def test_the_policy_delivers_account_level_batches_to_every_group_it_selects_and_adds_to_group_filters(
         account: LocalAccount, account_mode: Any, reconcile: Any, shipper_arn: str) -> None:
-    from governor.shipping.payload import decode_batch
+    from ship_logs.payload import decode_batch
     from localaws.payloads import lambda_log_events
 
     account.create_log_group("/aws/lambda/orders")

@@ -11,12 +11,12 @@ from typing import Any
 import boto3
 import pytest
 
-from governor.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
-from governor.handlers import ship_logs
-from governor.handlers.ship_logs import handler
-from governor.shipping.redrive import redrive
-from governor.shipping.sinks import SinkRefused, SinkUnavailable
-from governor.aws import QueueGateway
+from ship_logs.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
+from ship_logs import handler as ship_logs
+from ship_logs.handler import handler
+from ship_logs.redrive import redrive
+from ship_logs.sinks import SinkRefused, SinkUnavailable
+from ship_logs.aws import QueueGateway
 from localaws.account import LocalAccount
 from localaws.log_store import LogStore, log_store
 from localaws.payloads import control_message_event, lambda_log_events, subscription_event

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from governor.shipping.metrics import MAX_DATA_POINTS_PER_CALL, MetricSet
-from governor.shipping.parse import CustomMetric, parse_batch
-from governor.shipping.payload import CorruptPayload, LogBatch, LogEvent, decode_batch, encode_batch
+from ship_logs.metrics import MAX_DATA_POINTS_PER_CALL, MetricSet
+from ship_logs.parse import CustomMetric, parse_batch
+from ship_logs.payload import CorruptPayload, LogBatch, LogEvent, decode_batch, encode_batch
 from localaws.payloads import control_message_event, lambda_log_events, subscription_document
 
 RID = "3f5c2b1a-7e8d-4c9b-a0f1-2e3d4c5b6a79"
@@ -281,7 +281,7 @@ def test_chained_tracebacks_stay_one_record() -> None:
     '{"level": "INFO", "message": "ratio", "value": NaN, "limit": Infinity}',
 ])
 def test_a_hostile_line_is_parsed_without_raising_and_every_record_encodes_as_standard_json(line: str) -> None:
-    from governor.shipping.sinks import encode_record
+    from ship_logs.sinks import encode_record
 
     records = _parse("first", line, "last").records
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from governor.shipping.parse import parse_batch
-from governor.shipping.payload import LogBatch, LogEvent
-from governor.shipping.sinks import encode_record
+from ship_logs.parse import parse_batch
+from ship_logs.payload import LogBatch, LogEvent
+from ship_logs.sinks import encode_record
 from localaws.payloads import lambda_log_events
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "lambdas/governor/shipping/opensearch_index_template.json"
+TEMPLATE = Path(__file__).resolve().parents[2] / "lambdas/ship_logs/opensearch_index_template.json"
 MAPPING = json.loads(TEMPLATE.read_text())["template"]["mappings"]
 #: What each mapping type takes as a JSON value (null is always allowed: it indexes nothing).
 ACCEPTS = {

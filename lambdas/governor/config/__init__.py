@@ -5,7 +5,7 @@ decoded as JSON where the key expects a number, boolean, list or object. Every e
 and what it accepts, so a wrong value stops synth (or a cold start) with a message that says what to set.
 """
 
-from .common import (
+from shared.config import (
     CONTEXT_PREFIX,
     METRICS_NAMESPACE,
     SERVICE_NAME,
@@ -41,20 +41,6 @@ from .policy import (
     retention_days,
     string_list,
 )
-from .ship_logs import (
-    DEFAULT_MAX_BATCH_BYTES,
-    ENV_ALLOW_LOOPBACK_HTTP,
-    ENV_SHIP_LOGS,
-    ENV_SHIP_LOGS_DLQ_URL,
-    MAX_MAX_BATCH_BYTES,
-    MIN_MAX_BATCH_BYTES,
-    SHIP_LOGS_KEYS,
-    USAGE_METRICS_NAMESPACE,
-    ShipLogsConfig,
-    SinkAuth,
-    SinkKind,
-    parse_ship_logs_config,
-)
 
 __all__ = [
     "CONTEXT_PREFIX", "METRICS_NAMESPACE", "SERVICE_NAME", "ConfigError", "decode", "strip_context_prefix",
@@ -62,7 +48,5 @@ __all__ = [
     "DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES", "DEFAULT_EVENT_QUOTA_SHARE", "DEFAULT_MAX_FILTERS_PER_LOG_GROUP", "ENV_CONFIG", "ENV_EVENT_CONCURRENCY", "ENV_OWN_PRINCIPALS", "ENV_PROTECTED_LOG_GROUPS",
     "ENV_REPORTS_BUCKET", "ENV_STATE_TABLE", "MAX_FILTER_NAME_LENGTH", "MAX_FILTER_PATTERN_LENGTH", "POLICY_KEYS", "VALID_RETENTION_DAYS",
     "Destination", "DestinationKind", "PolicyConfig", "RetentionMode", "Via", "parse_destination", "parse_policy_config", "retention_days",
-    "string_list", "DEFAULT_MAX_BATCH_BYTES", "ENV_ALLOW_LOOPBACK_HTTP", "ENV_SHIP_LOGS", "ENV_SHIP_LOGS_DLQ_URL", "MAX_MAX_BATCH_BYTES",
-    "MIN_MAX_BATCH_BYTES", "SHIP_LOGS_KEYS", "USAGE_METRICS_NAMESPACE", "ShipLogsConfig", "SinkAuth", "SinkKind",
-    "parse_ship_logs_config",
+    "string_list",
 ]

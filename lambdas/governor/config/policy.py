@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from .common import ConfigError, decode
+from shared.config import ConfigError, decode
 
 #: The values PutRetentionPolicy accepts, in days.
 VALID_RETENTION_DAYS: tuple[int, ...] = (

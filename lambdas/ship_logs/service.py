@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..aws import CloudWatchGateway, QueueGateway
+from .aws import CloudWatchGateway, QueueGateway
 from .metrics import MetricSet
 from .parse import Parsed, parse_batch
 from .payload import LogBatch

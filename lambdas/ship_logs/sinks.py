@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..aws import FirehoseGateway, SecretsGateway, SigV4Signer
-from ..config import ShipLogsConfig, SinkAuth, SinkKind
+from .aws import FirehoseGateway, SecretsGateway, SigV4Signer
+from .config import ShipLogsConfig, SinkAuth, SinkKind
 
 #: Firehose PutRecordBatch limits.
 FIREHOSE_MAX_RECORDS = 500

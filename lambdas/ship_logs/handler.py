@@ -17,11 +17,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ..aws import CloudWatchGateway, QueueGateway
-from ..config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, parse_ship_logs_config
-from ..shipping.payload import CorruptPayload, decode_batch
-from ..shipping.service import REJECTED_KEY, Shipper, ShipOutcome
-from ..shipping.sinks import Backoff, build_sink
+from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
+
+from .aws import CloudWatchGateway, QueueGateway
+from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, parse_ship_logs_config
+from .payload import CorruptPayload, decode_batch
+from .service import REJECTED_KEY, Shipper, ShipOutcome
+from .sinks import Backoff, build_sink
 
 #: Stop retrying the sink with this much of the invocation left, so the failure is reported, not timed out.
 RETRY_SAFETY_S = 5.0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ..config import USAGE_METRICS_NAMESPACE
+from .config import USAGE_METRICS_NAMESPACE
 from .parse import CustomMetric, UsageReport
 
 MAX_DATA_POINTS_PER_CALL = 1_000

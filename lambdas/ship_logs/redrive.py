@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..aws import QueueGateway
+from .aws import QueueGateway
 from .service import CORRUPT_KEY
 
 

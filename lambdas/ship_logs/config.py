@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from .common import ConfigError, decode
+from shared.config import ConfigError, decode
 
 ENV_SHIP_LOGS = "GOVERNOR_SHIP_LOGS"
 ENV_SHIP_LOGS_DLQ_URL = "GOVERNOR_SHIP_LOGS_DLQ_URL"
