@@ -40,6 +40,8 @@ class LogStore:
     reject_marker: str = "\u0000never"
     #: A document whose message contains this string answers 429 the first time it is sent.
     busy_marker: str = "\u0000never"
+    #: A request whose body contains this string answers 503, every time (a store down for that data).
+    down_marker: str = "\u0000never"
     _busy_seen: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +53,8 @@ class LogStore:
             self.requests.append(request)
             if self.fail_next:
                 return self.fail_next.pop(0), {"error": "scripted failure"}
+            if self.down_marker.encode() in request.body:
+                return 503, {"error": "scripted outage"}
             if request.path.endswith("/_bulk"):
                 return 200, self._bulk(request.body)
             for line in request.body.splitlines():

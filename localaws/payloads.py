@@ -93,12 +93,13 @@ def lambda_log_events(count: int, *, seed: int = 7, runtime: str = "python", jso
 
 def subscription_document(log_group: str, events: list[dict[str, Any]], *, message_type: str = "DATA_MESSAGE",
                           stream: str = "2026/11/28/[$LATEST]0123456789abcdef0123456789abcdef",
-                          filter_name: str = "log-group-governor", policy_level: str | None = None) -> dict[str, Any]:
+                          filter_name: str = "log-group-governor", policy_level: str | None = None,
+                          owner: str = ACCOUNT) -> dict[str, Any]:
     """``policy_level``: ``ACCOUNT_LEVEL_POLICY`` for a batch an account-level subscription filter policy
     delivers (its name is then the one in ``subscriptionFilters``); a group's own filter sends none."""
     document = {
         "messageType": message_type,
-        "owner": ACCOUNT,
+        "owner": owner,
         "logGroup": log_group,
         "logStream": stream,
         "subscriptionFilters": [filter_name],
@@ -122,3 +123,22 @@ def control_message_event(log_group: str = "testLogGroup") -> dict[str, Any]:
             "id": "", "timestamp": START_MS,
             "message": "CWL CONTROL MESSAGE: Checking health of destination Firehose."}],
     })
+
+
+def kinesis_event(documents: list[dict[str, Any]], *, region: str = "eu-west-1",
+                  stream_arn: str = "arn:aws:kinesis:eu-west-1:111111111111:stream/log-archive") -> dict[str, Any]:
+    """What Lambda's Kinesis event source hands the central archive's consumer: one record per
+    subscription document a CloudWatch Logs destination wrote to the stream (base64 of gzip of JSON)."""
+    records = []
+    for n, document in enumerate(documents):
+        data = encode_batch(document)["awslogs"]["data"]
+        sequence = f"4959{n:052d}"
+        records.append({
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": document.get("logStream", "x"), "sequenceNumber": sequence,
+                        "data": data, "approximateArrivalTimestamp": 1795850000.123},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"shardId-000000000000:{sequence}",
+            "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::111111111111:role/log-archive-consumer",
+            "awsRegion": region, "eventSourceARN": stream_arn,
+        })
+    return {"Records": records}
+

@@ -1,7 +1,11 @@
 """ship-logs: the built-in destination. CloudWatch Logs invokes it (asynchronously) with subscription batches.
 
 It also takes the messages of its own dead-letter queue back, for the redrive: a failed batch (the
-original ``awslogs`` event) or records the sink refused (``shipLogsRejected``).
+original ``awslogs`` event) or records the sink refused (``shipLogsRejected``). And, as the central
+archive's consumer, Kinesis batches of the same subscription documents from many accounts: each
+record shipped in order; a poison record dead-lettered and passed; the first record the sink fails
+on reported in ``batchItemFailures`` (Kinesis resumes from it, so the records after it are not
+started); metrics carry the source account.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
 from .aws import CloudWatchGateway, QueueGateway
 from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, parse_ship_logs_config
-from .payload import CorruptPayload, decode_batch
+from .payload import CorruptPayload, decode_batch, decode_kinesis_record
 from .service import REJECTED_KEY, Shipper, ShipOutcome
 from .sinks import Backoff, build_sink
 
 #: Stop retrying the sink with this much of the invocation left, so the failure is reported, not timed out.
 RETRY_SAFETY_S = 5.0
+#: Start no Kinesis record with less time left than this: it and the rest are reported, and retried.
+KINESIS_RECORD_MARGIN_MS = 15_000
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
@@ -61,13 +67,16 @@ def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, An
     def backoff() -> Backoff:
         return Backoff(time_left_s=lambda: context.get_remaining_time_in_millis() / 1000 - RETRY_SAFETY_S)
 
+    if _is_kinesis_batch(event):
+        return handle_kinesis_batch(event["Records"], context, shipper, backoff)
+
     if isinstance(event, Mapping) and REJECTED_KEY in event:
         records = event[REJECTED_KEY].get("records", []) if isinstance(event[REJECTED_KEY], Mapping) else []
         outcome = _shipped(lambda: shipper.reship(records, backoff))
         logger.info("rejected records shipped again", extra=outcome.as_dict())
         return {"status": "reshipped", **outcome.as_dict()}
     try:
-        batch = decode_batch(event)
+        batch = decode_batch(event, region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"))
     except CorruptPayload as error:
         # Retrying cannot fix it; keep it in the dead-letter queue and finish. Its content may hold
         # secrets: the log gets its size and digest, enough to find the message in the queue.
@@ -96,6 +105,43 @@ def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, An
         metrics.add_metric(name="CustomMetricsRefused", unit=MetricUnit.Count, value=outcome.refused_custom_metrics)
     logger.info("batch shipped", extra=outcome.as_dict())
     return {"status": "shipped", **outcome.as_dict()}
+
+
+def _is_kinesis_batch(event: Any) -> bool:
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    return isinstance(records, list) and bool(records) and isinstance(records[0], Mapping) and records[0].get("eventSource") == "aws:kinesis"
+
+
+def handle_kinesis_batch(records: list[Any], context: Any, shipper: Shipper, backoff: Any) -> dict[str, Any]:
+    """A batch from the central archive's stream; answers the partial batch response the event source
+    mapping reads (with BisectBatchOnFunctionError, a batch that fails whole is split to find the record)."""
+    totals: dict[str, int] = {"records": len(records), "shipped": 0, "corrupt": 0, "controlMessages": 0}
+    for index, record in enumerate(records):
+        sequence = str(record.get("kinesis", {}).get("sequenceNumber", index)) if isinstance(record, Mapping) else str(index)
+        if context.get_remaining_time_in_millis() < KINESIS_RECORD_MARGIN_MS:
+            logger.info("time is short: the rest of the batch is retried", extra={"from": sequence, "left": len(records) - index})
+            return {"batchItemFailures": [{"itemIdentifier": sequence}], **totals}
+        try:
+            batch = decode_kinesis_record(record)
+        except CorruptPayload as error:
+            raw = json.dumps(record, sort_keys=True, default=str).encode()
+            digest = hashlib.sha256(raw).hexdigest()
+            logger.error("corrupt Kinesis record dead-lettered", extra={"reason": str(error), "bytes": len(raw), "sha256": digest, "sequenceNumber": sequence})
+            shipper.dead_letter_corrupt(record, str(error), digest)
+            metrics.add_metric(name="CorruptPayloads", unit=MetricUnit.Count, value=1)
+            totals["corrupt"] += 1
+            continue
+        if batch.is_control:
+            totals["controlMessages"] += 1
+            continue
+        logger.append_keys(logGroup=batch.log_group, logStream=batch.log_stream, owner=batch.owner, sequenceNumber=sequence)
+        try:
+            outcome = _shipped(lambda: shipper.ship_batch(batch, backoff, account_dimension=True))
+        except Exception:
+            # Logged and counted in _shipped; Kinesis resumes from this record.
+            return {"batchItemFailures": [{"itemIdentifier": sequence}], **totals}
+        totals["shipped"] += outcome.shipped
+    return {"batchItemFailures": [], **totals}
 
 
 def _shipped(ship: Any) -> ShipOutcome:

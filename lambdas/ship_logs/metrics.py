@@ -49,9 +49,10 @@ class MetricSet:
             statistics = self._points[key] = _Statistics()
         statistics.add(value)
 
-    def add_usage(self, reports: Iterable[UsageReport]) -> None:
+    def add_usage(self, reports: Iterable[UsageReport], *, account: str | None = None) -> None:
+        """``account``: the source account, as a dimension (the central archive's metrics, from many accounts)."""
         for report in reports:
-            dimensions = (("FunctionName", report.function or "unknown"),)
+            dimensions = (("FunctionName", report.function or "unknown"), *((("Account", account),) if account else ()))
             at = report.timestamp_ms
             self.add(USAGE_METRICS_NAMESPACE, "Invocations", dimensions, "Count", at, 1)
             self.add(USAGE_METRICS_NAMESPACE, "Duration", dimensions, "Milliseconds", at, report.duration_ms)
@@ -62,9 +63,11 @@ class MetricSet:
             if report.init_duration_ms is not None:
                 self.add(USAGE_METRICS_NAMESPACE, "InitDuration", dimensions, "Milliseconds", at, report.init_duration_ms)
 
-    def add_custom(self, metrics: Iterable[CustomMetric]) -> None:
+    def add_custom(self, metrics: Iterable[CustomMetric], *, account: str | None = None) -> None:
         for metric in metrics:
             dimensions = (("FunctionName", metric.function),) if metric.function else ()
+            if account:
+                dimensions = (*dimensions, ("Account", account))
             self.add(metric.namespace, metric.name, dimensions, metric.unit, metric.timestamp_ms, metric.value)
 
     def __len__(self) -> int:

@@ -1,7 +1,7 @@
 """Every line Lambda and its runtimes write, into records; REPORT lines and MONITORING lines into metrics.
 
 A record is a plain dict, ready to serialize:
-``{"@timestamp", "eventId", "logGroup", "logStream", "owner", "function", "requestId", "level",
+``{"@timestamp", "eventId", "logGroup", "logStream", "owner" (the source account), "region", "function", "requestId", "level",
 "type", "message", "fields"}``. ``type`` is ``app`` for what the function wrote and
 ``platform.<event>`` for Lambda's own lines (``platform.start``, ``platform.report``, ...).
 ``fields`` keeps every field of a structured (JSON) line, so correlation IDs, user agents and flags
@@ -125,7 +125,7 @@ def parse_batch(batch: LogBatch) -> Parsed:
     # a request id (print() output) belong to the invocation whose START came last.
     current_request: str | None = None
     iso = _IsoTimes()
-    log_group, log_stream, owner = batch.log_group, batch.log_stream, batch.owner
+    log_group, log_stream, owner, region = batch.log_group, batch.log_stream, batch.owner, batch.region
     records = parsed.records
     for event in batch.events:
         message = event.message
@@ -151,6 +151,7 @@ def parse_batch(batch: LogBatch) -> Parsed:
             "logGroup": log_group,
             "logStream": log_stream,
             "owner": owner,
+            "region": region,
             "function": function,
             "requestId": None,
             "level": None,

@@ -39,6 +39,9 @@ class LogBatch:
     malformed_events: int = 0
     #: ``ACCOUNT_LEVEL_POLICY`` for a batch an account-level subscription filter policy delivered.
     policy_level: str | None = None
+    #: The source group's region (not in the payload: the invocation's, or the Kinesis record's,
+    #: since a CloudWatch Logs destination takes only groups of its own region).
+    region: str | None = None
 
     @property
     def is_control(self) -> bool:
@@ -49,22 +52,38 @@ def decode_json(event: Any) -> dict[str, Any]:
     """base64, gunzip, JSON: the floor of what shipping a batch costs."""
     if not isinstance(event, Mapping) or not isinstance(event.get("awslogs"), Mapping):
         raise CorruptPayload('not a CloudWatch Logs subscription event: expected {"awslogs": {"data": ...}}')
-    data = event["awslogs"].get("data")
+    return decode_data(event["awslogs"].get("data"))
+
+
+def decode_data(data: Any, what: str = "awslogs.data") -> dict[str, Any]:
+    """One subscription document: base64 of gzip of JSON (the Lambda event's ``awslogs.data``, or a
+    Kinesis record's ``kinesis.data``: CloudWatch Logs writes the same document to both)."""
     if not isinstance(data, str) or not data:
-        raise CorruptPayload("awslogs.data is missing or not a string")
+        raise CorruptPayload(f"{what} is missing or not a string")
     try:
         document = json.loads(gzip.decompress(base64.b64decode(data, validate=True)))
     except (binascii.Error, ValueError) as error:  # ValueError covers JSONDecodeError and UnicodeDecodeError
-        raise CorruptPayload(f"awslogs.data is not base64 of gzip of JSON: {error}") from None
+        raise CorruptPayload(f"{what} is not base64 of gzip of JSON: {error}") from None
     except (OSError, EOFError, zlib.error) as error:
-        raise CorruptPayload(f"awslogs.data is not gzip: {error}") from None
+        raise CorruptPayload(f"{what} is not gzip: {error}") from None
     if not isinstance(document, dict):
-        raise CorruptPayload(f"awslogs.data decodes to {type(document).__name__}, not an object")
+        raise CorruptPayload(f"{what} decodes to {type(document).__name__}, not an object")
     return document
 
 
-def decode_batch(event: Any) -> LogBatch:
-    document = decode_json(event)
+def decode_batch(event: Any, *, region: str | None = None) -> LogBatch:
+    return batch_of(decode_json(event), region=region)
+
+
+def decode_kinesis_record(record: Any) -> LogBatch:
+    """A Kinesis record of a stream behind a CloudWatch Logs destination (the central archive)."""
+    if not isinstance(record, Mapping) or not isinstance(record.get("kinesis"), Mapping):
+        raise CorruptPayload('not a Kinesis record: expected {"kinesis": {"data": ...}}')
+    region = record.get("awsRegion")
+    return batch_of(decode_data(record["kinesis"].get("data"), "kinesis.data"), region=region if isinstance(region, str) else None)
+
+
+def batch_of(document: dict[str, Any], *, region: str | None = None) -> LogBatch:
     message_type = document.get("messageType")
     if message_type not in (DATA_MESSAGE, CONTROL_MESSAGE):
         raise CorruptPayload(f"messageType is {message_type!r}, not {DATA_MESSAGE} or {CONTROL_MESSAGE}")
@@ -87,6 +106,7 @@ def decode_batch(event: Any) -> LogBatch:
         events=tuple(events),
         malformed_events=malformed,
         policy_level=str(document["policyLevel"]) if document.get("policyLevel") else None,
+        region=region,
     )
 
 

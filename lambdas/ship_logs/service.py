@@ -56,10 +56,11 @@ class Shipper:
         self.cloudwatch = cloudwatch
         self.dead_letters = dead_letters
 
-    def ship_batch(self, batch: LogBatch, backoff: Callable[[], Backoff] = Backoff) -> ShipOutcome:
+    def ship_batch(self, batch: LogBatch, backoff: Callable[[], Backoff] = Backoff, *, account_dimension: bool = False) -> ShipOutcome:
+        """``account_dimension``: metrics also carry the source account (batches from many accounts)."""
         parsed = parse_batch(batch)
         outcome = self._forward(parsed.records, backoff)
-        self._publish_metrics(parsed, outcome)
+        self._publish_metrics(parsed, outcome, batch.owner if account_dimension else None)
         outcome.malformed_monitoring = parsed.malformed_monitoring
         return outcome
 
@@ -105,14 +106,14 @@ class Shipper:
         self.dead_letters.send(json.dumps(body, default=str))
         return 1
 
-    def _publish_metrics(self, parsed: Parsed, outcome: ShipOutcome) -> None:
+    def _publish_metrics(self, parsed: Parsed, outcome: ShipOutcome, account: str | None = None) -> None:
         metric_set = MetricSet()
-        metric_set.add_usage(parsed.usage)
+        metric_set.add_usage(parsed.usage, account=account)
         custom = parsed.custom
         if self.custom_namespaces:
             custom = [m for m in custom if m.namespace in self.custom_namespaces]
             outcome.refused_custom_metrics = len(parsed.custom) - len(custom)
-        metric_set.add_custom(custom)
+        metric_set.add_custom(custom, account=account)
         outcome.usage_reports, outcome.custom_metrics, outcome.metric_data_points = len(parsed.usage), len(custom), len(metric_set)
         for request in metric_set.requests():
             self.cloudwatch.put_metric_data(request)

@@ -434,3 +434,64 @@ def test_custom_metrics_outside_the_allowed_namespaces_are_not_published(account
 
     assert invocation.result["customMetrics"] == 1
     assert invocation.metrics()[("CustomMetricsRefused", None)] == 1
+
+
+# --- the central archive: Kinesis batches from many accounts (#10) ---------------------------------
+
+MEMBER_A, MEMBER_B = "210987654321", "345678901234"
+
+
+def _kinesis(*documents: dict[str, Any], region: str = "eu-west-1") -> dict[str, Any]:
+    from localaws.payloads import kinesis_event
+    return kinesis_event(list(documents), region=region)
+
+
+def _document(group: str, owner: str, count: int = 30, **kwargs: Any) -> dict[str, Any]:
+    from localaws.payloads import subscription_document
+    return subscription_document(group, _events(count, **kwargs), owner=owner)
+
+
+def test_a_kinesis_batch_from_many_accounts_ships_every_record_with_its_account_and_region(
+        account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    event = _kinesis(_document("/aws/lambda/orders-api", MEMBER_A), _document("/aws/lambda/billing", MEMBER_B, seed=4),
+                     region="eu-central-1")
+
+    invocation = call(handler, event, function_name="ship-logs")
+
+    assert invocation.result["batchItemFailures"] == []
+    documents = store.documents()
+    assert {(d["owner"], d["region"]) for d in documents} == {(MEMBER_A, "eu-central-1"), (MEMBER_B, "eu-central-1")}
+    assert invocation.result["shipped"] == len(documents) > 0
+    usage = account.client("cloudwatch").list_metrics(Namespace="LogGroupGovernor/Lambda")["Metrics"]
+    accounts = {d["Value"] for m in usage for d in m["Dimensions"] if d["Name"] == "Account"}
+    assert accounts == {MEMBER_A, MEMBER_B}  # one set of usage metrics per source account
+
+
+def test_a_poison_record_is_dead_lettered_and_the_batch_goes_on(account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    event = _kinesis(_document("/aws/lambda/orders-api", MEMBER_A), _document("/aws/lambda/billing", MEMBER_B, seed=4))
+    event["Records"][0]["kinesis"]["data"] = base64.b64encode(b"not gzip at all").decode()
+
+    invocation = call(handler, event, function_name="ship-logs")
+
+    assert invocation.result["batchItemFailures"] == [] and invocation.result["corrupt"] == 1
+    assert {d["owner"] for d in store.documents()} == {MEMBER_B}
+    [kept] = _dead_letters(account, dlq)
+    assert kept["shipLogsCorrupt"]["event"]["kinesis"]["sequenceNumber"] == event["Records"][0]["kinesis"]["sequenceNumber"]
+
+
+def test_a_sink_failure_reports_that_record_and_starts_none_after_it(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    event = _kinesis(*(_document(f"/aws/lambda/svc-{n}", MEMBER_A, count=5, seed=n) for n in range(3)))
+    store.down_marker = "svc-1"  # the store refuses the second record's data, whatever the retries
+
+    invocation = call(handler, event, function_name="ship-logs")
+
+    second = event["Records"][1]["kinesis"]["sequenceNumber"]
+    assert invocation.result["batchItemFailures"] == [{"itemIdentifier": second}]
+    assert not any(b"svc-2" in r.body for r in store.requests)  # the third record was never started
+    assert invocation.metrics()[("ShipFailures", None)] == 1
+
+
+def test_the_direct_path_records_the_functions_own_region(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
+
+    assert {d["region"] for d in store.documents()} == {account.region}

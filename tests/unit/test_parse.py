@@ -32,7 +32,7 @@ def test_record_shape() -> None:
 
     assert record == {
         "@timestamp": "2026-11-28T07:14:07.123Z", "eventId": "id0", "logGroup": "/aws/lambda/orders-api",
-        "logStream": "2026/11/28/[$LATEST]abc", "owner": "123456789012", "function": "orders-api", "requestId": None,
+        "logStream": "2026/11/28/[$LATEST]abc", "owner": "123456789012", "region": None, "function": "orders-api", "requestId": None,
         "level": None, "type": "app", "message": "hello", "fields": None,
     }
 
