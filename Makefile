@@ -16,9 +16,12 @@ test: .stamp-venv .stamp-node
 	$(PY) -m pytest
 	$(MAKE) synth
 
-# `cdk synth` of the repository's default cdk.json, through the real CLI.
+# `cdk synth` of the repository's default cdk.json, through the real CLI; then the organization app's
+# central archive (org_app.py), with an example organization id.
 synth: .stamp-venv .stamp-node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices -a "python org_app.py" -o cdk.out.org \
+		-c archive:organizationId=o-exampleorg1
 
 bench: .stamp-venv
 	$(PY) -m bench

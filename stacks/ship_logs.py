@@ -1,8 +1,10 @@
-"""ship-logs: the built-in destination the stack deploys when the configuration names none.
+"""ship-logs: the built-in destination the stack deploys when the configuration names none, and the
+central archive's consumer.
 
 A function with capped concurrency (a log storm cannot starve the account's other functions), its
-own encrypted dead-letter queue with an alarm, the one wildcard permission CloudWatch Logs needs to
-invoke it, and, for the default Firehose sink, an archive: Firehose into an encrypted S3 bucket.
+own encrypted dead-letter queue with an alarm, and, for the default Firehose sink, an archive:
+Firehose into an encrypted S3 bucket. Invoked by CloudWatch Logs (the one wildcard permission it
+needs), or, in the central account, by a Kinesis event source on the archive's stream.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from dataclasses import replace
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -32,6 +36,10 @@ SHIP_LOGS_MEMORY_MIB = 512
 #: How long Lambda keeps trying a batch (its async queue, throttled by the concurrency cap) before the DLQ.
 MAX_EVENT_AGE = Duration.hours(6)
 ARCHIVE_EXPIRY = Duration.days(365)
+#: The central archive's stream: records a batch, retries of a failing record, how old a record may get.
+KINESIS_BATCH_SIZE = 100
+KINESIS_RETRY_ATTEMPTS = 10
+KINESIS_MAX_RECORD_AGE = Duration.hours(24)
 
 
 class LogArchive(Construct):
@@ -93,7 +101,10 @@ class ShipLogsDestination(Construct):
         powertools_layer: lambda_.ILayerVersion,
         access_logs: s3.IBucket,
         alarms: Alarms,
+        stream: kinesis.IStream | None = None,
     ) -> None:
+        """``stream``: consume this Kinesis stream (the central archive) instead of being invoked by
+        CloudWatch Logs of this account."""
         super().__init__(scope, construct_id)
         #: Log groups on the shipping path: never subscribed (the guard), or ship-logs would read its own output.
         self.protected_log_groups: list[str] = []
@@ -120,17 +131,26 @@ class ShipLogsDestination(Construct):
             dead_letter_queue=self.dead_letters.queue,
             reserved_concurrency=config.reserved_concurrency,
         )
-        # Lambda's dead-letter configuration already lets the role send to the queue: the same
-        # permission covers the records the sink refused, which the function sends there itself.
-        self.function.function.configure_async_invoke(retry_attempts=2, max_event_age=MAX_EVENT_AGE)
         self.protected_log_groups.append(self.function.log_group.log_group_name)
         acknowledge(
             self.function,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "PutMetricData has no resource-level permissions, and MONITORING lines name their own namespaces",
         )
-
         stack = Stack.of(self)
+        if stream is not None:
+            # A batch that fails whole is split until the failing record is alone; a record the sink
+            # keeps failing is retried, then its batch's metadata goes to the dead-letter queue.
+            self.function.function.add_event_source(sources.KinesisEventSource(
+                stream, starting_position=lambda_.StartingPosition.TRIM_HORIZON, batch_size=KINESIS_BATCH_SIZE,
+                bisect_batch_on_error=True, report_batch_item_failures=True, retry_attempts=KINESIS_RETRY_ATTEMPTS,
+                max_record_age=KINESIS_MAX_RECORD_AGE, on_failure=sources.SqsDlq(self.dead_letters.queue)))
+            self.destination = None
+            return
+        # Lambda's dead-letter configuration already lets the role send to the queue: the same
+        # permission covers the records the sink refused, which the function sends there itself.
+        self.function.function.configure_async_invoke(retry_attempts=2, max_event_age=MAX_EVENT_AGE)
+
         self.destination = Destination(
             arn=self.function.function.function_arn,
             kind=DestinationKind.LAMBDA,

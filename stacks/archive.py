@@ -1,0 +1,136 @@
+"""LogArchiveStack: the organization's central log archive, one per region in a logging account (#10).
+
+A CloudWatch Logs destination (the cross-account kind PutSubscriptionFilter and PutAccountPolicy
+accept) in front of an encrypted Kinesis data stream, whose policy admits the organization
+(``aws:PrincipalOrgID``) or listed accounts only, and ship-logs consuming the stream: the same
+parsing, metrics and sinks as the per-account destination, records keeping their source account and
+region. Members' governors point ``destinationArn`` at the destination of their region (output
+``DestinationArn``); a destination takes only log groups of its own region.
+
+The loop guard: the archive's own log groups (ship-logs', the Firehose archive's error log) are in
+the central account, not in a member's, so no member's subscription can feed them back; a governor
+deployed in the central account must list them in ``shippingPathLogGroups`` (output
+``ShippingPathLogGroups``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from shared.config import ConfigError, decode
+from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
+
+from .alarms import Alarms
+from .buckets import private_bucket
+from .functions import powertools_layer_arn
+from .ship_logs import ShipLogsDestination
+
+ARCHIVE_PREFIX = "archive:"
+ARCHIVE_KEYS = ("organizationId", "memberAccounts", "destinationName", "shards", "streamRetentionHours", "shipLogs",
+                "alarmTopicArn", "alarmEmail", "powertoolsLayerArn")
+DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
+_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")
+#: What a member may do with the destination: a subscription filter per group, or its account policy.
+DESTINATION_ACTIONS = ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"]
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """The ``archive:*`` context keys of the organization app."""
+
+    organization_id: str | None = None
+    member_accounts: tuple[str, ...] = ()
+    destination_name: str = DEFAULT_DESTINATION_NAME
+    shards: int = 1
+    stream_retention_hours: int = 24
+    ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
+    alarm_topic_arn: str | None = None
+    alarm_email: str | None = None
+    powertools_layer_arn: str | None = None
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> ArchiveSettings:
+        raw = {k[len(ARCHIVE_PREFIX):]: v for k, v in context.items() if k.startswith(ARCHIVE_PREFIX)}
+        unknown = sorted(set(raw) - set(ARCHIVE_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown context key(s) {', '.join(ARCHIVE_PREFIX + k for k in unknown)}; "
+                              f"valid keys: {', '.join(ARCHIVE_PREFIX + k for k in ARCHIVE_KEYS)}")
+        org = decode(raw, "organizationId", "", str) or None
+        if org is not None and not _ORG_ID.match(org):
+            raise ConfigError(f"archive:organizationId: expected an AWS Organizations id (o-xxxxxxxxxx); got {org!r}")
+        members = decode(raw, "memberAccounts", [], list)
+        if any(not isinstance(a, str) or not _ACCOUNT.match(a) for a in members):
+            raise ConfigError(f"archive:memberAccounts: expected a list of 12-digit account ids; got {members!r}")
+        if org is None and not members:
+            raise ConfigError("archive:organizationId / archive:memberAccounts: the destination must admit someone: set the "
+                              "organization's id (every account of it), or list the member accounts")
+        name = decode(raw, "destinationName", DEFAULT_DESTINATION_NAME, str)
+        if not _DESTINATION_NAME.match(name):
+            raise ConfigError(f"archive:destinationName: 1 to 512 characters without ':' or '*'; got {name!r}")
+        shards = decode(raw, "shards", 1, int)
+        if not 1 <= shards <= 500:
+            raise ConfigError(f"archive:shards: expected 1 to 500 shards (1 MB/s of subscription data each); got {shards}")
+        retention = decode(raw, "streamRetentionHours", 24, int)
+        if not 24 <= retention <= 8760:
+            raise ConfigError(f"archive:streamRetentionHours: expected 24 to 8760 (how long a failed batch can be read again); got {retention}")
+        return cls(organization_id=org, member_accounts=tuple(members), destination_name=name, shards=shards,
+                   stream_retention_hours=retention,
+                   ship_logs=parse_ship_logs_config(raw.get("shipLogs"), key="archive:shipLogs", require_stream=False),
+                   alarm_topic_arn=decode(raw, "alarmTopicArn", "", str) or None, alarm_email=decode(raw, "alarmEmail", "", str) or None,
+                   powertools_layer_arn=decode(raw, "powertoolsLayerArn", "", str) or None)
+
+
+class LogArchiveStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: ArchiveSettings, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        access_logs = private_bucket(self, "AccessLogs", expire_after=Duration.days(90))
+        alarms = Alarms(self, "Alarms", topic_arn=settings.alarm_topic_arn, email=settings.alarm_email)
+        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
+
+        self.stream = kinesis.Stream(self, "Stream", shard_count=settings.shards, encryption=kinesis.StreamEncryption.MANAGED,
+                                     retention_period=Duration.hours(settings.stream_retention_hours))
+        self.consumer = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer, access_logs=access_logs,
+                                            alarms=alarms, stream=self.stream)
+
+        # CloudWatch Logs writes into the stream with this role, for the admitted accounts' groups only
+        # (the confused deputy: no other account can make it write).
+        sources = {"StringEquals": {"aws:SourceOrgID": settings.organization_id}} if settings.organization_id else {
+            "StringLike": {"aws:SourceArn": [f"arn:{self.partition}:logs:{self.region}:{a}:*" for a in (*settings.member_accounts, self.account)]}}
+        role = iam.Role(self, "DeliveryRole", assumed_by=iam.ServicePrincipal("logs.amazonaws.com", conditions=sources),
+                        description="log-group-governor: lets CloudWatch Logs put the admitted accounts' log events into the archive stream")
+        role.add_to_policy(iam.PolicyStatement(actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[self.stream.stream_arn]))
+
+        self.destination_arn = f"arn:{self.partition}:logs:{self.region}:{self.account}:destination:{settings.destination_name}"
+        self.destination = logs.CfnDestination(
+            self, "Destination", destination_name=settings.destination_name, role_arn=role.role_arn,
+            target_arn=self.stream.stream_arn, destination_policy=self.to_json_string(destination_policy(settings, self.destination_arn)))
+        self.destination.node.add_dependency(role)  # its policy too: CloudWatch Logs tests delivery on create
+
+        CfnOutput(self, "DestinationArn", value=self.destination_arn,
+                  description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")
+        CfnOutput(self, "ShippingPathLogGroups", value=self.to_json_string(self.consumer.protected_log_groups),
+                  description="a governor in this account must never subscribe these (governor:shippingPathLogGroups)")
+
+
+def destination_policy(settings: ArchiveSettings, destination_arn: str) -> dict[str, Any]:
+    """Who may subscribe to the destination: the organization's accounts, or the listed ones."""
+    if settings.organization_id:
+        statement = {"Sid": "OrganizationMembers", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": DESTINATION_ACTIONS,
+                     "Resource": destination_arn, "Condition": {"StringEquals": {"aws:PrincipalOrgID": [settings.organization_id]}}}
+    else:
+        statement = {"Sid": "MemberAccounts", "Effect": "Allow", "Principal": {"AWS": list(settings.member_accounts)},
+                     "Action": DESTINATION_ACTIONS, "Resource": destination_arn}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+

@@ -1,0 +1,129 @@
+"""The organization's central log archive (org_app.py): the destination, who may use it, its stream,
+and ship-logs consuming it; cdk-nag and cfn-lint on the template."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk.assertions import Template
+
+from org_app import build_org_app
+from shared.config import ConfigError
+from tests.infra.conftest import REGION, REPO_CONTEXT, Synthesized
+from tests.infra.test_stack import CFN_LINT_IGNORED
+
+CENTRAL = "111111111111"
+MEMBERS = ["210987654321", "345678901234"]
+ORG = "o-a1b2c3d4e5"
+
+
+def synthesize_archive(**overrides: Any) -> Synthesized:
+    context = {**REPO_CONTEXT, **{f"archive:{k}": v for k, v in overrides.items()}}
+    outdir = Path(tempfile.mkdtemp(prefix="cdk.out-archive-"))
+    app = cdk.App(context=context, outdir=str(outdir))
+    stack = build_org_app(app, env=cdk.Environment(account=CENTRAL, region=REGION))
+    app.synth()
+    return Synthesized(Template.from_stack(stack), outdir)
+
+
+@pytest.fixture(scope="module")
+def org_archive() -> Synthesized:
+    return synthesize_archive(organizationId=ORG)
+
+
+@pytest.fixture(scope="module")
+def listed_archive() -> Synthesized:
+    return synthesize_archive(memberAccounts=MEMBERS)
+
+
+def _destination(synthesized: Synthesized) -> dict[str, Any]:
+    [destination] = synthesized.of_type("AWS::Logs::Destination")
+    return destination["Properties"]
+
+
+def _policy(synthesized: Synthesized) -> dict[str, Any]:
+    raw = _destination(synthesized)["DestinationPolicy"]
+    return json.loads(raw if isinstance(raw, str) else "".join(p if isinstance(p, str) else "<token>" for p in raw["Fn::Join"][1]))
+
+
+def _render(value: Any) -> Any:
+    """A template value with the partition resolved (``aws``), as CloudFormation would."""
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, parts = value["Fn::Join"]
+        return separator.join("aws" if p == {"Ref": "AWS::Partition"} else str(_render(p)) for p in parts)
+    if isinstance(value, dict):
+        return {k: _render(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v) for v in value]
+    return value
+
+
+def test_the_destination_admits_the_organization_and_nobody_else(org_archive: Synthesized) -> None:
+    [statement] = _policy(org_archive)["Statement"]
+
+    assert statement["Effect"] == "Allow" and statement["Principal"] == {"AWS": "*"}
+    assert statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": [ORG]}}  # a foreign account is not in the organization
+    assert statement["Action"] == ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"]
+    assert statement["Resource"].endswith(":destination:log-group-governor-archive")
+
+
+def test_a_listed_destination_admits_exactly_the_members(listed_archive: Synthesized) -> None:
+    [statement] = _policy(listed_archive)["Statement"]
+
+    assert statement["Principal"] == {"AWS": MEMBERS} and "Condition" not in statement
+    assert "999999999999" not in json.dumps(statement)
+
+
+def test_cloudwatch_logs_writes_to_the_stream_for_admitted_sources_only(org_archive: Synthesized, listed_archive: Synthesized) -> None:
+    for synthesized, condition in ((org_archive, {"StringEquals": {"aws:SourceOrgID": ORG}}),
+                                   (listed_archive, {"StringLike": {"aws:SourceArn": [f"arn:aws:logs:{REGION}:{a}:*" for a in (*MEMBERS, CENTRAL)]}})):
+        destination = _destination(synthesized)
+        role_id = destination["RoleArn"]["Fn::GetAtt"][0]
+        [trust] = synthesized.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "logs.amazonaws.com"} and _render(trust["Condition"]) == condition
+        statements = [s for p in synthesized.of_type("AWS::IAM::Policy") if {"Ref": role_id} in p["Properties"]["Roles"]
+                      for s in p["Properties"]["PolicyDocument"]["Statement"]]
+        stream_id = destination["TargetArn"]["Fn::GetAtt"][0]
+        assert statements == [{"Action": ["kinesis:PutRecord", "kinesis:PutRecords"], "Effect": "Allow",
+                               "Resource": {"Fn::GetAtt": [stream_id, "Arn"]}}]
+
+
+def test_the_stream_is_encrypted_and_ship_logs_consumes_it_record_by_record(org_archive: Synthesized) -> None:
+    [stream] = org_archive.of_type("AWS::Kinesis::Stream")
+    assert stream["Properties"]["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
+    [mapping] = org_archive.of_type("AWS::Lambda::EventSourceMapping")
+    properties = mapping["Properties"]
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BisectBatchOnFunctionError"] is True and properties["MaximumRetryAttempts"] == 10
+    assert "OnFailure" in properties["DestinationConfig"]
+    consumer = org_archive.resources[properties["FunctionName"]["Ref"]]
+    assert consumer["Properties"]["Handler"] == "ship_logs.handler.handler"
+    # Invoked by the stream only: no account's CloudWatch Logs may invoke it directly.
+    assert org_archive.of_type("AWS::Lambda::Permission") == []
+
+
+def test_cdk_nag_and_cfn_lint_are_clean(org_archive: Synthesized) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    report = json.loads((org_archive.outdir / "validation-report.json").read_text())
+    [nag] = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert (nag["conclusion"], nag["violations"]) == ("success", [])
+    assert all(len(v["reason"]) > 30 for v in nag["suppressedViolations"])
+    matches = lint(json.dumps(org_archive.template.to_json()), config=ManualArgs(regions=[REGION], ignore_checks=list(CFN_LINT_IGNORED)))
+    assert [str(m) for m in matches] == []
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({}, "the destination must admit someone"),
+    ({"archive:organizationId": "org-1"}, "archive:organizationId: expected an AWS Organizations id"),
+    ({"archive:memberAccounts": ["12345"]}, "12-digit account ids"),
+    ({"archive:organizationId": ORG, "archive:shard": 2}, "unknown context key"),
+])
+def test_an_archive_configuration_that_cannot_work_stops_synth(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_org_app(cdk.App(context={**REPO_CONTEXT, **context}))
