@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
@@ -65,9 +66,13 @@ _WILDCARD_REASON = (
 )
 
 
-class GovernorStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: object) -> None:
-        super().__init__(scope, construct_id, **kwargs)
+class GovernorComposition:
+    """The governor's resources, composed into the stack that mixes this in: a stack deployed by
+    `cdk deploy` (GovernorStack) or the template a StackSet rolls out to an organization
+    (stacks.rollout.MemberGovernorStack). Its constructs are the stack's direct children, so their
+    logical ids do not depend on which."""
+
+    def _compose(self: Any, settings: DeploymentSettings) -> None:
 
         access_logs = private_bucket(self, "AccessLogs", expire_after=ACCESS_LOG_EXPIRY)
         if settings.create_trail:
@@ -254,13 +259,13 @@ class GovernorStack(Stack):
                       description="batches and records ship-logs could not deliver; replay them with: python -m cli redrive")
             CfnOutput(self, "ShipLogsFunctionName", value=self.ship_logs.function.function.function_name)
 
-    def _log_groups_finding(self, service: str = "logs", resource: str = "log-group") -> str:
+    def _log_groups_finding(self: Any, service: str = "logs", resource: str = "log-group") -> str:
         """log_groups_arn() (or functions_arn()) as cdk-nag names it in a finding: pseudo parameters as <AWS::Name>."""
         region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
         account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
         return f"arn:<AWS::Partition>:{service}:{region}:{account}:{resource}:*"
 
-    def _config_json(self, policy: PolicyConfig) -> str:
+    def _config_json(self: Any, policy: PolicyConfig) -> str:
         as_dict = policy.to_json_dict()
         # Tokens (a built-in destination's ARN) resolve to about a hundred characters at deploy time.
         estimate = len(json.dumps({**as_dict, "destinationArn": "x" * 160, "destinationRoleArn": "x" * 160}))
@@ -271,6 +276,12 @@ class GovernorStack(Stack):
                 f"long lists with one excludePatterns regular expression"
             )
         return self.to_json_string(as_dict)
+
+
+class GovernorStack(GovernorComposition, Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, **kwargs: object) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self._compose(settings)
 
 
 def subscription_statements(scope: Construct, policy: PolicyConfig, destination: Destination) -> list[iam.PolicyStatement]:
