@@ -16,12 +16,13 @@ test: .stamp-venv .stamp-node
 	$(PY) -m pytest
 	$(MAKE) synth
 
-# `cdk synth` of the repository's default cdk.json, through the real CLI; then the organization app's
-# central archive (org_app.py), with an example organization id.
+# `cdk synth` of the repository's default cdk.json, through the real CLI; then the organization app
+# (org_app.py): the central archive and the StackSet rollout, with an example organization.
 synth: .stamp-venv .stamp-node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices -a "python org_app.py" -o cdk.out.org \
-		-c archive:organizationId=o-exampleorg1
+		-c archive:organizationId=o-exampleorg1 -c 'archive:regions=["eu-west-1"]' -c rollout:centralAccount=111111111111 \
+		-c 'rollout:regions=["eu-west-1"]' -c 'rollout:waves=[["ou-exam-11111111"]]'
 
 bench: .stamp-venv
 	$(PY) -m bench

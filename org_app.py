@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""The organization app (#10): the central log archive of a region, deployed into the logging account.
+"""The organization app (#10): the central log archive of each region (in the logging account), and
+the member rollout with StackSets (from the StackSet administrator account).
 
-    npx cdk -a ".venv/bin/python org_app.py" deploy -c archive:organizationId=o-xxxxxxxxxx
+    cdk -a "python org_app.py" deploy "LogGroupGovernorArchive*"                  # logging account
+    cdk -a "python org_app.py" deploy "LogGroupGovernorAssets*" LogGroupGovernorRollout   # administrator
 
-It reads the ``archive:*`` context keys (cdk.json and -c overrides) and checks the stack with
-cdk-nag's AwsSolutions pack, like the governor's app (app.py), which stays the per-account deploy.
+It reads the ``archive:*`` and ``rollout:*`` context keys (cdk.json and -c overrides) and the
+``governor:*`` keys for the members' policy, and checks every stack with cdk-nag's AwsSolutions pack,
+like the governor's app (app.py), which stays the per-account deploy.
 """
 
 from __future__ import annotations
@@ -19,16 +22,37 @@ import cdk_nag  # noqa: E402
 
 from shared.config import ConfigError  # noqa: E402
 from stacks.archive import ArchiveSettings, LogArchiveStack  # noqa: E402
+from stacks.rollout import AssetStagingStack, RolloutSettings, RolloutStack  # noqa: E402
 
 ARCHIVE_STACK_NAME = "LogGroupGovernorArchive"
+ROLLOUT_STACK_NAME = "LogGroupGovernorRollout"
+ASSETS_STACK_NAME = "LogGroupGovernorAssets"
 
 
 def build_org_app(app: cdk.App, env: cdk.Environment | None = None) -> LogArchiveStack:
-    settings = ArchiveSettings.from_context(app.node.get_all_context())
-    stack = LogArchiveStack(app, ARCHIVE_STACK_NAME, settings=settings, env=env,
-                            description="log-group-governor: the organization's central log archive (a destination, its stream, ship-logs)")
+    """Every stack of the organization app; answers the first archive stack. ``env``: the archive's
+    environment when ``archive:regions`` is not set (tests)."""
+    context = app.node.get_all_context()
+    settings = ArchiveSettings.from_context(context)
+    description = "log-group-governor: the organization's central log archive (a destination, its stream, ship-logs)"
+    if settings.regions:
+        archives = [LogArchiveStack(app, f"{ARCHIVE_STACK_NAME}-{region}", settings=settings, description=description,
+                                    env=cdk.Environment(region=region)) for region in settings.regions]
+    else:
+        archives = [LogArchiveStack(app, ARCHIVE_STACK_NAME, settings=settings, env=env, description=description)]
+    rollout = RolloutSettings.from_context(context)
+    if rollout is not None:
+        missing = sorted(set(rollout.regions) - set(settings.regions)) if settings.regions else []
+        if missing:
+            raise ConfigError(f"rollout:regions: {', '.join(missing)} have no archive (archive:regions): members there would ship nowhere")
+        for region in rollout.regions:
+            AssetStagingStack(app, f"{ASSETS_STACK_NAME}-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
+                              organization_id=settings.organization_id, env=cdk.Environment(account=env.account if env else None, region=region),
+                              description=f"log-group-governor: the member governor's code for {region}, readable by the organization")
+        RolloutStack(app, ROLLOUT_STACK_NAME, rollout=rollout, context=context, organization_id=settings.organization_id, env=env,
+                     description="log-group-governor: the member governor, rolled out to the organization with StackSets")
     cdk.Validations.of(app).add_plugins(cdk_nag.AwsSolutionsChecks())
-    return stack
+    return archives[0]
 
 
 def main() -> None:

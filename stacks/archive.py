@@ -37,7 +37,7 @@ from .ship_logs import ShipLogsDestination
 
 ARCHIVE_PREFIX = "archive:"
 ARCHIVE_KEYS = ("organizationId", "memberAccounts", "destinationName", "shards", "streamRetentionHours", "shipLogs",
-                "alarmTopicArn", "alarmEmail", "powertoolsLayerArn")
+                "alarmTopicArn", "alarmEmail", "powertoolsLayerArn", "regions")
 DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -59,6 +59,8 @@ class ArchiveSettings:
     alarm_topic_arn: str | None = None
     alarm_email: str | None = None
     powertools_layer_arn: str | None = None
+    #: One archive stack per region (empty: one stack, deployed wherever the CLI's environment says).
+    regions: tuple[str, ...] = ()
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> ArchiveSettings:
@@ -85,7 +87,10 @@ class ArchiveSettings:
         retention = decode(raw, "streamRetentionHours", 24, int)
         if not 24 <= retention <= 8760:
             raise ConfigError(f"archive:streamRetentionHours: expected 24 to 8760 (how long a failed batch can be read again); got {retention}")
-        return cls(organization_id=org, member_accounts=tuple(members), destination_name=name, shards=shards,
+        regions = decode(raw, "regions", [], list)
+        if any(not isinstance(r, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", r) for r in regions):
+            raise ConfigError(f"archive:regions: a list of region names (e.g. [\"eu-west-1\", \"us-east-1\"]); got {regions!r}")
+        return cls(organization_id=org, member_accounts=tuple(members), destination_name=name, shards=shards, regions=tuple(regions),
                    stream_retention_hours=retention,
                    ship_logs=parse_ship_logs_config(raw.get("shipLogs"), key="archive:shipLogs", require_stream=False),
                    alarm_topic_arn=decode(raw, "alarmTopicArn", "", str) or None, alarm_email=decode(raw, "alarmEmail", "", str) or None,

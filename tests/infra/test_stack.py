@@ -465,15 +465,18 @@ def test_stack_outputs_tell_how_to_start_a_backfill(default_stack: Synthesized) 
 
 
 def test_the_cdk_app_needs_only_requirements_txt() -> None:
-    """app.py and stacks/ import the governor's configuration code, which needs neither boto3 nor
-    Powertools: requirements.txt (the CDK app's) does not list them."""
+    """app.py, org_app.py and stacks/ import the configuration code, which needs neither boto3 nor
+    Powertools: requirements.txt (the CDK apps') does not list them."""
     import subprocess
     import sys
 
     script = (
         "import sys; sys.modules['boto3'] = None; sys.modules['botocore'] = None; sys.modules['aws_lambda_powertools'] = None\n"
-        "import aws_cdk as cdk, app\n"
-        "app.build_app(cdk.App(context=__import__('json').load(open('cdk.json'))['context']))\n"
+        "import aws_cdk as cdk, app, org_app\n"
+        "context = __import__('json').load(open('cdk.json'))['context']\n"
+        "app.build_app(cdk.App(context=context))\n"
+        "org_app.build_org_app(cdk.App(context={**context, 'archive:organizationId': 'o-exampleorg1', 'rollout:centralAccount': '111111111111',"
+        " 'rollout:regions': ['eu-west-1'], 'rollout:waves': [['ou-exam-11111111']]}))\n"
         "print('built')\n"
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=120)

@@ -1,0 +1,194 @@
+"""The member rollout (#10): the governor, deployed to an organization's OUs and regions with
+service-managed CloudFormation StackSets, each member pointed at its region's central archive.
+
+- One StackSet per region (``LogGroupGovernor-<region>``): a member's ``destinationArn`` names its
+  region's destination (a destination takes only its own region's groups), so each region's template
+  carries its own, as a literal; no parameters to get wrong.
+- Service-managed permissions with automatic deployment: an account that joins a targeted OU gets the
+  governor; one that leaves keeps nothing (``autoDeployRetainStacks: false``).
+- Waves: ``rollout:waves`` lists OU lists, and ``rollout:wave`` (default 0) says how many are targeted
+  so far: the first deploy reaches the first wave only. Failure tolerance and concurrency come from
+  context, by default no failure tolerated and 10% of accounts at a time.
+- The Lambda code. StackSets deploy a template, not CDK's assets: each target account and region must
+  be able to read the code. The ``cdk-stacksets`` construct (cdklabs) copies every file asset of the
+  member template into a bucket per region named ``<rollout:assetBucketPrefix>-<region>``, which
+  ``AssetStagingStack`` creates in the administrator account with a policy that lets only the
+  organization's accounts read it (``aws:PrincipalOrgID``). Chosen over a hand-made staging step
+  because it also carries the assets CDK adds itself (the custom resources' provider code) and is
+  maintained with CDK's asset format.
+- No SAM transform anywhere in the member template (StackSets refuse them); a test checks it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
+from cdk_stacksets import (
+    Capability,
+    DeploymentType,
+    OperationPreferences,
+    RegionConcurrencyType,
+    StackSet,
+    StackSetStack,
+    StackSetTarget,
+    StackSetTemplate,
+)
+from constructs import Construct
+
+from shared.config import ConfigError, decode
+
+from .archive import DEFAULT_DESTINATION_NAME
+from .functions import acknowledge
+from .governor_stack import GovernorComposition
+from .settings import DeploymentSettings
+
+ROLLOUT_PREFIX = "rollout:"
+ROLLOUT_KEYS = ("centralAccount", "regions", "waves", "wave", "destinationName", "assetBucketPrefix", "failureTolerancePercentage",
+                "maxConcurrentPercentage", "regionConcurrency")
+_OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_BUCKET_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{2,40}$")
+
+
+@dataclass(frozen=True)
+class RolloutSettings:
+    central_account: str
+    regions: tuple[str, ...]
+    waves: tuple[tuple[str, ...], ...]
+    wave: int = 0
+    destination_name: str = DEFAULT_DESTINATION_NAME
+    asset_bucket_prefix: str = "log-group-governor-assets"
+    failure_tolerance_percentage: int = 0
+    max_concurrent_percentage: int = 10
+    parallel_regions: bool = False
+
+    @property
+    def organizational_units(self) -> tuple[str, ...]:
+        """The OUs targeted so far: every wave up to ``wave``."""
+        return tuple(ou for wave in self.waves[: self.wave + 1] for ou in wave)
+
+    def destination_arn(self, region: str, partition: str = "aws") -> str:
+        return f"arn:{partition}:logs:{region}:{self.central_account}:destination:{self.destination_name}"
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> RolloutSettings | None:
+        """None when the context has no ``rollout:`` key (the organization app deploys the archive alone)."""
+        raw = {k[len(ROLLOUT_PREFIX):]: v for k, v in context.items() if k.startswith(ROLLOUT_PREFIX)}
+        if not raw:
+            return None
+        unknown = sorted(set(raw) - set(ROLLOUT_KEYS))
+        if unknown:
+            raise ConfigError(f"unknown context key(s) {', '.join(ROLLOUT_PREFIX + k for k in unknown)}; "
+                              f"valid keys: {', '.join(ROLLOUT_PREFIX + k for k in ROLLOUT_KEYS)}")
+        central = decode(raw, "centralAccount", "", str)
+        if not _ACCOUNT.match(central):
+            raise ConfigError(f"rollout:centralAccount: the logging account that holds the archive (12 digits); got {central!r}")
+        regions = decode(raw, "regions", [], list)
+        if not regions or any(not isinstance(r, str) or not _REGION.match(r) for r in regions):
+            raise ConfigError(f"rollout:regions: the regions to govern, each with the archive deployed (e.g. [\"eu-west-1\"]); got {regions!r}")
+        waves = decode(raw, "waves", [], list)
+        if not waves or any(not isinstance(w, list) or not w or any(not isinstance(o, str) or not _OU.match(o) for o in w) for w in waves):
+            raise ConfigError("rollout:waves: a list of waves, each a list of OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx), "
+                              f"the first wave first; got {waves!r}")
+        wave = decode(raw, "wave", 0, int)
+        if not 0 <= wave < len(waves):
+            raise ConfigError(f"rollout:wave: how many waves are out, counting from 0 (0 to {len(waves) - 1}); got {wave}")
+        prefix = decode(raw, "assetBucketPrefix", "log-group-governor-assets", str)
+        if not _BUCKET_PREFIX.match(prefix):
+            raise ConfigError(f"rollout:assetBucketPrefix: 3 to 41 lowercase letters, digits and '-' (a region is appended); got {prefix!r}")
+        tolerance = decode(raw, "failureTolerancePercentage", 0, int)
+        concurrency = decode(raw, "maxConcurrentPercentage", 10, int)
+        if not 0 <= tolerance <= 100 or not 1 <= concurrency <= 100:
+            raise ConfigError(f"rollout:failureTolerancePercentage (0-100, default 0) / maxConcurrentPercentage (1-100, default 10); "
+                              f"got {tolerance} and {concurrency}")
+        parallel = decode(raw, "regionConcurrency", "SEQUENTIAL", str)
+        if parallel not in ("SEQUENTIAL", "PARALLEL"):
+            raise ConfigError(f"rollout:regionConcurrency: SEQUENTIAL (default) or PARALLEL; got {parallel!r}")
+        return cls(central_account=central, regions=tuple(regions), waves=tuple(tuple(w) for w in waves), wave=wave,
+                   destination_name=decode(raw, "destinationName", DEFAULT_DESTINATION_NAME, str), asset_bucket_prefix=prefix,
+                   failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
+
+
+class AssetStagingStack(Stack):
+    """The bucket a region's members read the governor's code from (in the StackSet administrator's
+    account): encrypted, private, readable by the organization's accounts only."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, bucket_name: str, organization_id: str | None, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.bucket = s3.Bucket(self, "Assets", bucket_name=bucket_name, encryption=s3.BucketEncryption.S3_MANAGED,
+                                block_public_access=s3.BlockPublicAccess.BLOCK_ALL, enforce_ssl=True, versioned=True,
+                                removal_policy=RemovalPolicy.RETAIN,
+                                lifecycle_rules=[s3.LifecycleRule(noncurrent_version_expiration=Duration.days(90))])
+        if organization_id:
+            self.bucket.add_to_resource_policy(iam.PolicyStatement(
+                actions=["s3:GetObject"], principals=[iam.AnyPrincipal()], resources=[self.bucket.arn_for_objects("*")],
+                conditions={"StringEquals": {"aws:PrincipalOrgID": organization_id}}))
+        acknowledge(self.bucket, "AwsSolutions::AwsSolutions-S1",
+                    "a staging bucket of code, read by CloudFormation in the members' accounts; CloudTrail data events cover reads if needed")
+
+
+class MemberGovernorStack(GovernorComposition, StackSetStack):
+    """The governor as a StackSet template."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, settings: DeploymentSettings, asset_bucket: s3.IBucket,
+                 asset_bucket_prefix: str) -> None:
+        StackSetStack.__init__(self, scope, construct_id, asset_buckets=[asset_bucket], asset_bucket_prefix=asset_bucket_prefix)
+        self._compose(settings)
+
+
+class RolloutStack(Stack):
+    """One StackSet per region, each rolling the member governor out to the targeted OUs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, rollout: RolloutSettings, context: Mapping[str, Any],
+                 organization_id: str | None, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.members: dict[str, MemberGovernorStack] = {}
+        for region in rollout.regions:
+            member = DeploymentSettings.from_context({**context, "governor:destinationArn": rollout.destination_arn(region),
+                                                      "governor:destinationRoleArn": ""})
+            bucket = s3.Bucket.from_bucket_attributes(self, f"Assets-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
+                                                      region=region)
+            template = MemberGovernorStack(self, f"Member-{region}", settings=member, asset_bucket=bucket,
+                                           asset_bucket_prefix=rollout.asset_bucket_prefix)
+            self.members[region] = template
+            StackSet(
+                self, f"StackSet-{region}",
+                stack_set_name=f"LogGroupGovernor-{region}",
+                description=f"log-group-governor in {region}, shipping to the central archive of {rollout.central_account}",
+                template=StackSetTemplate.from_stack_set_stack(template),
+                target=StackSetTarget.from_organizational_units(regions=[region], organizational_units=list(rollout.organizational_units)),
+                deployment_type=DeploymentType.service_managed(auto_deploy_enabled=True, auto_deploy_retain_stacks=False,
+                                                               delegated_admin=True),
+                capabilities=[Capability.NAMED_IAM],
+                operation_preferences=OperationPreferences(
+                    failure_tolerance_percentage=rollout.failure_tolerance_percentage,
+                    max_concurrent_percentage=rollout.max_concurrent_percentage,
+                    region_concurrency_type=RegionConcurrencyType.PARALLEL if rollout.parallel_regions else RegionConcurrencyType.SEQUENTIAL),
+                managed_execution=True,
+            )
+        self._acknowledge_asset_copier(rollout)
+
+    def _acknowledge_asset_copier(self, rollout: RolloutSettings) -> None:
+        """cdk-stacksets copies the member template's assets into the staging buckets with CDK's
+        BucketDeployment: a singleton function of CDK's own (its runtime, its managed basic execution
+        policy, the wildcards of its S3 grants). Accepted on that function alone, never on the stack."""
+        copier = next((c for c in self.node.children if c.node.id.startswith("Custom::CDKBucketDeployment")), None)
+        if copier is None:
+            return
+        # cdk-nag names an unresolved account or region by its pseudo parameter.
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
+        region = "<AWS::Region>" if Token.is_unresolved(self.region) else self.region
+        why = "CDK's BucketDeployment, which cdk-stacksets uses to copy the member template's code into the staging buckets"
+        findings = ["AwsSolutions-L1", "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+                    *(f"AwsSolutions-IAM5[Action::{a}]" for a in ("s3:GetBucket*", "s3:GetObject*", "s3:List*", "s3:Abort*", "s3:DeleteObject*")),
+                    f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-{account}-{region}/*]",
+                    *(f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{rollout.asset_bucket_prefix}-{r}/*]" for r in rollout.regions)]
+        for finding in findings:
+            acknowledge(copier, f"AwsSolutions::{finding}", f"{why}: its own role and runtime, scoped to the asset buckets")

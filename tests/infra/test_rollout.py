@@ -1,0 +1,124 @@
+"""The member rollout (org_app.py with rollout:*): one service-managed StackSet per region, in waves,
+each member pointed at its region's archive, the code staged where every member can read it."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import pytest
+
+from org_app import build_org_app
+from shared.config import ConfigError
+from tests.infra.conftest import REPO_CONTEXT
+from tests.infra.test_stack import CFN_LINT_IGNORED
+
+ADMIN = "222222222222"
+CENTRAL = "111111111111"
+ORG = "o-a1b2c3d4e5"
+REGIONS = ["eu-west-1", "us-east-1"]
+WAVES = [["ou-ab12-11111111"], ["ou-ab12-22222222", "ou-ab12-33333333"]]
+
+
+def synthesize_org(**overrides: Any) -> dict[str, Any]:
+    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
+               "rollout:regions": REGIONS, "rollout:waves": WAVES, **overrides}
+    outdir = Path(tempfile.mkdtemp(prefix="cdk.out-org-"))
+    app = cdk.App(context=context, outdir=str(outdir))
+    build_org_app(app, env=cdk.Environment(account=ADMIN, region="eu-west-1"))
+    app.synth()
+    templates = {p.name.split(".")[0]: json.loads(p.read_text()) for p in outdir.glob("*.template.json")}
+    return {"outdir": outdir, "templates": templates}
+
+
+@pytest.fixture(scope="module")
+def org() -> dict[str, Any]:
+    return synthesize_org()
+
+
+def _of_type(template: dict[str, Any], resource_type: str) -> list[dict[str, Any]]:
+    return [r["Properties"] for r in template["Resources"].values() if r["Type"] == resource_type]
+
+
+def _stack_sets(org: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["StackSetName"]: s for s in _of_type(org["templates"]["LogGroupGovernorRollout"], "AWS::CloudFormation::StackSet")}
+
+
+def _members(org: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {name: t for name, t in org["templates"].items() if name.startswith("LogGroupGovernorRolloutMember")}
+
+
+def test_one_service_managed_stack_set_per_region_with_safe_defaults_and_the_first_wave_only(org: dict[str, Any]) -> None:
+    stack_sets = _stack_sets(org)
+
+    assert set(stack_sets) == {f"LogGroupGovernor-{r}" for r in REGIONS}
+    for region in REGIONS:
+        stack_set = stack_sets[f"LogGroupGovernor-{region}"]
+        assert stack_set["PermissionModel"] == "SERVICE_MANAGED" and stack_set["CallAs"] == "DELEGATED_ADMIN"
+        assert stack_set["AutoDeployment"] == {"Enabled": True, "RetainStacksOnAccountRemoval": False}  # new accounts get it
+        assert stack_set["OperationPreferences"] == {"FailureTolerancePercentage": 0, "MaxConcurrentPercentage": 10,
+                                                     "RegionConcurrencyType": "SEQUENTIAL"}
+        assert stack_set["StackInstancesGroup"] == [{"DeploymentTargets": {"AccountFilterType": "NONE", "OrganizationalUnitIds": WAVES[0]},
+                                                     "Regions": [region]}]
+
+
+def test_the_next_wave_adds_its_ous_and_rollout_settings_come_from_context() -> None:
+    later = _stack_sets(synthesize_org(**{"rollout:wave": 1, "rollout:failureTolerancePercentage": 5, "rollout:maxConcurrentPercentage": 25}))
+
+    group = later["LogGroupGovernor-eu-west-1"]["StackInstancesGroup"][0]
+    assert group["DeploymentTargets"]["OrganizationalUnitIds"] == [*WAVES[0], *WAVES[1]]
+    assert later["LogGroupGovernor-eu-west-1"]["OperationPreferences"]["FailureTolerancePercentage"] == 5
+
+
+def test_each_member_template_ships_to_its_regions_archive_and_reads_its_code_from_the_staging_bucket(org: dict[str, Any]) -> None:
+    members = _members(org)
+
+    assert len(members) == len(REGIONS)
+    for name, template in members.items():
+        region = next(r for r in REGIONS if r.replace("-", "") in name)
+        assert "Transform" not in template  # StackSets refuse SAM transforms
+        functions = _of_type(template, "AWS::Lambda::Function")
+        assert functions
+        for function in functions:
+            assert function["Code"]["S3Bucket"] == {"Fn::Join": ["-", ["log-group-governor-assets", {"Ref": "AWS::Region"}]]}
+        configs = [json.loads(f["Environment"]["Variables"]["GOVERNOR_CONFIG"]) for f in functions
+                   if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
+        assert {c["destinationArn"] for c in configs} == {f"arn:aws:logs:{region}:{CENTRAL}:destination:log-group-governor-archive"}
+
+
+def test_the_staging_buckets_are_private_and_readable_by_the_organization_only(org: dict[str, Any]) -> None:
+    for region in REGIONS:
+        template = org["templates"][f"LogGroupGovernorAssets-{region}"]
+        [bucket] = _of_type(template, "AWS::S3::Bucket")
+        assert bucket["BucketName"] == f"log-group-governor-assets-{region}"
+        assert bucket["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                                            "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+        [policy] = _of_type(template, "AWS::S3::BucketPolicy")
+        reads = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"] == "s3:GetObject"]
+        assert reads and all(s["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG}} for s in reads)
+
+
+def test_cdk_nag_and_cfn_lint_are_clean_on_every_stack_and_template(org: dict[str, Any]) -> None:
+    from cfnlint.api import ManualArgs, lint
+
+    report = json.loads((org["outdir"] / "validation-report.json").read_text())
+    [nag] = [r for r in report["pluginReports"] if r["pluginName"] == "AwsSolutions"]
+    assert (nag["conclusion"], nag["violations"]) == ("success", [])
+    assert all(len(v["reason"]) > 30 for v in nag["suppressedViolations"])
+    for name, template in org["templates"].items():
+        matches = lint(json.dumps(template), config=ManualArgs(regions=["eu-west-1"], ignore_checks=list(CFN_LINT_IGNORED)))
+        assert [str(m) for m in matches] == [], name
+
+
+@pytest.mark.parametrize(("context", "message"), [
+    ({"archive:regions": ["eu-west-1"]}, "us-east-1 have no archive"),
+    ({"rollout:waves": [["engineering"]]}, "rollout:waves: a list of waves"),
+    ({"rollout:wave": 2}, "rollout:wave: how many waves are out"),
+    ({"rollout:centralAccount": "logging"}, "rollout:centralAccount"),
+])
+def test_a_rollout_that_cannot_work_stops_synth(context: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        synthesize_org(**context)
