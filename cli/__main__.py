@@ -1,4 +1,4 @@
-"""`python -m cli plan|apply|remove-filters|migrate|status|retention-policies|redrive`: a one-off backfill from a
+"""`python -m cli plan|apply|remove-filters|migrate|status|fleet-status|retention-policies|redrive`: a one-off backfill from a
 laptop, with the stack's configuration; the latest coverage of an account and region; the native
 retention policies the configuration compiles to; the replay of ship-logs' dead-letter queue.
 
@@ -37,6 +37,8 @@ from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 from cli import native  # noqa: E402
+from fleet import rollup  # noqa: E402
+from fleet.store import FleetTable  # noqa: E402
 
 CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
 PROGRESS_REDRAW_S = 0.25
@@ -49,7 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,migrate,status,retention-policies,redrive}")
+    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
                           ("migrate", "switch subscriptionMode, resumably: the new mode's full run, then the old mode's filters "
@@ -83,6 +85,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
     command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
     command.add_argument("--dry-run", action="store_true", help="ask the account (PutAccountPolicy with dryRun) how many groups each policy would shorten")
+    fleet_help = "print each member governor's latest coverage and alarms, per account and region, and who stopped reporting (central account)"
+    command = commands.add_parser("fleet-status", parents=[aws], help=fleet_help, description=fleet_help)
+    where = command.add_mutually_exclusive_group(required=True)
+    where.add_argument("--stack-name", help="the archive stack of a region (its FleetTableName output is read)")
+    where.add_argument("--table", help="the FleetTableName output")
+    command.add_argument("--stale-hours", type=float, default=60.0, help="flag a member silent after this long without a report (default 60)")
+    command.add_argument("--json", action="store_true", help="print the statuses as JSON instead of a table")
     redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
     command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
     command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
@@ -120,6 +129,29 @@ def status_command(args: argparse.Namespace, session: boto3.Session, stdout: Tex
         return 0
     print(coverage.table(latest, region=session.region_name or "?"), file=stdout)
     return 0
+
+
+def fleet_status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
+    """Exit 1 when a member is silent or alarming, so a scheduled check can page on it."""
+    table_name = args.table
+    if args.stack_name:
+        cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
+        outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
+        table_name = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "FleetTableName"), None)
+        if not table_name:
+            print(f"log-group-governor: stack {args.stack_name} has no FleetTableName output; pass --table", file=stderr)
+            return 2
+    table = FleetTable(table_name, session.client("dynamodb", endpoint_url=args.endpoint_url, config=client_config()))
+    now = time.time()
+    rows = rollup.statuses(*table.contents(), now=now, stale_after_s=args.stale_hours * 3600)
+    if not rows:
+        print(f"log-group-governor: no member has reported to {table_name} yet: members report when their reconcile finishes", file=stderr)
+        return 1
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows], indent=2), file=stdout)
+    else:
+        print(rollup.table(rows, now=now), file=stdout)
+    return 1 if any(r.silent or r.alarming for r in rows) else 0
 
 
 def retention_policies_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
@@ -260,6 +292,8 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return redrive_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stderr)
     if args.mode == "status":
         return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
+    if args.mode == "fleet-status":
+        return fleet_status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     if args.mode == "retention-policies":
         return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     overrides = [*args.config, f"subscriptionMode={args.to}"] if args.mode == "migrate" else args.config

@@ -32,6 +32,7 @@ from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
 from .alarms import Alarms
 from .buckets import private_bucket
+from .fleet import FleetView
 from .functions import powertools_layer_arn
 from .ship_logs import ShipLogsDestination
 
@@ -122,6 +123,9 @@ class LogArchiveStack(Stack):
             self, "Destination", destination_name=settings.destination_name, role_arn=role.role_arn,
             target_arn=self.stream.stream_arn, destination_policy=self.to_json_string(destination_policy(settings, self.destination_arn)))
         self.destination.node.add_dependency(role)  # its policy too: CloudWatch Logs tests delivery on create
+
+        self.fleet = FleetView(self, "Fleet", organization_id=settings.organization_id, member_accounts=settings.member_accounts,
+                               powertools_layer=layer, alarms=alarms)
 
         CfnOutput(self, "DestinationArn", value=self.destination_arn,
                   description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")

@@ -18,6 +18,7 @@ from constructs import Construct
 from governor.config import (
     ENV_CONFIG,
     ENV_EVENT_CONCURRENCY,
+    ENV_FLEET_BUS,
     ENV_OWN_PRINCIPALS,
     ENV_PROTECTED_LOG_GROUPS,
     ENV_REPORTS_BUCKET,
@@ -154,12 +155,13 @@ class GovernorComposition:
         alarms.on_governor_metric("OptOuts", name=metric_names.SKIPPED, reason=Reason.EXCLUDED_TAG.value,
                                   description="a log group was left out of shipping because of its opt-out tag")
 
+        fleet_statements = [iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if settings.fleet_bus_arn else []
         self.backfill = BackfillRunner(
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        self.state.statement(RECONCILE_ACTIONS), *_bulk_tag_statements(policy)],
-            environment=environment,
+                        self.state.statement(RECONCILE_ACTIONS), *_bulk_tag_statements(policy), *fleet_statements],
+            environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,
             access_logs=access_logs,
             start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
@@ -237,6 +239,13 @@ class GovernorComposition:
             if self.uninstall:
                 rule.node.add_dependency(self.uninstall.resource)
             self.rules.append(rule)
+
+        if settings.fleet_bus_arn:
+            # The central account sees this member's alarms as they change (the fleet view).
+            events.Rule(self, "AlarmsToFleet", description="log-group-governor: this governor's alarm state changes to the fleet bus",
+                        event_pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
+                                                          resources=[a.alarm_arn for a in alarms.all]),
+                        targets=[targets.EventBus(events.EventBus.from_event_bus_arn(self, "FleetBus", settings.fleet_bus_arn))])
 
         self.dashboard = GovernorDashboard(
             self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],

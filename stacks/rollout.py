@@ -44,6 +44,7 @@ from constructs import Construct
 from shared.config import ConfigError, decode
 
 from .archive import DEFAULT_DESTINATION_NAME
+from .fleet import fleet_bus_arn
 from .functions import acknowledge
 from .governor_stack import GovernorComposition
 from .settings import DeploymentSettings
@@ -152,7 +153,8 @@ class RolloutStack(Stack):
         self.members: dict[str, MemberGovernorStack] = {}
         for region in rollout.regions:
             member = DeploymentSettings.from_context({**context, "governor:destinationArn": rollout.destination_arn(region),
-                                                      "governor:destinationRoleArn": ""})
+                                                      "governor:destinationRoleArn": "",
+                                                      "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account)})
             bucket = s3.Bucket.from_bucket_attributes(self, f"Assets-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
                                                       region=region)
             template = MemberGovernorStack(self, f"Member-{region}", settings=member, asset_bucket=bucket,

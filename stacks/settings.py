@@ -25,10 +25,11 @@ POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 DEFAULT_POWERTOOLS_LAYER_VERSION = 27
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._-]{1,256}$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy",
-                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs")
+                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs", "fleetBusArn")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 #: EventBridge Scheduler's expressions: rate(<n> <unit>) or cron(<six fields>).
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
@@ -55,6 +56,8 @@ class DeploymentSettings:
     remove_filters_on_delete: bool = False
     #: The built-in destination's sink (used when the policy names no destination).
     ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
+    #: The organization's fleet bus: finished runs report their coverage there, alarms follow (None: on its own).
+    fleet_bus_arn: str | None = None
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentSettings:
@@ -82,6 +85,10 @@ class DeploymentSettings:
         if schedule is not None and not _SCHEDULE.match(schedule):
             raise ConfigError(f"reconcileSchedule: expected an EventBridge Scheduler expression such as \"rate(1 day)\" or "
                               f"\"cron(0 3 * * ? *)\", or null for no scheduled reconcile; got {schedule!r}")
+        fleet_bus = decode(raw, "fleetBusArn", "", str) or None
+        if fleet_bus and not _EVENT_BUS_ARN.match(fleet_bus):
+            raise ConfigError(f"fleetBusArn: expected the central account's fleet bus (arn:aws:events:<region>:<account>:event-bus/<name>, "
+                              f"the archive stack's FleetBusArn output) or \"\"; got {fleet_bus!r}")
         backfill_on_deploy = decode(raw, "backfillOnDeploy", False, bool)
         if policy.subscription_mode is Via.ACCOUNT_POLICY and not backfill_on_deploy and schedule is None:
             raise ConfigError("subscriptionMode: \"account-policy\" is written by a finished run over every group, and neither "
@@ -101,5 +108,6 @@ class DeploymentSettings:
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,
             backfill_on_deploy=backfill_on_deploy,
+            fleet_bus_arn=fleet_bus,
             ship_logs=parse_ship_logs_config(raw.get("shipLogs"), require_stream=False),
         )

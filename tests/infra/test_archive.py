@@ -104,7 +104,28 @@ def test_the_stream_is_encrypted_and_ship_logs_consumes_it_record_by_record(org_
     consumer = org_archive.resources[properties["FunctionName"]["Ref"]]
     assert consumer["Properties"]["Handler"] == "ship_logs.handler.handler"
     # Invoked by the stream only: no account's CloudWatch Logs may invoke it directly.
-    assert org_archive.of_type("AWS::Lambda::Permission") == []
+    permissions = [p["Properties"] for p in org_archive.of_type("AWS::Lambda::Permission")]
+    assert all(p["Principal"] == "events.amazonaws.com" for p in permissions)  # only the fleet recorder's rules
+    assert not any(p["FunctionName"] == {"Fn::GetAtt": [properties["FunctionName"]["Ref"], "Arn"]} for p in permissions)
+
+
+def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_member_alarms(org_archive: Synthesized) -> None:
+    [bus_policy] = org_archive.of_type("AWS::Events::EventBusPolicy") or [None]
+    if bus_policy is not None:
+        statement = bus_policy["Properties"]["Statement"]
+    else:
+        [bus] = org_archive.of_type("AWS::Events::EventBus")
+        [statement] = bus["Properties"]["Policy"]["Statement"]
+    assert statement["Action"] == "events:PutEvents" and statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG}}
+    rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
+    patterns = [r.get("EventPattern") for r in rules if "EventPattern" in r]
+    assert {"source": ["log-group-governor"], "detail-type": ["log-group-governor coverage"]} in patterns
+    assert {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]} in patterns
+    assert any(r.get("ScheduleExpression") == "rate(1 hour)" for r in rules)
+    silent = [a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm") if a["Properties"].get("MetricName") == "FleetSilentMembers"]
+    assert silent and silent[0]["AlarmActions"]
+    [table] = org_archive.of_type("AWS::DynamoDB::GlobalTable")
+    assert table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
 def test_cdk_nag_and_cfn_lint_are_clean(org_archive: Synthesized) -> None:

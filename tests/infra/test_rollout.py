@@ -122,3 +122,15 @@ def test_cdk_nag_and_cfn_lint_are_clean_on_every_stack_and_template(org: dict[st
 def test_a_rollout_that_cannot_work_stops_synth(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         synthesize_org(**context)
+
+
+def test_members_report_to_their_regions_fleet_bus_and_forward_their_alarms(org: dict[str, Any]) -> None:
+    for name, template in _members(org).items():
+        region = next(r for r in REGIONS if r.replace("-", "") in name)
+        bus = f"arn:aws:events:{region}:{CENTRAL}:event-bus/log-group-governor-fleet"
+        backfill = next(f for f in _of_type(template, "AWS::Lambda::Function") if f["Handler"] == "governor.handlers.backfill.handler")
+        assert backfill["Environment"]["Variables"]["GOVERNOR_FLEET_BUS"] == bus
+        statements = [s for p in _of_type(template, "AWS::IAM::Policy") for s in p["PolicyDocument"]["Statement"]]
+        assert {"Action": "events:PutEvents", "Effect": "Allow", "Resource": bus} in statements
+        forwarding = [r for r in _of_type(template, "AWS::Events::Rule") if r.get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
+        assert forwarding and forwarding[0]["Targets"][0]["Arn"] == bus

@@ -42,6 +42,8 @@ ENV_EVENT_CONCURRENCY = "GOVERNOR_EVENT_CONCURRENCY"
 ENV_STATE_TABLE = "GOVERNOR_STATE_TABLE"
 #: The governor's own roles (JSON list of ARNs): their calls never trigger drift repair.
 ENV_OWN_PRINCIPALS = "GOVERNOR_OWN_PRINCIPALS"
+#: The organization's fleet bus (an EventBridge bus ARN in the central account): finished runs report there.
+ENV_FLEET_BUS = "GOVERNOR_FLEET_BUS"
 
 
 class RetentionMode(str, Enum):

@@ -26,9 +26,9 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
+from ..aws import FleetBus, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
-from ..config import ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, Via
+from ..config import ENV_FLEET_BUS, ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, Via
 from ..drift import ConflictSet
 from ..policy import Reason, orphan_candidate
 from ..runtime import GuardedPolicies, Settings
@@ -61,6 +61,8 @@ class BackfillParts:
     tagging: TaggingGateway | None = None
     #: subscriptionMode account-policy: keeps the account policy's NOT IN list (None: per-group filters).
     keeper: SubscriptionPolicyKeeper | None = None
+    #: The organization's fleet bus (None: a governor on its own).
+    fleet: FleetBus | None = None
 
 
 class FunctionListing:
@@ -101,7 +103,8 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     if settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=state, sleep=sleep)
     return BackfillParts(governor, S3RunStore(bucket), clock, state=state, lambdas=lambdas,
-                         tagging=TaggingGateway() if settings.config.exclude_tags else None, keeper=keeper)
+                         tagging=TaggingGateway() if settings.config.exclude_tags else None, keeper=keeper,
+                         fleet=FleetBus(environ[ENV_FLEET_BUS]) if environ.get(ENV_FLEET_BUS) else None)
 
 
 def _save_quietly(store: S3RunStore, progress: Progress) -> None:
@@ -166,7 +169,9 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
             progress.drift_repaired = parts.state.take_repairs()
         store.save(progress.run_id, progress.to_json())  # keeps the session's API-call counts
         if progress.done:
-            _publish_coverage(progress, store)
+            report = _publish_coverage(progress, store)
+            if report is not None and parts.fleet is not None:
+                _report_to_fleet(parts.fleet, report)
             _publish_account_policy(progress)
         if progress.done and request.reconcile:
             parts.state.release_lock(request.run_id)
@@ -199,13 +204,23 @@ def _publish_account_policy(progress: Progress) -> None:
         logger.error("the account's subscription filter policy was not written", extra={"accountSubscriptionPolicy": written})
 
 
-def _publish_coverage(progress: Progress, store: S3RunStore) -> None:
+def _report_to_fleet(fleet: FleetBus, report: dict[str, Any]) -> None:
+    """The central account's view of this member; a failure to reach it is logged, not fatal: the run
+    did its work, and the central account flags a member that stops reporting."""
+    try:
+        fleet.put_coverage(report)
+    except Exception:
+        logger.exception("could not report the coverage to the fleet bus", extra={"bus": fleet.bus_arn})
+
+
+def _publish_coverage(progress: Progress, store: S3RunStore) -> dict[str, Any] | None:
     """A finished run over every group: its coverage as metrics and as the account's latest coverage."""
     if not progress.full_scan:
-        return
+        return None
     report = progress.summary()["coverage"]
-    store.save_json("coverage/latest.json", {"runId": progress.run_id, "dryRun": progress.dry_run, "reconcile": progress.reconcile,
-                                             "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **report})
+    latest = {"runId": progress.run_id, "dryRun": progress.dry_run, "reconcile": progress.reconcile,
+              "finishedAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **report}
+    store.save_json("coverage/latest.json", latest)
     # One EMF line per figure (a slice that is not the last publishes none, so no shared Metrics object).
     figures = [(name, report.get(key, 0), None) for name, key in metric_names.COVERAGE.items()]
     figures += [(name, count, reason) for kind, name in (("excluded", metric_names.COVERAGE_EXCLUDED), ("conflicts", metric_names.COVERAGE_CONFLICTS))
@@ -215,3 +230,4 @@ def _publish_coverage(progress: Progress, store: S3RunStore) -> None:
         with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
             if reason:
                 metric.add_dimension(name="Reason", value=reason)
+    return latest

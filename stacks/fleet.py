@@ -1,0 +1,79 @@
+"""The fleet view in the central account (#10): a bus that admits only the organization's governors,
+the recorder that keeps each member's latest coverage and alarm states, an hourly check for members
+that stopped reporting (an alarm), and a dashboard of the fleet.
+
+Members: ``governor:fleetBusArn`` makes a governor's reconcile put its coverage on the bus and its
+alarms' state changes follow (an EventBridge rule on its default bus).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, ENV_FLEET_TABLE, SILENT_METRIC, SOURCE
+from shared.config import METRICS_NAMESPACE, SERVICE_NAME
+
+from .alarms import ALARM_PERIOD, Alarms
+from .functions import GovernorFunction
+
+FLEET_BUS_NAME = "log-group-governor-fleet"
+
+
+def fleet_bus_arn(region: str, account: str, partition: str = "aws") -> str:
+    return f"arn:{partition}:events:{region}:{account}:event-bus/{FLEET_BUS_NAME}"
+
+
+class FleetView(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, organization_id: str | None, member_accounts: tuple[str, ...],
+                 powertools_layer: lambda_.ILayerVersion, alarms: Alarms) -> None:
+        super().__init__(scope, construct_id)
+        self.bus = events.EventBus(self, "Bus", event_bus_name=FLEET_BUS_NAME)
+        condition = {"StringEquals": {"aws:PrincipalOrgID": organization_id}} if organization_id else None
+        principals = [iam.AnyPrincipal()] if organization_id else [iam.AccountPrincipal(a) for a in member_accounts]
+        self.bus.add_to_resource_policy(iam.PolicyStatement(
+            sid="OrganizationGovernors", actions=["events:PutEvents"], principals=principals, resources=[self.bus.event_bus_arn],
+            conditions=condition))
+        self.table = dynamodb.TableV2(
+            self, "Table", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING), billing=dynamodb.Billing.on_demand(),
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            removal_policy=RemovalPolicy.DESTROY)  # rebuilt by the members' next reconciles
+        self.recorder = GovernorFunction(
+            self, "Recorder", handler="fleet.handler.handler", description="records each member governor's coverage and alarms",
+            statements=[iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:Scan"], resources=[self.table.table_arn])],
+            environment={ENV_FLEET_TABLE: self.table.table_name}, powertools_layer=powertools_layer)
+        target = targets.LambdaFunction(self.recorder.function, retry_attempts=8, max_event_age=Duration.hours(6))
+        events.Rule(self, "Coverage", event_bus=self.bus, description="log-group-governor: members' coverage to the fleet table",
+                    event_pattern=events.EventPattern(source=[SOURCE], detail_type=[COVERAGE_DETAIL_TYPE]), targets=[target])
+        events.Rule(self, "Alarms", event_bus=self.bus, description="log-group-governor: members' alarm states to the fleet table",
+                    event_pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=[ALARM_DETAIL_TYPE]), targets=[target])
+        events.Rule(self, "Check", schedule=events.Schedule.rate(Duration.hours(1)), targets=[target],
+                    description="log-group-governor: count the members that stopped reporting")
+        for construct_id, name, what in (("SilentMembers", SILENT_METRIC, "a member governor stopped reporting its coverage (python -m cli "
+                                                                           "fleet-status names it): its reconcile stopped, or it cannot reach the bus"),
+                                         ("MembersAlarming", ALARMING_METRIC, "a member governor's alarm is firing (python -m cli fleet-status names it)")):
+            alarms.alarm(self, construct_id, description=what, metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": SERVICE_NAME}, statistic="Maximum", period=ALARM_PERIOD))
+
+        def search(name: str, statistic: str) -> cloudwatch.MathExpression:
+            return cloudwatch.MathExpression(expression=f"SEARCH('{{{METRICS_NAMESPACE},Account,Region,service}} MetricName=\"{name}\"', "
+                                                        f"'{statistic}', 3600)", label=name, period=Duration.hours(1))
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Compliant % by account and region", left=[search("FleetCompliantPercent", "Minimum")], width=12),
+            cloudwatch.GraphWidget(title="Governed groups by account and region", left=[search("FleetGoverned", "Maximum")], width=12),
+            cloudwatch.GraphWidget(title="Errors by account and region", left=[search("FleetErrors", "Maximum")], width=8),
+            cloudwatch.GraphWidget(title="Members silent / alarming", left=[
+                cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=n, dimensions_map={"service": SERVICE_NAME}, statistic="Maximum")
+                for n in (SILENT_METRIC, ALARMING_METRIC)], width=8),
+            cloudwatch.AlarmStatusWidget(title="Fleet alarms", alarms=alarms.all, width=8),
+        )
+        CfnOutput(Stack.of(self), "FleetBusArn", value=self.bus.event_bus_arn, description="members' governor:fleetBusArn in this region")
+        CfnOutput(Stack.of(self), "FleetTableName", value=self.table.table_name, description="python -m cli fleet-status --table <this>")
