@@ -1,0 +1,203 @@
+"""An AWS Organization in moto (#10): member accounts, cross-account CloudWatch Logs destinations, and
+cross-account delivery to an EventBridge bus, which moto 5.2.5 does not model (a PutSubscriptionFilter
+to a logs destination answers "log group does not exist"; a PutEvents names only its own account's buses).
+
+Accounts are moto's: a call is made as the account in ``MOTO_ACCOUNT_ID`` (``Organization.as_account``).
+What is modelled, as AWS documents it:
+- PutSubscriptionFilter to ``arn:aws:logs:<region>:<account>:destination:<name>``: the destination must
+  exist in its account and be in the group's region; its access policy must allow the caller's account
+  (``Principal.AWS`` listing it, or ``*`` with ``aws:PrincipalOrgID`` naming the caller's organization)
+  for ``logs:PutSubscriptionFilter``; else ``AccessDeniedException``. Such filters are kept here and
+  added to DescribeSubscriptionFilters; DeleteSubscriptionFilter removes them.
+- Delivery: ``deliver(group, events)`` writes, for each such filter, the subscription document (gzip'd
+  JSON, ``owner`` the member) into the destination's Kinesis stream, in the destination's account.
+- PutEvents to another account's bus (by ARN): allowed when the bus's policy admits the caller (the
+  same two forms); the event EventBridge would deliver (``account`` and ``region`` of the sender) is
+  kept in ``delivered[bus_arn]``; refused ones answer ``FailedEntryCount``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from unittest import mock
+
+from .account import ACCOUNT_ID, DEFAULT_REGION, _Answered
+
+_DESTINATION = "arn:aws:logs:"
+
+
+@dataclass
+class Organization:
+    organization_id: str
+    accounts: set[str] = field(default_factory=set)
+    #: (account, region, group) -> filter name -> the filter as DescribeSubscriptionFilters shows it
+    filters: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: bus ARN -> events delivered to it, as EventBridge hands them to the bus's rules
+    delivered: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: bus ARN -> its resource policy (what PutPermission / the stack would set)
+    bus_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _iterators: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def install(self, session: Any) -> None:
+        events = session.events
+        events.register_first("before-call.cloudwatch-logs.PutSubscriptionFilter", self._put_filter)
+        events.register_first("before-call.cloudwatch-logs.DeleteSubscriptionFilter", self._delete_filter)
+        events.register("provide-client-params.cloudwatch-logs.DescribeSubscriptionFilters", self._remember_group)
+        events.register("after-call.cloudwatch-logs.DescribeSubscriptionFilters", self._describe_filters)
+        events.register_first("before-call.eventbridge.PutEvents", self._put_events)
+
+    @staticmethod
+    @contextmanager
+    def as_account(account: str, region: str | None = None) -> Iterator[None]:
+        """Make the calls inside as ``account`` (and in ``region``)."""
+        with mock.patch.dict(os.environ, {"MOTO_ACCOUNT_ID": account, **({"AWS_DEFAULT_REGION": region} if region else {})}):
+            yield
+
+    # --- CloudWatch Logs ------------------------------------------------------------------------------
+    def _put_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        request = json.loads(params.get("body") or b"{}")
+        destination_arn = request.get("destinationArn", "")
+        if ":destination:" not in destination_arn:
+            return None  # moto's own (Lambda, Kinesis, Firehose of the same account)
+        caller, region = _caller(), _region(context)
+        _, _, _, dest_region, dest_account, rest = destination_arn.split(":", 5)
+        from moto.logs.models import logs_backends
+
+        if request["logGroupName"] not in logs_backends[caller][region].groups:
+            return _error("ResourceNotFoundException", "The specified log group does not exist.")
+        destination = logs_backends[dest_account][dest_region].destinations.get(destination_arn)
+        if destination is None:
+            return _error("ResourceNotFoundException", f"The specified destination does not exist: {destination_arn}")
+        if dest_region != region:
+            return _error("InvalidParameterException", "a CloudWatch Logs destination takes log groups of its own region only")
+        if dest_account != caller and not self._admits(json.loads(destination.access_policy or "{}"), caller, "logs:PutSubscriptionFilter"):
+            return _error("AccessDeniedException", f"User: arn:aws:iam::{caller}:root is not authorized to perform: "
+                                                   f"logs:PutSubscriptionFilter on resource: {destination_arn}")
+        self.filters.setdefault((caller, region, request["logGroupName"]), {})[request["filterName"]] = {
+            "filterName": request["filterName"], "logGroupName": request["logGroupName"], "filterPattern": request.get("filterPattern", ""),
+            "destinationArn": destination_arn, "distribution": "ByLogStream", "creationTime": 1795850000000}
+        return _Answered(), {}
+
+    def _delete_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        request = json.loads(params.get("body") or b"{}")
+        ours = self.filters.get((_caller(), _region(context), request.get("logGroupName", "")), {})
+        if request.get("filterName") not in ours:
+            return None
+        del ours[request["filterName"]]
+        return _Answered(), {}
+
+    @staticmethod
+    def _remember_group(params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+        if context is not None:
+            context["logGroupName"] = params.get("logGroupName")
+
+    def _describe_filters(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+        group = (context or {}).get("logGroupName")
+        if group is None:
+            return
+        extra = self.filters.get((_caller(), _region(context), group), {})
+        parsed["subscriptionFilters"] = [*parsed.get("subscriptionFilters", []), *extra.values()]
+
+    def deliver(self, account: str, region: str, group: str, events: list[dict[str, Any]], stream: str = "2026/11/29/[$LATEST]a1b2") -> int:
+        """What CloudWatch Logs does when ``events`` are written to ``account``'s ``group``: each
+        cross-account filter's document goes to its destination's stream. Answers the records written."""
+        import boto3
+        from moto.logs.models import logs_backends
+
+        written = 0
+        for subscription in self.filters.get((account, region, group), {}).values():
+            _, _, _, dest_region, dest_account, _ = subscription["destinationArn"].split(":", 5)
+            destination = logs_backends[dest_account][dest_region].destinations[subscription["destinationArn"]]
+            document = {"messageType": "DATA_MESSAGE", "owner": account, "logGroup": group, "logStream": stream,
+                        "subscriptionFilters": [subscription["filterName"]], "logEvents": events}
+            with self.as_account(dest_account, dest_region):  # CloudWatch Logs writes with the destination's role
+                boto3.client("kinesis", region_name=dest_region).put_record(
+                    StreamARN=destination.target_arn, PartitionKey=stream, Data=gzip.compress(json.dumps(document).encode()))
+            written += 1
+        return written
+
+    def kinesis_event(self, account: str, region: str, stream_arn: str) -> dict[str, Any]:
+        """The next records of a stream (every shard, from where the last call stopped), as Lambda's
+        Kinesis event source hands them to the consumer: ``kinesis.data`` base64 of what was written."""
+        import base64
+
+        import boto3
+
+        records = []
+        with self.as_account(account, region):
+            kinesis = boto3.client("kinesis", region_name=region)
+            for shard in kinesis.list_shards(StreamARN=stream_arn)["Shards"]:
+                key = (stream_arn, shard["ShardId"])
+                iterator = self._iterators.get(key) or kinesis.get_shard_iterator(
+                    StreamARN=stream_arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+                answer = kinesis.get_records(ShardIterator=iterator, StreamARN=stream_arn)
+                self._iterators[key] = answer["NextShardIterator"]
+                for record in answer["Records"]:
+                    records.append({
+                        "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": record["PartitionKey"],
+                                    "sequenceNumber": record["SequenceNumber"], "data": base64.b64encode(record["Data"]).decode(),
+                                    "approximateArrivalTimestamp": record["ApproximateArrivalTimestamp"].timestamp()},
+                        "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": f"{shard['ShardId']}:{record['SequenceNumber']}",
+                        "eventName": "aws:kinesis:record", "invokeIdentityArn": f"arn:aws:iam::{account}:role/log-archive-consumer",
+                        "awsRegion": region, "eventSourceARN": stream_arn})
+        return {"Records": records}
+
+    # --- EventBridge ---------------------------------------------------------------------------------
+    def _put_events(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        request = json.loads(params.get("body") or b"{}")
+        entries = request.get("Entries", [])
+        caller, region = _caller(), _region(context)
+        foreign = [e for e in entries if str(e.get("EventBusName", "")).startswith("arn:") and e["EventBusName"].split(":")[4] != caller]
+        if not foreign:
+            return None  # moto's own
+        results, failed = [], 0
+        for entry in entries:
+            bus = entry.get("EventBusName", "")
+            if not self._admits(self.bus_policies.get(bus, {}), caller, "events:PutEvents"):
+                results.append({"ErrorCode": "AccessDeniedException", "ErrorMessage": f"{caller} may not put events on {bus}"})
+                failed += 1
+                continue
+            event_id = str(uuid.uuid4())
+            self.delivered.setdefault(bus, []).append({
+                "version": "0", "id": event_id, "detail-type": entry.get("DetailType"), "source": entry.get("Source"), "account": caller,
+                "time": "2026-11-29T03:14:00Z", "region": region, "resources": entry.get("Resources", []),
+                "detail": json.loads(entry.get("Detail") or "{}")})
+            results.append({"EventId": event_id})
+        return _Answered(), {"FailedEntryCount": failed, "Entries": results}
+
+    def _admits(self, policy: dict[str, Any], caller: str, action: str) -> bool:
+        """Does a resource policy (a destination's, a bus's) allow ``caller`` to do ``action``?"""
+        for statement in policy.get("Statement", []):
+            actions = statement.get("Action", [])
+            actions = [actions] if isinstance(actions, str) else actions
+            if statement.get("Effect") != "Allow" or action not in actions:
+                continue
+            principal = statement.get("Principal", {})
+            principals = principal.get("AWS", []) if isinstance(principal, dict) else principal
+            principals = [principals] if isinstance(principals, str) else principals
+            org = statement.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID")
+            orgs = [org] if isinstance(org, str) else (org or [])
+            if any(p in (caller, f"arn:aws:iam::{caller}:root") for p in principals):
+                return True
+            if "*" in principals and orgs and self.organization_id in orgs and caller in self.accounts:
+                return True
+        return False
+
+
+def _caller() -> str:
+    return os.environ.get("MOTO_ACCOUNT_ID", ACCOUNT_ID)
+
+
+def _region(context: dict[str, Any] | None) -> str:
+    return (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+
+
+def _error(code: str, message: str) -> Any:
+    return _Answered(400), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
