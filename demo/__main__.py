@@ -33,6 +33,7 @@ from localaws.payloads import control_message_event, lambda_log_events, subscrip
 from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 from demo.native import native_policies  # noqa: E402
+from demo.fleet import fleet_at_work  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
@@ -282,6 +283,7 @@ def main() -> None:
             drift(account, execute, out)
             native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
         ship_logs_at_work(account, out)
+        fleet_at_work(account, demo_context(shipper_arn), out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 

@@ -56,9 +56,20 @@ class Organization:
     @staticmethod
     @contextmanager
     def as_account(account: str, region: str | None = None) -> Iterator[None]:
-        """Make the calls inside as ``account`` (and in ``region``)."""
+        """Make the calls inside as ``account`` (and, for clients made inside, in ``region``: the
+        default session's region too, which a handler's ``boto3.client(...)`` takes)."""
+        import boto3
+
+        session = boto3.DEFAULT_SESSION._session if boto3.DEFAULT_SESSION else None
+        before = session.get_config_variable("region") if session else None
         with mock.patch.dict(os.environ, {"MOTO_ACCOUNT_ID": account, **({"AWS_DEFAULT_REGION": region} if region else {})}):
-            yield
+            if session and region:
+                session.set_config_variable("region", region)
+            try:
+                yield
+            finally:
+                if session and region:
+                    session.set_config_variable("region", before)
 
     # --- CloudWatch Logs ------------------------------------------------------------------------------
     def _put_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:

@@ -85,3 +85,18 @@ def test_demo_shows_ship_logs_at_work(printed: str) -> None:
     assert "correlation_id=" in section and "user_agent='Mozilla" in section
     assert re.search(r"LogGroupGovernor/Lambda/ColdStarts\s+FunctionName=orders-api\s+samples\s+\d+\s+sum\s+1\.00", section)
     assert re.search(r"shop/orders_placed\s+FunctionName=(orders-api|checkout)", section)
+
+
+def test_demo_runs_an_organization_end_to_end(printed: str) -> None:
+    section = printed[printed.index("6. An organization"):]
+
+    members = [line for line in section.splitlines() if "groups subscribed to destination:log-group-governor-archive" in line]
+    assert len(members) == 6  # 3 members in 2 regions, each governed by the real handlers
+    assert "999999999999 (not in the organization): AccessDeniedException" in section
+    assert "0 failures" in section and "eu-west-1: 9 Kinesis records" in section and "us-east-1: 9 Kinesis records" in section
+    sources = next(line for line in section.splitlines() if "records by source account and region" in line)
+    assert sources.count("/eu-west-1") == 3 and sources.count("/us-east-1") == 3
+    table = section[section.index("python -m cli fleet-status"):].splitlines()
+    assert any(line.strip().startswith("456789012345  us-east-1") and line.endswith("SILENT") for line in table)
+    assert any("ALARM: LogGroupGovernor-DeadLetters" in line for line in table)
+    assert any(line.strip() == "6 members, 1 silent" for line in table)
