@@ -7,10 +7,10 @@ parsing, metrics and sinks as the per-account destination, records keeping their
 region. Members' governors point ``destinationArn`` at the destination of their region (output
 ``DestinationArn``); a destination takes only log groups of its own region.
 
-The loop guard: the archive's own log groups (ship-logs', the Firehose archive's error log) are in
-the central account, not in a member's, so no member's subscription can feed them back; a governor
-deployed in the central account must list them in ``shippingPathLogGroups`` (output
-``ShippingPathLogGroups``).
+The loop guard: the archive's own log groups (ship-logs', the Firehose archive's error log, the fleet
+recorder's) are in the central account, not in a member's, so no member's subscription can feed them
+back; they are named under ``ARCHIVE_LOG_GROUP_PREFIX``, which the rollout adds to every member's
+``shippingPathLogGroups``, so a member governor in the central account itself never subscribes them.
 """
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ ARCHIVE_PREFIX = "archive:"
 ARCHIVE_KEYS = ("organizationId", "memberAccounts", "destinationName", "shards", "streamRetentionHours", "shipLogs",
                 "alarmTopicArn", "alarmEmail", "powertoolsLayerArn", "regions")
 DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
+#: The archive's own log groups (ship-logs', the Firehose archive's errors, the fleet recorder's) are
+#: named under this prefix, so every member's guard knows them before they exist: a member governor
+#: running in the logging account itself (an OU that holds it) never subscribes them (the loop guard).
+ARCHIVE_LOG_GROUP_PREFIX = "/log-group-governor/archive/"
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")
@@ -108,7 +112,7 @@ class LogArchiveStack(Stack):
         self.stream = kinesis.Stream(self, "Stream", shard_count=settings.shards, encryption=kinesis.StreamEncryption.MANAGED,
                                      retention_period=Duration.hours(settings.stream_retention_hours))
         self.consumer = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer, access_logs=access_logs,
-                                            alarms=alarms, stream=self.stream)
+                                            alarms=alarms, stream=self.stream, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
 
         # CloudWatch Logs writes into the stream with this role, for the admitted accounts' groups only
         # (the confused deputy: no other account can make it write).
@@ -125,7 +129,7 @@ class LogArchiveStack(Stack):
         self.destination.node.add_dependency(role)  # its policy too: CloudWatch Logs tests delivery on create
 
         self.fleet = FleetView(self, "Fleet", organization_id=settings.organization_id, member_accounts=settings.member_accounts,
-                               powertools_layer=layer, alarms=alarms)
+                               powertools_layer=layer, alarms=alarms, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
 
         CfnOutput(self, "DestinationArn", value=self.destination_arn,
                   description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")

@@ -32,7 +32,7 @@ def fleet_bus_arn(region: str, account: str, partition: str = "aws") -> str:
 
 class FleetView(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, organization_id: str | None, member_accounts: tuple[str, ...],
-                 powertools_layer: lambda_.ILayerVersion, alarms: Alarms) -> None:
+                 powertools_layer: lambda_.ILayerVersion, alarms: Alarms, log_group_prefix: str | None = None) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=FLEET_BUS_NAME)
         condition = {"StringEquals": {"aws:PrincipalOrgID": organization_id}} if organization_id else None
@@ -47,7 +47,8 @@ class FleetView(Construct):
         self.recorder = GovernorFunction(
             self, "Recorder", handler="fleet.handler.handler", description="records each member governor's coverage and alarms",
             statements=[iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:Scan"], resources=[self.table.table_arn])],
-            environment={ENV_FLEET_TABLE: self.table.table_name}, powertools_layer=powertools_layer)
+            environment={ENV_FLEET_TABLE: self.table.table_name}, powertools_layer=powertools_layer,
+            log_group_name=f"{log_group_prefix}fleet-recorder" if log_group_prefix else None)
         target = targets.LambdaFunction(self.recorder.function, retry_attempts=8, max_event_age=Duration.hours(6))
         events.Rule(self, "Coverage", event_bus=self.bus, description="log-group-governor: members' coverage to the fleet table",
                     event_pattern=events.EventPattern(source=[SOURCE], detail_type=[COVERAGE_DETAIL_TYPE]), targets=[target])

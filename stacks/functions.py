@@ -49,9 +49,13 @@ class GovernorFunction(Construct):
         memory_size_mib: int = 256,
         dead_letter_queue: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
+        log_group_name: str | None = None,
     ) -> None:
+        """``log_group_name``: a fixed name for its log group (default: generated), for a guard that
+        must know it before it exists (the central archive's)."""
         super().__init__(scope, construct_id)
-        self.log_group = logs.LogGroup(self, "Logs", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.log_group = logs.LogGroup(self, "Logs", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY,
+                                       log_group_name=log_group_name)
         self.role = iam.Role(
             self,
             "Role",

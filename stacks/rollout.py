@@ -43,7 +43,7 @@ from constructs import Construct
 
 from shared.config import ConfigError, decode
 
-from .archive import DEFAULT_DESTINATION_NAME
+from .archive import ARCHIVE_LOG_GROUP_PREFIX, DEFAULT_DESTINATION_NAME
 from .fleet import fleet_bus_arn
 from .functions import acknowledge
 from .governor_stack import GovernorComposition
@@ -117,6 +117,14 @@ class RolloutSettings:
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
 
 
+def _as_list(value: Any) -> list[str]:
+    """A context list, as cdk.json holds it or as `-c` passes it (JSON in a string)."""
+    if isinstance(value, str):
+        import json
+        value = json.loads(value) if value else []
+    return list(value or [])
+
+
 class AssetStagingStack(Stack):
     """The bucket a region's members read the governor's code from (in the StackSet administrator's
     account): encrypted, private, readable by the organization's accounts only."""
@@ -154,7 +162,10 @@ class RolloutStack(Stack):
         for region in rollout.regions:
             member = DeploymentSettings.from_context({**context, "governor:destinationArn": rollout.destination_arn(region),
                                                       "governor:destinationRoleArn": "",
-                                                      "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account)})
+                                                      "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account),
+                                                      # The loop guard, for a member that is the logging account itself.
+                                                      "governor:shippingPathLogGroups": [*_as_list(context.get("governor:shippingPathLogGroups")),
+                                                                                         ARCHIVE_LOG_GROUP_PREFIX + "*"]})
             bucket = s3.Bucket.from_bucket_attributes(self, f"Assets-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
                                                       region=region)
             template = MemberGovernorStack(self, f"Member-{region}", settings=member, asset_bucket=bucket,

@@ -46,11 +46,12 @@ class LogArchive(Construct):
     """Firehose into an encrypted bucket, gzip, partitioned by day. Written with the L1 resource so
     its role gets exactly the actions Firehose's S3 destination needs (the L2 grants wildcards)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, access_logs: s3.IBucket, error_log_group_name: str | None = None) -> None:
         super().__init__(scope, construct_id)
         self.bucket = private_bucket(self, "Bucket", expire_after=ARCHIVE_EXPIRY, access_logs=access_logs,
                                      access_logs_prefix="archive-bucket/")
-        self.error_logs = logs.LogGroup(self, "DeliveryErrors", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
+        self.error_logs = logs.LogGroup(self, "DeliveryErrors", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY,
+                                        log_group_name=error_log_group_name)
         error_stream = logs.LogStream(self, "S3Delivery", log_group=self.error_logs, removal_policy=RemovalPolicy.DESTROY)
         stack = Stack.of(self)
         role = iam.Role(
@@ -102,16 +103,19 @@ class ShipLogsDestination(Construct):
         access_logs: s3.IBucket,
         alarms: Alarms,
         stream: kinesis.IStream | None = None,
+        log_group_prefix: str | None = None,
     ) -> None:
         """``stream``: consume this Kinesis stream (the central archive) instead of being invoked by
-        CloudWatch Logs of this account."""
+        CloudWatch Logs of this account. ``log_group_prefix``: name its log groups under this prefix (the
+        central archive's, so that every member's guard knows them before they exist)."""
         super().__init__(scope, construct_id)
         #: Log groups on the shipping path: never subscribed (the guard), or ship-logs would read its own output.
         self.protected_log_groups: list[str] = []
         self.dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="ship-logs batches and records")
 
         if config.sink is SinkKind.FIREHOSE and not config.delivery_stream_arn:
-            self.archive = LogArchive(self, "Archive", access_logs=access_logs)
+            self.archive = LogArchive(self, "Archive", access_logs=access_logs,
+                                      error_log_group_name=f"{log_group_prefix}firehose-errors" if log_group_prefix else None)
             config = replace(config, delivery_stream_arn=self.archive.stream_arn)
             self.protected_log_groups.append(self.archive.error_logs.log_group_name)
 
@@ -130,6 +134,7 @@ class ShipLogsDestination(Construct):
             memory_size_mib=SHIP_LOGS_MEMORY_MIB,
             dead_letter_queue=self.dead_letters.queue,
             reserved_concurrency=config.reserved_concurrency,
+            log_group_name=f"{log_group_prefix}ship-logs" if log_group_prefix else None,
         )
         self.protected_log_groups.append(self.function.log_group.log_group_name)
         acknowledge(

@@ -134,3 +134,14 @@ def test_members_report_to_their_regions_fleet_bus_and_forward_their_alarms(org:
         assert {"Action": "events:PutEvents", "Effect": "Allow", "Resource": bus} in statements
         forwarding = [r for r in _of_type(template, "AWS::Events::Rule") if r.get("EventPattern", {}).get("source") == ["aws.cloudwatch"]]
         assert forwarding and forwarding[0]["Targets"][0]["Arn"] == bus
+
+
+def test_the_archives_own_log_groups_are_named_under_a_prefix_every_member_guards(org: dict[str, Any]) -> None:
+    """The loop guard: a member governor in the logging account itself never subscribes the archive's groups."""
+    archive = org["templates"]["LogGroupGovernorArchive-eu-west-1"]
+    names = {g.get("LogGroupName") for g in _of_type(archive, "AWS::Logs::LogGroup")}
+    assert {"/log-group-governor/archive/ship-logs", "/log-group-governor/archive/fleet-recorder"} <= names
+    for template in _members(org).values():
+        configs = [json.loads(f["Environment"]["Variables"]["GOVERNOR_CONFIG"]) for f in _of_type(template, "AWS::Lambda::Function")
+                   if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
+        assert all("/log-group-governor/archive/*" in c["shippingPathLogGroups"] for c in configs)
