@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,18 @@ def build_app(app: cdk.App, env: cdk.Environment | None = None, *, nulls: Mappin
     return stack
 
 
-def main() -> None:
+def synth(build: Callable[[cdk.App], object]) -> None:
+    """What `cdk synth` runs: ``build`` the app; a configuration error stops it with its message."""
     app = cdk.App()
     try:
-        build_app(app)
+        build(app)
     except ConfigError as error:
         sys.exit(f"log-group-governor: invalid configuration: {error}")
     app.synth()
+
+
+def main() -> None:
+    synth(build_app)
 
 
 if __name__ == "__main__":

@@ -56,12 +56,9 @@ def build_org_app(app: cdk.App, env: cdk.Environment | None = None) -> LogArchiv
 
 
 def main() -> None:
-    app = cdk.App()
-    try:
-        build_org_app(app)
-    except ConfigError as error:
-        sys.exit(f"log-group-governor: invalid configuration: {error}")
-    app.synth()
+    from app import synth
+
+    synth(build_org_app)
 
 
 if __name__ == "__main__":

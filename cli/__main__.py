@@ -108,16 +108,25 @@ def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: Te
     return 1 if result.failed else 0
 
 
+def _named(args: argparse.Namespace, session: boto3.Session, given: str | None, output_key: str, flag: str, stderr: TextIO) -> str | None:
+    """``given``, or the deployed stack's output ``output_key`` (--stack-name); None (said why) when it has none."""
+    if not args.stack_name:
+        return given
+    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
+    outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
+    found = next((o["OutputValue"] for o in outputs if o["OutputKey"] == output_key), None)
+    if not found:
+        print(f"log-group-governor: stack {args.stack_name} has no {output_key} output; pass {flag}", file=stderr)
+    return found
+
+
 COVERAGE_KEY = "coverage/latest.json"
+
+
 def status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
-    bucket = args.bucket
-    if args.stack_name:
-        cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
-        outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
-        bucket = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "ReportsBucket"), None)
-        if not bucket:
-            print(f"log-group-governor: stack {args.stack_name} has no ReportsBucket output; pass --bucket", file=stderr)
-            return 2
+    bucket = _named(args, session, args.bucket, "ReportsBucket", "--bucket", stderr)
+    if not bucket:
+        return 2
     store = S3RunStore(bucket, session.client("s3", endpoint_url=args.endpoint_url, config=client_config()))
     latest = store.load_json(COVERAGE_KEY)
     if latest is None:
@@ -133,14 +142,9 @@ def status_command(args: argparse.Namespace, session: boto3.Session, stdout: Tex
 
 def fleet_status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
     """Exit 1 when a member is silent or alarming, so a scheduled check can page on it."""
-    table_name = args.table
-    if args.stack_name:
-        cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
-        outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
-        table_name = next((o["OutputValue"] for o in outputs if o["OutputKey"] == "FleetTableName"), None)
-        if not table_name:
-            print(f"log-group-governor: stack {args.stack_name} has no FleetTableName output; pass --table", file=stderr)
-            return 2
+    table_name = _named(args, session, args.table, "FleetTableName", "--table", stderr)
+    if not table_name:
+        return 2
     table = FleetTable(table_name, session.client("dynamodb", endpoint_url=args.endpoint_url, config=client_config()))
     now = time.time()
     rows = rollup.statuses(*table.contents(), now=now, stale_after_s=args.stale_hours * 3600)
