@@ -47,6 +47,8 @@ ARCHIVE_LOG_GROUP_PREFIX = "/log-group-governor/archive/"
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")
+#: How far behind its stream the archive's consumer may fall before it alarms.
+ARCHIVE_MAX_LAG = Duration.minutes(10)
 #: What a member may do with the destination: a subscription filter per group, or its account policy.
 DESTINATION_ACTIONS = ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"]
 
@@ -113,6 +115,12 @@ class LogArchiveStack(Stack):
                                      retention_period=Duration.hours(settings.stream_retention_hours))
         self.consumer = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer, access_logs=access_logs,
                                             alarms=alarms, stream=self.stream, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
+
+        # Every failure loud: a consumer that falls behind its stream alarms before records age out of it.
+        alarms.alarm(self, "ArchiveConsumerBehind", threshold=ARCHIVE_MAX_LAG.to_milliseconds(),
+                     metric=self.consumer.function.function.metric("IteratorAge", statistic="Maximum", period=Duration.minutes(5)),
+                     description=f"the archive's ship-logs is more than {ARCHIVE_MAX_LAG.to_minutes():.0f} minutes behind its stream: "
+                                 f"the sink is slow or failing (see its errors), or archive:shards is too low for the members' volume")
 
         # CloudWatch Logs writes into the stream with this role, for the admitted accounts' groups only
         # (the confused deputy: no other account can make it write).

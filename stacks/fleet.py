@@ -21,7 +21,8 @@ from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYP
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .alarms import ALARM_PERIOD, Alarms
-from .functions import GovernorFunction
+from .dead_letters import DeadLetters
+from .functions import GovernorFunction, acknowledge
 
 FLEET_BUS_NAME = "log-group-governor-fleet"
 
@@ -49,7 +50,12 @@ class FleetView(Construct):
             statements=[iam.PolicyStatement(actions=["dynamodb:PutItem", "dynamodb:Scan"], resources=[self.table.table_arn])],
             environment={ENV_FLEET_TABLE: self.table.table_name}, powertools_layer=powertools_layer,
             log_group_name=f"{log_group_prefix}fleet-recorder" if log_group_prefix else None)
-        target = targets.LambdaFunction(self.recorder.function, retry_attempts=8, max_event_age=Duration.hours(6))
+        # A report the recorder could not take waits in an alarmed queue, not lost after EventBridge's retries.
+        self.dead_letters = DeadLetters(self, "DeadLetters", alarms=alarms, what="members' coverage reports and alarm changes")
+        acknowledge(self.dead_letters.queue, "AwsSolutions::AwsSolutions-SQS3",
+                    "it is a dead-letter queue: the fleet rules' EventBridge targets' (cdk-nag recognizes only SQS redrive policies)")
+        target = targets.LambdaFunction(self.recorder.function, retry_attempts=8, max_event_age=Duration.hours(6),
+                                        dead_letter_queue=self.dead_letters.queue)
         events.Rule(self, "Coverage", event_bus=self.bus, description="log-group-governor: members' coverage to the fleet table",
                     event_pattern=events.EventPattern(source=[SOURCE], detail_type=[COVERAGE_DETAIL_TYPE]), targets=[target])
         events.Rule(self, "Alarms", event_bus=self.bus, description="log-group-governor: members' alarm states to the fleet table",

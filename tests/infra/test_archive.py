@@ -148,3 +148,11 @@ def test_cdk_nag_and_cfn_lint_are_clean(org_archive: Synthesized) -> None:
 def test_an_archive_configuration_that_cannot_work_stops_synth(context: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         build_org_app(cdk.App(context={**REPO_CONTEXT, **context}))
+
+
+def test_a_consumer_falling_behind_and_a_lost_fleet_report_alarm(org_archive: Synthesized) -> None:
+    alarms = [a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm")]
+    behind = [a for a in alarms if a.get("MetricName") == "IteratorAge"]
+    assert behind and behind[0]["Threshold"] == 600_000 and behind[0]["AlarmActions"]
+    fleet_rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
+    assert all("DeadLetterConfig" in t for r in fleet_rules for t in r["Targets"])
