@@ -14,7 +14,7 @@ from governor.handlers import create_log_group as handlers
 from governor.handlers.create_log_group import RECORD_MARGIN_MS, set_retention, subscribe_log_group
 from governor.runtime import GUARD_LOOKUP_TTL_S
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event, fixture, sqs_batch
+from localaws.events import create_log_group_event, sqs_batch
 from localaws.lambda_runtime import SimulatedClock, invoke
 from tests.conftest import SHIPPER, call, call_failing
 
