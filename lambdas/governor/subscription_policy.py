@@ -152,20 +152,23 @@ class SubscriptionPolicyKeeper:
 
     def replace(self, names: Iterable[str], *, dry_run: bool = False) -> PolicyWrite:
         """A finished run over every group: the list becomes exactly ``names`` (plus the guard's). A name
-        listed now but not found by the run (created or tagged meanwhile) stays if it still must not ship."""
+        listed now but not found by the run (created or tagged meanwhile) stays if it still must not ship.
+
+        Those names are looked up before the lock is taken (a look-up each, at the run's pace, could
+        outlast the lock's lease); inside it, a name an event listed since is kept as well."""
         found = set(names)
         view, foreign = self.current()
         if foreign is not None:
             return self._foreign(foreign)
+        listed_before = view.names if view else frozenset()
+        keep = self._still_excluded(listed_before - found)
         if dry_run:
-            return self._measure(found | self._still_excluded(view.names - found if view else set()), written=False,
-                                 detail="dry run: this list would be written")
+            return self._measure(found | keep, written=False, detail="dry run: this list would be written")
         with self._locked():
             view, foreign = self.current()
             if foreign is not None:
                 return self._foreign(foreign)
-            keep = self._still_excluded(view.names - found) if view else set()
-            wanted = found | keep
+            wanted = found | keep | ((view.names - listed_before) if view else set())
             if view is not None and self._settled(view, None, lambda n: frozenset(wanted)) is not None:
                 return self._measure(wanted, written=False, detail="the list was already exact")
             return self._write(wanted, view, "created with the run's list" if view is None else "replaced with the run's list")

@@ -243,3 +243,31 @@ def test_with_no_policy_yet_a_first_pass_writes_it_before_any_per_group_write_of
 class _Sink:
     def write_page(self, run_id: str, page_number: int, outcomes: list[Any], position: int) -> int:
         return position + 1
+
+
+def test_a_name_an_event_lists_while_the_run_looks_names_up_is_kept(account: LocalAccount, account_mode: Any, reconcile: Any) -> None:
+    """The run's look-ups happen outside the lock; an event that lists a group meanwhile is not undone."""
+    from governor.aws import LogsGateway
+    from governor.policy import Policy
+    from governor.runtime import Settings
+    from governor.subscription_policy import SubscriptionPolicyKeeper
+
+    reconcile("first")
+    account.create_log_group("/sandbox/seen-by-event")
+    call(subscribe_log_group, create_log_group_event("/sandbox/seen-by-event"))
+    settings = Settings.from_environ(os.environ)
+    logs = LogsGateway(account.client("logs"))
+    keeper = SubscriptionPolicyKeeper(lambda: Policy(settings.config), logs)
+    looked_up = keeper._still_excluded
+
+    def meanwhile(names: Any) -> set[str]:  # an event lists another group while the run looks names up
+        kept = looked_up(names)
+        account.create_log_group("/sandbox/listed-meanwhile")
+        call(subscribe_log_group, create_log_group_event("/sandbox/listed-meanwhile"))
+        return kept
+
+    keeper._still_excluded = meanwhile  # type: ignore[method-assign]
+    written = keeper.replace([])
+
+    assert written.reason is None and written.names == 3  # nothing to undo: the list already says so
+    assert _not_in(account) == sorted([f"/aws/lambda/{SHIPPER}", "/sandbox/listed-meanwhile", "/sandbox/seen-by-event"])
