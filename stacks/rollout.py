@@ -51,7 +51,7 @@ from .settings import DeploymentSettings
 
 ROLLOUT_PREFIX = "rollout:"
 ROLLOUT_KEYS = ("centralAccount", "regions", "waves", "wave", "destinationName", "assetBucketPrefix", "failureTolerancePercentage",
-                "maxConcurrentPercentage", "regionConcurrency")
+                "maxConcurrentPercentage", "regionConcurrency", "callAs")
 _OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -69,6 +69,8 @@ class RolloutSettings:
     failure_tolerance_percentage: int = 0
     max_concurrent_percentage: int = 10
     parallel_regions: bool = False
+    #: Deployed from a delegated StackSet administrator (the default, as AWS advises), or from the management account.
+    delegated_admin: bool = True
 
     @property
     def organizational_units(self) -> tuple[str, ...]:
@@ -112,7 +114,12 @@ class RolloutSettings:
         parallel = decode(raw, "regionConcurrency", "SEQUENTIAL", str)
         if parallel not in ("SEQUENTIAL", "PARALLEL"):
             raise ConfigError(f"rollout:regionConcurrency: SEQUENTIAL (default) or PARALLEL; got {parallel!r}")
+        call_as = decode(raw, "callAs", "DELEGATED_ADMIN", str)
+        if call_as not in ("DELEGATED_ADMIN", "SELF"):
+            raise ConfigError(f"rollout:callAs: DELEGATED_ADMIN (default: deploy from a delegated StackSet administrator) or SELF "
+                              f"(from the management account); got {call_as!r}")
         return cls(central_account=central, regions=tuple(regions), waves=tuple(tuple(w) for w in waves), wave=wave,
+                   delegated_admin=call_as == "DELEGATED_ADMIN",
                    destination_name=decode(raw, "destinationName", DEFAULT_DESTINATION_NAME, str), asset_bucket_prefix=prefix,
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
 
@@ -178,7 +185,7 @@ class RolloutStack(Stack):
                 template=StackSetTemplate.from_stack_set_stack(template),
                 target=StackSetTarget.from_organizational_units(regions=[region], organizational_units=list(rollout.organizational_units)),
                 deployment_type=DeploymentType.service_managed(auto_deploy_enabled=True, auto_deploy_retain_stacks=False,
-                                                               delegated_admin=True),
+                                                               delegated_admin=rollout.delegated_admin),
                 capabilities=[Capability.NAMED_IAM],
                 operation_preferences=OperationPreferences(
                     failure_tolerance_percentage=rollout.failure_tolerance_percentage,

@@ -145,3 +145,9 @@ def test_the_archives_own_log_groups_are_named_under_a_prefix_every_member_guard
         configs = [json.loads(f["Environment"]["Variables"]["GOVERNOR_CONFIG"]) for f in _of_type(template, "AWS::Lambda::Function")
                    if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
         assert all("/log-group-governor/archive/*" in c["shippingPathLogGroups"] for c in configs)
+
+
+def test_the_management_account_can_deploy_the_stack_sets_itself() -> None:
+    stack_sets = _stack_sets(synthesize_org(**{"rollout:callAs": "SELF"}))
+
+    assert {s.get("CallAs", "SELF") for s in stack_sets.values()} == {"SELF"}
