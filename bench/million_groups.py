@@ -212,7 +212,7 @@ def _same_mix_list(groups: int) -> str:
     try:
         chosen = selection(bench_policy(SHIPPER), excluded)
     except SelectionTooLarge as error:
-        return f"{len(excluded):,} excluded names -> {str(error).split(' bytes')[0].split('take ')[-1]} bytes > 25 KB: refused, nothing written"
+        return f"{len(excluded):,} excluded names -> {error.selection.size_bytes:,} bytes > 25 KB: refused, nothing written"
     return f"{len(chosen.names):,} names, {chosen.size_bytes:,} bytes: fits"
 
 

@@ -283,7 +283,7 @@ def main() -> None:
             drift(account, execute, out)
             native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
         ship_logs_at_work(account, out)
-        fleet_at_work(account, demo_context(shipper_arn), out)
+        fleet_at_work(demo_context(shipper_arn), out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 

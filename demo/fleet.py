@@ -22,7 +22,6 @@ from fleet.store import FleetTable
 from governor.config import ENV_CONFIG, ENV_FLEET_BUS, ENV_REPORTS_BUCKET, ENV_STATE_TABLE
 from governor.handlers import create_log_group as handlers
 from governor.handlers.backfill import build_parts, handle_backfill
-from localaws.account import LocalAccount
 from localaws.events import create_log_group_event
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke
 from localaws.log_store import log_store
@@ -48,7 +47,7 @@ REPORTS = "log-group-governor-reports"
 SILENT_FOR_S = 4 * 86400
 
 
-def fleet_at_work(account: LocalAccount, context: dict[str, Any], out: TextIO) -> None:
+def fleet_at_work(context: dict[str, Any], out: TextIO) -> None:
     print(f"\n6. An organization ({ORG_ID}): a central archive in {' and '.join(REGIONS)} (account {CENTRAL}), "
           f"{len(MEMBERS)} members in both regions\n")
     org = Organization(ORG_ID, {CENTRAL, *MEMBERS})

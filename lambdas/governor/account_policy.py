@@ -25,6 +25,11 @@ SELECTION_WARN_SHARE = 0.8
 class SelectionTooLarge(ValueError):
     """The list does not fit: writing a truncated one would ship groups that must not ship."""
 
+    def __init__(self, message: str, selection: Selection) -> None:
+        super().__init__(message)
+        #: The whole list, as it would have been written.
+        self.selection = selection
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -56,6 +61,7 @@ def selection(policy: Policy, excluded_groups: Iterable[str]) -> Selection:
             f"the account-level subscription filter policy's selection would take {chosen.size_bytes:,} bytes for {len(names):,} "
             f"log groups, more than the {SELECTION_LIMIT_BYTES:,} AWS accepts; a shorter list would ship groups that must not ship, "
             f"so nothing was written. Exclude fewer groups (or rename them under fewer, shorter names), or use "
-            f"subscriptionMode per-group"
+            f"subscriptionMode per-group",
+            chosen,
         )
     return chosen

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator, Protocol
 
-from .account_policy import SELECTION_LIMIT_BYTES, SelectionTooLarge, must_not_ship, selection
+from .account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE, SelectionTooLarge, must_not_ship, selection
 from .aws import LogsGateway
 from .policy import EXCLUSION_REASONS, Action, Policy, Reason
 from .service import LiveFacts, Outcome
@@ -69,7 +69,7 @@ class PolicyWrite:
 
     @property
     def near_limit(self) -> bool:
-        return self.size_bytes >= SELECTION_LIMIT_BYTES * 0.8
+        return self.size_bytes >= SELECTION_LIMIT_BYTES * SELECTION_WARN_SHARE
 
     @property
     def refused(self) -> bool:
@@ -148,7 +148,7 @@ class SubscriptionPolicyKeeper:
             return self._measure(change(view.names), written=False, detail=f"dry run: would {what}")
         with self._locked():
             view, foreign = self.current()  # again, inside the lock: another writer may have changed it
-            return self._settled(view, foreign, change) or self._write(change(view.names), view, what)
+            return self._settled(view, foreign, change) or self._write(change(view.names), what)
 
     def replace(self, names: Iterable[str], *, dry_run: bool = False) -> PolicyWrite:
         """A finished run over every group: the list becomes exactly ``names`` (plus the guard's). A name
@@ -171,7 +171,7 @@ class SubscriptionPolicyKeeper:
             wanted = found | keep | ((view.names - listed_before) if view else set())
             if view is not None and self._settled(view, None, lambda n: frozenset(wanted)) is not None:
                 return self._measure(wanted, written=False, detail="the list was already exact")
-            return self._write(wanted, view, "created with the run's list" if view is None else "replaced with the run's list")
+            return self._write(wanted, "created with the run's list" if view is None else "replaced with the run's list")
 
     def retire(self) -> PolicyWrite:
         """Back to per-group filters: delete the governor's policy (by name; another tool's stays)."""
@@ -196,21 +196,20 @@ class SubscriptionPolicyKeeper:
         return None
 
     def _measure(self, names: Iterable[str], *, written: bool, detail: str) -> PolicyWrite:
-        try:
-            chosen = selection(self._policy(), names)
-        except SelectionTooLarge as error:
-            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(set(names)), SELECTION_LIMIT_BYTES + 1)
-        return PolicyWrite(written, None, detail, len(chosen.names), chosen.size_bytes)
+        return self._write(names, detail, put=False, written=written)
 
-    def _write(self, names: Iterable[str], view: PolicyView | None, detail: str) -> PolicyWrite:
+    def _write(self, names: Iterable[str], detail: str, *, put: bool = True, written: bool = True) -> PolicyWrite:
+        """The list for ``names`` (plus the guard's), put when ``put``; refused whole past 25 KB."""
         policy = self._policy()
         try:
             chosen = selection(policy, names)
         except SelectionTooLarge as error:
-            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(set(names)), SELECTION_LIMIT_BYTES + 1)
-        self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=document(policy),
-                                     selectionCriteria=chosen.criteria)
-        return PolicyWrite(True, None, detail, len(chosen.names), chosen.size_bytes)
+            too_large = error.selection
+            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(too_large.names), too_large.size_bytes)
+        if put:
+            self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=document(policy),
+                                         selectionCriteria=chosen.criteria)
+        return PolicyWrite(written, None, detail, len(chosen.names), chosen.size_bytes)
 
     def _still_excluded(self, names: Iterable[str]) -> set[str]:
         policy, keep = self._policy(), set()

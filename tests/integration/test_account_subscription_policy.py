@@ -129,6 +129,7 @@ def test_a_list_past_25_kb_is_refused_whole_and_alarms(account: LocalAccount, co
     written = run.result["summary"]["accountSubscriptionPolicy"]
     assert (written["written"], written["reason"]) == (False, "selection-too-large")
     assert "nothing was written" in written["detail"]
+    assert written["names"] == 301 and written["selectionBytes"] > 29_000  # the whole list as it would have been, guard included
     assert _policies(account) == []
     assert run.metrics()[("Conflicts", "selection-too-large")] == 1
 
