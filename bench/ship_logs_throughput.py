@@ -1,32 +1,46 @@
-"""ship-logs throughput: events per second for decode only (the floor), parse + metrics, and the full
-path up to the bytes ready to send, over realistic payloads (every line format, 40,000+ events); the
-cold start of its handler module against boto3's alone; its peak memory for the largest batch.
-Each figure is printed beside issue #11's target for it.
+"""ship-logs throughput: events per second for decoding only (the floor), decode + parse + metrics,
+and the full path a batch takes up to the bytes sent to the sink, over realistic payloads (every
+line format, 40,000+ events); the cold start of its handler module against boto3's alone; its peak
+memory for the largest batch. Each figure is printed beside issue #11's target for it.
+
+The floor is measured twice: with the standard library (the yardstick #4 and #11 were measured
+against) and with the compiled libraries the function's asset carries (msgspec, isal), the stricter
+one. The paths are the production functions (``decode_batch``, ``parse_batch``, ``MetricSet``,
+``Shipper.ship_batch`` with an OpenSearch sink whose transport answers 200), run with the compiled
+libraries and again, in a process of its own, with the standard library alone.
 
 Each stage is timed on the same payloads, best of several rounds (the least disturbed by the machine).
 """
 
 from __future__ import annotations
 
+import base64
 import cProfile
+import gc
+import gzip
 import io
+import json
+import os
 import pstats
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from . import common  # noqa: F401 (puts lambdas/ on the path)
 
+from ship_logs import codec  # noqa: E402
 from ship_logs.config import ShipLogsConfig, SinkKind  # noqa: E402
 from ship_logs.metrics import MetricSet  # noqa: E402
 from ship_logs.parse import parse_batch  # noqa: E402
-from ship_logs.payload import LogBatch, LogEvent, decode_json  # noqa: E402
-from ship_logs.sinks import GZIP_LEVEL, OpenSearchSink, ShipResult  # noqa: E402
+from ship_logs.payload import decode_batch  # noqa: E402
+from ship_logs.service import Shipper  # noqa: E402
+from ship_logs.sinks import OpenSearchSink  # noqa: E402
 from localaws.payloads import lambda_log_events, subscription_event  # noqa: E402
 
-import gzip  # noqa: E402
-
-ROUNDS = 5
+ROUNDS = 7
 #: Issue #11's targets: ratios to the decode floor, the cold start over `import boto3`, peak memory.
 TARGET_DECODE_PARSE_METRICS = 0.5
 TARGET_FULL_PATH = 0.3
@@ -44,6 +58,7 @@ STREAMS = [
 ]
 EVENTS_PER_BATCH = 2_500
 BATCHES_PER_STREAM = 4
+_STDLIB_RUN = "--stdlib-figures"
 
 
 def payloads() -> list[dict[str, Any]]:
@@ -55,12 +70,6 @@ def payloads() -> list[dict[str, Any]]:
     return events
 
 
-def _batch(document: dict[str, Any]) -> LogBatch:
-    return LogBatch(document["messageType"], document["owner"], document["logGroup"], document["logStream"],
-                    tuple(document["subscriptionFilters"]),
-                    tuple(LogEvent(e["id"], e["timestamp"], e["message"]) for e in document["logEvents"]))
-
-
 def _best(stage: Callable[[], Any]) -> float:
     best = float("inf")
     for _ in range(ROUNDS):
@@ -70,66 +79,120 @@ def _best(stage: Callable[[], Any]) -> float:
     return best
 
 
+class _Accepting:
+    """An OpenSearch `_bulk` endpoint that takes everything; keeps only the bytes it was sent."""
+
+    def __init__(self) -> None:
+        self.bytes_received = 0
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        self.bytes_received += len(body)
+        return 200, b'{"errors":false,"items":[]}'
+
+
+class _Discard:
+    def put_metric_data(self, request: Any) -> None:
+        pass
+
+    def send(self, body: str) -> None:
+        raise AssertionError("nothing is dead-lettered in the benchmark")
+
+
+def shipper() -> Shipper:
+    config = ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com")
+    sink = OpenSearchSink(config, transport=_Accepting(), auth=lambda url, body, headers: headers)
+    return Shipper(sink, _Discard(), _Discard())  # type: ignore[arg-type]
+
+
+def floor_stdlib(events: list[dict[str, Any]]) -> None:
+    for event in events:
+        for item in json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"], validate=True)))["logEvents"]:
+            item["id"], item["timestamp"], item["message"]  # noqa: B018 (reading each event is the floor's iteration)
+
+
+def floor_compiled(events: list[dict[str, Any]]) -> None:
+    import msgspec
+    from isal import isal_zlib
+
+    decode = msgspec.json.Decoder().decode
+    for event in events:
+        for item in decode(isal_zlib.decompress(base64.b64decode(event["awslogs"]["data"], validate=True), 47))["logEvents"]:
+            item["id"], item["timestamp"], item["message"]  # noqa: B018
+
+
+def decode_parse_metrics(events: list[dict[str, Any]]) -> None:
+    for event in events:
+        parsed = parse_batch(decode_batch(event))
+        metric_set = MetricSet()
+        metric_set.add_usage(parsed.usage)
+        metric_set.add_custom(parsed.custom)
+        list(metric_set.requests())
+
+
+def full_path(events: list[dict[str, Any]], ship: Shipper) -> None:
+    for event in events:
+        ship.ship_batch(decode_batch(event))
+
+
+def path_figures(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds of each path with the codecs this process runs with."""
+    ship = shipper()
+    return {"decode_parse_metrics": _best(lambda: decode_parse_metrics(events)), "full": _best(lambda: full_path(events, ship))}
+
+
+def stdlib_figures() -> dict[str, float]:
+    """The same paths in a process that runs with the standard library alone."""
+    environment = {**os.environ, codec.ENV_STDLIB_CODECS: "1"}
+    answer = subprocess.run([sys.executable, "-m", "bench.ship_logs_throughput", _STDLIB_RUN], env=environment,
+                            cwd=Path(__file__).resolve().parent.parent, check=True, capture_output=True, text=True)
+    return json.loads(answer.stdout)
+
+
 def main() -> dict[str, float]:
     events = payloads()
-    documents = [decode_json(e) for e in events]
-    batches = [_batch(d) for d in documents]
-    total = sum(len(d["logEvents"]) for d in documents)
-    sink = OpenSearchSink(ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com"), transport=None, auth=lambda u, b, h: h)  # type: ignore[arg-type]
-
-    def decode_only() -> None:
-        for event in events:
-            decode_json(event)
-
-    def parse_and_metrics() -> None:
-        for batch in batches:
-            parsed = parse_batch(batch)
-            metric_set = MetricSet()
-            metric_set.add_usage(parsed.usage)
-            metric_set.add_custom(parsed.custom)
-            list(metric_set.requests())
-
-    def full_path() -> None:
-        for event in events:
-            parsed = parse_batch(_batch(decode_json(event)))
-            metric_set = MetricSet()
-            metric_set.add_usage(parsed.usage)
-            metric_set.add_custom(parsed.custom)
-            list(metric_set.requests())
-            for batch in sink._batches(sink.encode_all(parsed.records, ShipResult())):
-                gzip.compress(b"".join(line for _, line in batch), compresslevel=GZIP_LEVEL)
-
-    floor_s, parse_s, full_s = _best(decode_only), _best(parse_and_metrics), _best(full_path)
-    figures = {"events": total, "decode": total / floor_s, "parse_metrics": total / parse_s, "full": total / full_s,
-               "decode_parse_metrics": total / (floor_s + parse_s)}
+    total = sum(len(decode_batch(e).events) for e in events)
+    gc.freeze()  # as the function does once it is initialised (ship_logs.handler.shipper)
+    compiled = codec.JSON_LIBRARY == "msgspec" and codec.GZIP_LIBRARY == "isal"
+    floors = {"standard library": _best(lambda: floor_stdlib(events))}
+    if compiled:
+        floors["msgspec + isal"] = _best(lambda: floor_compiled(events))
+    paths = {f"{codec.JSON_LIBRARY} + {codec.GZIP_LIBRARY}": path_figures(events)}
+    if compiled:
+        paths["standard library"] = stdlib_figures()
+    yardstick = floors["standard library"]
+    figures: dict[str, float] = {"events": total, "floor": total / yardstick}
     print(f"ship-logs throughput over {total:,} events in {len(events)} batches (4 functions: Python and Node.js, "
-          f"text and JSON log formats), best of {ROUNDS}")
-    print(f"  decode only (base64 + gunzip + JSON), the floor: {figures['decode']:>12,.0f} events/s")
-    print(f"  parse + metrics:                                 {figures['parse_metrics']:>12,.0f} events/s "
-          f"({figures['parse_metrics'] / figures['decode']:.2f}x the floor)")
-    ratio = figures["decode_parse_metrics"] / figures["decode"]
-    print(f"  decode + parse + metrics:                        {figures['decode_parse_metrics']:>12,.0f} events/s "
-          f"({ratio:.2f}x the floor; target >= {TARGET_DECODE_PARSE_METRICS}x: {_verdict(ratio >= TARGET_DECODE_PARSE_METRICS)})")
-    ratio = figures["full"] / figures["decode"]
-    print(f"  full path, decode to gzip'd _bulk bytes:         {figures['full']:>12,.0f} events/s "
-          f"({ratio:.2f}x the floor; target >= {TARGET_FULL_PATH}x: {_verdict(ratio >= TARGET_FULL_PATH)})")
-    figures["cold_start_ms"] = cold_start_ms()
-    print(f"  cold start: importing the handler costs {figures['cold_start_ms']:.0f} ms more than `import boto3` alone "
+          f"text and JSON log formats), best of {ROUNDS}; events/s and the ratio to each floor")
+    for name, seconds in floors.items():
+        print(f"  decode floor (base64 + gunzip + JSON + read each event), {name + ':':<19} {total / seconds:>10,.0f}")
+    for codecs, seconds in paths.items():
+        for stage, label, target in (("decode_parse_metrics", "decode + parse + metrics", TARGET_DECODE_PARSE_METRICS),
+                                     ("full", "full path to the gzip'd _bulk sent", TARGET_FULL_PATH)):
+            ratios = "; ".join(f"{floor_s / seconds[stage]:.2f}x the {name} floor" for name, floor_s in floors.items())
+            ratio = yardstick / seconds[stage]
+            figures[f"{stage}[{codecs}]"] = total / seconds[stage]
+            print(f"  {label + ', ' + codecs + ':':<56} {total / seconds[stage]:>10,.0f} ({ratios}; "
+                  f"target >= {target}x the standard library's: {_verdict(ratio >= target)})")
+    figures["decode_parse_metrics"] = yardstick / paths[next(iter(paths))]["decode_parse_metrics"]
+    figures["full"] = yardstick / paths[next(iter(paths))]["full"]
+    figures["cold_start_ms"], figures["cold_start_sources_ms"] = cold_start_ms(), cold_start_ms(bytecode=False)
+    print(f"  cold start: importing the handler from its asset costs {figures['cold_start_ms']:.0f} ms more than `import boto3` alone "
           f"(median of {COLD_START_RUNS} whole processes each; target <= {TARGET_COLD_START_MS:.0f} ms: "
-          f"{_verdict(figures['cold_start_ms'] <= TARGET_COLD_START_MS)})")
-    decoded, peak = peak_memory(sink)
+          f"{_verdict(figures['cold_start_ms'] <= TARGET_COLD_START_MS)}); {figures['cold_start_sources_ms']:.0f} ms from its sources alone")
+    decoded, peak = peak_memory()
     figures["peak_memory_ratio"] = peak / decoded
     print(f"  peak memory for the largest batch ({LARGEST_EVENT_BYTES // 1024} KiB event, {decoded / 1e6:.1f} MB decoded), decode to "
           f"_bulk bytes: {peak / 1e6:.1f} MB, {peak / decoded:.1f}x the decoded batch (target < {TARGET_PEAK_MEMORY:.0f}x: "
           f"{_verdict(peak / decoded < TARGET_PEAK_MEMORY)})")
 
     profile = cProfile.Profile()
+    ship = shipper()
     profile.enable()
-    parse_and_metrics()
+    full_path(events, ship)
     profile.disable()
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(6)
-    print("  where parse + metrics spends its time (cProfile, by own time):")
+    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(8)
+    print("  where the full path spends its time (cProfile, by own time):")
     for line in out.getvalue().splitlines():
         if line.strip() and (line.strip()[0].isdigit()) and "function calls" not in line:
             print("   ", line.strip()[:150])
@@ -140,30 +203,40 @@ def _verdict(met: bool) -> str:
     return "met" if met else "NOT MET"
 
 
-def cold_start_ms() -> float:
-    """Whole processes, alternating, so a drift of the machine's speed hits both alike."""
+def cold_start_ms(*, bytecode: bool = True) -> float:
+    """Whole processes, alternating, so a drift of the machine's speed hits both alike. The handler is
+    imported from ship-logs' asset as the stacks build it (for this machine's Python and architecture):
+    its wheels, and its bytecode unless ``bytecode`` is false (then every import compiles the sources,
+    as it did before the asset carried bytecode)."""
+    import platform
+    import shutil
     import statistics
-    import subprocess
-    import sys
-    from pathlib import Path
+    import tempfile
 
-    lambdas = str(Path(__file__).resolve().parent.parent / "lambdas")
+    from stacks.ship_logs_asset import AssetBuild
 
-    def once(code: str) -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], cwd=lambdas, check=True)
-        return time.perf_counter() - started
+    architecture = "x86_64" if platform.machine() in ("x86_64", "AMD64") else "arm64"
+    asset = AssetBuild(architecture=architecture, python_version=f"{sys.version_info.major}.{sys.version_info.minor}").built()
+    with tempfile.TemporaryDirectory() as scratch:
+        if not bytecode:
+            asset = Path(shutil.copytree(asset, Path(scratch) / "asset", ignore=shutil.ignore_patterns("__pycache__")))
+        environment = {**os.environ, "PYTHONPATH": str(asset), "PYTHONDONTWRITEBYTECODE": "1"}
 
-    differences = []
-    for _ in range(COLD_START_RUNS):
-        handler, boto3_alone = once("import boto3, ship_logs.handler"), once("import boto3")
-        differences.append((handler - boto3_alone) * 1000)
-    return statistics.median(differences)
+        def once(code: str) -> float:
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=environment, check=True)
+            return time.perf_counter() - started
+
+        differences = []
+        for _ in range(COLD_START_RUNS):
+            handler, boto3_alone = once("import boto3, ship_logs.handler"), once("import boto3")
+            differences.append((handler - boto3_alone) * 1000)
+        return statistics.median(differences)
 
 
-def peak_memory(sink: Any) -> tuple[int, int]:
-    """(decoded bytes, peak bytes allocated) for the largest batch CloudWatch Logs can send a function."""
-    import base64
+def peak_memory() -> tuple[int, int]:
+    """(decoded bytes, peak bytes allocated) for the largest batch CloudWatch Logs can send a function,
+    shipped by the production path."""
     import tracemalloc
 
     count = 2_000
@@ -175,14 +248,18 @@ def peak_memory(sink: Any) -> tuple[int, int]:
         count = int(count * 1.25)
     event = subscription_event("/aws/lambda/orders-api", lambda_log_events(count, seed=7, runtime="python", json_format=True))
     decoded = len(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))
+    ship = shipper()
     tracemalloc.start()
-    parsed = parse_batch(_batch(decode_json(event)))
-    for batch in sink._batches(sink.encode_all(parsed.records, ShipResult())):
-        gzip.compress(b"".join(line for _, line in batch), compresslevel=GZIP_LEVEL)
+    ship.ship_batch(decode_batch(event))
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     return decoded, peak
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == [_STDLIB_RUN]:
+        stdlib_events = payloads()
+        gc.freeze()
+        print(json.dumps(path_figures(stdlib_events)))
+    else:
+        main()

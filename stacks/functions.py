@@ -50,9 +50,11 @@ class GovernorFunction(Construct):
         dead_letter_queue: sqs.IQueue | None = None,
         reserved_concurrency: int | None = None,
         log_group_name: str | None = None,
+        code: lambda_.Code | None = None,
     ) -> None:
         """``log_group_name``: a fixed name for its log group (default: generated), for a guard that
-        must know it before it exists (the central archive's)."""
+        must know it before it exists (the central archive's). ``code``: an asset of its own (default:
+        lambdas/ as it is)."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(self, "Logs", retention=OWN_LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY,
                                        log_group_name=log_group_name)
@@ -87,7 +89,7 @@ class GovernorFunction(Construct):
             "Function",
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            code=lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
+            code=code or lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["**/__pycache__", "**/*.pyc"]),
             handler=handler,
             description=f"{SERVICE_NAME}: {description}",
             role=self.role,

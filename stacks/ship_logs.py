@@ -28,7 +28,8 @@ from .buckets import private_bucket
 from .alarms import Alarms
 from .dead_letters import DeadLetters
 from .destination import grant_logs_invoke
-from .functions import OWN_LOG_RETENTION, GovernorFunction, acknowledge
+from .functions import ARCHITECTURE, OWN_LOG_RETENTION, GovernorFunction, acknowledge
+from .ship_logs_asset import ship_logs_code
 
 #: Time for a 1 MB batch, its retries with backoff, and the metrics.
 SHIP_LOGS_TIMEOUT = Duration.seconds(120)
@@ -123,6 +124,7 @@ class ShipLogsDestination(Construct):
             self,
             "Function",
             handler="ship_logs.handler.handler",
+            code=ship_logs_code(architecture=ARCHITECTURE.name),
             description="ships subscribed log groups' records to the log store and their metrics to CloudWatch",
             statements=_statements(self, config),
             environment={

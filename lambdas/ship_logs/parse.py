@@ -17,8 +17,10 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from math import isfinite
+from typing import Any, NamedTuple
 
+from .codec import LINE_ERRORS, decode_line, decode_line_fast
 from .payload import LogBatch
 
 LEVELS = frozenset({"TRACE", "DEBUG", "INFO", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL"})
@@ -53,9 +55,8 @@ _CANONICAL_UNITS = {unit.lower(): unit for unit in set(UNITS.values())}
 MAX_METRIC_NAME = 255
 
 
-@dataclass(frozen=True)
-class UsageReport:
-    """What a REPORT line says about one invocation."""
+class UsageReport(NamedTuple):
+    """What a REPORT line says about one invocation (a tuple: its columns are summed with builtins)."""
 
     function: str | None
     timestamp_ms: int
@@ -70,8 +71,7 @@ class UsageReport:
         return self.init_duration_ms is not None
 
 
-@dataclass(frozen=True)
-class CustomMetric:
+class CustomMetric(NamedTuple):
     """A MONITORING|<value>|<unit>|<name>|<namespace> line."""
 
     function: str | None
@@ -96,44 +96,60 @@ def function_name(log_group: str) -> str | None:
 
 
 def iso_time(timestamp_ms: int) -> str:
-    return _IsoTimes()(timestamp_ms)
+    return _iso_time(timestamp_ms, {}, {})
 
 
-class _IsoTimes:
-    """iso_time with the date and time formatted once per second: a batch's events share their seconds."""
+#: ``000Z`` ... ``999Z``: a timestamp's milliseconds and zone, looked up rather than formatted.
+_MILLIS = tuple(f"{millis:03d}Z" for millis in range(1000))
+_SECONDS = tuple(f"{second:02d}." for second in range(60))
 
-    def __init__(self) -> None:
-        self._seconds: dict[int, str] = {}
 
-    def __call__(self, timestamp_ms: int) -> str:
-        # A timestamp out of datetime's range (a producer's bug) must not sink the batch: clamp it.
-        second, millis = divmod(min(max(timestamp_ms, 0), MAX_TIMESTAMP_MS), 1000)
-        prefix = self._seconds.get(second)
-        if prefix is None:
-            prefix = self._seconds[second] = datetime.fromtimestamp(second, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
-        return f"{prefix}{millis:03d}Z"
+def _iso_time(timestamp_ms: int, seconds: dict[int, str], minutes: dict[int, str]) -> str:
+    """The ISO 8601 time (see _second for the two caches)."""
+    # A timestamp out of datetime's range (a producer's bug) must not sink the batch: clamp it.
+    second, millis = divmod(min(max(timestamp_ms, 0), MAX_TIMESTAMP_MS), 1000)
+    return (seconds.get(second) or _second(second, seconds, minutes)) + _MILLIS[millis]
+
+
+def _second(second: int, seconds: dict[int, str], minutes: dict[int, str]) -> str:
+    """``2026-11-28T07:14:07.`` for a second in datetime's range, kept in ``seconds``; each minute's
+    part is kept in ``minutes`` (a batch's events share their minutes: one strftime a minute)."""
+    minute, second_of_minute = divmod(second, 60)
+    minute_prefix = minutes.get(minute)
+    if minute_prefix is None:
+        minute_prefix = minutes[minute] = datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+    prefix = seconds[second] = minute_prefix + _SECONDS[second_of_minute]
+    return prefix
 
 
 def parse_batch(batch: LogBatch) -> Parsed:
+    """One pass over the events; per line, a dict copy and one dispatch on its first character."""
     parsed = Parsed()
     function = function_name(batch.log_group)
-    previous: dict[str, Any] | None = None
+    # What every record of the batch shares; each record is a copy with its own time, id and message.
+    # A log stream is one execution environment, which runs one invocation at a time: lines without a
+    # request id (print() output) belong to the invocation whose START came last, the template's.
+    template = {
+        "@timestamp": None, "eventId": None, "logGroup": batch.log_group, "logStream": batch.log_stream,
+        "owner": batch.owner, "region": batch.region, "function": function, "requestId": None, "level": None,
+        "type": "app", "message": None, "fields": None,
+    }
+    previous: dict[str, Any] = _NO_RECORD
     #: Where ``previous`` stands in a Python traceback (_PLAIN: it is not one); blank lines held back.
     trace = _PLAIN
     blanks = 0
-    # A log stream is one execution environment, which runs one invocation at a time: lines without
-    # a request id (print() output) belong to the invocation whose START came last.
-    current_request: str | None = None
-    iso = _IsoTimes()
-    log_group, log_stream, owner, region = batch.log_group, batch.log_stream, batch.owner, batch.region
-    records = parsed.records
+    seconds: dict[int, str] = {}
+    minutes: dict[int, str] = {}
+    append = parsed.records.append
+    readers, millis, read_other, plain, may_continue = _READERS, _MILLIS, _read_other, _PLAIN, _MAY_CONTINUE
     for event in batch.events:
         message = event.message
         if "\r" in message:  # the Python runtime writes multi-line messages with \r as the line break
             message = message.replace("\r", "\n")
         if message.endswith("\n"):
             message = message.rstrip("\n")
-        if previous is not None and previous["type"] == "app":
+        first = message[:1]
+        if (trace is not plain or first in may_continue) and previous["type"] == "app":
             step = _trace_step(trace, previous, message)
             if step is not None:
                 trace = step
@@ -144,34 +160,34 @@ def parse_batch(batch: LogBatch) -> Parsed:
                 blanks = 0
                 continue
         blanks = 0
-        trace = _OPEN if message.startswith(TRACEBACK_START) else _PLAIN
-        record = {
-            "@timestamp": iso(event.timestamp_ms),
-            "eventId": event.id,
-            "logGroup": log_group,
-            "logStream": log_stream,
-            "owner": owner,
-            "region": region,
-            "function": function,
-            "requestId": None,
-            "level": None,
-            "type": "app",
-            "message": message,
-            "fields": None,
-        }
-        _read_line(record, message, event.timestamp_ms, function, parsed)
-        if trace == _OPEN and record["level"] is None:
-            record["level"] = "ERROR"
-        if record["requestId"] is None:
-            record["requestId"] = current_request
-        elif record["type"] == "platform.start":
-            current_request = record["requestId"]
-        records.append(record)
+        timestamp_ms = event.timestamp_ms
+        record = template.copy()
+        prefix = seconds.get(timestamp_ms // 1000)
+        if prefix is None:
+            prefix = _second(timestamp_ms // 1000, seconds, minutes) if 0 <= timestamp_ms <= MAX_TIMESTAMP_MS else None
+        record["@timestamp"] = _iso_time(timestamp_ms, seconds, minutes) if prefix is None else prefix + millis[timestamp_ms % 1000]
+        record["eventId"] = event.id
+        record["message"] = message
+        started = readers.get(first, read_other)(record, message, timestamp_ms, function, parsed)
+        if started is not None:
+            template["requestId"] = started
+        if first == "T" and message.startswith(TRACEBACK_START):
+            trace = _OPEN
+            if record["level"] is None:
+                record["level"] = "ERROR"
+        else:
+            trace = plain
+        append(record)
         previous = record
     return parsed
 
 
 _PLAIN, _OPEN, _CLOSED, _LINKED = "plain", "open", "closed", "linked"
+#: The first characters of a line that may go on a previous plain record (indented, a traceback, a
+#: link of a chain); a line starting otherwise is a record of its own.
+_MAY_CONTINUE = frozenset(prefix[0] for prefix in (*_INDENTED, TRACEBACK_START, *_TRACE_LINKS))
+#: ``previous`` before the first record: no line goes on it.
+_NO_RECORD: dict[str, Any] = {"type": None}
 
 
 def _trace_step(trace: str, previous: dict[str, Any], message: str) -> str | None:
@@ -202,134 +218,153 @@ def _trace_step(trace: str, previous: dict[str, Any], message: str) -> str | Non
     return None
 
 
-def _read_line(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
-    first = message[:1]
-    if first == "{":
-        _read_json(record, message, timestamp_ms, function, parsed)
-    elif first == "[":
-        _read_bracketed_level(record, message)
-    elif first == "S" and message.startswith("START RequestId: "):
-        _read_start(record, message)
-    elif first == "E" and message.startswith("END RequestId: "):
-        record["type"], record["requestId"], record["level"] = "platform.end", message[15:].split(" ", 1)[0].strip(), "INFO"
-    elif first == "R" and message.startswith("REPORT RequestId: "):
-        _read_report(record, message, timestamp_ms, function, parsed)
-    elif first == "I" and message.startswith(("INIT_START ", "INIT_REPORT ")):
-        record["type"] = "platform.initStart" if message.startswith("INIT_START") else "platform.initReport"
-        record["fields"] = _tab_pairs(message.split(" ", 1)[1])
-    elif first.isdigit():
-        _read_tabbed(record, message)
-    else:
-        _read_plain(record, message)
-    text = record["message"]
-    if text.startswith(MONITORING_PREFIX) and function is not None:
-        _read_monitoring(text, timestamp_ms, function, parsed)
+_ABSENT = object()
+
+# Readers: each fills in a record from its line; a START line's reader returns the invocation's
+# request id. A reader never writes None over the request id the record was given.
 
 
-def _no_constant(name: str) -> None:
-    """NaN and Infinity are not JSON: OpenSearch refuses a document holding them. Kept as null."""
-    return None
-
-
-#: The C scanner behind json.loads, called directly: two Python frames fewer per structured line.
-_scan_json = json.JSONDecoder(parse_constant=_no_constant).scan_once
-
-
-def _read_json(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+def _read_json(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> Any:
     try:
-        document, end = _scan_json(message, 0)
-    except (StopIteration, ValueError, RecursionError):  # RecursionError: nested deeper than Python parses
-        document, end = None, 0
-    if end != len(message) and message[end:].strip():  # not one JSON value: plain text that starts with {
-        document = None
+        document = decode_line_fast(message)
+    except LINE_ERRORS:
+        document = decode_line(message)
     if not isinstance(document, dict):
-        _read_plain(record, message)
-        return
+        return _read_plain(record, message, timestamp_ms, function, parsed)
     kind = document.get("type")
     if isinstance(kind, str) and kind.startswith("platform.") and isinstance(document.get("record"), dict):
         # Lambda's JSON log format for its own lines.
         platform = document["record"]
-        record["type"], record["requestId"], record["fields"] = kind, platform.get("requestId"), platform
-        record["level"] = "INFO"
+        record["type"], record["fields"], record["level"] = kind, platform, "INFO"
+        request_id = platform.get("requestId")
+        if request_id is not None:
+            record["requestId"] = request_id
         if kind == "platform.report":
             _usage_from_json(platform, timestamp_ms, function, parsed)
-        return
+        return request_id if kind == "platform.start" else None
     record["fields"] = document
     level = document.get("level") or document.get("levelname") or document.get("severity") or document.get("log_level")
-    record["level"] = _level(level) if isinstance(level, str) else None
-    text = document.get("message", document.get("msg"))
-    record["message"] = text if isinstance(text, str) else json.dumps(text) if text is not None else message
+    if isinstance(level, str):
+        record["level"] = _LEVEL_NAMES.get(level) or _level(level)
+    text = document.get("message", _ABSENT)
+    if text is _ABSENT:
+        text = document.get("msg")
+    if isinstance(text, str):
+        record["message"] = text
+        if function is not None and text.startswith(MONITORING_PREFIX):
+            _read_monitoring(text, timestamp_ms, function, parsed)
+    elif text is not None:
+        record["message"] = json.dumps(text)
     request_id = document.get("requestId") or document.get("function_request_id") or document.get("request_id") or document.get("AWSRequestId")
-    record["requestId"] = request_id if isinstance(request_id, str) else None
-    if record["function"] is None and isinstance(document.get("function_name"), str):
+    if isinstance(request_id, str):
+        record["requestId"] = request_id
+    if function is None and isinstance(document.get("function_name"), str):
         # Searchable on the record; never a metric dimension (metrics come from the log group alone).
         record["function"] = document["function_name"]
+    return None
 
 
-def _read_bracketed_level(record: dict[str, Any], message: str) -> None:
+def _read_bracketed_level(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     """The Python runtime: ``[LEVEL]\\t<time>\\t<request id>\\t<message>``, or ``[ERROR] Exception: ...`` for an uncaught one."""
     close = message.find("]")
-    level = message[1:close] if 0 < close < 10 else ""
-    if level.upper() not in LEVELS:
-        _read_plain(record, message)
+    level = _known_level(message[1:close]) if 0 < close < 10 else None
+    if level is None:
+        _read_plain(record, message, timestamp_ms, function, parsed)
         return
-    record["level"] = _level(level)
+    record["level"] = level
     parts = message.split("\t", 3)
     if len(parts) == 4:
         record["requestId"], record["message"] = parts[2], parts[3]
+        text = parts[3]
     else:
-        record["message"] = message[close + 1:].lstrip()
+        record["message"] = text = message[close + 1:].lstrip()
+    if function is not None and text.startswith(MONITORING_PREFIX):
+        _read_monitoring(text, timestamp_ms, function, parsed)
 
 
-def _read_tabbed(record: dict[str, Any], message: str) -> None:
+def _read_tabbed(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     """Node.js, Java and .NET runtimes: ``<time>\\t<request id>\\t<LEVEL>\\t<message>``."""
     parts = message.split("\t", 3)
-    if len(parts) == 4 and parts[2].upper() in LEVELS:
-        record["requestId"], record["level"], record["message"] = parts[1], _level(parts[2]), parts[3]
-    elif len(parts) == 3 and parts[2].upper() in LEVELS:  # an empty message
-        record["requestId"], record["level"], record["message"] = parts[1], _level(parts[2]), ""
+    level = _known_level(parts[2]) if 3 <= len(parts) else None
+    if level is None:
+        _read_plain(record, message, timestamp_ms, function, parsed)
+        return
+    text = parts[3] if len(parts) == 4 else ""  # three parts: an empty message
+    record["requestId"], record["level"], record["message"] = parts[1], level, text
+    if function is not None and text.startswith(MONITORING_PREFIX):
+        _read_monitoring(text, timestamp_ms, function, parsed)
+
+
+def _read_other(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    """A line no reader claims by its first character."""
+    if message[:1].isdigit():  # a digit of another script: read as the runtimes' tabbed lines, as ever
+        _read_tabbed(record, message, timestamp_ms, function, parsed)
     else:
-        _read_plain(record, message)
+        _read_plain(record, message, timestamp_ms, function, parsed)
 
 
-def _read_plain(record: dict[str, Any], message: str) -> None:
-    head = message[:9].split(":", 1)[0].split(" ", 1)[0].upper()
-    if head in LEVELS:
-        record["level"] = _level(head)
+def _read_plain(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    """Plain text: a level if the line starts with one; a MONITORING line's metric."""
+    if message[:1] in _LEVEL_INITIALS:
+        level = _known_level(message[:9].split(":", 1)[0].split(" ", 1)[0])
+        if level is not None:
+            record["level"] = level
+    elif function is not None and message.startswith(MONITORING_PREFIX):
+        _read_monitoring(message, timestamp_ms, function, parsed)
 
 
-def _read_start(record: dict[str, Any], message: str) -> None:
+def _read_start(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> Any:
     # START RequestId: <id> Version: <version>
+    if not message.startswith("START RequestId: "):
+        return _read_plain(record, message, timestamp_ms, function, parsed)
     words = message.split()
-    record["type"], record["requestId"], record["level"] = "platform.start", words[2] if len(words) > 2 else None, "INFO"
+    record["type"], record["level"] = "platform.start", "INFO"
     if len(words) > 4 and words[3] == "Version:":
         record["fields"] = {"version": words[4]}
+    if len(words) > 2:
+        record["requestId"] = words[2]
+        return words[2]
+    return None
 
 
 def _tab_pairs(text: str) -> dict[str, str]:
-    pairs = {}
-    for part in text.split("\t"):
-        key, sep, value = part.partition(":")
-        if sep:
-            pairs[key.strip()] = value.strip()
-    return pairs
+    """``Key: value\\tKey: value``; a part without a colon is left out."""
+    return {key.strip(): value.strip() for key, sep, value in [part.partition(":") for part in text.split("\t")] if sep}
+
+
+def _read_end(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    if message.startswith("END RequestId: "):
+        record["type"], record["requestId"], record["level"] = "platform.end", message[15:].split(" ", 1)[0].strip(), "INFO"
+    else:
+        _read_plain(record, message, timestamp_ms, function, parsed)
+
+
+def _read_init(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    if message.startswith(("INIT_START ", "INIT_REPORT ")):
+        record["type"] = "platform.initStart" if message.startswith("INIT_START") else "platform.initReport"
+        record["fields"] = _tab_pairs(message.split(" ", 1)[1])
+    else:
+        _read_plain(record, message, timestamp_ms, function, parsed)
 
 
 def _read_report(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     # REPORT RequestId: <id>\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms
+    if not message.startswith("REPORT RequestId: "):
+        _read_plain(record, message, timestamp_ms, function, parsed)
+        return
     pairs = _tab_pairs(message[7:])
-    record["type"], record["requestId"], record["level"], record["fields"] = "platform.report", pairs.get("RequestId"), "INFO", pairs
+    record["type"], record["level"], record["fields"] = "platform.report", "INFO", pairs
+    request_id = pairs.get("RequestId")
+    if request_id is not None:
+        record["requestId"] = request_id
     if function is None:
         return  # only a Lambda function's own log group says which function this was
     try:
+        init = pairs.get("Init Duration")
         parsed.usage.append(UsageReport(
-            function=function,
-            timestamp_ms=timestamp_ms,
-            duration_ms=_number(pairs["Duration"]),
-            billed_duration_ms=_number(pairs["Billed Duration"]),
-            memory_size_mb=_number(pairs["Memory Size"]),
-            max_memory_used_mb=_number(pairs["Max Memory Used"]),
-            init_duration_ms=_number(pairs["Init Duration"]) if "Init Duration" in pairs else None,
+            function, timestamp_ms, float(pairs["Duration"].split(" ", 1)[0]), float(pairs["Billed Duration"].split(" ", 1)[0]),
+            float(pairs["Memory Size"].split(" ", 1)[0]), float(pairs["Max Memory Used"].split(" ", 1)[0]),
+            float(init.split(" ", 1)[0]) if init is not None else None,
         ))
     except (KeyError, ValueError):
         pass  # a REPORT line of another shape: shipped as a record, no metric
@@ -366,15 +401,16 @@ def _read_monitoring(text: str, timestamp_ms: int, function: str | None, parsed:
 def _monitoring(parts: list[str], timestamp_ms: int, function: str | None) -> CustomMetric | None:
     if len(parts) != 5:
         return None
-    _, value, unit, name, namespace = (p.strip() for p in parts)
-    unit = UNITS.get(unit.lower()) or _CANONICAL_UNITS.get(unit.lower())
+    _, value, unit, name, namespace = map(str.strip, parts)
+    unit = unit.lower()
+    unit = UNITS.get(unit) or _CANONICAL_UNITS.get(unit)
     try:
         number = float(value)
     except ValueError:
         return None
     if unit is None or not name or len(name) > MAX_METRIC_NAME or not namespace or len(namespace) > MAX_METRIC_NAME:
         return None
-    if namespace.startswith("AWS/") or number != number or number in (float("inf"), float("-inf")):
+    if namespace.startswith("AWS/") or not isfinite(number):
         return None  # AWS/ is reserved; NaN and infinities are refused by CloudWatch
     return CustomMetric(function, timestamp_ms, namespace, name, unit, number)
 
@@ -383,6 +419,26 @@ def _number(text: str) -> float:
     return float(text.split(" ", 1)[0])
 
 
+#: One dispatch per line, on its first character; a line starting with anything else is plain text.
+_READERS: dict[str, Any] = {
+    "{": _read_json, "[": _read_bracketed_level, "S": _read_start, "E": _read_end, "R": _read_report, "I": _read_init,
+    **dict.fromkeys("0123456789", _read_tabbed),
+}
+
+
 def _level(level: str) -> str:
     level = level.upper()
     return "WARN" if level == "WARNING" else "FATAL" if level == "CRITICAL" else level
+
+
+#: The levels as runtimes write them (upper, lower, capitalized) -> the record's level, looked up.
+_LEVEL_NAMES = {spelling: _level(name) for name in LEVELS for spelling in (name, name.lower(), name.capitalize())}
+_LEVEL_INITIALS = frozenset(name[0] for name in _LEVEL_NAMES)
+
+
+def _known_level(text: str) -> str | None:
+    """The record's level for one of LEVELS in any case; None for any other text."""
+    level = _LEVEL_NAMES.get(text)
+    if level is None and text.upper() in LEVELS:
+        level = _level(text)
+    return level

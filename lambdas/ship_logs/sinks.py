@@ -11,11 +11,9 @@ Lambda tries the whole batch again later; the CloudWatch event id is each record
 from __future__ import annotations
 
 import base64
-import gzip
 import http.client
 import json
 import random
-import re
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from .aws import FirehoseGateway, SecretsGateway, SigV4Signer
+from .codec import encode_json, gzip_compress
 from .config import ShipLogsConfig, SinkAuth, SinkKind
 
 #: Firehose PutRecordBatch limits.
@@ -33,8 +32,6 @@ FIREHOSE_MAX_RECORDS = 500
 FIREHOSE_MAX_BATCH_BYTES = 4 * 1024 * 1024
 FIREHOSE_MAX_RECORD_BYTES = 1_000 * 1024
 HTTP_TIMEOUT_S = 10.0
-#: Fast compression: logs shrink ~10x even at level 1, and CPU is what a shipper pays for.
-GZIP_LEVEL = 1
 
 
 class SinkUnavailable(Exception):
@@ -115,33 +112,24 @@ class UrllibTransport:
             return 0, str(error).encode()
 
 
-#: A UTF-16 surrogate with no partner: valid in a JSON string escape, not encodable as UTF-8.
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
 class UnencodableRecord(ValueError):
     """A record that cannot be written as standard JSON even as plain text: dead-lettered alone."""
-
-
-def _serialize(record: dict[str, Any]) -> bytes:
-    """Standard JSON (no NaN), UTF-8. A lone surrogate (``"\\udcff"`` in a line: what json.dumps writes
-    for an undecodable file name) becomes U+FFFD instead of failing the batch."""
-    text = json.dumps(record, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
-    try:
-        return text.encode()
-    except UnicodeEncodeError:
-        return _LONE_SURROGATE.sub("\ufffd", text).encode()
 
 
 def encode_record(record: dict[str, Any]) -> bytes:
     """``record`` as one JSON line; a record whose fields cannot be written (nested too deep, not
     standard JSON) is written as plain text: its message, without fields."""
+    return _encoded(record)[0]
+
+
+def _encoded(record: dict[str, Any]) -> tuple[bytes, bool]:
+    """The record's JSON line, and whether it had to be written as plain text (degraded)."""
     try:
-        return _serialize(record)
+        return encode_json(record), False
     except (ValueError, RecursionError, TypeError):
         pass
     try:
-        return _serialize(_as_plain_text(record))
+        return encode_json(_as_plain_text(record)), record.get("fields") is not None
     except (ValueError, RecursionError, TypeError) as error:
         raise UnencodableRecord(f"cannot be written as JSON: {type(error).__name__}") from None
 
@@ -156,8 +144,10 @@ class Sink(ABC):
     max_batch_bytes: int = 5 * 1024 * 1024
     max_batch_records: int = 10_000_000
 
-    def encode(self, record: dict[str, Any]) -> bytes:
-        return encode_record(record) + b"\n"
+    def encode(self, record: dict[str, Any]) -> tuple[bytes, bool]:
+        """What the sink is sent for ``record``, and whether it was degraded to plain text."""
+        line, degraded = _encoded(record)
+        return line + b"\n", degraded
 
     @abstractmethod
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
@@ -166,13 +156,16 @@ class Sink(ABC):
     def encode_all(self, records: Sequence[dict[str, Any]], result: ShipResult) -> list[tuple[dict[str, Any], bytes]]:
         """Each record on its own: one that cannot be encoded goes to ``result.rejected``, not the batch."""
         items = []
+        append, encode, degraded = items.append, self.encode, 0
         for record in records:
             try:
-                items.append((record, self.encode(record)))
+                line, was_degraded = encode(record)
             except UnencodableRecord as error:
                 result.rejected.append((_as_plain_text(record), str(error)))
-        # A record that kept fields but was written without them fell back to plain text.
-        result.degraded += sum(1 for record, line in items if record.get("fields") is not None and b'"fields":null' in line)
+                continue
+            append((record, line))
+            degraded += was_degraded
+        result.degraded += degraded
         return items
 
     def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
@@ -183,6 +176,9 @@ class Sink(ABC):
         return result
 
     def _batches(self, items: list[tuple[dict[str, Any], bytes]]) -> Iterator[list[tuple[dict[str, Any], bytes]]]:
+        if len(items) <= self.max_batch_records and sum([len(line) for _, line in items]) <= self.max_batch_bytes:
+            yield items  # the common case: the whole batch is one request
+            return
         batch: list[tuple[dict[str, Any], bytes]] = []
         size = 0
         for item in items:
@@ -199,7 +195,7 @@ class Sink(ABC):
         pending = batch
         while pending:
             result.requests += 1
-            result.bytes_sent += sum(len(line) for _, line in pending)
+            result.bytes_sent += sum([len(line) for _, line in pending])
             delivery = self.deliver(pending)
             if delivery.split:
                 if len(pending) == 1:
@@ -225,10 +221,10 @@ class HttpSink(Sink):
         self.max_batch_bytes = config.max_batch_bytes
 
     def _post(self, url: str, items: list[tuple[dict[str, Any], bytes]], content_type: str) -> tuple[int, bytes]:
-        body = b"".join(line for _, line in items)
+        body = b"".join([line for _, line in items])
         headers = {"Content-Type": content_type}
         if self.compress:
-            body = gzip.compress(body, compresslevel=GZIP_LEVEL)
+            body = gzip_compress(body)
             headers["Content-Encoding"] = "gzip"
         headers = self.auth(url, body, headers)
         status, answer = self.transport.post(url, body, headers)
@@ -262,18 +258,22 @@ class OpenSearchSink(HttpSink):
         super().__init__(config, transport, auth)
         self.url = config.endpoint.rstrip("/") + "/_bulk"
         self.index_pattern = config.index
-        self._index_by_hour: dict[str, str] = {}
+        #: Each hour's action line up to the document id: built once, not per record.
+        self._action_by_hour: dict[str, bytes] = {}
 
     def index(self, timestamp: str) -> str:
-        hour = timestamp[:13]
-        name = self._index_by_hour.get(hour)
-        if name is None:
-            name = self._index_by_hour[hour] = datetime.fromisoformat(hour + ":00:00").strftime(self.index_pattern)
-        return name
+        return datetime.fromisoformat(timestamp[:13] + ":00:00").strftime(self.index_pattern)
 
-    def encode(self, record: dict[str, Any]) -> bytes:
-        action = {"create": {"_index": self.index(record["@timestamp"]), "_id": record["eventId"]}}
-        return _serialize(action) + b"\n" + encode_record(record) + b"\n"
+    def encode(self, record: dict[str, Any]) -> tuple[bytes, bool]:
+        hour = record["@timestamp"][:13]
+        action = self._action_by_hour.get(hour)
+        if action is None:
+            action = self._action_by_hour[hour] = b'{"create":{"_index":' + encode_json(self.index(hour)) + b',"_id":'
+        line, degraded = _encoded(record)
+        event_id = record["eventId"]
+        # CloudWatch's event ids are digits: written as they are; anything else (a redriven record) encoded.
+        quoted = b'"' + event_id.encode() + b'"' if isinstance(event_id, str) and event_id.isdigit() and event_id.isascii() else encode_json(event_id)
+        return b"".join((action, quoted, b"}}\n", line, b"\n")), degraded
 
     def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
         status, answer = self._post(self.url, items, "application/x-ndjson")
