@@ -27,7 +27,7 @@ synth: .stamp-venv .stamp-node
 bench: .stamp-venv
 	$(PY) -m bench
 
-.stamp-venv: requirements.txt requirements-dev.txt
+.stamp-venv: requirements.txt requirements-dev.txt lambdas/ship_logs/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@

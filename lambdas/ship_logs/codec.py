@@ -97,6 +97,13 @@ def gzip_compress(body: bytes) -> bytes:
     return zlib.compress(body, GZIP_LEVEL, _GZIP_WBITS)
 
 
+def gzip_stream() -> Any:
+    """A gzip compressor fed piece by piece (``compress``, then ``flush``)."""
+    if _isal_zlib is not None:
+        return _isal_zlib.compressobj(GZIP_LEVEL, _isal_zlib.DEFLATED, _GZIP_WBITS)
+    return zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, _GZIP_WBITS)
+
+
 #: A UTF-16 surrogate with no partner: valid in a JSON string escape, not encodable as UTF-8.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _stdlib_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str).encode

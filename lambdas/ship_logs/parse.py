@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from math import isfinite
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from .codec import LINE_ERRORS, decode_line, decode_line_fast
@@ -123,8 +124,16 @@ def _second(second: int, seconds: dict[int, str], minutes: dict[int, str]) -> st
 
 
 def parse_batch(batch: LogBatch) -> Parsed:
-    """One pass over the events; per line, a dict copy and one dispatch on its first character."""
+    """Every record of the batch, and its metrics."""
     parsed = Parsed()
+    parsed.records = list(iter_records(batch, parsed))
+    return parsed
+
+
+def iter_records(batch: LogBatch, parsed: Parsed) -> Iterator[dict[str, Any]]:
+    """The batch's records one by one, each once its continuation lines are joined to it; its usage
+    reports, custom metrics and malformed MONITORING lines go to ``parsed`` (``parsed.records`` is
+    left alone). One pass over the events; per line, a dict copy and one dispatch on its first character."""
     function = function_name(batch.log_group)
     # What every record of the batch shares; each record is a copy with its own time, id and message.
     # A log stream is one execution environment, which runs one invocation at a time: lines without a
@@ -140,8 +149,7 @@ def parse_batch(batch: LogBatch) -> Parsed:
     blanks = 0
     seconds: dict[int, str] = {}
     minutes: dict[int, str] = {}
-    append = parsed.records.append
-    readers, millis, read_other, plain, may_continue = _READERS, _MILLIS, _read_other, _PLAIN, _MAY_CONTINUE
+    readers, millis, read_other, plain, may_continue, no_record = _READERS, _MILLIS, _read_other, _PLAIN, _MAY_CONTINUE, _NO_RECORD
     for event in batch.events:
         message = event.message
         if "\r" in message:  # the Python runtime writes multi-line messages with \r as the line break
@@ -177,9 +185,11 @@ def parse_batch(batch: LogBatch) -> Parsed:
                 record["level"] = "ERROR"
         else:
             trace = plain
-        append(record)
+        if previous is not no_record:
+            yield previous
         previous = record
-    return parsed
+    if previous is not no_record:
+        yield previous
 
 
 _PLAIN, _OPEN, _CLOSED, _LINKED = "plain", "open", "closed", "linked"

@@ -7,13 +7,13 @@ metric is published, so Lambda's retry of the batch publishes them once.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .aws import CloudWatchGateway, QueueGateway
 from .metrics import MetricSet
-from .parse import Parsed, parse_batch
+from .parse import Parsed, iter_records
 from .payload import LogBatch
 from .sinks import Backoff, ShipResult, Sink
 
@@ -47,6 +47,19 @@ class ShipOutcome:
         return {_camel(k): v for k, v in fields.items()} | {"malformedMonitoring": len(self.malformed_monitoring)}
 
 
+class BatchRecords:
+    """A batch's records, parsed again each time they are iterated, so that none are held while the
+    sink works (a batch's records take several times its decoded size): the first pass collects the
+    batch's metrics into ``parsed``; a later one (a sink finding the few it asks for again) does not."""
+
+    def __init__(self, batch: LogBatch, parsed: Parsed) -> None:
+        self.batch, self.parsed, self._passes = batch, parsed, 0
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        self._passes += 1
+        return iter_records(self.batch, self.parsed if self._passes == 1 else Parsed())
+
+
 class Shipper:
     def __init__(self, sink: Sink, cloudwatch: CloudWatchGateway, dead_letters: QueueGateway, *,
                  custom_namespaces: Sequence[str] = ()) -> None:
@@ -58,8 +71,8 @@ class Shipper:
 
     def ship_batch(self, batch: LogBatch, backoff: Callable[[], Backoff] = Backoff, *, account_dimension: bool = False) -> ShipOutcome:
         """``account_dimension``: metrics also carry the source account (batches from many accounts)."""
-        parsed = parse_batch(batch)
-        outcome = self._forward(parsed.records, backoff)
+        parsed = Parsed()
+        outcome = self._forward(BatchRecords(batch, parsed), backoff)
         self._publish_metrics(parsed, outcome, batch.owner if account_dimension else None)
         outcome.malformed_monitoring = parsed.malformed_monitoring
         return outcome
@@ -77,9 +90,9 @@ class Shipper:
                                              "note": f"too large for SQS ({len(body)} bytes); only its digest is kept"}})
         self.dead_letters.send(body)
 
-    def _forward(self, records: list[dict[str, Any]], backoff: Callable[[], Backoff]) -> ShipOutcome:
+    def _forward(self, records: Iterable[dict[str, Any]], backoff: Callable[[], Backoff]) -> ShipOutcome:
         result: ShipResult = self.sink.ship(records, backoff)
-        outcome = ShipOutcome(records=len(records), shipped=result.shipped, rejected=len(result.rejected),
+        outcome = ShipOutcome(records=result.records, shipped=result.shipped, rejected=len(result.rejected),
                               degraded=result.degraded, retries=result.retries, requests=result.requests)
         if result.rejected:
             outcome.dead_letter_messages = self._dead_letter(result.rejected)

@@ -18,13 +18,13 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from .aws import FirehoseGateway, SecretsGateway, SigV4Signer
-from .codec import encode_json, gzip_compress
+from .codec import encode_json, gzip_stream
 from .config import ShipLogsConfig, SinkAuth, SinkKind
 
 #: Firehose PutRecordBatch limits.
@@ -44,6 +44,8 @@ class SinkRefused(Exception):
 
 @dataclass
 class ShipResult:
+    #: Records the sink was given.
+    records: int = 0
     shipped: int = 0
     #: (record, why the sink refused it for good)
     rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
@@ -56,12 +58,81 @@ class ShipResult:
 
 @dataclass
 class _Delivery:
+    """What became of one request's records, by their position in it."""
+
     ok: int = 0
-    retry: list[tuple[dict[str, Any], bytes]] = field(default_factory=list)
-    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)
     #: The sink refused the batch as a whole (too large, or a record it cannot take): halve it to find out.
     split: bool = False
     error: str = ""
+    #: Every record is to be sent again: the same request body serves.
+    retry_all: bool = False
+
+
+class _Request:
+    """One request being filled: which records (their indexes in the batch) and their lines, kept only
+    as the request's body needs them (compressed as they come, for an HTTP sink)."""
+
+    def __init__(self, body: Any) -> None:
+        self.indexes: list[int] = []
+        self.size = 0
+        self.body = body
+
+    def add(self, index: int, line: bytes) -> None:
+        self.indexes.append(index)
+        self.size += len(line)
+        self.body.add(line)
+
+
+class _Lines:
+    """A request body of separate lines (Firehose records)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def finish(self) -> list[bytes]:
+        return self.lines
+
+
+class _Joined:
+    """A request body of lines joined (an uncompressed HTTP body)."""
+
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def finish(self) -> bytes:
+        return b"".join(self.lines)
+
+
+class _Gzipped:
+    """A gzip'd HTTP body, compressed as its lines come: a batch's lines are never all held at once."""
+
+    def __init__(self) -> None:
+        self.compressor = gzip_stream()
+        self.pending = bytearray()
+        self.parts: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        self.pending += line
+        if len(self.pending) >= _GZIP_CHUNK_BYTES:
+            self.parts.append(self.compressor.compress(self.pending))
+            self.pending.clear()
+
+    def finish(self) -> bytes:
+        self.parts.append(self.compressor.compress(self.pending))
+        self.parts.append(self.compressor.flush())
+        return b"".join(self.parts)
+
+
+#: Lines are handed to the compressor in chunks this large (one call per chunk, not per line).
+_GZIP_CHUNK_BYTES = 256 * 1024
 
 
 class Backoff:
@@ -150,67 +221,99 @@ class Sink(ABC):
         return line + b"\n", degraded
 
     @abstractmethod
-    def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
-        """Send one batch; say what arrived, what to send again and what the sink refused for good."""
+    def deliver(self, payload: Any, count: int) -> _Delivery:
+        """Send one request of ``count`` records; say what arrived, what to send again and what the sink
+        refused for good."""
 
-    def encode_all(self, records: Sequence[dict[str, Any]], result: ShipResult) -> list[tuple[dict[str, Any], bytes]]:
-        """Each record on its own: one that cannot be encoded goes to ``result.rejected``, not the batch."""
-        items = []
-        append, encode, degraded = items.append, self.encode, 0
-        for record in records:
+    def new_body(self) -> Any:
+        """What collects a request's lines (``add``) and makes its payload (``finish``)."""
+        return _Joined()
+
+    def refusal(self, line: bytes) -> str | None:
+        """Why the sink cannot take this line at all (then it is dead-lettered alone), or None."""
+        return None
+
+    def ship(self, records: Iterable[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
+        """``records`` is iterated once to ship them, and again only to find the few a sink asks for
+        again or refuses (so a batch's records need not be held: see service.BatchRecords). Each
+        request is sent as soon as it is full. ``backoff`` makes the retry budget of each request
+        (bounded by the invocation's time left)."""
+        result = ShipResult()
+        request = _Request(self.new_body())
+        encode, max_bytes, max_records, degraded, count = self.encode, self.max_batch_bytes, self.max_batch_records, 0, 0
+        for index, record in enumerate(records):
+            count += 1
             try:
                 line, was_degraded = encode(record)
             except UnencodableRecord as error:
                 result.rejected.append((_as_plain_text(record), str(error)))
                 continue
-            append((record, line))
             degraded += was_degraded
-        result.degraded += degraded
-        return items
-
-    def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
-        """``backoff`` makes the retry budget of each batch (bounded by the invocation's time left)."""
-        result = ShipResult()
-        for batch in self._batches(self.encode_all(records, result)):
-            self._ship_batch(batch, result, backoff)
+            refused = self.refusal(line)
+            if refused is not None:
+                result.rejected.append((record, refused))
+                continue
+            if request.indexes and (request.size + len(line) > max_bytes or len(request.indexes) >= max_records):
+                self._send(request.indexes, request.size, request.body.finish(), records, result, backoff)
+                request = _Request(self.new_body())
+            request.add(index, line)
+        if request.indexes:
+            self._send(request.indexes, request.size, request.body.finish(), records, result, backoff)
+        result.records, result.degraded = count, result.degraded + degraded
         return result
 
-    def _batches(self, items: list[tuple[dict[str, Any], bytes]]) -> Iterator[list[tuple[dict[str, Any], bytes]]]:
-        if len(items) <= self.max_batch_records and sum([len(line) for _, line in items]) <= self.max_batch_bytes:
-            yield items  # the common case: the whole batch is one request
-            return
-        batch: list[tuple[dict[str, Any], bytes]] = []
-        size = 0
-        for item in items:
-            if batch and (size + len(item[1]) > self.max_batch_bytes or len(batch) >= self.max_batch_records):
-                yield batch
-                batch, size = [], 0
-            batch.append(item)
-            size += len(item[1])
-        if batch:
-            yield batch
-
-    def _ship_batch(self, batch: list[tuple[dict[str, Any], bytes]], result: ShipResult, new_backoff: Callable[[], Backoff]) -> None:
+    def _send(self, indexes: list[int], size: int, payload: Any, records: Iterable[dict[str, Any]], result: ShipResult,
+              new_backoff: Callable[[], Backoff]) -> None:
+        """Sends one request; what the sink asks for again is sent again (re-encoded from ``records``)."""
         backoff = new_backoff()
-        pending = batch
-        while pending:
+        while indexes:
             result.requests += 1
-            result.bytes_sent += sum([len(line) for _, line in pending])
-            delivery = self.deliver(pending)
+            result.bytes_sent += size
+            delivery = self.deliver(payload, len(indexes))
             if delivery.split:
-                if len(pending) == 1:
-                    result.rejected.append((pending[0][0], delivery.error))
+                if len(indexes) == 1:
+                    result.rejected.append((_records_at(records, indexes)[0], delivery.error))
                     return
-                middle = len(pending) // 2
-                self._ship_batch(pending[:middle], result, new_backoff)
-                self._ship_batch(pending[middle:], result, new_backoff)
+                middle = len(indexes) // 2
+                for half in (indexes[:middle], indexes[middle:]):
+                    self._send(half, *self._payload(records, half), records, result, new_backoff)
                 return
             result.shipped += delivery.ok
-            result.rejected.extend(delivery.rejected)
-            pending = delivery.retry
-            if pending:
+            if delivery.rejected:
+                refused = _records_at(records, [indexes[position] for position, _ in delivery.rejected])
+                result.rejected.extend(zip(refused, [why for _, why in delivery.rejected]))
+            if delivery.retry_all:
+                pending = indexes
+            else:
+                pending = [indexes[position] for position in delivery.retry]
+                if pending:
+                    size, payload = self._payload(records, pending)
+            indexes = pending
+            if indexes:
                 result.retries += 1
                 backoff.wait(delivery.error)
+
+    def _payload(self, records: Iterable[dict[str, Any]], indexes: list[int]) -> tuple[int, Any]:
+        """The request body of the records at ``indexes`` (all encodable: they were encoded once)."""
+        body, size = self.new_body(), 0
+        for record in _records_at(records, indexes):
+            line = self.encode(record)[0]
+            size += len(line)
+            body.add(line)
+        return size, body.finish()
+
+
+def _records_at(records: Iterable[dict[str, Any]], indexes: list[int]) -> list[dict[str, Any]]:
+    """The records at ``indexes`` (ascending), found by going through ``records`` again."""
+    if isinstance(records, Sequence):
+        return [records[i] for i in indexes]
+    wanted, found = set(indexes), {}
+    for index, record in enumerate(records):
+        if index in wanted:
+            found[index] = record
+            if len(found) == len(wanted):
+                break
+    return [found[i] for i in indexes]
 
 
 class HttpSink(Sink):
@@ -220,11 +323,12 @@ class HttpSink(Sink):
         self.url, self.compress, self.transport, self.auth = config.endpoint, config.compress, transport, auth
         self.max_batch_bytes = config.max_batch_bytes
 
-    def _post(self, url: str, items: list[tuple[dict[str, Any], bytes]], content_type: str) -> tuple[int, bytes]:
-        body = b"".join([line for _, line in items])
+    def new_body(self) -> Any:
+        return _Gzipped() if self.compress else _Joined()
+
+    def _post(self, url: str, body: bytes, content_type: str) -> tuple[int, bytes]:
         headers = {"Content-Type": content_type}
         if self.compress:
-            body = gzip_compress(body)
             headers["Content-Encoding"] = "gzip"
         headers = self.auth(url, body, headers)
         status, answer = self.transport.post(url, body, headers)
@@ -235,17 +339,17 @@ class HttpSink(Sink):
                               f"drop the body and send the credentials elsewhere; set the endpoint to the final https URL")
         return status, answer
 
-    def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
-        status, answer = self._post(self.url, items, "application/x-ndjson")
-        return _by_status(status, answer, items)
+    def deliver(self, payload: bytes, count: int) -> _Delivery:
+        status, answer = self._post(self.url, payload, "application/x-ndjson")
+        return _by_status(status, answer, count)
 
 
-def _by_status(status: int, answer: bytes, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
+def _by_status(status: int, answer: bytes, count: int) -> _Delivery:
     text = answer[:300].decode(errors="replace")
     if 200 <= status < 300:
-        return _Delivery(ok=len(items))
+        return _Delivery(ok=count)
     if status == 0 or status == 429 or status >= 500:
-        return _Delivery(retry=items, error=f"{status or 'unreachable'}: {text}")
+        return _Delivery(retry_all=True, error=f"{status or 'unreachable'}: {text}")
     # 413, or a 4xx for the request as a whole: halve the batch until the records it refuses stand alone.
     return _Delivery(split=True, error=f"{status}: {text}")
 
@@ -275,29 +379,29 @@ class OpenSearchSink(HttpSink):
         quoted = b'"' + event_id.encode() + b'"' if isinstance(event_id, str) and event_id.isdigit() and event_id.isascii() else encode_json(event_id)
         return b"".join((action, quoted, b"}}\n", line, b"\n")), degraded
 
-    def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
-        status, answer = self._post(self.url, items, "application/x-ndjson")
+    def deliver(self, payload: bytes, count: int) -> _Delivery:
+        status, answer = self._post(self.url, payload, "application/x-ndjson")
         if status != 200:
-            return _by_status(status, answer, items)
+            return _by_status(status, answer, count)
         try:
             response = json.loads(answer)
             results = response["items"]
         except (ValueError, KeyError, TypeError):
-            return _Delivery(retry=items, error=f"unreadable _bulk answer: {answer[:200].decode(errors='replace')}")
+            return _Delivery(retry_all=True, error=f"unreadable _bulk answer: {answer[:200].decode(errors='replace')}")
         if not response.get("errors"):
-            return _Delivery(ok=len(items))
+            return _Delivery(ok=count)
         delivery = _Delivery()
-        for item, result in zip(items, results):
+        for position, result in zip(range(count), results):
             outcome = next(iter(result.values()), {}) if isinstance(result, dict) else {}
             code = outcome.get("status", 0)
             if 200 <= code < 300 or code == 409:  # 409: already there (a redelivered batch)
                 delivery.ok += 1
             elif code == 429 or code >= 500 or code == 0:
-                delivery.retry.append(item)
+                delivery.retry.append(position)
                 delivery.error = f"{code}: {json.dumps(outcome.get('error'))[:200]}"
             else:
                 error = outcome.get("error") or {}
-                delivery.rejected.append((item[0], f"{code} {error.get('type', '')}: {error.get('reason', '')}"[:500]))
+                delivery.rejected.append((position, f"{code} {error.get('type', '')}: {error.get('reason', '')}"[:500]))
         return delivery
 
 
@@ -310,26 +414,16 @@ class FirehoseSink(Sink):
     def __init__(self, gateway: FirehoseGateway) -> None:
         self.gateway = gateway
 
-    def ship(self, records: Sequence[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
-        result = ShipResult()
-        items = []
-        for record, line in self.encode_all(records, result):
-            if len(line) > FIREHOSE_MAX_RECORD_BYTES:
-                result.rejected.append((record, "larger than Firehose's 1,000 KiB per record"))
-            else:
-                items.append((record, line))
-        for batch in self._batches(items):
-            self._ship_batch(batch, result, backoff)
-        return result
+    def new_body(self) -> Any:
+        return _Lines()
 
-    def deliver(self, items: list[tuple[dict[str, Any], bytes]]) -> _Delivery:
-        answer = self.gateway.put_record_batch([line for _, line in items])
+    def refusal(self, line: bytes) -> str | None:
+        return "larger than Firehose's 1,000 KiB per record" if len(line) > FIREHOSE_MAX_RECORD_BYTES else None
+
+    def deliver(self, payload: list[bytes], count: int) -> _Delivery:
+        answer = self.gateway.put_record_batch(payload)
         failed = dict(answer.failed)
-        return _Delivery(
-            ok=len(items) - len(failed),
-            retry=[item for i, item in enumerate(items) if i in failed],
-            error=", ".join(sorted(set(failed.values()))),
-        )
+        return _Delivery(ok=count - len(failed), retry=sorted(failed), error=", ".join(sorted(set(failed.values()))))
 
 
 def build_sink(config: ShipLogsConfig, *, secrets: SecretsGateway | None = None, transport: Transport | None = None,
