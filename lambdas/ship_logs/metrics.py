@@ -8,7 +8,6 @@ PutMetricData in as few calls as its limits allow (one namespace, 1,000 data poi
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,19 +20,6 @@ MAX_BYTES_PER_CALL = 1_000_000 - 10_000
 MINUTE_MS = 60_000
 
 
-@dataclass
-class _Statistics:
-    count: int = 0
-    total: float = 0.0
-    minimum: float = float("inf")
-    maximum: float = float("-inf")
-
-    def merge(self, values: Sequence[float]) -> None:
-        """Adds a column of values at once: C builtins, not a Python call per value."""
-        self.count += len(values)
-        self.total += sum(values)
-        self.minimum = min(self.minimum, min(values))
-        self.maximum = max(self.maximum, max(values))
 
 
 #: (name, unit, column of a UsageReport) of each usage metric.
@@ -47,7 +33,8 @@ class MetricSet:
     """Aggregated data points, by namespace."""
 
     def __init__(self) -> None:
-        self._points: dict[tuple[str, str, tuple[tuple[str, str], ...], str, int], _Statistics] = {}
+        #: Each data point's statistic set: [SampleCount, Sum, Minimum, Maximum].
+        self._points: dict[tuple[str, str, tuple[tuple[str, str], ...], str, int], list[float]] = {}
 
     def add(self, namespace: str, name: str, dimensions: tuple[tuple[str, str], ...], unit: str, timestamp_ms: int, value: float) -> None:
         self.add_values(namespace, name, dimensions, unit, timestamp_ms, (value,))
@@ -59,9 +46,14 @@ class MetricSet:
             return
         key = (namespace, name, dimensions, unit, timestamp_ms - timestamp_ms % MINUTE_MS)
         statistics = self._points.get(key)
+        # A column of values at once: C builtins, not a Python call per value.
         if statistics is None:
-            statistics = self._points[key] = _Statistics()
-        statistics.merge(values)
+            self._points[key] = [len(values), sum(values), min(values), max(values)]
+        else:
+            statistics[0] += len(values)
+            statistics[1] += sum(values)
+            statistics[2] = min(statistics[2], min(values))
+            statistics[3] = max(statistics[3], max(values))
 
     def add_usage(self, reports: Iterable[UsageReport], *, account: str | None = None) -> None:
         """``account``: the source account, as a dimension (the central archive's metrics, from many accounts).
@@ -70,7 +62,7 @@ class MetricSet:
         """
         groups: dict[tuple[str | None, int], list[UsageReport]] = {}
         for report in reports:
-            key = (report.function, report.timestamp_ms - report.timestamp_ms % MINUTE_MS)
+            key = (report[0], report[1] - report[1] % MINUTE_MS)  # (function, minute): by index, not by name
             group = groups.get(key)
             if group is None:
                 groups[key] = [report]
@@ -89,13 +81,13 @@ class MetricSet:
 
     def add_custom(self, metrics: Iterable[CustomMetric], *, account: str | None = None) -> None:
         groups: dict[tuple[str, str, str | None, str, int], list[float]] = {}
-        for metric in metrics:
-            key = (metric.namespace, metric.name, metric.function, metric.unit, metric.timestamp_ms - metric.timestamp_ms % MINUTE_MS)
+        for function, timestamp_ms, namespace, name, unit, value in metrics:
+            key = (namespace, name, function, unit, timestamp_ms - timestamp_ms % MINUTE_MS)
             values = groups.get(key)
             if values is None:
-                groups[key] = [metric.value]
+                groups[key] = [value]
             else:
-                values.append(metric.value)
+                values.append(value)
         for (namespace, name, function, unit, minute_ms), values in groups.items():
             dimensions: tuple[tuple[str, str], ...] = (("FunctionName", function),) if function else ()
             if account:
@@ -109,19 +101,25 @@ class MetricSet:
         """PutMetricData requests: one namespace each, within the data point and size limits."""
         by_namespace: dict[str, list[tuple[dict[str, Any], int]]] = {}
         minutes: dict[int, datetime] = {}
-        for (namespace, name, dimensions, unit, minute_ms), statistics in sorted(self._points.items()):
+        # What many data points share, made once: their minute, dimensions, names' sizes.
+        shared: dict[Any, Any] = {}
+        for (namespace, name, dimensions, unit, minute_ms), (count, total, minimum, maximum) in sorted(self._points.items()):
             timestamp = minutes.get(minute_ms)
             if timestamp is None:
                 timestamp = minutes[minute_ms] = datetime.fromtimestamp(minute_ms / 1000, tz=timezone.utc)
+            rendered = shared.get((name, unit, dimensions))
+            if rendered is None:
+                rendered = shared[(name, unit, dimensions)] = (
+                    _DATUM_BYTES + _text_bytes(name) + _text_bytes(unit) + sum(_DIMENSION_BYTES + _text_bytes(k) + _text_bytes(v) for k, v in dimensions),
+                    [{"Name": k, "Value": v} for k, v in dimensions])
+            size, rendered_dimensions = rendered
             datum = {
                 "MetricName": name,
-                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions],
+                "Dimensions": rendered_dimensions,
                 "Timestamp": timestamp,
-                "StatisticValues": {"SampleCount": statistics.count, "Sum": statistics.total,
-                                    "Minimum": statistics.minimum, "Maximum": statistics.maximum},
+                "StatisticValues": {"SampleCount": count, "Sum": total, "Minimum": minimum, "Maximum": maximum},
                 "Unit": unit,
             }
-            size = _DATUM_BYTES + _text_bytes(name) + _text_bytes(unit) + sum(_DIMENSION_BYTES + _text_bytes(k) + _text_bytes(v) for k, v in dimensions)
             by_namespace.setdefault(namespace, []).append((datum, size))
         for namespace, data in by_namespace.items():
             chunk: list[dict[str, Any]] = []

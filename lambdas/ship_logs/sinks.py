@@ -70,21 +70,6 @@ class _Delivery:
     retry_all: bool = False
 
 
-class _Request:
-    """One request being filled: which records (their indexes in the batch) and their lines, kept only
-    as the request's body needs them (compressed as they come, for an HTTP sink)."""
-
-    def __init__(self, body: Any) -> None:
-        self.indexes: list[int] = []
-        self.size = 0
-        self.body = body
-
-    def add(self, index: int, line: bytes) -> None:
-        self.indexes.append(index)
-        self.size += len(line)
-        self.body.add(line)
-
-
 class _Lines:
     """A request body of separate lines (Firehose records)."""
 
@@ -229,9 +214,9 @@ class Sink(ABC):
         """What collects a request's lines (``add``) and makes its payload (``finish``)."""
         return _Joined()
 
-    def refusal(self, line: bytes) -> str | None:
-        """Why the sink cannot take this line at all (then it is dead-lettered alone), or None."""
-        return None
+    #: ``refusal(line)``: why the sink cannot take a line at all (then it is dead-lettered alone), or
+    #: None; a sink that takes any line has none (no call per record).
+    refusal: Callable[[bytes], str | None] | None = None
 
     def ship(self, records: Iterable[dict[str, Any]], backoff: Callable[[], Backoff] = Backoff) -> ShipResult:
         """``records`` is iterated once to ship them, and again only to find the few a sink asks for
@@ -239,8 +224,11 @@ class Sink(ABC):
         request is sent as soon as it is full. ``backoff`` makes the retry budget of each request
         (bounded by the invocation's time left)."""
         result = ShipResult()
-        request = _Request(self.new_body())
-        encode, max_bytes, max_records, degraded, count = self.encode, self.max_batch_bytes, self.max_batch_records, 0, 0
+        encode, refusal, max_bytes, max_records = self.encode, self.refusal, self.max_batch_bytes, self.max_batch_records
+        # The request being filled: its records' indexes, its size, its body (kept in locals: this runs per record).
+        indexes: list[int] = []
+        size, body = 0, self.new_body()
+        add, degraded, count = body.add, 0, 0
         for index, record in enumerate(records):
             count += 1
             try:
@@ -249,16 +237,20 @@ class Sink(ABC):
                 result.rejected.append((_as_plain_text(record), str(error)))
                 continue
             degraded += was_degraded
-            refused = self.refusal(line)
-            if refused is not None:
-                result.rejected.append((record, refused))
-                continue
-            if request.indexes and (request.size + len(line) > max_bytes or len(request.indexes) >= max_records):
-                self._send(request.indexes, request.size, request.body.finish(), records, result, backoff)
-                request = _Request(self.new_body())
-            request.add(index, line)
-        if request.indexes:
-            self._send(request.indexes, request.size, request.body.finish(), records, result, backoff)
+            if refusal is not None:
+                refused = refusal(line)
+                if refused is not None:
+                    result.rejected.append((record, refused))
+                    continue
+            if indexes and (size + len(line) > max_bytes or len(indexes) >= max_records):
+                self._send(indexes, size, body.finish(), records, result, backoff)
+                indexes, size, body = [], 0, self.new_body()
+                add = body.add
+            indexes.append(index)
+            size += len(line)
+            add(line)
+        if indexes:
+            self._send(indexes, size, body.finish(), records, result, backoff)
         result.records, result.degraded = count, result.degraded + degraded
         return result
 
@@ -373,11 +365,11 @@ class OpenSearchSink(HttpSink):
         action = self._action_by_hour.get(hour)
         if action is None:
             action = self._action_by_hour[hour] = b'{"create":{"_index":' + encode_json(self.index(hour)) + b',"_id":'
-        line, degraded = _encoded(record)
-        event_id = record["eventId"]
-        # CloudWatch's event ids are digits: written as they are; anything else (a redriven record) encoded.
-        quoted = b'"' + event_id.encode() + b'"' if isinstance(event_id, str) and event_id.isdigit() and event_id.isascii() else encode_json(event_id)
-        return b"".join((action, quoted, b"}}\n", line, b"\n")), degraded
+        try:
+            line, degraded = encode_json(record), False
+        except (ValueError, RecursionError, TypeError):
+            line, degraded = _encoded(record)  # written as plain text, or refused
+        return b"".join((action, encode_json(record["eventId"]), b"}}\n", line, b"\n")), degraded
 
     def deliver(self, payload: bytes, count: int) -> _Delivery:
         status, answer = self._post(self.url, payload, "application/x-ndjson")

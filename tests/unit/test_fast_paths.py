@@ -1,0 +1,74 @@
+"""The shortcuts of ship-logs' record path (#11) against the general way they stand in for: a REPORT
+line's usual shape, the per-second timestamp cache, the metric request size bound."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from ship_logs.metrics import MAX_BYTES_PER_CALL, MetricSet
+from ship_logs.parse import _tab_pairs, parse_batch
+from ship_logs.payload import LogBatch, LogEvent
+
+T = 1_795_850_047_123
+RID = "3f5c2b1a-7e8d-4c9b-a0f1-2e3d4c5b6a79"
+
+
+def _records(*messages: str, log_group: str = "/aws/lambda/orders-api") -> list[dict]:
+    events = tuple(LogEvent(f"id{i}", T + i, m) for i, m in enumerate(messages))
+    return parse_batch(LogBatch("DATA_MESSAGE", "1", log_group, "s", (), events)).records
+
+
+@pytest.mark.parametrize("line", [
+    f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\t",
+    f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tInit Duration: 130.49 ms\t",
+    f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+    f"REPORT RequestId: {RID}\tDuration: 1.2.3 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+    f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tRestore Duration: 300.1 ms",
+    f"REPORT RequestId: {RID}\tDuration: 1_000 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+    f"REPORT RequestId: a:b\tDuration: 2 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+    "REPORT RequestId: two words\tDuration: 2 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+])
+def test_a_report_line_reads_as_its_pairs_say(line: str) -> None:
+    """The usual shape is matched in one call; its fields and usage are what reading pair by pair gives."""
+    pairs = _tab_pairs(line[7:])
+    [record] = _records(line)
+    parsed = parse_batch(LogBatch("DATA_MESSAGE", "1", "/aws/lambda/f", "s", (), (LogEvent("a", T, line),)))
+
+    assert record["fields"] == pairs and list(record["fields"]) == list(pairs) and record["requestId"] == pairs["RequestId"]
+    try:
+        duration = float(pairs["Duration"].split(" ", 1)[0])
+    except ValueError:
+        assert parsed.usage == []
+    else:
+        [usage] = parsed.usage
+        assert usage.duration_ms == duration and usage.max_memory_used_mb == 56.0
+        assert usage.init_duration_ms == (130.49 if "Init Duration" in pairs else None)
+
+
+def test_timestamps_out_of_range_never_reach_the_per_second_cache() -> None:
+    """Negative and far-future timestamps are clamped; in-range ones of the same batch keep their seconds."""
+    stamps = [-1_000, -1, 0, 59_999, 60_000, T, 253_402_300_799_999, 10**16, T + 1_000]
+    batch = LogBatch("DATA_MESSAGE", "1", "/aws/lambda/f", "s", (), tuple(LogEvent(str(i), t, f"line {i}") for i, t in enumerate(stamps)))
+
+    records = parse_batch(batch).records
+
+    expected = [datetime.fromtimestamp(min(max(t, 0), 253_402_300_799_999) // 1000, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+                + f"{min(max(t, 0), 253_402_300_799_999) % 1000:03d}Z" for t in stamps]
+    assert [r["@timestamp"] for r in records] == expected
+
+
+def test_the_metric_request_size_bound_is_never_below_the_real_size() -> None:
+    """Data points are counted against PutMetricData's 1 MB by a bound, not by encoding each one."""
+    metric_set = MetricSet()
+    names = ["x", 'quote"and\\backslash', "ünïcödé", "tab\there", "\u2028" * 40, "a" * 255]
+    for i, name in enumerate(names * 400):
+        metric_set.add("shop", name, (("FunctionName", name), ("Account", "123456789012")), "Count", T + i * 60_000, -1.2345678901234567e-300)
+
+    requests = list(metric_set.requests())
+
+    assert len(requests) > 1
+    for request in requests:
+        assert len(json.dumps(request, default=str)) < MAX_BYTES_PER_CALL + 10_000
