@@ -150,7 +150,7 @@ def iter_records(batch: LogBatch, parsed: Parsed) -> Iterator[dict[str, Any]]:
     seconds: dict[int, str] = {}
     minutes: dict[int, str] = {}
     millis, read_other, plain, may_continue, no_record = _MILLIS, _read_other, _PLAIN, _MAY_CONTINUE, _NO_RECORD
-    new_record, second_of, reader_of = template.copy, seconds.get, _READERS.get
+    new_record, second_of, minute_of, reader_of, seconds_of_minute = template.copy, seconds.get, minutes.get, _READERS.get, _SECONDS
     for event in batch.events:
         message = event.message
         if "\r" in message:  # the Python runtime writes multi-line messages with \r as the line break
@@ -171,15 +171,20 @@ def iter_records(batch: LogBatch, parsed: Parsed) -> Iterator[dict[str, Any]]:
         blanks = 0
         timestamp_ms = event.timestamp_ms
         record = new_record()
-        prefix = second_of(timestamp_ms // 1000)
-        if prefix is None:
-            prefix = _second(timestamp_ms // 1000, seconds, minutes) if 0 <= timestamp_ms <= MAX_TIMESTAMP_MS else None
+        second = timestamp_ms // 1000
+        prefix = second_of(second)
+        if prefix is None and 0 <= timestamp_ms <= MAX_TIMESTAMP_MS:  # a new second: its minute is usually known
+            minute_prefix = minute_of(second // 60)
+            prefix = _second(second, seconds, minutes) if minute_prefix is None else minute_prefix + seconds_of_minute[second % 60]
+            seconds[second] = prefix
         record["@timestamp"] = _iso_time(timestamp_ms, seconds, minutes) if prefix is None else prefix + millis[timestamp_ms % 1000]
         record["eventId"] = event.id
         record["message"] = message
-        started = reader_of(first, read_other)(record, message, timestamp_ms, function, parsed)
-        if started is not None:
-            template["requestId"] = started
+        reader = reader_of(first, read_other)
+        if reader is not None:
+            started = reader(record, message, timestamp_ms, function, parsed)
+            if started is not None:
+                template["requestId"] = started
         if first == "T" and message.startswith(TRACEBACK_START):
             trace = _OPEN
             if record["level"] is None:
@@ -307,7 +312,7 @@ def _read_tabbed(record: dict[str, Any], message: str, timestamp_ms: int, functi
 
 
 def _read_other(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
-    """A line no reader claims by its first character."""
+    """A line starting with a character not in _READERS (not ASCII)."""
     if message[:1].isdigit():  # a digit of another script: read as the runtimes' tabbed lines, as ever
         _read_tabbed(record, message, timestamp_ms, function, parsed)
     else:
@@ -316,11 +321,19 @@ def _read_other(record: dict[str, Any], message: str, timestamp_ms: int, functio
 
 def _read_plain(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
     """Plain text: a level if the line starts with one; a MONITORING line's metric."""
-    if message[:1] in _LEVEL_INITIALS:
-        level = _known_level(message[:9].partition(":")[0].partition(" ")[0])
-        if level is not None:
-            record["level"] = level
-    elif function is not None and message.startswith(MONITORING_PREFIX):
+    _read_level_word(record, message, timestamp_ms, function, parsed)
+    _read_monitoring_line(record, message, timestamp_ms, function, parsed)
+
+
+def _read_level_word(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    """``ERROR: ...``, ``warning something``: a level as the line's first word."""
+    level = _known_level(message[:9].partition(":")[0].partition(" ")[0])
+    if level is not None:
+        record["level"] = level
+
+
+def _read_monitoring_line(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
+    if function is not None and message.startswith(MONITORING_PREFIX):
         _read_monitoring(message, timestamp_ms, function, parsed)
 
 
@@ -421,8 +434,7 @@ def _usage_from_json(platform: dict[str, Any], timestamp_ms: int, function: str 
 
 
 def _read_monitoring(text: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
-    parts = text.split("|")
-    metric = _monitoring(parts, timestamp_ms, function)
+    metric = _monitoring(text.split("|"), timestamp_ms, function)
     if metric is None:
         parsed.malformed_monitoring.append(text)
     else:
@@ -450,11 +462,15 @@ def _monitoring(parts: list[str], timestamp_ms: int, function: str | None) -> Cu
 _new_tuple = tuple.__new__
 
 
-#: One dispatch per line, on its first character; a line starting with anything else is plain text.
-_READERS: dict[str, Any] = {
-    "{": _read_json, "[": _read_bracketed_level, "S": _read_start, "E": _read_end, "R": _read_report, "I": _read_init,
-    **dict.fromkeys("0123456789", _read_tabbed),
-}
+def _readers() -> dict[str, Any]:
+    """One reader per first character of a line: every ASCII character and the empty line; None where
+    there is nothing to read (plain text that cannot start with a level or MONITORING|)."""
+    readers: dict[str, Any] = {chr(code): None for code in range(128)} | {"": None}
+    readers |= dict.fromkeys(_LEVEL_INITIALS, _read_level_word)
+    readers |= dict.fromkeys("0123456789", _read_tabbed)
+    readers |= {"{": _read_json, "[": _read_bracketed_level, "S": _read_start, "E": _read_end, "R": _read_report, "I": _read_init,
+                "M": _read_monitoring_line}
+    return readers
 
 
 def _level(level: str) -> str:
@@ -465,6 +481,10 @@ def _level(level: str) -> str:
 #: The levels as runtimes write them (upper, lower, capitalized) -> the record's level, looked up.
 _LEVEL_NAMES = {spelling: _level(name) for name in LEVELS for spelling in (name, name.lower(), name.capitalize())}
 _LEVEL_INITIALS = frozenset(name[0] for name in _LEVEL_NAMES)
+
+
+#: One dispatch per line, on its first character (_read_other for a character not in it).
+_READERS = _readers()
 
 
 def _known_level(text: str) -> str | None:

@@ -72,3 +72,27 @@ def test_the_metric_request_size_bound_is_never_below_the_real_size() -> None:
     assert len(requests) > 1
     for request in requests:
         assert len(json.dumps(request, default=str)) < MAX_BYTES_PER_CALL + 10_000
+
+
+@pytest.mark.parametrize(("line", "level"), [
+    ("ERROR: disk full", "ERROR"), ("warning something", "WARN"), ("Critical: down", "FATAL"), ("iNFO: odd casing", "INFO"),
+    ("ınfo: a dotless i upper-cases to INFO", "INFO"), ("cache warm, 65 keys", None), ("X-Ray segment", None),
+    ("INFORMATION is not a level", None), ("", None), ("١٢ a digit of another script", None),
+])
+def test_a_plain_line_takes_its_first_words_level(line: str, level: str | None) -> None:
+    """Lines are dispatched on their first character; whatever the dispatch, a first word that
+    upper-cases to a level gives the record its level, as `str.upper` says."""
+    records = _records("first", line)
+
+    assert len(records) == 2 and records[-1]["level"] == level
+
+
+def test_monitoring_lines_are_read_whatever_reader_sees_them_first() -> None:
+    parsed = parse_batch(LogBatch("DATA_MESSAGE", "1", "/aws/lambda/f", "s", (), tuple(
+        LogEvent(str(i), T + i, m) for i, m in enumerate([
+            "MONITORING|3|ms|latency|shop", "[INFO]\t2026-11-28T09:14:07.123Z\tr-1\tMONITORING|4|ms|latency|shop",
+            "2026-11-28T09:14:07.123Z\tr-1\tINFO\tMONITORING|5|ms|latency|shop",
+            '{"level": "INFO", "message": "MONITORING|6|ms|latency|shop"}', "MONITORING|x|ms|latency|shop"]))))
+
+    assert [m.value for m in parsed.custom] == [3.0, 4.0, 5.0, 6.0]
+    assert parsed.malformed_monitoring == ["MONITORING|x|ms|latency|shop"]
