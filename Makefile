@@ -37,4 +37,4 @@ bench: .stamp-venv
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .stamp-venv .stamp-node .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out cdk.out.org .cache .stamp-venv .stamp-node .pytest_cache .hypothesis

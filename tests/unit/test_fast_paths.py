@@ -28,7 +28,7 @@ def _records(*messages: str, log_group: str = "/aws/lambda/orders-api") -> list[
     f"REPORT RequestId: {RID}\tDuration: 1.2.3 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
     f"REPORT RequestId: {RID}\tDuration: 15.74 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB\tRestore Duration: 300.1 ms",
     f"REPORT RequestId: {RID}\tDuration: 1_000 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
-    f"REPORT RequestId: a:b\tDuration: 2 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
+    "REPORT RequestId: a:b\tDuration: 2 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
     "REPORT RequestId: two words\tDuration: 2 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 56 MB",
 ])
 def test_a_report_line_reads_as_its_pairs_say(line: str) -> None:
