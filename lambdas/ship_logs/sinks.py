@@ -18,7 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -223,6 +223,8 @@ class Sink(ABC):
         again or refuses (so a batch's records need not be held: see service.BatchRecords). Each
         request is sent as soon as it is full. ``backoff`` makes the retry budget of each request
         (bounded by the invocation's time left)."""
+        if isinstance(records, Iterator):  # a one-way iterator cannot be gone through again: keep what it gives
+            records = list(records)
         result = ShipResult()
         encode, refusal, max_bytes, max_records = self.encode, self.refusal, self.max_batch_bytes, self.max_batch_records
         # The request being filled: its records' indexes, its size, its body (kept in locals: this runs per record).

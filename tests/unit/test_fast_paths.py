@@ -96,3 +96,68 @@ def test_monitoring_lines_are_read_whatever_reader_sees_them_first() -> None:
 
     assert [m.value for m in parsed.custom] == [3.0, 4.0, 5.0, 6.0]
     assert parsed.malformed_monitoring == ["MONITORING|x|ms|latency|shop"]
+
+
+class _BulkOnce:
+    """An OpenSearch `_bulk` endpoint that answers the first request's last document with a 429."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        import gzip as gzip_module
+
+        lines = gzip_module.decompress(body).splitlines()
+        self.bodies.append(body)
+        items = [{"create": {"status": 201}} for _ in lines[::2]]
+        if len(self.bodies) == 1:
+            items[-1] = {"create": {"status": 429, "error": {"type": "es_rejected_execution_exception"}}}
+        return 200, json.dumps({"errors": len(self.bodies) == 1, "items": items}).encode()
+
+
+class _Kept:
+    def __init__(self) -> None:
+        self.sent: list = []
+
+    def put_metric_data(self, request: dict) -> None:
+        self.sent.append(request)
+
+    def send(self, body: str) -> None:
+        self.sent.append(body)
+
+
+def test_a_retry_finds_its_records_by_parsing_again_and_publishes_each_metric_once() -> None:
+    """The sink asks for the last document again: the batch is parsed again to find it (through every
+    REPORT line), the metrics of that second pass are not published, and every record arrives."""
+    from ship_logs.config import ShipLogsConfig, SinkKind
+    from ship_logs.service import Shipper
+    from ship_logs.sinks import Backoff, OpenSearchSink
+    from localaws.payloads import lambda_log_events
+
+    events = lambda_log_events(60, seed=5, runtime="python")
+    transport, cloudwatch = _BulkOnce(), _Kept()
+    sink = OpenSearchSink(ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com"), transport, lambda u, b, h: h)
+    shipper = Shipper(sink, cloudwatch, _Kept())  # type: ignore[arg-type]
+    batch = LogBatch("DATA_MESSAGE", "1", "/aws/lambda/orders-api", "s", (), tuple(LogEvent(e["id"], e["timestamp"], e["message"]) for e in events))
+
+    outcome = shipper.ship_batch(batch, lambda: Backoff(sleep=lambda s: None))
+
+    reports = sum(1 for e in events if e["message"].startswith("REPORT "))
+    invocations = sum(d["StatisticValues"]["SampleCount"] for r in cloudwatch.sent for d in r["MetricData"] if d["MetricName"] == "Invocations")
+    assert len(transport.bodies) == 2 and outcome.retries == 1 and outcome.shipped == outcome.records == len(parse_batch(batch).records)
+    assert reports > 0 and invocations == reports
+
+
+def test_a_one_way_iterator_of_records_is_kept_for_a_retry() -> None:
+    from ship_logs.config import ShipLogsConfig, SinkKind
+    from ship_logs.sinks import Backoff, OpenSearchSink
+
+    records = _records(*(f"line {i}" for i in range(5)))
+    transport = _BulkOnce()
+    sink = OpenSearchSink(ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com"), transport, lambda u, b, h: h)
+
+    result = sink.ship(iter(records), lambda: Backoff(sleep=lambda s: None))
+
+    assert result.shipped == 5 and result.retries == 1
+    import gzip as gzip_module
+    assert json.loads(gzip_module.decompress(transport.bodies[1]).splitlines()[1])["message"] == "line 4"
