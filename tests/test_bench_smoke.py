@@ -35,3 +35,21 @@ def test_burst_simulation_governs_every_group_without_dead_letters_or_timeouts(c
     assert figures["throttles"] > 0  # the account did throttle: the run absorbed it
     assert set(figures["peak"].values()) == {2}
     assert "dead-lettered messages: 0" in capsys.readouterr().out
+
+
+def test_ship_logs_paths_and_floors_run_on_a_small_payload() -> None:
+    """The throughput benchmark's stages (its figures come from `make bench`, never from a test)."""
+    from bench import ship_logs_throughput as throughput
+    from localaws.payloads import lambda_log_events, subscription_event
+
+    events = [subscription_event("/aws/lambda/orders-api", lambda_log_events(200, seed=s, json_format=bool(s % 2))) for s in range(2)]
+    stages = throughput.path_stages(events)
+    up_to_the_sink = throughput.Shipper(throughput._Taking(), throughput._Discard(), throughput._Discard())
+
+    for stage in stages.values():
+        stage()
+    throughput.floor_stdlib(events)
+    throughput.floor_compiled(events)
+    outcome = up_to_the_sink.ship_batch(throughput.decode_batch(events[0]))
+    assert set(stages) == {"decode_parse_metrics", "full"}
+    assert outcome.records == outcome.shipped > 150 and outcome.usage_reports > 0
