@@ -39,6 +39,8 @@ PYTHON_VERSION = "3.13"
 #: Lambda's architectures -> the manylinux platform tag of their wheels.
 PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
 CACHE_DIR = LAMBDAS_DIR.parent / ".cache" / "ship-logs-asset"
+#: Builds kept in CACHE_DIR (one per architecture and Python in use, and a few before them).
+KEPT_BUILDS = 6
 #: Never pulled: CDK wants an image for a bundling that local bundling always does instead.
 _UNUSED_IMAGE = "public.ecr.aws/sam/build-python3.13"
 
@@ -117,6 +119,14 @@ class AssetBuild:
                     raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        self._prune(keep=target)
+
+    def _prune(self, *, keep: Path) -> None:
+        """Builds of earlier sources are of no more use than a few: the newest KEPT_BUILDS stay."""
+        builds = sorted((p for p in self.cache_dir.iterdir() if p.is_dir() and not p.name.startswith("building-") and p != keep),
+                        key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in builds[KEPT_BUILDS - 1:]:
+            shutil.rmtree(old, ignore_errors=True)
 
     def _install_wheels(self, staging: Path) -> None:
         _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",

@@ -170,8 +170,6 @@ if _msgspec is not None:
         )
 
 
-
-
 def encode_batch(document: Mapping[str, Any]) -> dict[str, Any]:
     """The subscription event CloudWatch Logs would send for ``document`` (for tests, demo, benchmarks)."""
     return {"awslogs": {"data": base64.b64encode(gzip.compress(json.dumps(document).encode())).decode()}}

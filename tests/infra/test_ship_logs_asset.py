@@ -97,3 +97,18 @@ def test_the_asset_built_for_this_machine_imports_its_own_wheels(tmp_path: Path)
 
     json_library, gzip_library, where = answer.stdout.split()
     assert (json_library, gzip_library) == ("msgspec", "isal") and where.startswith(str(asset))
+
+
+def test_only_the_newest_builds_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for age in range(10):  # builds of earlier sources, the oldest first
+        old = cache / f"{age:064d}"
+        old.mkdir()
+        os.utime(old, (1_000_000 + age, 1_000_000 + age))
+
+    AssetBuild(architecture="arm64", compiled_libraries=False, cache_dir=cache).built()
+
+    kept = sorted(p.name for p in cache.iterdir())
+    assert len(kept) == ship_logs_asset.KEPT_BUILDS
+    assert f"{9:064d}" in kept and f"{0:064d}" not in kept
