@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import boto3
 
@@ -21,8 +20,7 @@ class CloudWatchGateway:
         self.client.put_metric_data(**request)
 
 
-@dataclass(frozen=True)
-class FirehoseAnswer:
+class FirehoseAnswer(NamedTuple):
     #: Indexes (into the records sent) that Firehose did not take, with its error code.
     failed: tuple[tuple[int, str], ...]
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .aws import CloudWatchGateway, QueueGateway
@@ -24,22 +23,18 @@ REJECTED_KEY = "shipLogsRejected"
 CORRUPT_KEY = "shipLogsCorrupt"
 
 
-@dataclass
 class ShipOutcome:
-    records: int = 0
-    shipped: int = 0
-    rejected: int = 0
-    degraded: int = 0
-    retries: int = 0
-    requests: int = 0
-    usage_reports: int = 0
-    custom_metrics: int = 0
-    metric_data_points: int = 0
-    metric_requests: int = 0
-    malformed_monitoring: list[str] = field(default_factory=list)
-    dead_letter_messages: int = 0
-    #: MONITORING lines for a namespace outside the allow-list.
-    refused_custom_metrics: int = 0
+    """What became of a batch (a plain class: see parse.Parsed)."""
+
+    def __init__(self, *, records: int = 0, shipped: int = 0, rejected: int = 0, degraded: int = 0, retries: int = 0,
+                 requests: int = 0) -> None:
+        self.records, self.shipped, self.rejected, self.degraded = records, shipped, rejected, degraded
+        self.retries, self.requests = retries, requests
+        self.usage_reports = self.custom_metrics = self.metric_data_points = self.metric_requests = 0
+        self.malformed_monitoring: list[str] = []
+        self.dead_letter_messages = 0
+        #: MONITORING lines for a namespace outside the allow-list.
+        self.refused_custom_metrics = 0
 
     def as_dict(self) -> dict[str, Any]:
         """camelCase, like every other handler result."""

@@ -19,7 +19,6 @@ import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -42,32 +41,36 @@ class SinkRefused(Exception):
     """The sink refused our credentials (401/403): no retry here can fix it; fail the invocation."""
 
 
-@dataclass
 class ShipResult:
-    #: Records the sink was given.
-    records: int = 0
-    shipped: int = 0
-    #: (record, why the sink refused it for good)
-    rejected: list[tuple[dict[str, Any], str]] = field(default_factory=list)
-    #: Records that could only be written as plain text (their fields could not be encoded).
-    degraded: int = 0
-    requests: int = 0
-    retries: int = 0
-    bytes_sent: int = 0
+    """What a sink made of the records it was given (a plain class: see parse.Parsed)."""
+
+    __slots__ = ("records", "shipped", "rejected", "degraded", "requests", "retries", "bytes_sent")
+
+    def __init__(self) -> None:
+        #: Records the sink was given.
+        self.records = self.shipped = 0
+        #: (record, why the sink refused it for good)
+        self.rejected: list[tuple[dict[str, Any], str]] = []
+        #: Records that could only be written as plain text (their fields could not be encoded).
+        self.degraded = 0
+        self.requests = self.retries = self.bytes_sent = 0
 
 
-@dataclass
 class _Delivery:
     """What became of one request's records, by their position in it."""
 
-    ok: int = 0
-    retry: list[int] = field(default_factory=list)
-    rejected: list[tuple[int, str]] = field(default_factory=list)
-    #: The sink refused the batch as a whole (too large, or a record it cannot take): halve it to find out.
-    split: bool = False
-    error: str = ""
-    #: Every record is to be sent again: the same request body serves.
-    retry_all: bool = False
+    __slots__ = ("ok", "retry", "rejected", "split", "error", "retry_all")
+
+    def __init__(self, *, ok: int = 0, retry: list[int] | None = None, split: bool = False, error: str = "",
+                 retry_all: bool = False) -> None:
+        self.ok = ok
+        self.retry: list[int] = retry if retry is not None else []
+        self.rejected: list[tuple[int, str]] = []
+        #: The sink refused the batch as a whole (too large, or a record it cannot take): halve it to find out.
+        self.split = split
+        self.error = error
+        #: Every record is to be sent again: the same request body serves.
+        self.retry_all = retry_all
 
 
 class _Lines:
