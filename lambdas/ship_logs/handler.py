@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
+from . import codec
 from .aws import CloudWatchGateway, QueueGateway
 from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, parse_ship_logs_config
 from .payload import CorruptPayload, decode_batch, decode_kinesis_record
@@ -56,6 +57,7 @@ def build_shipper(environ: Mapping[str, str]) -> Shipper:
 def shipper() -> Shipper:
     """Built on the first invocation and kept for the container's life."""
     built = build_shipper(os.environ)
+    logger.info("ship-logs initialised", extra={"json": codec.JSON_LIBRARY, "gzip": codec.GZIP_LIBRARY})
     # What initialisation made (modules, clients, the sink) lives as long as the container: the
     # garbage collector need not walk it again in every collection a batch's records cause.
     gc.freeze()
