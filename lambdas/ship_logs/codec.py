@@ -91,12 +91,6 @@ def gunzip(data: bytes) -> bytes:
     return gzip.decompress(data)
 
 
-def gzip_compress(body: bytes) -> bytes:
-    if _isal_zlib is not None:
-        return _isal_zlib.compress(body, GZIP_LEVEL, _GZIP_WBITS)
-    return zlib.compress(body, GZIP_LEVEL, _GZIP_WBITS)
-
-
 def gzip_stream() -> Any:
     """A gzip compressor fed piece by piece (``compress``, then ``flush``)."""
     if _isal_zlib is not None:
