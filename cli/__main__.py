@@ -1,6 +1,7 @@
-"""`python -m cli plan|apply|remove-filters|migrate|status|fleet-status|retention-policies|redrive`: a one-off backfill from a
-laptop, with the stack's configuration; the latest coverage of an account and region; the native
-retention policies the configuration compiles to; the replay of ship-logs' dead-letter queue.
+"""`python -m cli plan|apply|remove-filters|migrate|status|fleet-status|retention-policies|selftest|redrive`: a one-off
+backfill from a laptop, with the stack's configuration; the latest coverage of an account and region; the native
+retention policies the configuration compiles to; the self-test of a deployed governor; the replay of ship-logs'
+dead-letter queue.
 
 It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
 functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
@@ -36,7 +37,7 @@ from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
-from cli import native  # noqa: E402
+from cli import native, selftest  # noqa: E402
 from fleet import rollup  # noqa: E402
 from fleet.store import FleetTable  # noqa: E402
 
@@ -51,7 +52,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="mode", required=True, metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,redrive}")
+    commands = parser.add_subparsers(dest="mode", required=True,
+                                     metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,selftest,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
                           ("migrate", "switch subscriptionMode, resumably: the new mode's full run, then the old mode's filters "
@@ -92,6 +94,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where.add_argument("--table", help="the FleetTableName output")
     command.add_argument("--stale-hours", type=float, default=60.0, help="flag a member silent after this long without a report (default 60)")
     command.add_argument("--json", action="store_true", help="print the statuses as JSON instead of a table")
+    selftest_help = ("after a deploy: prove the governor works here (trail, alarm topic, a canary log group subscribed and retained, "
+                     "a line delivered), say which step failed and what to fix; the canary is deleted at the end")
+    command = commands.add_parser("selftest", parents=[aws], help=selftest_help, description=selftest.__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    command.add_argument("--stack-name", required=True, help="the deployed governor stack (LogGroupGovernor, or a member's StackSet instance)")
+    command.add_argument("--timeout", type=float, default=selftest.DEFAULT_TIMEOUT_S,
+                         help=f"seconds to wait for each of the governor's actions and for delivery (default {selftest.DEFAULT_TIMEOUT_S:.0f})")
+    command.add_argument("--json", action="store_true", help="print the report as JSON (for CI)")
     redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
     command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
     command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
@@ -156,6 +166,17 @@ def fleet_status_command(args: argparse.Namespace, session: boto3.Session, stdou
     else:
         print(rollup.table(rows, now=now), file=stdout)
     return 1 if any(r.silent or r.alarming for r in rows) else 0
+
+
+def selftest_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
+    region = session.region_name
+    if not region:
+        print("log-group-governor: selftest needs a region: pass --region or set AWS_REGION", file=stderr)
+        return 2
+    report = selftest.SelfTest(lambda name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()),
+                               stack_name=args.stack_name, region=region, timeout_s=args.timeout).run()
+    print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(), file=stdout)
+    return 0 if report.passed else 1
 
 
 def retention_policies_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
@@ -298,6 +319,8 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     if args.mode == "fleet-status":
         return fleet_status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
+    if args.mode == "selftest":
+        return selftest_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     if args.mode == "retention-policies":
         return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     overrides = [*args.config, f"subscriptionMode={args.to}"] if args.mode == "migrate" else args.config

@@ -56,8 +56,9 @@ def describe(policy: NativeRetentionPolicy) -> str:
 
 def print_impact(impact: Impact, out: TextIO) -> None:
     print(f"  would lengthen {impact.longer:,}, shorten {impact.shorter:,}, keep {impact.unchanged:,} of {impact.matched:,} groups", file=out)
+    # The dry run names up to 20 groups in scope, the largest by stored bytes (DryRunResult.topLogGroupsImpacted).
     for group, current, proposed in impact.shortened:
-        print(f"    shorter: {group} {current} -> {proposed} days", file=out)
+        print(f"    shorter (among the 20 largest in scope): {group} {current} -> {proposed} days", file=out)
 
 
 def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shortening: bool, out: TextIO, stderr: TextIO) -> int:

@@ -43,6 +43,7 @@ GROUPS = ("/aws/lambda/orders-api", "/aws/lambda/billing-worker", "/ecs/search")
 FLEET_TABLE = "log-group-governor-fleet"
 STATE_TABLE = "log-group-governor-state"
 REPORTS = "log-group-governor-reports"
+SENDER_ROLE = "LogGroupGovernor-SenderRole"
 #: The third member's reconcile in us-east-1 last reported this long ago: the fleet check flags it.
 SILENT_FOR_S = 4 * 86400
 
@@ -64,7 +65,17 @@ def fleet_at_work(context: dict[str, Any], out: TextIO) -> None:
             "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}}]}
 
     now = time.time()
-    print("   members (the member template of the StackSet rollout: the real handlers, this region's destination):")
+    with org.as_account(MEMBERS[0], REGIONS[0]):  # what the rollout shipped before #17: no sender role
+        logs = boto3.client("logs")
+        logs.create_log_group(logGroupName="/aws/lambda/before-the-sender-role")
+        try:
+            logs.put_subscription_filter(logGroupName="/aws/lambda/before-the-sender-role", filterName="log-group-governor", filterPattern="",
+                                         destinationArn=rollout.destination_arn(REGIONS[0]))
+            print("   UNEXPECTED: an organization-wide destination took a filter without the sender's role")
+        except Exception as error:  # noqa: BLE001 (shown as AWS says it)
+            print(f"   a member filter without the sender role: {type(error).__name__}: {str(error).split(': ', 1)[-1].split(' (')[0]}")
+        logs.delete_log_group(logGroupName="/aws/lambda/before-the-sender-role")
+    print("   members (the member template of the StackSet rollout: the real handlers, this region's destination, the sender role):")
     for member in MEMBERS:
         for region in REGIONS:
             governed = _member(org, member, region, rollout, context, out)
@@ -130,7 +141,8 @@ def _member(org: Organization, member: str, region: str, rollout: RolloutSetting
             context: dict[str, Any], out: TextIO) -> list[str]:
     """One member governor: its groups created and governed from their events, then its reconcile."""
     settings = DeploymentSettings.from_context({**context, "governor:destinationArn": rollout.destination_arn(region),
-                                                "governor:destinationRoleArn": "", "governor:fleetBusArn": fleet_bus_arn(region, CENTRAL)})
+                                                "governor:destinationRoleArn": _sender_role(org, member),
+                                                "governor:fleetBusArn": fleet_bus_arn(region, CENTRAL)})
     env = {ENV_CONFIG: json.dumps(settings.policy.to_json_dict()), ENV_STATE_TABLE: STATE_TABLE, ENV_REPORTS_BUCKET: f"{REPORTS}-{member}",
            ENV_FLEET_BUS: settings.fleet_bus_arn or ""}
     with org.as_account(member, region), mock.patch.dict(os.environ, env):
@@ -154,6 +166,17 @@ def _member(org: Organization, member: str, region: str, rollout: RolloutSetting
                             LocalLambdaContext("backfill", timeout_ms=900_000, clock=clock.monotonic), parts)
         handlers.subscription_parts.cache_clear()
     return governed
+
+
+def _sender_role(org: Organization, member: str) -> str:
+    """The member template's sender role (stacks/sender_role.py; IAM is global: one per member)."""
+    with org.as_account(member):
+        iam = boto3.client("iam")
+        try:
+            return iam.get_role(RoleName=SENDER_ROLE)["Role"]["Arn"]
+        except iam.exceptions.NoSuchEntityException:
+            trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+            return iam.create_role(RoleName=SENDER_ROLE, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
 
 
 def _state_table(region: str) -> None:

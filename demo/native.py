@@ -49,6 +49,7 @@ def _retention(account: LocalAccount, context: dict[str, Any], out: TextIO) -> N
     for refusal in compiled.refusals:
         print(f"       - {refusal}")
     config = DeploymentSettings.from_context({**context, **NATIVE_RETENTION}).policy
+    _holds_data(account, "/aws/lambda/prod-ledger")  # the dry run lists the 20 largest groups in scope
     refused = native.plan_and_apply(account.logs, config, apply=True, allow_shortening=False, out=_Indented(), stderr=_Indented())
     print(f"     apply without --allow-shortening: exit {refused}, {len(_retention_policies(account))} policies written")
     native.plan_and_apply(account.logs, config, apply=True, allow_shortening=True, out=_Indented(), stderr=_Indented())
@@ -62,6 +63,14 @@ def _retention(account: LocalAccount, context: dict[str, Any], out: TextIO) -> N
         account.gaps.account_policies.clock = real_clock
         for name in _retention_policies(account):  # the subscription part runs per-group retention again
             account.logs.delete_account_policy(policyName=name, policyType="RETENTION_POLICY")
+
+
+def _holds_data(account: LocalAccount, group: str) -> None:
+    """A production group holds months of events: a few kilobytes here."""
+    account.logs.create_log_stream(logGroupName=group, logStreamName="2026/11/28/[$LATEST]0a1b2c")
+    now_ms = int(time.time() * 1000)
+    account.logs.put_log_events(logGroupName=group, logStreamName="2026/11/28/[$LATEST]0a1b2c",
+                                logEvents=[{"timestamp": now_ms, "message": f"ledger entry {n:06d} posted " + "x" * 200} for n in range(20)])
 
 
 def _subscription(account: LocalAccount, context: dict[str, Any], reports_bucket: str, out: TextIO) -> None:

@@ -45,8 +45,19 @@ class MotoGaps:
 
     log_group_classes: dict[str, str] = field(default_factory=dict)
     logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: Account-level subscription and retention policies (moto implements none: localaws.account_policies).
-    account_policies: AccountPolicies = field(default_factory=lambda: AccountPolicies(ACCOUNT_ID))
+    #: Account-level subscription and retention policies of each account (moto implements none: localaws.account_policies).
+    policies_by_account: dict[str, AccountPolicies] = field(default_factory=dict)
+    #: ARNs of the log groups that are or were tagged: GetResources lists only those ("GetResources lists
+    #: only resources that are or were tagged", Resource Groups Tagging API reference).
+    ever_tagged: set[str] = field(default_factory=set)
+
+    @property
+    def account_policies(self) -> AccountPolicies:
+        """The calling account's policies (``MOTO_ACCOUNT_ID``, as moto's own backends are chosen)."""
+        account = _calling_account()
+        if account not in self.policies_by_account:
+            self.policies_by_account[account] = AccountPolicies(account)
+        return self.policies_by_account[account]
 
     def install(self, session: boto3.Session) -> None:
         events = session.events
@@ -56,8 +67,16 @@ class MotoGaps:
         events.register("provide-client-params.lambda.UpdateFunctionConfiguration", self.update_logging_config)
         events.register("after-call.lambda.GetFunctionConfiguration", self.add_logging_config)
         events.register("before-call.resource-groups-tagging-api.GetResources", self.tagged_log_groups)
+        for operation in ("CreateLogGroup", "TagResource", "TagLogGroup"):
+            events.register(f"provide-client-params.logs.{operation}", self.record_tagging)
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
+
+    def record_tagging(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+        if not params.get("tags"):
+            return
+        arn = params.get("resourceArn") or _group_arn(params["logGroupName"], _calling_region(context))
+        self.ever_tagged.add(arn.removesuffix(":*"))
 
     def record_class(self, params: dict[str, Any], **_: Any) -> None:
         self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
@@ -97,12 +116,12 @@ class MotoGaps:
         """Every log group of the region as DescribeLogGroups shows it, from moto's own state."""
         from moto.logs.models import logs_backends
 
-        region = (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
         groups = []
-        for name, group in sorted(logs_backends[ACCOUNT_ID][region].groups.items()):
+        for name, group in sorted(logs_backends[_calling_account()][_calling_region(context)].groups.items()):
             created = group.creation_time  # moto keeps epoch milliseconds or a datetime, by version
             created_ms = int(created.timestamp() * 1000) if hasattr(created, "timestamp") else int(created)
-            raw = {"logGroupName": name, "creationTime": created_ms, "logGroupClass": self.log_group_classes.get(name, "STANDARD")}
+            raw = {"logGroupName": name, "creationTime": created_ms, "logGroupClass": self.log_group_classes.get(name, "STANDARD"),
+                   "storedBytes": sum(stream.stored_bytes for stream in group.streams.values())}
             if group.retention_in_days:
                 raw["retentionInDays"] = group.retention_in_days
             groups.append(raw)
@@ -119,11 +138,12 @@ class MotoGaps:
             return None  # not ours to answer: moto's own
         from moto.logs.models import logs_backends
 
-        region = (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
-        backend = logs_backends[ACCOUNT_ID][region]
+        backend = logs_backends[_calling_account()][_calling_region(context)]
         found = []
         for name, group in sorted(backend.groups.items()):
             arn = group.arn.removesuffix(":*")
+            if arn not in self.ever_tagged:
+                continue  # never tagged: the tagging API does not know it
             tags = backend.list_tags_for_resource(arn) or {}
             if all(f["Key"] in tags and (not f.get("Values") or tags[f["Key"]] in f["Values"]) for f in request.get("TagFilters", [])):
                 found.append({"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
@@ -147,6 +167,18 @@ class MotoGaps:
     def add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
         if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
             parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
+
+
+def _calling_account() -> str:
+    return os.environ.get("MOTO_ACCOUNT_ID", ACCOUNT_ID)
+
+
+def _calling_region(context: dict[str, Any] | None) -> str:
+    return (context or {}).get("client_region") or os.environ.get("AWS_DEFAULT_REGION", DEFAULT_REGION)
+
+
+def _group_arn(name: str, region: str) -> str:
+    return f"arn:aws:logs:{region}:{_calling_account()}:log-group:{name}"
 
 
 class _Answered:
@@ -218,9 +250,18 @@ class LocalAccount:
             if match and log_group in json.loads(match[1]):
                 continue
             destination = json.loads(policy.document)["DestinationArn"]
+            if self._own_log_group_of(destination) == log_group:
+                continue  # "Log recursion prevention": a Lambda destination's own group is not fed back to it
             found.append((destination, encode_batch(subscription_document(log_group, events, filter_name=name,
                                                                           policy_level="ACCOUNT_LEVEL_POLICY"))))
         return found
+
+    def _own_log_group_of(self, destination_arn: str) -> str | None:
+        """The log group a Lambda destination writes its own logs to (its LoggingConfig, else /aws/lambda/<name>)."""
+        if ":lambda:" not in destination_arn or self.gaps is None:
+            return None
+        name = destination_arn.split(":")[6]
+        return self.gaps.logging_configs.get(name, {}).get("LogGroup", f"/aws/lambda/{name}")
 
     def create_function(self, name: str, *, log_group: str | None = None) -> str:
         """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN; an

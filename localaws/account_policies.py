@@ -9,8 +9,9 @@ What is modelled (and checked, so a test against it fails where AWS would refuse
   (written ``LogGroupNamePrefix IN [...]``, the grammar the model shows for prefix selections; none:
   every group); overlapping allowed, the longest retention wins (never expire longest; on a tie the
   policy created first is the one named); in effect 24 hours after it is created or updated, the
-  previous document in effect meanwhile; ``dryRun`` counts the groups whose effective retention would
-  grow, shrink or stay, as if the change were in effect, and lists up to 20 of them.
+  previous document in effect meanwhile; ``dryRun`` counts the groups in the policy's scope whose
+  effective retention would grow, shrink or stay, as if the change were in effect, and lists up to 20
+  of them by stored bytes (changed or not).
 - DescribeLogGroups names the policy in effect (``retentionPolicyName``) and shows its retention.
 
 Delivery through the subscription filter policy is modelled by ``LocalAccount.deliveries`` (the
@@ -197,13 +198,19 @@ class AccountPolicies:
         now = float("inf")  # every stored document as if in effect
         before = self._in_effect(now)
         after = [p for p in before if p[0] != name]
+        existing = self.policies.get((RETENTION, name))
         if document is not None:
-            existing = self.policies.get((RETENTION, name))
             after.append((name, existing.created_s if existing else self.clock(), json.loads(document), prefixes))
+        # "The number of log groups in the scope of the policy that were analyzed" (DryRunResult.totalMatchedLogGroups,
+        # botocore 1.44.8): the groups the policy selects. For an update or a deletion, the groups its stored
+        # selection took count too, since their retention changes as well (*assumed*: the model says only "scope").
+        scopes = [p for p in (*([prefixes] if document is not None else []), *([existing.prefixes] if existing else []))]
         counts = {"increased": 0, "decreased": 0, "unchanged": 0}
-        impacts = []
+        analysed = []
         for group in groups:
             if group.get("logGroupClass") == "DELIVERY":
+                continue  # "Log groups in the Delivery class are not included" (DryRunResult)
+            if not any(scope is None or group["logGroupName"].startswith(scope) for scope in scopes):
                 continue
             created_s = group.get("creationTime", 0) / 1000
             own = group.get("retentionInDays")
@@ -212,12 +219,13 @@ class AccountPolicies:
             longer = (proposed is None and current is not None) or (current is not None and proposed is not None and proposed > current)
             shorter = (current is None and proposed is not None) or (current is not None and proposed is not None and proposed < current)
             counts["increased" if longer else "decreased" if shorter else "unchanged"] += 1
-            if longer or shorter:  # "impacted": a group whose retention would change
-                impacts.append({"logGroupName": group["logGroupName"], "currentRetention": _days_text(current),
-                                "proposedRetention": _days_text(proposed), "storedBytes": group.get("storedBytes", 0)})
+            analysed.append({"logGroupName": group["logGroupName"], "currentRetention": _days_text(current),
+                             "proposedRetention": _days_text(proposed), "storedBytes": group.get("storedBytes", 0)})
+        # "Up to 20 log groups in the scope of the policy, sorted by stored bytes in descending order. This list
+        # can include log groups whose effective retention period would not change." (DryRunResult.topLogGroupsImpacted)
         return {"totalMatchedLogGroups": sum(counts.values()), "increasedRetentionLogGroupCount": counts["increased"],
                 "decreasedRetentionLogGroupCount": counts["decreased"], "unchangedRetentionLogGroupCount": counts["unchanged"],
-                "failedAnalysisCount": 0, "topLogGroupsImpacted": sorted(impacts, key=lambda i: -i["storedBytes"])[:20]}
+                "failedAnalysisCount": 0, "topLogGroupsImpacted": sorted(analysed, key=lambda i: -i["storedBytes"])[:20]}
 
 
 def _json_object(document: str) -> dict[str, Any]:

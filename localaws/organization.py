@@ -7,8 +7,13 @@ What is modelled, as AWS documents it:
 - PutSubscriptionFilter to ``arn:aws:logs:<region>:<account>:destination:<name>``: the destination must
   exist in its account and be in the group's region; its access policy must allow the caller's account
   (``Principal.AWS`` listing it, or ``*`` with ``aws:PrincipalOrgID`` naming the caller's organization)
-  for ``logs:PutSubscriptionFilter``; else ``AccessDeniedException``. Such filters are kept here and
-  added to DescribeSubscriptionFilters; DeleteSubscriptionFilter removes them.
+  for ``logs:PutSubscriptionFilter``; else ``AccessDeniedException``. An organization-wide admission also
+  needs the sender's role (``roleArn``: a role of the caller's account that logs.amazonaws.com may
+  assume). Such filters are kept here and added to DescribeSubscriptionFilters; DeleteSubscriptionFilter
+  removes them.
+- PutAccountPolicy of a SUBSCRIPTION_FILTER_POLICY to such a destination: the same checks, for
+  ``logs:PutAccountPolicy`` and the document's ``RoleArn``.
+Every rule names its source in localaws/FIDELITY.md.
 - Delivery: ``deliver(group, events)`` writes, for each such filter, the subscription document (gzip'd
   JSON, ``owner`` the member) into the destination's Kinesis stream, in the destination's account.
 - PutEvents to another account's bus (by ARN): allowed when the bus's policy admits the caller (the
@@ -52,6 +57,7 @@ class Organization:
         events.register("provide-client-params.cloudwatch-logs.DescribeSubscriptionFilters", self._remember_group)
         events.register("after-call.cloudwatch-logs.DescribeSubscriptionFilters", self._describe_filters)
         events.register_first("before-call.eventbridge.PutEvents", self._put_events)
+        events.register_first("before-call.cloudwatch-logs.PutAccountPolicy", self._put_account_policy)
 
     @staticmethod
     @contextmanager
@@ -86,15 +92,59 @@ class Organization:
         destination = logs_backends[dest_account][dest_region].destinations.get(destination_arn)
         if destination is None:
             return _error("ResourceNotFoundException", f"The specified destination does not exist: {destination_arn}")
+        refusal = self._destination_refusal(destination_arn, caller, region, "logs:PutSubscriptionFilter", request.get("roleArn"))
+        if refusal:
+            return refusal
+        stored = {"filterName": request["filterName"], "logGroupName": request["logGroupName"], "filterPattern": request.get("filterPattern", ""),
+                  "destinationArn": destination_arn, "distribution": "ByLogStream", "creationTime": 1795850000000}
+        if request.get("roleArn"):
+            stored["roleArn"] = request["roleArn"]
+        self.filters.setdefault((caller, region, request["logGroupName"]), {})[request["filterName"]] = stored
+        return _Answered(), {}
+
+    def _put_account_policy(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """An account-level subscription filter policy aimed at another account's destination goes through
+        the same checks as a filter (CloudWatch Logs guide, "Cross-account cross-Region account-level
+        subscriptions": the destination's access policy grants logs:PutAccountPolicy, and an organization's
+        senders pass a role as RoleArn); what passes is stored by localaws.account_policies."""
+        request = json.loads(params.get("body") or b"{}")
+        if request.get("policyType") != "SUBSCRIPTION_FILTER_POLICY":
+            return None
+        try:
+            document = json.loads(request.get("policyDocument") or "{}")
+        except ValueError:
+            return None  # the account-policy model refuses it
+        destination_arn = document.get("DestinationArn", "") if isinstance(document, dict) else ""
+        if ":destination:" not in destination_arn:
+            return None
+        return self._destination_refusal(destination_arn, _caller(), _region(context), "logs:PutAccountPolicy", document.get("RoleArn"))
+
+    def _destination_refusal(self, destination_arn: str, caller: str, region: str, action: str, role_arn: str | None) -> Any:
+        """Why CloudWatch Logs refuses ``caller``'s filter or account policy to a logs destination (None: it does not).
+        - the destination exists, in the group's region (AWS-FACTS: "it must be in the same region");
+        - its access policy admits the caller's account for ``action`` (PutDestinationPolicy; CreateDestination-Account
+          for logs:PutAccountPolicy);
+        - an organization-wide admission (aws:PrincipalOrgID) needs the sender's role, in the caller's account and
+          trusted by logs.amazonaws.com (CreateSubscriptionFilter-IAMrole). The error code and message of that
+          refusal are *assumed*: no AWS page shows them."""
+        from moto.logs.models import logs_backends
+
+        _, _, _, dest_region, dest_account, _ = destination_arn.split(":", 5)
+        destination = logs_backends[dest_account][dest_region].destinations.get(destination_arn)
+        if destination is None:
+            return _error("ResourceNotFoundException", f"The specified destination does not exist: {destination_arn}")
         if dest_region != region:
             return _error("InvalidParameterException", "a CloudWatch Logs destination takes log groups of its own region only")
-        if dest_account != caller and not self._admits(json.loads(destination.access_policy or "{}"), caller, "logs:PutSubscriptionFilter"):
-            return _error("AccessDeniedException", f"User: arn:aws:iam::{caller}:root is not authorized to perform: "
-                                                   f"logs:PutSubscriptionFilter on resource: {destination_arn}")
-        self.filters.setdefault((caller, region, request["logGroupName"]), {})[request["filterName"]] = {
-            "filterName": request["filterName"], "logGroupName": request["logGroupName"], "filterPattern": request.get("filterPattern", ""),
-            "destinationArn": destination_arn, "distribution": "ByLogStream", "creationTime": 1795850000000}
-        return _Answered(), {}
+        if dest_account == caller:
+            return None
+        admission = self._admits(json.loads(destination.access_policy or "{}"), caller, action)
+        if admission is None:
+            return _error("AccessDeniedException", f"User: arn:aws:iam::{caller}:root is not authorized to perform: {action} on resource: {destination_arn}")
+        if admission == "organization" and not _sender_role_usable(caller, role_arn):
+            why = "no roleArn was given" if not role_arn else f"{role_arn} is not a role of account {caller} that logs.amazonaws.com may assume"
+            return _error("AccessDeniedException", f"{destination_arn} admits an organization: the sender must pass a role CloudWatch Logs "
+                                                   f"can assume to check its membership ({why})")
+        return None
 
     def _delete_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")
@@ -171,7 +221,7 @@ class Organization:
         results, failed = [], 0
         for entry in entries:
             bus = entry.get("EventBusName", "")
-            if not self._admits(self.bus_policies.get(bus, {}), caller, "events:PutEvents"):
+            if self._admits(self.bus_policies.get(bus, {}), caller, "events:PutEvents") is None:
                 results.append({"ErrorCode": "AccessDeniedException", "ErrorMessage": f"{caller} may not put events on {bus}"})
                 failed += 1
                 continue
@@ -183,8 +233,9 @@ class Organization:
             results.append({"EventId": event_id})
         return _Answered(), {"FailedEntryCount": failed, "Entries": results}
 
-    def _admits(self, policy: dict[str, Any], caller: str, action: str) -> bool:
-        """Does a resource policy (a destination's, a bus's) allow ``caller`` to do ``action``?"""
+    def _admits(self, policy: dict[str, Any], caller: str, action: str) -> str | None:
+        """How a resource policy (a destination's, a bus's) allows ``caller`` to do ``action``: "account"
+        (listed), "organization" (``*`` with ``aws:PrincipalOrgID``), or None (it does not)."""
         for statement in policy.get("Statement", []):
             actions = statement.get("Action", [])
             actions = [actions] if isinstance(actions, str) else actions
@@ -196,10 +247,29 @@ class Organization:
             org = statement.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID")
             orgs = [org] if isinstance(org, str) else (org or [])
             if any(p in (caller, f"arn:aws:iam::{caller}:root") for p in principals):
-                return True
+                return "account"
             if "*" in principals and orgs and self.organization_id in orgs and caller in self.accounts:
-                return True
+                return "organization"
+        return None
+
+
+def _sender_role_usable(account: str, role_arn: str | None) -> bool:
+    """A role of ``account`` whose trust admits logs.amazonaws.com (moto's IAM holds it)."""
+    if not role_arn or role_arn.split(":")[4:5] != [account]:
         return False
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+    except Exception:  # moto's IAMNotFoundException
+        return False
+    trust = json.loads(role.assume_role_policy_document) if isinstance(role.assume_role_policy_document, str) else role.assume_role_policy_document
+    statements = trust.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        services = statement.get("Principal", {}).get("Service", []) if isinstance(statement.get("Principal"), dict) else []
+        if statement.get("Effect") == "Allow" and "logs.amazonaws.com" in ([services] if isinstance(services, str) else services):
+            return True
+    return False
 
 
 def _caller() -> str:

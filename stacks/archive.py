@@ -15,6 +15,7 @@ back; they are named under ``ARCHIVE_LOG_GROUP_PREFIX``, which the rollout adds 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -94,6 +95,14 @@ class ArchiveSettings:
         retention = decode(raw, "streamRetentionHours", 24, int)
         if not 24 <= retention <= 8760:
             raise ConfigError(f"archive:streamRetentionHours: expected 24 to 8760 (how long a failed batch can be read again); got {retention}")
+        if members and not org:
+            size = destination_policy_bytes(members)
+            if size > DESTINATION_POLICY_LIMIT_BYTES:
+                raise ConfigError(
+                    f"archive:memberAccounts: {len(members)} accounts make the destination's access policy about {size:,} bytes; "
+                    f"PutDestinationPolicy takes at most {DESTINATION_POLICY_LIMIT_BYTES:,}. Admit the organization instead "
+                    f"(archive:organizationId: one condition for any number of accounts; members then pass a sender role, which the "
+                    f"rollout creates), or list at most about {max_listed_accounts()} accounts")
         regions = decode(raw, "regions", [], list)
         if any(not isinstance(r, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", r) for r in regions):
             raise ConfigError(f"archive:regions: a list of region names (e.g. [\"eu-west-1\", \"us-east-1\"]); got {regions!r}")
@@ -122,10 +131,14 @@ class LogArchiveStack(Stack):
                      description=f"the archive's ship-logs is more than {ARCHIVE_MAX_LAG.to_minutes():.0f} minutes behind its stream: "
                                  f"the sink is slow or failing (see its errors), or archive:shards is too low for the members' volume")
 
-        # CloudWatch Logs writes into the stream with this role, for the admitted accounts' groups only
-        # (the confused deputy: no other account can make it write).
-        sources = {"StringEquals": {"aws:SourceOrgID": settings.organization_id}} if settings.organization_id else {
-            "StringLike": {"aws:SourceArn": [f"arn:{self.partition}:logs:{self.region}:{a}:*" for a in (*settings.member_accounts, self.account)]}}
+        # CloudWatch Logs writes into the stream with this role. Its trust names only the condition key AWS's
+        # own example of a destination role uses (CreateDestination: aws:SourceArn, the senders' CloudWatch Logs
+        # ARNs): the listed accounts, or for an organization every account of this region, since no AWS page
+        # says CloudWatch Logs sends aws:SourceOrgID here. Who may send at all is the destination's access
+        # policy's decision (aws:PrincipalOrgID, checked through each member's sender role).
+        senders = settings.member_accounts if not settings.organization_id else ("*",)
+        sources = {"StringLike": {"aws:SourceArn": [f"arn:{self.partition}:logs:{self.region}:{a}:*" for a in
+                                                    dict.fromkeys((*senders, *(() if settings.organization_id else (self.account,))))]}}
         role = iam.Role(self, "DeliveryRole", assumed_by=iam.ServicePrincipal("logs.amazonaws.com", conditions=sources),
                         description="log-group-governor: lets CloudWatch Logs put the admitted accounts' log events into the archive stream")
         role.add_to_policy(iam.PolicyStatement(actions=["kinesis:PutRecord", "kinesis:PutRecords"], resources=[self.stream.stream_arn]))
@@ -143,6 +156,34 @@ class LogArchiveStack(Stack):
                   description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")
         CfnOutput(self, "ShippingPathLogGroups", value=self.to_json_string(self.consumer.protected_log_groups),
                   description="a governor in this account must never subscribe these (governor:shippingPathLogGroups)")
+
+
+#: PutDestinationPolicy's accessPolicy: at most 5,120 bytes (the PutDestinationPolicy API page; the model sets no maximum).
+#: Checked at synth.
+DESTINATION_POLICY_LIMIT_BYTES = 5120
+#: The longest destination ARN a region and partition can give (for the size check before tokens resolve).
+_LONGEST_DESTINATION_ARN = "arn:aws-us-gov:logs:ap-southeast-5:123456789012:destination:" + DEFAULT_DESTINATION_NAME
+
+
+def destination_policy_bytes(member_accounts: Any, destination_name: str = DEFAULT_DESTINATION_NAME) -> int:
+    """The access policy's size as AWS may store it: IAM writes an account principal as its root ARN
+    (*assumed* for destination policies; the larger of the two forms is counted)."""
+    arn = _LONGEST_DESTINATION_ARN.replace(DEFAULT_DESTINATION_NAME, destination_name)
+    policy = destination_policy(ArchiveSettings(member_accounts=tuple(member_accounts), destination_name=destination_name), arn)
+    policy["Statement"][0]["Principal"]["AWS"] = [f"arn:aws-us-gov:iam::{a}:root" for a in member_accounts]
+    return len(json.dumps(policy))
+
+
+def max_listed_accounts() -> int:
+    """How many listed accounts fit the access policy."""
+    low, high = 0, 1000
+    while low < high:
+        middle = (low + high + 1) // 2
+        if destination_policy_bytes([f"{n:012d}" for n in range(middle)]) <= DESTINATION_POLICY_LIMIT_BYTES:
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 def destination_policy(settings: ArchiveSettings, destination_arn: str) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from .dead_letters import DeadLetters
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
+from .sender_role import SenderRole
 from .settings import DeploymentSettings
 from .ship_logs import ShipLogsDestination
 from .state_table import EVENT_HANDLER_ACTIONS, RECONCILE_ACTIONS, StateTable
@@ -77,7 +78,8 @@ class GovernorComposition:
 
         access_logs = private_bucket(self, "AccessLogs", expire_after=ACCESS_LOG_EXPIRY)
         if settings.create_trail:
-            ManagementEventsTrail(self, "ManagementEvents", access_logs=access_logs)
+            trail = ManagementEventsTrail(self, "ManagementEvents", access_logs=access_logs)
+            CfnOutput(self, "TrailName", value=trail.trail.ref, description="the trail whose write management events wake the governor")
 
         layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
         destination = settings.policy.destination
@@ -91,6 +93,12 @@ class GovernorComposition:
             protected_log_groups = self.ship_logs.protected_log_groups
         elif destination.kind is DestinationKind.LAMBDA:
             grant_logs_invoke(self, destination)
+        self.sender_role: SenderRole | None = None
+        if settings.sender_role:
+            # An organization-wide destination checks membership through this account's role: every filter
+            # and the account policy name it (CreateSubscriptionFilter-IAMrole).
+            self.sender_role = SenderRole(self, "SenderRole")
+            destination = replace(destination, role_arn=self.sender_role.role_arn)
         policy = replace(settings.policy, destination=destination)
         account_subscription = policy.subscription_mode is Via.ACCOUNT_POLICY
         if account_subscription:
@@ -262,7 +270,11 @@ class GovernorComposition:
                   description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
         CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")
         CfnOutput(self, "DestinationArn", value=destination.arn, description="where governed log groups ship to")
-        CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "-", description="the role CloudWatch Logs assumes to deliver (Kinesis, Firehose)")
+        CfnOutput(self, "SubscribeFunctionName", value=self.subscribe.function.function_name,
+                  description="the subscribe-log-group function; python -m cli selftest reads the deployed policy from it")
+        CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "-",
+                  description="the role CloudWatch Logs assumes to deliver (Kinesis, Firehose), or the sender role an organization-wide "
+                              "CloudWatch Logs destination checks membership with")
         if self.ship_logs:
             CfnOutput(self, "ShipLogsDeadLetterQueueUrl", value=self.ship_logs.dead_letters.queue.queue_url,
                       description="batches and records ship-logs could not deliver; replay them with: python -m cli redrive")
@@ -300,9 +312,10 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
         put_resources.append(destination.arn)  # a Logs Destination is a resource of its own
     account_policy = policy.subscription_mode is Via.ACCOUNT_POLICY
     statements = [
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups"] if account_policy else ["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"],
-                            resources=[groups]),
-        # PutAccountPolicy of a subscription filter policy needs logs:PutSubscriptionFilter as well (botocore 1.44.8's model).
+        # Per group: the filters are read. Account policy: reading a SUBSCRIPTION_FILTER_POLICY with
+        # DescribeAccountPolicies needs logs:DescribeSubscriptionFilters too (botocore 1.44.8's model; tests/infra reads it).
+        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"], resources=[groups]),
+        # PutAccountPolicy of a subscription filter policy needs logs:PutSubscriptionFilter as well (the same model).
         iam.PolicyStatement(actions=["logs:PutSubscriptionFilter"], resources=put_resources),
         *_tag_statements(policy, groups),
     ]

@@ -169,10 +169,16 @@ class RolloutStack(Stack):
         for region in rollout.regions:
             member = DeploymentSettings.from_context({**context, "governor:destinationArn": rollout.destination_arn(region),
                                                       "governor:destinationRoleArn": "",
+                                                      # An organization-wide destination checks each sender through a
+                                                      # role of its own (CreateSubscriptionFilter-IAMrole); listed accounts need none.
+                                                      "governor:senderRole": organization_id is not None,
                                                       "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account),
                                                       # The loop guard, for a member that is the logging account itself.
                                                       "governor:shippingPathLogGroups": [*_as_list(context.get("governor:shippingPathLogGroups")),
                                                                                          ARCHIVE_LOG_GROUP_PREFIX + "*"]})
+            if organization_id and not member.sender_role:
+                raise ConfigError("the archive admits the organization (archive:organizationId), so every member must pass a sender "
+                                  "role: the member template must set governor:senderRole")
             bucket = s3.Bucket.from_bucket_attributes(self, f"Assets-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
                                                       region=region)
             template = MemberGovernorStack(self, f"Member-{region}", settings=member, asset_bucket=bucket,

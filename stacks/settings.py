@@ -12,6 +12,7 @@ from governor.pacing import DEFAULT_EVENT_CONCURRENCY
 from governor.config import (
     POLICY_KEYS,
     ConfigError,
+    DestinationKind,
     PolicyConfig,
     Via,
     decode,
@@ -29,7 +30,7 @@ _EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
 DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy",
-                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs", "fleetBusArn")
+                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs", "fleetBusArn", "senderRole")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 #: EventBridge Scheduler's expressions: rate(<n> <unit>) or cron(<six fields>).
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
@@ -58,6 +59,9 @@ class DeploymentSettings:
     ship_logs: ShipLogsConfig = field(default_factory=ShipLogsConfig)
     #: The organization's fleet bus: finished runs report their coverage there, alarms follow (None: on its own).
     fleet_bus_arn: str | None = None
+    #: Create the sender role an organization-wide CloudWatch Logs destination needs and pass it as the
+    #: filters' and the account policy's role (stacks.sender_role).
+    sender_role: bool = False
 
     @classmethod
     def from_context(cls, context: Mapping[str, Any]) -> DeploymentSettings:
@@ -98,7 +102,16 @@ class DeploymentSettings:
             if not compiled.expressible:
                 raise ConfigError("retentionVia: \"account-policy\" cannot say what this configuration says, and the governor never "
                                   "shortens silently: " + "; ".join(compiled.refusals) + ". Change those keys, or use retentionVia \"per-group\"")
+        sender_role = decode(raw, "senderRole", False, bool)
+        destination = policy.destination
+        if sender_role and (destination is None or destination.kind is not DestinationKind.LOGS_DESTINATION):
+            raise ConfigError("senderRole: only a CloudWatch Logs destination of another account (arn:<partition>:logs:<region>:<account>:"
+                              "destination:<name>) whose access policy admits an organization takes a sender role; set it false")
+        if sender_role and destination is not None and destination.role_arn:
+            raise ConfigError("senderRole / destinationRoleArn: senderRole true creates the sender role; destinationRoleArn names "
+                              "an existing one: set only one")
         return cls(
+            sender_role=sender_role,
             remove_filters_on_delete=decode(raw, "removeFiltersOnDelete", False, bool),
             reconcile_schedule=schedule,
             policy=policy,

@@ -63,7 +63,7 @@ def test_demo_runs_the_native_modes_end_to_end(printed: str) -> None:
 
     assert "is 60 days under retentionOverrides['/aws/lambda/prod-'] of 365" in section        # refused, with the reason
     assert "apply without --allow-shortening: exit 2, 0 policies written" in section
-    assert "shorter: /aws/lambda/prod-ledger 365 -> 30 days" in section                          # the dry run's impact
+    assert "shorter (among the 20 largest in scope): /aws/lambda/prod-ledger 365 -> 30 days" in section                          # the dry run's impact
     assert "wrote 2 native retention policies" in section
     assert "retentionPolicyName=log-group-governor-" in section and "retentionInDays=365" in section
     assert "the guard's names are in its NOT IN list: ['/aws/lambda/log-shipper']" in section

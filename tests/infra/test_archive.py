@@ -80,7 +80,8 @@ def test_a_listed_destination_admits_exactly_the_members(listed_archive: Synthes
 
 
 def test_cloudwatch_logs_writes_to_the_stream_for_admitted_sources_only(org_archive: Synthesized, listed_archive: Synthesized) -> None:
-    for synthesized, condition in ((org_archive, {"StringEquals": {"aws:SourceOrgID": ORG}}),
+    # Only aws:SourceArn, the key AWS's CreateDestination example uses: no page says CloudWatch Logs sends aws:SourceOrgID.
+    for synthesized, condition in ((org_archive, {"StringLike": {"aws:SourceArn": [f"arn:aws:logs:{REGION}:*:*"]}}),
                                    (listed_archive, {"StringLike": {"aws:SourceArn": [f"arn:aws:logs:{REGION}:{a}:*" for a in (*MEMBERS, CENTRAL)]}})):
         destination = _destination(synthesized)
         role_id = destination["RoleArn"]["Fn::GetAtt"][0]
@@ -156,3 +157,17 @@ def test_a_consumer_falling_behind_and_a_lost_fleet_report_alarm(org_archive: Sy
     assert behind and behind[0]["Threshold"] == 600_000 and behind[0]["AlarmActions"]
     fleet_rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
     assert all("DeadLetterConfig" in t for r in fleet_rules for t in r["Targets"])
+
+
+def test_a_listed_destination_policy_must_fit_the_5120_bytes_aws_stores() -> None:
+    from shared.config import ConfigError
+    from stacks.archive import ArchiveSettings, max_listed_accounts
+
+    fits = max_listed_accounts()
+    assert 50 < fits < 200  # about a hundred accounts, as root ARNs
+    ArchiveSettings.from_context({"archive:memberAccounts": [f"{n:012d}" for n in range(fits)]})
+    with pytest.raises(ConfigError, match=r"archive:memberAccounts: \d+ accounts make the destination's access policy about [\d,]+ bytes; "
+                                          r"PutDestinationPolicy takes at most 5,120. Admit the organization instead"):
+        ArchiveSettings.from_context({"archive:memberAccounts": [f"{n:012d}" for n in range(fits + 1)]})
+    # An organization is one condition, whatever its size.
+    ArchiveSettings.from_context({"archive:organizationId": ORG, "archive:memberAccounts": [f"{n:012d}" for n in range(fits + 1)]})

@@ -51,6 +51,24 @@ def _members(org: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: t for name, t in org["templates"].items() if name.startswith("LogGroupGovernorRolloutMember")}
 
 
+def _render(value: Any) -> str:
+    """A template string value with its intrinsics written out: a GetAtt as <Logical.Attr>, a Ref as <Ref>."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(_render(p) for p in parts)
+    if "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    return f"<{value['Ref']}>"
+
+
+def _configs(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The GOVERNOR_CONFIG of each governor function of a member template."""
+    return [json.loads(_render(f["Environment"]["Variables"]["GOVERNOR_CONFIG"])) for f in _of_type(template, "AWS::Lambda::Function")
+            if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
+
+
 def test_one_service_managed_stack_set_per_region_with_safe_defaults_and_the_first_wave_only(org: dict[str, Any]) -> None:
     stack_sets = _stack_sets(org)
 
@@ -84,8 +102,7 @@ def test_each_member_template_ships_to_its_regions_archive_and_reads_its_code_fr
         assert functions
         for function in functions:
             assert function["Code"]["S3Bucket"] == {"Fn::Join": ["-", ["log-group-governor-assets", {"Ref": "AWS::Region"}]]}
-        configs = [json.loads(f["Environment"]["Variables"]["GOVERNOR_CONFIG"]) for f in functions
-                   if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
+        configs = _configs(template)
         assert {c["destinationArn"] for c in configs} == {f"arn:aws:logs:{region}:{CENTRAL}:destination:log-group-governor-archive"}
 
 
@@ -142,12 +159,40 @@ def test_the_archives_own_log_groups_are_named_under_a_prefix_every_member_guard
     names = {g.get("LogGroupName") for g in _of_type(archive, "AWS::Logs::LogGroup")}
     assert {"/log-group-governor/archive/ship-logs", "/log-group-governor/archive/fleet-recorder"} <= names
     for template in _members(org).values():
-        configs = [json.loads(f["Environment"]["Variables"]["GOVERNOR_CONFIG"]) for f in _of_type(template, "AWS::Lambda::Function")
-                   if "GOVERNOR_CONFIG" in f.get("Environment", {}).get("Variables", {})]
-        assert all("/log-group-governor/archive/*" in c["shippingPathLogGroups"] for c in configs)
+        assert all("/log-group-governor/archive/*" in c["shippingPathLogGroups"] for c in _configs(template))
 
 
 def test_the_management_account_can_deploy_the_stack_sets_itself() -> None:
     stack_sets = _stack_sets(synthesize_org(**{"rollout:callAs": "SELF"}))
 
     assert {s.get("CallAs", "SELF") for s in stack_sets.values()} == {"SELF"}
+
+
+def _sender_roles(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: r for k, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+            and r["Properties"].get("Description", "").startswith("log-group-governor: lets CloudWatch Logs prove")}
+
+
+def test_members_of_an_organization_wide_archive_pass_a_sender_role_on_every_filter_and_policy(org: dict[str, Any]) -> None:
+    """CloudWatch Logs guide, "Step 2: (Only if using an organization) Create an IAM role": the sender's
+    role, trusted by logs.amazonaws.com, with logs:PutLogEvents on its log groups, named as roleArn."""
+    for name, template in _members(org).items():
+        [(role_id, role)] = _sender_roles(template).items()
+        [trust] = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "logs.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+        assert _render(trust["Condition"]["StringLike"]["aws:SourceArn"]) == "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:*"
+        granted = [s for p in _of_type(template, "AWS::IAM::Policy") if {"Ref": role_id} in p["Roles"] for s in p["PolicyDocument"]["Statement"]]
+        assert [(s["Action"], _render(s["Resource"])) for s in granted] == [
+            ("logs:PutLogEvents", "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*:*")]
+        # Every function that writes a filter or the account policy names it, and may pass it and nothing else.
+        assert {c["destinationRoleArn"] for c in _configs(template)} == {f"<{role_id}.Arn>"}
+        passes = [s for p in _of_type(template, "AWS::IAM::Policy") for s in p["PolicyDocument"]["Statement"] if s["Action"] == "iam:PassRole"]
+        assert passes and all(s["Resource"] == {"Fn::GetAtt": [role_id, "Arn"]} for s in passes), name
+
+
+def test_members_of_a_listed_archive_need_no_sender_role() -> None:
+    listed = synthesize_org(**{"archive:organizationId": "", "archive:memberAccounts": ["210987654321"]})
+
+    for template in _members(listed).values():
+        assert _sender_roles(template) == {}
+        assert {c["destinationRoleArn"] for c in _configs(template)} == {""}

@@ -85,9 +85,22 @@ def test_a_dry_run_counts_longer_shorter_and_unchanged_and_stores_nothing(accoun
 
     assert (result["increasedRetentionLogGroupCount"], result["decreasedRetentionLogGroupCount"],
             result["unchangedRetentionLogGroupCount"], result["totalMatchedLogGroups"]) == (1, 2, 1, 4)
+    # "Up to 20 log groups in the scope of the policy ... can include log groups whose effective retention would not change."
     assert {i["logGroupName"]: (i["currentRetention"], i["proposedRetention"]) for i in result["topLogGroupsImpacted"]} == {
-        "/a": ("30", "90"), "/b": ("365", "90"), "/c": ("NEVER_EXPIRE", "90")}
+        "/a": ("30", "90"), "/b": ("365", "90"), "/c": ("NEVER_EXPIRE", "90"), "/d": ("90", "90")}
     assert account.logs.describe_account_policies(policyType="RETENTION_POLICY")["accountPolicies"] == []
+
+
+def test_a_dry_run_counts_only_the_groups_in_the_policys_scope(account: LocalAccount) -> None:
+    """DryRunResult.totalMatchedLogGroups: "the number of log groups in the scope of the policy that were analyzed"."""
+    account.create_log_group("/aws/lambda/a", retention_days=7)
+    account.create_log_group("/ecs/b", retention_days=7)
+    account.create_log_group("/ecs/c")
+
+    result = _retention(account, "lambda", 90, prefixes=["/aws/lambda/"], dry_run=True)["dryRunResult"]
+
+    assert (result["totalMatchedLogGroups"], result["increasedRetentionLogGroupCount"], result["decreasedRetentionLogGroupCount"]) == (1, 1, 0)
+    assert [i["logGroupName"] for i in result["topLogGroupsImpacted"]] == ["/aws/lambda/a"]
 
 
 @pytest.mark.parametrize(("call", "code", "message"), [

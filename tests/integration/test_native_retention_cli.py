@@ -51,8 +51,8 @@ def test_an_exact_configuration_compiles_and_the_dry_run_names_the_groups_it_wou
     lines = out.splitlines()
     assert lines[0] == "log-group-governor-default: 30 days, every group"
     assert "would lengthen 0, shorten 3, keep 0 of 3 groups" in lines[1]  # never expire -> 30 days is shorter too
-    assert "    shorter: /aws/lambda/orders 365 -> 30 days" in lines
-    assert "    shorter: /ecs/api NEVER_EXPIRE -> 30 days" in lines
+    assert "    shorter (among the 20 largest in scope): /aws/lambda/orders 365 -> 30 days" in lines
+    assert "    shorter (among the 20 largest in scope): /ecs/api NEVER_EXPIRE -> 30 days" in lines
     assert any(line.startswith("log-group-governor-") and "365 days, groups starting with '/aws/lambda/prod-'" in line for line in lines)
     assert account.logs.describe_account_policies(policyType="RETENTION_POLICY")["accountPolicies"] == []  # a dry run writes nothing
     assert account.calls["logs.PutRetentionPolicy"] == writes_before
@@ -88,7 +88,7 @@ def test_plan_shows_the_native_policies_and_what_they_would_shorten_and_writes_n
 
     assert code == 0, err
     assert "log-group-governor-default: 30 days, every group" in err
-    assert "shorter: /aws/lambda/orders 365 -> 30 days" in err
+    assert "shorter (among the 20 largest in scope): /aws/lambda/orders 365 -> 30 days" in err
     assert _retention_policies(account) == []
     decisions = [json.loads(line) for line in out.splitlines()]
     retention = next(d for d in decisions if d["aspect"] == "retention")

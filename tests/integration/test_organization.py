@@ -45,7 +45,10 @@ def org(account: LocalAccount, configure: Any) -> Iterator[tuple[Organization, s
         with organization.as_account(member):
             account.create_state_table(STATE_TABLE)
             boto3.client("logs").create_log_group(logGroupName=GROUP)
-    configure(destinationArn=destination)
+    with organization.as_account(MEMBER):  # the member template's sender role (stacks/sender_role.py)
+        sender = boto3.client("iam").create_role(RoleName="LogGroupGovernor-SenderRole", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    configure(destinationArn=destination, destinationRoleArn=sender["Role"]["Arn"])
     yield organization, destination, stream
 
 
@@ -57,7 +60,21 @@ def test_a_members_governor_subscribes_its_group_to_the_central_destination(org:
         filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
 
     assert (invocation.result["action"], invocation.result["applied"]) == ("subscribe", True)
-    assert [(f["filterName"], f["destinationArn"]) for f in filters] == [("log-group-governor", destination)]
+    assert [(f["filterName"], f["destinationArn"], f["roleArn"]) for f in filters] == [
+        ("log-group-governor", destination, f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole")]
+
+
+def test_a_member_that_passes_no_sender_role_is_refused_as_aws_refuses_it(org: tuple[Organization, str, str], configure: Any) -> None:
+    """The configuration the rollout shipped before #17 (no role to an organization-wide destination)."""
+    organization, destination, _ = org
+    configure(destinationArn=destination)
+
+    with organization.as_account(MEMBER):
+        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP))
+        filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
+
+    assert "AccessDeniedException" in str(error) and "admits an organization: the sender must pass a role" in str(error)
+    assert filters == []
 
 
 def test_a_foreign_account_is_refused_by_the_destination_policy(org: tuple[Organization, str, str]) -> None:

@@ -43,6 +43,8 @@ def test_every_governor_key_of_cdk_json_is_known_and_documented() -> None:
         (STREAM_ARN, ROLE_ARN, DestinationKind.KINESIS, "central-logs"),
         (FIREHOSE_ARN, ROLE_ARN, DestinationKind.FIREHOSE, "to-s3"),
         (LOGS_DESTINATION_ARN, None, DestinationKind.LOGS_DESTINATION, "central"),
+        # An organization-wide destination: the sender's role (CreateSubscriptionFilter-IAMrole).
+        (LOGS_DESTINATION_ARN, ROLE_ARN, DestinationKind.LOGS_DESTINATION, "central"),
         ("arn:aws-cn:lambda:cn-north-1:123456789012:function:shipper", None, DestinationKind.LAMBDA, "shipper"),
     ],
 )
@@ -66,7 +68,7 @@ def test_lambda_destination_knows_its_default_log_group() -> None:
         ("arn:aws:lambda:eu-west-1:1234:function:x", None, "is not a supported destination"),
         (STREAM_ARN, None, "destinationRoleArn: a kinesis destination needs"),
         (FIREHOSE_ARN, "", "destinationRoleArn: a firehose destination needs"),
-        (LAMBDA_ARN, ROLE_ARN, "destinationRoleArn: only Kinesis and Firehose"),
+        (LAMBDA_ARN, ROLE_ARN, "destinationRoleArn: a Lambda destination takes no role"),
         (STREAM_ARN, "logs-delivery", "destinationRoleArn: expected an IAM role ARN"),
     ],
 )

@@ -132,8 +132,12 @@ def parse_destination(arn: Any, role_arn: Any, *, key: str = "destinationArn", r
             f"{role_key}: a {kind.value} destination needs the ARN of a role that CloudWatch Logs "
             f"(logs.amazonaws.com) may assume to write to {arn}"
         )
-    if kind in (DestinationKind.LAMBDA, DestinationKind.LOGS_DESTINATION) and role is not None:
-        raise ConfigError(f"{role_key}: only Kinesis and Firehose destinations take a role; remove it for {kind.value} destination {arn}")
+    if kind is DestinationKind.LAMBDA and role is not None:
+        raise ConfigError(f"{role_key}: a Lambda destination takes no role (CloudWatch Logs invokes it through its resource policy); "
+                          f"remove it for {arn}")
+    # A CloudWatch Logs destination whose access policy admits an organization (aws:PrincipalOrgID) needs
+    # the sender's role here (CloudWatch Logs guide, "Step 2: (Only if using an organization) Create an IAM
+    # role"); one whose policy lists accounts needs none, so the role is optional for that kind.
     return Destination(
         arn=arn, kind=kind, name=resource["name"], account=match["account"], region=match["region"],
         partition=match["partition"], role_arn=role,

@@ -1,0 +1,229 @@
+"""localaws's rules, each with the AWS source it follows (localaws/FIDELITY.md names the test of each).
+
+Run against localaws by default; ``make fidelity-real`` runs the same assertions against a sandbox
+account (tests/fidelity/conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.fidelity.conftest import ORG_DESTINATION_ENV, Target, local_only
+
+CENTRAL = "111111111111"
+ORG_ID = "o-a1b2c3d4e5"
+LOGS_TRUST = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def _code(error: ClientError) -> str:
+    return error.response["Error"]["Code"]
+
+
+# --- F1: a log group's class ------------------------------------------------------------------------
+
+def test_f1_describe_log_groups_shows_the_class_a_group_was_created_with(target: Target) -> None:
+    """API model, LogGroup.logGroupClass; moto stores none (localaws.account.MotoGaps.add_class)."""
+    name = target.log_group("f1-infrequent", logGroupClass="INFREQUENT_ACCESS")
+
+    [group] = [g for g in target.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    assert group["logGroupClass"] == "INFREQUENT_ACCESS"
+
+
+# --- F2: the tagging API lists only what is or was tagged -------------------------------------------
+
+def test_f2_get_resources_lists_tagged_log_groups_and_never_untagged_ones(target: Target) -> None:
+    """Resource Groups Tagging API reference, GetResources: only resources that are or were tagged."""
+    tagged = target.log_group("f2-tagged", tags={"fidelity": target.run})
+    untagged = target.log_group("f2-untagged")
+    arn = f"arn:aws:logs:{target.region}:{target.account_id}:log-group:"
+    tagging = target.client("resourcegroupstaggingapi")
+
+    def listed() -> set[str]:
+        pages = tagging.get_paginator("get_resources").paginate(ResourceTypeFilters=["logs:log-group"],
+                                                                 TagFilters=[{"Key": "fidelity", "Values": [target.run]}])
+        found = {m["ResourceARN"] for page in pages for m in page["ResourceTagMappingList"]}
+        assert arn + tagged in found
+        return found
+
+    found = target.eventually(listed)
+    assert arn + untagged not in found
+    # Without a tag filter an untagged group is still not listed (it never had a tag).
+    everything = {m["ResourceARN"] for page in tagging.get_paginator("get_resources").paginate(ResourceTypeFilters=["logs:log-group"])
+                  for m in page["ResourceTagMappingList"]}
+    assert arn + untagged not in everything
+
+
+# --- F3, F4: account-level retention policies (dry runs only: they store nothing) ---------------------
+
+def _retention_dry_run(target: Target, days: int, prefix: str) -> dict[str, Any]:
+    return target.client("logs").put_account_policy(
+        policyName=f"log-group-governor-fidelity-{target.run}", policyType="RETENTION_POLICY", dryRun=True,
+        policyDocument=json.dumps({"retentionInDays": days, "enforcementMode": "RETROACTIVE"}),
+        selectionCriteria="LogGroupNamePrefix IN " + json.dumps([prefix]))
+
+
+def test_f3_an_account_retention_policy_under_30_days_is_refused(target: Target) -> None:
+    """API model, PutAccountPolicy: retention policies keep at least 30 days; a dry run "validates the request"."""
+    with pytest.raises(ClientError) as refused:
+        _retention_dry_run(target, 14, target.name(""))
+
+    assert _code(refused.value) == "InvalidParameterException"
+
+
+def test_f4_a_retention_dry_run_counts_only_the_groups_in_the_policys_scope(target: Target) -> None:
+    """API model, DryRunResult.totalMatchedLogGroups: "the number of log groups in the scope of the policy"."""
+    inside = [target.log_group(f"f4/in-{n}", ) for n in range(2)]
+    target.log_group("f4-outside")
+    for name in inside:
+        target.client("logs").put_retention_policy(logGroupName=name, retentionInDays=7)
+
+    def counted() -> dict[str, Any]:
+        result = _retention_dry_run(target, 90, target.name("f4/"))["dryRunResult"]
+        assert result["totalMatchedLogGroups"] == len(inside)
+        return result
+
+    result = target.eventually(counted)
+    assert result["increasedRetentionLogGroupCount"] == len(inside)
+    assert {g["logGroupName"] for g in result["topLogGroupsImpacted"]} <= set(inside)
+
+
+# --- F5-F7: an organization-wide destination needs the sender's role ------------------------------------
+
+@pytest.fixture
+def org_destination(target: Target) -> Iterator[str]:
+    """An organization-wide logs destination in another account: the archive stack's own access policy,
+    locally; on a real account the one named by LOG_GROUP_GOVERNOR_FIDELITY_ORG_DESTINATION."""
+    import os
+
+    if target.real:
+        arn = os.environ.get(ORG_DESTINATION_ENV)
+        if not arn:
+            pytest.skip(f"set {ORG_DESTINATION_ENV} to an organization-wide destination of another account in {target.region}")
+        yield arn
+        return
+    from localaws.organization import Organization
+    from stacks.archive import ArchiveSettings, destination_policy
+
+    organization = Organization(ORG_ID, {CENTRAL, target.account_id})
+    organization.install(boto3.DEFAULT_SESSION)
+    with organization.as_account(CENTRAL):
+        kinesis = boto3.client("kinesis")
+        kinesis.create_stream(StreamName="archive", ShardCount=1)
+        stream = kinesis.describe_stream_summary(StreamName="archive")["StreamDescriptionSummary"]["StreamARN"]
+        logs = boto3.client("logs")
+        arn = logs.put_destination(destinationName="archive", targetArn=stream, roleArn=f"arn:aws:iam::{CENTRAL}:role/to-archive")["destination"]["arn"]
+        logs.put_destination_policy(destinationName="archive",
+                                    accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=ORG_ID), arn)))
+    yield arn
+
+
+def _sender_role(target: Target, *, trusted_by: str = "logs.amazonaws.com") -> str:
+    """The sender role as stacks/sender_role.py makes it, under the reserved name."""
+    iam = target.client("iam")
+    name = f"log-group-governor-fidelity-{target.run}-{trusted_by.split('.')[0]}"
+    trust = {**LOGS_TRUST, "Statement": [{**LOGS_TRUST["Statement"][0], "Principal": {"Service": trusted_by}}]}
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put-log-events", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": f"arn:aws:logs:{target.region}:{target.account_id}:log-group:*:*"}]}))
+
+    def remove() -> None:
+        iam.delete_role_policy(RoleName=name, PolicyName="put-log-events")
+        iam.delete_role(RoleName=name)
+
+    target.on_cleanup(remove)
+    return arn
+
+
+def _put_filter(target: Target, group: str, destination: str, role: str | None = None) -> None:
+    target.client("logs").put_subscription_filter(logGroupName=group, filterName="log-group-governor-fidelity", filterPattern="",
+                                                  destinationArn=destination, **({"roleArn": role} if role else {}))
+
+
+def test_f5_an_organization_wide_destination_refuses_a_filter_without_the_senders_role(target: Target, org_destination: str) -> None:
+    """CloudWatch Logs guide, "Step 2: (Only if using an organization) Create an IAM role"
+    (CreateSubscriptionFilter-IAMrole). The refusal's code is *assumed* (no page shows it)."""
+    group = target.log_group("f5-sender")
+
+    with pytest.raises(ClientError) as refused:
+        _put_filter(target, group, org_destination)
+    assert _code(refused.value) == "AccessDeniedException"
+    # A role other than the sender's kind (not trusted by CloudWatch Logs) does not do either.
+    with pytest.raises(ClientError):
+        _put_filter(target, group, org_destination, _sender_role(target, trusted_by="lambda.amazonaws.com"))
+
+    role = _sender_role(target)
+    target.eventually(lambda: _put_filter(target, group, org_destination, role))  # IAM is eventually consistent
+    [stored] = target.client("logs").describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+    assert (stored["destinationArn"], stored.get("roleArn")) == (org_destination, role)
+
+
+@local_only("an account-level subscription policy applies to every group of the account")
+def test_f6_an_account_policy_to_an_organization_wide_destination_needs_the_role_too(target: Target, org_destination: str) -> None:
+    """CloudWatch Logs guide, account-level twin of CreateSubscriptionFilter-IAMrole: RoleArn in the policy document."""
+    logs = target.client("logs")
+    put = lambda document: logs.put_account_policy(policyName="log-group-governor", policyType="SUBSCRIPTION_FILTER_POLICY",  # noqa: E731
+                                                   policyDocument=json.dumps(document))
+
+    with pytest.raises(ClientError) as refused:
+        put({"DestinationArn": org_destination, "FilterPattern": ""})
+    assert _code(refused.value) == "AccessDeniedException"
+    assert logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"] == []
+
+    put({"DestinationArn": org_destination, "FilterPattern": "", "RoleArn": _sender_role(target)})
+    assert len(logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"]) == 1
+
+
+@local_only("an account-level subscription policy applies to every group of the account")
+def test_f7_an_account_policy_to_another_accounts_destination_goes_through_the_filters_checks(target: Target) -> None:
+    """CreateDestination-Account: the access policy grants logs:PutAccountPolicy; AWS-FACTS: a destination
+    takes its own region's groups only."""
+    from localaws.organization import Organization
+
+    organization = Organization(ORG_ID, {CENTRAL, target.account_id})
+    organization.install(boto3.DEFAULT_SESSION)
+    destinations = {}
+    for region, actions in (("eu-west-1", ["logs:PutSubscriptionFilter"]), ("us-east-1", ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"])):
+        with organization.as_account(CENTRAL):
+            logs = boto3.client("logs", region_name=region)
+            arn = logs.put_destination(destinationName="archive", targetArn=f"arn:aws:kinesis:{region}:{CENTRAL}:stream/archive",
+                                       roleArn=f"arn:aws:iam::{CENTRAL}:role/to-archive")["destination"]["arn"]
+            logs.put_destination_policy(destinationName="archive", accessPolicy=json.dumps({"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": [target.account_id]}, "Action": actions, "Resource": arn}]}))
+            destinations[region] = arn
+
+    def put(destination: str) -> Any:
+        return target.client("logs").put_account_policy(policyName="log-group-governor", policyType="SUBSCRIPTION_FILTER_POLICY",
+                                                         policyDocument=json.dumps({"DestinationArn": destination, "FilterPattern": ""}))
+
+    with pytest.raises(ClientError) as no_action:
+        put(destinations["eu-west-1"])  # its access policy grants PutSubscriptionFilter only
+    with pytest.raises(ClientError) as other_region:
+        put(destinations["us-east-1"])  # admits the account, but it is not the groups' region
+    assert (_code(no_action.value), _code(other_region.value)) == ("AccessDeniedException", "InvalidParameterException")
+
+
+# --- F8: delivery through an account policy --------------------------------------------------------------
+
+@local_only("delivery through an account policy needs one")
+def test_f8_an_account_policy_never_feeds_a_lambda_destination_its_own_group_but_feeds_other_shipping_groups(target: Target) -> None:
+    """CloudWatch Logs guide, "Log recursion prevention": a Lambda destination's own log group is not fed
+    back to it; other shipping-path groups are (AWS-FACTS, settled 2026-12-04)."""
+    from localaws.payloads import lambda_log_events
+
+    local = target.local
+    assert local is not None
+    shipper = local.create_function("shipper", log_group="/shipping/shipper")
+    local.create_log_group("/shipping/shipper")
+    local.create_log_group("/shipping/firehose-errors")
+    local.logs.put_account_policy(policyName="log-group-governor", policyType="SUBSCRIPTION_FILTER_POLICY",
+                                  policyDocument=json.dumps({"DestinationArn": shipper, "FilterPattern": ""}))
+    events = lambda_log_events(2)
+
+    assert local.deliveries("/shipping/shipper", events) == []
+    assert [d for d, _ in local.deliveries("/shipping/firehose-errors", events)] == [shipper]

@@ -1,0 +1,162 @@
+"""`python -m cli selftest` against a governor deployed in the local account (localaws.deployment): the
+path a careful operator proves by hand after a deploy, each failure with its step and its fix."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from cli.__main__ import main
+from localaws.account import LocalAccount
+from localaws.deployment import LocalDeployment, deploy_governor
+
+STACK = "LogGroupGovernor"
+SHIPPER = "log-shipper"
+
+
+def _config(destination: str, **overrides: Any) -> dict[str, Any]:
+    """The functions' GOVERNOR_CONFIG as the stack deploys it (keys as in cdk.json)."""
+    return {"destinationArn": destination, "defaultRetentionDays": 30, "excludeTags": {"log-group-governor:opt-out": "true"}, **overrides}
+
+
+@pytest.fixture
+def deployed(account: LocalAccount) -> Iterator[LocalDeployment]:
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER)))
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        yield deployment
+
+
+def selftest(account: LocalAccount, *extra: str) -> tuple[int, dict[str, Any]]:
+    out = io.StringIO()
+    code = main(["selftest", "--stack-name", STACK, "--region", account.region, "--json", "--timeout", "0", *extra], stdout=out, stderr=io.StringIO())
+    return code, json.loads(out.getvalue())
+
+
+def _steps(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in report["steps"]}
+
+
+def _canaries(account: LocalAccount) -> list[str]:
+    return [g["logGroupName"] for g in account.logs.describe_log_groups(logGroupNamePrefix="/log-group-governor/selftest/")["logGroups"]]
+
+
+def test_a_working_deployment_passes_every_step_and_leaves_no_canary(account: LocalAccount, deployed: LocalDeployment) -> None:
+    code, report = selftest(account)
+
+    steps = _steps(report)
+    assert code == 0 and report["passed"] is True
+    assert list(steps) == ["stack", "trail", "alarm-topic", "canary", "subscribed", "retention", "delivery", "cleanup"]
+    assert all(s["passed"] for s in steps.values())
+    assert steps["trail"]["detail"] == f"trail {STACK}-management-events logs write management events in {account.region}"
+    assert steps["retention"]["detail"] == "30 days"
+    assert steps["delivery"]["detail"] == "ForwardedLogEvents 1, DeliveryErrors 0"
+    assert _canaries(account) == []
+
+
+def test_the_text_report_names_each_step(account: LocalAccount, deployed: LocalDeployment) -> None:
+    out = io.StringIO()
+    code = main(["selftest", "--stack-name", STACK, "--region", account.region, "--timeout", "0"], stdout=out, stderr=io.StringIO())
+
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert lines[0] == f"log-group-governor selftest of {STACK} in {account.region}"
+    assert [line.split()[:2] for line in lines[1:-1]] == [["PASS", n] for n in ("stack", "trail", "alarm-topic", "canary", "subscribed",
+                                                                                  "retention", "delivery", "cleanup")]
+    assert lines[-1] == "all steps passed"
+
+
+def test_a_governor_that_is_not_deployed_fails_at_the_first_step(account: LocalAccount) -> None:
+    code, report = selftest(account)
+
+    assert code == 1
+    [step] = report["steps"]
+    assert (step["name"], step["passed"]) == ("stack", False)
+    assert step["detail"] == f"no stack {STACK} in {account.region}: the governor is not deployed here"
+    assert "cdk deploy" in step["fix"]
+
+
+def test_no_trail_means_no_event_and_the_canary_is_neither_subscribed_nor_kept(account: LocalAccount) -> None:
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER)), create_trail=False)
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        code, report = selftest(account)
+
+    steps = _steps(report)
+    assert code == 1
+    assert steps["trail"]["passed"] is False and "no trail covers" in steps["trail"]["detail"]
+    assert "governor:createTrail true" in steps["trail"]["fix"]
+    assert steps["subscribed"]["passed"] is False and steps["retention"]["passed"] is False
+    assert steps["cleanup"]["passed"] is True and _canaries(account) == []
+
+
+def test_a_stopped_trail_is_named(account: LocalAccount, deployed: LocalDeployment) -> None:
+    deployed.stop_trail()
+
+    code, report = selftest(account)
+
+    assert code == 1 and _steps(report)["trail"]["detail"].startswith(f"{STACK}-management-events is not logging")
+
+
+def test_a_refusing_destination_fails_at_subscribed_with_what_the_governor_was_told(account: LocalAccount, deployed: LocalDeployment) -> None:
+    account.lambda_.delete_function(FunctionName=SHIPPER)  # the destination is gone
+
+    code, report = selftest(account)
+
+    steps = _steps(report)
+    assert code == 1
+    assert steps["subscribed"]["passed"] is False
+    assert "the governor logged: subscription: the destination refused the subscription" in steps["subscribed"]["detail"]
+    assert steps["retention"]["passed"] is True  # retention does not depend on the destination
+    assert _canaries(account) == []
+
+
+def test_an_unconfirmed_alarm_subscription_fails_its_step_only(account: LocalAccount) -> None:
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER)))
+    with deployment.running():  # the on-call never clicked the confirmation link
+        code, report = selftest(account)
+
+    steps = _steps(report)
+    assert code == 1
+    assert [n for n, s in steps.items() if not s["passed"]] == ["alarm-topic"]
+    assert "1 subscription(s) await confirmation" in steps["alarm-topic"]["detail"]
+    assert "aws sns subscribe --topic-arn" in steps["alarm-topic"]["fix"]
+
+
+def test_a_canary_prefix_the_policy_excludes_is_reported_before_anything_is_created(account: LocalAccount) -> None:
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER), excludePrefixes=["/log-group-governor/"]))
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        code, report = selftest(account)
+
+    step = _steps(report)["canary"]
+    assert code == 1 and step["passed"] is False and "excluded-prefix" in step["detail"]
+    assert _canaries(account) == []
+
+
+def test_a_member_without_the_sender_role_fails_at_subscribed_with_the_archives_refusal(account: LocalAccount) -> None:
+    from localaws.organization import Organization
+    from stacks.archive import ArchiveSettings, destination_policy
+
+    central, org_id = "111111111111", "o-a1b2c3d4e5"
+    organization = Organization(org_id, {central, account.account_id})
+    organization.install(boto3.DEFAULT_SESSION)
+    with organization.as_account(central):
+        logs = boto3.client("logs")
+        arn = logs.put_destination(destinationName="archive", targetArn=f"arn:aws:kinesis:{account.region}:{central}:stream/archive",
+                                   roleArn=f"arn:aws:iam::{central}:role/to-archive")["destination"]["arn"]
+        logs.put_destination_policy(destinationName="archive", accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=org_id), arn)))
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(arn))  # no destinationRoleArn: the rollout before #17
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        code, report = selftest(account)
+
+    step = _steps(report)["subscribed"]
+    assert code == 1 and step["passed"] is False
+    assert "AccessDeniedException" in step["detail"] and "the sender must pass a role" in step["detail"]
+    assert "governor:senderRole" in step["fix"]
