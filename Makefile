@@ -7,7 +7,7 @@ CDK := node_modules/.bin/cdk
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: demo test unit synth bench clean
+.PHONY: demo test unit synth bench clean fidelity-real
 
 demo: .stamp-venv
 	$(PY) -m demo
@@ -23,6 +23,11 @@ synth: .stamp-venv .stamp-node
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices -a "python org_app.py" -o cdk.out.org \
 		-c archive:organizationId=o-exampleorg1 -c 'archive:regions=["eu-west-1"]' -c rollout:centralAccount=111111111111 \
 		-c 'rollout:regions=["eu-west-1"]' -c 'rollout:waves=[["ou-exam-11111111"]]'
+
+# localaws's rules against a real sandbox account (credentials and region from the usual chain):
+# tests/fidelity creates and deletes only what it names under /log-group-governor-fidelity/.
+fidelity-real: .stamp-venv
+	LOG_GROUP_GOVERNOR_FIDELITY=real $(PY) -m pytest tests/fidelity -v
 
 bench: .stamp-venv
 	$(PY) -m bench

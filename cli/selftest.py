@@ -303,9 +303,12 @@ class SelfTest:
 
         def reported() -> bool:
             totals.clear()
+            seen = set()
             for metric in cloudwatch.list_metrics(Namespace="AWS/Logs", Dimensions=[{"Name": "LogGroupName", "Value": canary}]).get("Metrics", []):
-                if metric["MetricName"] not in ("ForwardedLogEvents", "DeliveryErrors"):
+                key = (metric["MetricName"], json.dumps(sorted((d["Name"], d["Value"]) for d in metric["Dimensions"])))
+                if metric["MetricName"] not in ("ForwardedLogEvents", "DeliveryErrors") or key in seen:
                     continue
+                seen.add(key)
                 points = cloudwatch.get_metric_statistics(Namespace="AWS/Logs", MetricName=metric["MetricName"], Dimensions=metric["Dimensions"],
                                                           StartTime=written_at - METRICS_WINDOW, EndTime=self.now() + METRICS_WINDOW,
                                                           Period=60, Statistics=["Sum"]).get("Datapoints", [])

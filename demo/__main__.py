@@ -34,6 +34,7 @@ from localaws.stepfunctions import run_execution  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
 from demo.native import native_policies  # noqa: E402
 from demo.fleet import fleet_at_work  # noqa: E402
+from demo.selftest import selftest_act  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
@@ -284,6 +285,7 @@ def main() -> None:
             native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
         ship_logs_at_work(account, out)
         fleet_at_work(demo_context(shipper_arn), out)
+        selftest_act(account, demo_context(shipper_arn), out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 

@@ -45,19 +45,23 @@ class MotoGaps:
 
     log_group_classes: dict[str, str] = field(default_factory=dict)
     logging_configs: dict[str, dict[str, str]] = field(default_factory=dict)
-    #: Account-level subscription and retention policies of each account (moto implements none: localaws.account_policies).
-    policies_by_account: dict[str, AccountPolicies] = field(default_factory=dict)
+    #: Account-level subscription and retention policies of each account and region (moto implements none:
+    #: localaws.account_policies); "one per account per region" (FACTS).
+    policies_by_account: dict[tuple[str, str], AccountPolicies] = field(default_factory=dict)
     #: ARNs of the log groups that are or were tagged: GetResources lists only those ("GetResources lists
     #: only resources that are or were tagged", Resource Groups Tagging API reference).
     ever_tagged: set[str] = field(default_factory=set)
 
     @property
     def account_policies(self) -> AccountPolicies:
-        """The calling account's policies (``MOTO_ACCOUNT_ID``, as moto's own backends are chosen)."""
-        account = _calling_account()
-        if account not in self.policies_by_account:
-            self.policies_by_account[account] = AccountPolicies(account)
-        return self.policies_by_account[account]
+        """The calling account's policies in the default region."""
+        return self.policies_in(_calling_account(), _calling_region(None))
+
+    def policies_in(self, account: str, region: str) -> AccountPolicies:
+        """The policies of ``account`` in ``region`` (a call's account is ``MOTO_ACCOUNT_ID``, as moto chooses its backends)."""
+        if (account, region) not in self.policies_by_account:
+            self.policies_by_account[(account, region)] = AccountPolicies(account)
+        return self.policies_by_account[(account, region)]
 
     def install(self, session: boto3.Session) -> None:
         events = session.events
@@ -81,14 +85,14 @@ class MotoGaps:
     def record_class(self, params: dict[str, Any], **_: Any) -> None:
         self.log_group_classes[params["logGroupName"]] = params.get("logGroupClass", "STANDARD")
 
-    def add_class(self, parsed: dict[str, Any], **_: Any) -> None:
+    def add_class(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         for group in parsed.get("logGroups", []):
             group.setdefault("logGroupClass", self.log_group_classes.get(group["logGroupName"], "STANDARD"))
-            self._apply_account_retention(group)
+            self._apply_account_retention(group, context)
 
-    def _apply_account_retention(self, group: dict[str, Any]) -> None:
+    def _apply_account_retention(self, group: dict[str, Any], context: dict[str, Any] | None = None) -> None:
         """DescribeLogGroups names the account-level retention policy in effect and shows its retention."""
-        effective = self.account_policies.effective_retention(group["logGroupName"], group.get("creationTime", 0) / 1000)
+        effective = self.policies_in(_calling_account(), _calling_region(context)).effective_retention(group["logGroupName"], group.get("creationTime", 0) / 1000)
         if effective is None:
             return
         name, days = effective
@@ -101,13 +105,14 @@ class MotoGaps:
     def account_policy_call(self, model: Any, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         """Put/Describe/DeleteAccountPolicy, answered by the model (moto has none of them)."""
         request = json.loads(params.get("body") or b"{}")
+        policies = self.policies_in(_calling_account(), _calling_region(context))
         try:
             if model.name == "PutAccountPolicy":
-                answer = self.account_policies.put(request, self._log_groups(context))
+                answer = policies.put(request, self._log_groups(context))
             elif model.name == "DeleteAccountPolicy":
-                answer = self.account_policies.delete(request, self._log_groups(context))
+                answer = policies.delete(request, self._log_groups(context))
             else:
-                answer = self.account_policies.describe(request)
+                answer = policies.describe(request)
         except Refused as refused:
             return _Answered(400), {"Error": {"Code": refused.code, "Message": refused.message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
         return _Answered(), answer
@@ -243,7 +248,7 @@ class LocalAccount:
                  for f in self.logs.describe_subscription_filters(logGroupName=log_group)["subscriptionFilters"]]
         if self.gaps is None or self.gaps.log_group_classes.get(log_group, "STANDARD") != "STANDARD":
             return found  # only Standard groups are subscribed
-        for (policy_type, name), policy in sorted(self.gaps.account_policies.policies.items()):
+        for (policy_type, name), policy in sorted(self.gaps.policies_in(self.account_id, self.region).policies.items()):
             if policy_type != SUBSCRIPTION:
                 continue
             match = _NOT_IN.match(policy.selection or "")

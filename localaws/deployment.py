@@ -117,10 +117,12 @@ class LocalDeployment:
             return  # no trail: EventBridge never sees the call
         from governor.handlers import create_log_group as handlers
 
-        event = sqs_batch([create_log_group_event(name, region=self.account.region, account=self.account.account_id)])
+        event = sqs_batch([create_log_group_event(name, region=self.account.region, account=self.account.account_id)],
+                          queue_arn=f"arn:aws:sqs:{self.account.region}:{self.account.account_id}:{self.stack_name}-queue")
         for function, handler in ((SUBSCRIBE_FUNCTION, handlers.subscribe_log_group), (RETENTION_FUNCTION, handlers.set_retention)):
             printed = io.StringIO()
-            with mock.patch.dict(os.environ, self.environment):
+            # The functions run in the deployment's region: their clients (boto3's default session) too.
+            with mock.patch.dict(os.environ, {**self.environment, "AWS_DEFAULT_REGION": self.account.region}), _default_region(self.account.region):
                 handlers.subscription_parts.cache_clear()
                 handlers.retention_parts.cache_clear()
                 try:
@@ -162,7 +164,7 @@ class LocalDeployment:
             return
         from .account_policies import _NOT_IN, SUBSCRIPTION
 
-        for (policy_type, name), policy in self.account.gaps.policies_by_account.get(self.account.account_id, _NoPolicies()).policies.items():
+        for (policy_type, name), policy in self.account.gaps.policies_in(self.account.account_id, self.account.region).policies.items():
             match = _NOT_IN.match(policy.selection or "")
             if policy_type != SUBSCRIPTION or (match and group in json.loads(match[1])):
                 continue
@@ -180,8 +182,19 @@ class LocalDeployment:
                            {"Name": "FilterName", "Value": filter_name}]}])
 
 
-class _NoPolicies:
-    policies: dict[Any, Any] = {}
+@contextmanager
+def _default_region(region: str) -> Iterator[None]:
+    import boto3
+
+    session = boto3.DEFAULT_SESSION._session if boto3.DEFAULT_SESSION else None
+    before = session.get_config_variable("region") if session else None
+    if session:
+        session.set_config_variable("region", region)
+    try:
+        yield
+    finally:
+        if session:
+            session.set_config_variable("region", before)
 
 
 def _moto_subscriptions(account: LocalAccount, topic_arn: str) -> list[Any]:

@@ -22,16 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from shared.config import ConfigError, decode
+from fleet.rollup import REPORTING_METRIC
+from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError, decode
 from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
-from .alarms import Alarms
+from .alarms import ALARM_PERIOD, Alarms
 from .buckets import private_bucket
 from .fleet import FleetView
 from .functions import powertools_layer_arn
@@ -50,6 +52,8 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")
 #: How far behind its stream the archive's consumer may fall before it alarms.
 ARCHIVE_MAX_LAG = Duration.minutes(10)
+#: The archive expects a delivery from reporting members at least this often.
+DELIVERY_SILENCE = Duration.hours(1)
 #: What a member may do with the destination: a subscription filter per group, or its account policy.
 DESTINATION_ACTIONS = ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"]
 
@@ -151,11 +155,32 @@ class LogArchiveStack(Stack):
 
         self.fleet = FleetView(self, "Fleet", organization_id=settings.organization_id, member_accounts=settings.member_accounts,
                                powertools_layer=layer, alarms=alarms, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
+        self._delivery_alarms(alarms)
 
         CfnOutput(self, "DestinationArn", value=self.destination_arn,
                   description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")
         CfnOutput(self, "ShippingPathLogGroups", value=self.to_json_string(self.consumer.protected_log_groups),
                   description="a governor in this account must never subscribe these (governor:shippingPathLogGroups)")
+
+    def _delivery_alarms(self, alarms: Alarms) -> None:
+        """The destination side of delivery. A wrong trust (the sender role, this delivery role) or a refused
+        policy shows nowhere in the members' governors: their filters exist and nothing arrives. So the
+        archive alarms when its stream takes no record for an hour while the fleet view says members are
+        reporting, and when the stream refuses writes (CloudWatch Logs retries throttled deliveries for
+        24 hours, then drops them)."""
+        incoming = self.stream.metric_incoming_records(statistic="Sum", period=DELIVERY_SILENCE)
+        reporting = cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=REPORTING_METRIC, dimensions_map={"service": SERVICE_NAME},
+                                      statistic="Maximum", period=DELIVERY_SILENCE)
+        alarms.alarm(self, "ArchiveDeliveriesStopped", metric=cloudwatch.MathExpression(
+            expression="IF(FILL(reporting, 0) >= 1 AND FILL(incoming, 0) < 1, 1, 0)", using_metrics={"incoming": incoming, "reporting": reporting},
+            period=DELIVERY_SILENCE, label="no deliveries while members report"),
+            description=f"the archive's stream took no record for {DELIVERY_SILENCE.to_hours():.0f} hour while members are reporting: "
+                        f"CloudWatch Logs cannot deliver (a member's sender role, this stack's delivery role or the destination's access "
+                        f"policy refuses); run python -m cli selftest in a member to see which step fails")
+        alarms.alarm(self, "ArchiveWritesThrottled", metric=self.stream.metric("WriteProvisionedThroughputExceeded", statistic="Sum",
+                                                                                period=ALARM_PERIOD),
+                     description="the archive's stream refused writes for throughput: deliveries are delayed and dropped after 24 "
+                                 "hours of retries; raise archive:shards")
 
 
 #: PutDestinationPolicy's accessPolicy: at most 5,120 bytes (the PutDestinationPolicy API page; the model sets no maximum).

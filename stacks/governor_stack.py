@@ -142,6 +142,15 @@ class GovernorComposition:
                                   description="an event handler failed on a log group; the event is retried (see the functions' logs)")
         alarms.on_governor_metric("DestinationErrors", name=metric_names.DESTINATION_ERRORS,
                                   description="the destination refused a subscription: it is missing or misconfigured, and new groups are not shipped until it is fixed")
+        # CloudWatch Logs' own count of events it could not deliver for the governor's filters (and its account
+        # policy, named like them): a destination refusing (a wrong role, trust or access policy) is not retried.
+        # The metric's dimension set is *assumed* (localaws/FIDELITY.md D3); selftest's delivery step checks it.
+        alarms.alarm(self, "DeliveryErrors", metric=cloudwatch.MathExpression(
+            expression=(f"SELECT SUM(DeliveryErrors) FROM SCHEMA(\"AWS/Logs\", DestinationType, FilterName, LogGroupName) "
+                        f"WHERE FilterName = '{policy.filter_name}'"),
+            period=ALARM_PERIOD, label="events CloudWatch Logs could not deliver"),
+            description="CloudWatch Logs could not deliver governed groups' events to the destination (AccessDenied and "
+                        "ResourceNotFound are not retried): run python -m cli selftest to see which step fails")
         alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
                                   description="a log group's subscription filter slots are all taken by other tools: it is not shipped")
         alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,

@@ -88,8 +88,10 @@ def test_demo_shows_ship_logs_at_work(printed: str) -> None:
 
 
 def test_demo_runs_an_organization_end_to_end(printed: str) -> None:
-    section = printed[printed.index("6. An organization"):]
+    section = printed[printed.index("6. An organization"):printed.index("7. After every deploy")]
 
+    assert ("a member filter without the sender role: AccessDeniedException: arn:aws:logs:eu-west-1:111111111111:destination:"
+            "log-group-governor-archive admits an organization: the sender must pass a role") in section
     members = [line for line in section.splitlines() if "groups subscribed to destination:log-group-governor-archive" in line]
     assert len(members) == 6  # 3 members in 2 regions, each governed by the real handlers
     assert "999999999999 (not in the organization): AccessDeniedException" in section
@@ -100,3 +102,16 @@ def test_demo_runs_an_organization_end_to_end(printed: str) -> None:
     assert any(line.strip().startswith("456789012345  us-east-1") and line.endswith("SILENT") for line in table)
     assert any("ALARM: LogGroupGovernor-DeadLetters" in line for line in table)
     assert any(line.strip() == "6 members, 1 silent" for line in table)
+
+
+def test_demo_ends_with_the_selftest_passing_and_one_failure_with_its_fix(printed: str) -> None:
+    section = printed[printed.index("7. After every deploy"):]
+    passing, failing = section.split("someone stopped the trail")
+
+    assert "the deployment as cdk deploy leaves it: exit 0" in passing and "all steps passed" in passing
+    for step in ("stack", "trail", "alarm-topic", "canary", "subscribed", "retention", "delivery", "cleanup"):
+        assert re.search(rf"PASS  {step}\b", passing), step
+    assert "(aws cloudtrail stop-logging): exit 1" in failing
+    assert "FAIL  trail           LogGroupGovernor-management-events is not logging" in failing
+    assert "fix: deploy with governor:createTrail true, or start a trail" in failing
+    assert "PASS  cleanup" in failing  # the canary goes, even on failure

@@ -21,6 +21,8 @@ ENV_FLEET_TABLE = "GOVERNOR_FLEET_TABLE"
 ENV_STALE_AFTER_HOURS = "GOVERNOR_FLEET_STALE_AFTER_HOURS"
 SILENT_METRIC = "FleetSilentMembers"
 ALARMING_METRIC = "FleetMembersAlarming"
+#: Members whose latest report is recent: the archive expects their deliveries while there are any.
+REPORTING_METRIC = "FleetReportingMembers"
 
 
 @dataclass(frozen=True)

@@ -159,6 +159,20 @@ def test_a_consumer_falling_behind_and_a_lost_fleet_report_alarm(org_archive: Sy
     assert all("DeadLetterConfig" in t for r in fleet_rules for t in r["Targets"])
 
 
+def test_deliveries_that_stop_while_members_report_and_a_throttled_stream_alarm(org_archive: Synthesized) -> None:
+    """A wrong trust or role shows on the destination side within the hour, not when someone looks (#17)."""
+    alarms = {a["Properties"]["AlarmDescription"].split(": ", 1)[1][:40]: a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm")}
+    [stopped] = [a for d, a in alarms.items() if d.startswith("the archive's stream took no record")]
+    [expression] = [m for m in stopped["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "IF(FILL(reporting, 0) >= 1 AND FILL(incoming, 0) < 1, 1, 0)"
+    inputs = {m["Id"]: m["MetricStat"] for m in stopped["Metrics"] if "MetricStat" in m}
+    assert (inputs["incoming"]["Metric"]["MetricName"], inputs["incoming"]["Stat"], inputs["incoming"]["Period"]) == ("IncomingRecords", "Sum", 3600)
+    assert (inputs["reporting"]["Metric"]["MetricName"], inputs["reporting"]["Metric"]["Namespace"]) == ("FleetReportingMembers", "LogGroupGovernor")
+    assert stopped["AlarmActions"] and stopped["Threshold"] == 1
+    [throttled] = [a for a in alarms.values() if a.get("MetricName") == "WriteProvisionedThroughputExceeded"]
+    assert throttled["AlarmActions"] and throttled["Statistic"] == "Sum"
+
+
 def test_a_listed_destination_policy_must_fit_the_5120_bytes_aws_stores() -> None:
     from shared.config import ConfigError
     from stacks.archive import ArchiveSettings, max_listed_accounts

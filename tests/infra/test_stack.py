@@ -118,6 +118,13 @@ def test_every_alarm_notifies_the_stacks_own_encrypted_topic_by_default(default_
         assert any(m == name for m, _ in metrics), name
     assert ("Skipped", json.dumps([{"Name": "Reason", "Value": "excluded-tag"}, {"Name": "service", "Value": "log-group-governor"}])) in metrics
     assert default_stack.template.to_json()["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}
+    # CloudWatch Logs' own count of what it could not deliver for the governor's filters (a Metrics Insights query).
+    [delivery] = [a["Properties"] for a in alarms if "Metrics" in a["Properties"]
+                  and "DeliveryErrors" in json.dumps(a["Properties"]["Metrics"])]
+    [query] = delivery["Metrics"]
+    assert query["Expression"] == ('SELECT SUM(DeliveryErrors) FROM SCHEMA("AWS/Logs", DestinationType, FilterName, LogGroupName) '
+                                   "WHERE FilterName = 'log-group-governor'")
+    assert query["Period"] == 300
 
 
 def test_alarm_email_subscribes_to_the_stacks_topic() -> None:

@@ -66,6 +66,7 @@ def test_the_recorder_keeps_each_members_latest_report_and_flags_a_silent_one(ta
     checked = handle_fleet_event(scheduled_event(), table, now=NOW)
 
     assert checked["silent"] == ["345678901234/eu-west-1"] and checked["alarming"] == ["210987654321/us-east-1"]
+    assert (checked["members"], checked["reporting"]) == (3, 2)  # the archive expects deliveries while members report
     rows = {(m.account, m.region): m.as_dict() for m in statuses(*table.contents(), now=NOW)}
     assert rows[MEMBERS[0]]["runId"] == "tuesday" and rows[MEMBERS[0]]["compliantPercent"] == 99.0
     assert (rows[MEMBERS[0]]["optOuts"], rows[MEMBERS[0]]["conflicts"]) == (3, 1)

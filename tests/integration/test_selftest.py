@@ -32,6 +32,15 @@ def deployed(account: LocalAccount) -> Iterator[LocalDeployment]:
         yield deployment
 
 
+@pytest.fixture(autouse=True)
+def cli_sessions_see_localaws(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's own session carries localaws's fillers (moto lacks account policies), as the default one does."""
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.session.Session(
+        botocore_session=boto3.DEFAULT_SESSION._session, region_name=region_name))
+
+
 def selftest(account: LocalAccount, *extra: str) -> tuple[int, dict[str, Any]]:
     out = io.StringIO()
     code = main(["selftest", "--stack-name", STACK, "--region", account.region, "--json", "--timeout", "0", *extra], stdout=out, stderr=io.StringIO())
@@ -160,3 +169,28 @@ def test_a_member_without_the_sender_role_fails_at_subscribed_with_the_archives_
     assert code == 1 and step["passed"] is False
     assert "AccessDeniedException" in step["detail"] and "the sender must pass a role" in step["detail"]
     assert "governor:senderRole" in step["fix"]
+
+
+def test_account_policy_mode_checks_the_policy_and_its_guard_names(account: LocalAccount) -> None:
+    from governor.aws import LogsGateway
+    from governor.config import parse_policy_config
+    from governor.policy import Policy
+    from governor.subscription_policy import SubscriptionPolicyKeeper
+
+    config = _config(account.create_function(SHIPPER), subscriptionMode="account-policy")
+    deployment = deploy_governor(account, stack_name=STACK, config=config)
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        code, missing = selftest(account)
+        # The first full run writes it (here the keeper, as the backfill's run would).
+        SubscriptionPolicyKeeper(lambda: Policy(parse_policy_config(config)), LogsGateway(account.client("logs"))).replace([])
+        passed_code, passed = selftest(account)
+
+    step = _steps(missing)["account-policy"]
+    assert code == 1 and step["passed"] is False and step["detail"] == "no account subscription filter policy named log-group-governor"
+    assert "start a backfill" in step["fix"]
+    steps = _steps(passed)
+    assert passed_code == 0, passed
+    assert steps["account-policy"]["detail"].startswith(f"policy log-group-governor ships to {config['destinationArn']}, 1 names left out")
+    assert steps["subscribed"]["detail"] == "shipped by the account subscription filter policy (not in its NOT IN list)"
+    assert steps["delivery"]["detail"] == "ForwardedLogEvents 1, DeliveryErrors 0"  # delivered through the account policy

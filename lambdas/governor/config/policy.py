@@ -262,8 +262,9 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         destination = parse_destination(raw.get("destinationArn"), raw.get("destinationRoleArn"))
 
     filter_name = decode(raw, "filterName", "log-group-governor", str)
-    if not 1 <= len(filter_name) <= MAX_FILTER_NAME_LENGTH or ":" in filter_name or "*" in filter_name:
-        raise ConfigError(f"filterName: expected 1 to {MAX_FILTER_NAME_LENGTH} characters without ':' or '*'; got {filter_name!r}")
+    # ':' and '*' CloudWatch Logs refuses (the model's pattern); a quote would break the DeliveryErrors alarm's query.
+    if not 1 <= len(filter_name) <= MAX_FILTER_NAME_LENGTH or any(c in filter_name for c in ":*'\""):
+        raise ConfigError(f"filterName: expected 1 to {MAX_FILTER_NAME_LENGTH} characters without ':', '*' or quotes; got {filter_name!r}")
     filter_pattern = decode(raw, "filterPattern", "", str)
     if len(filter_pattern) > MAX_FILTER_PATTERN_LENGTH:
         raise ConfigError(f"filterPattern: at most {MAX_FILTER_PATTERN_LENGTH} characters; got {len(filter_pattern)}")
