@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +34,9 @@ class LocalLambdaContext:
     function_name: str
     memory_limit_in_mb: int = 256
     timeout_ms: int = 60_000
-    region: str = DEFAULT_REGION
+    #: The function's region and account: where the handler runs (the environment's, as moto's are chosen).
+    region: str = field(default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
+    account: str = field(default_factory=lambda: os.environ.get("MOTO_ACCOUNT_ID") or ACCOUNT_ID)
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     #: Real time by default; a SimulatedClock's monotonic for simulated invocations.
     clock: Callable[[], float] = time.monotonic
@@ -44,7 +47,7 @@ class LocalLambdaContext:
 
     @property
     def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:{self.region}:{ACCOUNT_ID}:function:{self.function_name}"
+        return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.function_name}"
 
     @property
     def function_version(self) -> str:

@@ -231,19 +231,14 @@ class GovernorComposition:
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
         for function, queue, aspect in zip((self.subscribe, self.set_retention), self.queues, ("subscription", "retention")):
-            pattern = event_pattern(aspect, account_policy=(policy.subscription_mode if aspect == "subscription" else policy.retention_via) is Via.ACCOUNT_POLICY)
+            pattern = event_pattern(aspect, account_policy=(policy.subscription_mode if aspect == "subscription" else policy.retention_via) is Via.ACCOUNT_POLICY,
+                                    own_roles=own_roles, account=self.account, region=self.region)
             rule = events.Rule(
                 self,
                 f"On{function.node.id}Events",
                 description=f"log-group-governor: CloudTrail records of calls that create or change a log group's {aspect}",
-                event_pattern=events.EventPattern(
-                    source=pattern["source"],
-                    detail_type=pattern["detail-type"],
-                    detail={**pattern["detail"], "$or": [
-                        {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}},
-                        {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": own_roles}]}}}},
-                    ]},
-                ),
+                event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"], detail=pattern["detail"],
+                                                  account=pattern["account"], region=pattern["region"]),
             )
             rule.add_target(
                 targets.SqsQueue(

@@ -22,7 +22,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from governor.config import Destination, DestinationKind
-from ship_logs.config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, ShipLogsConfig, SinkAuth, SinkKind
+from ship_logs.config import ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, OWN_LOG_GROUP_METRIC, ShipLogsConfig, SinkAuth, SinkKind
 
 from .buckets import private_bucket
 from .alarms import Alarms
@@ -139,6 +139,9 @@ class ShipLogsDestination(Construct):
             log_group_name=f"{log_group_prefix}ship-logs" if log_group_prefix else None,
         )
         self.protected_log_groups.append(self.function.log_group.log_group_name)
+        alarms.on_governor_metric("ShipLogsOwnLogGroup", name=OWN_LOG_GROUP_METRIC,
+                                  description="ship-logs received a batch of its own log group and dropped it: something subscribed "
+                                              "that group (a hand-made filter, an account policy, a guard that missed it); remove it")
         acknowledge(
             self.function,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",

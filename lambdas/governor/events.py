@@ -29,18 +29,31 @@ EVENTS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def event_pattern(aspect: str, *, account_policy: bool = False) -> dict[str, Any]:
+def event_pattern(aspect: str, *, account_policy: bool = False, own_roles: list[str] | None = None,
+                  account: str | None = None, region: str | None = None) -> dict[str, Any]:
     """The EventBridge pattern of ``aspect``'s rule; kept here so the rules and the parser agree.
     ``account_policy``: the aspect is enforced by an account-level policy, so a group's own filter or
-    retention calls are no drift of the governor's (only creation and tags matter)."""
+    retention calls are no drift of the governor's (only creation and tags matter). ``own_roles``: the
+    governor's roles, whose calls never wake it. ``account``, ``region``: this governor's; a bus that
+    also carries other accounts' or regions' records (an organization's, a replay) must not wake it."""
     names = [n for n in EVENTS_BY_ASPECT[aspect] if not (account_policy and n in DRIFT_EVENTS.get(aspect, ()))]
-    return {
-        "source": ["aws.logs"],
-        "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
-        "detail": {"eventSource": [LOGS_EVENT_SOURCE], "eventName": names},
-    }
+    detail: dict[str, Any] = {"eventSource": [LOGS_EVENT_SOURCE], "eventName": names}
+    if own_roles:
+        # Any record but an assumed role of the governor's own. An absent field never matches
+        # anything-but, so a record without a session issuer needs its own branch, or it is lost.
+        detail["$or"] = [
+            {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}},
+            {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": own_roles}]}}}},
+            {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"exists": False}]}}}},
+        ]
+    pattern: dict[str, Any] = {"source": ["aws.logs"], "detail-type": [CLOUDTRAIL_DETAIL_TYPE], "detail": detail}
+    if account:
+        pattern["account"] = [account]
+    if region:
+        pattern["region"] = [region]
+    return pattern
 
-_LOG_GROUP_ARN = re.compile(r"^arn:[a-z-]+:logs:[a-z0-9-]+:\d{12}:log-group:(?P<name>[^:]+)(?::\*)?$")
+_LOG_GROUP_ARN = re.compile(r"^arn:[a-z-]+:logs:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):log-group:(?P<name>[^:]+)(?::\*)?$")
 
 MAX_LOG_GROUP_NAME_LENGTH = 512
 #: The API's own rule for a log group name (botocore's service model, shape LogGroupName: 1-512 of
@@ -82,10 +95,14 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def parse_log_group_call(event: Any, event_names: tuple[str, ...]) -> LogGroupCall:
-    """A CloudTrail record of one of ``event_names`` on a log group; anything else is an IgnoredEvent."""
+def parse_log_group_call(event: Any, event_names: tuple[str, ...], *, origin: tuple[str, str] | None = None) -> LogGroupCall:
+    """A CloudTrail record of one of ``event_names`` on a log group; anything else is an IgnoredEvent.
+    ``origin``: this governor's (account, region); a record of another account or region names another
+    group that happens to share the name, and is ignored."""
     event = _mapping(event, "the event")
     detail = _mapping(event.get("detail"), "detail")
+    if origin is not None:
+        _check_origin(event, detail, origin)
     if event.get("detail-type") != CLOUDTRAIL_DETAIL_TYPE or detail.get("eventSource") != LOGS_EVENT_SOURCE:
         raise IgnoredEvent(
             "not-a-log-group-call",
@@ -100,7 +117,7 @@ def parse_log_group_call(event: Any, event_names: tuple[str, ...]) -> LogGroupCa
         # A refused call changed nothing. (A refused CreateLogGroup may mean the group exists: governed.)
         raise IgnoredEvent("call-failed", f"{event_name} failed with {error_code}: it changed nothing")
     parameters = _mapping(detail.get("requestParameters"), "detail.requestParameters")
-    name = _log_group_name(parameters)
+    name = _log_group_name(parameters, origin)
     if not isinstance(name, str) or not 1 <= len(name) <= MAX_LOG_GROUP_NAME_LENGTH:
         raise IgnoredEvent("malformed-event", f"detail.requestParameters.logGroupName should be a log group name, got {name!r}")
     if not LOG_GROUP_NAME.fullmatch(name):
@@ -116,9 +133,17 @@ def parse_log_group_call(event: Any, event_names: tuple[str, ...]) -> LogGroupCa
     )
 
 
-def _log_group_name(parameters: Mapping[str, Any]) -> Any:
+def _check_origin(event: Mapping[str, Any], detail: Mapping[str, Any], origin: tuple[str, str]) -> None:
+    account, region = origin
+    for where, value, expected in (("account", event.get("account"), account), ("detail.recipientAccountId", detail.get("recipientAccountId"), account),
+                                   ("region", event.get("region"), region), ("detail.awsRegion", detail.get("awsRegion"), region)):
+        if isinstance(value, str) and value and value != expected:
+            raise IgnoredEvent("foreign-origin", f"{where} is {value}; this governor governs {account} in {region}")
+
+
+def _log_group_name(parameters: Mapping[str, Any], origin: tuple[str, str] | None = None) -> Any:
     """``logGroupName``; TagResource and UntagResource name the group by ARN, and other resources
-    (destinations, deliveries) can be tagged too: those are not ours."""
+    (destinations, deliveries) can be tagged too: those are not ours, nor a group of another account or region."""
     if "logGroupName" in parameters:
         return parameters["logGroupName"]
     identifier = parameters.get("resourceArn", parameters.get("logGroupIdentifier"))
@@ -126,6 +151,9 @@ def _log_group_name(parameters: Mapping[str, Any]) -> Any:
         match = _LOG_GROUP_ARN.match(identifier)
         if not match:
             raise IgnoredEvent("not-a-log-group", f"{identifier!r} is not a log group")
+        if origin is not None and (match["account"], match["region"]) != origin:
+            raise IgnoredEvent("foreign-origin", f"{identifier!r} is a group of {match['account']} in {match['region']}; "
+                                                 f"this governor governs {origin[0]} in {origin[1]}")
         return match["name"]
     return identifier
 

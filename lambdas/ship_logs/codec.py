@@ -9,7 +9,6 @@ library (the tests run the fidelity suite both ways; an operator can rule the co
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import re
@@ -81,14 +80,43 @@ def compiled_json() -> Any:
     return _msgspec
 
 
-def gunzip(data: bytes) -> bytes:
-    """Raises zlib.error (or EOFError) for data that is not one complete gzip member."""
-    if _isal_zlib is not None:
+#: The most a payload may inflate to. CloudWatch Logs sends at most about 1 MB of events in a batch
+#: (a subscription payload decodes to a few MB of JSON at most: the bench's largest, 5.7 MB); a record
+#: that inflates past this is corrupt or hostile, and reading on would take the function's memory.
+MAX_GUNZIPPED_BYTES = 64 * 1024 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class GzipError(ValueError):
+    """Not gzip as CloudWatch Logs writes it: a member that is not gzip, a truncated one, trailing data,
+    or more than MAX_GUNZIPPED_BYTES once inflated."""
+
+
+def gunzip(data: bytes, *, limit: int = MAX_GUNZIPPED_BYTES) -> bytes:
+    """Every gzip member of ``data``, inflated, one after the other (as gzip.decompress reads them);
+    anything else raises GzipError: a zlib or raw deflate stream, trailing bytes that are no member,
+    a truncated member, or an inflated size over ``limit``. The compiled and the standard path share
+    this loop; only the inflater differs."""
+    module = _isal_zlib if _isal_zlib is not None else zlib
+    if not data:
+        raise GzipError("empty")
+    pieces, total, rest = [], 0, memoryview(data)
+    while rest:
+        if bytes(rest[:2]) != _GZIP_MAGIC:
+            raise GzipError("not a gzip member" if not pieces else f"{len(rest)} bytes after the last gzip member")
+        inflater = module.decompressobj(_GZIP_WBITS)
         try:
-            return _isal_zlib.decompress(data, _GZIP_WBITS + 16)  # +16: gzip only
-        except _isal_zlib.error:
-            pass  # the standard library says why
-    return gzip.decompress(data)
+            piece = inflater.decompress(rest, limit - total + 1)  # one byte past the limit tells it was passed
+        except module.error as error:
+            raise GzipError(f"not gzip: {error}") from None
+        total += len(piece)
+        if total > limit:
+            raise GzipError(f"inflates past {limit:,} bytes")
+        if not inflater.eof:
+            raise GzipError("a truncated gzip member")
+        pieces.append(piece)
+        rest = memoryview(inflater.unused_data)
+    return b"".join(pieces)
 
 
 def gzip_stream() -> Any:

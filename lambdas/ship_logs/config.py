@@ -19,6 +19,9 @@ USAGE_METRICS_NAMESPACE = "LogGroupGovernor/Lambda"
 DEFAULT_MAX_BATCH_BYTES = 5 * 1024 * 1024
 MIN_MAX_BATCH_BYTES = 64 * 1024
 MAX_MAX_BATCH_BYTES = 100 * 1024 * 1024
+#: Batches of ship-logs' own log group, dropped: whatever subscribed it (a missed guard, a hand-made
+#: filter, an account policy), shipping them would feed the function its own output, for ever.
+OWN_LOG_GROUP_METRIC = "OwnLogGroupBatchesDropped"
 
 
 class SinkKind(str, Enum):

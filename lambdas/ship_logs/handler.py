@@ -26,7 +26,7 @@ from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
 from . import codec
 from .aws import CloudWatchGateway, QueueGateway
-from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, parse_ship_logs_config
+from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, OWN_LOG_GROUP_METRIC, parse_ship_logs_config
 from .payload import CorruptPayload, decode_batch, decode_kinesis_record
 from .service import REJECTED_KEY, Shipper, ShipOutcome
 from .sinks import Backoff, build_sink
@@ -38,6 +38,23 @@ KINESIS_RECORD_MARGIN_MS = 15_000
 
 logger = Logger(service=SERVICE_NAME)
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
+
+
+def _own_log_group(batch: Any, context: Any) -> bool:
+    """Is ``batch`` from the log group this function writes to (``AWS_LAMBDA_LOG_GROUP_NAME``, set by
+    Lambda), in this function's account? The loop is cut here, whatever the governor missed."""
+    own = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME")
+    if not own or batch.log_group != own:
+        return False
+    arn = getattr(context, "invoked_function_arn", "") or ""
+    account = arn.split(":")[4] if arn.count(":") >= 5 else ""
+    return not batch.owner or not account or batch.owner == account
+
+
+def _drop_own(batch: Any) -> None:
+    logger.error("a batch of ship-logs' own log group was dropped: something subscribed it (the loop is cut here); "
+                 "remove that subscription", extra={"logGroup": batch.log_group, "events": len(batch.events)})
+    metrics.add_metric(name=OWN_LOG_GROUP_METRIC, unit=MetricUnit.Count, value=1)
 
 
 def build_shipper(environ: Mapping[str, str]) -> Shipper:
@@ -97,6 +114,9 @@ def handle_ship_logs(event: Any, context: Any, shipper: Shipper) -> dict[str, An
     if batch.is_control:
         metrics.add_metric(name="ControlMessages", unit=MetricUnit.Count, value=1)
         return {"status": "control-message"}
+    if _own_log_group(batch, context):
+        _drop_own(batch)
+        return {"status": "own-log-group-dropped", "events": len(batch.events)}
     if batch.malformed_events:
         logger.warning("log events without id, timestamp or message left out", extra={"count": batch.malformed_events})
         metrics.add_metric(name="MalformedEvents", unit=MetricUnit.Count, value=batch.malformed_events)
@@ -140,6 +160,10 @@ def handle_kinesis_batch(records: list[Any], context: Any, shipper: Shipper, bac
             continue
         if batch.is_control:
             totals["controlMessages"] += 1
+            continue
+        if _own_log_group(batch, context):
+            _drop_own(batch)
+            totals["ownLogGroupDropped"] = totals.get("ownLogGroupDropped", 0) + 1
             continue
         logger.append_keys(logGroup=batch.log_group, logStream=batch.log_stream, owner=batch.owner, sequenceNumber=sequence)
         try:

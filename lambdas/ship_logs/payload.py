@@ -6,7 +6,6 @@ import base64
 import binascii
 import gzip
 import json
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -69,10 +68,12 @@ def _gunzipped(data: Any, what: str) -> bytes:
         raise CorruptPayload(f"{what} is missing or not a string")
     try:
         return codec.gunzip(base64.b64decode(data, validate=True))
+    except codec.GzipError as error:
+        raise CorruptPayload(f"{what} is not gzip: {error}") from None
     except (binascii.Error, ValueError) as error:
         raise CorruptPayload(f"{what} is not base64 of gzip of JSON: {error}") from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise CorruptPayload(f"{what} is not gzip: {error}") from None
+    except MemoryError:
+        raise CorruptPayload(f"{what} does not fit the function's memory once inflated") from None
 
 
 def _document(raw: bytes, what: str) -> dict[str, Any]:
@@ -80,6 +81,8 @@ def _document(raw: bytes, what: str) -> dict[str, Any]:
         document = json.loads(raw)
     except ValueError as error:  # JSONDecodeError and UnicodeDecodeError
         raise CorruptPayload(f"{what} is not base64 of gzip of JSON: {error}") from None
+    except (RecursionError, MemoryError) as error:  # nested deeper than Python parses, or too large: this record alone
+        raise CorruptPayload(f"{what} cannot be read: {type(error).__name__}") from None
     if not isinstance(document, dict):
         raise CorruptPayload(f"{what} decodes to {type(document).__name__}, not an object")
     return document
@@ -154,7 +157,7 @@ if _msgspec is not None:
         policyLevel: str | None = None
 
     _decode_document = _msgspec.json.Decoder(_Document).decode
-    _decode_errors = (_msgspec.DecodeError, _msgspec.ValidationError, RecursionError)
+    _decode_errors = (_msgspec.DecodeError, _msgspec.ValidationError, RecursionError, MemoryError)
 
     def _typed_batch(raw: bytes, region: str | None) -> LogBatch | None:  # noqa: F811
         try:

@@ -77,10 +77,14 @@ def test_one_rule_per_handler_puts_its_aspects_records_into_its_queue_leaving_ou
         assert pattern["source"] == ["aws.logs"] and pattern["detail-type"] == ["AWS API Call via CloudTrail"]
         handled[consumer] = set(pattern["detail"]["eventName"])
         # The governor's three roles (both handlers and the backfill) are left out; other identities are not.
-        first, second = pattern["detail"]["$or"]
+        first, second, third = pattern["detail"]["$or"]
         assert first == {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}}
         excluded = second["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
         assert excluded == [roles["subscribe_log_group"], roles["set_retention"], roles["handler"]]
+        # A record without a session issuer matches neither branch above (an absent field never matches anything-but).
+        assert third == {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"exists": False}]}}}}
+        # Only this account's and region's records (tests/unit/test_event_rules.py matches real shapes against it).
+        assert (pattern["account"], pattern["region"]) == (["123456789012"], ["eu-west-1"])
         assert "DeadLetterConfig" in target and target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
     assert handled == {
         "governor.handlers.create_log_group.subscribe_log_group": set(EVENTS_BY_ASPECT["subscription"]),
@@ -114,7 +118,7 @@ def test_every_alarm_notifies_the_stacks_own_encrypted_topic_by_default(default_
     alarms = default_stack.of_type("AWS::CloudWatch::Alarm")
     assert alarms and all(a["Properties"]["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
     metrics = {(a["Properties"].get("MetricName"), json.dumps(a["Properties"].get("Dimensions"))) for a in alarms}
-    for name in ("Errors", "DestinationErrors", "Conflicts", "ExecutionsFailed"):
+    for name in ("Errors", "DestinationErrors", "Conflicts", "ExecutionsFailed", "OwnLogGroupBatchesDropped"):
         assert any(m == name for m, _ in metrics), name
     assert ("Skipped", json.dumps([{"Name": "Reason", "Value": "excluded-tag"}, {"Name": "service", "Value": "log-group-governor"}])) in metrics
     assert default_stack.template.to_json()["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic_id}

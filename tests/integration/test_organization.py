@@ -56,7 +56,7 @@ def test_a_members_governor_subscribes_its_group_to_the_central_destination(org:
     organization, destination, _ = org
 
     with organization.as_account(MEMBER):
-        invocation = call(subscribe_log_group, create_log_group_event(GROUP))
+        invocation = call(subscribe_log_group, create_log_group_event(GROUP, account=MEMBER))
         filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
 
     assert (invocation.result["action"], invocation.result["applied"]) == ("subscribe", True)
@@ -70,7 +70,7 @@ def test_a_member_that_passes_no_sender_role_is_refused_as_aws_refuses_it(org: t
     configure(destinationArn=destination)
 
     with organization.as_account(MEMBER):
-        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP))
+        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP, account=MEMBER))
         filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
 
     assert "AccessDeniedException" in str(error) and "admits an organization: the sender must pass a role" in str(error)
@@ -81,7 +81,7 @@ def test_a_foreign_account_is_refused_by_the_destination_policy(org: tuple[Organ
     organization, destination, _ = org
 
     with organization.as_account(FOREIGN):
-        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP))
+        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP, account=FOREIGN))
         filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
 
     assert "AccessDeniedException" in str(error) and "not authorized" in str(error)
@@ -92,7 +92,7 @@ def test_a_members_events_reach_the_central_stream_and_ship_with_account_and_reg
         org: tuple[Organization, str, str], account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> None:
     organization, _, stream = org
     with organization.as_account(MEMBER):
-        call(subscribe_log_group, create_log_group_event(GROUP))
+        call(subscribe_log_group, create_log_group_event(GROUP, account=MEMBER))
     events = lambda_log_events(20, seed=11)
 
     assert organization.deliver(MEMBER, account.region, GROUP, events) == 1

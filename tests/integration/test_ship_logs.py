@@ -495,3 +495,40 @@ def test_the_direct_path_records_the_functions_own_region(account: LocalAccount,
     call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
 
     assert {d["region"] for d in store.documents()} == {account.region}
+
+
+def test_a_record_that_inflates_too_far_or_nests_too_deep_is_dead_lettered_alone(
+        account: LocalAccount, store: LogStore, opensearch: str, dlq: str) -> None:
+    """One hostile record never fails the Kinesis batch (nor kills the function on every retry)."""
+    import gzip as _gzip
+
+    from ship_logs import codec
+
+    event = _kinesis(*(_document(f"/aws/lambda/svc-{n}", MEMBER_A, count=5, seed=n) for n in range(4)))
+    bomb = _gzip.compress(b"{" + b" " * codec.MAX_GUNZIPPED_BYTES + b"}", compresslevel=9)
+    deep = _gzip.compress(b'{"messageType": "DATA_MESSAGE", "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}")
+    event["Records"][1]["kinesis"]["data"] = base64.b64encode(bomb).decode()
+    event["Records"][2]["kinesis"]["data"] = base64.b64encode(deep).decode()
+
+    invocation = call(handler, event, function_name="ship-logs")
+
+    assert invocation.result["batchItemFailures"] == [] and invocation.result["corrupt"] == 2
+    assert {d["logGroup"] for d in store.documents()} == {"/aws/lambda/svc-0", "/aws/lambda/svc-3"}
+    reasons = sorted(m["shipLogsCorrupt"]["reason"] for m in _dead_letters(account, dlq))
+    assert reasons[0].startswith("kinesis.data cannot be read: RecursionError")
+    assert reasons[1] == f"kinesis.data is not gzip: inflates past {codec.MAX_GUNZIPPED_BYTES:,} bytes"
+
+
+def test_a_batch_of_ship_logs_own_log_group_is_dropped_counted_and_never_shipped(
+        account: LocalAccount, store: LogStore, opensearch: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The loop is cut at the receiving end, whatever subscribed the group (#18)."""
+    monkeypatch.setenv("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/ship-logs")
+
+    events = _events(10)
+    own = call(handler, subscription_event("/aws/lambda/ship-logs", events), function_name="ship-logs")
+    other = call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
+
+    assert own.result == {"status": "own-log-group-dropped", "events": len(events)}
+    assert own.metrics()[("OwnLogGroupBatchesDropped", None)] == 1
+    assert other.result["status"] == "shipped"
+    assert {d["logGroup"] for d in store.documents()} == {GROUP}

@@ -152,3 +152,61 @@ def test_gzip_bodies_are_standard_gzip() -> None:
     assert codec.gunzip(gzip.compress(body)) == body
     with pytest.raises(Exception):  # noqa: B017 (zlib.error or EOFError, as gzip.decompress raises)
         codec.gunzip(base64.b64decode("SGVsbG8="))
+
+
+# --- gzip: one behaviour on both paths (#18) ------------------------------------------------------------
+
+def _hostile_gzip() -> dict[str, bytes]:
+    import zlib
+
+    body = b'{"messageType": "DATA_MESSAGE"}'
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    return {
+        "one member": gzip.compress(body),
+        "two members": gzip.compress(body[:10]) + gzip.compress(body[10:]),
+        "trailing garbage": gzip.compress(body) + b"garbage",
+        "trailing zeros": gzip.compress(body) + b"\0\0\0\0",
+        "a zlib stream": zlib.compress(body),
+        "raw deflate": deflate.compress(body) + deflate.flush(),
+        "truncated": gzip.compress(body)[:-6],
+        "empty": b"",
+        "a bomb": gzip.compress(b"\0" * (codec.MAX_GUNZIPPED_BYTES + 1), compresslevel=9),
+    }
+
+
+def _gunzip_outcomes() -> dict[str, str]:
+    """What gunzip makes of each hostile input: the inflated bytes' digest, or the refusal."""
+    import hashlib
+
+    found = {}
+    for name, data in _hostile_gzip().items():
+        try:
+            found[name] = "ok " + hashlib.sha256(codec.gunzip(data)).hexdigest()
+        except codec.GzipError as error:
+            found[name] = f"refused: {error}"
+    return found
+
+
+def test_gunzip_reads_every_member_and_refuses_what_is_not_gzip_or_inflates_too_far() -> None:
+    outcomes = _gunzip_outcomes()
+
+    body = b'{"messageType": "DATA_MESSAGE"}'
+    assert codec.gunzip(_hostile_gzip()["two members"]) == body  # every member, never only the first
+    assert outcomes["one member"] == outcomes["two members"]
+    assert outcomes["trailing garbage"] == "refused: 7 bytes after the last gzip member"
+    assert outcomes["trailing zeros"] == "refused: 4 bytes after the last gzip member"
+    assert outcomes["a zlib stream"] == "refused: not a gzip member" and outcomes["raw deflate"] == "refused: not a gzip member"
+    assert outcomes["truncated"] == "refused: a truncated gzip member"
+    assert outcomes["empty"] == "refused: empty"
+    assert outcomes["a bomb"] == f"refused: inflates past {codec.MAX_GUNZIPPED_BYTES:,} bytes"
+
+
+def test_gunzip_decides_the_same_with_the_standard_library_alone() -> None:
+    script = ("import json; from tests.unit.test_codecs import _gunzip_outcomes; from ship_logs import codec; "
+              "print(json.dumps([codec.GZIP_LIBRARY, _gunzip_outcomes()]))")
+    answer = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True,
+                            env={**os.environ, codec.ENV_STDLIB_CODECS: "1", "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'lambdas'}"})
+    library, stdlib = json.loads(answer.stdout)
+
+    assert (codec.GZIP_LIBRARY, library) == ("isal", "zlib")
+    assert _gunzip_outcomes() == stdlib

@@ -115,7 +115,14 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
     if isinstance(event, Mapping) and isinstance(event.get("Records"), list):
         return handle_queue_batch(event["Records"], context, parts, aspect)
-    return handle_log_group_event(event, parts, aspect)
+    return handle_log_group_event(event, parts, aspect, origin=origin_of(context))
+
+
+def origin_of(context: Any) -> tuple[str, str] | None:
+    """(account, region) of the function, from the ARN Lambda invoked it by: the only groups it governs."""
+    arn = getattr(context, "invoked_function_arn", None)
+    parts = arn.split(":") if isinstance(arn, str) else []
+    return (parts[4], parts[3]) if len(parts) >= 7 and parts[3] and parts[4] else None
 
 
 def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
@@ -138,17 +145,19 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         except ValueError:
             event = None
         try:
-            handle_log_group_event(event, parts, aspect)
+            handle_log_group_event(event, parts, aspect, origin=origin_of(context))
         except Exception:
             failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
     logger.remove_keys(_RECORD_KEYS)
     return {"batchItemFailures": failures}
 
 
-def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
-    """``parts`` is a factory, so a malformed event is finished without building anything."""
+def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect, *,
+                           origin: tuple[str, str] | None = None) -> dict[str, Any]:
+    """``parts`` is a factory, so a malformed event is finished without building anything. ``origin``:
+    the function's (account, region); a record of any other is ignored."""
     try:
-        call = parse_log_group_call(event, EVENTS_BY_ASPECT[aspect.value])
+        call = parse_log_group_call(event, EVENTS_BY_ASPECT[aspect.value], origin=origin)
         if call.event_name != "CreateLogGroup" and parts().drift.is_own(call):
             raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
     except IgnoredEvent as ignored:
