@@ -45,6 +45,7 @@ CALL_FIXTURES = {
     "PutRetentionPolicy": "put_retention_policy", "DeleteRetentionPolicy": "delete_retention_policy",
     "PutSubscriptionFilter": "put_subscription_filter", "DeleteSubscriptionFilter": "delete_subscription_filter",
     "TagResource": "tag_resource", "UntagResource": "untag_resource", "TagLogGroup": "tag_log_group", "UntagLogGroup": "untag_log_group",
+    "DeleteLogGroup": "delete_log_group",
 }
 
 
@@ -101,3 +102,15 @@ def sqs_batch(events: list[dict[str, Any]], *, queue_arn: str = "arn:aws:sqs:eu-
             "awsRegion": queue_arn.split(":")[3],
         })
     return {"Records": records}
+
+
+def account_policy_call_event(event_name: str, policy_name: str, *, policy_type: str = "SUBSCRIPTION_FILTER_POLICY",
+                              role_arn: str | None = None, region: str = "eu-west-1", account: str = "123456789012") -> dict[str, Any]:
+    """The EventBridge event of a PutAccountPolicy or DeleteAccountPolicy call (the record's shape for
+    these calls is *assumed*: the request's parameters, as CloudTrail records other CloudWatch Logs calls)."""
+    event = log_group_call_event("PutRetentionPolicy", "/unused", role_arn=role_arn, region=region, account=account)
+    event["detail"]["eventName"] = event_name
+    event["detail"]["requestParameters"] = {"policyName": policy_name, "policyType": policy_type}
+    if event_name == "PutAccountPolicy":
+        event["detail"]["requestParameters"].update(policyDocument="{}", scope="ALL")
+    return event

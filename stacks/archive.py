@@ -47,6 +47,9 @@ DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
 #: named under this prefix, so every member's guard knows them before they exist: a member governor
 #: running in the logging account itself (an OU that holds it) never subscribes them (the loop guard).
 ARCHIVE_LOG_GROUP_PREFIX = "/log-group-governor/archive/"
+#: Every log group the archive stack names under the prefix, exactly: an account policy's NOT IN list
+#: takes exact names only (the rollout lists them for every member; a test checks the template holds no other).
+ARCHIVE_LOG_GROUPS = tuple(ARCHIVE_LOG_GROUP_PREFIX + n for n in ("ship-logs", "firehose-errors", "fleet-recorder"))
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")

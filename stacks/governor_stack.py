@@ -122,7 +122,9 @@ class GovernorComposition:
             "SubscribeLogGroup",
             handler="governor.handlers.create_log_group.subscribe_log_group",
             description="subscribes new log groups to the log destination",
-            statements=[*subscription_statements(self, policy, destination), self.state.statement(EVENT_HANDLER_ACTIONS)],
+            # In account-policy mode it also takes and releases the policy's lock (DeleteItem releases it).
+            statements=[*subscription_statements(self, policy, destination),
+                        self.state.statement((*EVENT_HANDLER_ACTIONS, "dynamodb:DeleteItem") if account_subscription else EVENT_HANDLER_ACTIONS)],
             **common,
         )
         self.set_retention = GovernorFunction(
@@ -166,6 +168,10 @@ class GovernorComposition:
             alarms.on_governor_metric("SubscriptionSelectionTooLarge", name=metric_names.CONFLICTS, reason=Reason.SELECTION_TOO_LARGE.value,
                                       description="the NOT IN list would pass 25 KB, so it was not written (a shorter one would ship "
                                                   "excluded groups): new exclusions are not applied until fewer groups are excluded")
+            alarms.on_governor_metric("SubscriptionPolicyRestored", name=metric_names.ACCOUNT_POLICY_RESTORED,
+                                      description="another principal deleted or changed the governor's account subscription filter policy; "
+                                                  "it was written back from the state table: find who in CloudTrail (PutAccountPolicy / "
+                                                  "DeleteAccountPolicy) and stop it, or exclude what they meant to exclude")
             alarms.on_governor_metric("ForeignSubscriptionPolicy", name=metric_names.CONFLICTS, reason=Reason.FOREIGN_ACCOUNT_POLICY.value,
                                       description="another tool's subscription filter policy holds the account's one slot: nothing ships "
                                                   "through the governor's; delete it or use subscriptionMode per-group")

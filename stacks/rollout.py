@@ -43,7 +43,7 @@ from constructs import Construct
 
 from shared.config import ConfigError, decode
 
-from .archive import ARCHIVE_LOG_GROUP_PREFIX, DEFAULT_DESTINATION_NAME
+from .archive import ARCHIVE_LOG_GROUP_PREFIX, ARCHIVE_LOG_GROUPS, DEFAULT_DESTINATION_NAME
 from .fleet import fleet_bus_arn
 from .functions import acknowledge
 from .governor_stack import GovernorComposition
@@ -124,6 +124,13 @@ class RolloutSettings:
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
 
 
+def _guard(context: Mapping[str, Any]) -> list[str]:
+    names = [*_as_list(context.get("governor:shippingPathLogGroups")), *ARCHIVE_LOG_GROUPS]
+    if str(context.get("governor:subscriptionMode", "per-group")) != "account-policy":
+        names.append(ARCHIVE_LOG_GROUP_PREFIX + "*")
+    return list(dict.fromkeys(names))
+
+
 def _as_list(value: Any) -> list[str]:
     """A context list, as cdk.json holds it or as `-c` passes it (JSON in a string)."""
     if isinstance(value, str):
@@ -173,9 +180,10 @@ class RolloutStack(Stack):
                                                       # role of its own (CreateSubscriptionFilter-IAMrole); listed accounts need none.
                                                       "governor:senderRole": organization_id is not None,
                                                       "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account),
-                                                      # The loop guard, for a member that is the logging account itself.
-                                                      "governor:shippingPathLogGroups": [*_as_list(context.get("governor:shippingPathLogGroups")),
-                                                                                         ARCHIVE_LOG_GROUP_PREFIX + "*"]})
+                                                      # The loop guard, for a member that is the logging account itself: the
+                                                      # archive's exact names (what an account policy's NOT IN takes), and in
+                                                      # per-group mode its prefix too (whatever the archive adds later).
+                                                      "governor:shippingPathLogGroups": _guard(context)})
             if organization_id and not member.sender_role:
                 raise ConfigError("the archive admits the organization (archive:organizationId), so every member must pass a sender "
                                   "role: the member template must set governor:senderRole")

@@ -97,6 +97,12 @@ class DeploymentSettings:
         if policy.subscription_mode is Via.ACCOUNT_POLICY and not backfill_on_deploy and schedule is None:
             raise ConfigError("subscriptionMode: \"account-policy\" is written by a finished run over every group, and neither "
                               "backfillOnDeploy nor reconcileSchedule starts one: set backfillOnDeploy true or a reconcileSchedule")
+        prefixes = [n for n in policy.shipping_path_log_groups if n.endswith("*")]
+        if policy.subscription_mode is Via.ACCOUNT_POLICY and prefixes:
+            raise ConfigError(f"shippingPathLogGroups: {prefixes} are prefixes, and an account policy's NOT IN list holds exact names only "
+                              f"(PutAccountPolicy: LogGroupName NOT IN [...]): a group created later under them would ship and could feed "
+                              f"its destination. List the exact names (an organization's archive: its ShippingPathLogGroups output), "
+                              f"or use subscriptionMode \"per-group\"")
         if policy.retention_via is Via.ACCOUNT_POLICY:
             compiled = compile_retention(policy)
             if not compiled.expressible:

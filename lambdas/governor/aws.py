@@ -26,6 +26,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shared.clients import DEFAULT_RETRY_ATTEMPTS, client_config, retry_budget_s  # noqa: F401 (re-exported)
 
 from .config import DEFAULT_API_QUOTAS_TPS
+
+#: Names a DescribeLogGroups look-up by ``logGroupIdentifiers`` takes at once (the model: 1-50).
+BULK_IDENTIFIERS = 50
 from .policy import SubscriptionFilter
 
 #: The largest page DescribeLogGroups serves.
@@ -242,6 +245,23 @@ class LogsGateway:
                 raise ExpiredPageToken(str(error)) from error
             raise
         return LogGroupPage(tuple(_info(g) for g in response.get("logGroups", [])), response.get("nextToken"))
+
+    def existing_log_groups(self, names: Iterable[str]) -> frozenset[str]:
+        """Which of ``names`` exist, looked up 50 at a time (``logGroupIdentifiers``). Should AWS refuse a
+        look-up that names a missing group (the model does not say), that chunk is looked up one by one:
+        a name is never taken for gone without an answer saying so."""
+        wanted, found = sorted(set(names)), set()
+        for start in range(0, len(wanted), BULK_IDENTIFIERS):
+            chunk = wanted[start:start + BULK_IDENTIFIERS]
+            try:
+                answer = self._call("DescribeLogGroups", "describe_log_groups", logGroupIdentifiers=chunk)
+            except ClientError as error:
+                if _error_code(error) != "ResourceNotFoundException":
+                    raise
+                found.update(name for name in chunk if self.describe_log_group(name) is not None)
+                continue
+            found.update(g["logGroupName"] for g in answer.get("logGroups", []))
+        return frozenset(found)
 
     def subscription_filters(self, name: str) -> tuple[SubscriptionFilter, ...]:
         return tuple(
@@ -497,6 +517,62 @@ class StateTable:
                 raise
         item = self.client.get_item(TableName=self.table_name, Key=_key(key), ConsistentRead=True).get("Item", {})
         return item.get("owner", {}).get("S", "another run")
+
+    def acquire_fenced_lock(self, owner: str, now: float, lease_s: float, *, key: str) -> tuple[int | None, str | None]:
+        """``acquire_lock`` that also hands out a fencing token: (token, None) when held, (None, holder)
+        when another owner holds it. Every acquisition and renewal takes a larger token, so a write
+        stamped with a smaller one than the last recorded came from a holder whose lease ran out."""
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name, Key=_key(key),
+                UpdateExpression="SET #owner = :owner, expiresAt = :expires ADD fence :one",
+                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expiresAt < :now",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":owner": {"S": owner}, ":expires": {"N": str(int(now + lease_s))}, ":now": {"N": str(int(now))},
+                                           ":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            item = self.client.get_item(TableName=self.table_name, Key=_key(key), ConsistentRead=True).get("Item", {})
+            return None, item.get("owner", {}).get("S", "another writer")
+        return int(answer["Attributes"]["fence"]["N"]), None
+
+    # --- the account's subscription filter policy (governor.subscription_policy) ----------------------
+    POLICY_WRITTEN_KEY = "subscription-policy#written"
+    POLICY_PENDING_KEY = "subscription-policy#pending"
+
+    def written_policy(self) -> tuple[frozenset[str], str, int] | None:
+        """(names, document, fence) of the list the governor last wrote, or None before the first write."""
+        item = self.client.get_item(TableName=self.table_name, Key=_key(self.POLICY_WRITTEN_KEY), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return frozenset(json.loads(item["names"]["S"])), item["document"]["S"], int(item["fence"]["N"])
+
+    def record_written(self, names: frozenset[str], document: str, fence: int) -> bool:
+        """Keep what was written, unless a holder with a newer token recorded since (then False)."""
+        try:
+            self.client.put_item(TableName=self.table_name, Item={
+                **_key(self.POLICY_WRITTEN_KEY), "names": {"S": json.dumps(sorted(names))}, "document": {"S": document},
+                "fence": {"N": str(fence)}}, ConditionExpression="attribute_not_exists(pk) OR fence <= :fence",
+                ExpressionAttributeValues={":fence": {"N": str(fence)}})
+            return True
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":
+                raise
+            return False
+
+    def pending_names(self) -> frozenset[str]:
+        """Names events found excluded before the policy existed: the first pass's write lists them too."""
+        item = self.client.get_item(TableName=self.table_name, Key=_key(self.POLICY_PENDING_KEY), ConsistentRead=True).get("Item", {})
+        return frozenset(item.get("names", {}).get("SS", []))
+
+    def change_pending(self, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None:
+        for verb, names in (("ADD", sorted(set(add))), ("DELETE", sorted(set(remove)))):
+            if names:
+                self.client.update_item(TableName=self.table_name, Key=_key(self.POLICY_PENDING_KEY), UpdateExpression=f"{verb} #names :names",
+                                        ExpressionAttributeNames={"#names": "names"}, ExpressionAttributeValues={":names": {"SS": names}})
 
     def release_lock(self, owner: str, *, key: str = LOCK_KEY) -> None:
         try:

@@ -27,6 +27,15 @@ TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
 EVENTS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     aspect: (CREATE_LOG_GROUP, *drift, *TAG_EVENTS) for aspect, drift in DRIFT_EVENTS.items()
 }
+#: subscriptionMode account-policy also watches what undoes the account policy: a deleted group leaves
+#: its name in the NOT IN list (25 KB fill up), and someone may replace or delete the policy itself.
+DELETE_LOG_GROUP = "DeleteLogGroup"
+ACCOUNT_POLICY_EVENTS = ("PutAccountPolicy", "DeleteAccountPolicy")
+ACCOUNT_POLICY_MODE_EVENTS = (DELETE_LOG_GROUP, *ACCOUNT_POLICY_EVENTS)
+#: The calls on one log group each handler reads (its rule sends a subset, by mode).
+GROUP_CALLS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
+    "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP), "retention": EVENTS_BY_ASPECT["retention"],
+}
 
 
 def event_pattern(aspect: str, *, account_policy: bool = False, own_roles: list[str] | None = None,
@@ -37,6 +46,8 @@ def event_pattern(aspect: str, *, account_policy: bool = False, own_roles: list[
     governor's roles, whose calls never wake it. ``account``, ``region``: this governor's; a bus that
     also carries other accounts' or regions' records (an organization's, a replay) must not wake it."""
     names = [n for n in EVENTS_BY_ASPECT[aspect] if not (account_policy and n in DRIFT_EVENTS.get(aspect, ()))]
+    if account_policy and aspect == "subscription":
+        names += ACCOUNT_POLICY_MODE_EVENTS
     detail: dict[str, Any] = {"eventSource": [LOGS_EVENT_SOURCE], "eventName": names}
     if own_roles:
         # Any record but an assumed role of the governor's own. An absent field never matches
@@ -87,6 +98,41 @@ class LogGroupCall:
         """A call that can undo what the governor set (tagging is a choice, not drift)."""
         return any(self.event_name in names for names in DRIFT_EVENTS.values())
 
+
+
+@dataclass(frozen=True)
+class AccountPolicyCall:
+    """A CloudTrail record of PutAccountPolicy or DeleteAccountPolicy (its request's policyName and
+    policyType; the record's shape for these calls is *assumed*, localaws/FIDELITY.md E1)."""
+
+    event_name: str
+    policy_name: str
+    policy_type: str
+    event_id: str | None
+    principal: str | None = None
+
+
+def parse_account_policy_call(event: Any, *, origin: tuple[str, str] | None = None) -> AccountPolicyCall:
+    event = _mapping(event, "the event")
+    detail = _mapping(event.get("detail"), "detail")
+    if origin is not None:
+        _check_origin(event, detail, origin)
+    if detail.get("eventName") not in ACCOUNT_POLICY_EVENTS or detail.get("eventSource") != LOGS_EVENT_SOURCE:
+        raise IgnoredEvent("not-for-this-handler", f"eventName is {detail.get('eventName')!r}, not an account policy call")
+    if isinstance(detail.get("errorCode"), str):
+        raise IgnoredEvent("call-failed", f"{detail['eventName']} failed with {detail['errorCode']}: it changed nothing")
+    parameters = _mapping(detail.get("requestParameters"), "detail.requestParameters")
+    name, policy_type = parameters.get("policyName"), parameters.get("policyType")
+    if not isinstance(name, str) or not isinstance(policy_type, str):
+        raise IgnoredEvent("malformed-event", "detail.requestParameters should name policyName and policyType")
+    event_id = detail.get("eventID")
+    return AccountPolicyCall(detail["eventName"], name, policy_type, event_id if isinstance(event_id, str) else None,
+                             _principal(detail.get("userIdentity")))
+
+
+def is_account_policy_call(event: Any) -> bool:
+    detail = event.get("detail") if isinstance(event, Mapping) else None
+    return isinstance(detail, Mapping) and detail.get("eventName") in ACCOUNT_POLICY_EVENTS
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

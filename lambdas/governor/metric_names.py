@@ -19,6 +19,8 @@ DRIFT_REPAIRED = "DriftRepaired"
 #: size of its NOT IN list after each write or check (alarms before the 25 KB AWS accepts).
 ACCOUNT_POLICY_UPDATED = "AccountPolicyUpdated"
 SUBSCRIPTION_SELECTION_BYTES = "SubscriptionSelectionBytes"
+#: Someone deleted or changed the governor's account policy; an event handler wrote it back from the state table.
+ACCOUNT_POLICY_RESTORED = "AccountPolicyRestored"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

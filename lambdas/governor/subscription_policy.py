@@ -26,16 +26,19 @@ from dataclasses import dataclass
 from typing import Iterator, Protocol
 
 from .account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE, SelectionTooLarge, must_not_ship, selection
-from .aws import LogsGateway
+from .aws import LogsGateway, retry_budget_s
 from .policy import EXCLUSION_REASONS, Action, Policy, Reason
 from .service import LiveFacts, Outcome
 
 POLICY_TYPE = "SUBSCRIPTION_FILTER_POLICY"
 _EXCLUSIONS = frozenset(r.value for r in EXCLUSION_REASONS)
 _NOT_IN = "LogGroupName NOT IN "
-#: The list is written under this lock of the state table, held at most this long.
+#: The list is written under this lock of the state table. Its lease outlasts the work it protects:
+#: the read and the write inside it, each one call of at most retry_budget_s() (every retry and
+#: timeout), plus pacing; it is renewed before the write, and each holder writes with a fencing token.
 LOCK_KEY = "lock#subscription-policy"
-LOCK_LEASE_S = 30.0
+LOCK_MARGIN_S = 30.0
+LOCK_LEASE_S = 2 * retry_budget_s() + LOCK_MARGIN_S
 #: How long a handler waits for another to finish its write before giving the event back to its queue.
 LOCK_WAIT_S = 10.0
 LOCK_POLL_S = 0.25
@@ -45,9 +48,15 @@ class PolicyBusy(Exception):
     """Another writer held the lock for longer than a handler waits: retry the event later."""
 
 
-class Lock(Protocol):
-    def acquire_lock(self, owner: str, now: float, lease_s: float, *, key: str = ...) -> str | None: ...
+class PolicyState(Protocol):
+    """Where the keeper keeps what it needs across writers and events (the state table, aws.StateTable)."""
+
+    def acquire_fenced_lock(self, owner: str, now: float, lease_s: float, *, key: str) -> tuple[int | None, str | None]: ...
     def release_lock(self, owner: str, *, key: str = ...) -> None: ...
+    def written_policy(self) -> tuple[frozenset[str], str, int] | None: ...
+    def record_written(self, names: frozenset[str], document: str, fence: int) -> bool: ...
+    def pending_names(self) -> frozenset[str]: ...
+    def change_pending(self, *, add: Iterable[str] = (), remove: Iterable[str] = ()) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -103,13 +112,15 @@ def _same_document(current: str, wanted: str) -> bool:
 
 
 class SubscriptionPolicyKeeper:
-    def __init__(self, policy: Callable[[], Policy], logs: LogsGateway, *, lock: Lock | None = None, owner: str | None = None,
+    def __init__(self, policy: Callable[[], Policy], logs: LogsGateway, *, lock: PolicyState | None = None, owner: str | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep) -> None:
         """``policy``: the policy to decide with now (the guard's names can change); ``lock``: the state
-        table (None: a single writer, such as the CLI); ``owner``: who holds the lock while writing,
-        unique per keeper (a container), since a holder renews its own lock."""
+        table, which also keeps the list last written and the names waiting for the first policy (None:
+        a single writer, such as the CLI); ``owner``: who holds the lock while writing, unique per keeper
+        (a container), since a holder renews its own lock."""
         self._policy, self.logs, self._lock, self._clock, self._sleep = policy, logs, lock, clock, sleep
         self._owner = owner or f"keeper-{uuid.uuid4()}"
+        self._fence: int | None = None
 
     @property
     def name(self) -> str:
@@ -128,9 +139,13 @@ class SubscriptionPolicyKeeper:
 
     # --- events: one group in or out -------------------------------------------------------------
     def place(self, log_group: str, *, listed: bool, dry_run: bool = False) -> PolicyWrite:
-        """Put ``log_group`` in the NOT IN list (``listed``) or take it out."""
-        return self._change(lambda names: (names | {log_group}) if listed else (names - {log_group}),
-                            f"{'add' if listed else 'remove'} {log_group!r}", dry_run=dry_run)
+        """Put ``log_group`` in the NOT IN list (``listed``) or take it out. Before the first policy
+        exists, the name waits in the state table for the run that creates it."""
+        write = self._change(lambda names: (names | {log_group}) if listed else (names - {log_group}),
+                             f"{'add' if listed else 'remove'} {log_group!r}", dry_run=dry_run)
+        if write.reason is Reason.ACCOUNT_POLICY_PENDING and self._lock is not None and not dry_run:
+            self._lock.change_pending(add=[log_group] if listed else [], remove=[] if listed else [log_group])
+        return write
 
     # --- runs ------------------------------------------------------------------------------------
     def add(self, names: Iterable[str]) -> PolicyWrite:
@@ -150,6 +165,22 @@ class SubscriptionPolicyKeeper:
             view, foreign = self.current()  # again, inside the lock: another writer may have changed it
             return self._settled(view, foreign, change) or self._write(change(view.names), what)
 
+    def repair(self) -> PolicyWrite:
+        """Someone (not the governor) put or deleted the governor's policy: write back the list the
+        governor last wrote, kept in the state table. Another tool's policy in the slot is reported."""
+        written = self._lock.written_policy() if self._lock is not None else None
+        if written is None:
+            return PolicyWrite(False, None, "the governor has not written the policy yet: nothing to restore")
+        names = written[0]
+        with self._locked():
+            view, foreign = self.current()
+            if view is None and foreign is not None:
+                return self._foreign(foreign)
+            if view is not None and self._settled(view, None, lambda _: names) is not None:
+                return self._measure(names, written=False, detail="the policy is as the governor last wrote it")
+            what = "restored: it was deleted" if view is None else "restored: it was changed"
+            return self._write(names, f"{what}; written back from the state table")
+
     def replace(self, names: Iterable[str], *, dry_run: bool = False) -> PolicyWrite:
         """A finished run over every group: the list becomes exactly ``names`` (plus the guard's). A name
         listed now but not found by the run (created or tagged meanwhile) stays if it still must not ship.
@@ -161,17 +192,31 @@ class SubscriptionPolicyKeeper:
         if foreign is not None:
             return self._foreign(foreign)
         listed_before = view.names if view else frozenset()
-        keep = self._still_excluded(listed_before - found)
+        # Names events found excluded before the policy existed (created during a first pass).
+        pending = (self._lock.pending_names() if self._lock is not None else frozenset()) - found
+        # A run lists what it finds as it goes (``add``): a name it found that is not listed now was
+        # taken out by an event since (an opt-out tag removed), so the run's view of it is stale.
+        stale = found - listed_before if view is not None else set()
+        keep = self._still_excluded((listed_before - found) | pending | stale)
+        found -= stale
         if dry_run:
             return self._measure(found | keep, written=False, detail="dry run: this list would be written")
         with self._locked():
             view, foreign = self.current()
             if foreign is not None:
                 return self._foreign(foreign)
-            wanted = found | keep | ((view.names - listed_before) if view else set())
+            now_listed = view.names if view else frozenset()
+            # A name the run found excluded that an event took out since (an opt-out tag removed): looked
+            # up again, never put back from the run's stale view.
+            taken_out = (found & listed_before) - now_listed
+            wanted = (found - taken_out) | (self._still_excluded(taken_out) if taken_out else set()) | keep | (now_listed - listed_before)
             if view is not None and self._settled(view, None, lambda n: frozenset(wanted)) is not None:
-                return self._measure(wanted, written=False, detail="the list was already exact")
-            return self._write(wanted, "created with the run's list" if view is None else "replaced with the run's list")
+                write = self._measure(wanted, written=False, detail="the list was already exact")
+            else:
+                write = self._write(wanted, "created with the run's list" if view is None else "replaced with the run's list")
+            if self._lock is not None and pending and not write.refused:
+                self._lock.change_pending(remove=pending)
+            return write
 
     def retire(self) -> PolicyWrite:
         """Back to per-group filters: delete the governor's policy (by name; another tool's stays)."""
@@ -199,17 +244,47 @@ class SubscriptionPolicyKeeper:
         return self._write(names, detail, put=False, written=written)
 
     def _write(self, names: Iterable[str], detail: str, *, put: bool = True, written: bool = True) -> PolicyWrite:
-        """The list for ``names`` (plus the guard's), put when ``put``; refused whole past 25 KB."""
+        """The list for ``names`` (plus the guard's), put when ``put``. Past 25 KB, the names of groups
+        that are gone are dropped first; only a list that is really too large is refused (whole)."""
         policy = self._policy()
+        names = frozenset(names)
         try:
             chosen = selection(policy, names)
         except SelectionTooLarge as error:
-            too_large = error.selection
-            return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(error), len(too_large.names), too_large.size_bytes)
-        if put:
-            self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=document(policy),
-                                         selectionCriteria=chosen.criteria)
+            gone = names - policy.guarded_names - self.logs.existing_log_groups(names - policy.guarded_names)
+            try:
+                chosen = selection(policy, names - gone)
+            except SelectionTooLarge as still:
+                too_large = still.selection
+                return PolicyWrite(False, Reason.SELECTION_TOO_LARGE, str(still), len(too_large.names), too_large.size_bytes)
+            detail = f"{detail}; {len(gone)} names of deleted groups dropped to fit"
+        if not put:
+            return PolicyWrite(written, None, detail, len(chosen.names), chosen.size_bytes)
+        body = document(policy)
+        self._renew()
+        self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=body, selectionCriteria=chosen.criteria)
+        listed_now = frozenset(chosen.names)
+        if self._lock is not None and self._fence is not None and not self._lock.record_written(listed_now, body, self._fence):
+            # A holder with a newer token wrote meanwhile (this one's lease ran out): keep both intents.
+            newer = self._lock.written_policy()
+            listed_now = self._put_union(policy, listed_now | (newer[0] if newer else frozenset()), body)
+            self._lock.record_written(listed_now, body, newer[2] if newer else self._fence)
+            detail = f"{detail}; merged with a newer writer's list"
+        # Read back: a write that crossed another (a lock lost to a stalled call) may have dropped names.
+        view, _ = self.current()
+        lost = listed_now - (view.names if view else frozenset())
+        if lost:
+            listed_now = self._put_union(policy, listed_now | (view.names if view else frozenset()), body)
+            if self._lock is not None and self._fence is not None:
+                self._lock.record_written(listed_now, body, self._fence)
+            detail = f"{detail}; {len(lost)} names lost to a crossing write put back"
+        chosen = selection(policy, listed_now)
         return PolicyWrite(written, None, detail, len(chosen.names), chosen.size_bytes)
+
+    def _put_union(self, policy: Policy, names: frozenset[str], body: str) -> frozenset[str]:
+        chosen = selection(policy, names)
+        self.logs.put_account_policy(policyName=self.name, policyType=POLICY_TYPE, policyDocument=body, selectionCriteria=chosen.criteria)
+        return frozenset(chosen.names)
 
     def _still_excluded(self, names: Iterable[str]) -> set[str]:
         policy, keep = self._policy(), set()
@@ -231,14 +306,26 @@ class SubscriptionPolicyKeeper:
             yield
             return
         deadline = self._clock() + LOCK_WAIT_S
-        while (holder := self._lock.acquire_lock(self._owner, self._clock(), LOCK_LEASE_S, key=LOCK_KEY)) is not None:
+        while True:
+            fence, holder = self._lock.acquire_fenced_lock(self._owner, self._clock(), LOCK_LEASE_S, key=LOCK_KEY)
+            if fence is not None:
+                break
             if self._clock() >= deadline:
                 raise PolicyBusy(f"{holder} has held the subscription policy's lock for over {LOCK_WAIT_S:.0f} s")
             self._sleep(LOCK_POLL_S)
+        self._fence = fence
         try:
             yield
         finally:
+            self._fence = None
             self._lock.release_lock(self._owner, key=LOCK_KEY)
+
+    def _renew(self) -> None:
+        """Renew the lease just before the write, so the write has a whole lease ahead of it (and a newer token)."""
+        if self._lock is not None and self._fence is not None:
+            fence, _ = self._lock.acquire_fenced_lock(self._owner, self._clock(), LOCK_LEASE_S, key=LOCK_KEY)
+            if fence is not None:
+                self._fence = fence
 
 
 def listed(outcome: Outcome) -> bool:

@@ -14,6 +14,7 @@ import pytest
 from org_app import build_org_app
 from shared.config import ConfigError
 from tests.infra.conftest import REPO_CONTEXT
+from stacks.archive import ARCHIVE_LOG_GROUPS
 from tests.infra.test_stack import CFN_LINT_IGNORED
 
 ADMIN = "222222222222"
@@ -158,8 +159,17 @@ def test_the_archives_own_log_groups_are_named_under_a_prefix_every_member_guard
     archive = org["templates"]["LogGroupGovernorArchive-eu-west-1"]
     names = {g.get("LogGroupName") for g in _of_type(archive, "AWS::Logs::LogGroup")}
     assert {"/log-group-governor/archive/ship-logs", "/log-group-governor/archive/fleet-recorder"} <= names
+    assert {g["LogGroupName"] for g in _of_type(archive, "AWS::Logs::LogGroup") if "LogGroupName" in g} <= set(ARCHIVE_LOG_GROUPS)
     for template in _members(org).values():
-        assert all("/log-group-governor/archive/*" in c["shippingPathLogGroups"] for c in _configs(template))
+        assert all({"/log-group-governor/archive/*", *ARCHIVE_LOG_GROUPS} <= set(c["shippingPathLogGroups"]) for c in _configs(template))
+
+
+def test_in_account_policy_mode_members_guard_the_archives_exact_names() -> None:
+    """An account policy's NOT IN list holds exact names: a prefix entry would guard nothing (#18)."""
+    native = synthesize_org(**{"governor:subscriptionMode": "account-policy", "governor:backfillOnDeploy": True})
+
+    for template in _members(native).values():
+        assert all(c["shippingPathLogGroups"] == list(ARCHIVE_LOG_GROUPS) for c in _configs(template))
 
 
 def test_the_management_account_can_deploy_the_stack_sets_itself() -> None:

@@ -631,6 +631,14 @@ def test_native_modes_keep_the_account_policy_and_never_write_a_group_of_their_o
              for r in native_stack.of_type("AWS::Events::Rule")}
     assert all(not n & {"PutSubscriptionFilter", "DeleteSubscriptionFilter", "PutRetentionPolicy", "DeleteRetentionPolicy"} for n in names.values())
     assert all({"CreateLogGroup", "TagResource", "UntagResource"} <= n for n in names.values())
+    # What undoes the account policy is watched by the subscribe handler: a deleted group's name, the policy itself.
+    subscribe_rules = [n for n in names.values() if "DeleteLogGroup" in n]
+    assert subscribe_rules == [{"CreateLogGroup", "TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup", "DeleteLogGroup",
+                                "PutAccountPolicy", "DeleteAccountPolicy"}]
+    # It takes and releases the policy's lock in the state table.
+    assert "dynamodb:DeleteItem" in _actions(native_stack.role_policy_of(subscribe))
+    alarms = {a["Properties"].get("MetricName") for a in native_stack.of_type("AWS::CloudWatch::Alarm")}
+    assert "AccountPolicyRestored" in alarms
 
 
 def test_the_not_in_lists_budget_alarms_near_the_limit_and_on_a_refusal(native_stack: Synthesized) -> None:
@@ -655,6 +663,8 @@ def test_the_not_in_lists_budget_alarms_near_the_limit_and_on_a_refusal(native_s
         ({"governor:retentionVia": "account-policy", "governor:retentionMode": "exact", "governor:excludeTags": {},
           "governor:defaultRetentionDays": 14, "governor:destinationArn": SHIPPER_ARN}, "native retention policies keep at least 30"),
         ({"governor:subscriptionMode": "per-account"}, "subscriptionMode: expected 'per-group' or 'account-policy'"),
+        ({"governor:subscriptionMode": "account-policy", "governor:destinationArn": SHIPPER_ARN,
+          "governor:shippingPathLogGroups": ["/log-group-governor/archive/*"]}, "an account policy's NOT IN list holds exact names only"),
     ],
 )
 def test_what_native_policies_cannot_take_stops_synth_with_the_reason(context: dict[str, Any], message: str) -> None:

@@ -31,13 +31,13 @@ from .. import metric_names
 from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, Via
 from ..drift import DriftGuard
-from ..events import EVENTS_BY_ASPECT, IgnoredEvent, parse_log_group_call
+from ..events import GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, parse_account_policy_call, parse_log_group_call
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
-from ..policy import Policy, orphan_candidate
+from ..policy import Action, Policy, Reason, orphan_candidate
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, Orphans, Outcome
-from ..subscription_policy import SubscriptionPolicyKeeper, listed, with_write
+from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
 
 #: Take no new message of a batch with less time left than the longest one API call can take
 #: (every retry, every timeout), plus room to answer: the rest go back to the queue untouched.
@@ -156,8 +156,10 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
                            origin: tuple[str, str] | None = None) -> dict[str, Any]:
     """``parts`` is a factory, so a malformed event is finished without building anything. ``origin``:
     the function's (account, region); a record of any other is ignored."""
+    if aspect is Aspect.SUBSCRIPTION and is_account_policy_call(event):
+        return _account_policy_event(event, parts, origin)
     try:
-        call = parse_log_group_call(event, EVENTS_BY_ASPECT[aspect.value], origin=origin)
+        call = parse_log_group_call(event, GROUP_CALLS_BY_ASPECT[aspect.value], origin=origin)
         if call.event_name != "CreateLogGroup" and parts().drift.is_own(call):
             raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
     except IgnoredEvent as ignored:
@@ -189,6 +191,39 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         logger.exception(f"{aspect.value}: failed; the event is retried")
         metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
         raise
+    record_outcome(outcome, logger, metrics)
+    return {"status": "done", **outcome.as_dict()}
+
+
+def _account_policy_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:
+    """PutAccountPolicy / DeleteAccountPolicy by someone else: the governor's policy is written back
+    from the list it last wrote (the state table), at once, not when the next reconcile finishes."""
+    try:
+        call = parse_account_policy_call(event, origin=origin)
+        handler = parts()
+        if handler.keeper is None:
+            raise IgnoredEvent("not-account-policy-mode", "subscriptionMode is per-group: the account policy is not the governor's")
+        if call.policy_type != POLICY_TYPE or call.policy_name != handler.keeper.name:
+            raise IgnoredEvent("not-our-policy", f"{call.event_name} of {call.policy_type} {call.policy_name!r}, not the governor's")
+        if call.principal in handler.drift.own_principals:
+            raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
+    except IgnoredEvent as ignored:
+        logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
+        metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+    logger.append_keys(eventId=call.event_id, eventName=call.event_name, principal=call.principal)
+    try:
+        write = handler.keeper.repair()
+    except Exception:
+        logger.exception("subscription: could not restore the account policy; the event is retried")
+        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+        raise
+    if write.written:
+        logger.warning("the governor's account policy was deleted or changed by another principal: restored",
+                       extra={"principal": call.principal, "detail": write.detail})
+        metrics.add_metric(name=metric_names.ACCOUNT_POLICY_RESTORED, unit=MetricUnit.Count, value=1)
+    decided = Outcome(f"account-policy:{call.policy_name}", Aspect.SUBSCRIPTION, Action.LEAVE, Reason.SHIPPED_BY_ACCOUNT_POLICY.value, "")
+    outcome = with_write(decided, write)
     record_outcome(outcome, logger, metrics)
     return {"status": "done", **outcome.as_dict()}
 

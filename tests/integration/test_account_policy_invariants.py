@@ -1,0 +1,228 @@
+"""subscriptionMode account-policy under churn, deletion, races and changes made elsewhere (#18): every
+call that can undo the policy is watched (DeleteLogGroup, Put/DeleteAccountPolicy) and repaired from
+the state the governor keeps; writers never lose each other's names; a first pass misses nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from governor.aws import LogsGateway, StateTable
+from governor.config import parse_policy_config
+from governor.handlers.create_log_group import subscribe_log_group
+from governor.policy import Policy
+from governor.subscription_policy import LOCK_LEASE_S, PolicyBusy, SubscriptionPolicyKeeper
+from localaws.account import LocalAccount
+from localaws.events import account_policy_call_event, create_log_group_event, log_group_call_event
+from localaws.lambda_runtime import SimulatedClock
+from shared.clients import retry_budget_s
+from tests.conftest import OWN_ROLES, SHIPPER, STATE_TABLE, call, reconcile_runner
+
+TEAM = "arn:aws:iam::123456789012:role/team-deployer"
+NAME = "log-group-governor"
+
+
+@pytest.fixture
+def account_mode(configure: Any) -> dict[str, Any]:
+    return configure(subscriptionMode="account-policy", excludePrefixes=["/sandbox/"])
+
+
+def _policies(account: LocalAccount) -> list[dict[str, Any]]:
+    return account.logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"]
+
+
+def _not_in(account: LocalAccount) -> list[str]:
+    [policy] = _policies(account)
+    return json.loads(policy["selectionCriteria"].removeprefix("LogGroupName NOT IN "))
+
+
+def _keeper(account: LocalAccount, config: dict[str, Any], *, clock: SimulatedClock, owner: str, logs: Any = None) -> SubscriptionPolicyKeeper:
+    return SubscriptionPolicyKeeper(lambda: Policy(parse_policy_config(config)), logs or LogsGateway(account.client("logs")),
+                                    lock=StateTable(STATE_TABLE, account.client("dynamodb")), owner=owner,
+                                    clock=lambda: 1_795_850_000 + clock.monotonic(), sleep=clock.sleep)
+
+
+# --- 1. deleted groups leave the list -------------------------------------------------------------
+
+def test_a_thousand_create_and_delete_cycles_under_an_excluded_prefix_never_fill_the_list(account: LocalAccount, account_mode: Any) -> None:
+    reconcile_runner()("first")  # the policy exists
+    for n in range(1000):  # CI runs, per-test groups: each with its two CloudTrail records
+        name = f"/sandbox/ci-run-{n:05d}-" + "x" * 60
+        account.create_log_group(name)
+        assert call(subscribe_log_group, create_log_group_event(name)).result["action"] == "update-account-policy"
+        account.logs.delete_log_group(logGroupName=name)
+        assert call(subscribe_log_group, log_group_call_event("DeleteLogGroup", name, role_arn=TEAM)).result["action"] == "update-account-policy"
+
+    account.create_log_group("/sandbox/after-the-churn")
+    listed = call(subscribe_log_group, create_log_group_event("/sandbox/after-the-churn"))
+
+    assert listed.result["action"] == "update-account-policy"
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/after-the-churn"]
+
+
+def test_when_delete_events_were_lost_the_gone_names_are_dropped_before_a_refusal(account: LocalAccount, account_mode: Any) -> None:
+    """CloudTrail's delivery is best effort: names of groups deleted unseen are dropped to make room."""
+    reconcile_runner()("first")
+    doomed = [f"/sandbox/{'y' * 90}-{n:04d}" for n in range(225)]  # about 24 KB of names: the list fits, just
+    for name in doomed:
+        account.create_log_group(name)
+        call(subscribe_log_group, create_log_group_event(name))
+    for name in doomed:
+        account.logs.delete_log_group(logGroupName=name)  # no DeleteLogGroup event reaches the governor
+
+    results = []
+    for n in range(20):
+        account.create_log_group(f"/sandbox/new-{n:02d}-{'z' * 80}")
+        results.append(call(subscribe_log_group, create_log_group_event(f"/sandbox/new-{n:02d}-{'z' * 80}")).result)
+
+    assert all(r["action"] == "update-account-policy" for r in results)  # none refused, none shipped
+    assert sum("225 names of deleted groups dropped to fit" in r["detail"] for r in results) == 1
+    assert set(_not_in(account)) == {"/aws/lambda/log-shipper", *(f"/sandbox/new-{n:02d}-{'z' * 80}" for n in range(20))}
+
+
+# --- 2. the policy deleted or replaced by someone else ----------------------------------------------
+
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_the_policy_deleted_or_replaced_by_hand_is_restored_within_one_event(account: LocalAccount, account_mode: Any, change: str) -> None:
+    account.create_log_group("/sandbox/excluded")
+    reconcile_runner()("first")
+    before = _policies(account)[0]
+    if change == "deleted":
+        account.logs.delete_account_policy(policyName=NAME, policyType="SUBSCRIPTION_FILTER_POLICY")
+        event = account_policy_call_event("DeleteAccountPolicy", NAME, role_arn=TEAM)
+    else:  # someone writes the governor's policy with another list: the excluded group would ship
+        account.logs.put_account_policy(policyName=NAME, policyType="SUBSCRIPTION_FILTER_POLICY", policyDocument=before["policyDocument"],
+                                        selectionCriteria='LogGroupName NOT IN ["/aws/lambda/log-shipper"]')
+        event = account_policy_call_event("PutAccountPolicy", NAME, role_arn=TEAM)
+
+    restored = call(subscribe_log_group, event)
+
+    assert restored.result["action"] == "update-account-policy" and "restored" in restored.result["detail"]
+    assert restored.metrics()[("AccountPolicyRestored", None)] == 1
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/excluded"]
+    assert json.loads(_policies(account)[0]["policyDocument"]) == json.loads(before["policyDocument"])
+
+
+def test_the_governors_own_policy_writes_and_other_policies_are_not_acted_on(account: LocalAccount, account_mode: Any) -> None:
+    reconcile_runner()("first")
+
+    own = call(subscribe_log_group, account_policy_call_event("PutAccountPolicy", NAME, role_arn=OWN_ROLES[0]))
+    other = call(subscribe_log_group, account_policy_call_event("PutAccountPolicy", "data-protection", policy_type="DATA_PROTECTION_POLICY",
+                                                                role_arn=TEAM))
+
+    assert (own.result["reason"], other.result["reason"]) == ("own-call", "not-our-policy")
+
+
+def test_another_tools_policy_in_the_slot_is_reported_never_replaced(account: LocalAccount, account_mode: Any) -> None:
+    reconcile_runner()("first")
+    document = _policies(account)[0]["policyDocument"]
+    account.logs.delete_account_policy(policyName=NAME, policyType="SUBSCRIPTION_FILTER_POLICY")
+    account.logs.put_account_policy(policyName="vendor", policyType="SUBSCRIPTION_FILTER_POLICY", policyDocument=document)
+
+    result = call(subscribe_log_group, account_policy_call_event("DeleteAccountPolicy", NAME, role_arn=TEAM))
+
+    assert (result.result["action"], result.result["reason"]) == ("conflict", "foreign-account-policy")
+    assert result.metrics()[("Conflicts", "foreign-account-policy")] == 1  # alarms
+    assert [p["policyName"] for p in _policies(account)] == ["vendor"]
+
+
+# --- 3. two writers --------------------------------------------------------------------------------
+
+class DelayedPut:
+    """A LogsGateway whose first PutAccountPolicy takes ``delay_s`` (retries inside the budget), during
+    which ``meanwhile`` runs: another writer acting while this one's write is in flight."""
+
+    def __init__(self, logs: LogsGateway, clock: SimulatedClock, delay_s: float, meanwhile: Any) -> None:
+        self._logs, self._clock, self._delay_s, self._meanwhile, self._done = logs, clock, delay_s, meanwhile, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
+
+    def put_account_policy(self, **request: Any) -> Any:
+        if not self._done:
+            self._done = True
+            self._clock.sleep(self._delay_s)
+            self._meanwhile()
+        return self._logs.put_account_policy(**request)
+
+
+def test_a_write_delayed_by_its_retries_keeps_the_lock_and_the_other_writer_waits_then_adds_its_name(
+        account: LocalAccount, account_mode: Any) -> None:
+    """The lease outlasts two retry budgets: a write slowed by throttling is never overtaken."""
+    reconcile_runner()("first")
+    for name in ("/sandbox/a", "/sandbox/b"):
+        account.create_log_group(name)
+    clock = SimulatedClock()
+    second = _keeper(account, account_mode, clock=clock, owner="container-b")
+    refused = []
+
+    def meanwhile() -> None:
+        try:
+            second.place("/sandbox/b", listed=True)
+        except PolicyBusy as busy:
+            refused.append(str(busy))  # the event goes back to its queue
+
+    first = _keeper(account, account_mode, clock=clock, owner="container-a",
+                    logs=DelayedPut(LogsGateway(account.client("logs")), clock, retry_budget_s(), meanwhile))
+    first.place("/sandbox/a", listed=True)
+    second.place("/sandbox/b", listed=True)  # the event, again from the queue
+
+    assert LOCK_LEASE_S >= 2 * retry_budget_s() and refused and "has held the subscription policy's lock" in refused[0]
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/a", "/sandbox/b"]
+
+
+def test_a_writer_whose_lease_ran_out_puts_back_what_its_late_write_dropped(account: LocalAccount, account_mode: Any,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Even a lease that is too short (as before #18: 30 s) loses no name: the late writer's record is
+    fenced off by the newer token, and it reads back and merges."""
+    import governor.subscription_policy as keeping
+
+    monkeypatch.setattr(keeping, "LOCK_LEASE_S", 30.0)
+    reconcile_runner()("first")
+    for name in ("/sandbox/a", "/sandbox/b"):
+        account.create_log_group(name)
+    clock = SimulatedClock()
+    second = _keeper(account, account_mode, clock=clock, owner="container-b")
+    first = _keeper(account, account_mode, clock=clock, owner="container-a",
+                    logs=DelayedPut(LogsGateway(account.client("logs")), clock, retry_budget_s(),
+                                    lambda: second.place("/sandbox/b", listed=True)))  # the lease ran out: it gets the lock
+
+    written = first.place("/sandbox/a", listed=True)  # its put lands after the other's, without /sandbox/b
+
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/a", "/sandbox/b"]
+    assert "merged with a newer writer's list" in written.detail
+
+
+# --- 4. a first pass misses nothing ---------------------------------------------------------------------------------
+
+def test_an_excluded_group_created_during_the_first_pass_is_in_the_policy_that_pass_writes(account: LocalAccount, account_mode: Any) -> None:
+    account.create_log_group("/aws/lambda/orders")
+    clock = SimulatedClock()
+    keeper = _keeper(account, account_mode, clock=clock, owner="the-event-handler")
+    account.create_log_group("/sandbox/created-during-the-pass")
+
+    pending = call(subscribe_log_group, create_log_group_event("/sandbox/created-during-the-pass"))  # before any policy
+    written = keeper.replace(["/aws/lambda/not-a-real-exclusion"][:0])  # the pass's own list missed it
+
+    assert pending.result["reason"] == "account-policy-pending"
+    assert written.written is True
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/created-during-the-pass"]
+    assert StateTable(STATE_TABLE, account.client("dynamodb")).pending_names() == frozenset()
+
+
+def test_a_run_never_puts_back_a_name_an_untag_event_took_out_while_it_listed(account: LocalAccount, configure: Any) -> None:
+    config = configure(subscriptionMode="account-policy", excludeTags={"log-group-governor:opt-out": "true"})
+    account.create_log_group("/aws/lambda/noisy", tags={"log-group-governor:opt-out": "true"})
+    reconcile_runner()("first")
+    clock = SimulatedClock()
+    keeper = _keeper(account, config, clock=clock, owner="the-reconcile")
+    seen_by_the_run = ["/aws/lambda/noisy"]  # the run listed it while it was still opted out
+    account.logs.untag_log_group(logGroupName="/aws/lambda/noisy", tags=["log-group-governor:opt-out"])
+    call(subscribe_log_group, log_group_call_event("UntagLogGroup", "/aws/lambda/noisy", role_arn=TEAM))
+    assert _not_in(account) == ["/aws/lambda/log-shipper"]
+
+    keeper.replace(seen_by_the_run)
+
+    assert _not_in(account) == ["/aws/lambda/log-shipper"]  # it ships
