@@ -114,3 +114,19 @@ def account_policy_call_event(event_name: str, policy_name: str, *, policy_type:
     if event_name == "PutAccountPolicy":
         event["detail"]["requestParameters"].update(policyDocument="{}", scope="ALL")
     return event
+
+
+def lambda_call_event(event_name: str, function_name: str, *, role_arn: str = "arn:aws:iam::123456789012:role/platform-admin",
+                      logging_group: str | None = None, region: str = "eu-west-1", account: str = "123456789012") -> dict[str, Any]:
+    """The EventBridge event of a Lambda API call as CloudTrail records it: source aws.lambda, the call
+    named with its API version (``UpdateFunctionConfiguration20150331v2``, as in a real record of a
+    public detection-rule corpus)."""
+    event = log_group_call_event("PutRetentionPolicy", "/unused", role_arn=role_arn, region=region, account=account)
+    event["source"] = "aws.lambda"
+    detail = event["detail"]
+    detail.update(eventSource="lambda.amazonaws.com", eventName=event_name, apiVersion="2015-03-31")
+    detail["requestParameters"] = {"functionName": function_name}
+    if logging_group:
+        detail["requestParameters"]["loggingConfig"] = {"logFormat": "JSON", "logGroup": logging_group}
+    detail["responseElements"] = {"functionName": function_name, "functionArn": f"arn:aws:lambda:{region}:{account}:function:{function_name}"}
+    return event

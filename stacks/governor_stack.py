@@ -32,7 +32,7 @@ from governor.config import (
     Via,
 )
 from governor.account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE
-from governor.events import event_pattern
+from governor.events import destination_pattern, event_pattern
 
 from governor import metric_names
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
@@ -258,6 +258,20 @@ class GovernorComposition:
                 rule.node.add_dependency(self.uninstall.resource)
             self.rules.append(rule)
 
+        if destination.kind is DestinationKind.LAMBDA:
+            # The destination re-pointed at another log group (its LoggingConfig): the guard looks again at
+            # once and the group loses the governor's filter, instead of feeding the function its own logs.
+            pattern = destination_pattern(destination.name, account=self.account, region=self.region)
+            rule = events.Rule(self, "OnDestinationChanges",
+                               description="log-group-governor: CloudTrail records of the Lambda destination created or reconfigured",
+                               event_pattern=events.EventPattern(source=pattern["source"], detail_type=pattern["detail-type"],
+                                                                 detail=pattern["detail"], account=pattern["account"], region=pattern["region"]))
+            rule.add_target(targets.SqsQueue(self.queues[0].queue, dead_letter_queue=dead_letters.queue, max_event_age=EVENT_MAX_AGE,
+                                             retry_attempts=EVENT_RETRY_ATTEMPTS))
+            if self.uninstall:
+                rule.node.add_dependency(self.uninstall.resource)
+            self.rules.append(rule)
+
         if settings.fleet_bus_arn:
             # The central account sees this member's alarms as they change (the fleet view).
             events.Rule(self, "AlarmsToFleet", description="log-group-governor: this governor's alarm state changes to the fleet bus",
@@ -331,8 +345,9 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
     ]
     if account_policy:
         statements.append(iam.PolicyStatement(actions=["logs:DescribeAccountPolicies", "logs:PutAccountPolicy"], resources=["*"]))
-    elif policy.exclude_tags:
-        # An opt-out tag on a subscribed group: the governor removes its own filter (by name).
+    elif policy.exclude_tags or destination.kind is DestinationKind.LAMBDA:
+        # An opt-out tag on a subscribed group, or a group that joined the shipping path (a Lambda destination
+        # re-pointed at it): the governor removes its own filter (by name).
         statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
     if destination.role_arn:
         statements.append(

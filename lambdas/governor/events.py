@@ -135,6 +135,59 @@ def is_account_policy_call(event: Any) -> bool:
     return isinstance(detail, Mapping) and detail.get("eventName") in ACCOUNT_POLICY_EVENTS
 
 
+#: Calls that can point a Lambda destination's own logs at another group (its LoggingConfig). CloudTrail
+#: names Lambda's calls with their API version (``UpdateFunctionConfiguration20150331v2``): matched by prefix.
+DESTINATION_CALL_PREFIXES = ("CreateFunction", "UpdateFunctionConfiguration")
+LAMBDA_EVENT_SOURCE = "lambda.amazonaws.com"
+
+
+def destination_pattern(function_name: str, *, account: str | None = None, region: str | None = None) -> dict[str, Any]:
+    """The rule that wakes the subscribe handler when the Lambda destination is created or reconfigured."""
+    pattern: dict[str, Any] = {
+        "source": ["aws.lambda"], "detail-type": [CLOUDTRAIL_DETAIL_TYPE],
+        "detail": {"eventSource": [LAMBDA_EVENT_SOURCE], "eventName": [{"prefix": p} for p in DESTINATION_CALL_PREFIXES],
+                   "requestParameters": {"functionName": [function_name, {"suffix": f":function:{function_name}"}]}},
+    }
+    if account:
+        pattern["account"] = [account]
+    if region:
+        pattern["region"] = [region]
+    return pattern
+
+
+@dataclass(frozen=True)
+class DestinationCall:
+    """A CloudTrail record of the Lambda destination being created or reconfigured."""
+
+    event_name: str
+    function_name: str
+    event_id: str | None
+    principal: str | None = None
+
+
+def is_destination_call(event: Any) -> bool:
+    detail = event.get("detail") if isinstance(event, Mapping) else None
+    return isinstance(detail, Mapping) and detail.get("eventSource") == LAMBDA_EVENT_SOURCE
+
+
+def parse_destination_call(event: Any, function_name: str, *, origin: tuple[str, str] | None = None) -> DestinationCall:
+    event = _mapping(event, "the event")
+    detail = _mapping(event.get("detail"), "detail")
+    if origin is not None:
+        _check_origin(event, detail, origin)
+    name = detail.get("eventName")
+    if not isinstance(name, str) or not name.startswith(DESTINATION_CALL_PREFIXES):
+        raise IgnoredEvent("not-for-this-handler", f"eventName is {name!r}, not a change of the destination function")
+    if isinstance(detail.get("errorCode"), str):
+        raise IgnoredEvent("call-failed", f"{name} failed with {detail['errorCode']}: it changed nothing")
+    parameters = _mapping(detail.get("requestParameters"), "detail.requestParameters")
+    called = parameters.get("functionName")
+    if not isinstance(called, str) or called.rsplit(":function:", 1)[-1].split(":", 1)[0] != function_name:
+        raise IgnoredEvent("not-the-destination", f"{name} of {called!r}, not the destination function {function_name}")
+    event_id = detail.get("eventID")
+    return DestinationCall(name, function_name, event_id if isinstance(event_id, str) else None, _principal(detail.get("userIdentity")))
+
+
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise IgnoredEvent("malformed-event", f"{where} should be an object, got {type(value).__name__}")

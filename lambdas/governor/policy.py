@@ -224,6 +224,10 @@ class Policy:
         if self.config.subscription_mode is Via.ACCOUNT_POLICY:
             return self._account_policy_subscription(facts)
         if self.is_shipping_path(facts.name):
+            ours = next((f for f in facts.filters if f.name == self.desired_filter.name), None)
+            if ours is not None:  # subscribed before it was on the shipping path (a destination re-pointed): a loop
+                return Decision(Action.REMOVE_FILTER, Reason.SHIPPING_PATH,
+                                f"carries the shipping path's own logs: remove filter {ours.name!r}, or the destination feeds itself", ours)
             return Decision(Action.SKIP, Reason.SHIPPING_PATH, "carries the shipping path's own logs: subscribing it would loop")
         excluded = self._excluded_by_name(facts.name)
         if excluded:

@@ -102,6 +102,11 @@ class GuardedPolicies:
         self._policy: Policy | None = None
         self._looked_up_at = 0.0
 
+    def refresh(self) -> Policy:
+        """Look the destination up now (its configuration just changed)."""
+        self._policy = None
+        return self()
+
     def __call__(self) -> Policy:
         destination = self.settings.config.destination
         if self._policy is not None and destination.kind is not DestinationKind.LAMBDA:

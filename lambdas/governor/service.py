@@ -125,6 +125,11 @@ class Governor:
     def policy(self) -> Policy:
         return self._policy if isinstance(self._policy, Policy) else self._policy()
 
+    def refresh_policy(self) -> Policy:
+        """The policy, its guard looked up again now (a guarded policy's look-up), not at its next expiry."""
+        refresh = getattr(self._policy, "refresh", None)
+        return refresh() if callable(refresh) else self.policy
+
     def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None,
                        orphaned: Orphans | None = None) -> Outcome:
         """The event handlers' path: the event names a group; look it up rather than trust the event."""

@@ -70,6 +70,12 @@ def test_one_rule_per_handler_puts_its_aspects_records_into_its_queue_leaving_ou
              if fn["Properties"]["Handler"].startswith("governor.handlers.")}
 
     handled = {}
+    # The built-in destination is a Lambda function: one more rule, on its own changes (its LoggingConfig), to the subscribe queue.
+    [destination_rule] = [r for r in rules if r["Properties"]["EventPattern"]["source"] == ["aws.lambda"]]
+    watched = destination_rule["Properties"]["EventPattern"]
+    assert watched["detail"]["eventName"] == [{"prefix": "CreateFunction"}, {"prefix": "UpdateFunctionConfiguration"}]
+    assert consumers[destination_rule["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"].endswith("subscribe_log_group")
+    rules = [r for r in rules if r is not destination_rule]
     for rule in rules:
         [target] = rule["Properties"]["Targets"]
         consumer = consumers[target["Arn"]["Fn::GetAtt"][0]]["Properties"]["Handler"]
@@ -285,9 +291,10 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
     subscribe = lambda_destination_stack.function("subscribe_log_group")
     statements = lambda_destination_stack.role_policy_of(subscribe)
 
+    # DeleteSubscriptionFilter: a group the Lambda destination is re-pointed at loses the governor's filter (#18).
     assert _actions(statements) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "lambda:GetFunctionConfiguration",
+        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "lambda:GetFunctionConfiguration",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -606,6 +613,8 @@ def test_remove_filters_on_delete_runs_after_everything_that_could_subscribe_aga
     assert '\\"IntervalSeconds\\":60' in definition and '\\"MaxAttempts\\":60' in definition
     # The remover's own DeleteSubscriptionFilter calls are the governor's: left out by the rules.
     for rule in uninstall_stack.of_type("AWS::Events::Rule"):
+        if rule["Properties"]["EventPattern"]["source"] != ["aws.logs"]:
+            continue  # the destination's own changes (Lambda calls): the remover makes none
         excluded = rule["Properties"]["EventPattern"]["detail"]["$or"][1]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
         assert remover["Properties"]["Role"] in excluded
     assert "Custom::RemoveFiltersOnDelete" not in {v["Type"] for v in synthesize(destinationArn=SHIPPER_ARN, createTrail=False).resources.values()}
@@ -628,7 +637,7 @@ def test_native_modes_keep_the_account_policy_and_never_write_a_group_of_their_o
     assert {"logs:DescribeAccountPolicies", "logs:DeleteAccountPolicy", "logs:DescribeSubscriptionFilters", "logs:DeleteSubscriptionFilter"} <= remover
     # A group's own filter or retention is no drift of an account policy: only creation and tags wake the handlers.
     names = {json.dumps(r["Properties"]["Targets"]): set(r["Properties"]["EventPattern"]["detail"]["eventName"])
-             for r in native_stack.of_type("AWS::Events::Rule")}
+             for r in native_stack.of_type("AWS::Events::Rule") if r["Properties"]["EventPattern"]["source"] == ["aws.logs"]}
     assert all(not n & {"PutSubscriptionFilter", "DeleteSubscriptionFilter", "PutRetentionPolicy", "DeleteRetentionPolicy"} for n in names.values())
     assert all({"CreateLogGroup", "TagResource", "UntagResource"} <= n for n in names.values())
     # What undoes the account policy is watched by the subscribe handler: a deleted group's name, the policy itself.

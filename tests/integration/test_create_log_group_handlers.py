@@ -96,6 +96,29 @@ def test_destination_with_a_custom_log_group_in_its_logging_config_is_guarded(ac
     assert account.snapshot("/platform/shipper")["filters"] == {}
 
 
+def test_a_destination_re_pointed_at_a_subscribed_group_loses_that_loop_at_once(account: LocalAccount, configure: Any) -> None:
+    """The group was subscribed before the destination wrote to it; its UpdateFunctionConfiguration
+    record (named with Lambda's API version) makes the guard look again and the filter go (#18)."""
+    from localaws.events import lambda_call_event
+
+    shipper = account.create_function("custom-shipper", log_group="/platform/log-shipper")
+    configure(destinationArn=shipper)
+    account.create_log_group("/platform/shared-logs")
+    assert call(subscribe_log_group, create_log_group_event("/platform/shared-logs")).result["action"] == "subscribe"
+
+    account.set_function_log_group("custom-shipper", "/platform/shared-logs")  # now the shipper writes there: a loop
+    invocation = call(subscribe_log_group, lambda_call_event("UpdateFunctionConfiguration20150331v2", "custom-shipper",
+                                                             logging_group="/platform/shared-logs"))
+
+    [removed] = [o for o in invocation.result["outcomes"] if o["logGroup"] == "/platform/shared-logs"]
+    assert (removed["action"], removed["reason"], removed["applied"]) == ("remove-filter", "shipping-path", True)
+    assert account.snapshot("/platform/shared-logs")["filters"] == {}
+    assert invocation.metrics()[("DriftRepaired", None)] == 1
+    # Another function's change is not the destination's.
+    other = call(subscribe_log_group, lambda_call_event("UpdateFunctionConfiguration20150331v2", "orders-api"))
+    assert other.result["reason"] == "not-the-destination"
+
+
 def test_a_warm_container_sees_the_destinations_new_log_group(account: LocalAccount, configure: Any,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """The destination's LoggingConfig changes after deploy; a container that already ran must not

@@ -92,3 +92,20 @@ def test_the_parser_reads_every_real_shape_or_says_why_not(name: str) -> None:
         return
     assert call.log_group_name == record(name)["detail"]["requestParameters"]["logGroupName"]
     assert call.principal
+
+
+@pytest.mark.parametrize(("event_name", "function", "matched"), [
+    ("UpdateFunctionConfiguration20150331v2", "log-shipper", True),   # as CloudTrail names it
+    ("UpdateFunctionConfiguration", "log-shipper", True),
+    ("CreateFunction20150331", "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper", True),
+    ("UpdateFunctionCode20150331v2", "log-shipper", False),
+    ("UpdateFunctionConfiguration20150331v2", "orders-api", False),
+])
+def test_the_destination_rule_matches_lambdas_versioned_call_names(event_name: str, function: str, matched: bool) -> None:
+    from governor.events import destination_pattern
+    from localaws.events import lambda_call_event
+
+    pattern = destination_pattern("log-shipper", account=ACCOUNT, region=REGION)
+    event = lambda_call_event(event_name, function)
+
+    assert EventPattern(json.dumps(pattern), pattern).matches_event(event) is matched

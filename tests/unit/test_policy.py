@@ -44,9 +44,21 @@ def test_names_and_classes_are_decided_without_looking_up_tags_or_filters() -> N
     policy = _policy(excludePrefixes=["/tmp/"], excludeTags={"opt-out": "true"})
 
     assert policy.subscription(_Untouchable("/tmp/x")).reason is Reason.EXCLUDED_PREFIX
-    assert policy.subscription(_Untouchable("/aws/lambda/log-shipper")).reason is Reason.SHIPPING_PATH
     assert policy.subscription(_Untouchable("/a", "INFREQUENT_ACCESS")).reason is Reason.UNSUPPORTED_CLASS
     assert policy.retention(_Untouchable("/a", "DELIVERY")).reason is Reason.FIXED_RETENTION_CLASS
+
+
+def test_a_shipping_path_group_is_read_for_the_governors_own_filter_and_loses_it() -> None:
+    """The only filters a shipping-path decision reads: a group subscribed before the destination wrote
+    to it (a re-pointed LoggingConfig) would feed the destination its own logs (#18)."""
+    policy = _policy(excludeTags={"opt-out": "true"})
+    ours = SubscriptionFilter("log-group-governor", SHIPPER)
+
+    subscribed = policy.subscription(KnownFacts("/aws/lambda/log-shipper", filters=(ours, SubscriptionFilter("vendor", OTHER))))
+    clean = policy.subscription(KnownFacts("/aws/lambda/log-shipper", filters=(SubscriptionFilter("vendor", OTHER),)))
+
+    assert (subscribed.action, subscribed.reason, subscribed.subscription_filter) == (Action.REMOVE_FILTER, Reason.SHIPPING_PATH, ours)
+    assert (clean.action, clean.reason) == (Action.SKIP, Reason.SHIPPING_PATH)  # another tool's filter is never the governor's to remove
 
 
 class _NoTags(_Untouchable):

@@ -29,9 +29,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
 from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, retry_budget_s
-from ..config import METRICS_NAMESPACE, SERVICE_NAME, Via
+from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
-from ..events import GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, parse_account_policy_call, parse_log_group_call
+from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
+                      parse_destination_call, parse_log_group_call)
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
@@ -158,6 +159,8 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
     the function's (account, region); a record of any other is ignored."""
     if aspect is Aspect.SUBSCRIPTION and is_account_policy_call(event):
         return _account_policy_event(event, parts, origin)
+    if aspect is Aspect.SUBSCRIPTION and is_destination_call(event):
+        return _destination_event(event, parts, origin)
     try:
         call = parse_log_group_call(event, GROUP_CALLS_BY_ASPECT[aspect.value], origin=origin)
         if call.event_name != "CreateLogGroup" and parts().drift.is_own(call):
@@ -193,6 +196,37 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         raise
     record_outcome(outcome, logger, metrics)
     return {"status": "done", **outcome.as_dict()}
+
+
+def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:
+    """The Lambda destination was created or reconfigured: its own logs may now go to a group the
+    governor subscribed before. The guard looks the destination up again at once and the policy core
+    decides that group (its filter removed, or its name listed in the account policy): no loop waits
+    for a reconcile."""
+    try:
+        handler = parts()
+        destination = handler.governor.policy.config.destination
+        if destination is None or destination.kind is not DestinationKind.LAMBDA:
+            raise IgnoredEvent("not-a-lambda-destination", "the destination is not a Lambda function")
+        call = parse_destination_call(event, destination.name, origin=origin)
+    except IgnoredEvent as ignored:
+        logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
+        metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
+        return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+    logger.append_keys(eventId=call.event_id, eventName=call.event_name, principal=call.principal)
+    try:
+        policy = handler.governor.refresh_policy()  # the destination's LoggingConfig, looked up now
+        outcomes = [_account_policy_outcome(handler, name) if handler.keeper is not None
+                    else handler.governor.govern_by_name(name, Aspect.SUBSCRIPTION) for name in sorted(policy.guarded_names)]
+    except Exception:
+        logger.exception("subscription: could not check the shipping path's log groups; the event is retried")
+        metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
+        raise
+    for outcome in outcomes:
+        if outcome.applied:
+            metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
+        record_outcome(outcome, logger, metrics)
+    return {"status": "done", "guarded": sorted(policy.guarded_names), "outcomes": [o.as_dict() for o in outcomes]}
 
 
 def _account_policy_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:
