@@ -115,9 +115,28 @@ def event_handlers(account: LocalAccount, out: TextIO) -> None:
         )
     print()
     print(f"Replayed event for /aws/lambda/orders-api: {replay['action']} ({replay['reason']}): nothing written twice")
+    repointed(account, out)
     print(f"A CreateLogStream event:                    {other_call['status']} ({other_call['reason']})")
     print(f"An event without requestParameters:         {broken['status']} ({broken['reason']})")
     print(f"API calls made by the handlers: {dict(sorted(made.items()))}")
+
+
+def repointed(account: LocalAccount, out: TextIO) -> None:
+    """The destination's LoggingConfig pointed at a group the governor had subscribed: a loop, cut by its event."""
+    from governor.handlers.create_log_group import subscribe_log_group
+    from localaws.events import lambda_call_event
+
+    account.set_function_log_group(SHIPPER, "/aws/lambda/orders-api")  # a team points the shipper's logs at a subscribed group
+    result = invoke(subscribe_log_group, lambda_call_event("UpdateFunctionConfiguration20150331v2", SHIPPER, logging_group="/aws/lambda/orders-api"),
+                    function_name="subscribe-log-group", out=out)
+    [cut] = [o for o in result["outcomes"] if o["logGroup"] == "/aws/lambda/orders-api"]
+    print(f"The destination re-pointed at /aws/lambda/orders-api (UpdateFunctionConfiguration20150331v2): {cut['action']} ({cut['reason']}); "
+          f"after: {describe(account.snapshot('/aws/lambda/orders-api'))}")
+    # And back, for the acts that follow: that change's record refreshes the guard too, and the group is governed again.
+    account.set_function_log_group(SHIPPER, f"/aws/lambda/{SHIPPER}")
+    invoke(subscribe_log_group, lambda_call_event("UpdateFunctionConfiguration20150331v2", SHIPPER, logging_group=f"/aws/lambda/{SHIPPER}"),
+           function_name="subscribe-log-group", out=out)
+    invoke(subscribe_log_group, log_group_call_event("DeleteSubscriptionFilter", "/aws/lambda/orders-api"), function_name="subscribe-log-group", out=out)
 
 
 def backfill(account: LocalAccount, shipper_arn: str, out: TextIO) -> Callable[[str, dict[str, Any]], dict[str, Any]]:

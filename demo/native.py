@@ -22,7 +22,7 @@ from governor.handlers import create_log_group as handlers
 from governor.handlers.backfill import build_parts, handle_backfill
 from ship_logs.payload import decode_json
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event, log_group_call_event
+from localaws.events import account_policy_call_event, create_log_group_event, log_group_call_event
 from localaws.lambda_runtime import LocalLambdaContext, SimulatedClock, handler_output_to, invoke
 from localaws.payloads import lambda_log_events
 from localaws.stepfunctions import run_execution
@@ -126,6 +126,27 @@ def _subscription_act(account: LocalAccount, out: TextIO) -> None:
                         function_name="subscribe-log-group", out=out)
         print(f"       {event_name:<14} -> {result['action']} ({result['reason']}); in the list: {sample in _not_in(account)}; "
               f"{_deliveries(account, sample, events)}")
+
+
+    print("\n     someone deletes the governor's policy by hand (aws logs delete-account-policy):")
+    team = f"arn:aws:iam::{account.account_id}:role/team"
+    account.logs.delete_account_policy(policyName="log-group-governor", policyType="SUBSCRIPTION_FILTER_POLICY")
+    print(f"       after the deletion: {sample} {_deliveries(account, sample, events)}; excluded {group}: {_deliveries(account, group, events)}")
+    result = invoke(handlers.subscribe_log_group, account_policy_call_event("DeleteAccountPolicy", "log-group-governor", role_arn=team),
+                    function_name="subscribe-log-group", out=out)
+    print(f"       its DeleteAccountPolicy event -> {result['action']}: {result['detail'].split('; account policy: ', 1)[-1]}")
+    print(f"       after the event: {sample} {_deliveries(account, sample, events)}; {group}: {_deliveries(account, group, events)} "
+          f"(alarm AccountPolicyRestored)")
+
+    print("\n     a CI run's groups, created and deleted (their names leave the list with their DeleteLogGroup records):")
+    for n in range(3):
+        name = f"/aws/lambda/sandbox-ci-run-{n}"
+        account.create_log_group(name)
+        invoke(handlers.subscribe_log_group, create_log_group_event(name), function_name="subscribe-log-group", out=out)
+        account.logs.delete_log_group(logGroupName=name)
+        gone = invoke(handlers.subscribe_log_group, log_group_call_event("DeleteLogGroup", name, role_arn=team),
+                      function_name="subscribe-log-group", out=out)
+        print(f"       {name}: created, listed, deleted -> {gone['action']} ({gone['reason']}); in the list: {name in _not_in(account)}")
 
 
 def _deliveries(account: LocalAccount, group: str, events: list[dict[str, Any]]) -> str:

@@ -53,9 +53,23 @@ def test_demo_shows_drift_repaired_a_fight_stopped_and_coverage_before_and_after
     assert re.search(r"/aws/lambda/inventory-sync: now\s+30d log-group-governor", section)
     before, after = section.split("after (python -m cli status):")
     assert "backfill plan run drift-plan" in before and "reconcile run nightly-reconcile" in after
-    assert re.search(r"drift repaired by events\s+4\b", after)
+    assert re.search(r"drift repaired by events\s+5\b", after)  # the four of this act, and act 1's filter put back after the re-point
     assert re.search(r"conflicts\s+12\s+drift-fight 1, no-free-slot 11", after)
     assert re.search(r"excluded\s+14\s+.*opted-out 1", before)
+
+
+def test_demo_cuts_the_loop_of_a_destination_re_pointed_at_a_subscribed_group(printed: str) -> None:
+    assert ("The destination re-pointed at /aws/lambda/orders-api (UpdateFunctionConfiguration20150331v2): remove-filter (shipping-path); "
+            "after:    30d -") in printed
+
+
+def test_demo_restores_the_account_policy_deleted_by_hand_within_one_event(printed: str) -> None:
+    section = printed[printed.index("someone deletes the governor's policy by hand"):printed.index("5. ship-logs")]
+
+    assert "after the deletion: /aws/lambda/orders-api not shipped" in section
+    assert "its DeleteAccountPolicy event -> update-account-policy: restored: it was deleted; written back from the state table" in section
+    assert "after the event: /aws/lambda/orders-api shipped 1x (ACCOUNT_LEVEL_POLICY); /aws/lambda/sandbox-new-experiment: not shipped" in section
+    assert section.count("-> update-account-policy (log-group-gone); in the list: False") == 3
 
 
 def test_demo_runs_the_native_modes_end_to_end(printed: str) -> None:
