@@ -93,6 +93,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     where.add_argument("--stack-name", help="the archive stack of a region (its FleetTableName output is read)")
     where.add_argument("--table", help="the FleetTableName output")
     command.add_argument("--stale-hours", type=float, default=60.0, help="flag a member silent after this long without a report (default 60)")
+    command.add_argument("--forget", metavar="ACCOUNT/REGION", help="remove a member's rows (it left, or was reported by mistake) and exit")
     command.add_argument("--json", action="store_true", help="print the statuses as JSON instead of a table")
     selftest_help = ("after a deploy: prove the governor works here (trail, alarm topic, a canary log group subscribed and retained, "
                      "a line delivered), say which step failed and what to fix; the canary is deleted at the end")
@@ -156,6 +157,14 @@ def fleet_status_command(args: argparse.Namespace, session: boto3.Session, stdou
     if not table_name:
         return 2
     table = FleetTable(table_name, session.client("dynamodb", endpoint_url=args.endpoint_url, config=client_config()))
+    if args.forget:
+        account, _, region = args.forget.partition("/")
+        if not account.isdigit() or len(account) != 12 or not region:
+            print(f"log-group-governor: --forget takes ACCOUNT/REGION (123456789012/eu-west-1); got {args.forget!r}", file=stderr)
+            return 2
+        removed = table.forget(account, region)
+        print(f"forgot {account}/{region}: {removed} rows removed" if removed else f"no rows of {account}/{region} in {table_name}", file=stderr)
+        return 0 if removed else 1
     now = time.time()
     rows = rollup.statuses(*table.contents(), now=now, stale_after_s=args.stale_hours * 3600)
     if not rows:

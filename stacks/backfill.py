@@ -53,6 +53,7 @@ class BackfillRunner(Construct):
         access_logs: s3.IBucket,
         start_on_deploy_as: str | None,
         reconcile_schedule: str | None = None,
+        role_name: str | None = None,
     ) -> None:
         """``start_on_deploy_as``: a fingerprint of the configuration to start an apply run on every
         deploy that changes it (None: start runs by hand). ``reconcile_schedule``: an EventBridge
@@ -66,6 +67,7 @@ class BackfillRunner(Construct):
             "Function",
             handler="governor.handlers.backfill.handler",
             description="brings existing log groups into line, a time-boxed slice per invocation",
+            role_name=role_name,
             statements=[
                 *statements,
                 iam.PolicyStatement(actions=["s3:GetObject", "s3:PutObject"], resources=[self.bucket.arn_for_objects("runs/*")]),

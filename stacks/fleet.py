@@ -17,7 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, ENV_FLEET_TABLE, SILENT_METRIC, SOURCE
+from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, ENV_FLEET_TABLE, NEWLY_SILENT_METRIC, SILENT_METRIC, SOURCE
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .alarms import ALARM_PERIOD, Alarms
@@ -25,6 +25,15 @@ from .dead_letters import DeadLetters
 from .functions import GovernorFunction, acknowledge
 
 FLEET_BUS_NAME = "log-group-governor-fleet"
+#: The members' two roles that may put events on the fleet bus, named alike in every member (a region
+#: of its own each: IAM names are per account): the reconcile's, which reports coverage, and the
+#: forwarder of its alarms' state changes. Nobody else in the organization may write a fleet row.
+REPORTER_ROLE = "log-group-governor-reporter-{region}"
+FORWARDER_ROLE = "log-group-governor-fleet-forwarder-{region}"
+
+
+def member_roles(region: str, account: str = "*", partition: str = "aws") -> list[str]:
+    return [f"arn:{partition}:iam::{account}:role/{name.format(region=region)}" for name in (REPORTER_ROLE, FORWARDER_ROLE)]
 
 
 def fleet_bus_arn(region: str, account: str, partition: str = "aws") -> str:
@@ -36,7 +45,9 @@ class FleetView(Construct):
                  powertools_layer: lambda_.ILayerVersion, alarms: Alarms, log_group_prefix: str | None = None) -> None:
         super().__init__(scope, construct_id)
         self.bus = events.EventBus(self, "Bus", event_bus_name=FLEET_BUS_NAME)
-        condition = {"StringEquals": {"aws:PrincipalOrgID": organization_id}} if organization_id else None
+        # Only the members' governor roles (by name), of the organization's accounts or the listed ones.
+        roles = {"ArnLike": {"aws:PrincipalArn": member_roles(Stack.of(self).region, partition=Stack.of(self).partition)}}
+        condition = {"StringEquals": {"aws:PrincipalOrgID": organization_id}, **roles} if organization_id else roles
         principals = [iam.AnyPrincipal()] if organization_id else [iam.AccountPrincipal(a) for a in member_accounts]
         self.bus.add_to_resource_policy(iam.PolicyStatement(
             sid="OrganizationGovernors", actions=["events:PutEvents"], principals=principals, resources=[self.bus.event_bus_arn],
@@ -44,6 +55,7 @@ class FleetView(Construct):
         self.table = dynamodb.TableV2(
             self, "Table", partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING), billing=dynamodb.Billing.on_demand(),
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(point_in_time_recovery_enabled=True),
+            time_to_live_attribute="expiresAt",  # a member's rows go some days after its last word (rollup.ROW_TTL_S)
             removal_policy=RemovalPolicy.DESTROY)  # rebuilt by the members' next reconciles
         self.recorder = GovernorFunction(
             self, "Recorder", handler="fleet.handler.handler", description="records each member governor's coverage and alarms",
@@ -64,6 +76,9 @@ class FleetView(Construct):
                     description="log-group-governor: count the members that stopped reporting")
         for construct_id, name, what in (("SilentMembers", SILENT_METRIC, "a member governor stopped reporting its coverage (python -m cli "
                                                                            "fleet-status names it): its reconcile stopped, or it cannot reach the bus"),
+                                         ("MemberWentSilent", NEWLY_SILENT_METRIC, "another member governor stopped reporting since the last "
+                                                                                   "hourly check (this alarm fires again for each new one; "
+                                                                                   "python -m cli fleet-status names them; --forget removes a member that left)"),
                                          ("MembersAlarming", ALARMING_METRIC, "a member governor's alarm is firing (python -m cli fleet-status names it)")):
             alarms.alarm(self, construct_id, description=what, metric=cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": SERVICE_NAME}, statistic="Maximum", period=ALARM_PERIOD))

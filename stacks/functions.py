@@ -51,6 +51,7 @@ class GovernorFunction(Construct):
         reserved_concurrency: int | None = None,
         log_group_name: str | None = None,
         code: lambda_.Code | None = None,
+        role_name: str | None = None,
     ) -> None:
         """``log_group_name``: a fixed name for its log group (default: generated), for a guard that
         must know it before it exists (the central archive's). ``code``: an asset of its own (default:
@@ -63,6 +64,7 @@ class GovernorFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{SERVICE_NAME}: {description}",
+            role_name=role_name,
         )
         # Writing its own logs, instead of the AWS managed basic execution policy (any log group).
         self.role.add_to_policy(

@@ -45,6 +45,7 @@ from .dashboard import GovernorDashboard
 from .dead_letters import DeadLetters
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
+from .fleet import FORWARDER_ROLE, REPORTER_ROLE
 from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
 from .sender_role import SenderRole
 from .settings import DeploymentSettings
@@ -189,6 +190,8 @@ class GovernorComposition:
             access_logs=access_logs,
             start_on_deploy_as=json.dumps(settings.policy.to_json_dict(), sort_keys=True) if settings.backfill_on_deploy else None,
             reconcile_schedule=settings.reconcile_schedule,
+            # A member reports to the fleet bus under a name the bus admits (stacks.fleet.REPORTER_ROLE).
+            role_name=REPORTER_ROLE.format(region=self.region) if settings.fleet_bus_arn else None,
         )
         alarms.alarm(self, "BackfillFailed", metric=self.backfill.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
@@ -274,10 +277,15 @@ class GovernorComposition:
 
         if settings.fleet_bus_arn:
             # The central account sees this member's alarms as they change (the fleet view).
+            fleet_bus = events.EventBus.from_event_bus_arn(self, "FleetBus", settings.fleet_bus_arn)
+            forwarder = iam.Role(self, "FleetForwarder", role_name=FORWARDER_ROLE.format(region=self.region),
+                                 assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
+                                 description="log-group-governor: forwards this governor's alarm state changes to the fleet bus")
+            forwarder.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn]))
             events.Rule(self, "AlarmsToFleet", description="log-group-governor: this governor's alarm state changes to the fleet bus",
                         event_pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
                                                           resources=[a.alarm_arn for a in alarms.all]),
-                        targets=[targets.EventBus(events.EventBus.from_event_bus_arn(self, "FleetBus", settings.fleet_bus_arn))])
+                        targets=[targets.EventBus(fleet_bus, role=forwarder)])
 
         self.dashboard = GovernorDashboard(
             self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],

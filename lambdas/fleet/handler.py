@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
 from .rollup import (ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, DEFAULT_STALE_AFTER_S, ENV_FLEET_TABLE, ENV_STALE_AFTER_HOURS,
-                     REPORTING_METRIC, SILENT_METRIC, SOURCE, AlarmState, MemberReport, statuses)
+                     NEWLY_SILENT_METRIC, REPORTING_METRIC, SILENT_METRIC, SOURCE, AlarmState, MemberReport, statuses)
 from .store import FleetTable
 
 
@@ -56,9 +56,13 @@ def handle_fleet_event(event: Any, table: FleetTable, *, now: float, stale_after
         metrics.add_metric(name=SILENT_METRIC, unit=MetricUnit.Count, value=len(silent))
         metrics.add_metric(name=ALARMING_METRIC, unit=MetricUnit.Count, value=len(alarming))
         metrics.add_metric(name=REPORTING_METRIC, unit=MetricUnit.Count, value=len(rows) - len(silent))
+        # An alarm already firing for one silent member would say nothing of a second: count the new ones.
+        newly = sorted(set(silent) - table.swap_silent(silent))
+        metrics.add_metric(name=NEWLY_SILENT_METRIC, unit=MetricUnit.Count, value=len(newly))
         if silent:
-            logger.warning("members stopped reporting", extra={"silent": silent})
-        return {"status": "checked", "members": len(rows), "reporting": len(rows) - len(silent), "silent": silent, "alarming": alarming}
+            logger.warning("members stopped reporting", extra={"silent": silent, "newlySilent": newly})
+        return {"status": "checked", "members": len(rows), "reporting": len(rows) - len(silent), "silent": silent, "newlySilent": newly,
+                "alarming": alarming}
     account, region = event.get("account"), event.get("region")
     if not isinstance(account, str) or not isinstance(region, str) or not isinstance(detail, Mapping):
         return _ignored("no account, region or detail")

@@ -13,6 +13,9 @@ from typing import Any
 
 #: Two missed daily reconciles and a half: silent.
 DEFAULT_STALE_AFTER_S = 60 * 3600
+#: A member's rows expire this long after its last word (DynamoDB TTL, and ignored once past it): a
+#: member that left, or a row written once by mistake, does not pin the silent alarm for ever.
+ROW_TTL_S = 4 * DEFAULT_STALE_AFTER_S
 COVERAGE_DETAIL_TYPE = "log-group-governor coverage"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 SOURCE = "log-group-governor"
@@ -23,6 +26,8 @@ SILENT_METRIC = "FleetSilentMembers"
 ALARMING_METRIC = "FleetMembersAlarming"
 #: Members whose latest report is recent: the archive expects their deliveries while there are any.
 REPORTING_METRIC = "FleetReportingMembers"
+#: Members silent now that were not at the previous check: alarms each time the set grows.
+NEWLY_SILENT_METRIC = "FleetNewlySilentMembers"
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,11 @@ class MemberStatus:
 
 
 def statuses(reports: Iterable[MemberReport], alarms: Iterable[AlarmState], *, now: float,
-             stale_after_s: float = DEFAULT_STALE_AFTER_S) -> list[MemberStatus]:
-    """One status per member seen (by a report or an alarm), sorted by account then region."""
+             stale_after_s: float = DEFAULT_STALE_AFTER_S, ttl_s: float = ROW_TTL_S) -> list[MemberStatus]:
+    """One status per member seen (by a report or an alarm) within ``ttl_s``, sorted by account then region."""
     members: dict[tuple[str, str], MemberStatus] = {}
+    reports = [r for r in reports if now - r.received_at <= ttl_s]
+    alarms = [a for a in alarms if now - a.at <= ttl_s]
     for report in reports:
         member = members.setdefault((report.account, report.region), MemberStatus(report.account, report.region))
         if member.report is None or report.received_at > member.report.received_at:

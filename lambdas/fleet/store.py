@@ -9,7 +9,9 @@ import boto3
 
 from shared.clients import client_config
 
-from .rollup import AlarmState, MemberReport
+from .rollup import ROW_TTL_S, AlarmState, MemberReport
+
+SILENT_SET_KEY = "check#silent"
 
 
 class FleetTable:
@@ -21,12 +23,29 @@ class FleetTable:
         """The member's latest report replaces the previous one (a reconcile publishes one a day)."""
         self.client.put_item(TableName=self.table_name, Item={
             "pk": {"S": f"member#{report.account}#{report.region}"}, "account": {"S": report.account}, "region": {"S": report.region},
-            "receivedAt": {"N": str(report.received_at)}, "coverage": {"S": json.dumps(report.coverage, sort_keys=True)}})
+            "receivedAt": {"N": str(report.received_at)}, "coverage": {"S": json.dumps(report.coverage, sort_keys=True)},
+            "expiresAt": {"N": str(int(report.received_at + ROW_TTL_S))}})
 
     def put_alarm(self, alarm: AlarmState) -> None:
         self.client.put_item(TableName=self.table_name, Item={
             "pk": {"S": f"alarm#{alarm.account}#{alarm.region}#{alarm.name}"}, "account": {"S": alarm.account}, "region": {"S": alarm.region},
-            "name": {"S": alarm.name}, "state": {"S": alarm.state}, "at": {"N": str(alarm.at)}})
+            "name": {"S": alarm.name}, "state": {"S": alarm.state}, "at": {"N": str(alarm.at)},
+            "expiresAt": {"N": str(int(alarm.at + ROW_TTL_S))}})
+
+    def forget(self, account: str, region: str) -> int:
+        """Remove a member's rows (it left the organization, or its row was written by mistake). Answers how many."""
+        reports, alarms = self.contents()
+        keys = [f"member#{account}#{region}" for r in reports if (r.account, r.region) == (account, region)]
+        keys += [f"alarm#{a.account}#{a.region}#{a.name}" for a in alarms if (a.account, a.region) == (account, region)]
+        for key in keys:
+            self.client.delete_item(TableName=self.table_name, Key={"pk": {"S": key}})
+        return len(keys)
+
+    def swap_silent(self, silent: list[str]) -> set[str]:
+        """Record the members silent at this check; answer those silent at the previous one."""
+        answer = self.client.put_item(TableName=self.table_name, Item={"pk": {"S": SILENT_SET_KEY}, "members": {"S": json.dumps(sorted(silent))}},
+                                      ReturnValues="ALL_OLD")
+        return set(json.loads(answer.get("Attributes", {}).get("members", {}).get("S", "[]")))
 
     def contents(self) -> tuple[list[MemberReport], list[AlarmState]]:
         reports, alarms, request = [], [], {"TableName": self.table_name}

@@ -117,7 +117,10 @@ def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_memb
     else:
         [bus] = org_archive.of_type("AWS::Events::EventBus")
         [statement] = bus["Properties"]["Policy"]["Statement"]
-    assert statement["Action"] == "events:PutEvents" and statement["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": ORG}}
+    assert statement["Action"] == "events:PutEvents" and statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": ORG}
+    # ...and only the members' governor roles (#18: before, any principal of any account of the organization).
+    assert [_render(a) for a in statement["Condition"]["ArnLike"]["aws:PrincipalArn"]] == [
+        f"arn:aws:iam::*:role/log-group-governor-reporter-{REGION}", f"arn:aws:iam::*:role/log-group-governor-fleet-forwarder-{REGION}"]
     rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
     patterns = [r.get("EventPattern") for r in rules if "EventPattern" in r]
     assert {"source": ["log-group-governor"], "detail-type": ["log-group-governor coverage"]} in patterns
@@ -125,7 +128,10 @@ def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_memb
     assert any(r.get("ScheduleExpression") == "rate(1 hour)" for r in rules)
     silent = [a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm") if a["Properties"].get("MetricName") == "FleetSilentMembers"]
     assert silent and silent[0]["AlarmActions"]
+    newly = [a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm") if a["Properties"].get("MetricName") == "FleetNewlySilentMembers"]
+    assert newly and newly[0]["AlarmActions"]  # fires again for each member that goes silent
     [table] = org_archive.of_type("AWS::DynamoDB::GlobalTable")
+    assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 

@@ -206,3 +206,19 @@ def test_members_of_a_listed_archive_need_no_sender_role() -> None:
     for template in _members(listed).values():
         assert _sender_roles(template) == {}
         assert {c["destinationRoleArn"] for c in _configs(template)} == {""}
+
+
+def test_the_fleet_bus_admits_only_the_members_governor_roles_which_the_members_carry(org: dict[str, Any]) -> None:
+    """Any principal of any organization account could write a fleet row before #18: only the
+    reconcile's role and the alarm forwarder's, named alike in every member, may now."""
+    for region in REGIONS:
+        archive = org["templates"][f"LogGroupGovernorArchive-{region}"]
+        [policy] = _of_type(archive, "AWS::Events::EventBusPolicy")
+        condition = policy["Statement"]["Condition"]
+        assert condition["StringEquals"] == {"aws:PrincipalOrgID": ORG}
+        assert _render(condition["ArnLike"]["aws:PrincipalArn"][0]) == f"arn:<AWS::Partition>:iam::*:role/log-group-governor-reporter-{region}"
+        assert _render(condition["ArnLike"]["aws:PrincipalArn"][1]) == f"arn:<AWS::Partition>:iam::*:role/log-group-governor-fleet-forwarder-{region}"
+    for name, template in _members(org).items():
+        region = next(r for r in REGIONS if r.replace("-", "") in name)
+        names = {_render(r["RoleName"]) for r in _of_type(template, "AWS::IAM::Role") if "RoleName" in r}
+        assert names == {f"log-group-governor-reporter-<AWS::Region>", f"log-group-governor-fleet-forwarder-<AWS::Region>"}, name

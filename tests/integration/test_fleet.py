@@ -123,3 +123,34 @@ def test_a_members_reconcile_reports_its_coverage_to_the_fleet_bus(account: Loca
     delivered = json.loads(message["Body"])
     assert (delivered["source"], delivered["detail-type"]) == ("log-group-governor", "log-group-governor coverage")
     assert delivered["detail"]["runId"] == "nightly-7" and delivered["detail"]["governed"] == 1
+
+
+def test_a_row_past_its_ttl_pins_no_alarm_and_a_member_going_silent_alarms_each_time(table: FleetTable) -> None:
+    """One stray event must not hold FleetSilentMembers in ALARM for ever, and a second member going
+    silent while the alarm already fires must notify again (#18)."""
+    from fleet.rollup import ROW_TTL_S
+
+    handle_fleet_event(coverage_event("999988887777", "eu-west-1"), table, now=NOW - ROW_TTL_S - DAY)  # long gone
+    handle_fleet_event(coverage_event(*MEMBERS[0]), table, now=NOW - 3 * DAY)                           # silent now
+    handle_fleet_event(coverage_event(*MEMBERS[1]), table, now=NOW - 3600)
+
+    first = handle_fleet_event(scheduled_event(), table, now=NOW)
+    again = handle_fleet_event(scheduled_event(), table, now=NOW + 3600)
+    later = handle_fleet_event(scheduled_event(), table, now=NOW + 3 * DAY)  # the second member stopped too
+
+    assert first["silent"] == ["210987654321/eu-west-1"] and first["members"] == 2  # the expired row is not a member
+    assert (first["newlySilent"], again["newlySilent"], later["newlySilent"]) == (["210987654321/eu-west-1"], [], ["210987654321/us-east-1"])
+
+
+def test_fleet_status_forget_removes_a_member_that_left(account: LocalAccount, table: FleetTable) -> None:
+    handle_fleet_event(coverage_event(*MEMBERS[2]), table, now=NOW)
+    handle_fleet_event(alarm_event(*MEMBERS[2], "LogGroupGovernor-DeadLetters", "ALARM"), table, now=NOW)
+    handle_fleet_event(coverage_event(*MEMBERS[0]), table, now=NOW)
+    err = io.StringIO()
+
+    code = cli.main(["fleet-status", "--table", FLEET_TABLE, "--forget", "345678901234/eu-west-1"], stdout=io.StringIO(), stderr=err)
+    bad = cli.main(["fleet-status", "--table", FLEET_TABLE, "--forget", "345678901234"], stdout=io.StringIO(), stderr=io.StringIO())
+
+    assert (code, err.getvalue().strip(), bad) == (0, "forgot 345678901234/eu-west-1: 2 rows removed", 2)
+    reports, alarms = table.contents()
+    assert {(r.account, r.region) for r in reports} == {MEMBERS[0]} and alarms == []
