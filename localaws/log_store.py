@@ -42,6 +42,9 @@ class LogStore:
     busy_marker: str = "\u0000never"
     #: A request whose body contains this string answers 503, every time (a store down for that data).
     down_marker: str = "\u0000never"
+    #: Index templates put (``_index_template/<name>``), by name, and the requests that put them.
+    templates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    template_requests: list[Received] = field(default_factory=list)
     _busy_seen: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,6 +53,10 @@ class LogStore:
 
     def answer(self, request: Received) -> tuple[int, dict[str, Any] | None]:
         with self.lock:
+            if "/_index_template/" in request.path:  # OpenSearch: create or replace, idempotent
+                self.template_requests.append(request)
+                self.templates[request.path.rsplit("/", 1)[-1]] = json.loads(request.body)
+                return 200, {"acknowledged": True}
             self.requests.append(request)
             if self.fail_next:
                 return self.fail_next.pop(0), {"error": "scripted failure"}

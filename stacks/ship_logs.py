@@ -180,5 +180,7 @@ def _statements(scope: Construct, config: ShipLogsConfig) -> list[iam.PolicyStat
         action = "ssm:GetParameter" if ":ssm:" in config.secret_arn else "secretsmanager:GetSecretValue"
         statements.append(iam.PolicyStatement(actions=[action], resources=[config.secret_arn]))
     if config.auth is SinkAuth.SIGV4:
-        statements.append(iam.PolicyStatement(actions=["es:ESHttpPost"], resources=[f"{config.domain_arn}/_bulk"]))
+        # _bulk, and the index template ship-logs puts once per container before its first _bulk.
+        statements.append(iam.PolicyStatement(actions=["es:ESHttpPost"], resources=[f"{config.domain_arn}/_bulk",
+                                                                                   f"{config.domain_arn}/_index_template/log-group-governor"]))
     return statements

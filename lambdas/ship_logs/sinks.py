@@ -20,6 +20,7 @@ import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from .aws import FirehoseGateway, SecretsGateway, SigV4Signer
@@ -359,6 +360,9 @@ class OpenSearchSink(HttpSink):
         super().__init__(config, transport, auth)
         self.url = config.endpoint.rstrip("/") + "/_bulk"
         self.index_pattern = config.index
+        self.template_url = config.endpoint.rstrip("/") + "/_index_template/" + INDEX_TEMPLATE_NAME
+        #: None until the index template was put (once per container, before its first _bulk); then its answer.
+        self.template_status: int | None = None
         #: Each hour's action line up to the document id: built once, not per record.
         self._action_by_hour: dict[str, bytes] = {}
 
@@ -376,7 +380,22 @@ class OpenSearchSink(HttpSink):
             line, degraded = _encoded(record)  # written as plain text, or refused
         return b"".join((action, encode_json(record["eventId"]), b"}}\n", line, b"\n")), degraded
 
+    def ensure_template(self) -> int:
+        """Put the documented index template (idempotent: the same body each time), so a fresh cluster
+        never maps a field one way from the first line and refuses every record that has it another way.
+        Its ``index_patterns`` follow the configured index. Answers the status; a refusal (an older
+        cluster without flat_object) is reported by the caller, and the records still go."""
+        if self.template_status is None:
+            body = index_template(self.index_pattern)
+            if self.compress:  # _post says the body is gzip'd when the sink compresses
+                compressor = gzip_stream()
+                body = compressor.compress(body) + compressor.flush()
+            status, _ = self._post(self.template_url, body, "application/json")
+            self.template_status = status
+        return self.template_status
+
     def deliver(self, payload: bytes, count: int) -> _Delivery:
+        self.ensure_template()
         status, answer = self._post(self.url, payload, "application/x-ndjson")
         if status != 200:
             return _by_status(status, answer, count)
@@ -400,6 +419,19 @@ class OpenSearchSink(HttpSink):
                 error = outcome.get("error") or {}
                 delivery.rejected.append((position, f"{code} {error.get('type', '')}: {error.get('reason', '')}"[:500]))
         return delivery
+
+
+INDEX_TEMPLATE_NAME = "log-group-governor"
+INDEX_TEMPLATE_FILE = Path(__file__).resolve().parent / "opensearch_index_template.json"
+
+
+def index_template(index_pattern: str) -> bytes:
+    """The documented template (opensearch_index_template.json) for indexes named by ``index_pattern``
+    (its strftime fields become a wildcard: ``logs-%Y.%m.%d`` covers ``logs-*``)."""
+    template = json.loads(INDEX_TEMPLATE_FILE.read_text())
+    prefix = index_pattern.split("%", 1)[0]
+    template["index_patterns"] = [prefix + "*" if "%" in index_pattern else index_pattern]
+    return json.dumps(template, separators=(",", ":")).encode()
 
 
 class FirehoseSink(Sink):

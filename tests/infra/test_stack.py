@@ -553,7 +553,7 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
                                        "auth": "sigv4", "domainArn": domain}, createTrail=False)
 
     statements = synthesized.role_policy_of(synthesized.function("ship_logs.handler.handler"))
-    assert [s["Resource"] for s in statements if s["Action"] == "es:ESHttpPost"] == [f"{domain}/_bulk"]
+    assert [s["Resource"] for s in statements if s["Action"] == "es:ESHttpPost"] == [[f"{domain}/_bulk", f"{domain}/_index_template/log-group-governor"]]
 
 
 @pytest.mark.parametrize(

@@ -532,3 +532,17 @@ def test_a_batch_of_ship_logs_own_log_group_is_dropped_counted_and_never_shipped
     assert own.metrics()[("OwnLogGroupBatchesDropped", None)] == 1
     assert other.result["status"] == "shipped"
     assert {d["logGroup"] for d in store.documents()} == {GROUP}
+
+
+def test_the_index_template_is_put_once_per_container_before_its_first_bulk(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    """A fresh cluster never maps a field one way and refuses records that carry it another way (#18)."""
+    import json as _json
+    from pathlib import Path
+
+    call(handler, subscription_event(GROUP, _events(10)), function_name="ship-logs")
+    call(handler, subscription_event(GROUP, _events(10, seed=3)), function_name="ship-logs")
+
+    [put] = store.template_requests  # one per container
+    assert put.path == "/_index_template/log-group-governor" and store.requests[0].path.endswith("/_bulk")
+    documented = _json.loads((Path(__file__).resolve().parents[2] / "lambdas/ship_logs/opensearch_index_template.json").read_text())
+    assert store.templates["log-group-governor"] == {**documented, "index_patterns": ["logs-*"]}  # the configured index, logs-%Y.%m.%d
