@@ -73,7 +73,10 @@ class MetricSet:
             columns = list(zip(*group))
             self.add_values(USAGE_METRICS_NAMESPACE, "Invocations", dimensions, "Count", minute_ms, [1] * len(group))
             for name, unit, column in _USAGE_COLUMNS:
-                self.add_values(USAGE_METRICS_NAMESPACE, name, dimensions, unit, minute_ms, columns[column])
+                values = columns[column]
+                if None in values:  # a report that does not say (durationMs only): counted where it says
+                    values = [v for v in values if v is not None]
+                self.add_values(USAGE_METRICS_NAMESPACE, name, dimensions, unit, minute_ms, values)
             init_durations = [init for init in columns[6] if init is not None]
             self.add_values(USAGE_METRICS_NAMESPACE, "ColdStarts", dimensions, "Count", minute_ms,
                             [1] * len(init_durations) + [0] * (len(group) - len(init_durations)))

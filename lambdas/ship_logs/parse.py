@@ -61,9 +61,10 @@ class UsageReport(NamedTuple):
     function: str | None
     timestamp_ms: int
     duration_ms: float
-    billed_duration_ms: float
-    memory_size_mb: float
-    max_memory_used_mb: float
+    #: None where the report does not say (a platform.report of Lambda Managed Instances: durationMs only).
+    billed_duration_ms: float | None
+    memory_size_mb: float | None
+    max_memory_used_mb: float | None
     init_duration_ms: float | None
 
     @property
@@ -303,10 +304,25 @@ def _read_bracketed_level(record: dict[str, Any], message: str, timestamp_ms: in
 
 
 def _read_tabbed(record: dict[str, Any], message: str, timestamp_ms: int, function: str | None, parsed: Parsed) -> None:
-    """Node.js, Java and .NET runtimes: ``<time>\\t<request id>\\t<LEVEL>\\t<message>``."""
+    """Node.js, Java and .NET runtimes: ``<time>\\t<request id>\\t<LEVEL>\\t<message>``; older Node.js
+    runtimes write no level column (``<time>\\t<request id>\\t<message>``); Lambda's own timeout and
+    out-of-memory lines are space-separated (``<time> <request id> Task timed out after 3.00 seconds``)."""
     parts = message.split("\t", 3)
     level = _known_level(parts[2]) if 3 <= len(parts) else None
     if level is None:
+        spaced = _SPACED_RUNTIME_LINE.fullmatch(message) if len(parts) == 1 else None
+        if spaced is not None:  # Lambda's line about the invocation: its request id, whatever the batch began with
+            record["requestId"], record["message"] = spaced["request_id"], spaced["text"]
+            if spaced["text"].startswith(_RUNTIME_FAILURES):
+                record["level"] = "ERROR"
+            else:
+                _read_level_word(record, spaced["text"], timestamp_ms, function, parsed)
+            return
+        if 3 <= len(parts) and _REQUEST_ID.fullmatch(parts[1]) and _TIME_COLUMN.match(parts[0]):
+            text = message.split("\t", 2)[2]  # no level column: the rest is the message
+            record["requestId"], record["message"] = parts[1], text
+            _read_plain(record, text, timestamp_ms, function, parsed)
+            return
         _read_plain(record, message, timestamp_ms, function, parsed)
         return
     text = parts[3] if len(parts) == 4 else ""  # three parts: an empty message
@@ -381,8 +397,10 @@ def _read_report(record: dict[str, Any], message: str, timestamp_ms: int, functi
         _read_plain(record, message, timestamp_ms, function, parsed)
         return
     usual = _USUAL_REPORT.fullmatch(message)
-    if usual is None:  # not the usual shape: read pair by pair
-        _read_report_pairs(record, _tab_pairs(message[7:]), timestamp_ms, function, parsed)
+    if usual is None:  # not the usual shape: read pair by pair (tabs, or spaces before each key Lambda writes)
+        text = message[7:]
+        pairs = _tab_pairs(text) if "\t" in text else {m["key"]: m["value"] for m in _REPORT_PAIR.finditer(text)}
+        _read_report_pairs(record, pairs, timestamp_ms, function, parsed)
         return
     # One C call for the line's usual shape; the pairs are those _tab_pairs would read.
     request_id, duration, duration_ms, billed, billed_ms, memory, memory_mb, max_memory, max_memory_mb, init, init_ms = usual.groups()
@@ -416,6 +434,15 @@ def _read_report_pairs(record: dict[str, Any], pairs: dict[str, str], timestamp_
         pass  # a REPORT line of another shape: shipped as a record, no metric
 
 
+#: A REPORT line written with spaces: each key Lambda writes and its value (one token and its unit).
+#: Longer keys first, and the scan meets "Billed Duration" before the "Duration" inside it.
+_REPORT_PAIR = re.compile(r"(?:^|\s)(?P<key>Billed Restore Duration|Billed Duration|Max Memory Used|Restore Duration|Init Duration|"
+                          r"Memory Size|Duration|RequestId|XRAY TraceId|SegmentId|Sampled): (?P<value>\S+(?: ms| MB)?)")
+#: Lambda's own lines about an invocation: ``<time> <request id> <text>``, space-separated.
+_SPACED_RUNTIME_LINE = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+Z (?P<request_id>[0-9a-fA-F-]{36}) (?P<text>.+)", re.DOTALL)
+_RUNTIME_FAILURES = ("Task timed out", "Runtime exited", "Error: Runtime exited", "Runtime.OutOfMemory")
+_REQUEST_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TIME_COLUMN = re.compile(r"\d{4}-\d\d-\d\dT")
 #: REPORT lines as Lambda writes them (a tab may end the line); the groups are the values _tab_pairs reads.
 _USUAL_REPORT = re.compile(
     r"REPORT RequestId: ([^\t ]+)\tDuration: (([0-9.]+) ms)\tBilled Duration: (([0-9]+) ms)\tMemory Size: (([0-9]+) MB)"
@@ -429,10 +456,12 @@ def _usage_from_json(platform: dict[str, Any], timestamp_ms: int, function: str 
         return
     try:
         init = metrics.get("initDurationMs")
-        parsed.usage.append(_new_tuple(UsageReport, (
-            function, timestamp_ms, float(metrics["durationMs"]), float(metrics["billedDurationMs"]), float(metrics["memorySizeMB"]),
-            float(metrics["maxMemoryUsedMB"]), float(init) if init is not None else None,
-        )))
+        duration = float(metrics["durationMs"])
+        # Lambda Managed Instances report only durationMs: the invocation and its duration still count.
+        billed, memory, used = (float(metrics[k]) if metrics.get(k) is not None else None
+                                for k in ("billedDurationMs", "memorySizeMB", "maxMemoryUsedMB"))
+        parsed.usage.append(_new_tuple(UsageReport, (function, timestamp_ms, duration, billed, memory, used,
+                                                     float(init) if init is not None else None)))
     except (KeyError, TypeError, ValueError):
         pass
 

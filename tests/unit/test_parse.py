@@ -323,3 +323,51 @@ def test_a_stack_written_line_by_line_after_a_plain_message_is_joined_to_it() ->
         "Caused by: java.io.IOException: reset\n\tat com.example.Db.open(Db.java:42)",
         "next",
     ]
+
+
+# --- what Lambda really writes (#18: 59 lines of other projects' fixtures and captured logs, 52 read right before) ---
+
+RID = "5f2c8a3e-1b4d-4c6e-9f0a-2b4d6f8a0c1e"
+
+
+@pytest.mark.parametrize(("line", "level"), [
+    (f"2026-11-28T07:13:23.001Z {RID} Task timed out after 3.00 seconds", "ERROR"),
+    (f"2026-11-28T07:13:23.001Z {RID} Error: Runtime exited with error: signal: killed", "ERROR"),
+    (f"2026-11-28T07:13:23.001Z {RID} Runtime.OutOfMemory: Runtime exited with error: signal: killed", "ERROR"),
+])
+def test_timeout_and_out_of_memory_lines_carry_their_request_id_even_when_the_batch_starts_mid_invocation(line: str, level: str) -> None:
+    record = _only(line)  # no START in this batch: the id is the line's own
+
+    assert (record["requestId"], record["level"], record["message"]) == (RID, level, line.split(f"{RID} ", 1)[1])
+
+
+def test_a_platform_report_with_only_its_duration_still_counts_the_invocation() -> None:
+    """Lambda Managed Instances: the JSON report carries durationMs alone."""
+    parsed = _parse(json.dumps({"time": "2026-11-28T07:13:23.001Z", "type": "platform.report",
+                                "record": {"requestId": RID, "metrics": {"durationMs": 41.5}, "status": "success"}}))
+
+    [usage] = parsed.usage
+    assert (usage.duration_ms, usage.billed_duration_ms, usage.memory_size_mb, usage.cold_start) == (41.5, None, None, False)
+    metric_set = MetricSet()
+    metric_set.add_usage(parsed.usage)
+    names = {d["MetricName"]: d for r in metric_set.requests() for d in r["MetricData"]}
+    assert names["Invocations"]["StatisticValues"]["SampleCount"] == 1 and names["Duration"]["StatisticValues"]["Sum"] == 41.5
+    assert "BilledDuration" not in names and "MemorySize" not in names
+
+
+def test_a_line_without_a_level_column_keeps_its_request_id() -> None:
+    """Older Node.js runtimes: <time>\\t<request id>\\t<message>."""
+    record = _only(f"2026-11-28T07:13:23.001Z\t{RID}\torder 42 shipped\tto: Paris")
+
+    assert (record["requestId"], record["message"], record["level"]) == (RID, "order 42 shipped\tto: Paris", None)
+
+
+def test_a_report_line_with_spaces_for_tabs_is_read_as_a_report_never_as_a_long_request_id() -> None:
+    line = f"REPORT RequestId: {RID}  Duration: 15.74 ms  Billed Duration: 16 ms  Memory Size: 128 MB  Max Memory Used: 56 MB  Init Duration: 130.49 ms"
+    parsed = _parse(line)
+
+    [record] = parsed.records
+    assert (record["type"], record["requestId"]) == ("platform.report", RID)
+    [usage] = parsed.usage
+    assert (usage.duration_ms, usage.billed_duration_ms, usage.memory_size_mb, usage.max_memory_used_mb, usage.init_duration_ms) == (
+        15.74, 16.0, 128.0, 56.0, 130.49)
