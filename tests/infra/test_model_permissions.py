@@ -16,6 +16,7 @@ import botocore.session
 import pytest
 
 from tests.infra.conftest import ACCOUNT, REGION, Synthesized, synthesize
+from tests.infra.test_stack import _actions
 
 #: "To see subscription filter policies, you must have the logs:A and logs:B permissions."
 _SENTENCE = re.compile(r"To (?:see|create|delete) (?:a |an )?(?P<what>[a-z ]+?) polic(?:y|ies), you must have the "
@@ -60,14 +61,6 @@ def test_the_model_says_what_account_policies_need() -> None:
     assert found[("DeleteAccountPolicy", "SUBSCRIPTION_FILTER_POLICY")] == {"logs:DeleteSubscriptionFilter", "logs:DeleteAccountPolicy"}
     assert found[("PutAccountPolicy", "RETENTION_POLICY")] == {"logs:PutRetentionPolicy", "logs:PutAccountPolicy"}
     assert ("PutAccountPolicy", "iam:PassRole") in found
-
-
-def _actions(statements: list[dict[str, Any]]) -> set[str]:
-    actions: set[str] = set()
-    for statement in statements:
-        value = statement["Action"]
-        actions.update([value] if isinstance(value, str) else value)
-    return actions
 
 
 @pytest.fixture(scope="module")

@@ -166,10 +166,7 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         if call.event_name != "CreateLogGroup" and parts().drift.is_own(call):
             raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
     except IgnoredEvent as ignored:
-        # Retrying cannot fix the event: log it, count it, finish.
-        logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
-        metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
-        return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+        return _ignored(ignored)
 
     logger.append_keys(logGroupName=call.log_group_name, eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
@@ -210,9 +207,7 @@ def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tupl
             raise IgnoredEvent("not-a-lambda-destination", "the destination is not a Lambda function")
         call = parse_destination_call(event, destination.name, origin=origin)
     except IgnoredEvent as ignored:
-        logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
-        metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
-        return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+        return _ignored(ignored)
     logger.append_keys(eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
         policy = handler.governor.refresh_policy()  # the destination's LoggingConfig, looked up now
@@ -229,6 +224,13 @@ def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tupl
     return {"status": "done", "guarded": sorted(policy.guarded_names), "outcomes": [o.as_dict() for o in outcomes]}
 
 
+def _ignored(ignored: IgnoredEvent) -> dict[str, Any]:
+    """Retrying cannot fix the event: log it, count it, finish."""
+    logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
+    metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
+    return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+
+
 def _account_policy_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:
     """PutAccountPolicy / DeleteAccountPolicy by someone else: the governor's policy is written back
     from the list it last wrote (the state table), at once, not when the next reconcile finishes."""
@@ -242,9 +244,7 @@ def _account_policy_event(event: Any, parts: Callable[[], EventParts], origin: t
         if call.principal in handler.drift.own_principals:
             raise IgnoredEvent("own-call", f"{call.event_name} by the governor's own role {call.principal}")
     except IgnoredEvent as ignored:
-        logger.warning("event ignored", extra={"reason": ignored.reason, "detail": ignored.detail})
-        metrics.add_metric(name=IGNORED_EVENTS_METRIC, unit=MetricUnit.Count, value=1)
-        return {"status": "ignored", "reason": ignored.reason, "detail": ignored.detail}
+        return _ignored(ignored)
     logger.append_keys(eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
         write = handler.keeper.repair()
