@@ -12,8 +12,9 @@ export CDK_DISABLE_VERSION_CHECK := 1
 demo: .stamp-venv
 	$(PY) -m demo
 
+# A file's tests stay in one worker (--dist loadfile): module fixtures (a synth, the demo) run once per file.
 test: .stamp-venv .stamp-node
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile --durations=10
 	$(MAKE) synth
 
 # `cdk synth` of the repository's default cdk.json, through the real CLI; then the organization app
