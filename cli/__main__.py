@@ -67,6 +67,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
         command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE",
                              help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
+        command.add_argument("--stack-name", help="the deployed stack: its DestinationArn and DestinationRoleArn outputs fill in "
+                                                  "the destination (the built-in one's ARN is known only once deployed)")
         command.add_argument("--prefix", default="", help="only log groups whose names start with this")
         command.add_argument("--output", type=Path, help="write decisions here (default: standard output)")
         command.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
@@ -119,15 +121,31 @@ def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: Te
     return 1 if result.failed else 0
 
 
+def stack_outputs(args: argparse.Namespace, session: boto3.Session) -> dict[str, str]:
+    """The deployed stack's outputs (--stack-name), by key."""
+    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
+    outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
+    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+
+
 def _named(args: argparse.Namespace, session: boto3.Session, given: str | None, output_key: str, flag: str, stderr: TextIO) -> str | None:
     """``given``, or the deployed stack's output ``output_key`` (--stack-name); None (said why) when it has none."""
     if not args.stack_name:
         return given
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
-    outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
-    found = next((o["OutputValue"] for o in outputs if o["OutputKey"] == output_key), None)
+    found = stack_outputs(args, session).get(output_key)
     if not found:
         print(f"log-group-governor: stack {args.stack_name} has no {output_key} output; pass {flag}", file=stderr)
+    return found
+
+
+def destination_from_stack(args: argparse.Namespace, session: boto3.Session) -> list[str]:
+    """-c overrides for the destination the deployed stack names (its DestinationArn / DestinationRoleArn outputs)."""
+    if not getattr(args, "stack_name", None):
+        return []
+    outputs = stack_outputs(args, session)
+    found = [f"destinationArn={outputs['DestinationArn']}"] if outputs.get("DestinationArn") else []
+    if outputs.get("DestinationRoleArn") not in (None, "", "-"):
+        found.append(f"destinationRoleArn={outputs['DestinationRoleArn']}")
     return found
 
 
@@ -220,8 +238,8 @@ def load_settings(context_file: Path, overrides: Sequence[str], *, require_desti
     settings = DeploymentSettings.from_context(context)
     if require_destination and settings.policy.destination is None:
         raise ConfigError(
-            "destinationArn: the CLI needs the destination; pass -c destinationArn=<ARN> (for the built-in "
-            "destination, the DestinationArn and DestinationRoleArn outputs of the deployed stack)"
+            "destinationArn: the CLI needs the destination; pass --stack-name <the deployed stack> (its DestinationArn output), "
+            "or -c destinationArn=<ARN>"
         )
     return settings
 
@@ -332,13 +350,15 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return selftest_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
     if args.mode == "retention-policies":
         return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
-    overrides = [*args.config, f"subscriptionMode={args.to}"] if args.mode == "migrate" else args.config
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    # The stack's destination first; -c given by hand wins over it.
+    overrides = [*destination_from_stack(args, session), *args.config]
+    overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
     try:
         settings = load_settings(args.context, overrides)
     except ConfigError as error:
         print(f"log-group-governor: invalid configuration: {error}", file=stderr)
         return 2
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.mode == "migrate":
         return migrate_command(args, session, settings, stdout, stderr)
     if args.mode in ("plan", "apply") and settings.policy.retention_via is Via.ACCOUNT_POLICY:

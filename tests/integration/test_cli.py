@@ -195,3 +195,19 @@ def test_a_missing_destination_stops_the_run_with_a_message(account: tuple, tmp_
                  "--quota-scale", "40", "-c", f"destinationArn={gone}", "--output", str(tmp_path / "d.jsonl")], stderr=err)
 
     assert code == 1 and "the destination refused a subscription" in err.getvalue() and "deleted-central" in err.getvalue()
+
+
+def test_remove_filters_as_the_readme_writes_it_reads_the_destination_from_the_stack(account: tuple, tmp_path: Path) -> None:
+    """The shipped cdk.json names no destination (the built-in one's ARN exists only once deployed):
+    --stack-name reads the DestinationArn output, as the uninstall in the README runs it (#19)."""
+    server, mix, shipper = account
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"DestinationArn": {"Value": shipper}, "DestinationRoleArn": {"Value": "-"}}}
+    server.account().client("cloudformation").create_stack(StackName="LogGroupGovernor", TemplateBody=json.dumps(template))
+    err = io.StringIO()
+
+    code = main(["remove-filters", "--stack-name", "LogGroupGovernor", "--region", server.region, "--endpoint-url", server.endpoint_url,
+                 "--checkpoint", str(tmp_path / "uninstall.json"), "--quota-scale", "40", "--no-progress"], stdout=io.StringIO(), stderr=err)
+
+    assert code == 0, err.getvalue()
+    assert server.middleware.served["DeleteSubscriptionFilter"] == len(mix.names("compliant"))
