@@ -142,7 +142,7 @@ class SelfTest:
         except ClientError as error:
             if "does not exist" in str(error):
                 raise Failed(Step("stack", False, f"no stack {self.stack_name} in {self.region}: the governor is not deployed here",
-                                  f"deploy it (cdk deploy), or pass the --stack-name and --region it was deployed with")) from None
+                                  "deploy it (cdk deploy), or pass the --stack-name and --region it was deployed with")) from None
             raise
         status = stack.get("StackStatus", "")
         if not status.endswith("_COMPLETE") or "ROLLBACK" in status or "DELETE" in status:

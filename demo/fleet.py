@@ -128,12 +128,10 @@ def _archive(org: Organization, region: str) -> str:
         kinesis = boto3.client("kinesis", region_name=region)
         kinesis.create_stream(StreamName="log-archive", ShardCount=1)
         stream = kinesis.describe_stream_summary(StreamName="log-archive")["StreamDescriptionSummary"]["StreamARN"]
-        logs = boto3.client("logs", region_name=region)
-        arn = logs.put_destination(destinationName="log-group-governor-archive", targetArn=stream,
-                                   roleArn=f"arn:aws:iam::{CENTRAL}:role/cwl-to-archive")["destination"]["arn"]
-        logs.put_destination_policy(destinationName="log-group-governor-archive",
-                                    accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=ORG_ID), arn)))
         boto3.client("events", region_name=region).create_event_bus(Name=FLEET_BUS_NAME)
+    arn = f"arn:aws:logs:{region}:{CENTRAL}:destination:log-group-governor-archive"
+    org.create_destination(CENTRAL, "log-group-governor-archive", stream, destination_policy(ArchiveSettings(organization_id=ORG_ID), arn),
+                           region=region)
     return stream
 
 

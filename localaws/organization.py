@@ -77,6 +77,20 @@ class Organization:
                 if session and region:
                     session.set_config_variable("region", before)
 
+    def create_destination(self, account: str, name: str, target_arn: str, access_policy: dict[str, Any] | None = None, *,
+                           region: str | None = None) -> str:
+        """A CloudWatch Logs destination in ``account`` (as the archive stack makes it): a Kinesis target,
+        a delivery role, and ``access_policy`` (None: none). Answers its ARN."""
+        import boto3
+
+        with self.as_account(account, region):
+            logs = boto3.client("logs", **({"region_name": region} if region else {}))
+            arn = logs.put_destination(destinationName=name, targetArn=target_arn,
+                                       roleArn=f"arn:aws:iam::{account}:role/cwl-to-{name}")["destination"]["arn"]
+            if access_policy is not None:
+                logs.put_destination_policy(destinationName=name, accessPolicy=json.dumps(access_policy))
+        return arn
+
     # --- CloudWatch Logs ------------------------------------------------------------------------------
     def _put_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")

@@ -250,7 +250,7 @@ class SubscriptionPolicyKeeper:
         names = frozenset(names)
         try:
             chosen = selection(policy, names)
-        except SelectionTooLarge as error:
+        except SelectionTooLarge:
             gone = names - policy.guarded_names - self.logs.existing_log_groups(names - policy.guarded_names)
             try:
                 chosen = selection(policy, names - gone)

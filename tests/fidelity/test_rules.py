@@ -112,15 +112,9 @@ def org_destination(target: Target) -> Iterator[str]:
 
     organization = Organization(ORG_ID, {CENTRAL, target.account_id})
     organization.install(boto3.DEFAULT_SESSION)
-    with organization.as_account(CENTRAL):
-        kinesis = boto3.client("kinesis")
-        kinesis.create_stream(StreamName="archive", ShardCount=1)
-        stream = kinesis.describe_stream_summary(StreamName="archive")["StreamDescriptionSummary"]["StreamARN"]
-        logs = boto3.client("logs")
-        arn = logs.put_destination(destinationName="archive", targetArn=stream, roleArn=f"arn:aws:iam::{CENTRAL}:role/to-archive")["destination"]["arn"]
-        logs.put_destination_policy(destinationName="archive",
-                                    accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=ORG_ID), arn)))
-    yield arn
+    stream = f"arn:aws:kinesis:{target.region}:{CENTRAL}:stream/archive"
+    arn = f"arn:aws:logs:{target.region}:{CENTRAL}:destination:archive"
+    yield organization.create_destination(CENTRAL, "archive", stream, destination_policy(ArchiveSettings(organization_id=ORG_ID), arn))
 
 
 def _sender_role(target: Target, *, trusted_by: str = "logs.amazonaws.com") -> str:
@@ -189,13 +183,10 @@ def test_f7_an_account_policy_to_another_accounts_destination_goes_through_the_f
     organization.install(boto3.DEFAULT_SESSION)
     destinations = {}
     for region, actions in (("eu-west-1", ["logs:PutSubscriptionFilter"]), ("us-east-1", ["logs:PutSubscriptionFilter", "logs:PutAccountPolicy"])):
-        with organization.as_account(CENTRAL):
-            logs = boto3.client("logs", region_name=region)
-            arn = logs.put_destination(destinationName="archive", targetArn=f"arn:aws:kinesis:{region}:{CENTRAL}:stream/archive",
-                                       roleArn=f"arn:aws:iam::{CENTRAL}:role/to-archive")["destination"]["arn"]
-            logs.put_destination_policy(destinationName="archive", accessPolicy=json.dumps({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Principal": {"AWS": [target.account_id]}, "Action": actions, "Resource": arn}]}))
-            destinations[region] = arn
+        arn = f"arn:aws:logs:{region}:{CENTRAL}:destination:archive"
+        destinations[region] = organization.create_destination(CENTRAL, "archive", f"arn:aws:kinesis:{region}:{CENTRAL}:stream/archive", {
+            "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": [target.account_id]}, "Action": actions,
+                                                   "Resource": arn}]}, region=region)
 
     def put(destination: str) -> Any:
         return target.client("logs").put_account_policy(policyName="log-group-governor", policyType="SUBSCRIPTION_FILTER_POLICY",

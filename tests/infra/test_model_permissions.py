@@ -10,8 +10,6 @@ tests read those sentences from the model itself, so a role that drops one fails
 from __future__ import annotations
 
 import re
-from typing import Any
-
 import botocore.session
 import pytest
 

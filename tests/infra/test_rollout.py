@@ -221,4 +221,4 @@ def test_the_fleet_bus_admits_only_the_members_governor_roles_which_the_members_
     for name, template in _members(org).items():
         region = next(r for r in REGIONS if r.replace("-", "") in name)
         names = {_render(r["RoleName"]) for r in _of_type(template, "AWS::IAM::Role") if "RoleName" in r}
-        assert names == {f"log-group-governor-reporter-<AWS::Region>", f"log-group-governor-fleet-forwarder-<AWS::Region>"}, name
+        assert names == {"log-group-governor-reporter-<AWS::Region>", "log-group-governor-fleet-forwarder-<AWS::Region>"}, name

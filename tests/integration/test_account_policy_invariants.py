@@ -18,7 +18,7 @@ from localaws.account import LocalAccount
 from localaws.events import account_policy_call_event, create_log_group_event, log_group_call_event
 from localaws.lambda_runtime import SimulatedClock
 from shared.clients import retry_budget_s
-from tests.conftest import OWN_ROLES, SHIPPER, STATE_TABLE, call, reconcile_runner
+from tests.conftest import OWN_ROLES, STATE_TABLE, call, reconcile_runner
 
 TEAM = "arn:aws:iam::123456789012:role/team-deployer"
 NAME = "log-group-governor"

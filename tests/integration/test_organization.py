@@ -35,12 +35,9 @@ def org(account: LocalAccount, configure: Any) -> Iterator[tuple[Organization, s
         kinesis = boto3.client("kinesis")
         kinesis.create_stream(StreamName="log-archive", ShardCount=1)
         stream = kinesis.describe_stream_summary(StreamName="log-archive")["StreamDescriptionSummary"]["StreamARN"]
-        logs = boto3.client("logs")
-        destination = logs.put_destination(destinationName="log-group-governor-archive", targetArn=stream,
-                                           roleArn=f"arn:aws:iam::{CENTRAL}:role/cwl-to-archive")["destination"]["arn"]
-        # The archive stack's own policy, as it synthesizes it.
-        logs.put_destination_policy(destinationName="log-group-governor-archive",
-                                    accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=ORG_ID), destination)))
+    # The archive stack's own policy, as it synthesizes it.
+    destination = organization.create_destination(CENTRAL, "log-group-governor-archive", stream, destination_policy(
+        ArchiveSettings(organization_id=ORG_ID), f"arn:aws:logs:{account.region}:{CENTRAL}:destination:log-group-governor-archive"))
     for member in (MEMBER, FOREIGN):
         with organization.as_account(member):
             account.create_state_table(STATE_TABLE)

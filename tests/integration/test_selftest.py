@@ -155,11 +155,9 @@ def test_a_member_without_the_sender_role_fails_at_subscribed_with_the_archives_
     central, org_id = "111111111111", "o-a1b2c3d4e5"
     organization = Organization(org_id, {central, account.account_id})
     organization.install(boto3.DEFAULT_SESSION)
-    with organization.as_account(central):
-        logs = boto3.client("logs")
-        arn = logs.put_destination(destinationName="archive", targetArn=f"arn:aws:kinesis:{account.region}:{central}:stream/archive",
-                                   roleArn=f"arn:aws:iam::{central}:role/to-archive")["destination"]["arn"]
-        logs.put_destination_policy(destinationName="archive", accessPolicy=json.dumps(destination_policy(ArchiveSettings(organization_id=org_id), arn)))
+    arn = organization.create_destination(central, "archive", f"arn:aws:kinesis:{account.region}:{central}:stream/archive",
+                                          destination_policy(ArchiveSettings(organization_id=org_id),
+                                                             f"arn:aws:logs:{account.region}:{central}:destination:archive"))
     deployment = deploy_governor(account, stack_name=STACK, config=_config(arn))  # no destinationRoleArn: the rollout before #17
     deployment.confirm_alarm_email()
     with deployment.running():
