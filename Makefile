@@ -3,11 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
-# Node 20 prints an end-of-life banner on every jsii call; it is noise here, not a failure.
+PIP := $(PY) -m pip --disable-pip-version-check
+# The CDK supports Node 22 and 24 (.nvmrc, package.json's engines); on Node 20 it prints an end-of-life banner on every
+# jsii call. Where Node 20 is all there is (this project's CI machine), that banner is noise, not a failure.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# aws-cdk-lib reads its own deprecated CfnEventBusPolicy#principal while building the fleet bus's policy (stacks/fleet.py
+# sets statements, not principal): a warning about the library's internals, not about this app.
+export JSII_DEPRECATED := quiet
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: demo test unit synth bench clean fidelity-real
+.PHONY: demo test synth docs bench clean fidelity-real lock audit audit-python audit-node
 
 demo: .stamp-venv
 	$(PY) -m demo
@@ -17,13 +22,17 @@ test: .stamp-venv .stamp-node
 	$(PY) -m pytest -n auto --dist loadfile --durations=10
 	$(MAKE) synth
 
-# `cdk synth` of the repository's default cdk.json, through the real CLI; then the organization app
-# (org_app.py): the central archive and the StackSet rollout, with an example organization.
+# `cdk synth` of the repository's default cdk.json, through the real CLI (the deploy's install step too: it installs the
+# venv and the CDK CLI, then synthesizes); then the organization app (org_app.py) with an example organization.
 synth: .stamp-venv .stamp-node
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CDK) synth --quiet --no-notices -a "python org_app.py" -o cdk.out.org \
+	$(CDK) synth --quiet --no-notices
+	$(CDK) synth --quiet --no-notices -a "$(PY) org_app.py" -o cdk.out.org \
 		-c archive:organizationId=o-exampleorg1 -c 'archive:regions=["eu-west-1"]' -c rollout:centralAccount=111111111111 \
 		-c 'rollout:regions=["eu-west-1"]' -c 'rollout:waves=[["ou-exam-11111111"]]'
+
+# docs/configuration.md and docs/cdk.json.schema.json, from the parsers' key registries.
+docs: .stamp-venv
+	$(PY) -m stacks.reference
 
 # localaws's rules against a real sandbox account (credentials and region from the usual chain):
 # tests/fidelity creates and deletes only what it names under /log-group-governor-fidelity/.
@@ -33,9 +42,25 @@ fidelity-real: .stamp-venv
 bench: .stamp-venv
 	$(PY) -m bench
 
-.stamp-venv: requirements.txt requirements-dev.txt lambdas/ship_logs/requirements.txt
+# Known vulnerabilities in the locked Python packages and the CDK CLI's npm tree. Exit 0: none known; 1: some (listed);
+# 3: the vulnerability service could not be reached, so nothing was checked (said in one line).
+audit: audit-python audit-node
+audit-python:
+	bash .ci/audit python
+audit-node: .stamp-node
+	bash .ci/audit node
+
+# Resolve requirements-dev.txt again into requirements-dev.lock (exact versions and hashes of every package).
+lock:
+	$(PYTHON) -m venv .cache/pip-tools
+	.cache/pip-tools/bin/pip install --quiet --disable-pip-version-check pip-tools==7.6.2
+	.cache/pip-tools/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-header -o .cache/lock requirements-dev.txt
+	{ sed -n '1,2p' requirements-dev.lock; cat .cache/lock; } > requirements-dev.lock.new && mv requirements-dev.lock.new requirements-dev.lock
+
+.stamp-venv: requirements.txt requirements-dev.txt requirements-dev.lock lambdas/ship_logs/requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP) install --quiet --require-hashes -r requirements-dev.lock
+	$(PIP) install --quiet --no-deps -e .
 	touch $@
 
 .stamp-node: package.json package-lock.json
@@ -43,4 +68,4 @@ bench: .stamp-venv
 	touch $@
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out cdk.out.org .cache .stamp-venv .stamp-node .pytest_cache .hypothesis
+	rm -rf $(VENV) node_modules cdk.out cdk.out.org .cache .stamp-venv .stamp-node .pytest_cache .hypothesis *.egg-info build

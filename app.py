@@ -14,11 +14,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
 
 import aws_cdk as cdk  # noqa: E402
+from aws_cdk import Stack  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from governor.config import ConfigError  # noqa: E402
+from shared.config import Keys, every_error, suspicious_keys  # noqa: E402
 from stacks.governor_stack import GovernorStack  # noqa: E402
-from stacks.settings import DeploymentSettings  # noqa: E402
+from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 
 STACK_NAME = "LogGroupGovernor"
 
@@ -56,18 +58,31 @@ def build_app(app: cdk.App, env: cdk.Environment | None = None, *, nulls: Mappin
     return stack
 
 
-def synth(build: Callable[[cdk.App], object]) -> None:
-    """What `cdk synth` runs: ``build`` the app; a configuration error stops it with its message."""
+def config_problems(context: Mapping[str, Any], check: Callable[[dict[str, Any]], object], apps: tuple[Keys, ...]) -> tuple[list[str], list[str]]:
+    """Every error of the configuration at once (not one per synth), and the context keys that look like
+    the governor's but are not read (a missing or misspelled prefix), each naming the key it likely means."""
+    return every_error(check, context), suspicious_keys(context, apps)
+
+
+def synth(build: Callable[[cdk.App], Stack], check: Callable[[dict[str, Any]], object], apps: tuple[Keys, ...]) -> None:
+    """What `cdk synth` runs: check the whole configuration (every error stops it, listed), ``build`` the
+    app, warn of look-alike keys on its stack, synthesize."""
     app = cdk.App()
+    errors, warnings = config_problems({**app.node.get_all_context(), **cli_nulls()}, check, apps)
+    if errors:
+        sys.exit(f"log-group-governor: invalid configuration: {errors[0]}" if len(errors) == 1 else
+                 f"log-group-governor: invalid configuration ({len(errors)} errors):\n" + "\n".join(f"  - {e}" for e in errors))
     try:
-        build(app)
+        stack = build(app)
     except ConfigError as error:
         sys.exit(f"log-group-governor: invalid configuration: {error}")
+    for warning in warnings:
+        cdk.Annotations.of(stack).add_warning_v2("log-group-governor:context-key", warning)
     app.synth()
 
 
 def main() -> None:
-    synth(build_app)
+    synth(build_app, DeploymentSettings.from_context, (GOVERNOR,))
 
 
 if __name__ == "__main__":

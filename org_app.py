@@ -21,8 +21,9 @@ import aws_cdk as cdk  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from shared.config import ConfigError  # noqa: E402
-from stacks.archive import ArchiveSettings, LogArchiveStack  # noqa: E402
-from stacks.rollout import AssetStagingStack, RolloutSettings, RolloutStack  # noqa: E402
+from stacks.archive import ARCHIVE, ArchiveSettings, LogArchiveStack  # noqa: E402
+from stacks.rollout import ROLLOUT, AssetStagingStack, RolloutSettings, RolloutStack  # noqa: E402
+from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 
 ARCHIVE_STACK_NAME = "LogGroupGovernorArchive"
 ROLLOUT_STACK_NAME = "LogGroupGovernorRollout"
@@ -55,10 +56,17 @@ def build_org_app(app: cdk.App, env: cdk.Environment | None = None) -> LogArchiv
     return archives[0]
 
 
+def check(context: dict[str, object]) -> None:
+    """The organization app's keys: the archive's, the rollout's, and the members' governor: policy."""
+    ArchiveSettings.from_context(context)
+    RolloutSettings.from_context(context)
+    DeploymentSettings.from_context(context)
+
+
 def main() -> None:
     from app import synth
 
-    synth(build_org_app)
+    synth(build_org_app, check, (ARCHIVE, ROLLOUT, GOVERNOR))
 
 
 if __name__ == "__main__":

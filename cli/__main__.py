@@ -17,48 +17,65 @@ import io
 import json
 import sys
 import time
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "lambdas"))
+# The console script runs from anywhere: the repository's packages, and the Lambda code under lambdas/.
+sys.path[:0] = [p for p in (str(REPO), str(REPO / "lambdas")) if p not in sys.path]
 
 import boto3  # noqa: E402
+from botocore.exceptions import NoRegionError  # noqa: E402
 
 from governor.aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
 from ship_logs.aws import LambdaInvoker, QueueGateway  # noqa: E402
 from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
-from governor.policy import Policy  # noqa: E402
+from governor.policy import Action, Policy  # noqa: E402
 from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
-from cli import native, selftest  # noqa: E402
+from cli import __version__, native, selftest  # noqa: E402
+from cli.errors import CliError, Exit, explain  # noqa: E402
 from fleet import rollup  # noqa: E402
 from fleet.store import FleetTable  # noqa: E402
 
 CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
 PROGRESS_REDRAW_S = 0.25
+PROG = "log-group-governor"
+#: The first call (STS GetCallerIdentity) is tried twice: an endpoint that never answers fails in seconds, not a minute.
+PREFLIGHT_ATTEMPTS = 2
+EXIT_CODES_HELP = ("exit codes: 0 done; 1 done, some log groups had errors (or a check failed); 2 bad input; "
+                   "3 AWS credentials or access; 4 not found (stack, bucket, queue...); 5 AWS endpoint unreachable; "
+                   f"{Exit.CHANGES_PENDING:d} plan --detailed-exitcode: changes pending; 130 interrupted")
 
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
-    aws.add_argument("--region", help="AWS region (default: the profile's or AWS_DEFAULT_REGION)")
+    aws.add_argument("--region", help="AWS region (default: the profile's or AWS_REGION)")
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
-    parser = argparse.ArgumentParser(prog="python -m cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    aws.add_argument("--json", action="store_true", help="print the result (or the error) as one JSON document on standard output")
+    aws.add_argument("--debug", action="store_true", help="print the traceback of a failure, not only its one line")
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=EXIT_CODES_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="mode", required=True,
                                      metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,selftest,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
                           ("migrate", "switch subscriptionMode, resumably: the new mode's full run, then the old mode's filters "
                                       "(or account policy) removed, only the governor's, by name")):
-        command = commands.add_parser(mode, parents=[aws], help=summary, description=summary)
+        command = commands.add_parser(mode, parents=[aws], help=summary, description=summary, epilog=EXIT_CODES_HELP)
+        if mode == "plan":
+            command.add_argument("--detailed-exitcode", action="store_true",
+                                 help=f"exit {Exit.CHANGES_PENDING:d} when apply would change something, 0 when nothing (for CI gates)")
         if mode == "apply":
             command.add_argument("--allow-shortening", action="store_true",
                                  help="retentionVia account-policy: write native retention policies even where they shorten a group's retention")
@@ -70,33 +87,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         command.add_argument("--stack-name", help="the deployed stack: its DestinationArn and DestinationRoleArn outputs fill in "
                                                   "the destination (the built-in one's ARN is known only once deployed)")
         command.add_argument("--prefix", default="", help="only log groups whose names start with this")
-        command.add_argument("--output", type=Path, help="write decisions here (default: standard output)")
+        command.add_argument("--output", type=Path, help="write decisions here (default: standard output; with --json, only here)")
         command.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
-        command.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint is resumed")
+        command.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint "
+                                                             "is resumed (only against the account, region and destination it was written for)")
         command.add_argument("--no-count", action="store_true", help="skip the first pass that counts log groups (no ETA then)")
         command.add_argument("--quota-scale", type=float, default=1.0,
                              help="multiply the configured API quotas (governor:apiQuotasTps), e.g. for a scaled test server")
-        command.add_argument("--no-progress", action="store_true", help="no progress line on standard error")
+        command.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                             help="the progress line on standard error (default auto: only on a terminal)")
+        command.add_argument("--no-progress", dest="progress", action="store_const", const="never", help="the same as --progress never")
     status_help = "print the latest coverage of an account and region (from the last finished full run)"
-    command = commands.add_parser("status", parents=[aws], help=status_help, description=status_help)
+    command = commands.add_parser("status", parents=[aws], help=status_help, description=status_help, epilog=EXIT_CODES_HELP)
     where = command.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack-name", help="the deployed stack (its ReportsBucket output is read)")
     where.add_argument("--bucket", help="the ReportsBucket output")
-    command.add_argument("--json", action="store_true", help="print the coverage as JSON instead of a table")
     native_help = ("the native account-level retention policies the configuration compiles to, or why it cannot; "
                    "with --dry-run, what each would do to the account's groups (nothing is written)")
-    command = commands.add_parser("retention-policies", parents=[aws], help=native_help, description=native_help)
+    command = commands.add_parser("retention-policies", parents=[aws], help=native_help, description=native_help, epilog=EXIT_CODES_HELP)
     command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
     command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
     command.add_argument("--dry-run", action="store_true", help="ask the account (PutAccountPolicy with dryRun) how many groups each policy would shorten")
     fleet_help = "print each member governor's latest coverage and alarms, per account and region, and who stopped reporting (central account)"
-    command = commands.add_parser("fleet-status", parents=[aws], help=fleet_help, description=fleet_help)
+    command = commands.add_parser("fleet-status", parents=[aws], help=fleet_help, description=fleet_help, epilog=EXIT_CODES_HELP)
     where = command.add_mutually_exclusive_group(required=True)
     where.add_argument("--stack-name", help="the archive stack of a region (its FleetTableName output is read)")
     where.add_argument("--table", help="the FleetTableName output")
     command.add_argument("--stale-hours", type=float, default=60.0, help="flag a member silent after this long without a report (default 60)")
     command.add_argument("--forget", metavar="ACCOUNT/REGION", help="remove a member's rows (it left, or was reported by mistake) and exit")
-    command.add_argument("--json", action="store_true", help="print the statuses as JSON instead of a table")
     selftest_help = ("after a deploy: prove the governor works here (trail, alarm topic, a canary log group subscribed and retained, "
                      "a line delivered), say which step failed and what to fix; the canary is deleted at the end")
     command = commands.add_parser("selftest", parents=[aws], help=selftest_help, description=selftest.__doc__,
@@ -104,37 +122,46 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument("--stack-name", required=True, help="the deployed governor stack (LogGroupGovernor, or a member's StackSet instance)")
     command.add_argument("--timeout", type=float, default=selftest.DEFAULT_TIMEOUT_S,
                          help=f"seconds to wait for each of the governor's actions and for delivery (default {selftest.DEFAULT_TIMEOUT_S:.0f})")
-    command.add_argument("--json", action="store_true", help="print the report as JSON (for CI)")
     redrive_help = "replay ship-logs' dead-letter queue to the function (the stack outputs name both)"
-    command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help)
-    command.add_argument("--queue-url", required=True, help="the ShipLogsDeadLetterQueueUrl output")
-    command.add_argument("--function-name", required=True, help="the ShipLogsFunctionName output")
+    command = commands.add_parser("redrive", parents=[aws], help=redrive_help, description=redrive_help, epilog=EXIT_CODES_HELP)
+    command.add_argument("--stack-name", help="the deployed stack: its ShipLogsDeadLetterQueueUrl and ShipLogsFunctionName outputs")
+    command.add_argument("--queue-url", help="the ShipLogsDeadLetterQueueUrl output (instead of --stack-name)")
+    command.add_argument("--function-name", help="the ShipLogsFunctionName output (instead of --stack-name)")
     return parser.parse_args(argv)
 
 
-def redrive_command(args: argparse.Namespace, session: boto3.Session, stderr: TextIO) -> int:
+def redrive_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
+    queue_url = _named(args, session, args.queue_url, "ShipLogsDeadLetterQueueUrl", "--queue-url")
+    function_name = _named(args, session, args.function_name, "ShipLogsFunctionName", "--function-name")
     sqs = session.client("sqs", endpoint_url=args.endpoint_url, config=client_config())
-    invoker = LambdaInvoker(args.function_name, session.client("lambda", endpoint_url=args.endpoint_url, config=client_config()))
-    result = redrive(QueueGateway(args.queue_url, sqs), invoker)
-    print(json.dumps({"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt,
-                      "leftForNextRedrive": result.left_new}, indent=2), file=stderr)
-    return 1 if result.failed else 0
+    invoker = LambdaInvoker(function_name, session.client("lambda", endpoint_url=args.endpoint_url, config=client_config()))
+    result = redrive(QueueGateway(queue_url, sqs), invoker)
+    report = {"replayed": result.replayed, "failed": result.failed, "leftCorrupt": result.left_corrupt, "leftForNextRedrive": result.left_new}
+    code = Exit.WORK_ERRORS if result.failed else Exit.OK
+    print(json.dumps({**report, "exitCode": int(code)} if args.json else report, indent=2), file=stdout if args.json else stderr)
+    return code
 
 
 def stack_outputs(args: argparse.Namespace, session: boto3.Session) -> dict[str, str]:
-    """The deployed stack's outputs (--stack-name), by key."""
-    cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
-    outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
-    return {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    """The deployed stack's outputs (--stack-name), by key; read once per command."""
+    cached = getattr(args, "_outputs", None)
+    if cached is None:
+        cloudformation = session.client("cloudformation", endpoint_url=args.endpoint_url, config=client_config())
+        outputs = cloudformation.describe_stacks(StackName=args.stack_name)["Stacks"][0].get("Outputs", [])
+        cached = args._outputs = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    return cached
 
 
-def _named(args: argparse.Namespace, session: boto3.Session, given: str | None, output_key: str, flag: str, stderr: TextIO) -> str | None:
-    """``given``, or the deployed stack's output ``output_key`` (--stack-name); None (said why) when it has none."""
-    if not args.stack_name:
+def _named(args: argparse.Namespace, session: boto3.Session, given: str | None, output_key: str, flag: str) -> str:
+    """``given``, or the deployed stack's output ``output_key`` (--stack-name)."""
+    if given:
         return given
+    if not args.stack_name:
+        raise CliError(Exit.BAD_INPUT, f"{args.mode} needs {flag} or --stack-name", f"pass --stack-name <the deployed stack>, or {flag}")
     found = stack_outputs(args, session).get(output_key)
     if not found:
-        print(f"log-group-governor: stack {args.stack_name} has no {output_key} output; pass {flag}", file=stderr)
+        raise CliError(Exit.NOT_FOUND, f"stack {args.stack_name} has no {output_key} output",
+                       f"deploy this version of the stack (or the stack that has it), or pass {flag}")
     return found
 
 
@@ -153,106 +180,98 @@ COVERAGE_KEY = "coverage/latest.json"
 
 
 def status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
-    bucket = _named(args, session, args.bucket, "ReportsBucket", "--bucket", stderr)
-    if not bucket:
-        return 2
+    bucket = _named(args, session, args.bucket, "ReportsBucket", "--bucket")
     store = S3RunStore(bucket, session.client("s3", endpoint_url=args.endpoint_url, config=client_config()))
     latest = store.load_json(COVERAGE_KEY)
     if latest is None:
-        print(f"log-group-governor: no coverage in s3://{bucket}/{COVERAGE_KEY} yet: it is written when a reconcile "
-              f"(or a backfill over every group) finishes", file=stderr)
-        return 1
+        raise CliError(Exit.NOT_FOUND, f"no coverage in s3://{bucket}/{COVERAGE_KEY} yet",
+                       "wait for the reconcile (or a backfill over every group) to finish: it writes the coverage")
     if args.json:
         print(json.dumps(latest, indent=2), file=stdout)
-        return 0
+        return Exit.OK
     print(coverage.table(latest, region=session.region_name or "?"), file=stdout)
-    return 0
+    return Exit.OK
 
 
 def fleet_status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
     """Exit 1 when a member is silent or alarming, so a scheduled check can page on it."""
-    table_name = _named(args, session, args.table, "FleetTableName", "--table", stderr)
-    if not table_name:
-        return 2
+    table_name = _named(args, session, args.table, "FleetTableName", "--table")
     table = FleetTable(table_name, session.client("dynamodb", endpoint_url=args.endpoint_url, config=client_config()))
     if args.forget:
         account, _, region = args.forget.partition("/")
         if not account.isdigit() or len(account) != 12 or not region:
-            print(f"log-group-governor: --forget takes ACCOUNT/REGION (123456789012/eu-west-1); got {args.forget!r}", file=stderr)
-            return 2
+            raise CliError(Exit.BAD_INPUT, f"--forget takes ACCOUNT/REGION; got {args.forget!r}", "pass e.g. --forget 123456789012/eu-west-1")
         removed = table.forget(account, region)
         print(f"forgot {account}/{region}: {removed} rows removed" if removed else f"no rows of {account}/{region} in {table_name}", file=stderr)
-        return 0 if removed else 1
+        if args.json:
+            print(json.dumps({"forgotten": f"{account}/{region}", "rowsRemoved": removed}), file=stdout)
+        return Exit.OK if removed else Exit.NOT_FOUND
     now = time.time()
     rows = rollup.statuses(*table.contents(), now=now, stale_after_s=args.stale_hours * 3600)
     if not rows:
-        print(f"log-group-governor: no member has reported to {table_name} yet: members report when their reconcile finishes", file=stderr)
-        return 1
+        raise CliError(Exit.NOT_FOUND, f"no member has reported to {table_name} yet", "members report when their reconcile finishes: wait for one")
     if args.json:
         print(json.dumps([r.as_dict() for r in rows], indent=2), file=stdout)
     else:
         print(rollup.table(rows, now=now), file=stdout)
-    return 1 if any(r.silent or r.alarming for r in rows) else 0
+    return Exit.WORK_ERRORS if any(r.silent or r.alarming for r in rows) else Exit.OK
 
 
 def selftest_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
-    region = session.region_name
-    if not region:
-        print("log-group-governor: selftest needs a region: pass --region or set AWS_REGION", file=stderr)
-        return 2
     report = selftest.SelfTest(lambda name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()),
-                               stack_name=args.stack_name, region=region, timeout_s=args.timeout).run()
+                               stack_name=args.stack_name, region=session.region_name, timeout_s=args.timeout).run()
     print(json.dumps(report.as_dict(), indent=2) if args.json else report.text(), file=stdout)
-    return 0 if report.passed else 1
+    return Exit.OK if report.passed else Exit.WORK_ERRORS
 
 
 def retention_policies_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
-    try:
-        settings = load_settings(args.context, args.config, require_destination=False)
-    except ConfigError as error:
-        print(f"log-group-governor: invalid configuration: {error}", file=stderr)
-        return 2
+    settings = load_settings(args.context, args.config, require_destination=False)
     compiled = native.compiled_or_refusals(settings.policy, stderr)
     if compiled is None:
-        return 2
-    if not args.dry_run:
-        for policy in compiled.policies:
-            print(native.describe(policy), file=stdout)
-        return 0
-    for impact in native.impacts(session.client("logs", endpoint_url=args.endpoint_url, config=client_config()), compiled):
-        print(native.describe(impact.policy), file=stdout)
-        native.print_impact(impact, stdout)
-    return 0
+        return Exit.BAD_INPUT
+    found = native.impacts(session.client("logs", endpoint_url=args.endpoint_url, config=client_config()), compiled) if args.dry_run else []
+    if args.json:
+        print(json.dumps({"policies": [native.as_dict(p, impact) for p, impact in
+                                       zip(compiled.policies, found or [None] * len(compiled.policies))]}, indent=2), file=stdout)
+        return Exit.OK
+    for policy, impact in zip(compiled.policies, found or [None] * len(compiled.policies)):
+        print(native.describe(policy), file=stdout)
+        if impact:
+            native.print_impact(impact, stdout)
+    return Exit.OK
 
 
 def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True) -> DeploymentSettings:
     try:
-        context = json.loads(context_file.read_text())["context"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ConfigError(f"--context {context_file}: cannot read a cdk.json with a context object ({error})") from None
-    for override in overrides:
-        key, sep, value = override.partition("=")
-        if not sep:
-            raise ConfigError(f"-c {override!r}: expected KEY=VALUE")
-        context[key if key.startswith(CONTEXT_PREFIX) else CONTEXT_PREFIX + key] = value
-    settings = DeploymentSettings.from_context(context)
+        try:
+            context = json.loads(context_file.read_text())["context"]
+        except (OSError, ValueError, KeyError) as error:
+            raise ConfigError(f"--context {context_file}: cannot read a cdk.json with a context object ({error})") from None
+        for override in overrides:
+            key, sep, value = override.partition("=")
+            if not sep:
+                raise ConfigError(f"-c {override!r}: expected KEY=VALUE")
+            context[key if key.startswith(CONTEXT_PREFIX) else CONTEXT_PREFIX + key] = value
+        settings = DeploymentSettings.from_context(context)
+    except ConfigError as error:
+        raise CliError(Exit.BAD_INPUT, f"invalid configuration: {error}", "correct the key in cdk.json or -c (docs/configuration.md)") from None
     if require_destination and settings.policy.destination is None:
-        raise ConfigError(
-            "destinationArn: the CLI needs the destination; pass --stack-name <the deployed stack> (its DestinationArn output), "
-            "or -c destinationArn=<ARN>"
-        )
+        raise CliError(Exit.BAD_INPUT, "no destination: the shipped cdk.json names none (the built-in one's ARN exists once deployed)",
+                       "pass --stack-name <the deployed stack> (its DestinationArn output), or -c destinationArn=<ARN>")
     return settings
 
 
 class FileSink:
     """Decisions to a file or stdout; a resumed run first cuts a file back to its last finished page."""
 
-    def __init__(self, out: TextIO, fmt: str, *, truncatable: bool) -> None:
+    def __init__(self, out: TextIO | None, fmt: str, *, truncatable: bool) -> None:
         self.out, self.fmt, self.truncatable = out, fmt, truncatable
-        if fmt == "csv" and (not truncatable or out.tell() == 0):
+        if out is not None and fmt == "csv" and (not truncatable or out.tell() == 0):
             csv.writer(out).writerow(CSV_COLUMNS)
 
     def write_page(self, run_id: str, page_number: int, outcomes: list[Outcome], position: int) -> int:
+        if self.out is None:  # --json without --output: the summary is the output
+            return position + 1
         if self.truncatable and position and self.out.tell() != position:
             self.out.seek(position)
             self.out.truncate()
@@ -269,37 +288,62 @@ class FileSink:
 
 
 class FileRunStore:
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    """The checkpoint file. It records whom it was written for (account, region, destination): resuming it
+    against anything else would answer with the old run's summary, or mix two accounts' decisions."""
+
+    def __init__(self, path: Path | None, identity: Mapping[str, str]) -> None:
+        self.path, self.identity = path, dict(identity)
 
     def load(self, run_id: str) -> dict[str, Any] | None:
         if self.path is None or not self.path.exists():
             return None
-        return json.loads(self.path.read_text())
+        try:
+            raw = json.loads(self.path.read_text())
+        except ValueError as error:
+            raise CliError(Exit.BAD_INPUT, f"--checkpoint {self.path} is not a checkpoint ({error})",
+                           "pass the file an earlier run wrote, or a new path") from None
+        written_for = raw.pop("identity", None)
+        if written_for is not None and written_for != self.identity:
+            differs = ", ".join(f"{k} {written_for.get(k)!r} (now {v!r})" for k, v in self.identity.items() if written_for.get(k) != v)
+            raise CliError(Exit.BAD_INPUT, f"--checkpoint {self.path} belongs to another run: {differs}",
+                           "resume it with the account, region and destination it was written for, or pass a new --checkpoint")
+        return raw
 
     def save(self, run_id: str, checkpoint: Any) -> None:
         if self.path is not None:
             temporary = self.path.with_suffix(self.path.suffix + ".tmp")
-            temporary.write_text(json.dumps(checkpoint))
+            temporary.write_text(json.dumps({**checkpoint, "identity": self.identity}))
             temporary.replace(self.path)  # atomic: a crash never leaves half a checkpoint
 
 
 class ProgressLine:
     """`[####------] 1,234/5,000 groups · changed 800 · skipped 300 · errors 0 · ETA 12m30s` on stderr."""
 
-    def __init__(self, stream: TextIO, total: int | None, quotas_tps: dict[str, float], enabled: bool) -> None:
-        self.stream, self.total, self.quotas_tps, self.enabled = stream, total, quotas_tps, enabled
+    def __init__(self, stream: TextIO, quotas_tps: dict[str, float], enabled: bool, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream, self.quotas_tps, self.enabled, self.clock = stream, quotas_tps, enabled, clock
+        self.total: int | None = None
         self.changed = self.skipped = self.conflicts = self.groups_done = 0
-        self._last_draw = 0.0
+        self._last_draw: float | None = None
+
+    def _due(self) -> bool:
+        now = self.clock()
+        if self._last_draw is not None and now - self._last_draw < PROGRESS_REDRAW_S:
+            return False
+        self._last_draw = now
+        return True
+
+    def on_counted(self, counted: int) -> None:
+        """While the first pass counts (an hour at a million groups), say how far it got."""
+        if self.enabled and self._due():
+            self.stream.write(f"counting log groups: {counted:,} so far (--no-count skips this; no ETA then)   \r")
+            self.stream.flush()
 
     def on_group(self, outcomes: list[Outcome], logs: LogsGateway) -> None:
         self.groups_done += 1
         self.changed += any(o.action.writes for o in outcomes)
         self.skipped += all(o.action.value == "skip" for o in outcomes)
         self.conflicts += any(o.action.value == "conflict" for o in outcomes)
-        now = time.monotonic()
-        if self.enabled and now - self._last_draw >= PROGRESS_REDRAW_S:
-            self._last_draw = now
+        if self.enabled and self._due():
             self.draw(logs)
 
     def seconds_per_group(self, groups_done: int, logs: LogsGateway) -> float:
@@ -328,131 +372,195 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def count_groups(logs: LogsGateway, prefix: str) -> int:
+def count_groups(logs: LogsGateway, prefix: str, on_counted: Callable[[int], None] = lambda n: None) -> int:
     total, token = 0, None
     while True:
         page = logs.page_log_groups(token, prefix=prefix or None)
         total += len(page.groups)
+        on_counted(total)
         token = page.next_token
         if not token:
             return total
 
 
-def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout) -> int:
+def caller_identity(args: argparse.Namespace, session: boto3.Session) -> str:
+    """The account the credentials reach, asked first: a missing or refused credential, or an endpoint that
+    never answers, fails here in seconds with its one line, before any work."""
+    sts = session.client("sts", endpoint_url=args.endpoint_url, config=client_config(max_attempts=PREFLIGHT_ATTEMPTS))
+    return sts.get_caller_identity()["Account"]
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, boto3.Session, TextIO, TextIO], int]] = {
+    "redrive": redrive_command, "status": status_command, "fleet-status": fleet_status_command,
+    "selftest": selftest_command, "retention-policies": retention_policies_command,
+}
+
+
+def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout,
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
+    """``clock`` and ``sleep`` pace the run (tests pass a simulated clock's)."""
     args = parse_args(argv)
-    if args.mode == "redrive":
-        return redrive_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stderr)
-    if args.mode == "status":
-        return status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
-    if args.mode == "fleet-status":
-        return fleet_status_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
-    if args.mode == "selftest":
-        return selftest_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
-    if args.mode == "retention-policies":
-        return retention_policies_command(args, boto3.Session(profile_name=args.profile, region_name=args.region), stdout, stderr)
+    try:
+        return int(dispatch(args, stdout, stderr, clock, sleep))
+    except KeyboardInterrupt:
+        print("interrupted", file=stderr)
+        return Exit.INTERRUPTED
+    except Exception as error:  # every failure ends in one line; --debug shows where
+        failure = error if isinstance(error, CliError) else explain(error, endpoint_url=args.endpoint_url, profile=args.profile)
+        if failure is None or args.debug:
+            traceback.print_exc(file=stderr)
+        if failure is None:
+            return Exit.WORK_ERRORS
+        print(failure.line(), file=stderr)
+        if args.json:
+            print(json.dumps(failure.as_dict()), file=stdout)
+        return failure.code
+
+
+def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.mode == "retention-policies" and not args.dry_run:
+        return retention_policies_command(args, session, stdout, stderr)  # no AWS call: the configuration alone
+    if not session.region_name:
+        raise explain(NoRegionError())
+    account = caller_identity(args, session)
+    if args.mode in COMMANDS:
+        return COMMANDS[args.mode](args, session, stdout, stderr)
     # The stack's destination first; -c given by hand wins over it.
     overrides = [*destination_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
-    try:
-        settings = load_settings(args.context, overrides)
-    except ConfigError as error:
-        print(f"log-group-governor: invalid configuration: {error}", file=stderr)
-        return 2
+    settings = load_settings(args.context, overrides)
+    identity = {"account": account, "region": session.region_name, "destination": settings.policy.destination.arn}
+    runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep)
     if args.mode == "migrate":
-        return migrate_command(args, session, settings, stdout, stderr)
+        return migrate_command(args, session, settings, runner)
     if args.mode in ("plan", "apply") and settings.policy.retention_via is Via.ACCOUNT_POLICY:
         logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config())
         answer = native.plan_and_apply(logs, settings.policy, apply=args.mode == "apply", allow_shortening=getattr(args, "allow_shortening", False),
                                        out=stderr, stderr=stderr)
-        if answer:
-            return answer
-    return run(args, session, settings, mode=args.mode, checkpoint=args.checkpoint, stdout=stdout, stderr=stderr)
+        if answer.code:
+            return answer.code
+        runner.native_changes = answer.changes
+    code, summary = runner.run(mode=args.mode, checkpoint=args.checkpoint)
+    return runner.finish(code, summary)
 
 
-def migrate_command(args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, stdout: TextIO, stderr: TextIO) -> int:
+def migrate_command(args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, runner: Runner) -> int:
     """Switch subscriptionMode, resumably (each step keeps its checkpoint, and a finished step is not
     done again). To account-policy: a full run writes the account policy with its whole NOT IN list,
     then a removal run deletes the governor's per-group filters by name (until it passes a group, its
     events arrive twice, never not at all). To per-group: a full run subscribes every group, then the
     governor's account policy is deleted."""
     if args.checkpoint is None:
-        print("log-group-governor: migrate needs --checkpoint FILE: it is two long runs, each resumed from its own checkpoint", file=stderr)
-        return 2
+        raise CliError(Exit.BAD_INPUT, "migrate needs --checkpoint FILE (it is two long runs, each resumed from its own checkpoint)",
+                       "pass --checkpoint migrate.json")
     outputs = {step: args.output.with_suffix(f".{step}{args.output.suffix}") if args.output else None for step in ("1-apply", "2-remove-filters")}
-    first = run(args, session, settings, mode="apply", checkpoint=args.checkpoint.with_suffix(".1-apply.json"), stdout=stdout, stderr=stderr,
-                output=outputs["1-apply"])
-    if first:
-        return first
+    code, first = runner.run(mode="apply", checkpoint=args.checkpoint.with_suffix(".1-apply.json"), output=outputs["1-apply"])
+    steps: list[dict[str, Any]] = [first]
+    if code:
+        return runner.finish(code, {"steps": steps})
     if args.to == Via.ACCOUNT_POLICY.value:
-        return run(args, session, settings, mode="remove-filters", checkpoint=args.checkpoint.with_suffix(".2-remove-filters.json"),
-                   stdout=stdout, stderr=stderr, output=outputs["2-remove-filters"])
+        code, second = runner.run(mode="remove-filters", checkpoint=args.checkpoint.with_suffix(".2-remove-filters.json"),
+                                  output=outputs["2-remove-filters"])
+        return runner.finish(code, {"steps": [*steps, second]})
     logs = LogsGateway(session.client("logs", endpoint_url=args.endpoint_url, config=client_config()))
     retired = SubscriptionPolicyKeeper(lambda: Policy(settings.policy), logs).retire()
-    print(f"migrate: {retired.detail}", file=stderr)
-    return 0
+    print(f"migrate: {retired.detail}", file=runner.stderr)
+    return runner.finish(Exit.OK, {"steps": [*steps, {"accountSubscriptionPolicy": retired.as_dict()}]})
 
 
-def run(args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, *, mode: str, checkpoint: Path | None,
-        stdout: TextIO, stderr: TextIO, output: Path | None = None) -> int:
-    """One backfill run (plan, apply or remove-filters) from this process, resumable with ``checkpoint``;
-    decisions to ``output`` (default: --output, else standard output)."""
-    output = output or args.output
-    clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
-    quotas = {op: tps * args.quota_scale for op, tps in settings.policy.backfill_rates_tps().items()}
-    pacer = Pacer(quotas)  # one pacer for every call this process makes
-    logs = LogsGateway(clients["logs"], pacer=pacer)
-    governor = Governor(GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"])), logs)
-    keeper = None
-    if settings.policy.subscription_mode is Via.ACCOUNT_POLICY and mode != "remove-filters":
-        keeper = SubscriptionPolicyKeeper(lambda: governor.policy, logs)  # one process: no lock
+class Runner:
+    """Backfill runs (plan, apply or remove-filters) from this process, resumable with a checkpoint."""
 
-    store = FileRunStore(checkpoint)
-    run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")
-    try:
-        request = BackfillRequest(run_id=run_id, dry_run=mode == "plan", prefix=args.prefix, remove_filters=mode == "remove-filters")
-        progress = start_or_resume(request, store)
-    except BadRequest as error:
-        print(f"log-group-governor: --checkpoint {checkpoint}: {error}", file=stderr)
-        return 2
-    if progress.done:
-        print(f"run {run_id} in {checkpoint} is finished; remove the checkpoint to start again", file=stderr)
-        print(json.dumps(progress.summary(), indent=2), file=stderr)
-        return 0
+    def __init__(self, args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, identity: Mapping[str, str], *,
+                 stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.args, self.session, self.settings, self.identity = args, session, settings, identity
+        self.stdout, self.stderr, self.clock, self.sleep = stdout, stderr, clock, sleep
+        #: Changes the native retention policies would make (retentionVia account-policy), for --detailed-exitcode.
+        self.native_changes = 0
 
-    total = None if args.no_count else count_groups(LogsGateway(clients["logs"], pacer=pacer), args.prefix)
-    display = ProgressLine(stderr, total, quotas, enabled=not args.no_progress)
-    resumed = progress.sessions > 0
-    out = output.open("r+" if resumed and output.exists() else "w", newline="") if output else stdout
-    if resumed and output:
-        out.seek(0, io.SEEK_END)
-    sink = FileSink(out, args.format, truncatable=output is not None)
+    def finish(self, code: int, summary: dict[str, Any]) -> int:
+        """The exit code, and the summary: on stderr for people, on stdout with --json."""
+        if code == Exit.OK and self.args.mode == "plan" and self.args.detailed_exitcode and changes_pending(summary, self.native_changes):
+            code = Exit.CHANGES_PENDING
+        if self.args.json:
+            print(json.dumps({**summary, "changesPending": changes_pending(summary, self.native_changes), "exitCode": int(code)},
+                             indent=2), file=self.stdout)
+        else:
+            print(json.dumps(summary, indent=2), file=self.stderr)
+        return code
 
-    def save(p: Progress) -> None:
-        store.save(p.run_id, p.to_json())
-        display.groups_done = p.groups  # a page's groups are final once it is saved
+    def progress_enabled(self) -> bool:
+        return self.args.progress == "always" or (self.args.progress == "auto" and self.stderr.isatty())
 
-    engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs), keeper=keeper)
-    display.groups_done = progress.groups
-    try:
-        engine.run_to_end(progress, on_retry=lambda error, pause_s: print(
-            f"\n{type(error).__name__} after botocore's retries; page {progress.pages + 1} again in {pause_s:.0f} s", file=stderr))
-    except KeyboardInterrupt:
-        display.draw(logs, end="\n")
-        hint = f"resume with the same command (checkpoint {checkpoint})" if checkpoint else "use --checkpoint FILE to make runs resumable"
-        print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
-        return 130
-    except DestinationUnavailable as error:
-        display.draw(logs, end="\n")
-        print(f"log-group-governor: the destination refused a subscription, so every group would: {error}\n"
-              f"fix the destination (or destinationArn) and run again; finished pages are kept with --checkpoint", file=stderr)
-        return 1
-    finally:
+    def run(self, *, mode: str, checkpoint: Path | None, output: Path | None = None) -> tuple[int, dict[str, Any]]:
+        """One run; decisions to ``output`` (default: --output, else standard output unless --json)."""
+        args, stderr = self.args, self.stderr
+        output = output or args.output
+        clients = {name: self.session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
+        quotas = {op: tps * args.quota_scale for op, tps in self.settings.policy.backfill_rates_tps().items()}
+        pacer = Pacer(quotas, clock=self.clock, sleep=self.sleep)  # one pacer for every call this process makes
+        logs = LogsGateway(clients["logs"], pacer=pacer)
+        governor = Governor(GuardedPolicies(Settings(config=self.settings.policy), LambdaGateway(clients["lambda"])), logs)
+        keeper = None
+        if self.settings.policy.subscription_mode is Via.ACCOUNT_POLICY and mode != "remove-filters":
+            keeper = SubscriptionPolicyKeeper(lambda: governor.policy, logs)  # one process: no lock
+
+        store = FileRunStore(checkpoint, self.identity)
+        run_id = (store.load("") or {}).get("run_id") or time.strftime("cli-%Y%m%dT%H%M%S")
+        try:
+            request = BackfillRequest(run_id=run_id, dry_run=mode == "plan", prefix=args.prefix, remove_filters=mode == "remove-filters")
+            progress = start_or_resume(request, store)
+        except BadRequest as error:
+            raise CliError(Exit.BAD_INPUT, f"--checkpoint {checkpoint}: {error}", "run the command that wrote it, or pass a new --checkpoint") from None
+        if progress.done:
+            print(f"run {run_id} in {checkpoint} is finished; remove the checkpoint to start again", file=stderr)
+            return Exit.OK, progress.summary()
+
+        display = ProgressLine(stderr, quotas, enabled=self.progress_enabled(), clock=self.clock)
+        if not args.no_count:
+            display.total = count_groups(LogsGateway(clients["logs"], pacer=pacer), args.prefix, display.on_counted)
+        resumed = progress.sessions > 0
+        out: TextIO | None
         if output:
-            out.close()
-    display.draw(logs, end="\n")
-    print(json.dumps(progress.summary(), indent=2), file=stderr)
-    return 1 if progress.error_count else 0
+            out = output.open("r+" if resumed and output.exists() else "w", newline="")
+            if resumed:
+                out.seek(0, io.SEEK_END)
+        else:
+            out = None if args.json else self.stdout
+        sink = FileSink(out, args.format, truncatable=output is not None)
+
+        def save(p: Progress) -> None:
+            store.save(p.run_id, p.to_json())
+            display.groups_done = p.groups  # a page's groups are final once it is saved
+
+        engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs), keeper=keeper)
+        display.groups_done = progress.groups
+        try:
+            engine.run_to_end(progress, sleep=self.sleep, on_retry=lambda error, pause_s: print(
+                f"\n{type(error).__name__} after botocore's retries; page {progress.pages + 1} again in {pause_s:.0f} s", file=stderr))
+        except KeyboardInterrupt:
+            display.draw(logs, end="\n")
+            hint = f"resume with the same command (checkpoint {checkpoint})" if checkpoint else "use --checkpoint FILE to make runs resumable"
+            print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
+            return Exit.INTERRUPTED, progress.summary()
+        except DestinationUnavailable as error:
+            display.draw(logs, end="\n")
+            raise CliError(Exit.WORK_ERRORS, f"the destination refused a subscription, so every group would: {error}",
+                           "fix the destination (or destinationArn) and run again; finished pages are kept with --checkpoint") from None
+        finally:
+            if output and out is not None:
+                out.close()
+        display.draw(logs, end="\n")
+        return (Exit.WORK_ERRORS if progress.error_count else Exit.OK), progress.summary()
+
+
+def changes_pending(summary: Mapping[str, Any], native_changes: int = 0) -> bool:
+    """Whether apply would write: a subscribe, filter update or removal, or a retention set (or a native policy)."""
+    steps = summary.get("steps", [summary])
+    writes = {a.value for a in Action if a.writes}
+    return native_changes > 0 or any(count for step in steps for key, count in step.get("byAction", {}).items()
+                                     if key.split(" ")[-1] in writes)
 
 
 if __name__ == "__main__":

@@ -61,12 +61,28 @@ def print_impact(impact: Impact, out: TextIO) -> None:
         print(f"    shorter (among the 20 largest in scope): {group} {current} -> {proposed} days", file=out)
 
 
-def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shortening: bool, out: TextIO, stderr: TextIO) -> int:
+@dataclass(frozen=True)
+class Answer:
+    #: 0, or the exit code that ends the command here (2: not expressible, or shortening not allowed).
+    code: int
+    #: Groups whose retention the policies would change (lengthen or shorten).
+    changes: int = 0
+
+
+def as_dict(policy: NativeRetentionPolicy, impact: Impact | None) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": policy.name, "days": policy.days, "prefix": policy.prefix}
+    if impact is not None:
+        found["dryRun"] = {"lengthen": impact.longer, "shorten": impact.shorter, "unchanged": impact.unchanged, "matched": impact.matched,
+                           "shortened": [{"logGroup": g, "current": c, "proposed": p} for g, c, p in impact.shortened]}
+    return found
+
+
+def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shortening: bool, out: TextIO, stderr: TextIO) -> Answer:
     """``python -m cli plan|apply`` with retentionVia account-policy: show the policies and their dry
     runs; apply writes them (and deletes the governor's policies the configuration no longer names)."""
     compiled = compiled_or_refusals(config, stderr)
     if compiled is None:
-        return 2
+        return Answer(2)
     found = impacts(logs, compiled)
     print("native retention policies (retentionVia account-policy):", file=out)
     for impact in found:
@@ -76,12 +92,13 @@ def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shorte
     if len(found) > 1:
         print("  (AWS previews one policy at a time against the account as it is: a group a broader policy would shorten may "
               "keep a longer prefix policy's retention once both are in effect, so these counts are an upper bound)", file=out)
+    changes = sum(i.longer + i.shorter for i in found)
     if not apply:
-        return 0
+        return Answer(0, changes)
     if shorter and not allow_shortening:
         print(f"log-group-governor: these policies would shorten the retention of {shorter:,} log groups (listed above), and "
               f"their events would be deleted sooner; nothing was written. Rerun with --allow-shortening to accept that", file=stderr)
-        return 2
+        return Answer(2)
     for policy in compiled.policies:
         logs.put_account_policy(**policy.request())
     wanted = {p.name for p in compiled.policies}
@@ -91,7 +108,7 @@ def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shorte
         logs.delete_account_policy(policyName=name, policyType=RETENTION_POLICY)
     print(f"wrote {len(compiled.policies)} native retention policies{f', deleted {len(stale)} no longer configured' if stale else ''}; "
           f"they take effect in {IN_EFFECT_AFTER_H} hours", file=out)
-    return 0
+    return Answer(0)
 
 
 def _days(value: str) -> float:

@@ -51,7 +51,7 @@ def _retention(account: LocalAccount, context: dict[str, Any], out: TextIO) -> N
     config = DeploymentSettings.from_context({**context, **NATIVE_RETENTION}).policy
     _holds_data(account, "/aws/lambda/prod-ledger")  # the dry run lists the 20 largest groups in scope
     refused = native.plan_and_apply(account.logs, config, apply=True, allow_shortening=False, out=_Indented(), stderr=_Indented())
-    print(f"     apply without --allow-shortening: exit {refused}, {len(_retention_policies(account))} policies written")
+    print(f"     apply without --allow-shortening: exit {refused.code}, {len(_retention_policies(account))} policies written")
     native.plan_and_apply(account.logs, config, apply=True, allow_shortening=True, out=_Indented(), stderr=_Indented())
     real_clock = account.gaps.account_policies.clock
     account.gaps.account_policies.clock = lambda: time.time() + 25 * 3600

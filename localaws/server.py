@@ -69,6 +69,9 @@ class AwsLikeMiddleware:
         self.throttle_every: dict[str, int] = {}
         #: Called with each CloudWatch Logs operation before it is answered (tests act on progress).
         self.on_request: Callable[[str], None] | None = None
+        #: For tests of the callers' error handling: CloudWatch Logs operation -> (error code, message) answered
+        #: with HTTP 400 instead (an instrument, not a rule of AWS's: which call IAM refuses is the test's choice).
+        self.refuse: dict[str, tuple[str, str]] = {}
         self._seen: Counter[str] = Counter()
 
     def set_quotas(self, quotas_tps: Mapping[str, float]) -> None:
@@ -82,6 +85,11 @@ class AwsLikeMiddleware:
 
         if operation and self.on_request:
             self.on_request(operation)
+        if operation in self.refuse:
+            code, message = self.refuse[operation]
+            payload = json.dumps({"__type": code, "message": message}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload)))])
+            return [payload]
         if operation in self.throttle_every:
             with self.lock:
                 self._seen[operation] += 1
@@ -166,6 +174,7 @@ class RunningServer:
         self.middleware.throttled.clear()
         self.middleware.throttle_every = {}
         self.middleware.on_request = None
+        self.middleware.refuse = {}
         self.middleware._seen.clear()
 
 

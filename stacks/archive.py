@@ -30,7 +30,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from fleet.rollup import REPORTING_METRIC
-from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError, decode
+from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError, Key, Keys, unknown_keys_error
 from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
 from .alarms import ALARM_PERIOD, Alarms
@@ -40,9 +40,32 @@ from .functions import powertools_layer_arn
 from .ship_logs import ShipLogsDestination
 
 ARCHIVE_PREFIX = "archive:"
-ARCHIVE_KEYS = ("organizationId", "memberAccounts", "destinationName", "shards", "streamRetentionHours", "shipLogs",
-                "alarmTopicArn", "alarmEmail", "powertoolsLayerArn", "regions")
 DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
+#: The organization app's archive keys (org_app.py, in the logging account).
+ARCHIVE = Keys(
+    ARCHIVE_PREFIX, "archive: the central log archive (org_app.py, logging account)",
+    Key("organizationId", str, "", "The organization whose every account may send (the destination's access policy admits "
+        "aws:PrincipalOrgID; members then pass a sender role, which the rollout creates). This or memberAccounts is required.",
+        example="o-exampleorg1", schema={"pattern": "^(|o-[a-z0-9]{10,32})$"}),
+    Key("memberAccounts", list, [], "Instead of organizationId: the accounts that may send, listed (at most about "
+        "a few hundred: the destination policy's size limit).", example=["222222222222", "333333333333"],
+        schema={"items": {"type": "string", "pattern": "^\\d{12}$"}}),
+    Key("destinationName", str, DEFAULT_DESTINATION_NAME, "The CloudWatch Logs destination's name (members' destinationArn ends in it).",
+        example="central-log-archive"),
+    Key("shards", int, 1, "The archive stream's shards (1 MB/s of subscription data each; 1 to 500).", example=4,
+        schema={"minimum": 1, "maximum": 500}),
+    Key("streamRetentionHours", int, 24, "How long the stream keeps records, so a failed batch can be read again (24 to 8760).",
+        example=72, schema={"minimum": 24, "maximum": 8760}),
+    Key("regions", list, [], "One archive stack per region; empty: one stack, where the CLI's environment says.",
+        example=["eu-west-1", "us-east-1"], schema={"items": {"type": "string"}}),
+    Key("shipLogs", (dict, type(None)), {}, "The archive's ship-logs sink (the shipLogs keys).", example={"sink": "firehose"}),
+    Key("alarmTopicArn", str, "", "SNS topic the archive's alarms notify; empty: a topic of its own.",
+        example="arn:aws:sns:eu-west-1:111111111111:platform-alarms"),
+    Key("alarmEmail", str, "", "An address to subscribe to the archive's own alarm topic.", example="platform-oncall@example.com"),
+    Key("powertoolsLayerArn", str, "", "As governor:powertoolsLayerArn, for the archive's functions.",
+        example="arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"),
+)
+ARCHIVE_KEYS = ARCHIVE.names
 #: The archive's own log groups (ship-logs', the Firehose archive's errors, the fleet recorder's) are
 #: named under this prefix, so every member's guard knows them before they exist: a member governor
 #: running in the logging account itself (an OU that holds it) never subscribes them (the loop guard).
@@ -82,24 +105,23 @@ class ArchiveSettings:
         raw = {k[len(ARCHIVE_PREFIX):]: v for k, v in context.items() if k.startswith(ARCHIVE_PREFIX)}
         unknown = sorted(set(raw) - set(ARCHIVE_KEYS))
         if unknown:
-            raise ConfigError(f"unknown context key(s) {', '.join(ARCHIVE_PREFIX + k for k in unknown)}; "
-                              f"valid keys: {', '.join(ARCHIVE_PREFIX + k for k in ARCHIVE_KEYS)}")
-        org = decode(raw, "organizationId", "", str) or None
+            raise unknown_keys_error(ARCHIVE_PREFIX, unknown, ARCHIVE_KEYS)
+        org = ARCHIVE.read(raw, "organizationId") or None
         if org is not None and not _ORG_ID.match(org):
             raise ConfigError(f"archive:organizationId: expected an AWS Organizations id (o-xxxxxxxxxx); got {org!r}")
-        members = decode(raw, "memberAccounts", [], list)
+        members = ARCHIVE.read(raw, "memberAccounts")
         if any(not isinstance(a, str) or not _ACCOUNT.match(a) for a in members):
             raise ConfigError(f"archive:memberAccounts: expected a list of 12-digit account ids; got {members!r}")
         if org is None and not members:
             raise ConfigError("archive:organizationId / archive:memberAccounts: the destination must admit someone: set the "
                               "organization's id (every account of it), or list the member accounts")
-        name = decode(raw, "destinationName", DEFAULT_DESTINATION_NAME, str)
+        name = ARCHIVE.read(raw, "destinationName")
         if not _DESTINATION_NAME.match(name):
             raise ConfigError(f"archive:destinationName: 1 to 512 characters without ':' or '*'; got {name!r}")
-        shards = decode(raw, "shards", 1, int)
+        shards = ARCHIVE.read(raw, "shards")
         if not 1 <= shards <= 500:
             raise ConfigError(f"archive:shards: expected 1 to 500 shards (1 MB/s of subscription data each); got {shards}")
-        retention = decode(raw, "streamRetentionHours", 24, int)
+        retention = ARCHIVE.read(raw, "streamRetentionHours")
         if not 24 <= retention <= 8760:
             raise ConfigError(f"archive:streamRetentionHours: expected 24 to 8760 (how long a failed batch can be read again); got {retention}")
         if members and not org:
@@ -110,14 +132,14 @@ class ArchiveSettings:
                     f"PutDestinationPolicy takes at most {DESTINATION_POLICY_LIMIT_BYTES:,}. Admit the organization instead "
                     f"(archive:organizationId: one condition for any number of accounts; members then pass a sender role, which the "
                     f"rollout creates), or list at most about {max_listed_accounts()} accounts")
-        regions = decode(raw, "regions", [], list)
+        regions = ARCHIVE.read(raw, "regions")
         if any(not isinstance(r, str) or not re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", r) for r in regions):
             raise ConfigError(f"archive:regions: a list of region names (e.g. [\"eu-west-1\", \"us-east-1\"]); got {regions!r}")
         return cls(organization_id=org, member_accounts=tuple(members), destination_name=name, shards=shards, regions=tuple(regions),
                    stream_retention_hours=retention,
                    ship_logs=parse_ship_logs_config(raw.get("shipLogs"), key="archive:shipLogs", require_stream=False),
-                   alarm_topic_arn=decode(raw, "alarmTopicArn", "", str) or None, alarm_email=decode(raw, "alarmEmail", "", str) or None,
-                   powertools_layer_arn=decode(raw, "powertoolsLayerArn", "", str) or None)
+                   alarm_topic_arn=ARCHIVE.read(raw, "alarmTopicArn") or None, alarm_email=ARCHIVE.read(raw, "alarmEmail") or None,
+                   powertools_layer_arn=ARCHIVE.read(raw, "powertoolsLayerArn") or None)
 
 
 class LogArchiveStack(Stack):

@@ -41,7 +41,7 @@ from cdk_stacksets import (
 )
 from constructs import Construct
 
-from shared.config import ConfigError, decode
+from shared.config import ConfigError, Key, Keys, unknown_keys_error
 
 from .archive import ARCHIVE_LOG_GROUP_PREFIX, ARCHIVE_LOG_GROUPS, DEFAULT_DESTINATION_NAME
 from .fleet import fleet_bus_arn
@@ -50,8 +50,32 @@ from .governor_stack import GovernorComposition
 from .settings import DeploymentSettings
 
 ROLLOUT_PREFIX = "rollout:"
-ROLLOUT_KEYS = ("centralAccount", "regions", "waves", "wave", "destinationName", "assetBucketPrefix", "failureTolerancePercentage",
-                "maxConcurrentPercentage", "regionConcurrency", "callAs")
+#: The organization app's rollout keys (org_app.py, from the StackSet administrator).
+ROLLOUT = Keys(
+    ROLLOUT_PREFIX, "rollout: the StackSet rollout (org_app.py, StackSet administrator)",
+    Key("centralAccount", str, "", "The logging account that holds the archive (12 digits).", example="111111111111",
+        schema={"pattern": "^\\d{12}$"}, required=True),
+    Key("regions", list, [], "The regions to govern, each with the archive deployed.", example=["eu-west-1"],
+        schema={"items": {"type": "string"}, "minItems": 1}, required=True),
+    Key("waves", list, [], "A list of waves, each a list of OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx), the first wave "
+        "first.", example=[["ou-exam-11111111"], ["ou-exam-22222222"]], schema={"items": {"type": "array", "minItems": 1}, "minItems": 1},
+        required=True),
+    Key("wave", int, 0, "How many waves are out, counting from 0: raise it by one per deploy to roll out wave by wave.", example=1,
+        schema={"minimum": 0}),
+    Key("destinationName", str, DEFAULT_DESTINATION_NAME, "The archive's destinationName (archive:destinationName).",
+        example="central-log-archive"),
+    Key("assetBucketPrefix", str, "log-group-governor-assets", "The code's staging buckets' name prefix (a region is appended; "
+        "3 to 41 lowercase letters, digits and '-').", example="acme-lgg-assets", schema={"pattern": "^[a-z0-9-]{3,41}$"}),
+    Key("failureTolerancePercentage", int, 0, "StackSets: the share of accounts per region that may fail before the region stops "
+        "(0 to 100).", example=10, schema={"minimum": 0, "maximum": 100}),
+    Key("maxConcurrentPercentage", int, 10, "StackSets: the share of accounts deployed at once per region (1 to 100).", example=25,
+        schema={"minimum": 1, "maximum": 100}),
+    Key("regionConcurrency", str, "SEQUENTIAL", "StackSets: SEQUENTIAL (a region at a time) or PARALLEL.", example="PARALLEL",
+        schema={"enum": ["SEQUENTIAL", "PARALLEL"]}),
+    Key("callAs", str, "DELEGATED_ADMIN", "DELEGATED_ADMIN: deploy from a delegated StackSet administrator (as AWS advises); SELF: "
+        "from the management account.", example="SELF", schema={"enum": ["DELEGATED_ADMIN", "SELF"]}),
+)
+ROLLOUT_KEYS = ROLLOUT.names
 _OU = re.compile(r"^(ou-[a-z0-9]{4,32}-[a-z0-9]{8,32}|r-[a-z0-9]{4,32})$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -88,39 +112,38 @@ class RolloutSettings:
             return None
         unknown = sorted(set(raw) - set(ROLLOUT_KEYS))
         if unknown:
-            raise ConfigError(f"unknown context key(s) {', '.join(ROLLOUT_PREFIX + k for k in unknown)}; "
-                              f"valid keys: {', '.join(ROLLOUT_PREFIX + k for k in ROLLOUT_KEYS)}")
-        central = decode(raw, "centralAccount", "", str)
+            raise unknown_keys_error(ROLLOUT_PREFIX, unknown, ROLLOUT_KEYS)
+        central = ROLLOUT.read(raw, "centralAccount")
         if not _ACCOUNT.match(central):
             raise ConfigError(f"rollout:centralAccount: the logging account that holds the archive (12 digits); got {central!r}")
-        regions = decode(raw, "regions", [], list)
+        regions = ROLLOUT.read(raw, "regions")
         if not regions or any(not isinstance(r, str) or not _REGION.match(r) for r in regions):
             raise ConfigError(f"rollout:regions: the regions to govern, each with the archive deployed (e.g. [\"eu-west-1\"]); got {regions!r}")
-        waves = decode(raw, "waves", [], list)
+        waves = ROLLOUT.read(raw, "waves")
         if not waves or any(not isinstance(w, list) or not w or any(not isinstance(o, str) or not _OU.match(o) for o in w) for w in waves):
             raise ConfigError("rollout:waves: a list of waves, each a list of OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx), "
                               f"the first wave first; got {waves!r}")
-        wave = decode(raw, "wave", 0, int)
+        wave = ROLLOUT.read(raw, "wave")
         if not 0 <= wave < len(waves):
             raise ConfigError(f"rollout:wave: how many waves are out, counting from 0 (0 to {len(waves) - 1}); got {wave}")
-        prefix = decode(raw, "assetBucketPrefix", "log-group-governor-assets", str)
+        prefix = ROLLOUT.read(raw, "assetBucketPrefix")
         if not _BUCKET_PREFIX.match(prefix):
             raise ConfigError(f"rollout:assetBucketPrefix: 3 to 41 lowercase letters, digits and '-' (a region is appended); got {prefix!r}")
-        tolerance = decode(raw, "failureTolerancePercentage", 0, int)
-        concurrency = decode(raw, "maxConcurrentPercentage", 10, int)
+        tolerance = ROLLOUT.read(raw, "failureTolerancePercentage")
+        concurrency = ROLLOUT.read(raw, "maxConcurrentPercentage")
         if not 0 <= tolerance <= 100 or not 1 <= concurrency <= 100:
             raise ConfigError(f"rollout:failureTolerancePercentage (0-100, default 0) / maxConcurrentPercentage (1-100, default 10); "
                               f"got {tolerance} and {concurrency}")
-        parallel = decode(raw, "regionConcurrency", "SEQUENTIAL", str)
+        parallel = ROLLOUT.read(raw, "regionConcurrency")
         if parallel not in ("SEQUENTIAL", "PARALLEL"):
             raise ConfigError(f"rollout:regionConcurrency: SEQUENTIAL (default) or PARALLEL; got {parallel!r}")
-        call_as = decode(raw, "callAs", "DELEGATED_ADMIN", str)
+        call_as = ROLLOUT.read(raw, "callAs")
         if call_as not in ("DELEGATED_ADMIN", "SELF"):
             raise ConfigError(f"rollout:callAs: DELEGATED_ADMIN (default: deploy from a delegated StackSet administrator) or SELF "
                               f"(from the management account); got {call_as!r}")
         return cls(central_account=central, regions=tuple(regions), waves=tuple(tuple(w) for w in waves), wave=wave,
                    delegated_admin=call_as == "DELEGATED_ADMIN",
-                   destination_name=decode(raw, "destinationName", DEFAULT_DESTINATION_NAME, str), asset_bucket_prefix=prefix,
+                   destination_name=ROLLOUT.read(raw, "destinationName"), asset_bucket_prefix=prefix,
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
 
 

@@ -15,26 +15,64 @@ from governor.config import (
     DestinationKind,
     PolicyConfig,
     Via,
-    decode,
+    POLICY,
     parse_policy_config,
     strip_context_prefix,
 )
+from shared.config import Key, Keys
 from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
 #: Powertools for AWS Lambda (Python) v3 publishes this layer in every commercial region.
 POWERTOOLS_LAYER_ACCOUNT = "017000801446"
 DEFAULT_POWERTOOLS_LAYER_VERSION = 27
+#: The Powertools release that layer version carries, which requirements-dev.txt pins for the tests
+#: (tests/unit/test_config.py holds the two together).
+POWERTOOLS_VERSION = "3.37.0"
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._-]{1,256}$")
 _SNS_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
 
-DEPLOYMENT_KEYS = ("createTrail", "alarmTopicArn", "alarmEmail", "eventHandlerConcurrency", "powertoolsLayerArn", "backfillOnDeploy",
-                   "reconcileSchedule", "removeFiltersOnDelete", "shipLogs", "fleetBusArn", "senderRole")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 #: EventBridge Scheduler's expressions: rate(<n> <unit>) or cron(<six fields>).
 _SCHEDULE = re.compile(r"^(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\(\S+( \S+){5}\))$")
+#: The deployment keys (``governor:`` prefix): what the stack deploys around the policy.
+DEPLOYMENT = Keys(
+    "governor:", "Deployment: what the stack deploys around the policy",
+    Key("createTrail", bool, True, "Create a single-region CloudTrail trail for write management events (EventBridge sees "
+        "CreateLogGroup only through one). Set false when the account already has one logging management events in this region "
+        "(an organization trail counts): a second trail costs money (docs/design.md).", example=False),
+    Key("alarmTopicArn", str, "", "SNS topic every alarm notifies. Empty: the stack creates an encrypted topic (output AlarmTopicArn).",
+        example="arn:aws:sns:eu-west-1:123456789012:platform-alarms", schema={"pattern": "^(|arn:aws[a-z-]*:sns:.+)$"}),
+    Key("alarmEmail", str, "", "An address to subscribe to the stack's own alarm topic (it receives a confirmation mail first); "
+        "not with alarmTopicArn.", example="platform-oncall@example.com"),
+    Key("eventHandlerConcurrency", int, DEFAULT_EVENT_CONCURRENCY, "The most containers of each event handler draining its queue at "
+        "once (2 to 1000). Their pacing divides eventQuotaShare between them, so raising it does not raise the share of the quotas "
+        "the handlers take.", example=4, schema={"minimum": 2, "maximum": 1000}),
+    Key("powertoolsLayerArn", str, "", "Powertools for AWS Lambda layer version. Empty: the public "
+        f"AWSLambdaPowertoolsPythonV3-python313-arm64 layer, version {DEFAULT_POWERTOOLS_LAYER_VERSION} (Powertools "
+        f"{POWERTOOLS_VERSION}, the version the tests run), of the stack's region; set it in the China and GovCloud partitions.",
+        example="arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"),
+    Key("backfillOnDeploy", bool, False, "Start a backfill apply run on the first deploy and on every deploy that changes the policy.",
+        example=True),
+    Key("reconcileSchedule", (str, type(None)), DEFAULT_RECONCILE_SCHEDULE, "When the reconcile runs: an EventBridge Scheduler "
+        "expression (rate(12 hours), cron(0 3 * * ? *)), or null for none. A reconcile is a backfill apply run over every group "
+        "that catches what events missed and publishes coverage.", example="cron(0 3 * * ? *)"),
+    Key("removeFiltersOnDelete", bool, False, "true: deleting the stack removes the governor's own filters (by name) from every "
+        "group first, paced and resumable (docs/operations.md); other tools' filters are never touched.", example=True),
+    Key("shipLogs", (dict, type(None)), {}, "The built-in destination's sink and concurrency cap (the keys below, docs/ship-logs.md). "
+        "Ignored when destinationArn is set.", example={"sink": "firehose", "reservedConcurrency": 10}),
+    Key("fleetBusArn", str, "", "The organization's fleet bus (the archive stack's FleetBusArn output of this region): finished "
+        "reconciles put their coverage there, and the governor's alarm state changes follow. The StackSet rollout sets it.",
+        example="arn:aws:events:eu-west-1:111111111111:event-bus/log-group-governor-fleet"),
+    Key("senderRole", bool, False, "true: the stack creates the sender role an organization-wide CloudWatch Logs destination needs "
+        "(trusted by logs.amazonaws.com of this account and region) and passes it on every filter and in the account policy. "
+        "The organization rollout sets it for every member when archive:organizationId is set.", example=True),
+)
+DEPLOYMENT_KEYS = DEPLOYMENT.names
 ALL_KEYS = POLICY_KEYS + DEPLOYMENT_KEYS
+#: Every governor: key, as synth reads them.
+GOVERNOR = Keys("governor:", "governor", *(POLICY[k] for k in POLICY), *(DEPLOYMENT[k] for k in DEPLOYMENT))
 
 
 @dataclass(frozen=True)
@@ -69,31 +107,31 @@ class DeploymentSettings:
         raw = strip_context_prefix(context, ALL_KEYS)
         policy = parse_policy_config(raw, require_destination=False)
 
-        alarm_topic = decode(raw, "alarmTopicArn", "", str) or None
+        alarm_topic = DEPLOYMENT.read(raw, "alarmTopicArn") or None
         if alarm_topic and not _SNS_ARN.match(alarm_topic):
             raise ConfigError(f"alarmTopicArn: expected an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>) or \"\"; got {alarm_topic!r}")
-        email = decode(raw, "alarmEmail", "", str) or None
+        email = DEPLOYMENT.read(raw, "alarmEmail") or None
         if email and not _EMAIL.match(email):
             raise ConfigError(f"alarmEmail: expected an e-mail address to subscribe to the alarm topic, or \"\"; got {email!r}")
         if email and alarm_topic:
             raise ConfigError("alarmEmail: subscribes an address to the stack's own topic; with alarmTopicArn set, subscribe it to that topic instead")
-        concurrency = decode(raw, "eventHandlerConcurrency", DEFAULT_EVENT_CONCURRENCY, int)
+        concurrency = DEPLOYMENT.read(raw, "eventHandlerConcurrency")
         if not 2 <= concurrency <= 1000:
             raise ConfigError(f"eventHandlerConcurrency: expected 2 to 1000 (the most containers of each event handler draining its queue, as SQS event sources allow); got {concurrency}")
-        layer = decode(raw, "powertoolsLayerArn", "", str) or None
+        layer = DEPLOYMENT.read(raw, "powertoolsLayerArn") or None
         if layer and not _LAYER_ARN.match(layer):
             raise ConfigError(f"powertoolsLayerArn: expected a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>) or \"\"; got {layer!r}")
-        schedule = decode(raw, "reconcileSchedule", DEFAULT_RECONCILE_SCHEDULE, (str, type(None)))
+        schedule = DEPLOYMENT.read(raw, "reconcileSchedule")
         if schedule in ("null", ""):  # `-c governor:reconcileSchedule=null` arrives as a string
             schedule = None
         if schedule is not None and not _SCHEDULE.match(schedule):
             raise ConfigError(f"reconcileSchedule: expected an EventBridge Scheduler expression such as \"rate(1 day)\" or "
                               f"\"cron(0 3 * * ? *)\", or null for no scheduled reconcile; got {schedule!r}")
-        fleet_bus = decode(raw, "fleetBusArn", "", str) or None
+        fleet_bus = DEPLOYMENT.read(raw, "fleetBusArn") or None
         if fleet_bus and not _EVENT_BUS_ARN.match(fleet_bus):
             raise ConfigError(f"fleetBusArn: expected the central account's fleet bus (arn:aws:events:<region>:<account>:event-bus/<name>, "
                               f"the archive stack's FleetBusArn output) or \"\"; got {fleet_bus!r}")
-        backfill_on_deploy = decode(raw, "backfillOnDeploy", False, bool)
+        backfill_on_deploy = DEPLOYMENT.read(raw, "backfillOnDeploy")
         if policy.subscription_mode is Via.ACCOUNT_POLICY and not backfill_on_deploy and schedule is None:
             raise ConfigError("subscriptionMode: \"account-policy\" is written by a finished run over every group, and neither "
                               "backfillOnDeploy nor reconcileSchedule starts one: set backfillOnDeploy true or a reconcileSchedule")
@@ -108,7 +146,7 @@ class DeploymentSettings:
             if not compiled.expressible:
                 raise ConfigError("retentionVia: \"account-policy\" cannot say what this configuration says, and the governor never "
                                   "shortens silently: " + "; ".join(compiled.refusals) + ". Change those keys, or use retentionVia \"per-group\"")
-        sender_role = decode(raw, "senderRole", False, bool)
+        sender_role = DEPLOYMENT.read(raw, "senderRole")
         destination = policy.destination
         if sender_role and (destination is None or destination.kind is not DestinationKind.LOGS_DESTINATION):
             raise ConfigError("senderRole: only a CloudWatch Logs destination of another account (arn:<partition>:logs:<region>:<account>:"
@@ -118,10 +156,10 @@ class DeploymentSettings:
                               "an existing one: set only one")
         return cls(
             sender_role=sender_role,
-            remove_filters_on_delete=decode(raw, "removeFiltersOnDelete", False, bool),
+            remove_filters_on_delete=DEPLOYMENT.read(raw, "removeFiltersOnDelete"),
             reconcile_schedule=schedule,
             policy=policy,
-            create_trail=decode(raw, "createTrail", True, bool),
+            create_trail=DEPLOYMENT.read(raw, "createTrail"),
             alarm_topic_arn=alarm_topic,
             alarm_email=email,
             event_handler_concurrency=concurrency,

@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.config import ConfigError, decode
+from shared.config import ConfigError, Key, Keys
 
 ENV_SHIP_LOGS = "GOVERNOR_SHIP_LOGS"
 ENV_SHIP_LOGS_DLQ_URL = "GOVERNOR_SHIP_LOGS_DLQ_URL"
@@ -51,8 +51,32 @@ _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 #: Set to "1" only where ship-logs runs locally (tests, the demo): lets it post to http://127.0.0.1.
 #: The stack never sets it, and synth refuses a plain http:// endpoint.
 ENV_ALLOW_LOOPBACK_HTTP = "GOVERNOR_ALLOW_LOOPBACK_HTTP"
-SHIP_LOGS_KEYS = ("sink", "endpoint", "index", "auth", "secretArn", "domainArn", "deliveryStreamArn", "compress", "customMetricNamespaces",
-                  "maxBatchBytes", "reservedConcurrency")
+#: The keys of the ``shipLogs`` object (governor:shipLogs, archive:shipLogs).
+SHIP_LOGS = Keys(
+    "shipLogs.", "shipLogs: the built-in destination's sink",
+    Key("sink", str, SinkKind.FIREHOSE.value, "Where ship-logs delivers: firehose (the stack's encrypted S3 archive through Amazon "
+        "Data Firehose, or deliveryStreamArn), opensearch (the _bulk API of a domain or cluster), or http (a JSON lines endpoint).",
+        example="opensearch", schema={"enum": [k.value for k in SinkKind]}),
+    Key("endpoint", str, "", "opensearch and http sinks: the https:// URL to deliver to.", example="https://search.example.com",
+        schema={"pattern": "^(|https://.+)$"}),
+    Key("index", str, "logs-%Y.%m.%d", "opensearch: the index name; strftime codes are filled in from each event's time.",
+        example="cloudwatch-%Y.%m"),
+    Key("auth", str, SinkAuth.NONE.value, "none, basic or header (opensearch, http: credentials from secretArn), or sigv4 "
+        "(opensearch: the domain in domainArn).", example="sigv4", schema={"enum": [a.value for a in SinkAuth]}),
+    Key("secretArn", str, "", "basic and header auth: a Secrets Manager secret or SSM SecureString parameter holding the credentials.",
+        example="arn:aws:secretsmanager:eu-west-1:123456789012:secret:ship-logs-credentials"),
+    Key("domainArn", str, "", "sigv4 auth: the OpenSearch Service domain ARN.", example="arn:aws:es:eu-west-1:123456789012:domain/logs"),
+    Key("deliveryStreamArn", str, "", "firehose: an existing Firehose stream; empty: the stack builds its own archive.",
+        example="arn:aws:firehose:eu-west-1:123456789012:deliverystream/central-logs"),
+    Key("compress", bool, True, "Gzip what ship-logs sends (opensearch, http).", example=False),
+    Key("customMetricNamespaces", list, [], "CloudWatch namespaces ship-logs turns embedded-metric-format lines into metrics for "
+        "(1 to 255 characters each, not AWS/...).", example=["Orders"], schema={"items": {"type": "string", "minLength": 1, "maxLength": 255}}),
+    Key("maxBatchBytes", int, DEFAULT_MAX_BATCH_BYTES, f"The most bytes per request to the sink ({MIN_MAX_BATCH_BYTES} to "
+        f"{MAX_MAX_BATCH_BYTES}).", example=1048576, schema={"minimum": MIN_MAX_BATCH_BYTES, "maximum": MAX_MAX_BATCH_BYTES}),
+    Key("reservedConcurrency", int, 10, "The most ship-logs invocations at once (1 to 1000): a cap on what a burst can cost and on "
+        "the load on the sink.", example=20, schema={"minimum": 1, "maximum": 1000}),
+)
+SHIP_LOGS_KEYS = SHIP_LOGS.names
 
 
 @dataclass(frozen=True)
@@ -118,38 +142,38 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
     auth = choice("auth", SinkAuth, SinkAuth.NONE)
     if auth not in _AUTH_BY_SINK[sink]:
         raise ConfigError(f"{key}.auth: a {sink.value} sink takes {', '.join(a.value for a in _AUTH_BY_SINK[sink])}; got {auth.value!r}")
-    endpoint = decode(raw, "endpoint", "", str)
+    endpoint = SHIP_LOGS.read(raw, "endpoint")
     if sink in (SinkKind.OPENSEARCH, SinkKind.HTTP):
         _check_endpoint(endpoint, f"{key}.endpoint", sink, allow_loopback_http)
     elif endpoint:
         raise ConfigError(f"{key}.endpoint: a firehose sink takes deliveryStreamArn, not an endpoint")
-    secret_arn = decode(raw, "secretArn", "", str)
+    secret_arn = SHIP_LOGS.read(raw, "secretArn")
     if auth in (SinkAuth.BASIC, SinkAuth.HEADER) and not _SECRET_ARN.match(secret_arn):
         raise ConfigError(
             f"{key}.secretArn: {auth.value} auth reads its credentials from a Secrets Manager secret or SSM SecureString "
             f"parameter; expected its ARN, got {secret_arn!r}"
         )
-    domain_arn = decode(raw, "domainArn", "", str)
+    domain_arn = SHIP_LOGS.read(raw, "domainArn")
     if auth is SinkAuth.SIGV4 and not _DOMAIN_ARN.match(domain_arn):
         raise ConfigError(f"{key}.domainArn: sigv4 auth needs the OpenSearch Service domain ARN (arn:aws:es:<region>:<account>:domain/<name>); got {domain_arn!r}")
-    stream = decode(raw, "deliveryStreamArn", "", str)
+    stream = SHIP_LOGS.read(raw, "deliveryStreamArn")
     if stream and not _DELIVERY_STREAM_ARN.match(stream):
         raise ConfigError(f"{key}.deliveryStreamArn: expected arn:aws:firehose:<region>:<account>:deliverystream/<name>; got {stream!r}")
     if sink is SinkKind.FIREHOSE and require_stream and not stream:
         raise ConfigError(f"{key}.deliveryStreamArn: the firehose sink needs the stream's ARN (the stack sets it for its built-in archive)")
-    index = decode(raw, "index", "logs-%Y.%m.%d", str)
+    index = SHIP_LOGS.read(raw, "index")
     sample = _strftime_sample(index)
     if not sample or sample != sample.lower() or sample.startswith(("-", "_", "+")) or any(c in sample for c in ' "*\\<|,>/?#:'):
         raise ConfigError(f"{key}.index: expected a lowercase OpenSearch index name (strftime codes allowed) without spaces or \\\"*<|,>/?#:; got {index!r}")
-    max_batch = decode(raw, "maxBatchBytes", DEFAULT_MAX_BATCH_BYTES, int)
+    max_batch = SHIP_LOGS.read(raw, "maxBatchBytes")
     if not MIN_MAX_BATCH_BYTES <= max_batch <= MAX_MAX_BATCH_BYTES:
         raise ConfigError(f"{key}.maxBatchBytes: expected {MIN_MAX_BATCH_BYTES} to {MAX_MAX_BATCH_BYTES}; got {max_batch}")
-    concurrency = decode(raw, "reservedConcurrency", 10, int)
+    concurrency = SHIP_LOGS.read(raw, "reservedConcurrency")
     if not 1 <= concurrency <= 1000:
         raise ConfigError(f"{key}.reservedConcurrency: expected 1 to 1000 (the most ship-logs may run at once); got {concurrency}")
     return ShipLogsConfig(
         sink=sink, endpoint=endpoint, index=index, auth=auth, secret_arn=secret_arn, domain_arn=domain_arn,
-        delivery_stream_arn=stream, compress=decode(raw, "compress", True, bool), max_batch_bytes=max_batch,
+        delivery_stream_arn=stream, compress=SHIP_LOGS.read(raw, "compress"), max_batch_bytes=max_batch,
         reserved_concurrency=concurrency,
         custom_metric_namespaces=_namespaces(raw, key),
     )
@@ -173,7 +197,7 @@ def _check_endpoint(endpoint: str, key: str, sink: SinkKind, allow_loopback_http
 
 
 def _namespaces(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    values = decode(raw, "customMetricNamespaces", [], list)
+    values = SHIP_LOGS.read(raw, "customMetricNamespaces")
     for value in values:
         if not isinstance(value, str) or not 1 <= len(value) <= 255 or value.startswith("AWS/"):
             raise ConfigError(f"{key}.customMetricNamespaces: expected CloudWatch namespaces (1-255 characters, not AWS/...); got {value!r}")

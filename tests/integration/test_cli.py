@@ -10,10 +10,13 @@ import signal
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from cli.__main__ import main
+from localaws.lambda_runtime import SimulatedClock
 from localaws.mix import EXCLUDED_PREFIX, FILTER_NAME, Mix, create_mix
 from localaws.server import RunningServer, aws_like_server, scaled_quotas
 
@@ -41,10 +44,10 @@ def account(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield server, mix, shipper
 
 
-def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 40) -> tuple[int, str]:
+def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 40, **clock: Any) -> tuple[int, str]:
     err = io.StringIO()
     code = main([*args, "--endpoint-url", server.endpoint_url, "--region", server.region, "--quota-scale", str(quota_scale),
-                 "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err)
+                 "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err, **clock)
     return code, err.getvalue()
 
 
@@ -56,7 +59,7 @@ def test_plan_writes_every_decision_and_changes_nothing(account: tuple, tmp_path
     server, mix, shipper = account
     output = tmp_path / "plan.jsonl"
 
-    code, stderr = _run(server, shipper, "plan", "--output", str(output))
+    code, stderr = _run(server, shipper, "plan", "--output", str(output), "--progress", "always")
 
     assert code == 0
     decisions = [json.loads(line) for line in output.read_text().splitlines()]
@@ -66,6 +69,15 @@ def test_plan_writes_every_decision_and_changes_nothing(account: tuple, tmp_path
     assert summary["dryRun"] is True and summary["logGroups"] == GROUPS
     assert summary["byReason"]["subscription conflict"] == {"no-free-slot": len(mix.names("full"))}
     assert f"{GROUPS}/{GROUPS} groups" in stderr and "ETA" in stderr
+    assert "counting log groups: 50 so far" in stderr  # the first pass says how far it got (a page is 50 groups)
+
+
+def test_the_progress_line_is_drawn_only_on_a_terminal(account: tuple, tmp_path: Path) -> None:
+    server, _, shipper = account
+
+    code, stderr = _run(server, shipper, "plan", "--output", str(tmp_path / "plan.jsonl"))
+
+    assert code == 0 and "groups ·" not in stderr and "counting" not in stderr and _summary(stderr)["logGroups"] == GROUPS
 
 
 def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_path: Path) -> None:
@@ -102,19 +114,22 @@ def test_remove_filters_takes_off_only_the_governors_filters(account: tuple, tmp
         assert FILTER_NAME not in names and (names == {"vendor-a", "vendor-b"} if name in mix.names("full") else names == set())
 
 
-def test_throttling_is_absorbed_and_nothing_is_lost(account: tuple, tmp_path: Path) -> None:
+def test_throttling_is_absorbed_and_nothing_is_lost(account: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another tool takes part of a quota: the server throttles every fourth PutSubscriptionFilter,
     whatever the machine's speed. botocore retries, the pacer gives way, nothing is lost."""
     server, mix, shipper = account
     server.middleware.throttle_every = {"PutSubscriptionFilter": 4}
+    clock = SimulatedClock()  # the pacer's waits and botocore's backoff pass on it, not in real time
+    monkeypatch.setattr("botocore.endpoint.time", SimpleNamespace(sleep=clock.sleep))
 
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"))
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"), clock=clock.monotonic, sleep=clock.sleep)
 
     assert code == 0
     throttled, served = server.middleware.throttled["PutSubscriptionFilter"], server.middleware.served["PutSubscriptionFilter"]
     assert throttled == (throttled + served) // 4 and throttled > 0
     assert served == len(mix.names("plain"))  # every filter put once: retries are not new writes
     assert _summary(stderr)["errorCount"] == 0
+    assert clock.now > 0  # the pacer gave way (on the simulated clock)
     local = server.account()
     for name in mix.names("plain"):
         assert local.snapshot(name)["filters"] == {FILTER_NAME: shipper}

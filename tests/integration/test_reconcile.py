@@ -128,7 +128,7 @@ def test_cli_status_prints_the_latest_coverage_as_a_table(account: LocalAccount,
     from cli.__main__ import main
 
     out, err = io.StringIO(), io.StringIO()
-    assert main(["status", "--bucket", REPORTS_BUCKET, "--region", account.region], stdout=out, stderr=err) == 1
+    assert main(["status", "--bucket", REPORTS_BUCKET, "--region", account.region], stdout=out, stderr=err) == 4
     assert "no coverage in s3://governor-reports/coverage/latest.json yet" in err.getvalue()
 
     account.create_log_group("/aws/lambda/orders-api")

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from shared.config import ConfigError, decode
+from shared.config import ConfigError, Key, Keys
 
 #: The values PutRetentionPolicy accepts, in days.
 VALID_RETENTION_DAYS: tuple[int, ...] = (
@@ -224,13 +224,80 @@ class PolicyConfig:
         }
 
 
-POLICY_KEYS = (
-    "destinationArn", "destinationRoleArn", "filterName", "filterPattern", "defaultRetentionDays",
-    "retentionOverrides", "retentionMode", "shortenRetention", "retentionMinDays", "retentionMaxDays",
-    "neverExpireCompliant", "orphanRetentionDays", "excludePrefixes", "excludePatterns", "excludeTags",
-    "shippingPathLogGroups", "maxFiltersPerLogGroup", "apiQuotasTps", "eventQuotaShare", "backfillQuotaShare",
-    "driftFightLimit", "driftFightWindowMinutes", "driftConflictHoldHours", "subscriptionMode", "retentionVia",
+_DAYS = ", ".join(map(str, VALID_RETENTION_DAYS))
+_RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}
+#: The policy keys (``governor:`` prefix): what a governed log group should look like, and where it ships.
+POLICY = Keys(
+    "governor:", "Policy: what a governed log group looks like",
+    Key("destinationArn", str, "", "ARN of a Lambda function, Kinesis stream, Firehose stream, or (cross-account) CloudWatch Logs "
+        "destination, in the stack's region. Empty: the stack deploys its built-in destination, ship-logs (docs/ship-logs.md).",
+        example="arn:aws:logs:eu-west-1:111111111111:destination:central-log-archive"),
+    Key("destinationRoleArn", str, "", "Role CloudWatch Logs assumes to write to a Kinesis or Firehose destination (required for those); "
+        "for a CloudWatch Logs destination whose access policy admits an organization, the sender role (or set senderRole); "
+        "refused for a Lambda destination.", example="arn:aws:iam::123456789012:role/CWLtoKinesisRole"),
+    Key("filterName", str, "log-group-governor", "Name of the governor's subscription filter; a filter of this name is the "
+        "governor's and is updated in place. 1 to 512 characters without ':', '*' or quotes.", example="org-log-shipping",
+        schema={"minLength": 1, "maxLength": MAX_FILTER_NAME_LENGTH, "pattern": "^[^:*'\"]+$"}),
+    Key("filterPattern", str, "", "CloudWatch Logs filter pattern of the subscription; empty ships every event.",
+        example="?ERROR ?WARN", schema={"maxLength": MAX_FILTER_PATTERN_LENGTH}),
+    Key("defaultRetentionDays", (int, type(None)), 30, f"Retention for every governed group, in days: one of {_DAYS}; null "
+        "leaves retention alone.", example=90, schema=_RETENTION_SCHEMA),
+    Key("retentionOverrides", dict, {}, "Log group name prefix -> retention in days (or null: leave alone). The longest matching "
+        "prefix wins.", example={"/aws/lambda/prod-": 365, "/aws/lambda/dev-": 7},
+        schema={"additionalProperties": _RETENTION_SCHEMA, "propertyNames": {"minLength": 1}}),
+    Key("retentionMode", str, RetentionMode.MINIMUM.value, "How a group's retention is judged: minimum sets it where none is and "
+        "raises a shorter one (a team keeps a longer one); exact also shortens a longer one; clamp raises below retentionMinDays, "
+        "shortens above retentionMaxDays and leaves anything between. A group without retention gets defaultRetentionDays "
+        "(or its override) in every mode.", example="exact", schema={"enum": [m.value for m in RetentionMode]}),
+    Key("shortenRetention", bool, False, "The older spelling of retentionMode \"exact\" (kept so existing cdk.json files work); "
+        "true with another retentionMode is refused.", example=True),
+    Key("retentionMinDays", (int, type(None)), None, "retentionMode clamp only: the shortest retention allowed. "
+        "defaultRetentionDays and every override must lie within the bounds.", example=7, schema=_RETENTION_SCHEMA),
+    Key("retentionMaxDays", (int, type(None)), None, "retentionMode clamp only: the longest retention allowed.", example=365,
+        schema=_RETENTION_SCHEMA),
+    Key("neverExpireCompliant", bool, False, "true: a group that never expires counts as compliant and is left alone. By default "
+        "never-expire is non-compliant and gets the configured retention.", example=True),
+    Key("orphanRetentionDays", (int, type(None)), None, "A retention for /aws/lambda/<name> groups whose function no longer exists "
+        "(found by one listing of functions per reconcile run). null: orphans are only reported. Orphaned groups are never deleted.",
+        example=14, schema=_RETENTION_SCHEMA),
+    Key("excludePrefixes", list, [], "Groups whose names start with one of these are left alone (no filter, no retention).",
+        example=["/aws/vendedlogs/"], schema={"items": {"type": "string", "minLength": 1}}),
+    Key("excludePatterns", list, [], "Python regular expressions; a group whose name matches one (re.search) is left alone.",
+        example=["-sandbox-\\d+$"], schema={"items": {"type": "string", "minLength": 1}}),
+    Key("excludeTags", dict, {}, "Tag key -> value (\"*\": any value); a group carrying one is left alone. Teams opt out by "
+        "tagging (the shipped cdk.json sets log-group-governor:opt-out = true).", example={"log-group-governor:opt-out": "true"},
+        schema={"additionalProperties": {"type": "string", "minLength": 1}}),
+    Key("shippingPathLogGroups", list, [], "Log groups that carry the shipping path's own logs (a stream consumer, a Firehose "
+        "transform, a second shipper); a trailing * makes an entry a prefix. Never subscribed.",
+        example=["/aws/lambda/central-shipper", "/aws/kinesisfirehose/*"], schema={"items": {"type": "string", "minLength": 1}}),
+    Key("maxFiltersPerLogGroup", int, DEFAULT_MAX_FILTERS_PER_LOG_GROUP, "Subscription filter quota per log group in your account "
+        "(2 by default in AWS; 1 to 10).", example=3, schema={"minimum": 1, "maximum": 10}),
+    Key("apiQuotasTps", dict, {}, "The account's quotas, requests per second per CloudWatch Logs operation, for accounts with raised "
+        "quotas: " + ", ".join(f"{op} ({tps:g})" for op, tps in DEFAULT_API_QUOTAS_TPS.items()) + ". The governor takes only a "
+        "share of them (eventQuotaShare, backfillQuotaShare).", example={"PutSubscriptionFilter": 20},
+        schema={"propertyNames": {"enum": list(DEFAULT_API_QUOTAS_TPS)},
+                "additionalProperties": {"type": "number", "exclusiveMinimum": 0, "maximum": 10_000}}),
+    Key("eventQuotaShare", (int, float), DEFAULT_EVENT_QUOTA_SHARE, "Fraction of each CloudWatch Logs quota the two event handlers "
+        "use together, however many groups are created at once.", example=0.2, schema={"exclusiveMinimum": 0, "maximum": 1}),
+    Key("backfillQuotaShare", (int, float), DEFAULT_BACKFILL_QUOTA_SHARE, "Fraction of each quota a backfill run (the state machine "
+        "or the CLI) aims at; it halves its rate on every throttle and climbs back slowly.", example=0.8,
+        schema={"exclusiveMinimum": 0, "maximum": 1}),
+    Key("driftFightLimit", int, DEFAULT_DRIFT_FIGHT_LIMIT, "Drift repair stops fighting: a group changed back by another principal "
+        "more than this many times within the window is left alone, reported as a conflict naming that principal, and alarms "
+        "(1 to 100).", example=5, schema={"minimum": 1, "maximum": 100}),
+    Key("driftFightWindowMinutes", int, DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES, "The window driftFightLimit counts in, in minutes "
+        "(1 to 10080).", example=120, schema={"minimum": 1, "maximum": 7 * 24 * 60}),
+    Key("driftConflictHoldHours", int, DEFAULT_DRIFT_CONFLICT_HOLD_HOURS, "How long the governor leaves a contested group alone, "
+        "in hours (1 to 2160); afterwards it repairs it again.", example=48, schema={"minimum": 1, "maximum": 90 * 24}),
+    Key("subscriptionMode", str, Via.PER_GROUP.value, "per-group: a subscription filter on each group. account-policy: the "
+        "account's one subscription filter policy ships every group, and the governor keeps its NOT IN list "
+        "(docs/account-policies.md); switch with log-group-governor migrate.", example="account-policy",
+        schema={"enum": [v.value for v in Via]}),
+    Key("retentionVia", str, Via.PER_GROUP.value, "per-group: PutRetentionPolicy on each group. account-policy: native retention "
+        "policies compiled from the configuration, written by log-group-governor apply; refused at synth where they cannot say "
+        "the same thing.", example="account-policy", schema={"enum": [v.value for v in Via]}),
 )
+POLICY_KEYS = POLICY.names
 
 
 def retention_days(value: Any, key: str, *, allow_none: bool) -> int | None:
@@ -244,7 +311,7 @@ def retention_days(value: Any, key: str, *, allow_none: bool) -> int | None:
 
 
 def string_list(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
-    values = decode(raw, key, [], list)
+    values = POLICY.read(raw, key)
     for item in values:
         if not isinstance(item, str) or not item:
             raise ConfigError(f"{key}: expected a list of non-empty strings; got item {item!r}")
@@ -261,16 +328,16 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
     if require_destination or raw.get("destinationArn") or raw.get("destinationRoleArn"):
         destination = parse_destination(raw.get("destinationArn"), raw.get("destinationRoleArn"))
 
-    filter_name = decode(raw, "filterName", "log-group-governor", str)
+    filter_name = POLICY.read(raw, "filterName")
     # ':' and '*' CloudWatch Logs refuses (the model's pattern); a quote would break the DeliveryErrors alarm's query.
     if not 1 <= len(filter_name) <= MAX_FILTER_NAME_LENGTH or any(c in filter_name for c in ":*'\""):
         raise ConfigError(f"filterName: expected 1 to {MAX_FILTER_NAME_LENGTH} characters without ':', '*' or quotes; got {filter_name!r}")
-    filter_pattern = decode(raw, "filterPattern", "", str)
+    filter_pattern = POLICY.read(raw, "filterPattern")
     if len(filter_pattern) > MAX_FILTER_PATTERN_LENGTH:
         raise ConfigError(f"filterPattern: at most {MAX_FILTER_PATTERN_LENGTH} characters; got {len(filter_pattern)}")
 
-    default_retention = retention_days(decode(raw, "defaultRetentionDays", 30, (int, type(None))), "defaultRetentionDays", allow_none=True)
-    overrides_raw = decode(raw, "retentionOverrides", {}, dict)
+    default_retention = retention_days(POLICY.read(raw, "defaultRetentionDays"), "defaultRetentionDays", allow_none=True)
+    overrides_raw = POLICY.read(raw, "retentionOverrides")
     overrides: dict[str, int | None] = {}
     for prefix, days in overrides_raw.items():
         if not prefix:
@@ -286,16 +353,16 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         except re.error as err:
             raise ConfigError(f"excludePatterns: {pattern!r} is not a valid regular expression ({err})") from None
 
-    exclude_tags = decode(raw, "excludeTags", {}, dict)
+    exclude_tags = POLICY.read(raw, "excludeTags")
     for tag_key, tag_value in exclude_tags.items():
         if not tag_key or not isinstance(tag_value, str) or not tag_value:
             raise ConfigError(f"excludeTags: expected tag key -> value (\"*\" for any value); got {tag_key!r}: {tag_value!r}")
 
-    max_filters = decode(raw, "maxFiltersPerLogGroup", DEFAULT_MAX_FILTERS_PER_LOG_GROUP, int)
+    max_filters = POLICY.read(raw, "maxFiltersPerLogGroup")
     if not 1 <= max_filters <= 10:
         raise ConfigError(f"maxFiltersPerLogGroup: expected 1 to 10 (the account's subscription filter quota per log group, default 2); got {max_filters}")
 
-    quotas = decode(raw, "apiQuotasTps", {}, dict)
+    quotas = POLICY.read(raw, "apiQuotasTps")
     for operation, tps in quotas.items():
         if operation not in DEFAULT_API_QUOTAS_TPS:
             raise ConfigError(f"apiQuotasTps: unknown operation {operation!r}; valid: {', '.join(DEFAULT_API_QUOTAS_TPS)}")
@@ -304,7 +371,7 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
 
     shares = {}
     for key, default in (("eventQuotaShare", DEFAULT_EVENT_QUOTA_SHARE), ("backfillQuotaShare", DEFAULT_BACKFILL_QUOTA_SHARE)):
-        share = decode(raw, key, default, (int, float))
+        share = POLICY.read(raw, key)
         if not 0 < share <= 1:
             raise ConfigError(f"{key}: expected a fraction of each CloudWatch Logs quota, more than 0 and at most 1 (default {default}); got {share!r}")
         shares[key] = float(share)
@@ -315,7 +382,7 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         ("driftFightWindowMinutes", DEFAULT_DRIFT_FIGHT_WINDOW_MINUTES, 1, 7 * 24 * 60, "minutes"),
         ("driftConflictHoldHours", DEFAULT_DRIFT_CONFLICT_HOLD_HOURS, 1, 90 * 24, "hours"),
     ):
-        value = decode(raw, key, default, int)
+        value = POLICY.read(raw, key)
         if not low <= value <= high:
             raise ConfigError(f"{key}: expected {low} to {high} {unit} (default {default}); got {value}")
         drift[key] = value
@@ -326,8 +393,8 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         retention_mode=mode,
         retention_min_days=bounds[0],
         retention_max_days=bounds[1],
-        never_expire_compliant=decode(raw, "neverExpireCompliant", False, bool),
-        orphan_retention_days=retention_days(decode(raw, "orphanRetentionDays", None, (int, type(None))), "orphanRetentionDays", allow_none=True),
+        never_expire_compliant=POLICY.read(raw, "neverExpireCompliant"),
+        orphan_retention_days=retention_days(POLICY.read(raw, "orphanRetentionDays"), "orphanRetentionDays", allow_none=True),
         drift_fight_limit=drift["driftFightLimit"],
         drift_fight_window_minutes=drift["driftFightWindowMinutes"],
         drift_conflict_hold_hours=drift["driftConflictHoldHours"],
@@ -348,7 +415,7 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
 
 
 def _via(raw: Mapping[str, Any], key: str) -> Via:
-    name = decode(raw, key, Via.PER_GROUP.value, str)
+    name = POLICY.read(raw, key)
     try:
         return Via(name)
     except ValueError:
@@ -359,17 +426,17 @@ def _retention_mode(raw: Mapping[str, Any], default_days: int | None,
                     overrides: Mapping[str, int | None]) -> tuple[RetentionMode, tuple[int | None, int | None]]:
     """``retentionMode`` and, for clamp, its bounds. ``shortenRetention: true`` is the older spelling of ``exact``."""
     modes = ", ".join(m.value for m in RetentionMode)
-    name = decode(raw, "retentionMode", RetentionMode.MINIMUM.value, str)
+    name = POLICY.read(raw, "retentionMode")
     try:
         mode = RetentionMode(name)
     except ValueError:
         raise ConfigError(f"retentionMode: expected one of {modes}; got {name!r}") from None
-    if decode(raw, "shortenRetention", False, bool):
+    if POLICY.read(raw, "shortenRetention"):
         if "retentionMode" in raw and mode is not RetentionMode.EXACT:
             raise ConfigError(f"shortenRetention: true means retentionMode \"exact\", but retentionMode is {mode.value!r}; set only retentionMode")
         mode = RetentionMode.EXACT
-    low = retention_days(decode(raw, "retentionMinDays", None, (int, type(None))), "retentionMinDays", allow_none=True)
-    high = retention_days(decode(raw, "retentionMaxDays", None, (int, type(None))), "retentionMaxDays", allow_none=True)
+    low = retention_days(POLICY.read(raw, "retentionMinDays"), "retentionMinDays", allow_none=True)
+    high = retention_days(POLICY.read(raw, "retentionMaxDays"), "retentionMaxDays", allow_none=True)
     if mode is not RetentionMode.CLAMP:
         if low is not None or high is not None:
             raise ConfigError(f"retentionMinDays / retentionMaxDays: only retentionMode \"clamp\" uses them; retentionMode is {mode.value!r}")
