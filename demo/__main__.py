@@ -304,7 +304,13 @@ def main(halves: tuple[str, ...] = (GOVERNANCE, AROUND)) -> None:
         state_table = account.create_state_table(STATE_TABLE)
         own = json.dumps([DEMO_OWN_ROLE])
         if GOVERNANCE in halves:
-            with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}):
+            from governor.handlers import create_log_group as handlers
+
+            # The event handlers pace their calls at their share of the account's quotas (a second or more per write
+            # at the published quotas): on a simulated clock here, so the demo shows the decisions without the waits.
+            paced = SimulatedClock()
+            with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}), \
+                    mock.patch.object(handlers, "clock", paced.monotonic), mock.patch.object(handlers, "sleep", paced.sleep):
                 event_handlers(account, out)
                 execute = backfill(account, shipper_arn, out)
                 drift(account, execute, out)

@@ -205,7 +205,8 @@ def _moto_subscriptions(account: LocalAccount, topic_arn: str) -> list[Any]:
 
 
 def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str, Any], protected_log_groups: list[str] = (),  # type: ignore[assignment]
-                    create_trail: bool = True, alarm_email: str | None = "oncall@example.com") -> LocalDeployment:
+                    create_trail: bool = True, alarm_email: str | None = "oncall@example.com",
+                    extra_outputs: dict[str, str] | None = None) -> LocalDeployment:
     """What `cdk deploy` of ``stack_name`` leaves in the account, for ``config`` (the functions'
     GOVERNOR_CONFIG, keys as in cdk.json, destination filled in)."""
     state_table = account.create_state_table(f"{stack_name}-State")
@@ -238,7 +239,7 @@ def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str,
 
     outputs: dict[str, Any] = {"SubscribeFunctionName": functions[SUBSCRIBE_FUNCTION], "AlarmTopicArn": {"Ref": "AlarmTopic"},
                                "DestinationArn": config["destinationArn"], "DestinationRoleArn": config.get("destinationRoleArn") or "-",
-                               **({"TrailName": trail_name} if trail_name else {})}
+                               **({"TrailName": trail_name} if trail_name else {}), **(extra_outputs or {})}
     template = {"Resources": {"AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{stack_name}-Alarms"}}},
                 "Outputs": {k: {"Value": v} for k, v in outputs.items()}}
     cloudformation = account.client("cloudformation")

@@ -453,15 +453,30 @@ class StateTable:
             return None
         return Conflict(log_group, aspect, item["principal"]["S"], float(item["since"]["N"]), float(item["until"]["N"]), int(item["changes"]["N"]))
 
-    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
-        answer = self.client.update_item(
-            TableName=self.table_name, Key=_key(f"changes#{aspect}#{log_group}#{window_start}"),
-            UpdateExpression="ADD eventIds :event SET expiresAt = :expires",
-            ExpressionAttributeValues={":event": {"SS": [event_id]}, ":expires": {"N": str(expires_at)}},
-            # ALL_NEW: an event already in the set changes nothing, and UPDATED_NEW may then omit the set.
-            ReturnValues="ALL_NEW",
-        )
-        return len(answer["Attributes"]["eventIds"]["SS"])
+    def count_change(self, log_group: str, aspect: str, now: float, window_s: int, event_id: str) -> int:
+        """Changes are kept in buckets of the window's length (each expires after two), as ``<epoch ms>@<event id>``
+        stamps; the count is of the stamps of this bucket and the one before that lie within the last window.
+        An event already recorded (a redelivery, in either bucket) is not recorded again."""
+        bucket, now_ms = int(now // window_s * window_s), int(now * 1000)
+        previous = self._stamps(log_group, aspect, bucket - window_s)
+        if not any(stamp.endswith(f"@{event_id}") for stamp in previous):
+            try:
+                self.client.update_item(
+                    TableName=self.table_name, Key=_key(f"changes#{aspect}#{log_group}#{bucket}"),
+                    UpdateExpression="ADD eventIds :event, stamps :stamp SET expiresAt = :expires",
+                    ConditionExpression="attribute_not_exists(eventIds) OR NOT contains(eventIds, :id)",
+                    ExpressionAttributeValues={":event": {"SS": [event_id]}, ":stamp": {"SS": [f"{now_ms}@{event_id}"]},
+                                               ":id": {"S": event_id}, ":expires": {"N": str(bucket + 2 * window_s)}})
+            except ClientError as error:
+                if _error_code(error) != "ConditionalCheckFailedException":
+                    raise  # else: redelivered within this bucket, already counted
+        stamps = {*previous, *self._stamps(log_group, aspect, bucket)}
+        return len({stamp.partition("@")[2] for stamp in stamps if now_ms - window_s * 1000 < int(stamp.partition("@")[0]) <= now_ms})
+
+    def _stamps(self, log_group: str, aspect: str, bucket: int) -> set[str]:
+        item = self.client.get_item(TableName=self.table_name, Key=_key(f"changes#{aspect}#{log_group}#{bucket}"),
+                                    ConsistentRead=True).get("Item") or {}
+        return set(item.get("stamps", {}).get("SS", []))
 
     def declare_conflict(self, conflict: Conflict) -> None:
         self.client.put_item(TableName=self.table_name, Item={

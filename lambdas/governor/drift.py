@@ -2,8 +2,9 @@
 
 Pure logic over a ``DriftLedger`` (the adapter in ``aws.py`` keeps it in DynamoDB). A change made by
 another principal that the governor then repairs counts once per CloudTrail event (a redelivered
-event is not counted twice) in a fixed window; a group changed back more than the limit within one
-window is declared contested: the governor leaves that aspect of it alone until the hold expires,
+event is not counted twice); a group changed back more than the limit within any span of the window's
+length (a sliding window: a fight that straddles the hour is caught as soon as one inside it) is
+declared contested: the governor leaves that aspect of it alone until the hold expires,
 reports a conflict naming the principal, and alarms. Every writer (event handlers, reconcile runs)
 asks the same ``before_write`` gate, so a contested group is left alone everywhere.
 """
@@ -25,8 +26,9 @@ UNKNOWN_PRINCIPAL = "an unknown principal"
 
 class DriftLedger(Protocol):
     def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None: ...
-    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
-        """Record one change (idempotent per ``event_id``); answer the changes recorded in the window."""
+    def count_change(self, log_group: str, aspect: str, now: float, window_s: int, event_id: str) -> int:
+        """Record one change at ``now`` (idempotent per ``event_id``: a redelivery keeps its first time); answer
+        the changes recorded within the last ``window_s`` seconds."""
     def declare_conflict(self, conflict: Conflict) -> None: ...
     def add_repair(self) -> None:
         """Count one drift repair, for the next reconcile run's 'repaired since the last run'."""
@@ -59,9 +61,7 @@ class DriftGuard:
                                                   f"left alone until {_when(held.until)}")
             if call is None or not call.is_drift:
                 return None
-            window_start = int(now // self.window_s * self.window_s)
-            changes = self.ledger.count_change(planned.log_group, aspect.value, window_start, call.event_id or f"{call.event_name}@{now}",
-                                               expires_at=window_start + 2 * self.window_s)
+            changes = self.ledger.count_change(planned.log_group, aspect.value, now, self.window_s, call.event_id or f"{call.event_name}@{now}")
             if changes <= self.limit:
                 return None
             conflict = Conflict(planned.log_group, aspect.value, call.principal or UNKNOWN_PRINCIPAL, now, now + self.hold_s, changes)
@@ -106,7 +106,8 @@ class InMemoryLedger:
     """A ledger held in memory: simulations, and the CLI when no state table is given."""
 
     def __init__(self) -> None:
-        self.changes: dict[tuple[str, str, int], set[str]] = {}
+        #: (group, aspect) -> event id -> when it was first recorded.
+        self.changes: dict[tuple[str, str], dict[str, float]] = {}
         self.held: dict[tuple[str, str], Conflict] = {}
         self.repairs = 0
 
@@ -114,10 +115,10 @@ class InMemoryLedger:
         held = self.held.get((log_group, aspect))
         return held if held is not None and held.until > now else None
 
-    def count_change(self, log_group: str, aspect: str, window_start: int, event_id: str, expires_at: int) -> int:
-        events = self.changes.setdefault((log_group, aspect, window_start), set())
-        events.add(event_id)
-        return len(events)
+    def count_change(self, log_group: str, aspect: str, now: float, window_s: int, event_id: str) -> int:
+        events = self.changes.setdefault((log_group, aspect), {})
+        events.setdefault(event_id, now)
+        return sum(1 for at in events.values() if now - window_s < at <= now)
 
     def declare_conflict(self, conflict: Conflict) -> None:
         self.held[(conflict.log_group, conflict.aspect)] = conflict

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from governor.aws import StateTable
+from governor.drift import InMemoryLedger
 from governor.handlers import create_log_group as handlers
 from governor.handlers.create_log_group import set_retention, subscribe_log_group
 from localaws.account import LocalAccount
@@ -31,10 +33,11 @@ def governed(account: LocalAccount, shipper_arn: str, configure: Any) -> str:
 
 
 class Clock:
-    """The handlers' wall clock, two days after the groups are created (moto stamps them with the real time)."""
+    """The handlers' wall clock, two days after the groups are created (moto stamps them with the real time),
+    at the start of an hour (a test that means to straddle one says so)."""
 
     def __init__(self) -> None:
-        self.now = time.time() + 2 * 86400
+        self.now = (time.time() // 3600 + 48) * 3600 + 1
 
     def __call__(self) -> float:
         return self.now
@@ -165,6 +168,38 @@ def test_a_fight_with_another_principal_is_stopped_reported_and_resumed_after_th
     wall.now += 24 * 3600  # the hold is over: repaired again
     resumed = call(set_retention, log_group_call_event("PutRetentionPolicy", governed, role_arn=OTHER_TOOL))
     assert resumed.result["action"] == "set-retention" and account.snapshot(governed)["retention"] == 30
+
+
+@pytest.mark.parametrize("minutes_past_the_hour", [57, 59])
+def test_a_fight_that_straddles_the_hour_is_caught_all_the_same(account: LocalAccount, governed: str, configure: Any, wall: Clock,
+                                                               minutes_past_the_hour: int) -> None:
+    """The window slides: four changes within an hour are a fight whichever hour they fall in (the state
+    table keeps them in buckets of the window's length; the count reads two)."""
+    configure(driftFightLimit=3, driftFightWindowMinutes=60)
+    wall.now += minutes_past_the_hour * 60
+    outcomes = []
+    for _ in range(4):
+        account.logs.put_retention_policy(logGroupName=governed, retentionInDays=7)
+        outcomes.append(call(set_retention, log_group_call_event("PutRetentionPolicy", governed, role_arn=OTHER_TOOL)))
+        wall.now += 60
+
+    assert [o.result["action"] for o in outcomes] == ["set-retention"] * 3 + ["conflict"]
+
+
+@pytest.mark.parametrize("ledger", ["state-table", "in-memory"])
+def test_the_ledger_counts_the_last_window_once_per_event(account: LocalAccount, ledger: str) -> None:
+    """Both ledgers (the state table the functions use, the one simulations use) on the same inputs."""
+    book = StateTable(account.create_state_table("drift-ledger")) if ledger == "state-table" else InMemoryLedger()
+    hour = 3600
+    start = (time.time() // hour + 48) * hour - 2 + 0.9996  # about a second before an hour turns, between two milliseconds
+
+    assert book.count_change("/g", "retention", start, hour, "e1") == 1
+    assert book.count_change("/g", "retention", start + 3, hour, "e1") == 1  # redelivered after the hour turned: still one
+    assert book.count_change("/g", "retention", start + 4, hour, "e2") == 2
+    assert book.count_change("/g", "retention", start + 1800, hour, "e3") == 3
+    assert book.count_change("/g", "retention", start + hour + 1, hour, "e4") == 3  # e1 is more than an hour old
+    assert book.count_change("/g", "retention", start + 2 * hour + 10, hour, "e5") == 1
+    assert book.count_change("/other", "retention", start + 2 * hour + 10, hour, "e5") == 1
 
 
 def test_a_redelivered_event_is_counted_once(account: LocalAccount, governed: str, configure: Any, wall: Clock) -> None:
