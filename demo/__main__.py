@@ -303,22 +303,22 @@ def main(halves: tuple[str, ...] = (GOVERNANCE, AROUND)) -> None:
         print(f"Policy (cdk.json + demo overrides): {config_json}\n")
         state_table = account.create_state_table(STATE_TABLE)
         own = json.dumps([DEMO_OWN_ROLE])
-        if GOVERNANCE in halves:
-            from governor.handlers import create_log_group as handlers
+        from governor.handlers import create_log_group as handlers
 
-            # The event handlers pace their calls at their share of the account's quotas (a second or more per write
-            # at the published quotas): on a simulated clock here, so the demo shows the decisions without the waits.
-            paced = SimulatedClock()
-            with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}), \
-                    mock.patch.object(handlers, "clock", paced.monotonic), mock.patch.object(handlers, "sleep", paced.sleep):
-                event_handlers(account, out)
-                execute = backfill(account, shipper_arn, out)
-                drift(account, execute, out)
-                native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
-        if AROUND in halves:
-            ship_logs_at_work(account, out)
-            fleet_at_work(demo_context(shipper_arn), out)
-            selftest_act(account, demo_context(shipper_arn), out)
+        # The event handlers pace their calls at their share of the account's quotas (a second or more per write
+        # at the published quotas): on a simulated clock here, so the demo shows the decisions without the waits.
+        paced = SimulatedClock()
+        with mock.patch.object(handlers, "clock", paced.monotonic), mock.patch.object(handlers, "sleep", paced.sleep):
+            if GOVERNANCE in halves:
+                with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}):
+                    event_handlers(account, out)
+                    execute = backfill(account, shipper_arn, out)
+                    drift(account, execute, out)
+                    native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
+            if AROUND in halves:
+                ship_logs_at_work(account, out)
+                fleet_at_work(demo_context(shipper_arn), out)
+                selftest_act(account, demo_context(shipper_arn), out)
     print(f"\nHandler logs and EMF metrics (JSON lines): {log_file}")
 
 
