@@ -25,7 +25,6 @@ from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -36,7 +35,7 @@ from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 from .alarms import ALARM_PERIOD, Alarms
 from .buckets import private_bucket
 from .fleet import FleetView
-from .functions import powertools_layer_arn
+from .powertools_layer import powertools_layer
 from .ship_logs import ShipLogsDestination
 
 ARCHIVE_PREFIX = "archive:"
@@ -147,7 +146,7 @@ class LogArchiveStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         access_logs = private_bucket(self, "AccessLogs", expire_after=Duration.days(90))
         alarms = Alarms(self, "Alarms", topic_arn=settings.alarm_topic_arn, email=settings.alarm_email)
-        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
+        layer = powertools_layer(self, "Powertools", override_arn=settings.powertools_layer_arn)
 
         self.stream = kinesis.Stream(self, "Stream", shard_count=settings.shards, encryption=kinesis.StreamEncryption.MANAGED,
                                      retention_period=Duration.hours(settings.stream_retention_hours))

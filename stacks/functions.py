@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from aws_cdk import Acknowledgment, Aws, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -14,22 +14,12 @@ from constructs import Construct
 
 from governor.config import METRICS_NAMESPACE, SERVICE_NAME
 
-from .settings import DEFAULT_POWERTOOLS_LAYER_VERSION, POWERTOOLS_LAYER_ACCOUNT
-
 #: The Lambda code: the `governor` package, shipped as it is (no bundling, so no Docker).
 LAMBDAS_DIR = Path(__file__).resolve().parent.parent / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 ARCHITECTURE = lambda_.Architecture.ARM_64
 #: The governor's own logs: long enough to investigate an incident, short enough to cost little.
 OWN_LOG_RETENTION = logs.RetentionDays.ONE_MONTH
-
-
-def powertools_layer_arn(override: str | None) -> str:
-    """The public Powertools layer for the stack's region, matching RUNTIME and ARCHITECTURE."""
-    return override or (
-        f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
-        f"AWSLambdaPowertoolsPythonV3-python313-arm64:{DEFAULT_POWERTOOLS_LAYER_VERSION}"
-    )
 
 
 class GovernorFunction(Construct):

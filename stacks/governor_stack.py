@@ -12,7 +12,6 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from governor.config import (
@@ -46,7 +45,8 @@ from .dead_letters import DeadLetters
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
 from .fleet import FORWARDER_ROLE, REPORTER_ROLE
-from .functions import GovernorFunction, acknowledge, log_groups_arn, powertools_layer_arn
+from .functions import GovernorFunction, acknowledge, log_groups_arn
+from .powertools_layer import powertools_layer
 from .sender_role import SenderRole
 from .settings import DeploymentSettings
 from .ship_logs import ShipLogsDestination
@@ -82,7 +82,7 @@ class GovernorComposition:
             trail = ManagementEventsTrail(self, "ManagementEvents", access_logs=access_logs)
             CfnOutput(self, "TrailName", value=trail.trail.ref, description="the trail whose write management events wake the governor")
 
-        layer = lambda_.LayerVersion.from_layer_version_arn(self, "Powertools", powertools_layer_arn(settings.powertools_layer_arn))
+        layer = powertools_layer(self, "Powertools", override_arn=settings.powertools_layer_arn)
         destination = settings.policy.destination
         protected_log_groups: list[str] = []
         self.ship_logs: ShipLogsDestination | None = None

@@ -22,12 +22,6 @@ from governor.config import (
 from shared.config import Key, Keys
 from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
-#: Powertools for AWS Lambda (Python) v3 publishes this layer in every commercial region.
-POWERTOOLS_LAYER_ACCOUNT = "017000801446"
-DEFAULT_POWERTOOLS_LAYER_VERSION = 27
-#: The Powertools release that layer version carries, which requirements-dev.txt pins for the tests
-#: (tests/unit/test_config.py holds the two together).
-POWERTOOLS_VERSION = "3.37.0"
 _LAYER_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _EVENT_BUS_ARN = re.compile(r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[A-Za-z0-9._-]{1,256}$")
@@ -49,9 +43,9 @@ DEPLOYMENT = Keys(
     Key("eventHandlerConcurrency", int, DEFAULT_EVENT_CONCURRENCY, "The most containers of each event handler draining its queue at "
         "once (2 to 1000). Their pacing divides eventQuotaShare between them, so raising it does not raise the share of the quotas "
         "the handlers take.", example=4, schema={"minimum": 2, "maximum": 1000}),
-    Key("powertoolsLayerArn", str, "", "Powertools for AWS Lambda layer version. Empty: the public "
-        f"AWSLambdaPowertoolsPythonV3-python313-arm64 layer, version {DEFAULT_POWERTOOLS_LAYER_VERSION} (Powertools "
-        f"{POWERTOOLS_VERSION}, the version the tests run), of the stack's region; set it in the China and GovCloud partitions.",
+    Key("powertoolsLayerArn", str, "", "A Powertools for AWS Lambda (Python, arm64, 3.13) layer version for the functions. Empty: "
+        "the stack builds the layer from the Powertools release the tests run, with the versions and hashes of "
+        "requirements-dev.lock (stacks/powertools_layer.py). A layer named here runs untested code.",
         example="arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"),
     Key("backfillOnDeploy", bool, False, "Start a backfill apply run on the first deploy and on every deploy that changes the policy.",
         example=True),

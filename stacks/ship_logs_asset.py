@@ -56,7 +56,7 @@ def ship_logs_code(*, architecture: str = "arm64") -> lambda_.Code:
         str(LAMBDAS_DIR),
         asset_hash_type=AssetHashType.CUSTOM,
         asset_hash=build.key(),
-        bundling=BundlingOptions(image=DockerImage.from_registry(_UNUSED_IMAGE), local=_LocalBundling(build)),
+        bundling=BundlingOptions(image=DockerImage.from_registry(_UNUSED_IMAGE), local=LocalBundling(build)),
     )
 
 
@@ -110,7 +110,7 @@ class AssetBuild:
             if self.compiled_libraries:
                 self._install_wheels(staging)
             if self.python:
-                _run([self.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(staging)],
+                run_build_step([self.python, "-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", str(staging)],
                      "compiling the asset's bytecode")
             try:
                 staging.rename(target)  # whole or not at all: a build cut short is never taken for a good one
@@ -129,7 +129,7 @@ class AssetBuild:
             shutil.rmtree(old, ignore_errors=True)
 
     def _install_wheels(self, staging: Path) -> None:
-        _run([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+        run_build_step([sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
               "--only-binary=:all:", "--platform", self.platform, "--implementation", "cp",
               "--python-version", self.python_version, "--target", str(staging), "-r", str(REQUIREMENTS)],
              f"fetching {REQUIREMENTS.name}'s wheels for {self.platform}, Python {self.python_version} "
@@ -137,8 +137,10 @@ class AssetBuild:
 
 
 @jsii.implements(ILocalBundling)
-class _LocalBundling:
-    def __init__(self, build: AssetBuild) -> None:
+class LocalBundling:
+    """CDK's local bundling of anything with ``build_into(output_dir)`` (no Docker)."""
+
+    def __init__(self, build: Any) -> None:
         self.build = build
 
     @jsii.member(jsii_name="tryBundle")
@@ -160,7 +162,7 @@ def _interpreter(version: str) -> str | None:
     return None
 
 
-def _run(command: list[str], what: str) -> None:
+def run_build_step(command: list[str], what: str) -> None:
     answer = subprocess.run(command, capture_output=True, text=True)
     if answer.returncode != 0:
         raise AssetBuildError(f"{what} failed ({answer.returncode}): {(answer.stderr or answer.stdout).strip()[-800:]}")

@@ -58,7 +58,7 @@ def test_a_build_is_kept_and_a_later_synth_copies_it_without_fetching(tmp_path: 
     def offline(command: list[str], what: str) -> None:
         raise AssertionError(f"fetched or built again: {what}")
 
-    monkeypatch.setattr(ship_logs_asset, "_run", offline)
+    monkeypatch.setattr(ship_logs_asset, "run_build_step", offline)
     second = tmp_path / "second"
     build.build_into(second)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import tempfile
 from pathlib import Path
@@ -325,11 +326,28 @@ def test_event_handler_concurrency_caps_the_queue_consumers_and_reaches_their_pa
     assert "ReservedConcurrentExecutions" not in synthesized.function("set_retention")["Properties"]
 
 
-def test_functions_run_python_on_arm_with_the_powertools_layer(default_stack: Synthesized) -> None:
+def test_functions_run_python_on_arm_with_the_tested_powertools(default_stack: Synthesized) -> None:
+    """The layer is built from the release the tests run (requirements-dev.lock), not a public layer version."""
     function = default_stack.function("subscribe_log_group")["Properties"]
+    [layer_id] = [layer["Ref"] for layer in function["Layers"]]
+    layer = default_stack.resources[layer_id]
 
     assert (function["Runtime"], function["Architectures"]) == ("python3.13", ["arm64"])
-    assert "AWSLambdaPowertoolsPythonV3-python313-arm64" in json.dumps(function["Layers"])
+    assert layer["Type"] == "AWS::Lambda::LayerVersion" and layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    asset = default_stack.outdir / ("asset." + layer["Properties"]["Content"]["S3Key"].removesuffix(".zip"))
+    shipped = (asset / "python" / "aws_lambda_powertools" / "shared" / "version.py").read_text()
+    assert f'VERSION = "{importlib.metadata.version("aws-lambda-powertools")}"' in shipped  # the version these tests import
+    assert (asset / "python" / "typing_extensions.py").is_file() and (asset / "python" / "jmespath").is_dir()
+    assert all(f["Properties"]["Layers"] == [{"Ref": layer_id}] for f in default_stack.of_type("AWS::Lambda::Function")
+               if "Layers" in f["Properties"])
+
+
+def test_a_named_powertools_layer_replaces_the_built_one() -> None:
+    named = "arn:aws-cn:lambda:cn-north-1:498634801083:layer:AWSLambdaPowertoolsPythonV3-python313-arm64:27"
+
+    function = synthesize(powertoolsLayerArn=named).function("subscribe_log_group")["Properties"]
+
+    assert function["Layers"] == [named]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from governor.config import ConfigError, DestinationKind, parse_destination, parse_policy_config
-from stacks.settings import ALL_KEYS, DEFAULT_POWERTOOLS_LAYER_VERSION, DEPLOYMENT, POWERTOOLS_VERSION, DeploymentSettings
+from stacks.powertools_layer import locked_requirements, powertools_version
+from stacks.settings import ALL_KEYS, DeploymentSettings
 
 LAMBDA_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
 STREAM_ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/central-logs"
@@ -162,9 +163,9 @@ def test_deployment_settings_errors_name_the_key(context: dict[str, Any], messag
         DeploymentSettings.from_context(context)
 
 
-def test_the_tested_powertools_is_the_one_the_stack_deploys() -> None:
-    """The layer version the stack deploys by default carries POWERTOOLS_VERSION; the tests must run that release."""
-    pins = (Path(__file__).resolve().parents[2] / "requirements-dev.txt").read_text().splitlines()
+def test_the_layer_is_built_from_the_locked_powertools_the_tests_import() -> None:
+    import importlib.metadata
 
-    assert f"aws-lambda-powertools=={POWERTOOLS_VERSION}" in pins
-    assert f"version {DEFAULT_POWERTOOLS_LAYER_VERSION} (Powertools {POWERTOOLS_VERSION}" in DEPLOYMENT["powertoolsLayerArn"].help
+    assert powertools_version() == importlib.metadata.version("aws-lambda-powertools")
+    requirements = locked_requirements()
+    assert requirements.count("--hash=sha256:") >= 3 and "aws-lambda-powertools==" in requirements
