@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(REPO), str(REPO / "lambdas")) if p not in sys.path]
 
 import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
 from botocore.exceptions import NoRegionError  # noqa: E402
 
 from governor.aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
@@ -48,8 +49,10 @@ from fleet.store import FleetTable  # noqa: E402
 CSV_COLUMNS = ("logGroup", "aspect", "action", "reason", "detail", "applied")
 PROGRESS_REDRAW_S = 0.25
 PROG = "log-group-governor"
-#: The first call (STS GetCallerIdentity) is tried twice: an endpoint that never answers fails in seconds, not a minute.
+#: The first call (STS GetCallerIdentity, under a second on AWS) is tried twice with a short read timeout: an endpoint
+#: that never answers fails within about ten seconds, not a minute.
 PREFLIGHT_ATTEMPTS = 2
+PREFLIGHT_READ_TIMEOUT_S = 4
 EXIT_CODES_HELP = ("exit codes: 0 done; 1 done, some log groups had errors (or a check failed); 2 bad input; "
                    "3 AWS credentials or access; 4 not found (stack, bucket, queue...); 5 AWS endpoint unreachable; "
                    f"{Exit.CHANGES_PENDING:d} plan --detailed-exitcode: changes pending; 130 interrupted")
@@ -386,7 +389,8 @@ def count_groups(logs: LogsGateway, prefix: str, on_counted: Callable[[int], Non
 def caller_identity(args: argparse.Namespace, session: boto3.Session) -> str:
     """The account the credentials reach, asked first: a missing or refused credential, or an endpoint that
     never answers, fails here in seconds with its one line, before any work."""
-    sts = session.client("sts", endpoint_url=args.endpoint_url, config=client_config(max_attempts=PREFLIGHT_ATTEMPTS))
+    config = client_config(max_attempts=PREFLIGHT_ATTEMPTS).merge(Config(read_timeout=PREFLIGHT_READ_TIMEOUT_S))
+    sts = session.client("sts", endpoint_url=args.endpoint_url, config=config)
     return sts.get_caller_identity()["Account"]
 
 
