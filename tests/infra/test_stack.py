@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -699,3 +700,35 @@ def test_what_native_policies_cannot_take_stops_synth_with_the_reason(context: d
 
     with pytest.raises(ConfigError, match=message):
         build_app(app, env=cdk.Environment(account=ACCOUNT, region=REGION), nulls={k: None for k, v in context.items() if v is None})
+
+
+def _run_app(context: dict[str, Any], outdir: Path) -> Any:
+    """`cdk synth`'s call of app.py: the context in CDK_CONTEXT_JSON (cdk.json's, merged by the CLI)."""
+    import subprocess
+    import sys
+
+    merged = {**json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())["context"], **context}
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(merged), "CDK_OUTDIR": str(outdir)}
+    return subprocess.run([sys.executable, "app.py"], cwd=Path(__file__).resolve().parents[2], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_synth_stops_with_every_error_of_the_configuration_at_once(tmp_path: Path) -> None:
+    done = _run_app({"governor:defaultRetentionDays": 45, "governor:filterName": "a:b", "governor:retentionMod": "exact"}, tmp_path)
+
+    assert done.returncode == 1
+    errors = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert "invalid configuration (3 errors)" in done.stderr and len(errors) == 3
+    assert "did you mean governor:retentionMode?" in errors[0]
+    assert {e[4:].split(":")[0] for e in errors[1:]} == {"filterName", "defaultRetentionDays"}
+
+
+def test_synth_warns_of_a_key_without_its_prefix_on_the_stack(tmp_path: Path) -> None:
+    done = _run_app({"defaultRetentionDays": 31}, tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    artifact = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["LogGroupGovernor"]
+    metadata = artifact.get("metadata") or json.loads((tmp_path / artifact["additionalMetadataFile"]).read_text())
+    annotations = [str(entry["data"]) for entries in metadata.values() for entry in entries if entry["type"] == "aws:cdk:warning"]
+    assert any("'defaultRetentionDays' has no prefix, so it is ignored: did you mean governor:defaultRetentionDays?" in a
+               for a in annotations), annotations
