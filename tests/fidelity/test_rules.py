@@ -218,3 +218,87 @@ def test_f8_an_account_policy_never_feeds_a_lambda_destination_its_own_group_but
 
     assert local.deliveries("/shipping/shipper", events) == []
     assert [d for d, _ in local.deliveries("/shipping/firehose-errors", events)] == [shipper]
+
+
+# --- F9, F10: what a subscription delivers, and what FilterLogEvents reads (#20) ----------------------------
+
+def _put_events(target: Target, group: str, stream: str, messages: list[str]) -> None:
+    import time
+
+    logs = target.client("logs")
+    now_ms = int(time.time() * 1000)
+    logs.put_log_events(logGroupName=group, logStreamName=stream,
+                        logEvents=[{"timestamp": now_ms + i, "message": message} for i, message in enumerate(messages)])
+
+
+def test_f9_filter_log_events_gives_each_events_ingestion_time_and_id_and_pages(target: Target) -> None:
+    """model: FilterLogEvents' FilteredLogEvent carries `ingestionTime` and `eventId`; "If the results include a token,
+    there are more log events available"; the filter pattern selects as a subscription's does (AWS-FACTS)."""
+    group = target.log_group("f9")
+    logs = target.client("logs")
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    _put_events(target, group, "s", ["START 1", "ERROR boom", "END 1", "ERROR again", "END 2"])
+
+    def read_all(**request: Any) -> list[dict[str, Any]]:
+        found, token = [], None
+        while True:
+            answer = logs.filter_log_events(logGroupName=group, limit=2, **request, **({"nextToken": token} if token else {}))
+            found += answer["events"]
+            token = answer.get("nextToken")
+            if not token:
+                return found
+
+    events = target.eventually(lambda: _all_five(read_all()))
+    assert all(isinstance(e["ingestionTime"], int) and e["eventId"] and e["logStreamName"] == "s" for e in events)
+    assert len({e["eventId"] for e in events}) == 5
+    assert [e["message"] for e in read_all(filterPattern="ERROR")] == ["ERROR boom", "ERROR again"]
+
+
+def _all_five(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    assert [e["message"] for e in events] == ["START 1", "ERROR boom", "END 1", "ERROR again", "END 2"], events
+    return events
+
+
+def test_f10_a_subscription_delivers_only_what_is_ingested_after_it_exists(target: Target) -> None:
+    """AWS-FACTS (inferred from the guide's wording, no page states the negative): the events ingested before
+    a filter exists never reach its destination; those after do, as the gzip'd DATA_MESSAGE document. Their
+    `ingestionTime` against the filter's `creationTime` tells the two apart."""
+    import gzip
+    import time
+
+    kinesis, iam, logs = target.client("kinesis"), target.client("iam"), target.client("logs")
+    name = f"log-group-governor-fidelity-{target.run}"
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    target.on_cleanup(lambda: kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True))
+    stream_arn = target.eventually(lambda: _active(kinesis, name), seconds=120)
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LOGS_TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": stream_arn}]}))
+    target.on_cleanup(lambda: (iam.delete_role_policy(RoleName=name, PolicyName="put"), iam.delete_role(RoleName=name)))
+    group = target.log_group("f10")
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    _put_events(target, group, "s", ["before the filter 1", "before the filter 2"])
+    time.sleep(1 if target.real else 0.002)  # the filter is created in a later millisecond than the events, on any machine
+    target.eventually(lambda: logs.put_subscription_filter(logGroupName=group, filterName="f10", filterPattern="", destinationArn=stream_arn,
+                                                             roleArn=role), seconds=60)  # a new role takes a moment to be usable
+    created_ms = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"][0]["creationTime"]
+    _put_events(target, group, "s", ["after the filter"])
+
+    def delivered() -> list[str]:
+        shard = kinesis.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        documents = [json.loads(gzip.decompress(r["Data"])) for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+        messages = [e["message"] for d in documents if d["messageType"] == "DATA_MESSAGE" for e in d["logEvents"]]
+        assert messages == ["after the filter"], documents
+        assert all(d["logGroup"] == group and d["subscriptionFilters"] == ["f10"] for d in documents if d["messageType"] == "DATA_MESSAGE")
+        return messages
+
+    target.eventually(delivered, seconds=120)
+    ingested = {e["message"]: e["ingestionTime"] for e in logs.filter_log_events(logGroupName=group)["events"]}
+    assert ingested["before the filter 1"] < created_ms <= ingested["after the filter"]
+
+
+def _active(kinesis: Any, name: str) -> str:
+    summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
+    assert summary["StreamStatus"] == "ACTIVE"
+    return summary["StreamARN"]
