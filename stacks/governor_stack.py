@@ -124,7 +124,7 @@ class GovernorComposition:
             handler="governor.handlers.create_log_group.subscribe_log_group",
             description="subscribes new log groups to the log destination",
             # In account-policy mode it also takes and releases the policy's lock (DeleteItem releases it).
-            statements=[*subscription_statements(self, policy, destination),
+            statements=[*subscription_statements(self, policy, destination), *replay_statements(self, policy, destination),
                         self.state.statement((*EVENT_HANDLER_ACTIONS, "dynamodb:DeleteItem") if account_subscription else EVENT_HANDLER_ACTIONS)],
             **common,
         )
@@ -369,6 +369,21 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
         # The guard reads the destination's LoggingConfig to learn a custom log group.
         statements.append(iam.PolicyStatement(actions=["lambda:GetFunctionConfiguration"], resources=[destination.arn]))
     return statements
+
+
+#: What the replay (#20) writes to each kind of same-account destination, as CloudWatch Logs would deliver.
+_REPLAY_WRITES = {DestinationKind.LAMBDA: ["lambda:InvokeFunction"], DestinationKind.KINESIS: ["kinesis:PutRecord"],
+                  DestinationKind.FIREHOSE: ["firehose:PutRecord"]}
+
+
+def replay_statements(scope: Construct, policy: PolicyConfig, destination: Destination) -> list[iam.PolicyStatement]:
+    """The subscribe function alone, with per-group subscriptions and replay: read what a new group held before the
+    filter, write it to the destination (the backfill does not replay)."""
+    groups = log_groups_arn(scope)
+    if policy.subscription_mode is Via.ACCOUNT_POLICY or policy.replay_window_minutes is None or destination.kind not in _REPLAY_WRITES:
+        return []
+    return [iam.PolicyStatement(actions=["logs:FilterLogEvents"], resources=[groups]),
+            iam.PolicyStatement(actions=_REPLAY_WRITES[destination.kind], resources=[destination.arn])]
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

@@ -91,6 +91,26 @@ class LogGroupInfo:
 
 
 @dataclass(frozen=True)
+class IngestedEvent:
+    """An event as FilterLogEvents gives it (the replay selects by ``ingestion_ms``)."""
+
+    event_id: str
+    stream: str
+    timestamp_ms: int
+    ingestion_ms: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ReplayProgress:
+    #: The governor's first filter on the group: the replay is of what was ingested before it, once per group.
+    filter_created_ms: int
+    #: Of those events, in order, how many were delivered.
+    delivered: int
+    done: bool
+
+
+@dataclass(frozen=True)
 class Conflict:
     """A group whose aspect another principal keeps changing back: left alone until ``until``."""
 
@@ -274,6 +294,28 @@ class LogsGateway:
             for raw in self._describe_filters(name)
         )
 
+    def filter_created_ms(self, log_group: str, filter_name: str) -> int | None:
+        """The ``creationTime`` of a group's filter (epoch ms); None when it has none of that name."""
+        return next((raw.get("creationTime") for raw in self._describe_filters(log_group) if raw["filterName"] == filter_name), None)
+
+    def events(self, log_group: str, filter_pattern: str) -> Iterator[IngestedEvent]:
+        """Every event of the group matching ``filter_pattern`` (FilterLogEvents, paged and paced), in its order:
+        by timestamp, then ingestion, then the PutLogEvents request. A page can be empty with more to come."""
+        request: dict[str, Any] = {"logGroupName": log_group, **({"filterPattern": filter_pattern} if filter_pattern else {})}
+        while True:
+            try:
+                answer = self._call("FilterLogEvents", "filter_log_events", **request)
+            except ClientError as error:
+                if _error_code(error) == "ResourceNotFoundException":
+                    return  # deleted meanwhile: nothing left to replay
+                raise
+            for raw in answer.get("events", []):
+                yield IngestedEvent(str(raw["eventId"]), raw.get("logStreamName", ""), int(raw["timestamp"]), int(raw["ingestionTime"]),
+                                    raw.get("message", ""))
+            if not answer.get("nextToken") or answer["nextToken"] == request.get("nextToken"):
+                return
+            request["nextToken"] = answer["nextToken"]
+
     def _describe_filters(self, name: str) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"logGroupName": name}
         while True:
@@ -399,6 +441,33 @@ class LambdaGateway:
             request["Marker"] = answer["NextMarker"]
 
 
+class ReplayWriter:
+    """Delivers a replayed subscription document to a same-account destination, as CloudWatch Logs would: a Lambda
+    invoked asynchronously, one Kinesis or Firehose record. Clients are made on first use (most events replay nothing)."""
+
+    def __init__(self, clients: Callable[[str], Any] | None = None) -> None:
+        self._make = clients or (lambda service: boto3.client(service, config=client_config()))
+        self._clients: dict[str, Any] = {}
+        self.calls: Counter[str] = Counter()
+
+    def _client(self, service: str) -> Any:
+        if service not in self._clients:
+            self._clients[service] = self._make(service)
+        return self._clients[service]
+
+    def deliver(self, destination: Any, payload: bytes, *, partition_key: str) -> None:
+        kind = destination.kind.value
+        if kind == "lambda":
+            self._client("lambda").invoke(FunctionName=destination.arn, InvocationType="Event", Payload=payload)
+        elif kind == "kinesis":
+            self._client("kinesis").put_record(StreamName=destination.name, Data=payload, PartitionKey=partition_key or "replay")
+        elif kind == "firehose":
+            self._client("firehose").put_record(DeliveryStreamName=destination.name, Record={"Data": payload})
+        else:
+            raise ValueError(f"replay cannot write to a {kind} destination")
+        self.calls[kind] += 1
+
+
 class TaggingGateway:
     """The Resource Groups Tagging API, for the backfill: the tags of every log group carrying one of
     the exclusion keys, a page of 100 per call, instead of one ListTagsForResource per group."""
@@ -485,6 +554,40 @@ class StateTable:
             "since": {"N": str(conflict.since)}, "until": {"N": str(conflict.until)}, "changes": {"N": str(conflict.changes)},
             "expiresAt": {"N": str(int(conflict.until) + 1)},
         })
+
+    # --- replay (governor.replay.ReplayLedger) ------------------------------------------------------
+    #: A group's replay record outlives the replay window many times: a later re-subscription finds it and replays nothing.
+    REPLAY_KEEP_S = 7 * 86400
+
+    def replay_progress(self, log_group: str) -> ReplayProgress | None:
+        item = self.client.get_item(TableName=self.table_name, Key=_key(f"replay#{log_group}"), ConsistentRead=True).get("Item")
+        if not item:
+            return None
+        return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"])
+
+    def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
+        """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
+        work it guards). False when another invocation holds it, or the replay is done."""
+        try:
+            self.client.put_item(
+                TableName=self.table_name, Item=self._replay_item(log_group, progress, holder, lease_until_s),
+                ConditionExpression="attribute_not_exists(pk) OR (done = :no AND (holder = :me OR leaseUntil < :now))",
+                ExpressionAttributeValues={":no": {"BOOL": False}, ":me": {"S": holder}, ":now": {"N": str(time.time())}})
+            return True
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def record_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> None:
+        """Progress of the holder's replay (each delivery), so a crash resumes past what was sent."""
+        self.client.put_item(TableName=self.table_name, Item=self._replay_item(log_group, progress, holder, lease_until_s),
+                             ConditionExpression="holder = :me", ExpressionAttributeValues={":me": {"S": holder}})
+
+    def _replay_item(self, log_group: str, progress: ReplayProgress, holder: str, lease_until_s: float) -> dict[str, Any]:
+        return {**_key(f"replay#{log_group}"), "filterCreatedMs": {"N": str(progress.filter_created_ms)},
+                "delivered": {"N": str(progress.delivered)}, "done": {"BOOL": progress.done}, "holder": {"S": holder},
+                "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
     def add_repair(self) -> None:
         self.client.update_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), UpdateExpression="ADD repaired :one",

@@ -21,6 +21,9 @@ ACCOUNT_POLICY_UPDATED = "AccountPolicyUpdated"
 SUBSCRIPTION_SELECTION_BYTES = "SubscriptionSelectionBytes"
 #: Someone deleted or changed the governor's account policy; an event handler wrote it back from the state table.
 ACCOUNT_POLICY_RESTORED = "AccountPolicyRestored"
+#: Replay (#20): events a new group held before the governor's filter, delivered; and those past the bounds, not sent.
+REPLAYED_EVENTS = "ReplayedEvents"
+REPLAY_TRUNCATED = "ReplayTruncated"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

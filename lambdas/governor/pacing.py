@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 #: CloudWatch Logs operations each event handler makes (the subscription handler looks tags and
-#: filters up and removes its filter from a group that opted out; both describe the group and read tags).
+#: filters up, removes its filter from a group that opted out, and reads what a new group held before
+#: its filter for the replay; both describe the group and read tags).
 OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": ("DescribeLogGroups", "ListTagsForResource", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
-                     "DeleteSubscriptionFilter"),
+                     "DeleteSubscriptionFilter", "FilterLogEvents"),
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
 }
 #: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).

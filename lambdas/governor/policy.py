@@ -220,6 +220,15 @@ class Policy:
         return name in self._protected_names or name.startswith(self._protected_prefixes)
 
     # --- decisions -------------------------------------------------------------------------------
+    def replays(self, group_created_ms: int | None, filter_created_ms: int) -> bool:
+        """Whether the governor's new filter on a group created at ``group_created_ms`` is followed by the replay of
+        what the group held before it (#20): a group created within ``replayWindowMinutes`` of the filter has a gap
+        worth closing; an older one (found by a backfill) holds history, which is not the subscription's to send."""
+        window = self.config.replay_window_minutes
+        if window is None or group_created_ms is None:
+            return False
+        return filter_created_ms - group_created_ms <= window * 60_000
+
     def subscription(self, facts: LogGroupFacts) -> Decision:
         if self.config.subscription_mode is Via.ACCOUNT_POLICY:
             return self._account_policy_subscription(facts)

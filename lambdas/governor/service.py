@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -39,6 +39,8 @@ class Outcome:
     applied: bool = False
     #: The other principal of a drift fight.
     principal: str | None = None
+    #: When the group was created, epoch ms, as the look-up found it (the replay's window is measured from it).
+    created_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         answer = {
@@ -137,7 +139,7 @@ class Governor:
         if info is None:
             return _gone(name, aspect)
         facts = LiveFacts(info, self.logs, orphaned=orphaned) if orphaned else LiveFacts(info, self.logs)
-        return self.govern(facts, aspect, dry_run=dry_run, before_write=before_write)
+        return replace(self.govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=info.created_ms)
 
     def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None) -> Outcome:
         """``before_write``: asked with the planned outcome before anything is written; an Outcome it

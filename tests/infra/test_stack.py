@@ -160,9 +160,11 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     assert subscribe["Properties"]["Role"] != retention["Properties"]["Role"]
     # cdk.json excludes by tag, so both may read tags; the guard reads ship-logs' logging configuration.
     # An opt-out tag makes the subscription handler remove its own filter; both keep drift state in the table.
+    # The replay (#20) reads what a new group held before the filter and invokes ship-logs with it.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
+        "logs:FilterLogEvents", "lambda:InvokeFunction",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -297,11 +299,14 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
     assert _actions(statements) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "lambda:GetFunctionConfiguration",
+        "logs:FilterLogEvents", "lambda:InvokeFunction",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
-    [read_config] = [s for s in statements if s["Action"] == "lambda:GetFunctionConfiguration"]
-    assert read_config["Resource"] == SHIPPER_ARN
+    # The guard reads the destination's configuration; the replay invokes it: both on that function alone.
+    on_the_shipper = [s for s in statements if {"lambda:GetFunctionConfiguration", "lambda:InvokeFunction"} & set(_actions([s]))]
+    assert {a for s in on_the_shipper for a in _actions([s])} == {"lambda:GetFunctionConfiguration", "lambda:InvokeFunction"}
+    assert all(s["Resource"] == SHIPPER_ARN for s in on_the_shipper)
     assert json.loads(subscribe["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])["destinationArn"] == SHIPPER_ARN
     assert lambda_destination_stack.of_type("AWS::CloudTrail::Trail") == []
     assert lambda_destination_stack.of_type("AWS::Kinesis::Stream") == []

@@ -27,6 +27,9 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "DeleteSubscriptionFilter": 5.0,
     "PutRetentionPolicy": 5.0,
     "ListTagsForResource": 5.0,
+    # Not in AWS-FACTS' table: the Service Quotas default is *assumed* here (apiQuotasTps sets the account's);
+    # the replay's pacer also gives way on every throttle, and console users share this quota.
+    "FilterLogEvents": 5.0,
 }
 #: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
 #: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
@@ -63,6 +66,15 @@ class Via(str, Enum):
     PER_GROUP = "per-group"
     ACCOUNT_POLICY = "account-policy"
 
+
+#: Replay (#20): a group created at most this long before the governor's filter gets what it held before the filter,
+#: delivered as the subscription would have. An hour covers a burst's worst wait (the bench: 5,000 groups in under
+#: two hours at the default share is the outlier) and keeps the replay of one group small.
+DEFAULT_REPLAY_WINDOW_MINUTES = 60
+#: At most this much of one group is replayed (the rest is counted as truncated and reported): a new function's first
+#: hour is a few hundred lines; 10,000 events is one FilterLogEvents page, 5 MiB a few dozen records.
+DEFAULT_REPLAY_MAX_EVENTS = 10_000
+DEFAULT_REPLAY_MAX_BYTES = 5 * 1024 * 1024
 
 #: Drift repair stops fighting a principal that changed a group back more than this many times...
 DEFAULT_DRIFT_FIGHT_LIMIT = 3
@@ -185,6 +197,11 @@ class PolicyConfig:
     subscription_mode: Via = Via.PER_GROUP
     #: ``retentionVia``: PutRetentionPolicy per group, or native retention policies (``cli plan``/``apply``).
     retention_via: Via = Via.PER_GROUP
+    #: Replay what a group held before the governor's filter when it was created at most this many minutes
+    #: before it (None: never).
+    replay_window_minutes: int | None = DEFAULT_REPLAY_WINDOW_MINUTES
+    replay_max_events: int = DEFAULT_REPLAY_MAX_EVENTS
+    replay_max_bytes: int = DEFAULT_REPLAY_MAX_BYTES
 
     @property
     def shorten_retention(self) -> bool:
@@ -221,6 +238,9 @@ class PolicyConfig:
             "driftConflictHoldHours": self.drift_conflict_hold_hours,
             "subscriptionMode": self.subscription_mode.value,
             "retentionVia": self.retention_via.value,
+            "replayWindowMinutes": self.replay_window_minutes,
+            "replayMaxEvents": self.replay_max_events,
+            "replayMaxBytes": self.replay_max_bytes,
         }
 
 
@@ -296,6 +316,15 @@ POLICY = Keys(
     Key("retentionVia", str, Via.PER_GROUP.value, "per-group: PutRetentionPolicy on each group. account-policy: native retention "
         "policies compiled from the configuration, written by log-group-governor apply; refused at synth where they cannot say "
         "the same thing.", example="account-policy", schema={"enum": [v.value for v in Via]}),
+    Key("replayWindowMinutes", (int, type(None)), DEFAULT_REPLAY_WINDOW_MINUTES, "A subscription delivers only what is ingested "
+        "after its filter exists: when the governor subscribes a group created at most this many minutes before (1 to 1440), "
+        "it replays what the group held before the filter to the destination, as the subscription would have, each event "
+        "once. null: no replay. Same-account Lambda, Kinesis and Firehose destinations (docs/design.md).", example=120,
+        schema={"minimum": 1, "maximum": 1440}),
+    Key("replayMaxEvents", int, DEFAULT_REPLAY_MAX_EVENTS, "The most events replayed for one group (1 to 1000000); the rest are "
+        "counted as truncated and reported.", example=50_000, schema={"minimum": 1, "maximum": 1_000_000}),
+    Key("replayMaxBytes", int, DEFAULT_REPLAY_MAX_BYTES, "The most message bytes replayed for one group (1024 to 104857600).",
+        example=20 * 1024 * 1024, schema={"minimum": 1024, "maximum": 100 * 1024 * 1024}),
 )
 POLICY_KEYS = POLICY.names
 
@@ -387,7 +416,19 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
             raise ConfigError(f"{key}: expected {low} to {high} {unit} (default {default}); got {value}")
         drift[key] = value
 
+    replay_window = POLICY.read(raw, "replayWindowMinutes")
+    if replay_window is not None and not 1 <= replay_window <= 1440:
+        raise ConfigError(f"replayWindowMinutes: expected 1 to 1440 minutes, or null for no replay; got {replay_window}")
+    replay_events, replay_bytes = POLICY.read(raw, "replayMaxEvents"), POLICY.read(raw, "replayMaxBytes")
+    if not 1 <= replay_events <= 1_000_000:
+        raise ConfigError(f"replayMaxEvents: expected 1 to 1000000 events per group; got {replay_events}")
+    if not 1024 <= replay_bytes <= 100 * 1024 * 1024:
+        raise ConfigError(f"replayMaxBytes: expected 1024 to 104857600 bytes per group; got {replay_bytes}")
+
     return PolicyConfig(
+        replay_window_minutes=replay_window,
+        replay_max_events=replay_events,
+        replay_max_bytes=replay_bytes,
         subscription_mode=_via(raw, "subscriptionMode"),
         retention_via=_via(raw, "retentionVia"),
         retention_mode=mode,

@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, retry_budget_s
+from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
@@ -36,6 +36,7 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
+from ..replay import Replayer, ReplayResult
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -67,6 +68,8 @@ class EventParts:
     orphaned: Orphans | None = None
     #: subscriptionMode account-policy: keeps the account policy's NOT IN list (None: per-group filters).
     keeper: SubscriptionPolicyKeeper | None = None
+    #: Per-group subscriptions: replays what a new group held before the governor's filter (None: retention, or no replay).
+    replayer: Replayer | None = None
 
 
 def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
@@ -86,7 +89,11 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
                                           sleep=lambda s: sleep(s))
-    return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper)
+    replayer = None
+    if aspect is Aspect.SUBSCRIPTION and keeper is None and settings.config.replay_window_minutes is not None:
+        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(), table)
+    return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper,
+                      replayer)
 
 
 @cache
@@ -116,7 +123,7 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
     if isinstance(event, Mapping) and isinstance(event.get("Records"), list):
         return handle_queue_batch(event["Records"], context, parts, aspect)
-    return handle_log_group_event(event, parts, aspect, origin=origin_of(context))
+    return handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context)
 
 
 def origin_of(context: Any) -> tuple[str, str] | None:
@@ -146,7 +153,7 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         except ValueError:
             event = None
         try:
-            handle_log_group_event(event, parts, aspect, origin=origin_of(context))
+            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context)
         except Exception:
             failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
     logger.remove_keys(_RECORD_KEYS)
@@ -154,7 +161,7 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
 
 
 def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect, *,
-                           origin: tuple[str, str] | None = None) -> dict[str, Any]:
+                           origin: tuple[str, str] | None = None, context: Any = None) -> dict[str, Any]:
     """``parts`` is a factory, so a malformed event is finished without building anything. ``origin``:
     the function's (account, region); a record of any other is ignored."""
     if aspect is Aspect.SUBSCRIPTION and is_account_policy_call(event):
@@ -178,6 +185,7 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
                                                       orphaned=handler.orphaned)
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
+        replay = _replay(handler, outcome, origin, context)
     except DestinationUnavailable as error:
         # Every new group would meet this: alarm now, and keep the event to govern once it is fixed.
         logger.exception(f"{aspect.value}: the destination refused the subscription; fix the destination (the event is retried)",
@@ -192,7 +200,29 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
         raise
     record_outcome(outcome, logger, metrics)
-    return {"status": "done", **outcome.as_dict()}
+    return {"status": "done", **outcome.as_dict(), **({"replay": replay.as_dict()} if replay else {})}
+
+
+#: A subscription outcome that leaves the governor's filter on the group: a replay follows (or resumes).
+_FILTER_IN_PLACE = (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.LEAVE)
+
+
+def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | None, context: Any) -> ReplayResult | None:
+    """What the group held before the governor's filter, to the destination (#20). A delivery that fails fails the
+    event: its retry finds the filter in place and resumes the replay past what was sent."""
+    if handler.replayer is None or outcome.action not in _FILTER_IN_PLACE or outcome.reason == Reason.SHIPPED_BY_ACCOUNT_POLICY.value:
+        return None
+    now = wall_clock()
+    remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
+    result = handler.replayer.after_subscribe(outcome.log_group, outcome.created_ms, owner=origin[0] if origin else "",
+                                              holder=str(getattr(context, "aws_request_id", "") or id(outcome)), now_s=now,
+                                              lease_until_s=now + remaining_s)
+    if result.skipped is None or result.truncated:
+        logger.info("replayed what came before the filter", extra={"replay": result.as_dict()})
+        metrics.add_metric(name=metric_names.REPLAYED_EVENTS, unit=MetricUnit.Count, value=result.replayed)
+        if result.truncated:
+            metrics.add_metric(name=metric_names.REPLAY_TRUNCATED, unit=MetricUnit.Count, value=result.truncated)
+    return result
 
 
 def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:

@@ -1,0 +1,192 @@
+"""Replay on subscribe (#20): what a new group held before the governor's filter reaches the destination
+once, in the subscription's own shape, through the real subscribe handler and a moto account (whose
+subscriptions deliver only what is put after the filter, as AWS's do: localaws/FIDELITY.md G10)."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from governor import replay
+from governor.aws import IngestedEvent, ReplayWriter
+from governor.config import parse_policy_config
+from governor.handlers.create_log_group import subscribe_log_group
+from governor.replay import Replayer, documents, encode
+from governor.policy import Policy
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event
+from ship_logs.payload import decode_batch, decode_kinesis_record
+from tests.conftest import call, call_failing
+
+GROUP = "/aws/lambda/orders-api"
+STREAM = "2026/12/04/[$LATEST]0123456789abcdef"
+ROLE = "arn:aws:iam::123456789012:role/CWLtoKinesisRole"
+
+
+@pytest.fixture
+def stream(account: LocalAccount, configure: Any) -> str:
+    """A Kinesis destination, as a team's log pipeline would have."""
+    kinesis = account.client("kinesis")
+    kinesis.create_stream(StreamName="central-logs", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="central-logs")["StreamDescriptionSummary"]["StreamARN"]
+    configure(destinationArn=arn, destinationRoleArn=ROLE)
+    return arn
+
+
+def _new_function_logs(account: LocalAccount, first_invocations: int, *, group: str = GROUP) -> list[str]:
+    """A new function's group and its first invocations, written before any filter exists."""
+    account.logs.create_log_group(logGroupName=group)
+    account.logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+    messages = [f"{kind} RequestId: {n:08d}" for n in range(first_invocations) for kind in ("START", "END")]
+    now_ms = int(time.time() * 1000)
+    account.logs.put_log_events(logGroupName=group, logStreamName=STREAM,
+                                logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(messages)])
+    time.sleep(0.002)  # the filter is created in a later millisecond than these events, on any machine
+    return messages
+
+
+def _delivered(account: LocalAccount) -> list[str]:
+    """Every log event the stream holds, in order. The replay's records are read by the archive's consumer
+    (ship-logs) as they are; moto's own deliveries carry numeric event ids (AWS sends strings), so every
+    record's messages are read from its document."""
+    kinesis = account.client("kinesis")
+    shard = kinesis.list_shards(StreamName="central-logs")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="central-logs", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    messages = []
+    for record in kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]:
+        document = json.loads(gzip.decompress(record["Data"]))
+        if document["messageType"] != "DATA_MESSAGE":
+            continue
+        assert (document["logGroup"], document["logStream"], document["subscriptionFilters"], document["owner"]) == (
+            GROUP, STREAM, ["log-group-governor"], account.account_id)
+        if all(isinstance(e["id"], str) for e in document["logEvents"]):  # the replay's: ship-logs reads every event
+            batch = decode_kinesis_record({"kinesis": {"data": base64.b64encode(record["Data"]).decode()}, "awsRegion": account.region})
+            assert batch.malformed_events == 0 and [e.message for e in batch.events] == [e["message"] for e in document["logEvents"]]
+        messages += [e["message"] for e in document["logEvents"]]
+    return messages
+
+
+def test_what_came_before_the_filter_arrives_once_and_after_it_the_subscription_takes_over(account: LocalAccount, stream: str) -> None:
+    before = _new_function_logs(account, 10)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    account.logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=[{"timestamp": int(time.time() * 1000) + 1_000, "message": "after"}])
+
+    assert subscribed.result["action"] == "subscribe" and subscribed.result["replay"] == {"replayed": 20, "truncated": 0, "deliveries": 1}
+    assert _delivered(account) == [*before, "after"]  # the first invocations, in order, then the subscription's own
+    assert subscribed.metrics()[("ReplayedEvents", None)] == 20
+
+
+def test_a_redelivered_event_replays_nothing_twice(account: LocalAccount, stream: str) -> None:
+    before = _new_function_logs(account, 3)
+    event = create_log_group_event(GROUP)
+
+    first = call(subscribe_log_group, event)
+    again = call(subscribe_log_group, event)
+
+    assert first.result["replay"]["replayed"] == 6
+    assert again.result["action"] == "leave" and again.result["replay"] == {"replayed": 0, "truncated": 0, "deliveries": 0,
+                                                                             "skipped": "replayed already", "alreadyDelivered": 6}
+    assert _delivered(account) == before
+
+
+def test_past_its_bounds_the_replay_is_truncated_and_says_so(account: LocalAccount, stream: str, configure: Any) -> None:
+    configure(destinationArn=stream, destinationRoleArn=ROLE, replayMaxEvents=5)
+    before = _new_function_logs(account, 4)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert subscribed.result["replay"] == {"replayed": 5, "truncated": 3, "deliveries": 1}
+    assert _delivered(account) == before[:5]  # the first five, the same on every attempt
+    assert subscribed.metrics()[("ReplayTruncated", None)] == 3
+
+
+def test_a_replay_interrupted_mid_group_resumes_past_what_it_sent(account: LocalAccount, stream: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_300)  # a few events a record
+    before = _new_function_logs(account, 12)
+    sent = Counter()
+    deliver = ReplayWriter.deliver
+
+    def fail_on_the_third(self: ReplayWriter, *args: Any, **kwargs: Any) -> None:
+        sent["n"] += 1
+        if sent["n"] == 3:
+            raise ConnectionError("the stream's endpoint went away mid-replay")
+        deliver(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayWriter, "deliver", fail_on_the_third)
+    event = create_log_group_event(GROUP)
+
+    error, _ = call_failing(subscribe_log_group, event)  # the event fails: SQS will deliver it again
+    retried = call(subscribe_log_group, event)
+
+    assert isinstance(error, ConnectionError)
+    assert retried.result["action"] == "leave" and retried.result["replay"]["alreadyDelivered"] > 0
+    assert _delivered(account) == before  # every event once, in order, across the two attempts
+
+
+def test_a_group_older_than_the_window_is_history_not_a_gap(account: LocalAccount, stream: str, configure: Any) -> None:
+    configure(destinationArn=stream, destinationRoleArn=ROLE, replayWindowMinutes=1)
+    _new_function_logs(account, 2)
+    later = time.time() + 3 * 86400  # the backfill finds it days later
+    import governor.handlers.create_log_group as handlers
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handlers, "wall_clock", lambda: later)
+        found = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert found.result["replay"]["skipped"].startswith("the group is older than replayWindowMinutes")
+    assert _delivered(account) == []
+    assert account.calls["logs.FilterLogEvents"] == 0
+
+
+# --- the payload's shape, for each kind of destination -----------------------------------------------------
+
+def _events(count: int, stream: str = STREAM) -> list[IngestedEvent]:
+    return [IngestedEvent(str(n), stream, 1_764_800_000_000 + n, 1_764_800_000_100 + n, f"line {n}") for n in range(count)]
+
+
+def test_a_lambda_destination_is_invoked_with_the_subscription_event_ship_logs_reads() -> None:
+    [(document, count)] = documents(_events(3), owner="123456789012", log_group=GROUP, filter_name="log-group-governor",
+                                    max_document_bytes=replay.MAX_DOCUMENT_BYTES[replay.DestinationKind.LAMBDA])
+
+    batch = decode_batch(json.loads(encode(document, replay.DestinationKind.LAMBDA)))
+
+    assert count == 3 and batch.message_type == "DATA_MESSAGE" and [e.message for e in batch.events] == ["line 0", "line 1", "line 2"]
+    assert (batch.owner, batch.log_group, batch.log_stream, batch.subscription_filters) == ("123456789012", GROUP, STREAM, ("log-group-governor",))
+
+
+@pytest.mark.parametrize("kind", [replay.DestinationKind.KINESIS, replay.DestinationKind.FIREHOSE, replay.DestinationKind.LAMBDA])
+def test_documents_keep_each_stream_apart_in_order_and_under_the_record_limit(kind: replay.DestinationKind) -> None:
+    big = [IngestedEvent(str(n), "a" if n < 30 else "b", n, n, "x" * 50_000) for n in range(60)]
+
+    found = list(documents(big, owner="123456789012", log_group=GROUP, filter_name="f", max_document_bytes=replay.MAX_DOCUMENT_BYTES[kind]))
+
+    assert [e["id"] for d, _ in found for e in d["logEvents"]] == [str(n) for n in range(60)]
+    stream_of = {e.event_id: e.stream for e in big}
+    assert all(stream_of[e["id"]] == d["logStream"] for d, _ in found for e in d["logEvents"])  # one stream per document
+    assert len(found) > 2 and [count for _, count in found] == [len(d["logEvents"]) for d, _ in found]
+    limit = {replay.DestinationKind.LAMBDA: 1_000_000, replay.DestinationKind.KINESIS: 1_048_576, replay.DestinationKind.FIREHOSE: 1_024_000}[kind]
+    assert all(len(encode(d, kind)) <= limit for d, _ in found)
+    assert gzip.decompress(encode(found[0][0], replay.DestinationKind.KINESIS))  # the record is the gzip'd document
+
+
+def test_a_cross_account_destination_is_not_replayed_to() -> None:
+    config = parse_policy_config({"destinationArn": "arn:aws:logs:eu-west-1:111111111111:destination:central"})
+    untouched = Counter()
+
+    class Nothing:
+        def __getattr__(self, name: str) -> Any:
+            untouched[name] += 1
+            raise AssertionError(f"{name} was called")
+
+    result = Replayer(lambda: Policy(config), Nothing(), Nothing(), Nothing()).after_subscribe(
+        GROUP, int(time.time() * 1000), owner="123456789012", holder="req", now_s=time.time(), lease_until_s=time.time() + 60)
+
+    assert result.skipped == "cross-account destination: what came before the filter is not replayed" and not untouched
