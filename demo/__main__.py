@@ -35,6 +35,7 @@ from stacks.settings import DeploymentSettings  # noqa: E402
 from demo.native import native_policies  # noqa: E402
 from demo.fleet import fleet_at_work  # noqa: E402
 from demo.selftest import selftest_act  # noqa: E402
+from demo.replay import replay_act  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
@@ -115,6 +116,7 @@ def event_handlers(account: LocalAccount, out: TextIO) -> None:
         )
     print()
     print(f"Replayed event for /aws/lambda/orders-api: {replay['action']} ({replay['reason']}): nothing written twice")
+    replay_act(account, json.loads(os.environ[ENV_CONFIG]), out)
     repointed(account, out)
     print(f"A CreateLogStream event:                    {other_call['status']} ({other_call['reason']})")
     print(f"An event without requestParameters:         {broken['status']} ({broken['reason']})")

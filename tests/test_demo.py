@@ -89,3 +89,13 @@ def test_demo_runs_the_native_modes_end_to_end(printed: str) -> None:
     assert "UntagResource  -> update-account-policy (shipped-by-account-policy); in the list: False; shipped 1x" in section
     migrate = next(line for line in section.splitlines() if "migrate-1-account-policy" in line)
     assert "DescribeSubscriptionFilters" not in migrate and "PutSubscriptionFilter" not in migrate
+
+
+def test_demo_shows_the_first_invocations_lost_without_replay_and_arriving_once_with_it(printed: str) -> None:
+    without = re.search(r"replayWindowMinutes null\s+/aws/lambda/checkout-without-replay: of the first ten invocations' (\d+) lines, "
+                        r"(\d+) arrived; after the filter 1 of 1; twice: 0", printed)
+    replayed = re.search(r"replay \((\d+) events in \d+ record\)\s+/aws/lambda/checkout-new: of the first ten invocations' (\d+) lines, "
+                         r"(\d+) arrived; after the filter 1 of 1; twice: 0", printed)
+
+    assert without and int(without[1]) >= 30 and without[2] == "0"  # the subscription alone loses every one of them
+    assert replayed and replayed[1] == replayed[2] == replayed[3]  # each arrives, once
