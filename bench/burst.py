@@ -8,10 +8,16 @@ operation's published quota, as AWS does, and retries like botocore's standard m
 the account wants 70% of both write quotas throughout. Printed: time until the last group is
 governed, peak concurrency, API calls per group, throttles, invocations that ran out of time, and
 dead-lettered messages (must be 0).
+
+Two more scenarios (#20) send the burst to a same-account Kinesis stream while each new group writes an event a
+second from its first: without the replay, every line ingested before the governor's filter is lost; with it,
+the real subscribe handler replays them. Printed: the lines before the filter, lost and delivered twice (targets
+0), FilterLogEvents calls per subscribed group, and the replay's lag from the group's creation (p50, p99).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -28,7 +34,9 @@ from .common import bench_policy
 from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer  # noqa: E402
 from governor.config import DEFAULT_API_QUOTAS_TPS, DEFAULT_EVENT_QUOTA_SHARE  # noqa: E402
 from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
+from governor.handlers import create_log_group as handlers  # noqa: E402
 from governor.handlers.create_log_group import EventParts, handle  # noqa: E402
+from governor.replay import Replayer  # noqa: E402
 from governor.pacing import (  # noqa: E402
     DEFAULT_EVENT_CONCURRENCY,
     EVENT_BATCH_SIZE,
@@ -57,6 +65,25 @@ NEIGHBOUR_SHARE = 0.7
 GREEDY_NEIGHBOUR_SHARE = 0.9
 NEIGHBOUR_OPERATIONS = ("PutSubscriptionFilter", "PutRetentionPolicy")
 POLL_INTERVAL_S = 1.0
+#: The replay scenario (#20): a same-account Kinesis destination, each new group writing an event a second from its
+#: first second, each event ingested this long after it is written.
+REPLAY_DESTINATION = "arn:aws:kinesis:eu-west-1:123456789012:stream/team-logs"
+REPLAY_ROLE = "arn:aws:iam::123456789012:role/CWLtoKinesisRole"
+INGESTION_LATENCY_S = 0.2
+
+
+class ReplayRecorder:
+    """The destination's side of the replay: which event ids arrived, when, for which group."""
+
+    def __init__(self, vt: VirtualTime) -> None:
+        self.vt = vt
+        self.arrived: dict[str, Counter[str]] = {}
+        self.first_at: dict[str, float] = {}
+
+    def deliver(self, destination: Any, payload: bytes, *, partition_key: str) -> None:
+        document = json.loads(gzip.decompress(payload))
+        self.arrived.setdefault(document["logGroup"], Counter()).update(e["id"] for e in document["logEvents"])
+        self.first_at.setdefault(document["logGroup"], self.vt.now)
 
 
 class QuotaAccount:
@@ -73,6 +100,11 @@ class QuotaAccount:
         self.served: Counter[str] = Counter()
         self.throttled: Counter[str] = Counter()
         self.random = random.Random(7)
+        #: The simulation's epoch: virtual second 0 at wall-clock time (creation and ingestion times are epoch ms).
+        self.epoch_s = 1_796_371_200.0
+
+    def epoch_ms(self, at_s: float) -> int:
+        return int((self.epoch_s + at_s) * 1000)
 
     def take(self, operation: str) -> bool:
         now, rate = self.vt.now, self.quotas.get(operation)
@@ -123,7 +155,8 @@ class _Client:
             if group is None:
                 return {"logGroups": []}
             return {"logGroups": [{"logGroupName": logGroupNamePrefix, "arn": f"arn:aws:logs:eu-west-1:123456789012:log-group:{logGroupNamePrefix}:*",
-                                   "logGroupClass": group["class"], **({"retentionInDays": group["retention"]} if group["retention"] else {})}]}
+                                   "logGroupClass": group["class"], "creationTime": self.account.epoch_ms(group["created_s"]),
+                                   **({"retentionInDays": group["retention"]} if group["retention"] else {})}]}
         return self._attempts("DescribeLogGroups", act)
 
     def list_tags_for_resource(self, resourceArn: str) -> dict[str, Any]:
@@ -131,8 +164,20 @@ class _Client:
         return self._attempts("ListTagsForResource", lambda: {"tags": dict(self.account.groups[name]["tags"])})
 
     def describe_subscription_filters(self, logGroupName: str, **_: Any) -> dict[str, Any]:
+        group = self.account.groups[logGroupName]
         return self._attempts("DescribeSubscriptionFilters", lambda: {"subscriptionFilters": [
-            {"filterName": n, "destinationArn": d, "filterPattern": ""} for n, d in self.account.groups[logGroupName]["filters"].items()]})
+            {"filterName": n, "destinationArn": d, "filterPattern": "", "creationTime": self.account.epoch_ms(group["filter_created_s"].get(n, 0.0))}
+            for n, d in group["filters"].items()]})
+
+    def filter_log_events(self, logGroupName: str, **_: Any) -> dict[str, Any]:
+        """The group's events ingested by now (one a second from its first, WRITE_LATENCY_S to ingest): one page."""
+        def act() -> dict[str, Any]:
+            created, now = self.account.groups[logGroupName]["created_s"], self.account.vt.now
+            count = int(max(0.0, now - created - INGESTION_LATENCY_S)) + 1 if now >= created + INGESTION_LATENCY_S else 0
+            return {"events": [{"eventId": f"{k:020d}", "logStreamName": "s", "timestamp": self.account.epoch_ms(created + k),
+                                "ingestionTime": self.account.epoch_ms(created + k + INGESTION_LATENCY_S), "message": f"line {k}"}
+                               for k in range(count)]}
+        return self._attempts("FilterLogEvents", act)
 
     def put_subscription_filter(self, logGroupName: str, filterName: str, destinationArn: str, **_: Any) -> dict[str, Any]:
         def act() -> dict[str, Any]:
@@ -140,6 +185,7 @@ class _Client:
             if filterName not in filters and len(filters) >= 2:
                 raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "full"}}, "PutSubscriptionFilter")
             filters[filterName] = destinationArn
+            self.account.groups[logGroupName]["filter_created_s"].setdefault(filterName, self.account.vt.now)
             return {}
         return self._attempts("PutSubscriptionFilter", act)
 
@@ -205,10 +251,16 @@ def _as_the_policy_says(kind: str, group: dict[str, Any]) -> bool:
 
 
 def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, share: float = DEFAULT_EVENT_QUOTA_SHARE,
-         neighbour_share: float = NEIGHBOUR_SHARE) -> dict[str, Any]:
+         neighbour_share: float = NEIGHBOUR_SHARE, replay: bool | None = None) -> dict[str, Any]:
+    """``replay``: None, the burst to the organization's cross-account destination; True or False, to a same-account
+    Kinesis stream with the replay on or off (replayWindowMinutes null), each group writing from its first second."""
     vt = VirtualTime()
     account = QuotaAccount(vt, dict(DEFAULT_API_QUOTAS_TPS))
-    policy = bench_policy(DESTINATION)
+    if replay is None:
+        policy = bench_policy(DESTINATION)
+    else:
+        policy = bench_policy(REPLAY_DESTINATION, destinationRoleArn=REPLAY_ROLE, replayWindowMinutes=180 if replay else None)
+    recorder = ReplayRecorder(vt)
     queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
     stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
@@ -221,7 +273,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
             vt.sleep(max(0.0, at - vt.now))
             name, kind = f"/aws/lambda/burst-{i:05d}", _group_kind(i)
             account.groups[name] = {"class": "INFREQUENT_ACCESS" if kind == "infrequent-access" else "STANDARD", "retention": None,
-                                    "tags": OPT_OUT if kind == "opted-out" else {},
+                                    "tags": OPT_OUT if kind == "opted-out" else {}, "created_s": vt.now, "filter_created_s": {},
                                     "filters": {"vendor-a": FOREIGN, "vendor-b": FOREIGN} if kind == "full" else {}}
             [record] = sqs_batch([create_log_group_event(name)])["Records"]
             for queue in queues.values():
@@ -231,7 +283,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     def container(aspect: Aspect, number: int) -> Any:
         rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
         governor = Governor(policy, LogsGateway(account.client("governor"), pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)))
-        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic))
+        replayer = Replayer(lambda: policy, governor.logs, recorder, ledger) if aspect is Aspect.SUBSCRIPTION and replay else None
+        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer)
         queue = queues[aspect]
 
         def poll() -> None:
@@ -269,8 +322,12 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         return work
 
     actors = [deploy] + [container(a, n) for a in EVENT_ASPECTS for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
-    with open(os.devnull, "w") as quiet, handler_output_to(quiet):
-        vt.run(actors)
+    real_wall_clock, handlers.wall_clock = handlers.wall_clock, lambda: account.epoch_s + vt.now  # the handlers' wall clock: virtual
+    try:
+        with open(os.devnull, "w") as quiet, handler_output_to(quiet):
+            vt.run(actors)
+    finally:
+        handlers.wall_clock = real_wall_clock
 
     governed = sum(1 for name, g in account.groups.items() if _as_the_policy_says(_group_kind(int(name[-5:])), g))
     calls = Counter({k.split(".", 1)[1]: v for k, v in account.served.items() if k.startswith("governor.")})
@@ -285,6 +342,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         "governor_write_tps": {op: calls[op] / last_s for op in NEIGHBOUR_OPERATIONS},
         "neighbour_tps": neighbour_rate,
         "neighbour_throttles": sum(v for k, v in account.throttled.items() if k.startswith("neighbour.")),
+        **(_replay_figures(account, recorder, groups) if replay is not None else {}),
     }
     print(f"A burst of {groups:,} CreateLogGroup events within {ARRIVAL_WINDOW_S:.0f} s at the published quotas, simulated "
           f"({LATENCY_S * 1000:.0f} ms per call; event share {share:.0%} of each quota; {concurrency} containers per handler; "
@@ -298,13 +356,44 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
           f"(quota 5/s each); throttles absorbed: {throttles}")
     print(f"  the other tool got: {', '.join(f'{op} {r:.2f}/s' for op, r in neighbour_rate.items())} of "
           f"{DEFAULT_API_QUOTAS_TPS['PutRetentionPolicy'] * neighbour_share:.2f}/s wanted; its throttled attempts: {figures['neighbour_throttles']}")
+    if replay is not None:
+        lag = figures["replay_lag_s"]
+        print(f"  {'with' if replay else 'without'} replay: events written before the filter {figures['before_filter']:,}, lost "
+              f"{figures['lost']:,} (target 0), delivered twice {figures['twice']} (target 0); FilterLogEvents per subscribed group "
+              f"{figures['filter_log_events_per_group']:.2f}; replay lag p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s")
     return figures
+
+
+def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int) -> dict[str, Any]:
+    """Per subscribed group: the events ingested before the governor's filter (the gap); of those, lost (never
+    replayed), and any event replayed twice or replayed though it came after the filter (the subscription's)."""
+    before = lost = twice = 0
+    lags = []
+    subscribed = [(n, g) for n, g in account.groups.items() if "log-group-governor" in g["filter_created_s"]]
+    for name, group in subscribed:
+        gap_s = group["filter_created_s"]["log-group-governor"] - group["created_s"]
+        # Event k is ingested at created + k + latency: those before the filter's creation are the gap's.
+        in_gap = {f"{k:020d}" for k in range(int(max(0.0, gap_s - INGESTION_LATENCY_S)) + 1) if k + INGESTION_LATENCY_S < gap_s}
+        arrived = recorder.arrived.get(name, Counter())
+        before += len(in_gap)
+        lost += len(in_gap - set(arrived))
+        twice += sum(1 for event, n in arrived.items() if n > 1 or event not in in_gap)
+        if name in recorder.first_at:
+            lags.append(recorder.first_at[name] - group["created_s"])
+    lags.sort()
+    pick = (lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]) if lags else (lambda q: 0.0)
+    calls = account.served["governor.FilterLogEvents"]
+    return {"before_filter": before, "lost": lost, "twice": twice, "filter_log_events_per_group": calls / max(1, len(subscribed)),
+            "replay_lag_s": {"p50": pick(0.5), "p99": pick(0.99)}}
 
 
 def scenarios(groups: int = GROUPS) -> list[dict[str, Any]]:
     figures = [main(groups)]
     print()
     figures.append(main(groups, neighbour_share=GREEDY_NEIGHBOUR_SHARE))
+    for replay in (False, True):  # #20: the lines written before the subscription, without and with the replay
+        print()
+        figures.append(main(groups, replay=replay))
     return figures
 
 

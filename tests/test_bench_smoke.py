@@ -53,3 +53,14 @@ def test_ship_logs_paths_and_floors_run_on_a_small_payload() -> None:
     outcome = up_to_the_sink.ship_batch(throughput.decode_batch(events[0]))
     assert set(stages) == {"decode_parse_metrics", "full"}
     assert outcome.records == outcome.shipped > 150 and outcome.usage_reports > 0
+
+
+def test_burst_simulation_loses_the_lines_before_the_filter_without_replay_and_none_with_it(capsys) -> None:
+    """#20: each new group writes from its first second; the real subscribe handler replays the gap once."""
+    without = burst.main(groups=200, replay=False)
+    replayed = burst.main(groups=200, replay=True)
+
+    assert without["before_filter"] > 0 and without["lost"] == without["before_filter"]  # the subscription alone loses them all
+    assert replayed["before_filter"] > 0 and replayed["lost"] == 0 and replayed["twice"] == 0
+    assert replayed["filter_log_events_per_group"] == 1.0 and replayed["governed"] == 200
+    assert "with replay: events written before the filter" in capsys.readouterr().out

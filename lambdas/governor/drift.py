@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from .aws import Conflict
+from .aws import Conflict, ReplayProgress
 from .config import PolicyConfig
 from .events import LogGroupCall
 from .policy import Action, Reason
@@ -103,9 +103,11 @@ def _when(epoch_s: float) -> str:
 
 
 class InMemoryLedger:
-    """A ledger held in memory: simulations, and the CLI when no state table is given."""
+    """A ledger held in memory: simulations, and the CLI when no state table is given. It keeps the replay's
+    progress too (governor.replay.ReplayLedger), as the state table does."""
 
     def __init__(self) -> None:
+        self.replays: dict[str, tuple[ReplayProgress, str, float]] = {}
         #: (group, aspect) -> event id -> when it was first recorded.
         self.changes: dict[tuple[str, str], dict[str, float]] = {}
         self.held: dict[tuple[str, str], Conflict] = {}
@@ -125,3 +127,18 @@ class InMemoryLedger:
 
     def add_repair(self) -> None:
         self.repairs += 1
+
+    def replay_progress(self, log_group: str) -> ReplayProgress | None:
+        found = self.replays.get(log_group)
+        return found[0] if found else None
+
+    def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
+        found = self.replays.get(log_group)
+        if found is not None and (found[0].done or (found[1] != holder and found[2] >= time.time())):
+            return False
+        self.replays[log_group] = (progress, holder, lease_until_s)
+        return True
+
+    def record_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> None:
+        if self.replays.get(log_group, (None, holder))[1] == holder:
+            self.replays[log_group] = (progress, holder, lease_until_s)
