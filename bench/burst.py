@@ -261,11 +261,11 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     else:
         policy = bench_policy(REPLAY_DESTINATION, destinationRoleArn=REPLAY_ROLE, replayWindowMinutes=180 if replay else None)
     recorder = ReplayRecorder(vt)
+    ledger = InMemoryLedger(clock=lambda: account.epoch_s + vt.now)  # the handlers' wall clock in this simulation
     queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
     stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
     running: Counter[Aspect] = Counter()
-    ledger = InMemoryLedger()
 
     def deploy() -> None:
         """The burst: a group is created, CloudTrail's record reaches both queues."""

@@ -528,18 +528,21 @@ class StateTable:
         An event already recorded (a redelivery, in either bucket) is not recorded again."""
         bucket, now_ms = int(now // window_s * window_s), int(now * 1000)
         previous = self._stamps(log_group, aspect, bucket - window_s)
+        current: set[str] | None = None
         if not any(stamp.endswith(f"@{event_id}") for stamp in previous):
             try:
-                self.client.update_item(
+                answer = self.client.update_item(
                     TableName=self.table_name, Key=_key(f"changes#{aspect}#{log_group}#{bucket}"),
                     UpdateExpression="ADD eventIds :event, stamps :stamp SET expiresAt = :expires",
                     ConditionExpression="attribute_not_exists(eventIds) OR NOT contains(eventIds, :id)",
                     ExpressionAttributeValues={":event": {"SS": [event_id]}, ":stamp": {"SS": [f"{now_ms}@{event_id}"]},
-                                               ":id": {"S": event_id}, ":expires": {"N": str(bucket + 2 * window_s)}})
+                                               ":id": {"S": event_id}, ":expires": {"N": str(bucket + 2 * window_s)}},
+                    ReturnValues="ALL_NEW")  # the bucket as written: no second read
+                current = set(answer["Attributes"]["stamps"]["SS"])
             except ClientError as error:
                 if _error_code(error) != "ConditionalCheckFailedException":
                     raise  # else: redelivered within this bucket, already counted
-        stamps = {*previous, *self._stamps(log_group, aspect, bucket)}
+        stamps = {*previous, *(current if current is not None else self._stamps(log_group, aspect, bucket))}
         return len({stamp.partition("@")[2] for stamp in stamps if now_ms - window_s * 1000 < int(stamp.partition("@")[0]) <= now_ms})
 
     def _stamps(self, log_group: str, aspect: str, bucket: int) -> set[str]:

@@ -106,7 +106,9 @@ class InMemoryLedger:
     """A ledger held in memory: simulations, and the CLI when no state table is given. It keeps the replay's
     progress too (governor.replay.ReplayLedger), as the state table does."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the wall clock replay leases are judged by (the handlers' own, simulated in simulations)."""
+        self._clock = clock
         self.replays: dict[str, tuple[ReplayProgress, str, float]] = {}
         #: (group, aspect) -> event id -> when it was first recorded.
         self.changes: dict[tuple[str, str], dict[str, float]] = {}
@@ -134,7 +136,7 @@ class InMemoryLedger:
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         found = self.replays.get(log_group)
-        if found is not None and (found[0].done or (found[1] != holder and found[2] >= time.time())):
+        if found is not None and (found[0].done or (found[1] != holder and found[2] >= self._clock())):
             return False
         self.replays[log_group] = (progress, holder, lease_until_s)
         return True

@@ -140,9 +140,6 @@ def unknown_keys_error(prefix: str, unknown: list[str], known: tuple[str, ...]) 
     return ConfigError(f"unknown context key(s) {', '.join(guesses)}; valid keys: {', '.join(prefix + k for k in known)}")
 
 
-_ERROR_KEY = re.compile(r"^(?:unknown context key\(s\) )?([\w:.\[\]'\"/ -]+?):? ")
-
-
 def every_error(parse: Callable[[dict[str, Any]], Any], context: Mapping[str, Any], max_errors: int = 50) -> list[str]:
     """Every error of a configuration, not only the first: parse, set aside the key the error names, parse
     again. Empty when ``parse`` accepts it. An error between keys is reported once its keys are valid alone."""
