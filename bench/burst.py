@@ -6,13 +6,19 @@ drained by at most ``eventHandlerConcurrency`` containers running the real batch
 policy core) against an in-memory CloudWatch Logs that answers ThrottlingException beyond each
 operation's published quota, as AWS does, and retries like botocore's standard mode. Another tool in
 the account wants 70% of both write quotas throughout. Printed: time until the last group is
-governed, peak concurrency, API calls per group, throttles, invocations that ran out of time, and
-dead-lettered messages (must be 0).
+governed and how it compares with the time its writes alone need at the share it can get (target 1.2x: a
+batch's groups are looked up at once, #20 item 4), look-ups per group (target below 0.1 of each), peak
+concurrency, API calls per group, throttles, invocations that ran out of time, and dead-lettered messages
+(must be 0). Each group writes an event a second from its first: the organization's destination is in another
+account, which the replay never writes to, so the lines before each filter are counted as lost.
 
 Two more scenarios (#20) send the burst to a same-account Kinesis stream while each new group writes an event a
 second from its first: without the replay, every line ingested before the governor's filter is lost; with it,
 the real subscribe handler replays them. Printed: the lines before the filter, lost and delivered twice (targets
-0), FilterLogEvents calls per subscribed group, and the replay's lag from the group's creation (p50, p99).
+0), FilterLogEvents calls per subscribed group, and the replay's lag from the group's creation (p50, p99). With
+the replay, the subscribe handler reads each group's filters twice (to decide, then the new filter's creationTime,
+which splits the replay's events from the subscription's): DescribeSubscriptionFilters, 5 TPS and not adjustable,
+then sets the pace, not the writes.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from botocore.exceptions import ClientError
 
 from .common import bench_policy
 
-from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer  # noqa: E402
+from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer, TaggingGateway  # noqa: E402
 from governor.config import DEFAULT_API_QUOTAS_TPS, DEFAULT_EVENT_QUOTA_SHARE  # noqa: E402
 from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
 from governor.handlers import create_log_group as handlers  # noqa: E402
@@ -65,6 +71,8 @@ NEIGHBOUR_SHARE = 0.7
 GREEDY_NEIGHBOUR_SHARE = 0.9
 NEIGHBOUR_OPERATIONS = ("PutSubscriptionFilter", "PutRetentionPolicy")
 POLL_INTERVAL_S = 1.0
+#: The look-ups a group costs (#20, item 4: in bulk, one of each per batch).
+LOOKUPS = ("DescribeLogGroups", "ListTagsForResource", "GetResources")
 #: The replay scenario (#20): a same-account Kinesis destination, each new group writing an event a second from its
 #: first second, each event ingested this long after it is written.
 REPLAY_DESTINATION = "arn:aws:kinesis:eu-west-1:123456789012:stream/team-logs"
@@ -149,15 +157,25 @@ class _Client:
             self.account.vt.sleep(self.account.random.random() * min(2 ** attempt, 20))  # botocore standard backoff
         raise ClientError(answer[1], operation)
 
-    def describe_log_groups(self, logGroupNamePrefix: str, limit: int, **_: Any) -> dict[str, Any]:
-        def act() -> dict[str, Any]:
-            group = self.account.groups.get(logGroupNamePrefix)
-            if group is None:
-                return {"logGroups": []}
-            return {"logGroups": [{"logGroupName": logGroupNamePrefix, "arn": f"arn:aws:logs:eu-west-1:123456789012:log-group:{logGroupNamePrefix}:*",
-                                   "logGroupClass": group["class"], "creationTime": self.account.epoch_ms(group["created_s"]),
-                                   **({"retentionInDays": group["retention"]} if group["retention"] else {})}]}
-        return self._attempts("DescribeLogGroups", act)
+    def _described(self, name: str) -> list[dict[str, Any]]:
+        group = self.account.groups.get(name)
+        if group is None:
+            return []
+        return [{"logGroupName": name, "arn": f"{_arn(name)}:*", "logGroupClass": group["class"],
+                 "creationTime": self.account.epoch_ms(group["created_s"]), **({"retentionInDays": group["retention"]} if group["retention"] else {})}]
+
+    def describe_log_groups(self, logGroupNamePrefix: str | None = None, limit: int = 50, logGroupIdentifiers: list[str] | None = None,
+                            **_: Any) -> dict[str, Any]:
+        names = logGroupIdentifiers if logGroupIdentifiers is not None else [logGroupNamePrefix]
+        return self._attempts("DescribeLogGroups", lambda: {"logGroups": [g for n in names for g in self._described(n)]})
+
+    def get_resources(self, ResourceARNList: list[str], **_: Any) -> dict[str, Any]:
+        """The tagging API: the listed groups that carry tags (its quota is not CloudWatch Logs': not limited here)."""
+        self.account.served[f"{self.who}.GetResources"] += 1
+        self.account.vt.sleep(LATENCY_S)
+        named = {_arn(n): g for n, g in self.account.groups.items()}
+        return {"ResourceTagMappingList": [{"ResourceARN": a, "Tags": [{"Key": k, "Value": v} for k, v in named[a]["tags"].items()]}
+                                           for a in ResourceARNList if a in named and named[a]["tags"]], "PaginationToken": ""}
 
     def list_tags_for_resource(self, resourceArn: str) -> dict[str, Any]:
         name = resourceArn.split(":log-group:", 1)[1]
@@ -237,6 +255,10 @@ class SimQueue:
         return not self.visible and not self.hidden
 
 
+def _arn(name: str) -> str:
+    return f"arn:aws:logs:eu-west-1:123456789012:log-group:{name}"
+
+
 def _group_kind(i: int) -> str:
     return ("opted-out" if i % 20 == 3 else "infrequent-access" if i % 20 == 7 else "full" if i % 20 == 11 else "plain")
 
@@ -282,7 +304,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
 
     def container(aspect: Aspect, number: int) -> Any:
         rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
-        governor = Governor(policy, LogsGateway(account.client("governor"), pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)))
+        client = account.client("governor")
+        governor = Governor(policy, LogsGateway(client, pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)), tagging=TaggingGateway(client))
         replayer = Replayer(lambda: policy, governor.logs, recorder, ledger) if aspect is Aspect.SUBSCRIPTION and replay else None
         parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer)
         queue = queues[aspect]
@@ -334,6 +357,10 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     throttles = sum(v for k, v in account.throttled.items() if k.startswith("governor."))
     last_s = max(q.last_deleted_at for q in queues.values())
     neighbour_rate = {op: account.served[f"neighbour.{op}"] / vt.now for op in NEIGHBOUR_OPERATIONS}
+    # The time the writes alone need at the share the governor can get (the event share, or what a greedier neighbour
+    # leaves of the write quotas): each write operation belongs to one handler.
+    got = min(share, 1.0 - neighbour_share)
+    write_bound_s = max(calls[op] / (DEFAULT_API_QUOTAS_TPS[op] * got) for op in NEIGHBOUR_OPERATIONS)
     figures = {
         "groups": groups, "governed": governed, "last_governed_s": last_s, "peak": dict(stats["peak"]),
         "invocations": stats["invocations"], "timed_out": stats["timed_out"], "longest_invocation_s": stats["longest_s"],
@@ -342,12 +369,16 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         "governor_write_tps": {op: calls[op] / last_s for op in NEIGHBOUR_OPERATIONS},
         "neighbour_tps": neighbour_rate,
         "neighbour_throttles": sum(v for k, v in account.throttled.items() if k.startswith("neighbour.")),
-        **(_replay_figures(account, recorder, groups) if replay is not None else {}),
+        "write_bound_s": write_bound_s, "bound_ratio": last_s / write_bound_s,
+        "lookups_per_group": {op: calls[op] / groups for op in LOOKUPS},
+        **_replay_figures(account, recorder, groups),
     }
     print(f"A burst of {groups:,} CreateLogGroup events within {ARRIVAL_WINDOW_S:.0f} s at the published quotas, simulated "
           f"({LATENCY_S * 1000:.0f} ms per call; event share {share:.0%} of each quota; {concurrency} containers per handler; "
           f"another tool wanting {neighbour_share:.0%} of each write quota)")
-    print(f"  governed as the policy says: {governed:,} of {groups:,}; the last at {last_s / 60:.1f} min")
+    print(f"  governed as the policy says: {governed:,} of {groups:,}; the last at {last_s / 60:.1f} min, "
+          f"{figures['bound_ratio']:.2f}x the {write_bound_s / 60:.1f} min its writes need at the {got:.0%} it can get (target 1.2x)")
+    print(f"  look-ups per group: {', '.join(f'{op} {n:.3f}' for op, n in figures['lookups_per_group'].items())} (target below 0.1 each)")
     print(f"  dead-lettered messages: {figures['dead_lettered']} (target 0); invocations: {stats['invocations']}, "
           f"timed out: {stats['timed_out']} (target 0), longest {stats['longest_s']:.0f} s of {EVENT_HANDLER_TIMEOUT_S:.0f} s")
     print(f"  peak concurrency per handler: {dict(stats['peak'])}")
@@ -356,7 +387,10 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
           f"(quota 5/s each); throttles absorbed: {throttles}")
     print(f"  the other tool got: {', '.join(f'{op} {r:.2f}/s' for op, r in neighbour_rate.items())} of "
           f"{DEFAULT_API_QUOTAS_TPS['PutRetentionPolicy'] * neighbour_share:.2f}/s wanted; its throttled attempts: {figures['neighbour_throttles']}")
-    if replay is not None:
+    if replay is None:
+        print(f"  to another account's destination (never replayed to): lines written before the filter {figures['before_filter']:,}, "
+              f"lost {figures['lost']:,}")
+    else:
         lag = figures["replay_lag_s"]
         print(f"  {'with' if replay else 'without'} replay: events written before the filter {figures['before_filter']:,}, lost "
               f"{figures['lost']:,} (target 0), delivered twice {figures['twice']} (target 0); FilterLogEvents per subscribed group "

@@ -162,6 +162,8 @@ class MotoGaps:
         """GetResources for ``logs:log-group``, which moto answers with nothing: answered from moto's own
         log groups and their tags, as AWS would (TagFilters ANDed, a filter's Values ORed, 100 a page)."""
         request = json.loads(params.get("body") or b"{}")
+        if "ResourceARNList" in request:
+            return self._tags_of_listed(request, context)
         if request.get("ResourceTypeFilters") != ["logs:log-group"]:
             return None  # not ours to answer: moto's own
         from moto.logs.models import logs_backends
@@ -181,6 +183,32 @@ class MotoGaps:
         if start + page < len(found):
             answer["PaginationToken"] = str(start + page)
         return _Answered(), answer
+
+    #: ``ResourceARNList``: 1-100 ARNs; "You can't specify both this parameter and" ResourceTypeFilters, TagFilters or
+    #: "any of the pagination parameters ... If you do, you get an Invalid Parameter exception" (the model).
+    ARNS_MAX = 100
+    NOT_WITH_ARNS = frozenset({"TagFilters", "ResourceTypeFilters", "ResourcesPerPage", "TagsPerPage", "PaginationToken"})
+
+    def _tags_of_listed(self, request: dict[str, Any], context: dict[str, Any] | None) -> Any:
+        """GetResources by ``ResourceARNList`` for log groups: the listed groups that are or were tagged, with
+        their tags (G12). ARNs of other resources are moto's to answer."""
+        arns = request["ResourceARNList"]
+        if not all(isinstance(a, str) and ":logs:" in a and ":log-group:" in a for a in arns):
+            return None
+        if not 1 <= len(arns) <= self.ARNS_MAX or self.NOT_WITH_ARNS & set(request):
+            return _Answered(400), {"Error": {"Code": "InvalidParameterException", "Message":
+                                              f"ResourceARNList takes 1 to {self.ARNS_MAX} ARNs, without {sorted(self.NOT_WITH_ARNS)}"},
+                                    "ResponseMetadata": {"HTTPStatusCode": 400}}
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[_calling_account()][_calling_region(context)]
+        found = []
+        for arn in dict.fromkeys(a.removesuffix(":*") for a in arns):
+            name = arn.split(":log-group:", 1)[1]
+            if name in backend.groups and arn in self.ever_tagged:
+                tags = backend.list_tags_for_resource(arn) or {}
+                found.append({"ResourceARN": arn, "Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+        return _Answered(), {"ResourceTagMappingList": found, "PaginationToken": ""}
 
     def record_logging_config(self, params: dict[str, Any], **_: Any) -> None:
         config = {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{params['FunctionName']}", **params.get("LoggingConfig", {})}

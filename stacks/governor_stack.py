@@ -184,7 +184,7 @@ class GovernorComposition:
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        self.state.statement(RECONCILE_ACTIONS), *_bulk_tag_statements(policy), *fleet_statements],
+                        self.state.statement(RECONCILE_ACTIONS), *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,
             access_logs=access_logs,
@@ -197,11 +197,16 @@ class GovernorComposition:
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (self.subscribe, self.set_retention, self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+        for function in (self.subscribe, self.set_retention):
+            why = [*(["account-level policies (Put/DescribeAccountPolicies) belong to the account and region, not to a log group"]
+                     if account_subscription and function is self.subscribe else []),
+                   *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.exclude_tags else [])]
+            if why:
+                acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", "; ".join(why))
         if account_subscription:
-            for function in (self.subscribe, self.backfill.function):
-                acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-                            "account-level policies (Put/Describe/DeleteAccountPolicy) belong to the account and region, not to a "
-                            "log group; the tagging API's GetResources takes only *")
+            acknowledge(self.backfill.function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                        "account-level policies (Put/Describe/DeleteAccountPolicy) belong to the account and region, not to a "
+                        "log group; the tagging API's GetResources takes only *")
         if policy.orphan_retention_days is not None:
             for function in (self.set_retention, self.backfill.function):
                 acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding('lambda', 'function')}]",
@@ -418,16 +423,11 @@ def functions_arn(scope: Construct) -> str:
     return f"arn:{stack.partition}:lambda:{stack.region}:{stack.account}:function:*"
 
 
-def _bulk_tag_statements(policy: PolicyConfig) -> list[iam.PolicyStatement]:
-    """The backfill reads the tags of the groups carrying an exclusion key in bulk (Resource Groups
-    Tagging API), a page of 100 groups a call, instead of one ListTagsForResource per group."""
-    if not policy.exclude_tags:
-        return []
-    return [iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])]
-
-
 def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStatement]:
+    """Tags are read only when an exclusion tag is configured: in bulk (the Resource Groups Tagging API's GetResources,
+    100 groups a call: a backfill page, an event batch), and alone (ListTagsForResource: a group whose tags just changed,
+    or a run's tags confirmed before a write)."""
     if not policy.exclude_tags:
         return []
-    return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups])]
-
+    return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups]),
+            iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])]

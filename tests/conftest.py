@@ -29,7 +29,7 @@ OWN_ROLES = ["arn:aws:iam::123456789012:role/governor-SubscribeLogGroupRole", "a
 TIMEOUTS_MS = {"backfill": 900_000}
 #: Quotas high enough that pacing costs nothing in tests that are not about pacing.
 FAST_QUOTAS = {"DescribeLogGroups": 1e4, "DescribeSubscriptionFilters": 1e4, "PutSubscriptionFilter": 1e4,
-               "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4, "DeleteSubscriptionFilter": 1e4}
+               "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4, "DeleteSubscriptionFilter": 1e4, "FilterLogEvents": 1e4}
 
 
 @pytest.fixture

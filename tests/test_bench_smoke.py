@@ -37,6 +37,17 @@ def test_burst_simulation_governs_every_group_without_dead_letters_or_timeouts(c
     assert "dead-lettered messages: 0" in capsys.readouterr().out
 
 
+def test_burst_simulation_looks_a_batch_up_at_once(capsys) -> None:
+    """#20, item 4: one DescribeLogGroups and one GetResources per batch of each handler, no ListTagsForResource."""
+    figures = burst.main(groups=300)
+
+    assert figures["governed"] == 300
+    lookups = figures["lookups_per_group"]
+    assert lookups["ListTagsForResource"] == 0 and 0 < lookups["DescribeLogGroups"] < 0.1 and 0 < lookups["GetResources"] < 0.1
+    assert figures["lost"] == figures["before_filter"] > 0  # another account's destination: never replayed to
+    assert "look-ups per group" in capsys.readouterr().out
+
+
 def test_ship_logs_paths_and_floors_run_on_a_small_payload() -> None:
     """The throughput benchmark's stages (its figures come from `make bench`, never from a test)."""
     from bench import ship_logs_throughput as throughput

@@ -266,11 +266,11 @@ class LogsGateway:
             raise
         return LogGroupPage(tuple(_info(g) for g in response.get("logGroups", [])), response.get("nextToken"))
 
-    def existing_log_groups(self, names: Iterable[str]) -> frozenset[str]:
-        """Which of ``names`` exist, looked up 50 at a time (``logGroupIdentifiers``). Should AWS refuse a
-        look-up that names a missing group (the model does not say), that chunk is looked up one by one:
-        a name is never taken for gone without an answer saying so."""
-        wanted, found = sorted(set(names)), set()
+    def describe_log_groups(self, names: Iterable[str]) -> dict[str, LogGroupInfo]:
+        """The groups of ``names`` that exist, looked up 50 at a time (``logGroupIdentifiers``): a name absent
+        from the answer names no group. Should AWS refuse a look-up that names a missing group (the model does
+        not say), that chunk is looked up one by one: a name is never taken for gone without an answer saying so."""
+        wanted, found = sorted(set(names)), {}
         for start in range(0, len(wanted), BULK_IDENTIFIERS):
             chunk = wanted[start:start + BULK_IDENTIFIERS]
             try:
@@ -278,10 +278,14 @@ class LogsGateway:
             except ClientError as error:
                 if _error_code(error) != "ResourceNotFoundException":
                     raise
-                found.update(name for name in chunk if self.describe_log_group(name) is not None)
+                found.update((name, info) for name in chunk if (info := self.describe_log_group(name)) is not None)
                 continue
-            found.update(g["logGroupName"] for g in answer.get("logGroups", []))
-        return frozenset(found)
+            found.update((info.name, info) for info in map(_info, answer.get("logGroups", [])) if info.name in chunk)
+        return found
+
+    def existing_log_groups(self, names: Iterable[str]) -> frozenset[str]:
+        """Which of ``names`` exist (``describe_log_groups``)."""
+        return frozenset(self.describe_log_groups(names))
 
     def subscription_filters(self, name: str) -> tuple[SubscriptionFilter, ...]:
         return tuple(
@@ -469,10 +473,13 @@ class ReplayWriter:
 
 
 class TaggingGateway:
-    """The Resource Groups Tagging API, for the backfill: the tags of every log group carrying one of
-    the exclusion keys, a page of 100 per call, instead of one ListTagsForResource per group."""
+    """The Resource Groups Tagging API: log groups' tags in bulk instead of one ListTagsForResource per group.
+    GetResources lists only resources that are or were tagged (the Tagging API reference): a group absent
+    from an answer carries no tags."""
 
     PAGE = 100
+    #: ARNs ``ResourceARNList`` takes at once (the model: 1-100, not together with TagFilters or ResourceTypeFilters).
+    ARNS_AT_ONCE = 100
 
     def __init__(self, client: Any = None) -> None:
         self.client = client or boto3.client("resourcegroupstaggingapi", config=client_config())
@@ -483,16 +490,29 @@ class TaggingGateway:
         One query per key: GetResources ANDs its tag filters."""
         found: dict[str, dict[str, str]] = {}
         for key in sorted(set(keys)):
-            request: dict[str, Any] = {"ResourceTypeFilters": ["logs:log-group"], "TagFilters": [{"Key": key}], "ResourcesPerPage": self.PAGE}
-            while True:
-                self.calls += 1
-                answer = self.client.get_resources(**request)
-                for mapping in answer.get("ResourceTagMappingList", []):
-                    found[mapping["ResourceARN"].removesuffix(":*")] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
-                if not answer.get("PaginationToken"):
-                    break
-                request["PaginationToken"] = answer["PaginationToken"]
+            found.update(self._pages({"ResourceTypeFilters": ["logs:log-group"], "TagFilters": [{"Key": key}], "ResourcesPerPage": self.PAGE}))
         return found
+
+    def tags_of(self, arns: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Log group ARN (without ``:*``) -> its tags, for each of ``arns`` (100 a call); an untagged group is
+        absent from GetResources' answer and answered with no tags."""
+        wanted = sorted(set(arns))
+        found: dict[str, dict[str, str]] = {arn: {} for arn in wanted}
+        for start in range(0, len(wanted), self.ARNS_AT_ONCE):
+            answer = self._pages({"ResourceARNList": wanted[start:start + self.ARNS_AT_ONCE]})
+            found.update((arn, tags) for arn, tags in answer.items() if arn in found)
+        return found
+
+    def _pages(self, request: dict[str, Any]) -> dict[str, dict[str, str]]:
+        found: dict[str, dict[str, str]] = {}
+        while True:
+            self.calls += 1
+            answer = self.client.get_resources(**request)
+            for mapping in answer.get("ResourceTagMappingList", []):
+                found[mapping["ResourceARN"].removesuffix(":*")] = {t["Key"]: t["Value"] for t in mapping.get("Tags", [])}
+            if not answer.get("PaginationToken"):
+                return found
+            request = {**request, "PaginationToken": answer["PaginationToken"]}
 
 
 class StateTable:

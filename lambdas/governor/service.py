@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot
+from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
 from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
 
 
@@ -60,17 +60,19 @@ class LiveFacts:
     """A log group's facts, with tags and filters looked up only if the policy asks for them."""
 
     def __init__(self, info: LogGroupInfo, logs: LogsGateway, *, orphaned: Orphans = lambda info: None,
-                 tag_index: Mapping[str, dict[str, str]] | None = None) -> None:
+                 tag_index: Mapping[str, dict[str, str]] | None = None, tags: Mapping[str, str] | None = None) -> None:
         """``orphaned``: answers whether a /aws/lambda/<name> group's function is gone (a run's listing of
         functions, or a look-up); asked only when the policy needs it. ``tag_index``: the tags of every
-        group carrying an exclusion key (a run's bulk look-up); a group absent from it carries none."""
+        group carrying an exclusion key (a run's bulk look-up, minutes old by the time of a write: confirmed
+        before it); a group absent from it carries none. ``tags``: the group's tags as an event batch's bulk
+        look-up found them seconds ago (a tag change since is an event of its own, looked up alone)."""
         self.info = info
         self._tag_index = tag_index
         self._logs = logs
         self._orphaned = orphaned
         # Looked up once, on first use. Not functools.cached_property: before Python 3.12 it holds
         # one lock for every instance while a look-up runs, which serialises concurrent callers.
-        self._tags: dict[str, str] | None = None
+        self._tags: dict[str, str] | None = dict(tags) if tags is not None else None
         self._filters: tuple[SubscriptionFilter, ...] | None = None
 
     @property
@@ -116,12 +118,46 @@ class LiveFacts:
         return self.info.retention_policy_name
 
 
+class LookedUp:
+    """An event batch's groups, looked up at once (#20, item 4): DescribeLogGroups by ``logGroupIdentifiers``
+    (50 a call) and, when the policy reads tags, GetResources by ``ResourceARNList`` (100 a call), instead of one
+    DescribeLogGroups and one ListTagsForResource per group and handler. Each group's answer serves one record:
+    a later record of the same group in the batch (it may follow a write of ours) looks the group up alone."""
+
+    def __init__(self, infos: Mapping[str, LogGroupInfo], names: frozenset[str], tags: Mapping[str, dict[str, str]] | None) -> None:
+        self._infos = dict(infos)
+        #: Every name asked about: one absent from ``_infos`` names no group.
+        self._unused = set(names)
+        self._tags = tags
+
+    def take(self, name: str) -> tuple[LogGroupInfo | None, dict[str, str] | None] | None:
+        """(info or None for a group that does not exist, its tags or None when not looked up); None when the
+        batch's look-up does not answer for ``name`` (not asked, or already used)."""
+        if name not in self._unused:
+            return None
+        self._unused.discard(name)
+        info = self._infos.get(name)
+        tags = self._tags.get(info.arn, {}) if self._tags is not None and info is not None else None
+        return info, tags
+
+
 class Governor:
-    def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway) -> None:
+    def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway, *, tagging: TaggingGateway | None = None) -> None:
         """``policy``: a fixed policy, or a callable answering the policy to decide with now (a guard
-        whose look-ups expire: see ``runtime.GuardedPolicies``)."""
+        whose look-ups expire: see ``runtime.GuardedPolicies``). ``tagging``: reads a batch's tags in bulk
+        (None: each group's tags are looked up alone)."""
         self._policy = policy
         self.logs = logs
+        self.tagging = tagging
+
+    def look_up(self, names: Iterable[str]) -> LookedUp:
+        """``names`` at once, with their tags when the policy reads them (and a tagging gateway was given)."""
+        wanted = frozenset(names)
+        infos = self.logs.describe_log_groups(wanted)
+        tags = None
+        if self.tagging is not None and self.policy.needs_tags:
+            tags = self.tagging.tags_of(info.arn for info in infos.values())
+        return LookedUp(infos, wanted, tags)
 
     @property
     def policy(self) -> Policy:
@@ -133,12 +169,18 @@ class Governor:
         return refresh() if callable(refresh) else self.policy
 
     def govern_by_name(self, name: str, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None,
-                       orphaned: Orphans | None = None) -> Outcome:
-        """The event handlers' path: the event names a group; look it up rather than trust the event."""
-        info = self.logs.describe_log_group(name)
+                       orphaned: Orphans | None = None, looked_up: LookedUp | None = None,
+                       known_tags: Mapping[str, str] | None = None) -> Outcome:
+        """The event handlers' path: the event names a group; look it up rather than trust the event.
+        ``looked_up``: the batch's bulk look-up, used when it answers for ``name``. ``known_tags``: tags the
+        group surely carries (a CreateLogGroup's own), added to a bulk look-up's, which can lag behind a creation."""
+        found = looked_up.take(name) if looked_up is not None else None
+        info, tags = found if found is not None else (self.logs.describe_log_group(name), None)
         if info is None:
             return _gone(name, aspect)
-        facts = LiveFacts(info, self.logs, orphaned=orphaned) if orphaned else LiveFacts(info, self.logs)
+        if tags is not None and known_tags:
+            tags = {**tags, **known_tags}
+        facts = LiveFacts(info, self.logs, orphaned=orphaned or (lambda info: None), tags=tags)
         return replace(self.govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=info.created_ms)
 
     def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None) -> Outcome:

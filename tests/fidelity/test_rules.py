@@ -59,6 +59,25 @@ def test_f2_get_resources_lists_tagged_log_groups_and_never_untagged_ones(target
     assert arn + untagged not in everything
 
 
+def test_f11_get_resources_by_arn_answers_the_listed_tagged_groups_and_refuses_filters_beside_them(target: Target) -> None:
+    """G12, the model of GetResources: ResourceARNList (1-100), never with TagFilters, ResourceTypeFilters or paging."""
+    tagged = target.log_group("f11-tagged", tags={"fidelity": target.run})
+    untagged = target.log_group("f11-untagged")
+    arn = f"arn:aws:logs:{target.region}:{target.account_id}:log-group:"
+    tagging = target.client("resourcegroupstaggingapi")
+
+    def answered() -> dict[str, dict[str, str]]:
+        found = {m["ResourceARN"].removesuffix(":*"): {t["Key"]: t["Value"] for t in m["Tags"]}
+                 for m in tagging.get_resources(ResourceARNList=[arn + tagged, arn + untagged])["ResourceTagMappingList"]}
+        assert found.get(arn + tagged, {}).get("fidelity") == target.run
+        return found
+
+    assert arn + untagged not in target.eventually(answered)
+    with pytest.raises(ClientError) as refused:
+        tagging.get_resources(ResourceARNList=[arn + tagged], ResourceTypeFilters=["logs:log-group"])
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+
+
 # --- F3, F4: account-level retention policies (dry runs only: they store nothing) ---------------------
 
 def _retention_dry_run(target: Target, days: int, prefix: str) -> dict[str, Any]:

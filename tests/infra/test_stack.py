@@ -158,19 +158,20 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     retention = default_stack.function("set_retention")
 
     assert subscribe["Properties"]["Role"] != retention["Properties"]["Role"]
-    # cdk.json excludes by tag, so both may read tags; the guard reads ship-logs' logging configuration.
+    # cdk.json excludes by tag, so both may read tags (a batch's in bulk, a changed group's alone); the guard reads
+    # ship-logs' logging configuration.
     # An opt-out tag makes the subscription handler remove its own filter; both keep drift state in the table.
     # The replay (#20) reads what a new group held before the filter and invokes ship-logs with it.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "lambda:GetFunctionConfiguration",
-        "logs:FilterLogEvents", "lambda:InvokeFunction",
+        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "tag:GetResources",
+        "lambda:GetFunctionConfiguration", "logs:FilterLogEvents", "lambda:InvokeFunction",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
     assert _actions(default_stack.role_policy_of(retention)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
-        "logs:ListTagsForResource",
+        "logs:ListTagsForResource", "tag:GetResources",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -183,7 +184,8 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
         role = default_stack.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
         assert "ManagedPolicyArns" not in role["Properties"]
         for statement in default_stack.role_policy_of(function):
-            assert statement["Resource"] != "*"
+            # GetResources supports no resource-level permission (the Service Authorization Reference): only *.
+            assert statement["Resource"] != "*" or statement["Action"] == "tag:GetResources"
 
 
 def test_the_state_table_expires_its_items_and_can_be_restored(default_stack: Synthesized) -> None:
@@ -323,6 +325,15 @@ def test_logs_destination_needs_put_subscription_filter_on_the_destination_too()
     [put] = [s for s in statements if s["Action"] == "logs:PutSubscriptionFilter"]
     assert sorted(put["Resource"], key=json.dumps) == sorted([LOG_GROUPS, central], key=json.dumps)
     assert "iam:PassRole" not in _actions(statements)
+    for function in ("subscribe_log_group", "set_retention"):  # no exclusion tag: tags are never read
+        actions = _actions(synthesized.role_policy_of(synthesized.function(function)))
+        assert not {"tag:GetResources", "logs:ListTagsForResource"} & actions
+
+
+def test_event_batches_fill_one_bulk_look_up_within_a_batching_window(default_stack: Synthesized) -> None:
+    """#20, item 4: 50 messages (one DescribeLogGroups by logGroupIdentifiers); SQS takes more than 10 only with a window."""
+    mappings = default_stack.of_type("AWS::Lambda::EventSourceMapping")
+    assert {(m["Properties"]["BatchSize"], m["Properties"]["MaximumBatchingWindowInSeconds"]) for m in mappings} == {(50, 5)}
 
 
 def test_event_handler_concurrency_caps_the_queue_consumers_and_reaches_their_pacing() -> None:

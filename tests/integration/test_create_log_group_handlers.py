@@ -14,7 +14,7 @@ from governor.handlers import create_log_group as handlers
 from governor.handlers.create_log_group import RECORD_MARGIN_MS, set_retention, subscribe_log_group
 from governor.runtime import GUARD_LOOKUP_TTL_S
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event, sqs_batch
+from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
 from localaws.lambda_runtime import SimulatedClock, invoke
 from tests.conftest import SHIPPER, call, call_failing
 
@@ -513,3 +513,84 @@ def test_essentials_group_gets_retention_but_no_subscription(account: LocalAccou
     assert retained.result["action"] == "set-retention"
     assert account.snapshot("/essentials/app") == {"class": "ESSENTIALS", "retention": 30, "filters": {}}
     assert account.calls["logs.PutSubscriptionFilter"] == 0
+
+
+# --- a batch's groups looked up at once (#20, item 4) --------------------------------------------
+
+OPT_OUT = {"log-group-governor:opt-out": "true"}
+
+
+def test_a_batch_is_looked_up_in_one_call_of_each_kind_not_one_per_group(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    names = [f"/aws/lambda/fn-{i:02d}" for i in range(12)]
+    for name in names:
+        account.create_log_group(name, tags=OPT_OUT if name.endswith("03") else {"team": "orders"} if name.endswith("04") else None)
+    account.calls.clear()
+
+    invocation = call(subscribe_log_group, sqs_batch([create_log_group_event(name) for name in names]))
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert account.calls["logs.DescribeLogGroups"] == 1 and account.calls["resource-groups-tagging-api.GetResources"] == 1
+    assert account.calls["logs.ListTagsForResource"] == 0
+    subscribed = {name for name in names if account.snapshot(name)["filters"] == {FILTER: shipper_arn}}
+    assert subscribed == set(names) - {"/aws/lambda/fn-03"}  # the opted-out group, told apart by the bulk look-up's tags
+
+
+def test_tags_given_at_creation_count_even_when_the_tagging_api_does_not_show_them_yet(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/private", tags=OPT_OUT)
+    account.create_log_group("/aws/lambda/public")
+    assert account.gaps is not None
+    account.gaps.ever_tagged.clear()  # GetResources lags behind the creation: it lists neither group yet
+    created = create_log_group_event("/aws/lambda/private")
+    created["detail"]["requestParameters"]["tags"] = dict(OPT_OUT)
+
+    call(subscribe_log_group, sqs_batch([created, create_log_group_event("/aws/lambda/public")]))
+
+    assert account.snapshot("/aws/lambda/private")["filters"] == {}
+    assert FILTER in account.snapshot("/aws/lambda/public")["filters"]
+    assert account.calls["logs.ListTagsForResource"] == 0
+
+
+def test_a_tag_change_in_the_batch_is_looked_up_alone(account: LocalAccount, configure: Any) -> None:
+    """The tagging API may not show a tag added seconds ago; ListTagsForResource does."""
+    account.create_log_group("/aws/lambda/a")
+    account.create_log_group("/aws/lambda/b")
+    account.logs.tag_resource(resourceArn=f"arn:aws:logs:{account.region}:{account.account_id}:log-group:/aws/lambda/a", tags=OPT_OUT)
+    account.gaps.ever_tagged.clear()  # not in GetResources yet
+    account.calls.clear()
+
+    call(subscribe_log_group, sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b"),
+                                         log_group_call_event("TagResource", "/aws/lambda/a", tags=OPT_OUT)]))
+
+    assert account.calls["logs.ListTagsForResource"] == 2 and account.calls["logs.DescribeLogGroups"] == 3  # b in bulk, a alone twice
+    assert account.snapshot("/aws/lambda/a")["filters"] == {}
+    assert FILTER in account.snapshot("/aws/lambda/b")["filters"]
+
+
+def test_a_group_named_twice_in_a_batch_is_looked_up_alone_the_second_time(account: LocalAccount, configure: Any) -> None:
+    account.create_log_group("/aws/lambda/a")
+    account.calls.clear()
+    batch = sqs_batch([create_log_group_event("/aws/lambda/a"), log_group_call_event("PutRetentionPolicy", "/aws/lambda/a", retentionInDays=1)])
+    account.logs.put_retention_policy(logGroupName="/aws/lambda/a", retentionInDays=1)
+
+    invocation = call(set_retention, batch)
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert account.calls["logs.DescribeLogGroups"] == 2 and account.calls["logs.PutRetentionPolicy"] == 2  # 1 by the test, 1 by the governor
+    assert account.snapshot("/aws/lambda/a")["retention"] == 30
+
+
+def test_a_bulk_look_up_that_fails_leaves_each_group_to_be_looked_up_alone(account: LocalAccount, shipper_arn: str, configure: Any) -> None:
+    for name in ("/aws/lambda/a", "/aws/lambda/b"):
+        account.create_log_group(name)
+    account.calls.clear()
+
+    def refused(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized to perform: tag:GetResources"}}, "GetResources")
+
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.resource-groups-tagging-api.GetResources", refused)
+    invocation = call(subscribe_log_group, sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b")]))
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert all(account.snapshot(n)["filters"] == {FILTER: shipper_arn} for n in ("/aws/lambda/a", "/aws/lambda/b"))
+    assert account.calls["logs.ListTagsForResource"] == 2
+    assert any("bulk look-up failed" in line.get("message", "") for line in invocation.logs)

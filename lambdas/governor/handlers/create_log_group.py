@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, retry_budget_s
+from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
@@ -38,7 +38,7 @@ from ..pacing import event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
 from ..replay import Replayer, ReplayResult
 from ..runtime import GuardedPolicies, Settings
-from ..service import LOG_GROUP_GONE, Aspect, Governor, Orphans, Outcome
+from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
 
 #: Take no new message of a batch with less time left than the longest one API call can take
@@ -84,7 +84,9 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
         def orphaned(info: LogGroupInfo) -> bool | None:
             function = orphan_candidate(info.name, info.created_ms, wall_clock())
             return None if function is None else not lambdas.function_exists(function)
-    governor = Governor(policy(settings), LogsGateway(pacer=pacer))
+    # The batch's tags in one GetResources call, when the policy reads tags at all.
+    tagging = TaggingGateway() if settings.config.exclude_tags else None
+    governor = Governor(policy(settings), LogsGateway(pacer=pacer), tagging=tagging)
     keeper = None
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
@@ -134,9 +136,13 @@ def origin_of(context: Any) -> tuple[str, str] | None:
 
 
 def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
-    """A batch from the handler's queue; answers the partial batch response the event source mapping reads."""
+    """A batch from the handler's queue; answers the partial batch response the event source mapping reads.
+    Its groups are looked up together first (``_look_up``); a record then looks its group up alone only when
+    that look-up did not answer for it."""
     failures: list[dict[str, str]] = []
-    for index, record in enumerate(records):
+    events = [_body(record) for record in records]
+    looked_up = _look_up(events, parts, aspect, origin_of(context)) if context.get_remaining_time_in_millis() >= RECORD_MARGIN_MS else None
+    for index, (record, event) in enumerate(zip(records, events)):
         message_id = str(record.get("messageId", index)) if isinstance(record, Mapping) else str(index)
         if context.get_remaining_time_in_millis() < RECORD_MARGIN_MS:
             # Not started: back to the queue for the next invocation.
@@ -148,22 +154,47 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         logger.remove_keys(_RECORD_KEYS)
         logger.append_keys(messageId=message_id)
         try:
-            body = record["body"] if isinstance(record, Mapping) else None
-            event = json.loads(body) if isinstance(body, str) else None
-        except ValueError:
-            event = None
-        try:
-            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context)
+            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context, looked_up=looked_up)
         except Exception:
             failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
     logger.remove_keys(_RECORD_KEYS)
     return {"batchItemFailures": failures}
 
 
+def _body(record: Any) -> Any:
+    """The EventBridge event a queue message carries (None when it carries none)."""
+    body = record.get("body") if isinstance(record, Mapping) else None
+    try:
+        return json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        return None
+
+
+def _look_up(events: list[Any], parts: Callable[[], EventParts], aspect: Aspect, origin: tuple[str, str] | None) -> LookedUp | None:
+    """The batch's groups at once. A group with a tag change in the batch is left to be looked up alone (the
+    tagging API may not show a change made seconds ago; ListTagsForResource does). A look-up that fails costs
+    nothing but its call: every record then looks its group up alone, as without it."""
+    calls = []
+    for event in events:
+        try:
+            calls.append(parse_log_group_call(event, GROUP_CALLS_BY_ASPECT[aspect.value], origin=origin))
+        except IgnoredEvent:
+            continue
+    retagged = {call.log_group_name for call in calls if call.is_tag_change}
+    names = {call.log_group_name for call in calls} - retagged
+    if not names:
+        return None
+    try:
+        return parts().governor.look_up(names)
+    except Exception as error:
+        logger.warning("the batch's bulk look-up failed: each group is looked up alone", extra={"error": str(error), "groups": len(names)})
+        return None
+
+
 def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect, *,
-                           origin: tuple[str, str] | None = None, context: Any = None) -> dict[str, Any]:
+                           origin: tuple[str, str] | None = None, context: Any = None, looked_up: LookedUp | None = None) -> dict[str, Any]:
     """``parts`` is a factory, so a malformed event is finished without building anything. ``origin``:
-    the function's (account, region); a record of any other is ignored."""
+    the function's (account, region); a record of any other is ignored. ``looked_up``: the batch's bulk look-up."""
     if aspect is Aspect.SUBSCRIPTION and is_account_policy_call(event):
         return _account_policy_event(event, parts, origin)
     if aspect is Aspect.SUBSCRIPTION and is_destination_call(event):
@@ -179,10 +210,10 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
     try:
         handler = parts()
         if handler.keeper is not None:
-            outcome = _account_policy_outcome(handler, call.log_group_name)
+            outcome = _account_policy_outcome(handler, call.log_group_name, looked_up=looked_up, known_tags=call.created_with_tags)
         else:
             outcome = handler.governor.govern_by_name(call.log_group_name, aspect, before_write=handler.drift.before_write(call, aspect),
-                                                      orphaned=handler.orphaned)
+                                                      orphaned=handler.orphaned, looked_up=looked_up, known_tags=call.created_with_tags)
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
         replay = _replay(handler, outcome, origin, context)
@@ -292,10 +323,11 @@ def _account_policy_event(event: Any, parts: Callable[[], EventParts], origin: t
     return {"status": "done", **outcome.as_dict()}
 
 
-def _account_policy_outcome(handler: EventParts, log_group: str) -> Outcome:
+def _account_policy_outcome(handler: EventParts, log_group: str, *, looked_up: LookedUp | None = None,
+                            known_tags: Mapping[str, str] | None = None) -> Outcome:
     """subscriptionMode account-policy: the policy core says whether the group must not ship; the
     keeper moves its name into or out of the account policy's NOT IN list (a vanished group goes out)."""
-    decided = handler.governor.govern_by_name(log_group, Aspect.SUBSCRIPTION)
+    decided = handler.governor.govern_by_name(log_group, Aspect.SUBSCRIPTION, looked_up=looked_up, known_tags=known_tags)
     write = handler.keeper.place(log_group, listed=decided.reason != LOG_GROUP_GONE and listed(decided))
     if write.size_bytes and not write.refused:
         metrics.add_metric(name=metric_names.SUBSCRIPTION_SELECTION_BYTES, unit=MetricUnit.Bytes, value=write.size_bytes)
