@@ -306,7 +306,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
         client = account.client("governor")
         governor = Governor(policy, LogsGateway(client, pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)), tagging=TaggingGateway(client))
-        replayer = Replayer(lambda: policy, governor.logs, recorder, ledger) if aspect is Aspect.SUBSCRIPTION and replay else None
+        replayer = (Replayer(lambda: policy, governor.logs, recorder, ledger, clock=lambda: account.epoch_s + vt.now)
+                    if aspect is Aspect.SUBSCRIPTION and replay else None)
         parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer)
         queue = queues[aspect]
 

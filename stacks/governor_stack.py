@@ -22,6 +22,7 @@ from governor.config import (
     ENV_PROTECTED_LOG_GROUPS,
     ENV_REPORTS_BUCKET,
     ENV_STATE_TABLE,
+    ENV_EVENT_QUEUE_URL,
     METRICS_NAMESPACE,
     SERVICE_NAME,
     ConfigError,
@@ -141,6 +142,10 @@ class GovernorComposition:
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
             for function in (self.subscribe, self.set_retention)
         ]
+        if replay_statements(self, policy, destination):
+            # A replay that outlasts its slice of an invocation sends its event to this queue again (#20).
+            self.subscribe.function.add_environment(ENV_EVENT_QUEUE_URL, self.queues[0].queue.queue_url)
+            self.queues[0].queue.grant_send_messages(self.subscribe.function)
         alarms.on_governor_metric("HandlerErrors", name=metric_names.ERRORS,
                                   description="an event handler failed on a log group; the event is retried (see the functions' logs)")
         alarms.on_governor_metric("DestinationErrors", name=metric_names.DESTINATION_ERRORS,

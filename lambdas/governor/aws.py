@@ -33,6 +33,8 @@ from .policy import SubscriptionFilter
 
 #: The largest page DescribeLogGroups serves.
 DESCRIBE_LOG_GROUPS_PAGE_SIZE = 50
+#: The most events a FilterLogEvents page holds (the model: 10,000 or 1 MB, whichever comes first).
+FILTER_LOG_EVENTS_PAGE_SIZE = 10_000
 #: Error codes that say "not now" rather than "not ever": botocore's throttling codes and the
 #: transient ones CloudWatch Logs answers.
 RETRYABLE_ERROR_CODES = frozenset({
@@ -74,7 +76,7 @@ class DestinationUnavailable(Exception):
 
 
 class ExpiredPageToken(Exception):
-    """DescribeLogGroups refused a page token (a resumed run's token can be days old)."""
+    """DescribeLogGroups or FilterLogEvents refused a page token (a resumed run's or replay's token can be days old)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,11 @@ class ReplayProgress:
     #: Of those events, in order, how many were delivered.
     delivered: int
     done: bool
+    #: Where reading goes on: the FilterLogEvents token of the page to read next (None: from the start), and how many
+    #: of the events before the filter, and how many of their bytes, precede that page.
+    page_token: str | None = None
+    read: int = 0
+    read_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -302,23 +309,32 @@ class LogsGateway:
         """The ``creationTime`` of a group's filter (epoch ms); None when it has none of that name."""
         return next((raw.get("creationTime") for raw in self._describe_filters(log_group) if raw["filterName"] == filter_name), None)
 
-    def events(self, log_group: str, filter_pattern: str) -> Iterator[IngestedEvent]:
-        """Every event of the group matching ``filter_pattern`` (FilterLogEvents, paged and paced), in its order:
-        by timestamp, then ingestion, then the PutLogEvents request. A page can be empty with more to come."""
-        request: dict[str, Any] = {"logGroupName": log_group, **({"filterPattern": filter_pattern} if filter_pattern else {})}
+    def event_pages(self, log_group: str, filter_pattern: str, *, token: str | None = None, start_ms: int | None = None,
+                    end_ms: int | None = None) -> Iterator[tuple[list[IngestedEvent], str | None]]:
+        """The group's events matching ``filter_pattern`` page by page (FilterLogEvents, paced) from ``token``, each page
+        with the token of the next (None after the last), in FilterLogEvents' order: by timestamp, then ingestion. "A
+        returned page might only be partially full, or even empty" with more to come (the model). A group deleted
+        meanwhile has no more pages; a token FilterLogEvents no longer takes raises ExpiredPageToken."""
+        request: dict[str, Any] = {"logGroupName": log_group, "limit": FILTER_LOG_EVENTS_PAGE_SIZE,
+                                   **({"filterPattern": filter_pattern} if filter_pattern else {}), **({"startTime": start_ms} if start_ms is not None else {}),
+                                   **({"endTime": end_ms} if end_ms is not None else {}), **({"nextToken": token} if token else {})}
         while True:
             try:
                 answer = self._call("FilterLogEvents", "filter_log_events", **request)
             except ClientError as error:
                 if _error_code(error) == "ResourceNotFoundException":
                     return  # deleted meanwhile: nothing left to replay
+                if request.get("nextToken") and _error_code(error) == "InvalidParameterException":
+                    raise ExpiredPageToken(str(error)) from error
                 raise
-            for raw in answer.get("events", []):
-                yield IngestedEvent(str(raw["eventId"]), raw.get("logStreamName", ""), int(raw["timestamp"]), int(raw["ingestionTime"]),
-                                    raw.get("message", ""))
-            if not answer.get("nextToken") or answer["nextToken"] == request.get("nextToken"):
+            following = answer.get("nextToken") or None
+            if following == request.get("nextToken"):
+                following = None
+            yield [IngestedEvent(str(raw["eventId"]), raw.get("logStreamName", ""), int(raw["timestamp"]), int(raw["ingestionTime"]),
+                                 raw.get("message", "")) for raw in answer.get("events", [])], following
+            if following is None:
                 return
-            request["nextToken"] = answer["nextToken"]
+            request["nextToken"] = following
 
     def _describe_filters(self, name: str) -> Iterator[dict[str, Any]]:
         request: dict[str, Any] = {"logGroupName": name}
@@ -472,6 +488,19 @@ class ReplayWriter:
         self.calls[kind] += 1
 
 
+class EventQueueSender:
+    """An event handler's own queue: a record whose work goes on in a later invocation is sent to it again."""
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        self.queue_url = queue_url
+        self._client = client
+
+    def send(self, body: str) -> None:
+        if self._client is None:
+            self._client = boto3.client("sqs", config=client_config())
+        self._client.send_message(QueueUrl=self.queue_url, MessageBody=body)
+
+
 class TaggingGateway:
     """The Resource Groups Tagging API: log groups' tags in bulk instead of one ListTagsForResource per group.
     GetResources lists only resources that are or were tagged (the Tagging API reference): a group absent
@@ -586,7 +615,9 @@ class StateTable:
         item = self.client.get_item(TableName=self.table_name, Key=_key(f"replay#{log_group}"), ConsistentRead=True).get("Item")
         if not item:
             return None
-        return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"])
+        return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"],
+                              item["pageToken"]["S"] if "pageToken" in item else None, int(item.get("read", {}).get("N", 0)),
+                              int(item.get("readBytes", {}).get("N", 0)))
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
@@ -610,6 +641,8 @@ class StateTable:
     def _replay_item(self, log_group: str, progress: ReplayProgress, holder: str, lease_until_s: float) -> dict[str, Any]:
         return {**_key(f"replay#{log_group}"), "filterCreatedMs": {"N": str(progress.filter_created_ms)},
                 "delivered": {"N": str(progress.delivered)}, "done": {"BOOL": progress.done}, "holder": {"S": holder},
+                "read": {"N": str(progress.read)}, "readBytes": {"N": str(progress.read_bytes)},
+                **({"pageToken": {"S": progress.page_token}} if progress.page_token else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
     def add_repair(self) -> None:

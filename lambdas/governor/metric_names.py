@@ -24,6 +24,8 @@ ACCOUNT_POLICY_RESTORED = "AccountPolicyRestored"
 #: Replay (#20): events a new group held before the governor's filter, delivered; and those past the bounds, not sent.
 REPLAYED_EVENTS = "ReplayedEvents"
 REPLAY_TRUNCATED = "ReplayTruncated"
+#: A replay outlasted its slice of an invocation: its event was queued again to go on with it.
+REPLAY_CONTINUED = "ReplayContinued"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

@@ -12,7 +12,10 @@ keeps every event once (no AWS page says a payload's ``id`` is FilterLogEvents' 
 
 Logic only: the gateways (CloudWatch Logs, the destination, the state table) are passed in. The state
 table records, per group and filter, how many of the (closed, ordered) events before the filter were
-delivered: a retried batch or a redelivered event goes on from there and never sends one twice.
+delivered, and the page reading goes on from: a retried batch, a redelivered event or a continuation goes on
+from there and never sends one twice. A replay takes at most ``REPLAY_SLICE_S`` of an invocation: one that
+needs longer (FilterLogEvents' pages can be empty with more to come) stops between pages and says so, and its
+caller queues a continuation, so a large group never holds the subscriptions behind it.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .aws import IngestedEvent, ReplayProgress
+from .aws import ExpiredPageToken, IngestedEvent, ReplayProgress
 from .config import Destination, DestinationKind
 from .policy import Policy
 
@@ -34,6 +38,13 @@ from .policy import Policy
 MAX_DOCUMENT_BYTES = {DestinationKind.LAMBDA: 700_000, DestinationKind.KINESIS: 1_000_000, DestinationKind.FIREHOSE: 1_000_000}
 #: An unfinished replay is resumed by a retried event up to this long after the window (SQS retries for hours).
 RESUME_HORIZON_S = 24 * 3600
+#: The longest one invocation spends on one group's replay before it stops between pages and a continuation takes
+#: over: the subscriptions behind it in the batch wait no longer than this.
+REPLAY_SLICE_S = 20.0
+#: PutLogEvents rejects events more than 2 hours in the future and older than 14 days (the model): an event ingested
+#: before the filter has a timestamp in [group created - 14 days, filter created + 2 hours]. Read only that range
+#: (FilterLogEvents' startTime, endTime: "Set startTime explicitly to reduce the chances of empty pages").
+_PAST_MS, _FUTURE_MS = 14 * 86_400_000, 2 * 3_600_000
 #: A replay record's fixed part beside its events (names, owner, filter), counted against the size.
 _DOCUMENT_OVERHEAD_BYTES = 1_024
 _EVENT_OVERHEAD_BYTES = 64
@@ -44,11 +55,15 @@ class ReplayResult:
     #: Why nothing was replayed (None when the replay ran).
     skipped: str | None = None
     replayed: int = 0
-    #: Events before the filter past replayMaxEvents / replayMaxBytes: counted, reported, not sent.
+    #: Events before the filter past replayMaxEvents / replayMaxBytes, on the pages read: counted, reported, not sent.
     truncated: int = 0
     deliveries: int = 0
     #: Events an earlier attempt had delivered already (a retried batch, a redelivered event).
     already_delivered: int = 0
+    #: The replay stopped at the end of its slice of the invocation: a continuation must go on with it.
+    unfinished: bool = False
+    #: Past the bounds there were pages left unread: ``truncated`` is a lower bound.
+    truncated_more: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"replayed": self.replayed, "truncated": self.truncated, "deliveries": self.deliveries}
@@ -56,13 +71,19 @@ class ReplayResult:
             found["skipped"] = self.skipped
         if self.already_delivered:
             found["alreadyDelivered"] = self.already_delivered
+        if self.unfinished:
+            found["unfinished"] = True
+        if self.truncated_more:
+            found["truncatedAtLeast"] = True
         return found
 
 
 class EventSource(Protocol):
     def filter_created_ms(self, log_group: str, filter_name: str) -> int | None: ...
-    def events(self, log_group: str, filter_pattern: str) -> Iterable[IngestedEvent]:
-        """Every event of the group that matches the pattern, in FilterLogEvents' order (paged, paced)."""
+    def event_pages(self, log_group: str, filter_pattern: str, *, token: str | None = None, start_ms: int | None = None,
+                    end_ms: int | None = None) -> Iterable[tuple[list[IngestedEvent], str | None]]:
+        """The group's events matching the pattern, a FilterLogEvents page at a time from ``token``, each with the next
+        page's token (None after the last); raises ExpiredPageToken for a token no longer taken."""
 
 
 class DestinationWriter(Protocol):
@@ -111,15 +132,18 @@ def encode(document: dict[str, Any], kind: DestinationKind) -> bytes:
 class Replayer:
     """After the governor subscribes a group: replay what came before its filter, bounded, once."""
 
-    def __init__(self, policy: Callable[[], Policy], source: EventSource, writer: DestinationWriter, ledger: ReplayLedger) -> None:
-        self._policy, self.source, self.writer, self.ledger = policy, source, writer, ledger
+    def __init__(self, policy: Callable[[], Policy], source: EventSource, writer: DestinationWriter, ledger: ReplayLedger, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the wall clock (epoch seconds) a replay's slice is measured by."""
+        self._policy, self.source, self.writer, self.ledger, self._clock = policy, source, writer, ledger, clock
 
     def after_subscribe(self, log_group: str, group_created_ms: int | None, *, owner: str, holder: str, now_s: float,
-                        lease_until_s: float) -> ReplayResult:
-        """After the governor's filter is on ``log_group`` (put now, or found in place: a retried event resumes an
-        unfinished replay). ``owner``: the account, as the subscription documents name it. ``holder``: this invocation
-        (its request id), which holds the group's replay until ``lease_until_s``, the invocation's deadline: no other
-        invocation replays the group meanwhile."""
+                        lease_until_s: float, stop_by_s: float | None = None) -> ReplayResult:
+        """After the governor's filter is on ``log_group`` (put now, or found in place: a retried event or a continuation
+        resumes an unfinished replay). ``owner``: the account, as the subscription documents name it. ``holder``: this
+        invocation (its request id), which holds the group's replay until ``lease_until_s``, the invocation's deadline:
+        no other invocation replays the group meanwhile. ``stop_by_s``: no page is read after this (epoch seconds;
+        default ``now_s`` + REPLAY_SLICE_S); the replay then stops, unfinished, and gives its lease up."""
         policy = self._policy()
         config = policy.config
         destination = config.destination
@@ -144,32 +168,74 @@ class Replayer:
             earlier = ReplayProgress(created_ms, 0, done=False)
         if not self.ledger.claim_replay(log_group, earlier, holder=holder, lease_until_s=lease_until_s):
             return ReplayResult(skipped="another invocation is replaying it")
-        created_ms, done_before = earlier.filter_created_ms, earlier.delivered
-        # The events before the first filter are a closed set in a fixed order: the first replayMaxEvents of them, up to
-        # replayMaxBytes, are the replay's (the same ones on every attempt); an attempt sends those past done_before.
-        chosen, truncated, size, index = [], 0, 0, 0
-        for event in self.source.events(log_group, config.filter_pattern):
-            if event.ingestion_ms >= created_ms:
-                continue  # the subscription's
-            size += len(event.message.encode())
-            if truncated or index >= config.replay_max_events or size > config.replay_max_bytes:
-                truncated += 1
-                continue
-            if index >= done_before:
-                chosen.append(event)
-            index += 1
-        delivered, deliveries = done_before, 0
+        stop_by_s = now_s + REPLAY_SLICE_S if stop_by_s is None else stop_by_s
+        step = _Step(self, log_group, holder, lease_until_s, owner, earlier)
         try:
-            for document, count in documents(chosen, owner=owner, log_group=log_group, filter_name=config.filter_name,
-                                             max_document_bytes=MAX_DOCUMENT_BYTES[destination.kind]):
-                self.writer.deliver(destination, encode(document, destination.kind), partition_key=document["logStream"])
-                delivered, deliveries = delivered + count, deliveries + 1
-                # A crash after this resumes past what was sent.
-                self.ledger.record_replay(log_group, ReplayProgress(created_ms, delivered, done=False), holder=holder,
-                                          lease_until_s=lease_until_s)
+            return step.run(group_created_ms, stop_by_s)
         except Exception:
             # The event fails and comes back: give the lease up, so its retry (or another invocation) goes on at once.
-            self.ledger.record_replay(log_group, ReplayProgress(created_ms, delivered, done=False), holder=holder, lease_until_s=0)
+            self.ledger.record_replay(log_group, step.progress, holder=holder, lease_until_s=0)
             raise
-        self.ledger.record_replay(log_group, ReplayProgress(created_ms, delivered, done=True), holder=holder, lease_until_s=lease_until_s)
-        return ReplayResult(replayed=delivered - done_before, truncated=truncated, deliveries=deliveries, already_delivered=done_before)
+
+
+class _Step:
+    """One invocation's part of a group's replay: page by page from where the last one stopped, each page's events
+    before the filter delivered past what was sent, progress recorded after each delivery and each page."""
+
+    def __init__(self, replayer: Replayer, log_group: str, holder: str, lease_until_s: float, owner: str, earlier: ReplayProgress) -> None:
+        self.r, self.log_group, self.holder, self.lease_until_s, self.owner = replayer, log_group, holder, lease_until_s, owner
+        self.progress = earlier
+        self.done_before = earlier.delivered
+
+    def run(self, group_created_ms: int, stop_by_s: float) -> ReplayResult:
+        config = self.r._policy().config
+        destination = config.destination
+        assert destination is not None
+        created_ms = self.progress.filter_created_ms
+        truncated, deliveries, more = 0, 0, False
+        index, size = self.progress.read, self.progress.read_bytes
+        try:
+            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, token=self.progress.page_token,
+                                                   start_ms=group_created_ms - _PAST_MS, end_ms=created_ms + _FUTURE_MS))
+            page = next(pages, None)
+        except ExpiredPageToken:  # read again from the start: the events before the filter are the same, in the same order
+            index, size = 0, 0
+            self.progress = replace(self.progress, page_token=None, read=0, read_bytes=0)
+            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, start_ms=group_created_ms - _PAST_MS,
+                                                   end_ms=created_ms + _FUTURE_MS))
+            page = next(pages, None)
+        while page is not None:
+            events, following = page
+            chosen, capped = [], False
+            for event in events:
+                if event.ingestion_ms >= created_ms:
+                    continue  # the subscription's
+                size += len(event.message.encode())
+                if capped or index >= config.replay_max_events or size > config.replay_max_bytes:
+                    capped, truncated = True, truncated + 1
+                    continue
+                if index >= self.progress.delivered:
+                    chosen.append(event)
+                index += 1
+            for document, count in documents(chosen, owner=self.owner, log_group=self.log_group, filter_name=config.filter_name,
+                                             max_document_bytes=MAX_DOCUMENT_BYTES[destination.kind]):
+                self.r.writer.deliver(destination, encode(document, destination.kind), partition_key=document["logStream"])
+                deliveries += 1
+                self._save(delivered=self.progress.delivered + count)  # a crash after this resumes past what was sent
+            if capped or following is None:
+                more = capped and following is not None
+                break
+            self._save(page_token=following, read=index, read_bytes=size)
+            if self.r._clock() >= stop_by_s:
+                # The slice is spent: stop between pages, lease given up, a continuation goes on from this page.
+                self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=0)
+                return ReplayResult(replayed=self.progress.delivered - self.done_before, deliveries=deliveries,
+                                    already_delivered=self.done_before, unfinished=True)
+            page = next(pages, None)
+        self._save(done=True)
+        return ReplayResult(replayed=self.progress.delivered - self.done_before, truncated=truncated, deliveries=deliveries,
+                            already_delivered=self.done_before, truncated_more=more)
+
+    def _save(self, **changes: Any) -> None:
+        self.progress = replace(self.progress, **changes)
+        self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=self.lease_until_s)

@@ -161,11 +161,12 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     # cdk.json excludes by tag, so both may read tags (a batch's in bulk, a changed group's alone); the guard reads
     # ship-logs' logging configuration.
     # An opt-out tag makes the subscription handler remove its own filter; both keep drift state in the table.
-    # The replay (#20) reads what a new group held before the filter and invokes ship-logs with it.
+    # The replay (#20) reads what a new group held before the filter and invokes ship-logs with it; one that outlasts its
+    # slice sends its event to the subscribe queue again.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "tag:GetResources",
-        "lambda:GetFunctionConfiguration", "logs:FilterLogEvents", "lambda:InvokeFunction",
+        "lambda:GetFunctionConfiguration", "logs:FilterLogEvents", "lambda:InvokeFunction", "sqs:SendMessage",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -301,7 +302,7 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
     assert _actions(statements) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "lambda:GetFunctionConfiguration",
-        "logs:FilterLogEvents", "lambda:InvokeFunction",
+        "logs:FilterLogEvents", "lambda:InvokeFunction", "sqs:SendMessage",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -328,6 +329,18 @@ def test_logs_destination_needs_put_subscription_filter_on_the_destination_too()
     for function in ("subscribe_log_group", "set_retention"):  # no exclusion tag: tags are never read
         actions = _actions(synthesized.role_policy_of(synthesized.function(function)))
         assert not {"tag:GetResources", "logs:ListTagsForResource"} & actions
+
+
+def test_an_unfinished_replay_goes_on_from_the_subscribe_queue_and_only_there(default_stack: Synthesized) -> None:
+    """#20: the subscribe function may send to its own queue (a replay's continuation); set-retention sends nothing."""
+    subscribe = default_stack.function("subscribe_log_group")
+    [url] = [v for k, v in subscribe["Properties"]["Environment"]["Variables"].items() if k == "GOVERNOR_EVENT_QUEUE_URL"]
+    [send] = [s for s in default_stack.role_policy_of(subscribe) if "sqs:SendMessage" in s["Action"]]
+    [mapping] = [m for m in default_stack.of_type("AWS::Lambda::EventSourceMapping")
+                 if m["Properties"]["FunctionName"] == {"Ref": next(k for k, v in default_stack.resources.items() if v == subscribe)}]
+    queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
+    assert url == {"Ref": queue_id} and send["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert "sqs:SendMessage" not in _actions(default_stack.role_policy_of(default_stack.function("set_retention")))
 
 
 def test_event_batches_fill_one_bulk_look_up_within_a_batching_window(default_stack: Synthesized) -> None:

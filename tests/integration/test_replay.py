@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from governor import replay
-from governor.aws import IngestedEvent, ReplayWriter
+from governor.aws import ExpiredPageToken, IngestedEvent, ReplayProgress, ReplayWriter
 from governor.config import parse_policy_config
+from governor.drift import InMemoryLedger
 from governor.handlers.create_log_group import subscribe_log_group
 from governor.replay import Replayer, documents, encode
 from governor.policy import Policy
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event
+from localaws.events import create_log_group_event, sqs_batch
 from ship_logs.payload import decode_batch, decode_kinesis_record
 from tests.conftest import call, call_failing
 
@@ -144,6 +145,117 @@ def test_a_group_older_than_the_window_is_history_not_a_gap(account: LocalAccoun
     assert found.result["replay"]["skipped"].startswith("the group is older than replayWindowMinutes")
     assert _delivered(account) == []
     assert account.calls["logs.FilterLogEvents"] == 0
+
+
+# --- a replay longer than its slice of an invocation --------------------------------------------------------
+
+class _Ticking:
+    """The handlers' wall clock, advancing ``step_s`` each time it is read: a replay's slice is spent after a few pages,
+    whatever the machine's speed."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now, self.step_s = time.time(), step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    import governor.aws as aws
+    monkeypatch.setattr(aws, "FILTER_LOG_EVENTS_PAGE_SIZE", 5)  # FilterLogEvents' pages: 5 events instead of 10,000
+
+
+def test_a_replay_longer_than_its_slice_goes_on_from_the_queue_and_delivers_each_event_once(
+        account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import governor.handlers.create_log_group as handlers
+    sqs = account.client("sqs")
+    queue = sqs.create_queue(QueueName="subscribe-events")["QueueUrl"]
+    monkeypatch.setenv("GOVERNOR_EVENT_QUEUE_URL", queue)
+    handlers.subscription_parts.cache_clear()
+    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
+    before = _new_function_logs(account, 12)  # 24 events: five pages
+
+    results, batch, invocations = [], sqs_batch([create_log_group_event(GROUP)]), 0
+    while batch["Records"] and invocations < 20:
+        invocation = call(subscribe_log_group, batch)
+        assert invocation.result == {"batchItemFailures": []}  # the subscription and each slice finish; nothing is retried
+        results += [line["replay"] for line in invocation.logs if "replay" in line]
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+        batch = {"Records": [{"messageId": m["MessageId"], "body": m["Body"], "attributes": {"ApproximateReceiveCount": "1"}} for m in messages]}
+        invocations += 1
+
+    assert invocations > 1 and any(r.get("unfinished") for r in results) and not results[-1].get("unfinished")
+    assert sum(r["replayed"] for r in results) == len(before)
+    assert _delivered(account) == before  # in order, each once, across the continuations
+
+
+def test_without_a_queue_an_unfinished_replay_fails_its_event_which_comes_back_and_goes_on(
+        account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import governor.handlers.create_log_group as handlers
+    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))
+    before = _new_function_logs(account, 12)
+    event = create_log_group_event(GROUP)
+
+    error, first = call_failing(subscribe_log_group, event)
+    outcomes = [first]
+    for _ in range(10):
+        try:
+            outcomes.append(call(subscribe_log_group, event))
+            break
+        except handlers.ReplayUnfinished:
+            continue
+
+    assert isinstance(error, handlers.ReplayUnfinished)
+    assert not any(line.get("level") == "ERROR" for o in outcomes for line in o.logs)  # not an error: it goes on
+    assert _delivered(account) == before
+
+
+def test_past_its_bounds_with_pages_left_the_count_is_a_lower_bound_and_nothing_more_is_read(
+        account: LocalAccount, stream: str, configure: Any, small_pages: None) -> None:
+    configure(destinationArn=stream, destinationRoleArn=ROLE, replayMaxEvents=7)
+    before = _new_function_logs(account, 12)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert subscribed.result["replay"] == {"replayed": 7, "truncated": 3, "deliveries": 2, "truncatedAtLeast": True}
+    assert _delivered(account) == before[:7]
+    assert account.calls["logs.FilterLogEvents"] == 2  # the pages holding the first seven, no more
+
+
+def test_a_page_token_no_longer_taken_reads_again_from_the_start_and_sends_nothing_twice() -> None:
+    config = parse_policy_config({"destinationArn": "arn:aws:kinesis:eu-west-1:123456789012:stream/central-logs",
+                                  "destinationRoleArn": ROLE})
+    events = _events(6)
+    sent: list[str] = []
+
+    class Source:
+        def filter_created_ms(self, log_group: str, filter_name: str) -> int:
+            return events[-1].ingestion_ms + 1
+
+        def event_pages(self, log_group: str, pattern: str, *, token: str | None = None, **_: Any):
+            if token == "expired":
+                raise ExpiredPageToken("The specified nextToken is no longer valid")
+            yield events[:3], "p2"
+            yield events[3:], None
+
+    class Writer:
+        def deliver(self, destination: Any, payload: bytes, *, partition_key: str) -> None:
+            sent.extend(e["id"] for e in json.loads(gzip.decompress(payload))["logEvents"])
+
+    ledger = InMemoryLedger()
+    # An earlier invocation delivered four events and stopped at a page whose token has since expired.
+    ledger.claim_replay(GROUP, ReplayProgress(events[-1].ingestion_ms + 1, 4, False, "expired", 3, 21), holder="earlier", lease_until_s=0)
+
+    now_s = events[-1].ingestion_ms / 1000 + 60
+    result = Replayer(lambda: Policy(config), Source(), Writer(), ledger, clock=lambda: now_s).after_subscribe(
+        GROUP, events[0].timestamp_ms, owner="123456789012", holder="now", now_s=now_s, lease_until_s=now_s + 60)
+
+    assert sent == ["4", "5"] and result.replayed == 2 and result.already_delivered == 4, result
+    assert ledger.replay_progress(GROUP).done
 
 
 # --- the payload's shape, for each kind of destination -----------------------------------------------------

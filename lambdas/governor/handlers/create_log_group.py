@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..aws import DestinationUnavailable, EventQueueSender, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
@@ -36,7 +36,7 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
-from ..replay import Replayer, ReplayResult
+from ..replay import REPLAY_SLICE_S, Replayer, ReplayResult
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -70,6 +70,12 @@ class EventParts:
     keeper: SubscriptionPolicyKeeper | None = None
     #: Per-group subscriptions: replays what a new group held before the governor's filter (None: retention, or no replay).
     replayer: Replayer | None = None
+    #: The handler's own queue, where an unfinished replay's event is sent again (None: the event fails and comes back).
+    continuation: EventQueueSender | None = None
+
+
+class ReplayUnfinished(Exception):
+    """A replay outlasted its slice and no queue takes its continuation: the event fails so that it comes back."""
 
 
 def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
@@ -93,9 +99,10 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
                                           sleep=lambda s: sleep(s))
     replayer = None
     if aspect is Aspect.SUBSCRIPTION and keeper is None and settings.config.replay_window_minutes is not None:
-        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(), table)
+        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(), table, clock=lambda: wall_clock())
+    continuation = EventQueueSender(settings.event_queue_url) if replayer is not None and settings.event_queue_url else None
     return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper,
-                      replayer)
+                      replayer, continuation)
 
 
 @cache
@@ -216,7 +223,10 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
                                                       orphaned=handler.orphaned, looked_up=looked_up, known_tags=call.created_with_tags)
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
-        replay = _replay(handler, outcome, origin, context)
+        replay = _replay(handler, outcome, origin, context, event)
+    except ReplayUnfinished:
+        logger.warning("subscription: the replay outlasted its slice and no queue takes its continuation; the event is retried")
+        raise
     except DestinationUnavailable as error:
         # Every new group would meet this: alarm now, and keep the event to govern once it is fixed.
         logger.exception(f"{aspect.value}: the destination refused the subscription; fix the destination (the event is retried)",
@@ -238,21 +248,28 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
 _FILTER_IN_PLACE = (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.LEAVE)
 
 
-def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | None, context: Any) -> ReplayResult | None:
+def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | None, context: Any, event: Any) -> ReplayResult | None:
     """What the group held before the governor's filter, to the destination (#20). A delivery that fails fails the
-    event: its retry finds the filter in place and resumes the replay past what was sent."""
+    event: its retry finds the filter in place and resumes the replay past what was sent. A replay that outlasts its
+    slice of the invocation (``REPLAY_SLICE_S``) sends the event to the queue again: its next delivery goes on with it."""
     if handler.replayer is None or outcome.action not in _FILTER_IN_PLACE or outcome.reason == Reason.SHIPPED_BY_ACCOUNT_POLICY.value:
         return None
     now = wall_clock()
     remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
     result = handler.replayer.after_subscribe(outcome.log_group, outcome.created_ms, owner=origin[0] if origin else "",
                                               holder=str(getattr(context, "aws_request_id", "") or id(outcome)), now_s=now,
-                                              lease_until_s=now + remaining_s)
+                                              lease_until_s=now + remaining_s,
+                                              stop_by_s=now + min(REPLAY_SLICE_S, max(0.0, remaining_s - RECORD_MARGIN_MS / 1000)))
     if result.skipped is None or result.truncated:
         logger.info("replayed what came before the filter", extra={"replay": result.as_dict()})
         metrics.add_metric(name=metric_names.REPLAYED_EVENTS, unit=MetricUnit.Count, value=result.replayed)
         if result.truncated:
             metrics.add_metric(name=metric_names.REPLAY_TRUNCATED, unit=MetricUnit.Count, value=result.truncated)
+    if result.unfinished:
+        if handler.continuation is None:
+            raise ReplayUnfinished(outcome.log_group)
+        handler.continuation.send(json.dumps(event))
+        metrics.add_metric(name=metric_names.REPLAY_CONTINUED, unit=MetricUnit.Count, value=1)
     return result
 
 
