@@ -41,7 +41,7 @@ from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
-from cli import __version__, native, selftest  # noqa: E402
+from cli import __version__, history, native, selftest  # noqa: E402
 from cli.errors import CliError, Exit, explain  # noqa: E402
 from fleet import rollup  # noqa: E402
 from fleet.store import FleetTable  # noqa: E402
@@ -82,6 +82,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         if mode == "apply":
             command.add_argument("--allow-shortening", action="store_true",
                                  help="retentionVia account-policy: write native retention policies even where they shorten a group's retention")
+        if mode in ("plan", "apply"):
+            command.add_argument("--replay-hours", type=float, metavar="N",
+                                 help="send what the groups the run leaves subscribed held in the last N hours, before the governor's "
+                                      "filter, to the destination, once (plan: count the events and bytes); apply needs --stack-name")
         if mode == "migrate":
             command.add_argument("--to", required=True, choices=[v.value for v in Via], help="the subscriptionMode to switch to")
         command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
@@ -434,6 +438,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     overrides = [*destination_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
     settings = load_settings(args.context, overrides)
+    history.check(getattr(args, "replay_hours", None), settings.policy, mode=args.mode, stack_name=args.stack_name)
     identity = {"account": account, "region": session.region_name, "destination": settings.policy.destination.arn}
     runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep)
     if args.mode == "migrate":
@@ -538,7 +543,18 @@ class Runner:
             store.save(p.run_id, p.to_json())
             display.groups_done = p.groups  # a page's groups are final once it is saved
 
-        engine = Backfill(governor, sink, save=save, on_group=lambda p, outcomes: display.on_group(outcomes, logs), keeper=keeper)
+        replaying = None
+        if getattr(args, "replay_hours", None) and mode in ("plan", "apply"):
+            state_table = _named(args, self.session, None, "StateTableName", "--stack-name") if args.stack_name else None
+            replaying = history.history_replay(args.replay_hours, logs, self.session, args.endpoint_url, owner=self.identity["account"],
+                                               dry_run=mode == "plan", state_table=state_table, policy=lambda: governor.policy)
+
+        def on_group(p: Progress, outcomes: list[Outcome]) -> None:
+            display.on_group(outcomes, logs)
+            if replaying is not None:
+                replaying.on_group(outcomes)
+
+        engine = Backfill(governor, sink, save=save, on_group=on_group, keeper=keeper)
         display.groups_done = progress.groups
         try:
             engine.run_to_end(progress, sleep=self.sleep, on_retry=lambda error, pause_s: print(
@@ -556,14 +572,16 @@ class Runner:
             if output and out is not None:
                 out.close()
         display.draw(logs, end="\n")
-        return (Exit.WORK_ERRORS if progress.error_count else Exit.OK), progress.summary()
+        summary = {**progress.summary(), **({"replay": replaying.summary()} if replaying is not None else {})}
+        return (Exit.WORK_ERRORS if progress.error_count else Exit.OK), summary
 
 
 def changes_pending(summary: Mapping[str, Any], native_changes: int = 0) -> bool:
     """Whether apply would write: a subscribe, filter update or removal, or a retention set (or a native policy)."""
     steps = summary.get("steps", [summary])
     writes = {a.value for a in Action if a.writes}
-    return native_changes > 0 or any(count for step in steps for key, count in step.get("byAction", {}).items()
+    would_replay = any(step.get("replay", {}).get("wouldSend", {}).get("events") for step in steps)
+    return native_changes > 0 or would_replay or any(count for step in steps for key, count in step.get("byAction", {}).items()
                                      if key.split(" ")[-1] in writes)
 
 

@@ -239,6 +239,7 @@ def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str,
 
     outputs: dict[str, Any] = {"SubscribeFunctionName": functions[SUBSCRIBE_FUNCTION], "AlarmTopicArn": {"Ref": "AlarmTopic"},
                                "DestinationArn": config["destinationArn"], "DestinationRoleArn": config.get("destinationRoleArn") or "-",
+                               "StateTableName": state_table,
                                **({"TrailName": trail_name} if trail_name else {}), **(extra_outputs or {})}
     template = {"Resources": {"AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{stack_name}-Alarms"}}},
                 "Outputs": {k: {"Value": v} for k, v in outputs.items()}}

@@ -312,6 +312,8 @@ class GovernorComposition:
                   description="start a backfill: aws stepfunctions start-execution --state-machine-arn <this> --input '{\"dryRun\": true}'")
         CfnOutput(self, "ReportsBucket", value=self.backfill.bucket.bucket_name, description="backfill checkpoints, decisions and summaries under runs/<run id>/")
         CfnOutput(self, "DestinationArn", value=destination.arn, description="where governed log groups ship to")
+        CfnOutput(self, "StateTableName", value=self.state.table.table_name,
+                  description="drift, conflicts and what was replayed per group (cli apply --replay-hours records there too)")
         CfnOutput(self, "SubscribeFunctionName", value=self.subscribe.function.function_name,
                   description="the subscribe-log-group function; python -m cli selftest reads the deployed policy from it")
         CfnOutput(self, "DestinationRoleArn", value=destination.role_arn or "-",

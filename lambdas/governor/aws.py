@@ -115,6 +115,9 @@ class ReplayProgress:
     page_token: str | None = None
     read: int = 0
     read_bytes: int = 0
+    #: A history replay's (``cli apply --replay-hours``): the earliest event timestamp it sends, epoch ms (None: a new
+    #: group's gap, from the earliest timestamp one of its events can carry).
+    since_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -617,7 +620,7 @@ class StateTable:
             return None
         return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"],
                               item["pageToken"]["S"] if "pageToken" in item else None, int(item.get("read", {}).get("N", 0)),
-                              int(item.get("readBytes", {}).get("N", 0)))
+                              int(item.get("readBytes", {}).get("N", 0)), int(item["sinceMs"]["N"]) if "sinceMs" in item else None)
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
@@ -643,6 +646,7 @@ class StateTable:
                 "delivered": {"N": str(progress.delivered)}, "done": {"BOOL": progress.done}, "holder": {"S": holder},
                 "read": {"N": str(progress.read)}, "readBytes": {"N": str(progress.read_bytes)},
                 **({"pageToken": {"S": progress.page_token}} if progress.page_token else {}),
+                **({"sinceMs": {"N": str(progress.since_ms)}} if progress.since_ms is not None else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
     def add_repair(self) -> None:

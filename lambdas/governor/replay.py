@@ -30,7 +30,7 @@ from typing import Any, Protocol
 
 from .aws import ExpiredPageToken, IngestedEvent, ReplayProgress
 from .config import Destination, DestinationKind
-from .policy import Policy
+from .policy import Action, Policy, Reason
 
 #: Uncompressed document sizes per delivery, so the encoded payload fits the destination's limit whatever the
 #: data: Lambda's asynchronous Invoke takes up to 1 MB (AWS-FACTS) and base64 adds a third to the gzip'd bytes;
@@ -48,6 +48,16 @@ _PAST_MS, _FUTURE_MS = 14 * 86_400_000, 2 * 3_600_000
 #: A replay record's fixed part beside its events (names, owner, filter), counted against the size.
 _DOCUMENT_OVERHEAD_BYTES = 1_024
 _EVENT_OVERHEAD_BYTES = 64
+
+
+#: A subscription outcome that leaves the governor's filter on the group: a replay follows (or resumes).
+_FILTER_IN_PLACE = (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.LEAVE)
+
+
+def follows(action: Action, reason: str) -> bool:
+    """Whether a subscription decision leaves the governor's own filter on the group, so a replay can follow it (an
+    account-level policy ships the group with no filter of the governor's to measure ingestion against)."""
+    return action in _FILTER_IN_PLACE and reason != Reason.SHIPPED_BY_ACCOUNT_POLICY.value
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,18 @@ def encode(document: dict[str, Any], kind: DestinationKind) -> bytes:
     return data
 
 
+@dataclass(frozen=True)
+class ReplayMeasure:
+    """What a history replay would send from one group (``cli plan --replay-hours``), within the bounds."""
+
+    events: int = 0
+    bytes: int = 0
+    truncated: int = 0
+    #: Pages past the bounds were left unread: ``truncated`` is a lower bound.
+    truncated_more: bool = False
+    skipped: str | None = None
+
+
 class Replayer:
     """After the governor subscribes a group: replay what came before its filter, bounded, once."""
 
@@ -146,16 +168,13 @@ class Replayer:
         default ``now_s`` + REPLAY_SLICE_S); the replay then stops, unfinished, and gives its lease up."""
         policy = self._policy()
         config = policy.config
-        destination = config.destination
-        assert destination is not None  # a Policy always has one
         window = config.replay_window_minutes
         if window is None:
             return ReplayResult(skipped="replayWindowMinutes is null")
         if group_created_ms is None or now_s * 1000 - group_created_ms > (window * 60 + RESUME_HORIZON_S) * 1000:
             return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")  # no call made
-        if destination.kind not in MAX_DOCUMENT_BYTES:
-            # A member cannot write into another account's stream: its archive gets what comes after the filter only.
-            return ReplayResult(skipped="cross-account destination: what came before the filter is not replayed")
+        if (refused := self._unreplayable()) is not None:
+            return ReplayResult(skipped=refused)
         earlier = self.ledger.replay_progress(log_group)
         if earlier is not None and earlier.done:
             return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
@@ -165,13 +184,72 @@ class Replayer:
                 return ReplayResult(skipped="the governor's filter is gone")
             if not policy.replays(group_created_ms, created_ms):
                 return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")
-            earlier = ReplayProgress(created_ms, 0, done=False)
+            earlier = ReplayProgress(created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS)
+        return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+
+    def filter_created_ms(self, log_group: str) -> int | None:
+        """When the governor's filter on ``log_group`` was created (None: it has none)."""
+        return self.source.filter_created_ms(log_group, self._policy().config.filter_name)
+
+    def history(self, log_group: str, *, since_ms: int, owner: str, holder: str, now_s: float, lease_until_s: float,
+                stop_by_s: float | None = None) -> ReplayResult:
+        """``cli apply --replay-hours``: what a group with the governor's filter held from ``since_ms`` (event timestamps)
+        until the filter existed. Recorded in the same place as a new group's replay, so neither sends an event twice."""
+        if (refused := self._unreplayable()) is not None:
+            return ReplayResult(skipped=refused)
+        earlier = self.ledger.replay_progress(log_group)
+        if earlier is not None and earlier.done:
+            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        if earlier is None:
+            created_ms = self.source.filter_created_ms(log_group, self._policy().config.filter_name)
+            if created_ms is None:
+                return ReplayResult(skipped="the governor's filter is gone")
+            if created_ms + _FUTURE_MS < since_ms:
+                # Every event since then was ingested after the filter (timestamps are at most 2 hours ahead): shipped.
+                return ReplayResult(skipped="subscribed before the hours asked for: the subscription shipped them")
+            earlier = ReplayProgress(created_ms, 0, done=False, since_ms=since_ms)
+        return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+
+    def measure(self, log_group: str, *, since_ms: int, filter_created_ms: int | None) -> ReplayMeasure:
+        """``cli plan --replay-hours``: the events and bytes ``history`` would send (``filter_created_ms`` None: the
+        filter is still to be put, so every event so far would be), within replayMaxEvents / replayMaxBytes."""
+        if (refused := self._unreplayable()) is not None:
+            return ReplayMeasure(skipped=refused)
+        config = self._policy().config
+        if filter_created_ms is not None and filter_created_ms + _FUTURE_MS < since_ms:
+            return ReplayMeasure(skipped="subscribed before the hours asked for: the subscription shipped them")
+        before_ms = filter_created_ms if filter_created_ms is not None else 2 ** 62
+        end_ms = filter_created_ms + _FUTURE_MS if filter_created_ms is not None else None
+        count = size = truncated = 0
+        for events, following in self.source.event_pages(log_group, config.filter_pattern, start_ms=since_ms, end_ms=end_ms):
+            for event in events:
+                if event.ingestion_ms >= before_ms:
+                    continue
+                cost = len(event.message.encode())
+                if truncated or count >= config.replay_max_events or size + cost > config.replay_max_bytes:
+                    truncated += 1
+                    continue
+                count, size = count + 1, size + cost
+            if truncated and following is not None:
+                return ReplayMeasure(count, size, truncated, truncated_more=True)
+        return ReplayMeasure(count, size, truncated)
+
+    def _unreplayable(self) -> str | None:
+        destination = self._policy().config.destination
+        assert destination is not None  # a Policy always has one
+        if destination.kind not in MAX_DOCUMENT_BYTES:
+            # A member cannot write into another account's stream: its archive gets what comes after the filter only.
+            return "cross-account destination: what came before the filter is not replayed"
+        return None
+
+    def _replay(self, log_group: str, earlier: ReplayProgress, *, owner: str, holder: str, now_s: float, lease_until_s: float,
+                stop_by_s: float | None) -> ReplayResult:
         if not self.ledger.claim_replay(log_group, earlier, holder=holder, lease_until_s=lease_until_s):
             return ReplayResult(skipped="another invocation is replaying it")
         stop_by_s = now_s + REPLAY_SLICE_S if stop_by_s is None else stop_by_s
         step = _Step(self, log_group, holder, lease_until_s, owner, earlier)
         try:
-            return step.run(group_created_ms, stop_by_s)
+            return step.run(stop_by_s)
         except Exception:
             # The event fails and comes back: give the lease up, so its retry (or another invocation) goes on at once.
             self.ledger.record_replay(log_group, step.progress, holder=holder, lease_until_s=0)
@@ -187,22 +265,21 @@ class _Step:
         self.progress = earlier
         self.done_before = earlier.delivered
 
-    def run(self, group_created_ms: int, stop_by_s: float) -> ReplayResult:
+    def run(self, stop_by_s: float) -> ReplayResult:
         config = self.r._policy().config
         destination = config.destination
         assert destination is not None
-        created_ms = self.progress.filter_created_ms
+        created_ms, start_ms = self.progress.filter_created_ms, self.progress.since_ms
         truncated, deliveries, more = 0, 0, False
         index, size = self.progress.read, self.progress.read_bytes
         try:
             pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, token=self.progress.page_token,
-                                                   start_ms=group_created_ms - _PAST_MS, end_ms=created_ms + _FUTURE_MS))
+                                                   start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
             page = next(pages, None)
         except ExpiredPageToken:  # read again from the start: the events before the filter are the same, in the same order
             index, size = 0, 0
             self.progress = replace(self.progress, page_token=None, read=0, read_bytes=0)
-            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, start_ms=group_created_ms - _PAST_MS,
-                                                   end_ms=created_ms + _FUTURE_MS))
+            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
             page = next(pages, None)
         while page is not None:
             events, following = page

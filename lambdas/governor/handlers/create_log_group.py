@@ -36,7 +36,7 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
-from ..replay import REPLAY_SLICE_S, Replayer, ReplayResult
+from ..replay import REPLAY_SLICE_S, Replayer, ReplayResult, follows
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -244,15 +244,11 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
     return {"status": "done", **outcome.as_dict(), **({"replay": replay.as_dict()} if replay else {})}
 
 
-#: A subscription outcome that leaves the governor's filter on the group: a replay follows (or resumes).
-_FILTER_IN_PLACE = (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.LEAVE)
-
-
 def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | None, context: Any, event: Any) -> ReplayResult | None:
     """What the group held before the governor's filter, to the destination (#20). A delivery that fails fails the
     event: its retry finds the filter in place and resumes the replay past what was sent. A replay that outlasts its
     slice of the invocation (``REPLAY_SLICE_S``) sends the event to the queue again: its next delivery goes on with it."""
-    if handler.replayer is None or outcome.action not in _FILTER_IN_PLACE or outcome.reason == Reason.SHIPPED_BY_ACCOUNT_POLICY.value:
+    if handler.replayer is None or not follows(outcome.action, outcome.reason):
         return None
     now = wall_clock()
     remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0

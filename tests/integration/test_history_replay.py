@@ -1,0 +1,107 @@
+"""`plan|apply --replay-hours N` (#20): the last N hours of groups that existed before the governor, sent once to a
+same-account destination after a plan that says how much, through the real CLI against a deployed-stack model."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from typing import Any
+
+import boto3
+import pytest
+
+from cli.__main__ import main
+from localaws.account import LocalAccount
+from localaws.deployment import deploy_governor
+from localaws.lambda_runtime import SimulatedClock
+
+STACK = "LogGroupGovernor"
+ROLE = "arn:aws:iam::123456789012:role/CWLtoKinesisRole"
+HOUR_MS = 3_600_000
+
+
+@pytest.fixture
+def stream(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A deployed governor shipping to a Kinesis stream; the CLI's sessions talk to the local account."""
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": account.region}.items():
+        monkeypatch.setenv(key, value)
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.DEFAULT_SESSION)
+    kinesis = account.client("kinesis")
+    kinesis.create_stream(StreamName="team-logs", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="team-logs")["StreamDescriptionSummary"]["StreamARN"]
+    deploy_governor(account, stack_name=STACK, config={"destinationArn": arn, "destinationRoleArn": ROLE}, create_trail=False)
+    return arn
+
+
+def _group_with_history(account: LocalAccount, name: str, hours_ago: list[float]) -> list[str]:
+    """A group that existed before the governor, with an event written at each of ``hours_ago``."""
+    account.logs.create_log_group(logGroupName=name)
+    account.logs.create_log_stream(logGroupName=name, logStreamName="s")
+    now_ms = int(time.time() * 1000)
+    messages = [f"{name} event {i} written {h} h ago" for i, h in enumerate(hours_ago)]
+    account.logs.put_log_events(logGroupName=name, logStreamName="s",
+                                logEvents=[{"timestamp": now_ms - int(h * HOUR_MS), "message": m} for h, m in zip(hours_ago, messages)])
+    return messages
+
+
+def _cli(*argv: str) -> tuple[int, dict[str, Any], str]:
+    clock = SimulatedClock()  # the run paces itself at the account's quotas: on simulated time here
+    out, err = io.StringIO(), io.StringIO()
+    code = main([*argv, "--json", "--progress", "never", "--output", "/dev/null"], stdout=out, stderr=err, clock=clock.monotonic, sleep=clock.sleep)
+    return code, (json.loads(out.getvalue()) if out.getvalue().strip() else {}), err.getvalue()
+
+
+def _delivered(account: LocalAccount) -> list[str]:
+    kinesis = account.client("kinesis")
+    shard = kinesis.list_shards(StreamName="team-logs")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="team-logs", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    documents = [json.loads(gzip.decompress(r["Data"])) for r in kinesis.get_records(ShardIterator=iterator, Limit=10_000)["Records"]]
+    return [e["message"] for d in documents if d["messageType"] == "DATA_MESSAGE" for e in d["logEvents"]]
+
+
+def test_plan_says_what_apply_then_sends_once_and_only_the_hours_asked_for(account: LocalAccount, stream: str) -> None:
+    orders = _group_with_history(account, "/aws/lambda/orders-api", [5, 3, 1])
+    payments = _group_with_history(account, "/aws/lambda/payments", [30, 26, 2])  # two of them older than the 24 hours asked for
+    wanted = [*orders, payments[2]]
+
+    code, plan, _ = _cli("plan", "--replay-hours", "24", "--stack-name", STACK, "--detailed-exitcode")
+
+    assert code == 6  # apply would send something
+    assert plan["replay"] == {"hours": 24.0, "wouldSend": {"groups": 2, "events": 4, "bytes": sum(len(m.encode()) for m in wanted),
+                                                              "truncated": 0}}
+    assert _delivered(account) == []  # a plan sends nothing
+
+    code, applied, _ = _cli("apply", "--replay-hours", "24", "--stack-name", STACK)
+
+    assert code == 0 and applied["replay"]["sent"] == {"groups": 2, "events": 4, "truncated": 0}
+    assert sorted(_delivered(account)) == sorted(wanted)
+    account.logs.put_log_events(logGroupName="/aws/lambda/orders-api", logStreamName="s",
+                                logEvents=[{"timestamp": int(time.time() * 1000), "message": "after the filter"}])
+
+    code, again, _ = _cli("apply", "--replay-hours", "24", "--stack-name", STACK)
+
+    assert code == 0 and again["replay"]["sent"] == {"groups": 0, "events": 0, "truncated": 0}  # recorded: nothing twice
+    assert sorted(_delivered(account)) == sorted([*wanted, "after the filter"])  # the subscription's own, once
+
+
+@pytest.mark.parametrize("argv, config, says", [
+    (["apply", "--replay-hours", "24"], {}, "apply --replay-hours needs --stack-name"),
+    (["plan", "--replay-hours", "0"], {}, "expected more than 0 and at most 144"),
+    (["plan", "--replay-hours", "200"], {}, "expected more than 0 and at most 144"),
+    (["plan", "--replay-hours", "24"], {"subscriptionMode": "account-policy"}, "needs per-group filters"),
+    (["plan", "--replay-hours", "24"], {"destinationArn": "arn:aws:logs:eu-west-1:111111111111:destination:central",
+                                        "destinationRoleArn": ""}, "another account's CloudWatch Logs destination"),
+])
+def test_what_a_history_replay_cannot_do_is_refused_before_any_call(account: LocalAccount, stream: str, argv: list[str],
+                                                                     config: dict[str, str], says: str) -> None:
+    overrides = [arg for key, value in config.items() for arg in ("-c", f"{key}={value}")]
+    before = {k: v for k, v in account.calls.items() if k.startswith("logs.")}
+
+    code, answer, _ = _cli(*argv, "-c", f"destinationArn={stream}", "-c", f"destinationRoleArn={ROLE}", *overrides)
+
+    assert code == 2 and says in answer["error"]
+    assert {k: v for k, v in account.calls.items() if k.startswith("logs.")} == before  # not one CloudWatch Logs call
