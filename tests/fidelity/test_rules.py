@@ -271,6 +271,10 @@ def test_f9_filter_log_events_gives_each_events_ingestion_time_and_id_and_pages(
     assert all(isinstance(e["ingestionTime"], int) and e["eventId"] and e["logStreamName"] == "s" for e in events)
     assert len({e["eventId"] for e in events}) == 5
     assert [e["message"] for e in read_all(filterPattern="ERROR")] == ["ERROR boom", "ERROR again"]
+    # startTime / endTime select by the event's timestamp (the model: "Events with a timestamp before this time are not
+    # returned"), which the replay bounds its reading with.
+    first = events[0]["timestamp"]
+    assert [e["message"] for e in read_all(startTime=first + 1, endTime=first + 3)] == ["ERROR boom", "END 1", "ERROR again"]
 
 
 def _all_five(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
