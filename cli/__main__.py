@@ -41,7 +41,7 @@ from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from stacks.settings import DeploymentSettings  # noqa: E402
-from cli import __version__, history, native, selftest  # noqa: E402
+from cli import __version__, history, native, rules, selftest  # noqa: E402
 from cli.errors import CliError, Exit, explain  # noqa: E402
 from fleet import rollup  # noqa: E402
 from fleet.store import FleetTable  # noqa: E402
@@ -70,13 +70,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                      epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="mode", required=True,
-                                     metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,selftest,redrive}")
+                                     metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,rules,selftest,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
                           ("migrate", "switch subscriptionMode, resumably: the new mode's full run, then the old mode's filters "
                                       "(or account policy) removed, only the governor's, by name")):
         command = commands.add_parser(mode, parents=[aws], help=summary, description=summary, epilog=EXIT_CODES_HELP)
         if mode == "plan":
+            command.add_argument("--explain", metavar="LOG_GROUP", help="look this one group up and say which rule decided each "
+                                 "control, why each rule before it did not, and what apply would do (no run)")
             command.add_argument("--detailed-exitcode", action="store_true",
                                  help=f"exit {Exit.CHANGES_PENDING:d} when apply would change something, 0 when nothing (for CI gates)")
         if mode == "apply":
@@ -115,6 +117,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
     command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
     command.add_argument("--dry-run", action="store_true", help="ask the account (PutAccountPolicy with dryRun) how many groups each policy would shorten")
+    rules_help = ("print the governance rules the configuration amounts to: governor:rules, then the flat keys as the rules "
+                  "they compile into, and the scope (exclusions) before them; no AWS call")
+    command = commands.add_parser("rules", parents=[aws], help=rules_help, description=rules_help, epilog=EXIT_CODES_HELP)
+    command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
+    command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
     fleet_help = "print each member governor's latest coverage and alarms, per account and region, and who stopped reporting (central account)"
     command = commands.add_parser("fleet-status", parents=[aws], help=fleet_help, description=fleet_help, epilog=EXIT_CODES_HELP)
     where = command.add_mutually_exclusive_group(required=True)
@@ -429,6 +436,8 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.mode == "retention-policies" and not args.dry_run:
         return retention_policies_command(args, session, stdout, stderr)  # no AWS call: the configuration alone
+    if args.mode == "rules":
+        return rules.print_rules(load_settings(args.context, args.config, require_destination=False).policy, stdout)
     if not session.region_name:
         raise explain(NoRegionError())
     account = caller_identity(args, session)
@@ -438,6 +447,10 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     overrides = [*destination_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
     settings = load_settings(args.context, overrides)
+    if getattr(args, "explain", None):
+        clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
+        policy = GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"]))()
+        return rules.explain(policy, LogsGateway(clients["logs"]), args.explain, as_json=args.json, stdout=stdout)
     history.check(getattr(args, "replay_hours", None), settings.policy, mode=args.mode, stack_name=args.stack_name)
     identity = {"account": account, "region": session.region_name, "destination": settings.policy.destination.arn}
     runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep)

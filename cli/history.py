@@ -78,8 +78,9 @@ class HistoryReplay:
         if earlier is not None and earlier.done:
             return  # replayed already (a new group's gap, or an earlier run)
         if self.dry_run:
-            created = None if outcome.action is Action.SUBSCRIBE else self.replayer.filter_created_ms(outcome.log_group)
-            measured = self.replayer.measure(outcome.log_group, since_ms=self.since_ms, filter_created_ms=created)
+            in_place = None if outcome.action is Action.SUBSCRIBE else self.replayer.own_filter(outcome.log_group)
+            measured = self.replayer.measure(outcome.log_group, since_ms=self.since_ms, in_place=in_place,
+                                             pattern=outcome.filter_pattern or "")
             self._count(measured.events, measured.bytes, measured.truncated)
             return
         holder, sent = f"cli-{os.getpid()}-{id(self)}", 0

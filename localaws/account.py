@@ -51,6 +51,8 @@ class MotoGaps:
     #: ARNs of the log groups that are or were tagged: GetResources lists only those ("GetResources lists
     #: only resources that are or were tagged", Resource Groups Tagging API reference).
     ever_tagged: set[str] = field(default_factory=set)
+    #: (account, region, name) of the groups whose deletion protection is on (moto 5.2.5 has none: G13).
+    deletion_protected: set[tuple[str, str, str]] = field(default_factory=set)
 
     @property
     def account_policies(self) -> AccountPolicies:
@@ -74,6 +76,8 @@ class MotoGaps:
         events.register("before-call.cloudwatch-logs.DescribeLogGroups", self.log_groups_by_identifier)
         for operation in ("CreateLogGroup", "TagResource", "TagLogGroup"):
             events.register(f"provide-client-params.logs.{operation}", self.record_tagging)
+        events.register("before-call.cloudwatch-logs.PutLogGroupDeletionProtection", self.put_deletion_protection)
+        events.register("before-call.cloudwatch-logs.DeleteLogGroup", self.refuse_protected_deletion)
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
 
@@ -89,7 +93,31 @@ class MotoGaps:
     def add_class(self, parsed: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         for group in parsed.get("logGroups", []):
             group.setdefault("logGroupClass", self.log_group_classes.get(group["logGroupName"], "STANDARD"))
+            group["deletionProtectionEnabled"] = (_calling_account(), _calling_region(context), group["logGroupName"]) in self.deletion_protected
             self._apply_account_retention(group, context)
+
+    def put_deletion_protection(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """PutLogGroupDeletionProtection (G13, the model: ``logGroupIdentifier`` a name or ARN, ``deletionProtectionEnabled``)."""
+        from moto.logs.models import logs_backends
+
+        request = json.loads(params.get("body") or b"{}")
+        identifier = request.get("logGroupIdentifier", "")
+        name = identifier.split(":log-group:", 1)[1].removesuffix(":*") if identifier.startswith("arn:") else identifier
+        key = (_calling_account(), _calling_region(context), name)
+        if name not in logs_backends[key[0]][key[1]].groups:
+            return _Answered(400), {"Error": {"Code": "ResourceNotFoundException", "Message": "The specified log group does not exist."},
+                                    "ResponseMetadata": {"HTTPStatusCode": 400}}
+        (self.deletion_protected.add if request.get("deletionProtectionEnabled") else self.deletion_protected.discard)(key)
+        return _Answered(), {}
+
+    def refuse_protected_deletion(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """"When enabled, deletion protection blocks all deletion operations until it is explicitly disabled" (the model);
+        the refusal's code is *assumed* (ValidationException, one the model lists for DeleteLogGroup)."""
+        name = json.loads(params.get("body") or b"{}").get("logGroupName", "")
+        if (_calling_account(), _calling_region(context), name) in self.deletion_protected:
+            return _Answered(400), {"Error": {"Code": "ValidationException", "Message": f"Log group {name} has deletion protection enabled"},
+                                    "ResponseMetadata": {"HTTPStatusCode": 400}}
+        return None
 
     def _apply_account_retention(self, group: dict[str, Any], context: dict[str, Any] | None = None) -> None:
         """DescribeLogGroups names the account-level retention policy in effect and shows its retention."""

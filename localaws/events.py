@@ -46,6 +46,8 @@ CALL_FIXTURES = {
     "PutSubscriptionFilter": "put_subscription_filter", "DeleteSubscriptionFilter": "delete_subscription_filter",
     "TagResource": "tag_resource", "UntagResource": "untag_resource", "TagLogGroup": "tag_log_group", "UntagLogGroup": "untag_log_group",
     "DeleteLogGroup": "delete_log_group",
+    # Modelled on the other records (*assumed*, localaws/FIDELITY.md E6): the request's logGroupIdentifier.
+    "PutLogGroupDeletionProtection": "put_log_group_deletion_protection",
 }
 
 
@@ -61,6 +63,8 @@ def log_group_call_event(event_name: str, log_group_name: str, *, role_arn: str 
     request = event["detail"]["requestParameters"]
     if "resourceArn" in request:
         request["resourceArn"] = f"arn:aws:logs:{region}:{account}:log-group:{log_group_name}"
+    elif "logGroupIdentifier" in request:
+        request["logGroupIdentifier"] = log_group_name
     else:
         request["logGroupName"] = log_group_name
     request.update(parameters)

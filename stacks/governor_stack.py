@@ -137,10 +137,24 @@ class GovernorComposition:
             statements=[*retention_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
             **common,
         )
+        self.protect = None
+        if "protection" in policy.event_aspects:
+            # A rule sets deletionProtection (#21): a handler of its own, with only that write.
+            self.protect = GovernorFunction(
+                self,
+                "ProtectLogGroup",
+                handler="governor.handlers.create_log_group.protect_log_group",
+                description="turns deletion protection on where the governance rules require it",
+                statements=[*protection_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
+                **common,
+            )
+        #: Each event handler and the aspect it governs.
+        self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention"),
+                               *([(self.protect, "protection")] if self.protect else [])]
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
-            for function in (self.subscribe, self.set_retention)
+            for function, _ in self.event_handlers
         ]
         if replay_statements(self, policy, destination):
             # A replay that outlasts its slice of an invocation sends its event to this queue again (#20).
@@ -189,7 +203,8 @@ class GovernorComposition:
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        self.state.statement(RECONCILE_ACTIONS), *fleet_statements],
+                        *(protection_statements(self, policy) if self.protect else []), self.state.statement(RECONCILE_ACTIONS),
+                        *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,
             access_logs=access_logs,
@@ -200,12 +215,12 @@ class GovernorComposition:
         )
         alarms.alarm(self, "BackfillFailed", metric=self.backfill.state_machine.metric_failed(period=Duration.minutes(5), statistic="Sum"),
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
-        for function in (self.subscribe, self.set_retention, self.backfill.function):
+        for function in (*(f for f, _ in self.event_handlers), self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
-        for function in (self.subscribe, self.set_retention):
+        for function, _ in self.event_handlers:
             why = [*(["account-level policies (Put/DescribeAccountPolicies) belong to the account and region, not to a log group"]
                      if account_subscription and function is self.subscribe else []),
-                   *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.exclude_tags else [])]
+                   *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.tag_keys else [])]
             if why:
                 acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", "; ".join(why))
         if account_subscription:
@@ -222,7 +237,7 @@ class GovernorComposition:
             self.uninstall = FilterRemovalOnDelete(
                 self, "RemoveFiltersOnDelete", powertools_layer=layer,
                 environment={**environment, ENV_REPORTS_BUCKET: self.backfill.bucket.bucket_name},
-                statements=[*subscription_statements(self, replace(policy, exclude_tags={}, subscription_mode=Via.PER_GROUP), destination),
+                statements=[*subscription_statements(self, replace(policy, exclude_tags={}, rules=(), subscription_mode=Via.PER_GROUP), destination),
                             iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[log_groups_arn(self)]),
                             *([iam.PolicyStatement(actions=["logs:DescribeAccountPolicies", "logs:DeleteAccountPolicy"], resources=["*"])]
                               if account_subscription else []),
@@ -238,20 +253,21 @@ class GovernorComposition:
             acknowledge(self.uninstall.remover, f"AwsSolutions::AwsSolutions-IAM5[Resource::<{bucket_id}.Arn>/runs/*]",
                         "an uninstall run writes one checkpoint and one object per page under runs/<run id>/ of the reports bucket")
             # Deleted before the removal runs: nothing may subscribe a group again while it does.
-            for dependent in (self.subscribe, self.set_retention, self.backfill.function, self.backfill.state_machine,
+            for dependent in (*(f for f, _ in self.event_handlers), self.backfill.function, self.backfill.state_machine,
                               *([self.backfill.schedule] if self.backfill.schedule else [])):
                 dependent.node.add_dependency(self.uninstall.resource)
 
         # The governor's own writes are CloudTrail records too: the rules leave them out, so a write
         # never wakes a handler (the handlers ignore them as well, should one get through).
-        own_roles = [f.role.role_arn for f in (self.subscribe, self.set_retention, self.backfill.function,
+        own_roles = [f.role.role_arn for f in (*(f for f, _ in self.event_handlers), self.backfill.function,
                                                *([self.uninstall.remover] if self.uninstall else []))]
-        for function in (self.subscribe, self.set_retention):
+        for function, _ in self.event_handlers:
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
-        for function, queue, aspect in zip((self.subscribe, self.set_retention), self.queues, ("subscription", "retention")):
-            pattern = event_pattern(aspect, account_policy=(policy.subscription_mode if aspect == "subscription" else policy.retention_via) is Via.ACCOUNT_POLICY,
-                                    own_roles=own_roles, account=self.account, region=self.region)
+        native = {"subscription": policy.subscription_mode, "retention": policy.retention_via, "protection": Via.PER_GROUP}
+        for (function, aspect), queue in zip(self.event_handlers, self.queues):
+            pattern = event_pattern(aspect, account_policy=native[aspect] is Via.ACCOUNT_POLICY, own_roles=own_roles, account=self.account,
+                                    region=self.region)
             rule = events.Rule(
                 self,
                 f"On{function.node.id}Events",
@@ -301,7 +317,7 @@ class GovernorComposition:
             self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],
             dead_letter_queues=[dead_letters.queue, *([self.ship_logs.dead_letters.queue] if self.ship_logs else [])],
             state_machine=self.backfill.state_machine,
-            functions=[f.function for f in (self.subscribe, self.set_retention, self.backfill.function)],
+            functions=[f.function for f in (*(f for f, _ in self.event_handlers), self.backfill.function)],
             ship_logs=self.ship_logs.function.function if self.ship_logs else None,
         )
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
@@ -365,9 +381,9 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
     ]
     if account_policy:
         statements.append(iam.PolicyStatement(actions=["logs:DescribeAccountPolicies", "logs:PutAccountPolicy"], resources=["*"]))
-    elif policy.exclude_tags or destination.kind is DestinationKind.LAMBDA:
-        # An opt-out tag on a subscribed group, or a group that joined the shipping path (a Lambda destination
-        # re-pointed at it): the governor removes its own filter (by name).
+    elif policy.exclude_tags or destination.kind is DestinationKind.LAMBDA or any(r.shipping and not r.shipping.enabled for r in policy.rules):
+        # An opt-out tag on a subscribed group, a rule that turns shipping off, or a group that joined the shipping path
+        # (a Lambda destination re-pointed at it): the governor removes its own filter (by name).
         statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
     if destination.role_arn:
         statements.append(
@@ -396,6 +412,13 @@ def replay_statements(scope: Construct, policy: PolicyConfig, destination: Desti
         return []
     return [iam.PolicyStatement(actions=["logs:FilterLogEvents"], resources=[groups]),
             iam.PolicyStatement(actions=_REPLAY_WRITES[destination.kind], resources=[destination.arn])]
+
+
+def protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
+    """Deletion protection (#21): the group's look-up, its tags when a rule reads them, and turning protection on."""
+    groups = log_groups_arn(scope)
+    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutLogGroupDeletionProtection"], resources=[groups]),
+            *_tag_statements(policy, groups)]
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
@@ -434,7 +457,7 @@ def _tag_statements(policy: PolicyConfig, groups: str) -> list[iam.PolicyStateme
     """Tags are read only when an exclusion tag is configured: in bulk (the Resource Groups Tagging API's GetResources,
     100 groups a call: a backfill page, an event batch), and alone (ListTagsForResource: a group whose tags just changed,
     or a run's tags confirmed before a write)."""
-    if not policy.exclude_tags:
+    if not policy.tag_keys:
         return []
     return [iam.PolicyStatement(actions=["logs:ListTagsForResource"], resources=[groups]),
             iam.PolicyStatement(actions=["tag:GetResources"], resources=["*"])]

@@ -67,6 +67,7 @@ def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.Monke
 def _cold_start() -> None:
     handlers.subscription_parts.cache_clear()
     handlers.retention_parts.cache_clear()
+    handlers.protection_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
 
 

@@ -90,6 +90,8 @@ class LogGroupInfo:
     created_ms: int | None = None
     #: The account-level retention policy whose retention ``retention_days`` is (None: the group's own).
     retention_policy_name: str | None = None
+    #: ``deletionProtectionEnabled`` (the pinned model; absent: off).
+    deletion_protection: bool = False
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,14 @@ class IngestedEvent:
     timestamp_ms: int
     ingestion_ms: int
     message: str
+
+
+@dataclass(frozen=True)
+class FilterInPlace:
+    """A subscription filter on a group, as DescribeSubscriptionFilters tells it."""
+
+    created_ms: int
+    pattern: str
 
 
 @dataclass(frozen=True)
@@ -118,6 +128,8 @@ class ReplayProgress:
     #: A history replay's (``cli apply --replay-hours``): the earliest event timestamp it sends, epoch ms (None: a new
     #: group's gap, from the earliest timestamp one of its events can carry).
     since_ms: int | None = None
+    #: The pattern of the filter the replay stands in for (a rule can give a group its own; None: the configured one).
+    filter_pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,6 +233,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         retention_days=raw.get("retentionInDays"),
         created_ms=raw.get("creationTime"),
         retention_policy_name=raw.get("retentionPolicyName"),
+        deletion_protection=bool(raw.get("deletionProtectionEnabled", False)),
     )
 
 
@@ -308,9 +321,10 @@ class LogsGateway:
             for raw in self._describe_filters(name)
         )
 
-    def filter_created_ms(self, log_group: str, filter_name: str) -> int | None:
-        """The ``creationTime`` of a group's filter (epoch ms); None when it has none of that name."""
-        return next((raw.get("creationTime") for raw in self._describe_filters(log_group) if raw["filterName"] == filter_name), None)
+    def own_filter(self, log_group: str, filter_name: str) -> FilterInPlace | None:
+        """The group's filter of that name: when it was created and what it selects; None when it has none."""
+        return next((FilterInPlace(int(raw["creationTime"]), raw.get("filterPattern", "")) for raw in self._describe_filters(log_group)
+                     if raw["filterName"] == filter_name), None)
 
     def event_pages(self, log_group: str, filter_pattern: str, *, token: str | None = None, start_ms: int | None = None,
                     end_ms: int | None = None) -> Iterator[tuple[list[IngestedEvent], str | None]]:
@@ -403,6 +417,14 @@ class LogsGateway:
         except ClientError as error:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
+
+    def protect_from_deletion(self, log_group: str) -> None:
+        """PutLogGroupDeletionProtection on (the pinned model: ``logGroupIdentifier``, ``deletionProtectionEnabled``)."""
+        try:
+            self._call("PutLogGroupDeletionProtection", "put_log_group_deletion_protection", logGroupIdentifier=log_group,
+                       deletionProtectionEnabled=True)
+        except ClientError as error:
+            raise _gone_or(error, log_group) from error
 
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
@@ -620,7 +642,8 @@ class StateTable:
             return None
         return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"],
                               item["pageToken"]["S"] if "pageToken" in item else None, int(item.get("read", {}).get("N", 0)),
-                              int(item.get("readBytes", {}).get("N", 0)), int(item["sinceMs"]["N"]) if "sinceMs" in item else None)
+                              int(item.get("readBytes", {}).get("N", 0)), int(item["sinceMs"]["N"]) if "sinceMs" in item else None,
+                              item["filterPattern"]["S"] if "filterPattern" in item else None)
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
@@ -647,6 +670,7 @@ class StateTable:
                 "read": {"N": str(progress.read)}, "readBytes": {"N": str(progress.read_bytes)},
                 **({"pageToken": {"S": progress.page_token}} if progress.page_token else {}),
                 **({"sinceMs": {"N": str(progress.since_ms)}} if progress.since_ms is not None else {}),
+                **({"filterPattern": {"S": progress.filter_pattern}} if progress.filter_pattern is not None else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
     def add_repair(self) -> None:

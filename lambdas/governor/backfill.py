@@ -364,7 +364,10 @@ class Backfill:
     def _group(self, info: LogGroupInfo, progress: Progress) -> tuple[list[Outcome], list[dict[str, str]]]:
         facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects
         outcomes, errors = [], []
-        for aspect in progress.aspects:
+        aspects = progress.aspects
+        if Aspect.RETENTION in aspects and "protection" in self.governor.policy.config.event_aspects:
+            aspects = (*aspects, Aspect.PROTECTION)  # a rule sets deletionProtection (#21)
+        for aspect in aspects:
             try:
                 outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))
             except ClientError as error:

@@ -36,6 +36,11 @@ def classify(outcomes: Sequence[Outcome], orphaned: bool | None) -> list[str]:
         keys.append("repaired")
     if all(_compliant(o) for o in outcomes):
         keys.append("compliant")
+    # Per control (#21): each aspect's own count, so a control that lags shows apart from the others.
+    for outcome in outcomes:
+        keys.append(f"control:{outcome.aspect.value}")
+        if _compliant(outcome):
+            keys.append(f"controlCompliant:{outcome.aspect.value}")
     return keys
 
 
@@ -65,6 +70,11 @@ def report(counts: Mapping[str, int], *, drift_repaired: int | None = None) -> d
         "orphans": counts.get("orphans", 0),
         "errors": counts.get("errors", 0),
     }
+    controls = sorted(k.partition(":")[2] for k in counts if k.startswith("control:"))
+    if controls:
+        answer["byControl"] = {c: {"governed": counts[f"control:{c}"], "compliant": counts.get(f"controlCompliant:{c}", 0),
+                                   "compliantPercent": round(100.0 * counts.get(f"controlCompliant:{c}", 0) / counts[f"control:{c}"], 1)}
+                               for c in controls}
     if drift_repaired is not None:
         answer["driftRepairedSinceLastRun"] = drift_repaired
     return answer
@@ -94,4 +104,6 @@ def table(latest: Mapping[str, Any], *, region: str) -> str:
             lines.append(f"  {label:<28} {value:>10,}   {latest.get('compliantPercent', 0):.1f}% of governed")
         else:
             lines.append(f"  {label:<28} {value:>10,}")
+    for control, counts in sorted(latest.get("byControl", {}).items()):
+        lines.append(f"  {'compliant: ' + control:<28} {counts['compliant']:>10,}   {counts['compliantPercent']:.1f}% of {counts['governed']:,}")
     return "\n".join(lines)

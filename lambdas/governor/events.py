@@ -21,6 +21,8 @@ CREATE_LOG_GROUP = "CreateLogGroup"
 DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {
     "subscription": ("DeleteSubscriptionFilter", "PutSubscriptionFilter"),
     "retention": ("PutRetentionPolicy", "DeleteRetentionPolicy"),
+    # Turning it off is the call that undoes it (the record's shape is *assumed*: localaws/FIDELITY.md E6).
+    "protection": ("PutLogGroupDeletionProtection",),
 }
 #: Tagging calls can add or remove an opt-out tag: both aspects look again (never counted as a fight).
 TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
@@ -35,6 +37,7 @@ ACCOUNT_POLICY_MODE_EVENTS = (DELETE_LOG_GROUP, *ACCOUNT_POLICY_EVENTS)
 #: The calls on one log group each handler reads (its rule sends a subset, by mode).
 GROUP_CALLS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP), "retention": EVENTS_BY_ASPECT["retention"],
+    "protection": EVENTS_BY_ASPECT["protection"],
 }
 
 

@@ -16,18 +16,25 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": ("DescribeLogGroups", "ListTagsForResource", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
                      "DeleteSubscriptionFilter", "FilterLogEvents"),
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
+    # Deletion protection (#21), when a rule sets it: a third handler of its own.
+    "protection": ("DescribeLogGroups", "ListTagsForResource", "PutLogGroupDeletionProtection"),
 }
 #: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).
 DEFAULT_EVENT_CONCURRENCY = 2
 
 
-def event_handler_rates_tps(quotas_tps: Mapping[str, float], share: float, aspect: str, concurrency: int) -> dict[str, float]:
+#: The event handlers every stack deploys; "protection" joins them when a rule sets deletionProtection.
+BASE_ASPECTS = ("subscription", "retention")
+
+
+def event_handler_rates_tps(quotas_tps: Mapping[str, float], share: float, aspect: str, concurrency: int, *,
+                            deployed: tuple[str, ...] = BASE_ASPECTS) -> dict[str, float]:
     """Requests per second one container of ``aspect``'s handler may make, per operation: the event
-    handlers' ``share`` of each quota, split between the handlers that use the operation and their
-    containers."""
+    handlers' ``share`` of each quota, split between the ``deployed`` handlers that use the operation and
+    their containers."""
     rates = {}
     for operation in OPERATIONS_BY_ASPECT[aspect]:
-        sharing = sum(operation in ops for ops in OPERATIONS_BY_ASPECT.values())
+        sharing = sum(operation in OPERATIONS_BY_ASPECT[other] for other in {*deployed, aspect})
         rates[operation] = quotas_tps[operation] * share / (sharing * concurrency)
     return rates
 

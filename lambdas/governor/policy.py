@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Protocol
 
 from .config import ConfigError, PolicyConfig, RetentionMode, Via
+from .rules import DELETION_PROTECTION, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -85,6 +86,9 @@ class LogGroupFacts(Protocol):
     def retention_policy_name(self) -> str | None:
         """The account-level retention policy that sets this group's retention (``retention_days`` is
         then the policy's), None when the group's own retention applies."""
+    @property
+    def deletion_protection(self) -> bool:
+        """``deletionProtectionEnabled`` (DescribeLogGroups, the pinned model)."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,7 @@ class KnownFacts:
     filters: Sequence[SubscriptionFilter] = ()
     orphaned: bool | None = None
     retention_policy_name: str | None = None
+    deletion_protection: bool = False
 
     def __post_init__(self) -> None:
         if self.tags is None:
@@ -110,6 +115,8 @@ class Action(str, Enum):
     #: Remove the governor's own filter (by name) from a group that opted out.
     REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
+    #: PutLogGroupDeletionProtection on (never off: the governor removes no protection).
+    PROTECT = "protect"
     #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
     #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
     UPDATE_ACCOUNT_POLICY = "update-account-policy"
@@ -119,7 +126,7 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT)
 
 
 class Reason(str, Enum):
@@ -138,6 +145,8 @@ class Reason(str, Enum):
     NO_FREE_SLOT = "no-free-slot"
     #: An opt-out tag was added to a subscribed group: the governor's own filter goes.
     OPTED_OUT = "opted-out"
+    #: A rule turns shipping off for the group (its own filter, if any, goes).
+    SHIPPING_OFF = "shipping-off-by-rule"
     #: Another principal keeps changing the group back: the governor stops touching it for a while.
     DRIFT_FIGHT = "drift-fight"
     # retention
@@ -154,6 +163,12 @@ class Reason(str, Enum):
     #: An account-level retention policy sets the group's retention; a group's own changes nothing.
     RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
     ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
+    # deletion protection (rules)
+    PROTECTION_OFF = "deletion-protection-off"
+    PROTECTION_ON = "deletion-protection-on"
+    PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
+    #: A rule says false: protection is not required, and one someone else turned on stays.
+    PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -170,7 +185,7 @@ class Reason(str, Enum):
 
 #: Reasons that put a group outside the governor's scope (coverage counts them as excluded).
 EXCLUSION_REASONS = frozenset({Reason.EXCLUDED_PREFIX, Reason.EXCLUDED_PATTERN, Reason.EXCLUDED_TAG, Reason.OPTED_OUT,
-                               Reason.SHIPPING_PATH})
+                               Reason.SHIPPING_PATH, Reason.SHIPPING_OFF})
 
 
 @dataclass(frozen=True)
@@ -197,7 +212,8 @@ class Policy:
             names.add(config.destination.default_log_group)
         self._protected_names = frozenset(n for n in names if not n.endswith("*"))
         self._protected_prefixes = tuple(sorted(n[:-1] for n in names if n.endswith("*")))
-        self._overrides = sorted(config.retention_overrides.items(), key=lambda item: len(item[0]), reverse=True)
+        #: The configured rules, then the flat keys' (governor.rules): per control, the first that matches decides.
+        self.rules = config.all_rules
         self.desired_filter = SubscriptionFilter(
             name=config.filter_name,
             destination_arn=config.destination.arn,
@@ -212,7 +228,21 @@ class Policy:
 
     @property
     def needs_tags(self) -> bool:
-        return bool(self.config.exclude_tags)
+        return bool(self.config.tag_keys)
+
+    def resolve(self, facts: LogGroupFacts, control: str, *, explain: bool = False) -> Resolved:
+        """Which rule decides ``control`` for the group (governor.rules: per control, first match)."""
+        return resolve(self.rules, facts, control, explain=explain)
+
+    def desired_filter_for(self, facts: LogGroupFacts) -> SubscriptionFilter | None:
+        """The governor's filter for the group as its shipping rule says (None: a rule turns shipping off)."""
+        shipping = self.resolve(facts, SHIPPING).value
+        if shipping is None or not shipping.enabled:
+            return None
+        if shipping.filter_pattern == self.desired_filter.filter_pattern:
+            return self.desired_filter
+        return SubscriptionFilter(self.desired_filter.name, self.desired_filter.destination_arn, shipping.filter_pattern,
+                                  self.desired_filter.role_arn)
 
     # --- the guard -------------------------------------------------------------------------------
     def is_shipping_path(self, name: str) -> bool:
@@ -249,7 +279,15 @@ class Policy:
             if ours is not None:  # only the governor's own filter, by name: other tools' filters stay
                 return Decision(Action.REMOVE_FILTER, Reason.OPTED_OUT, f"{excluded.detail}: remove filter {ours.name!r}", ours)
             return excluded
-        return self._filter_decision(facts.filters)
+        desired = self.desired_filter_for(facts)
+        if desired is None:
+            rule = self.resolve(facts, SHIPPING).rule
+            source = rule.source if rule is not None else "no rule"
+            ours = next((f for f in facts.filters if f.name == self.desired_filter.name), None)
+            if ours is not None:
+                return Decision(Action.REMOVE_FILTER, Reason.SHIPPING_OFF, f"{source} turns shipping off: remove filter {ours.name!r}", ours)
+            return Decision(Action.SKIP, Reason.SHIPPING_OFF, f"{source} turns shipping off")
+        return self._filter_decision(facts.filters, desired)
 
     def _account_policy_subscription(self, facts: LogGroupFacts) -> Decision:
         """subscriptionMode account-policy: the account's policy ships every group not in its NOT IN
@@ -263,6 +301,8 @@ class Policy:
         excluded = self._excluded_by_name(facts.name) or self._excluded_by_tag(facts)
         if excluded:
             return excluded
+        if self.desired_filter_for(facts) is None:  # parse_policy_config refuses a pattern the account's policy cannot say
+            return Decision(Action.SKIP, Reason.SHIPPING_OFF, f"{self.resolve(facts, SHIPPING).rule.source} turns shipping off: listed in NOT IN")
         return Decision(Action.LEAVE, Reason.SHIPPED_BY_ACCOUNT_POLICY, "the account-level subscription filter policy ships it")
 
     def retention(self, facts: LogGroupFacts) -> Decision:
@@ -295,7 +335,8 @@ class Policy:
         orphan_days = self.config.orphan_retention_days
         if orphan_days is not None and lambda_function_name(facts.name) and facts.orphaned:
             return self._excluded_by_tag(facts) or self._orphan_retention(facts.retention_days, orphan_days)
-        desired = self.desired_retention(facts.name)
+        control = self.resolve(facts, RETENTION).value
+        desired = control.days if control is not None else None
         if desired is None:
             return Decision(Action.LEAVE, Reason.RETENTION_UNMANAGED, "no retention configured for this name")
         excluded = self._excluded_by_tag(facts)
@@ -306,7 +347,7 @@ class Policy:
             if self.config.never_expire_compliant:
                 return Decision(Action.LEAVE, Reason.NEVER_EXPIRE_ALLOWED, "never expires, which neverExpireCompliant allows")
             return Decision(Action.SET_RETENTION, Reason.RETENTION_UNSET, f"never expires; set {desired} days", retention_days=desired)
-        mode = self.config.retention_mode
+        mode = control.mode or self.config.retention_mode
         if mode is RetentionMode.CLAMP:
             low, high = self.config.retention_min_days, self.config.retention_max_days
             if current < low:
@@ -329,6 +370,26 @@ class Policy:
         return Decision(Action.SET_RETENTION, Reason.ORPHANED, f"its function no longer exists; shorten to {orphan_days} days (never deleted)",
                         retention_days=orphan_days)
 
+    def protection(self, facts: LogGroupFacts) -> Decision:
+        """Deletion protection (#21), as the group's deletionProtection rule says. The governor turns it on, never off:
+        a rule of false only stops a later rule's true, and protection someone else set stays."""
+        excluded = self._excluded_by_name(facts.name)
+        if excluded:
+            return excluded
+        resolved = self.resolve(facts, DELETION_PROTECTION)
+        if resolved.value is None:
+            return Decision(Action.LEAVE, Reason.PROTECTION_UNMANAGED, "no rule sets deletionProtection")
+        excluded = self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        source = resolved.rule.source if resolved.rule else "no rule"
+        if not resolved.value:
+            state = "on, as someone set it; the governor never turns it off" if facts.deletion_protection else "off"
+            return Decision(Action.LEAVE, Reason.PROTECTION_NOT_REQUIRED, f"{source} does not require it; {state}")
+        if facts.deletion_protection:
+            return Decision(Action.LEAVE, Reason.PROTECTION_ON, f"deletion protection is on, as {source} requires")
+        return Decision(Action.PROTECT, Reason.PROTECTION_OFF, f"{source} requires deletion protection: turn it on")
+
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
         if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
@@ -338,11 +399,10 @@ class Policy:
             return Decision(Action.LEAVE, Reason.NO_OWN_FILTER, f"no filter named {self.desired_filter.name!r}")
         return Decision(Action.REMOVE_FILTER, Reason.UNINSTALL, f"uninstalling: remove filter {ours.name!r}", ours)
 
-    def desired_retention(self, name: str) -> int | None:
-        for prefix, days in self._overrides:
-            if name.startswith(prefix):
-                return days
-        return self.config.default_retention_days
+    def desired_retention(self, facts: LogGroupFacts) -> int | None:
+        """The retention the group's retention rule asks for (None: left alone)."""
+        control = self.resolve(facts, RETENTION).value
+        return control.days if control is not None else None
 
     # --- helpers ---------------------------------------------------------------------------------
     def _excluded_by_name(self, name: str) -> Decision | None:
@@ -355,7 +415,7 @@ class Policy:
         return None
 
     def _excluded_by_tag(self, facts: LogGroupFacts) -> Decision | None:
-        if not self.needs_tags:
+        if not self.config.exclude_tags:
             return None
         tags = facts.tags
         for key, value in self.config.exclude_tags.items():
@@ -363,8 +423,7 @@ class Policy:
                 return Decision(Action.SKIP, Reason.EXCLUDED_TAG, f"tagged {key}={tags[key]}")
         return None
 
-    def _filter_decision(self, filters: Sequence[SubscriptionFilter]) -> Decision:
-        desired = self.desired_filter
+    def _filter_decision(self, filters: Sequence[SubscriptionFilter], desired: SubscriptionFilter) -> Decision:
         ours = next((f for f in filters if f.name == desired.name), None)
         if ours is not None:
             if _same_delivery(ours, desired):

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .aws import ExpiredPageToken, IngestedEvent, ReplayProgress
+from .aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress
 from .config import Destination, DestinationKind
 from .policy import Action, Policy, Reason
 
@@ -89,7 +89,7 @@ class ReplayResult:
 
 
 class EventSource(Protocol):
-    def filter_created_ms(self, log_group: str, filter_name: str) -> int | None: ...
+    def own_filter(self, log_group: str, filter_name: str) -> FilterInPlace | None: ...
     def event_pages(self, log_group: str, filter_pattern: str, *, token: str | None = None, start_ms: int | None = None,
                     end_ms: int | None = None) -> Iterable[tuple[list[IngestedEvent], str | None]]:
         """The group's events matching the pattern, a FilterLogEvents page at a time from ``token``, each with the next
@@ -179,17 +179,17 @@ class Replayer:
         if earlier is not None and earlier.done:
             return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
         if earlier is None:
-            created_ms = self.source.filter_created_ms(log_group, config.filter_name)
-            if created_ms is None:
+            ours = self.source.own_filter(log_group, config.filter_name)
+            if ours is None:
                 return ReplayResult(skipped="the governor's filter is gone")
-            if not policy.replays(group_created_ms, created_ms):
+            if not policy.replays(group_created_ms, ours.created_ms):
                 return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")
-            earlier = ReplayProgress(created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS)
+            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS, filter_pattern=ours.pattern)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
-    def filter_created_ms(self, log_group: str) -> int | None:
-        """When the governor's filter on ``log_group`` was created (None: it has none)."""
-        return self.source.filter_created_ms(log_group, self._policy().config.filter_name)
+    def own_filter(self, log_group: str) -> FilterInPlace | None:
+        """The governor's filter on ``log_group`` (None: it has none)."""
+        return self.source.own_filter(log_group, self._policy().config.filter_name)
 
     def history(self, log_group: str, *, since_ms: int, owner: str, holder: str, now_s: float, lease_until_s: float,
                 stop_by_s: float | None = None) -> ReplayResult:
@@ -201,27 +201,29 @@ class Replayer:
         if earlier is not None and earlier.done:
             return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
         if earlier is None:
-            created_ms = self.source.filter_created_ms(log_group, self._policy().config.filter_name)
-            if created_ms is None:
+            ours = self.own_filter(log_group)
+            if ours is None:
                 return ReplayResult(skipped="the governor's filter is gone")
-            if created_ms + _FUTURE_MS < since_ms:
+            if ours.created_ms + _FUTURE_MS < since_ms:
                 # Every event since then was ingested after the filter (timestamps are at most 2 hours ahead): shipped.
                 return ReplayResult(skipped="subscribed before the hours asked for: the subscription shipped them")
-            earlier = ReplayProgress(created_ms, 0, done=False, since_ms=since_ms)
+            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=since_ms, filter_pattern=ours.pattern)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
-    def measure(self, log_group: str, *, since_ms: int, filter_created_ms: int | None) -> ReplayMeasure:
-        """``cli plan --replay-hours``: the events and bytes ``history`` would send (``filter_created_ms`` None: the
-        filter is still to be put, so every event so far would be), within replayMaxEvents / replayMaxBytes."""
+    def measure(self, log_group: str, *, since_ms: int, in_place: FilterInPlace | None, pattern: str) -> ReplayMeasure:
+        """``cli plan --replay-hours``: the events and bytes ``history`` would send, within replayMaxEvents / replayMaxBytes.
+        ``in_place``: the governor's filter on the group; None when it is still to be put (with ``pattern``), so every
+        event so far would be sent."""
         if (refused := self._unreplayable()) is not None:
             return ReplayMeasure(skipped=refused)
         config = self._policy().config
-        if filter_created_ms is not None and filter_created_ms + _FUTURE_MS < since_ms:
+        if in_place is not None and in_place.created_ms + _FUTURE_MS < since_ms:
             return ReplayMeasure(skipped="subscribed before the hours asked for: the subscription shipped them")
-        before_ms = filter_created_ms if filter_created_ms is not None else 2 ** 62
-        end_ms = filter_created_ms + _FUTURE_MS if filter_created_ms is not None else None
+        before_ms = in_place.created_ms if in_place is not None else 2 ** 62
+        end_ms = in_place.created_ms + _FUTURE_MS if in_place is not None else None
+        pattern = in_place.pattern if in_place is not None else pattern
         count = size = truncated = 0
-        for events, following in self.source.event_pages(log_group, config.filter_pattern, start_ms=since_ms, end_ms=end_ms):
+        for events, following in self.source.event_pages(log_group, pattern, start_ms=since_ms, end_ms=end_ms):
             for event in events:
                 if event.ingestion_ms >= before_ms:
                     continue
@@ -270,16 +272,17 @@ class _Step:
         destination = config.destination
         assert destination is not None
         created_ms, start_ms = self.progress.filter_created_ms, self.progress.since_ms
+        pattern = self.progress.filter_pattern if self.progress.filter_pattern is not None else config.filter_pattern
         truncated, deliveries, more = 0, 0, False
         index, size = self.progress.read, self.progress.read_bytes
         try:
-            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, token=self.progress.page_token,
+            pages = iter(self.r.source.event_pages(self.log_group, pattern, token=self.progress.page_token,
                                                    start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
             page = next(pages, None)
         except ExpiredPageToken:  # read again from the start: the events before the filter are the same, in the same order
             index, size = 0, 0
             self.progress = replace(self.progress, page_token=None, read=0, read_bytes=0)
-            pages = iter(self.r.source.event_pages(self.log_group, config.filter_pattern, start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
+            pages = iter(self.r.source.event_pages(self.log_group, pattern, start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
             page = next(pages, None)
         while page is not None:
             events, following = page

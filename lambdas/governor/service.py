@@ -20,6 +20,8 @@ Orphans = Callable[[LogGroupInfo], "bool | None"]
 class Aspect(str, Enum):
     SUBSCRIPTION = "subscription"
     RETENTION = "retention"
+    #: Deletion protection, as the rules say (#21).
+    PROTECTION = "protection"
     #: Uninstalling: the governor's own filter is removed.
     REMOVAL = "removal"
 
@@ -41,6 +43,8 @@ class Outcome:
     principal: str | None = None
     #: When the group was created, epoch ms, as the look-up found it (the replay's window is measured from it).
     created_ms: int | None = None
+    #: The pattern of the filter the decision puts (subscribe, update-filter), as the group's shipping rule says.
+    filter_pattern: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         answer = {
@@ -117,6 +121,10 @@ class LiveFacts:
     def retention_policy_name(self) -> str | None:
         return self.info.retention_policy_name
 
+    @property
+    def deletion_protection(self) -> bool:
+        return self.info.deletion_protection
+
 
 class LookedUp:
     """An event batch's groups, looked up at once (#20, item 4): DescribeLogGroups by ``logGroupIdentifiers``
@@ -189,7 +197,8 @@ class Governor:
         name = facts.name
         try:
             policy = self.policy
-            decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.REMOVAL: policy.removal}[aspect]
+            decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.PROTECTION: policy.protection,
+                      Aspect.REMOVAL: policy.removal}[aspect]
             decision = decide(facts)
             if decision.action.writes and not dry_run and facts.confirm_tags():
                 decision = decide(facts)
@@ -214,12 +223,15 @@ class Governor:
             self.logs.put_subscription_filter(name, decision.subscription_filter)
         elif decision.retention_days is not None:
             self.logs.put_retention_policy(name, decision.retention_days)
+        elif decision.action is Action.PROTECT:
+            self.logs.protect_from_deletion(name)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
 
 
 def _outcome(name: str, aspect: Aspect, decision: Decision, *, applied: bool) -> Outcome:
-    return Outcome(name, aspect, decision.action, decision.reason.value, decision.detail, applied)
+    pattern = decision.subscription_filter.filter_pattern if decision.subscription_filter is not None else None
+    return Outcome(name, aspect, decision.action, decision.reason.value, decision.detail, applied, filter_pattern=pattern)
 
 
 def _gone(name: str, aspect: Aspect) -> Outcome:

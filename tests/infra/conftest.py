@@ -75,6 +75,19 @@ def uninstall_stack() -> Synthesized:
     return synthesize(destinationArn=SHIPPER_ARN, removeFiltersOnDelete=True, orphanRetentionDays=7, createTrail=False)
 
 
+#: Governance rules (#21) that use every control rules govern today.
+RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True},
+         {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
+          "shipping": {"enabled": True, "filterPattern": "ERROR"}},
+         {"name": "scratch", "match": {"namePatterns": ["-scratch-"]}, "shipping": {"enabled": False}}]
+
+
+@pytest.fixture(scope="session")
+def rules_stack() -> Synthesized:
+    """Rules with deletion protection, shipping by tag and shipping off, without any exclusion tag."""
+    return synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, rules=RULES, createTrail=False)
+
+
 @pytest.fixture(scope="session")
 def native_stack() -> Synthesized:
     """Both aspects through native account-level policies (issue #9)."""

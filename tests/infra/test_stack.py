@@ -343,6 +343,42 @@ def test_an_unfinished_replay_goes_on_from_the_subscribe_queue_and_only_there(de
     assert "sqs:SendMessage" not in _actions(default_stack.role_policy_of(default_stack.function("set_retention")))
 
 
+# --- governance rules (#21): roles for exactly the controls the rules use ------------------------------
+
+def test_a_rule_with_deletion_protection_deploys_its_handler_with_only_that_write(rules_stack: Synthesized) -> None:
+    protect = rules_stack.function("protect_log_group")
+
+    # The rules read a tag (workload): the group's tags in bulk and alone, as the other handlers do.
+    assert _actions(rules_stack.role_policy_of(protect)) == {
+        "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:PutLogGroupDeletionProtection",
+        "logs:ListTagsForResource", "tag:GetResources",
+        "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
+    }
+    for other in ("subscribe_log_group", "set_retention"):
+        assert "logs:PutLogGroupDeletionProtection" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
+    backfill = rules_stack.function("governor.handlers.backfill.handler")
+    assert "logs:PutLogGroupDeletionProtection" in _actions(rules_stack.role_policy_of(backfill))  # the reconcile repairs it too
+    [rule] = [r for r in rules_stack.of_type("AWS::Events::Rule")
+              if "PutLogGroupDeletionProtection" in json.dumps(r["Properties"].get("EventPattern", {}))]
+    assert rule["Properties"]["EventPattern"]["detail"]["eventName"] == ["CreateLogGroup", "PutLogGroupDeletionProtection", "TagResource",
+                                                                         "UntagResource", "TagLogGroup", "UntagLogGroup"]
+
+
+def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
+    assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("protect_log_group")]
+    for function in ("subscribe_log_group", "set_retention", "governor.handlers.backfill.handler"):
+        actions = _actions(lambda_destination_stack.role_policy_of(lambda_destination_stack.function(function)))
+        assert not {"logs:PutLogGroupDeletionProtection", "tag:GetResources", "logs:ListTagsForResource"} & actions
+
+
+def test_rules_that_read_tags_or_turn_shipping_off_grant_exactly_that(rules_stack: Synthesized) -> None:
+    subscribe = _actions(rules_stack.role_policy_of(rules_stack.function("subscribe_log_group")))
+
+    assert {"logs:ListTagsForResource", "tag:GetResources"} <= subscribe  # the noisy-batch rule selects by tag (no excludeTags)
+    assert "logs:DeleteSubscriptionFilter" in subscribe  # the scratch rule turns shipping off: the governor's own filter goes
+
+
 def test_event_batches_fill_one_bulk_look_up_within_a_batching_window(default_stack: Synthesized) -> None:
     """#20, item 4: 50 messages (one DescribeLogGroups by logGroupIdentifiers); SQS takes more than 10 only with a window."""
     mappings = default_stack.of_type("AWS::Lambda::EventSourceMapping")
@@ -398,7 +434,7 @@ def test_invalid_configuration_stops_synth_with_a_message_naming_the_key(context
 
 # --- cdk-nag ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack"])
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack", "rules_stack"])
 def test_cdk_nag_reports_no_open_finding_and_a_reason_for_every_acknowledged_one(stack_fixture: str, request: pytest.FixtureRequest) -> None:
     synthesized: Synthesized = request.getfixturevalue(stack_fixture)
     report = json.loads((synthesized.outdir / "validation-report.json").read_text())
@@ -447,7 +483,7 @@ CFN_LINT_IGNORED = {
 }
 
 
-@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack"])
+@pytest.mark.parametrize("stack_fixture", ["default_stack", "lambda_destination_stack", "uninstall_stack", "native_stack", "rules_stack"])
 def test_cfn_lint_finds_nothing(stack_fixture: str, request: pytest.FixtureRequest) -> None:
     from cfnlint.api import ManualArgs, lint
 

@@ -52,6 +52,9 @@ def test_a_reconcile_repairs_what_events_missed_and_publishes_coverage(account: 
         "logGroups": 4, "governed": 3, "compliant": 3, "compliantPercent": 100.0, "repairedByThisRun": 1,
         "excluded": {"excluded-tag": 1}, "conflicts": {}, "unsupportedClass": 1, "orphans": 2, "errors": 0,
         "driftRepairedSinceLastRun": 0,
+        # Per control: audit (Infrequent Access) takes no subscription, which counts as compliant for that control.
+        "byControl": {"retention": {"governed": 3, "compliant": 3, "compliantPercent": 100.0},
+                      "subscription": {"governed": 3, "compliant": 3, "compliantPercent": 100.0}},
     }
     # orders-api: repaired (both aspects); deleted-fn: compliant, orphaned; noisy: opted out (and orphaned); audit: retention only
     latest = _latest(account)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from governor import replay
-from governor.aws import ExpiredPageToken, IngestedEvent, ReplayProgress, ReplayWriter
+from governor.aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress, ReplayWriter
 from governor.config import parse_policy_config
 from governor.drift import InMemoryLedger
 from governor.handlers.create_log_group import subscribe_log_group
@@ -147,6 +147,20 @@ def test_a_group_older_than_the_window_is_history_not_a_gap(account: LocalAccoun
     assert account.calls["logs.FilterLogEvents"] == 0
 
 
+def test_a_rules_filter_pattern_selects_what_is_replayed_as_it_selects_what_is_shipped(account: LocalAccount, stream: str,
+                                                                                     configure: Any) -> None:
+    """#21: a rule gives the group its own filter pattern; the replay reads with that filter's pattern."""
+    configure(destinationArn=stream, destinationRoleArn=ROLE,
+              rules=[{"match": {"namePrefixes": ["/aws/lambda/orders"]}, "shipping": {"enabled": True, "filterPattern": "START"}}])
+    before = _new_function_logs(account, 3)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"][0]["filterPattern"] == "START"
+    assert subscribed.result["replay"]["replayed"] == 3
+    assert _delivered(account) == [m for m in before if m.startswith("START")]
+
+
 # --- a replay longer than its slice of an invocation --------------------------------------------------------
 
 class _Ticking:
@@ -233,8 +247,8 @@ def test_a_page_token_no_longer_taken_reads_again_from_the_start_and_sends_nothi
     sent: list[str] = []
 
     class Source:
-        def filter_created_ms(self, log_group: str, filter_name: str) -> int:
-            return events[-1].ingestion_ms + 1
+        def own_filter(self, log_group: str, filter_name: str) -> FilterInPlace:
+            return FilterInPlace(events[-1].ingestion_ms + 1, "")
 
         def event_pages(self, log_group: str, pattern: str, *, token: str | None = None, **_: Any):
             if token == "expired":

@@ -6,7 +6,7 @@ import pytest
 
 from governor.aws import Pacer
 from governor.config import DEFAULT_API_QUOTAS_TPS, parse_policy_config
-from governor.pacing import OPERATIONS_BY_ASPECT, event_handler_rates_tps
+from governor.pacing import BASE_ASPECTS, OPERATIONS_BY_ASPECT, event_handler_rates_tps
 from localaws.lambda_runtime import SimulatedClock
 
 SHIPPER = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
@@ -55,8 +55,9 @@ def test_a_backfill_aims_at_half_of_each_quota_by_default() -> None:
 @pytest.mark.parametrize("concurrency", [2, 5])
 def test_the_event_handlers_together_never_exceed_their_share_of_any_quota(concurrency: int) -> None:
     share = 0.3
-    total: dict[str, float] = {}
-    for aspect in OPERATIONS_BY_ASPECT:
-        for operation, tps in event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect, concurrency).items():
-            total[operation] = total.get(operation, 0.0) + tps * concurrency
-    assert total == pytest.approx({op: DEFAULT_API_QUOTAS_TPS[op] * share for op in total})
+    for deployed in (BASE_ASPECTS, tuple(OPERATIONS_BY_ASPECT)):  # with and without deletion protection's handler
+        total: dict[str, float] = {}
+        for aspect in deployed:
+            for operation, tps in event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect, concurrency, deployed=deployed).items():
+                total[operation] = total.get(operation, 0.0) + tps * concurrency
+        assert total == pytest.approx({op: DEFAULT_API_QUOTAS_TPS[op] * share for op in total})

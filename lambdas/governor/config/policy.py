@@ -30,6 +30,8 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     # Not in AWS-FACTS' table: the Service Quotas default is *assumed* here (apiQuotasTps sets the account's);
     # the replay's pacer also gives way on every throttle, and console users share this quota.
     "FilterLogEvents": 5.0,
+    # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
+    "PutLogGroupDeletionProtection": 5.0,
 }
 #: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
 #: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
@@ -204,6 +206,28 @@ class PolicyConfig:
     replay_window_minutes: int | None = DEFAULT_REPLAY_WINDOW_MINUTES
     replay_max_events: int = DEFAULT_REPLAY_MAX_EVENTS
     replay_max_bytes: int = DEFAULT_REPLAY_MAX_BYTES
+    #: ``governor:rules`` (governor.rules.Rule), in order; the flat keys' rules follow them (``all_rules``).
+    rules: tuple[Any, ...] = ()
+    #: The same, as configured (the canonical form carries them back).
+    rules_raw: tuple[Any, ...] = ()
+
+    @property
+    def all_rules(self) -> tuple[Any, ...]:
+        """The configured rules, then today's flat keys compiled into rules (governor.rules.compile_flat)."""
+        from ..rules import compile_flat  # the rules module reads this one's types
+
+        return (*self.rules, *compile_flat(filter_pattern=self.filter_pattern, default_retention_days=self.default_retention_days,
+                                           retention_overrides=self.retention_overrides, retention_mode=self.retention_mode))
+
+    @property
+    def event_aspects(self) -> tuple[str, ...]:
+        """The event handlers this configuration deploys: deletion protection's only when a rule sets it."""
+        return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()))
+
+    @property
+    def tag_keys(self) -> frozenset[str]:
+        """Tag keys any decision reads: the exclusion tags' and the rules' selectors' (tags are read only if there are any)."""
+        return frozenset(self.exclude_tags) | frozenset(k for rule in self.rules for k in rule.match.tags)
 
     @property
     def shorten_retention(self) -> bool:
@@ -243,10 +267,32 @@ class PolicyConfig:
             "replayWindowMinutes": self.replay_window_minutes,
             "replayMaxEvents": self.replay_max_events,
             "replayMaxBytes": self.replay_max_bytes,
+            "rules": list(self.rules_raw),
         }
 
 
 _DAYS = ", ".join(map(str, VALID_RETENTION_DAYS))
+#: What a rule's selector and retention accept (governor.rules parses them; the schema below says the same).
+RULE_CLASSES = ("STANDARD", "INFREQUENT_ACCESS", "ESSENTIALS", "DELIVERY")
+RULE_RETENTION_MODES = (RetentionMode.MINIMUM.value, RetentionMode.EXACT.value)
+#: The JSON Schema of one ``governor:rules`` entry (docs/cdk.json.schema.json, editors); governor.rules is its parser.
+RULE_SCHEMA: dict[str, Any] = {
+    "type": "object", "additionalProperties": False,
+    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}],
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "match": {"type": "object", "additionalProperties": False, "properties": {
+            "namePrefixes": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "namePatterns": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "tags": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+            "logGroupClasses": {"type": "array", "items": {"enum": list(RULE_CLASSES)}}}},
+        "retention": {"type": "object", "additionalProperties": False, "required": ["days"], "properties": {
+            "days": {"enum": [*VALID_RETENTION_DAYS, None]}, "mode": {"enum": list(RULE_RETENTION_MODES)}}},
+        "shipping": {"type": "object", "additionalProperties": False, "required": ["enabled"], "properties": {
+            "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH}}},
+        "deletionProtection": {"type": "boolean"},
+    },
+}
 _RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}
 #: The policy keys (``governor:`` prefix): what a governed log group should look like, and where it ships.
 POLICY = Keys(
@@ -327,6 +373,16 @@ POLICY = Keys(
         "counted as truncated and reported.", example=50_000, schema={"minimum": 1, "maximum": 1_000_000}),
     Key("replayMaxBytes", int, DEFAULT_REPLAY_MAX_BYTES, "The most message bytes replayed for one group (1024 to 104857600).",
         example=20 * 1024 * 1024, schema={"minimum": 1024, "maximum": 100 * 1024 * 1024}),
+    Key("rules", list, [], "Governance rules, in order (docs/rules.md): each has a match (namePrefixes, namePatterns, tags, "
+        "logGroupClasses; all given must hold) and sets any of retention ({days, mode}), shipping ({enabled, filterPattern}) and "
+        "deletionProtection. Per control, the first matching rule that sets it decides; the flat keys above follow as the last "
+        "rules. log-group-governor plan --explain GROUP names the rule behind each control; log-group-governor rules prints "
+        "them for a cdk.json.",
+        example=[{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365},
+                  "deletionProtection": True},
+                 {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
+                  "shipping": {"enabled": True, "filterPattern": "ERROR"}}],
+        schema={"items": RULE_SCHEMA}),
 )
 POLICY_KEYS = POLICY.names
 
@@ -427,12 +483,30 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
     if not 1024 <= replay_bytes <= 100 * 1024 * 1024:
         raise ConfigError(f"replayMaxBytes: expected 1024 to 104857600 bytes per group; got {replay_bytes}")
 
+    from ..rules import SHIPPING, parse_rules, uses  # the rules module reads this one's types
+
+    rules_raw = POLICY.read(raw, "rules")
+    rules = parse_rules(rules_raw, max_pattern_length=MAX_FILTER_PATTERN_LENGTH)
+    via_subscription, via_retention = _via(raw, "subscriptionMode"), _via(raw, "retentionVia")
+    if via_subscription is Via.ACCOUNT_POLICY and any(r.shipping is not None and r.shipping.filter_pattern not in ("", filter_pattern)
+                                                      for r in rules):
+        raise ConfigError("rules: a rule's shipping.filterPattern differs from filterPattern, which subscriptionMode account-policy cannot "
+                          "say (the account's one policy has one pattern); use per-group filters, or filterPattern alone")
+    if via_subscription is Via.ACCOUNT_POLICY and uses(rules, SHIPPING) and any(r.match.tags for r in rules if r.shipping is not None):
+        raise ConfigError("rules: shipping by tag is not expressible in subscriptionMode account-policy's NOT IN list of names "
+                          "unless the governor lists each group; use excludeTags for opt-outs, or per-group filters")
+    if via_retention is Via.ACCOUNT_POLICY and any(r.retention is not None for r in rules):
+        raise ConfigError("rules: retentionVia account-policy compiles retention from defaultRetentionDays and retentionOverrides only "
+                          "(native policies select by name prefix); move rules' retention there, or use retentionVia per-group")
+
     return PolicyConfig(
+        rules=rules,
+        rules_raw=tuple(rules_raw),
         replay_window_minutes=replay_window,
         replay_max_events=replay_events,
         replay_max_bytes=replay_bytes,
-        subscription_mode=_via(raw, "subscriptionMode"),
-        retention_via=_via(raw, "retentionVia"),
+        subscription_mode=via_subscription,
+        retention_via=via_retention,
         retention_mode=mode,
         retention_min_days=bounds[0],
         retention_max_days=bounds[1],

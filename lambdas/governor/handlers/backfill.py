@@ -103,7 +103,7 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
     if settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=state, sleep=sleep)
     return BackfillParts(governor, S3RunStore(bucket), clock, state=state, lambdas=lambdas,
-                         tagging=TaggingGateway() if settings.config.exclude_tags else None, keeper=keeper,
+                         tagging=TaggingGateway() if settings.config.tag_keys else None, keeper=keeper,
                          fleet=FleetBus(environ[ENV_FLEET_BUS]) if environ.get(ENV_FLEET_BUS) else None)
 
 
@@ -150,7 +150,7 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         orphaned = FunctionListing(store, progress.run_id, parts.lambdas or LambdaGateway(), parts.wall_clock)
         # One look-up of the groups carrying an exclusion tag per slice, instead of one call per group;
         # a group about to be written is looked up again (LiveFacts.confirm_tags).
-        exclusion_keys = parts.governor.policy.config.exclude_tags
+        exclusion_keys = parts.governor.policy.config.tag_keys
         tag_index = parts.tagging.log_groups_tagged(exclusion_keys) if parts.tagging and exclusion_keys and not progress.remove_filters else None
         try:
             Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate,

@@ -82,7 +82,7 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
     settings = Settings.from_environ(os.environ)
     table = StateTable(settings.require_state_table())
     rates = event_handler_rates_tps(settings.config.api_quotas_tps, settings.config.event_quota_share,
-                                    aspect.value, settings.event_concurrency)
+                                    aspect.value, settings.event_concurrency, deployed=settings.config.event_aspects)
     pacer = Pacer(rates, clock=lambda: clock(), sleep=lambda s: sleep(s))
     orphaned = None
     if aspect is Aspect.RETENTION and settings.config.orphan_retention_days is not None:
@@ -91,7 +91,7 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
             function = orphan_candidate(info.name, info.created_ms, wall_clock())
             return None if function is None else not lambdas.function_exists(function)
     # The batch's tags in one GetResources call, when the policy reads tags at all.
-    tagging = TaggingGateway() if settings.config.exclude_tags else None
+    tagging = TaggingGateway() if settings.config.tag_keys else None
     governor = Governor(policy(settings), LogsGateway(pacer=pacer), tagging=tagging)
     keeper = None
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
@@ -117,6 +117,12 @@ def retention_parts() -> EventParts:
     return _parts(Aspect.RETENTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
 
 
+@cache
+def protection_parts() -> EventParts:
+    """Deletion protection (#21) needs no guard look-up either: protecting a shipping-path group loops nothing."""
+    return _parts(Aspect.PROTECTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def subscribe_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -127,6 +133,12 @@ def subscribe_log_group(event: dict[str, Any], context: LambdaContext) -> dict[s
 @metrics.log_metrics
 def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, context, retention_parts, Aspect.RETENTION)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def protect_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, protection_parts, Aspect.PROTECTION)
 
 
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:

@@ -1,0 +1,72 @@
+"""`log-group-governor rules` and `plan --explain GROUP` (#21), through the real CLI entry point against a local account."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from cli.__main__ import main
+from localaws.account import LocalAccount
+
+RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True},
+         {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
+          "shipping": {"enabled": True, "filterPattern": "ERROR"}}]
+
+
+@pytest.fixture
+def cli(account: LocalAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": account.region}.items():
+        monkeypatch.setenv(key, value)
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.DEFAULT_SESSION)
+    shipper = account.create_function("log-shipper")
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    context["context"].update({"governor:destinationArn": shipper, "governor:rules": RULES,
+                               "governor:retentionOverrides": {"/aws/lambda/legacy-": None}})
+    (tmp_path / "cdk.json").write_text(json.dumps(context))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main([*argv, "--context", str(tmp_path / "cdk.json")], stdout=out, stderr=err)
+        return code, out.getvalue(), err.getvalue()
+    return run
+
+
+def test_rules_prints_the_configured_rules_then_the_flat_keys_as_rules(account: LocalAccount, cli: Any) -> None:
+    code, out, _ = cli("rules")
+
+    printed = json.loads(out)
+    assert code == 0 and printed["rules"][:2] == RULES
+    assert [r["name"] for r in printed["rules"][2:]] == ["retentionOverrides['/aws/lambda/legacy-']", "defaultRetentionDays, filterPattern"]
+    assert printed["rules"][-1] == {"name": "defaultRetentionDays, filterPattern", "match": {}, "retention": {"days": 30, "mode": "minimum"},
+                                    "shipping": {"enabled": True}}
+    assert printed["scope"]["excludeTags"] == {"log-group-governor:opt-out": "true"}
+
+
+def test_explain_names_the_rule_behind_each_control_and_what_apply_would_do(account: LocalAccount, cli: Any) -> None:
+    account.create_log_group("/ecs/nightly-etl", tags={"workload": "batch"})
+
+    code, out, _ = cli("plan", "--explain", "/ecs/nightly-etl")
+
+    assert code == 0
+    assert "retention: rules[1] 'noisy batch' (tagged workload=batch)" in out
+    assert "passed over rules[0] 'production': no name prefix matches" in out
+    assert "shipping: rules[1] 'noisy batch'" in out and "deletionProtection: no rule sets it (left as it is)" in out
+    assert "subscription: subscribe (not-subscribed)" in out and "retention: set-retention (retention-unset): never expires; set 7 days" in out
+    assert account.logs.describe_subscription_filters(logGroupName="/ecs/nightly-etl")["subscriptionFilters"] == []  # nothing written
+
+    code, out, _ = cli("plan", "--explain", "/ecs/nightly-etl", "--json")
+    explained = json.loads(out)
+    assert explained["controls"]["retention"]["rule"] == "rules[1] 'noisy batch'" and explained["decisions"]["retention"]["action"] == "set-retention"
+
+
+def test_explain_of_a_group_that_does_not_exist_says_so(account: LocalAccount, cli: Any) -> None:
+    code, out, err = cli("plan", "--explain", "/aws/lambda/nowhere", "--json")
+
+    assert code == 4 and "no such log group" in json.loads(out)["error"]

@@ -1,0 +1,221 @@
+"""Governance rules (#21): parsing (errors name the rule and key), per-control first-match resolution, and today's
+flat keys deciding exactly as they did before rules existed (a golden file written by the code before them)."""
+
+from __future__ import annotations
+
+import json
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from governor.config import ConfigError, parse_policy_config
+from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
+from governor.rules import DELETION_PROTECTION, RETENTION, SHIPPING
+
+ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).with_name("decisions_before_rules.json")
+DESTINATION = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
+OTHER = "arn:aws:lambda:eu-west-1:123456789012:function:vendor-apm-forwarder"
+
+
+def shipped_config() -> dict[str, Any]:
+    """The shipped cdk.json's governor: policy keys, with a destination."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    from governor.config import POLICY_KEYS
+
+    raw = {k.removeprefix("governor:"): v for k, v in context.items() if k.removeprefix("governor:") in POLICY_KEYS}
+    raw.pop("rules", None)  # absent before rules existed: the same as []
+    return {**raw, "destinationArn": DESTINATION}
+
+
+#: The configurations the golden file holds decisions for: the shipped one and variants of every flat key rules replace.
+CONFIGS: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    "overrides": {"retentionOverrides": {"/aws/lambda/prod-": 365, "/aws/lambda/": 14, "/aws/lambda/legacy-": None},
+                  "excludePrefixes": ["/aws/lambda/sandbox-"], "excludePatterns": ["-tmp-\\d+$"], "filterPattern": "?ERROR ?WARN"},
+    "exact": {"retentionMode": "exact", "defaultRetentionDays": 90, "retentionOverrides": {"/ecs/": 7}},
+    "clamp": {"retentionMode": "clamp", "retentionMinDays": 7, "retentionMaxDays": 365, "defaultRetentionDays": 30},
+    "no-default": {"defaultRetentionDays": None, "retentionOverrides": {"/aws/lambda/prod-": 60}, "neverExpireCompliant": True},
+    "account-policy": {"subscriptionMode": "account-policy", "retentionOverrides": {"/aws/lambda/prod-": 365}},
+}
+NAMES = ["/aws/lambda/prod-orders", "/aws/lambda/orders", "/aws/lambda/legacy-billing", "/aws/lambda/sandbox-7", "/ecs/batch",
+         "/ecs/batch-tmp-42", "/archive/audit", "/aws/lambda/log-shipper"]
+CLASSES = ["STANDARD", "INFREQUENT_ACCESS", "ESSENTIALS", "DELIVERY"]
+RETENTIONS = [None, 1, 30, 365, 3653]
+TAGS = [{}, {"log-group-governor:opt-out": "true"}, {"team": "orders"}]
+FILTERS = [(), (SubscriptionFilter("log-group-governor", DESTINATION),), (SubscriptionFilter("log-group-governor", DESTINATION, "?ERROR ?WARN"),),
+           (SubscriptionFilter("vendor-a", OTHER), SubscriptionFilter("vendor-b", OTHER)), (SubscriptionFilter("other", DESTINATION),)]
+
+
+def decisions() -> dict[str, list[str]]:
+    """Every configuration's subscription and retention decision for every combination of the facts above."""
+    found = {}
+    for label, overrides in CONFIGS.items():
+        policy = Policy(parse_policy_config({**shipped_config(), **overrides}))
+        rows = []
+        for name, cls, days, tags, filters in product(NAMES, CLASSES, RETENTIONS, TAGS, FILTERS):
+            facts = KnownFacts(name, cls, days, tags, filters)
+            sub, ret = policy.subscription(facts), policy.retention(facts)
+            rows.append(f"{name}|{cls}|{days}|{sorted(tags.items())}|{[f.name for f in filters]}|"
+                        f"{sub.action.value}:{sub.reason.value}:{sub.subscription_filter.filter_pattern if sub.subscription_filter else '-'}|"
+                        f"{ret.action.value}:{ret.reason.value}:{ret.retention_days}")
+        found[label] = rows
+    return found
+
+
+def test_todays_keys_decide_every_group_as_they_did_before_rules() -> None:
+    """The golden file was written by this function at the commit before governance rules (540ac34's policy core)."""
+    golden = json.loads(GOLDEN.read_text())
+    now = decisions()
+    assert set(now) == set(golden)
+    for label in golden:
+        changed = [(before, after) for before, after in zip(golden[label], now[label]) if before != after]
+        assert not changed and len(now[label]) == len(golden[label]) == 8 * 4 * 5 * 3 * 5, (label, changed[:3])
+
+
+def _policy(rules: list[dict[str, Any]], **flat: Any) -> Policy:
+    return Policy(parse_policy_config({"destinationArn": DESTINATION, "rules": rules, **flat}))
+
+
+PRODUCTION = {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True}
+NOISY = {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
+         "shipping": {"enabled": True, "filterPattern": "ERROR"}}
+
+
+def test_each_control_is_decided_by_the_first_rule_that_matches_and_sets_it() -> None:
+    policy = _policy([PRODUCTION, NOISY], defaultRetentionDays=30)
+    prod_batch = KnownFacts("/aws/lambda/prod-etl", tags={"workload": "batch"})
+
+    assert policy.resolve(prod_batch, RETENTION).rule.source == "rules[0] 'production'"  # the first that sets retention
+    assert policy.resolve(prod_batch, SHIPPING).value.filter_pattern == "ERROR"  # production sets no shipping: the next rule does
+    assert policy.resolve(prod_batch, DELETION_PROTECTION).value is True
+    plain = KnownFacts("/aws/lambda/orders")
+    assert policy.resolve(plain, RETENTION).rule.source == "defaultRetentionDays, filterPattern"  # the flat keys come last
+    assert policy.resolve(plain, DELETION_PROTECTION).rule is None  # no rule sets it: left as it is
+    assert policy.retention(prod_batch).retention_days == 365 and policy.retention(KnownFacts("/x", tags={"workload": "batch"})).retention_days == 7
+
+
+def test_a_rule_that_turns_shipping_off_removes_only_the_governors_own_filter() -> None:
+    policy = _policy([{"match": {"logGroupClasses": ["STANDARD"], "namePatterns": ["^/dev/"]}, "shipping": {"enabled": False}}])
+    ours = SubscriptionFilter("log-group-governor", DESTINATION)
+
+    removed = policy.subscription(KnownFacts("/dev/app", filters=(ours, SubscriptionFilter("vendor", OTHER))))
+    skipped = policy.subscription(KnownFacts("/dev/app"))
+
+    assert (removed.action, removed.reason, removed.subscription_filter) == (Action.REMOVE_FILTER, Reason.SHIPPING_OFF, ours)
+    assert (skipped.action, skipped.reason) == (Action.SKIP, Reason.SHIPPING_OFF) and "rules[0]" in skipped.detail
+    assert policy.subscription(KnownFacts("/prod/app")).action is Action.SUBSCRIBE
+
+
+def test_a_rules_filter_pattern_is_the_groups_filter_and_an_old_one_is_updated_in_place() -> None:
+    policy = _policy([NOISY])
+    batch = KnownFacts("/ecs/nightly", tags={"workload": "batch"}, filters=(SubscriptionFilter("log-group-governor", DESTINATION),))
+
+    decision = policy.subscription(batch)
+
+    assert (decision.action, decision.subscription_filter.filter_pattern) == (Action.UPDATE_FILTER, "ERROR")
+
+
+def test_tags_are_read_only_when_a_rule_that_could_decide_needs_them() -> None:
+    class Counting:
+        reads = 0
+
+        def __init__(self, name: str) -> None:
+            self.name, self.log_group_class, self.retention_days, self.filters = name, "STANDARD", None, ()
+            self.orphaned = self.retention_policy_name = None
+
+        @property
+        def tags(self) -> dict[str, str]:
+            Counting.reads += 1
+            return {}
+
+    policy = _policy([{"match": {"namePrefixes": ["/prod/"], "tags": {"tier": "1"}}, "retention": {"days": 365}}], excludeTags={})
+
+    policy.retention(Counting("/dev/app"))
+    assert Counting.reads == 0  # the prefix fails first: no look-up
+    policy.retention(Counting("/prod/app"))
+    assert Counting.reads == 1
+
+
+def test_explain_names_the_deciding_rule_and_why_each_earlier_one_did_not() -> None:
+    policy = _policy([PRODUCTION, NOISY])
+
+    resolved = policy.resolve(KnownFacts("/ecs/nightly", tags={"workload": "batch"}), RETENTION, explain=True)
+
+    assert resolved.rule.source == "rules[1] 'noisy batch'"
+    assert resolved.passed == (("rules[0] 'production'", "no name prefix matches"),)
+
+
+@pytest.mark.parametrize("rules, says", [
+    ({"match": {}}, "rules: expected a list"),
+    ([{"match": {"namePrefixes": ["/a"]}}], "rules[0]: sets no control"),
+    ([PRODUCTION, {"match": {"namePrefix": ["/a"]}, "retention": {"days": 7}}], "rules[1].match: unknown key 'namePrefix'"),
+    ([{"retention": {"days": 8}}], "rules[0].retention.days: 8 is not a retention"),
+    ([{"retention": {"days": 7, "mode": "clamp"}}], "rules[0].retention.mode"),
+    ([{"shipping": {"enabled": False, "filterPattern": "ERROR"}}], "rules[0].shipping.filterPattern"),
+    ([{"match": {"namePatterns": ["("]}, "deletionProtection": True}], "rules[0].match.namePatterns"),
+    ([{"match": {"logGroupClasses": ["COLD"]}, "deletionProtection": True}], "rules[0].match.logGroupClasses"),
+    ([{"deletionProtection": "yes"}], "rules[0].deletionProtection: expected true or false"),
+    ([{"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1"}], "rules[0].kmsKeyArn: not governed yet"),
+])
+def test_a_bad_rule_is_refused_naming_its_index_and_key(rules: Any, says: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        _policy(rules)
+    assert says in str(refused.value)
+
+
+def test_what_an_account_policy_cannot_say_is_refused() -> None:
+    with pytest.raises(ConfigError, match="subscriptionMode account-policy cannot say"):
+        _policy([NOISY], subscriptionMode="account-policy")
+    with pytest.raises(ConfigError, match="retentionVia account-policy compiles retention"):
+        _policy([PRODUCTION], retentionVia="account-policy")
+
+
+def test_rules_travel_to_the_functions_as_configured() -> None:
+    config = parse_policy_config({"destinationArn": DESTINATION, "rules": [PRODUCTION, NOISY]})
+
+    assert parse_policy_config(config.to_json_dict()).rules == config.rules
+
+
+if __name__ == "__main__":  # writes the golden file (run at the commit before rules: see the test's docstring)
+    GOLDEN.write_text(json.dumps(decisions(), indent=0) + "\n")
+
+
+@pytest.mark.parametrize("label", sorted(CONFIGS))
+def test_the_printed_rules_decide_every_group_as_the_flat_keys_do(label: str) -> None:
+    """`log-group-governor rules` prints the flat keys as rules; configured instead of them, they decide the same."""
+    from cli.rules import equivalent_rules
+
+    flat = {**shipped_config(), **CONFIGS[label]}
+    printed = equivalent_rules(parse_policy_config(flat))
+    as_rules = {**flat, "rules": printed, "retentionOverrides": {}, "defaultRetentionDays": None, "filterPattern": ""}
+    if flat.get("subscriptionMode") == "account-policy":
+        as_rules["filterPattern"] = flat.get("filterPattern", "")  # the account's one policy keeps its pattern
+    before, after = Policy(parse_policy_config(flat)), Policy(parse_policy_config(as_rules))
+
+    for name, cls, days, tags, filters in product(NAMES, CLASSES, RETENTIONS, TAGS, FILTERS):
+        facts = KnownFacts(name, cls, days, tags, filters)
+        assert (before.subscription(facts), before.retention(facts)) == (after.subscription(facts), after.retention(facts)), facts
+
+
+@pytest.mark.parametrize("rules, facts, action, reason", [
+    ([], KnownFacts("/aws/lambda/prod-a"), Action.LEAVE, Reason.PROTECTION_UNMANAGED),
+    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a"), Action.PROTECT, Reason.PROTECTION_OFF),
+    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a", deletion_protection=True), Action.LEAVE, Reason.PROTECTION_ON),
+    ([PRODUCTION], KnownFacts("/aws/lambda/dev-a"), Action.LEAVE, Reason.PROTECTION_UNMANAGED),
+    # A rule of false stops a later rule's true, and protection someone else set stays on.
+    ([{"match": {"namePrefixes": ["/aws/lambda/prod-scratch"]}, "deletionProtection": False}, PRODUCTION],
+     KnownFacts("/aws/lambda/prod-scratch-1", deletion_protection=True), Action.LEAVE, Reason.PROTECTION_NOT_REQUIRED),
+    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a", tags={"log-group-governor:opt-out": "true"}), Action.SKIP, Reason.EXCLUDED_TAG),
+])
+def test_deletion_protection_is_turned_on_where_a_rule_requires_it_and_never_off(rules: list, facts: KnownFacts, action: Action,
+                                                                                 reason: Reason) -> None:
+    decision = _policy(rules, excludeTags={"log-group-governor:opt-out": "true"}).protection(facts)
+    assert (decision.action, decision.reason) == (action, reason)
+
+
+def test_only_a_rule_that_sets_deletion_protection_deploys_its_handler() -> None:
+    assert _policy([]).config.event_aspects == ("subscription", "retention")
+    assert _policy([PRODUCTION]).config.event_aspects == ("subscription", "retention", "protection")
