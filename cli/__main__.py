@@ -30,7 +30,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import NoRegionError  # noqa: E402
 
-from governor.aws import DestinationUnavailable, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
+from governor.aws import DestinationUnavailable, KmsGateway, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
 from ship_logs.aws import LambdaInvoker, QueueGateway  # noqa: E402
 from governor import coverage  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
@@ -191,6 +191,23 @@ def destination_from_stack(args: argparse.Namespace, session: boto3.Session) -> 
 
 
 COVERAGE_KEY = "coverage/latest.json"
+
+
+def rule_keys_from_stack(args: argparse.Namespace, session: boto3.Session) -> list[str]:
+    """A -c override of governor:rules whose ``"kmsKeyArn": "create"`` carry the keys the deployed stack created (its
+    RuleKeyArns output); nothing when no rule asks the stack for a key."""
+    try:
+        rules = json.loads(args.context.read_text())["context"].get(f"{CONTEXT_PREFIX}rules") or []
+    except (OSError, ValueError, KeyError, AttributeError):
+        return []  # load_settings says what is wrong with the file
+    wanted = [i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("kmsKeyArn") == "create"]
+    if not wanted or not getattr(args, "stack_name", None):
+        return []
+    created = json.loads(stack_outputs(args, session).get("RuleKeyArns") or "{}")
+    for index in wanted:
+        if str(index) in created:
+            rules[index] = {**rules[index], "kmsKeyArn": created[str(index)]}
+    return [f"rules={json.dumps(rules)}"]
 
 
 def status_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
@@ -443,10 +460,14 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     account = caller_identity(args, session)
     if args.mode in COMMANDS:
         return COMMANDS[args.mode](args, session, stdout, stderr)
-    # The stack's destination first; -c given by hand wins over it.
-    overrides = [*destination_from_stack(args, session), *args.config]
+    # The stack's destination and rule keys first; -c given by hand wins over them.
+    overrides = [*destination_from_stack(args, session), *rule_keys_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
     settings = load_settings(args.context, overrides)
+    try:
+        Policy(settings.policy)  # what only a deployed stack can fill in ("kmsKeyArn": "create") is refused here, before any run
+    except ConfigError as error:
+        raise CliError(Exit.BAD_INPUT, f"invalid configuration: {error}", "pass --stack-name <the deployed stack>") from None
     if getattr(args, "explain", None):
         clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
         policy = GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"]))()
@@ -523,7 +544,8 @@ class Runner:
         quotas = {op: tps * args.quota_scale for op, tps in self.settings.policy.backfill_rates_tps().items()}
         pacer = Pacer(quotas, clock=self.clock, sleep=self.sleep)  # one pacer for every call this process makes
         logs = LogsGateway(clients["logs"], pacer=pacer)
-        governor = Governor(GuardedPolicies(Settings(config=self.settings.policy), LambdaGateway(clients["lambda"])), logs)
+        keys = KmsGateway(self.session.client("kms", endpoint_url=args.endpoint_url, config=client_config()))  # a rule's kmsKeyArn (#21)
+        governor = Governor(GuardedPolicies(Settings(config=self.settings.policy), LambdaGateway(clients["lambda"])), logs, keys=keys)
         keeper = None
         if self.settings.policy.subscription_mode is Via.ACCOUNT_POLICY and mode != "remove-filters":
             keeper = SubscriptionPolicyKeeper(lambda: governor.policy, logs)  # one process: no lock

@@ -48,6 +48,7 @@ CALL_FIXTURES = {
     "DeleteLogGroup": "delete_log_group",
     # Modelled on the other records (*assumed*, localaws/FIDELITY.md E6): the request's logGroupIdentifier.
     "PutLogGroupDeletionProtection": "put_log_group_deletion_protection",
+    "AssociateKmsKey": "associate_kms_key", "DisassociateKmsKey": "disassociate_kms_key",  # E7, modelled likewise
 }
 
 

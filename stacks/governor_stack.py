@@ -7,11 +7,12 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack, Token
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from governor.config import (
@@ -33,6 +34,7 @@ from governor.config import (
 )
 from governor.account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE
 from governor.events import destination_pattern, event_pattern
+from governor.rules import CREATE_KEY
 
 from governor import metric_names
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
@@ -102,6 +104,8 @@ class GovernorComposition:
             self.sender_role = SenderRole(self, "SenderRole")
             destination = replace(destination, role_arn=self.sender_role.role_arn)
         policy = replace(settings.policy, destination=destination)
+        if any(rule.kms_key_arn == CREATE_KEY for rule in policy.rules):
+            policy = self._create_rule_keys(policy)
         account_subscription = policy.subscription_mode is Via.ACCOUNT_POLICY
         if account_subscription:
             _check_account_policy_destination(self, destination)
@@ -148,9 +152,21 @@ class GovernorComposition:
                 statements=[*protection_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
                 **common,
             )
+        self.encrypt = None
+        if "encryption" in policy.event_aspects:
+            # A rule sets kmsKeyArn (#21): a handler of its own, reading those keys' policies and associating them.
+            self.encrypt = GovernorFunction(
+                self,
+                "EncryptLogGroup",
+                handler="governor.handlers.create_log_group.encrypt_log_group",
+                description="associates the governance rules' KMS keys with the log groups they match",
+                statements=[*encryption_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
+                **common,
+            )
         #: Each event handler and the aspect it governs.
         self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention"),
-                               *([(self.protect, "protection")] if self.protect else [])]
+                               *([(self.protect, "protection")] if self.protect else []),
+                               *([(self.encrypt, "encryption")] if self.encrypt else [])]
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
@@ -203,7 +219,8 @@ class GovernorComposition:
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        *(protection_statements(self, policy) if self.protect else []), self.state.statement(RECONCILE_ACTIONS),
+                        *(protection_statements(self, policy) if self.protect else []),
+                        *(encryption_statements(self, policy) if self.encrypt else []), self.state.statement(RECONCILE_ACTIONS),
                         *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,
@@ -264,7 +281,8 @@ class GovernorComposition:
         for function, _ in self.event_handlers:
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
-        native = {"subscription": policy.subscription_mode, "retention": policy.retention_via, "protection": Via.PER_GROUP}
+        native = {"subscription": policy.subscription_mode, "retention": policy.retention_via, "protection": Via.PER_GROUP,
+                  "encryption": Via.PER_GROUP}
         for (function, aspect), queue in zip(self.event_handlers, self.queues):
             pattern = event_pattern(aspect, account_policy=native[aspect] is Via.ACCOUNT_POLICY, own_roles=own_roles, account=self.account,
                                     region=self.region)
@@ -346,6 +364,25 @@ class GovernorComposition:
         account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
         return f"arn:<AWS::Partition>:{service}:{region}:{account}:{resource}:*"
 
+    def _create_rule_keys(self, policy: PolicyConfig) -> PolicyConfig:
+        """``"kmsKeyArn": "create"`` (#21): a symmetric key per such rule, rotated yearly, retained when the stack goes (what
+        it encrypted stays readable only with it), its policy letting this region's CloudWatch Logs use it for the
+        account's log groups (the encryption context condition of the CloudWatch Logs guide); the functions get its ARN."""
+        rules, raw, created = list(policy.rules), [dict(r) for r in policy.rules_raw], {}
+        for index, rule in enumerate(rules):
+            if rule.kms_key_arn != CREATE_KEY:
+                continue
+            key = kms.Key(self, f"RuleKey{index}", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
+                          description=f"log-group-governor: the KMS key of {rule.source}")
+            key.add_to_resource_policy(iam.PolicyStatement(
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], resources=["*"],
+                conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"}}))
+            rules[index], raw[index]["kmsKeyArn"], created[str(index)] = replace(rule, kms_key_arn=key.key_arn), key.key_arn, key.key_arn
+        CfnOutput(self, "RuleKeyArns", value=self.to_json_string(created),
+                  description="the KMS key the stack created for each rule of kmsKeyArn \"create\" (by rule index); the CLI reads it")
+        return replace(policy, rules=tuple(rules), rules_raw=tuple(raw))
+
     def _config_json(self: Any, policy: PolicyConfig) -> str:
         as_dict = policy.to_json_dict()
         # Tokens (a built-in destination's ARN) resolve to about a hundred characters at deploy time.
@@ -419,6 +456,15 @@ def protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.Po
     groups = log_groups_arn(scope)
     return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutLogGroupDeletionProtection"], resources=[groups]),
             *_tag_statements(policy, groups)]
+
+
+def encryption_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
+    """A KMS key per group (#21): the group's look-up and tags, AssociateKmsKey, and reading the policy of exactly the
+    rules' keys (the governor checks a key admits CloudWatch Logs before it associates it)."""
+    groups = log_groups_arn(scope)
+    keys = sorted({r.kms_key_arn for r in policy.rules if r.kms_key_arn})
+    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:AssociateKmsKey"], resources=[groups]),
+            iam.PolicyStatement(actions=["kms:GetKeyPolicy"], resources=keys), *_tag_statements(policy, groups)]
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

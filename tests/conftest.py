@@ -68,6 +68,7 @@ def _cold_start() -> None:
     handlers.subscription_parts.cache_clear()
     handlers.retention_parts.cache_clear()
     handlers.protection_parts.cache_clear()
+    handlers.encryption_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
 
 

@@ -75,6 +75,11 @@ class DestinationUnavailable(Exception):
     kept and retried, since fixing the destination fixes it."""
 
 
+class KeyRefused(Exception):
+    """AssociateKmsKey refused the key (InvalidParameterException: "the KMS key does not exist or ... is disabled", the
+    model; a key policy that does not admit CloudWatch Logs too): asking again cannot help until the key is fixed."""
+
+
 class ExpiredPageToken(Exception):
     """DescribeLogGroups or FilterLogEvents refused a page token (a resumed run's or replay's token can be days old)."""
 
@@ -92,6 +97,8 @@ class LogGroupInfo:
     retention_policy_name: str | None = None
     #: ``deletionProtectionEnabled`` (the pinned model; absent: off).
     deletion_protection: bool = False
+    #: ``kmsKeyId``: the group's KMS key (None: CloudWatch Logs' own encryption).
+    kms_key_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +241,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         created_ms=raw.get("creationTime"),
         retention_policy_name=raw.get("retentionPolicyName"),
         deletion_protection=bool(raw.get("deletionProtectionEnabled", False)),
+        kms_key_id=raw.get("kmsKeyId") or None,
     )
 
 
@@ -426,6 +434,14 @@ class LogsGateway:
         except ClientError as error:
             raise _gone_or(error, log_group) from error
 
+    def associate_kms_key(self, log_group: str, key_arn: str) -> None:
+        try:
+            self._call("AssociateKmsKey", "associate_kms_key", logGroupName=log_group, kmsKeyId=key_arn)
+        except ClientError as error:
+            if _error_code(error) == "InvalidParameterException":
+                raise KeyRefused(str(error)) from error
+            raise _gone_or(error, log_group) from error
+
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
             self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
@@ -511,6 +527,25 @@ class ReplayWriter:
         else:
             raise ValueError(f"replay cannot write to a {kind} destination")
         self.calls[kind] += 1
+
+
+class KmsGateway:
+    """KMS, for the one question the governor asks before associating a key: does its policy admit CloudWatch Logs."""
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    def key_policy(self, key_arn: str) -> str | None:
+        """The key's ``default`` policy; None when the key does not exist or the governor may not read it (a refusal that
+        asking again cannot change, reported as the key being unusable)."""
+        if self._client is None:
+            self._client = boto3.client("kms", config=client_config())
+        try:
+            return self._client.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"]
+        except ClientError as error:
+            if is_retryable(error):
+                raise
+            return None
 
 
 class EventQueueSender:

@@ -365,8 +365,9 @@ class Backfill:
         facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects
         outcomes, errors = [], []
         aspects = progress.aspects
-        if Aspect.RETENTION in aspects and "protection" in self.governor.policy.config.event_aspects:
-            aspects = (*aspects, Aspect.PROTECTION)  # a rule sets deletionProtection (#21)
+        if Aspect.RETENTION in aspects:  # the controls a rule sets (#21): deletion protection, a KMS key
+            deployed = self.governor.policy.config.event_aspects
+            aspects = (*aspects, *(a for a in (Aspect.PROTECTION, Aspect.ENCRYPTION) if a.value in deployed))
         for aspect in aspects:
             try:
                 outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))

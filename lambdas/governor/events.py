@@ -23,6 +23,8 @@ DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {
     "retention": ("PutRetentionPolicy", "DeleteRetentionPolicy"),
     # Turning it off is the call that undoes it (the record's shape is *assumed*: localaws/FIDELITY.md E6).
     "protection": ("PutLogGroupDeletionProtection",),
+    # Another key associated, or the key taken off (records modelled on the others: *assumed*, E7).
+    "encryption": ("AssociateKmsKey", "DisassociateKmsKey"),
 }
 #: Tagging calls can add or remove an opt-out tag: both aspects look again (never counted as a fight).
 TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
@@ -37,7 +39,7 @@ ACCOUNT_POLICY_MODE_EVENTS = (DELETE_LOG_GROUP, *ACCOUNT_POLICY_EVENTS)
 #: The calls on one log group each handler reads (its rule sends a subset, by mode).
 GROUP_CALLS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP), "retention": EVENTS_BY_ASPECT["retention"],
-    "protection": EVENTS_BY_ASPECT["protection"],
+    "protection": EVENTS_BY_ASPECT["protection"], "encryption": EVENTS_BY_ASPECT["encryption"],
 }
 
 

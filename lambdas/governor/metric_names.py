@@ -28,6 +28,8 @@ REPLAY_TRUNCATED = "ReplayTruncated"
 REPLAY_CONTINUED = "ReplayContinued"
 #: Turned deletion protection on, as a rule requires (#21).
 DELETION_PROTECTION_SET = "DeletionProtectionSet"
+#: Associated a rule's KMS key with a group (#21).
+KMS_KEY_ASSOCIATED = "KmsKeyAssociated"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

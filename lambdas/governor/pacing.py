@@ -18,6 +18,8 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
     # Deletion protection (#21), when a rule sets it: a third handler of its own.
     "protection": ("DescribeLogGroups", "ListTagsForResource", "PutLogGroupDeletionProtection"),
+    # A KMS key per group (#21), when a rule sets one: the key's policy is read before each association.
+    "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
 }
 #: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).
 DEFAULT_EVENT_CONCURRENCY = 2

@@ -8,15 +8,17 @@ name or class costs no further API call.
 
 from __future__ import annotations
 
+import json
 import re
+from fnmatch import fnmatchcase
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 from .config import ConfigError, PolicyConfig, RetentionMode, Via
-from .rules import DELETION_PROTECTION, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CREATE_KEY, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -89,6 +91,9 @@ class LogGroupFacts(Protocol):
     @property
     def deletion_protection(self) -> bool:
         """``deletionProtectionEnabled`` (DescribeLogGroups, the pinned model)."""
+    @property
+    def kms_key_id(self) -> str | None:
+        """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class KnownFacts:
     orphaned: bool | None = None
     retention_policy_name: str | None = None
     deletion_protection: bool = False
+    kms_key_id: str | None = None
 
     def __post_init__(self) -> None:
         if self.tags is None:
@@ -117,6 +123,8 @@ class Action(str, Enum):
     SET_RETENTION = "set-retention"
     #: PutLogGroupDeletionProtection on (never off: the governor removes no protection).
     PROTECT = "protect"
+    #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
+    ASSOCIATE_KMS_KEY = "associate-kms-key"
     #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
     #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
     UPDATE_ACCOUNT_POLICY = "update-account-policy"
@@ -126,7 +134,8 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
+                        Action.ASSOCIATE_KMS_KEY)
 
 
 class Reason(str, Enum):
@@ -169,6 +178,14 @@ class Reason(str, Enum):
     PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
     #: A rule says false: protection is not required, and one someone else turned on stays.
     PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
+    # a KMS key per group (rules)
+    KMS_KEY_UNMANAGED = "kms-key-unmanaged"
+    KMS_KEY_MISSING = "kms-key-missing"
+    KMS_KEY_ASSOCIATED = "kms-key-associated"
+    #: Another key is associated: the governor replaces no key.
+    OTHER_KMS_KEY = "other-kms-key"
+    #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
+    KMS_KEY_UNUSABLE = "kms-key-unusable"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -197,6 +214,8 @@ class Decision:
     subscription_filter: SubscriptionFilter | None = None
     #: The retention to set (set-retention).
     retention_days: int | None = None
+    #: The key to associate (associate-kms-key).
+    kms_key_arn: str | None = None
 
 
 class Policy:
@@ -214,6 +233,10 @@ class Policy:
         self._protected_prefixes = tuple(sorted(n[:-1] for n in names if n.endswith("*")))
         #: The configured rules, then the flat keys' (governor.rules): per control, the first that matches decides.
         self.rules = config.all_rules
+        unresolved = [r.source for r in self.rules if r.kms_key_arn == CREATE_KEY]
+        if unresolved:
+            raise ConfigError(f"{unresolved[0]}.kmsKeyArn: \"create\" names the key the deployed stack created; pass --stack-name "
+                              "(its RuleKeyArns output fills it in), or the key's ARN")
         self.desired_filter = SubscriptionFilter(
             name=config.filter_name,
             destination_arn=config.destination.arn,
@@ -390,6 +413,27 @@ class Policy:
             return Decision(Action.LEAVE, Reason.PROTECTION_ON, f"deletion protection is on, as {source} requires")
         return Decision(Action.PROTECT, Reason.PROTECTION_OFF, f"{source} requires deletion protection: turn it on")
 
+    def encryption(self, facts: LogGroupFacts) -> Decision:
+        """A KMS key per group (#21), as the group's kmsKeyArn rule says. Only what is ingested after the association is
+        encrypted with the key (AssociateKmsKey, the model). The governor takes no key off and replaces none."""
+        excluded = self._excluded_by_name(facts.name)
+        if excluded:
+            return excluded
+        resolved = self.resolve(facts, KMS_KEY)
+        if resolved.value is None:
+            return Decision(Action.LEAVE, Reason.KMS_KEY_UNMANAGED, "no rule sets kmsKeyArn")
+        excluded = self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        source = resolved.rule.source if resolved.rule else "no rule"
+        if facts.kms_key_id == resolved.value:
+            return Decision(Action.LEAVE, Reason.KMS_KEY_ASSOCIATED, f"encrypted with {resolved.value}, as {source} requires")
+        if facts.kms_key_id:
+            return Decision(Action.CONFLICT, Reason.OTHER_KMS_KEY, f"encrypted with {facts.kms_key_id}; {source} wants {resolved.value}, "
+                                                                   "and the governor replaces no key")
+        return Decision(Action.ASSOCIATE_KMS_KEY, Reason.KMS_KEY_MISSING, f"{source} requires {resolved.value}: associate it (what is "
+                                                                          "ingested from now on is encrypted with it)", kms_key_arn=resolved.value)
+
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
         if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
@@ -436,6 +480,55 @@ class Policy:
             names = ", ".join(repr(f.name) for f in filters)
             return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
         return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
+
+
+#: What CloudWatch Logs does with a group's key (the KMS page for CloudWatch Logs lists these in its key policy example).
+_LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey")
+_LOGS_CONTEXT_KEY = "kms:encryptioncontext:aws:logs:arn"
+
+
+def key_policy_admits(document: str | None, *, region: str, group_arn: str) -> str | None:
+    """Whether a key's policy lets CloudWatch Logs (``logs.<region>.amazonaws.com``) use it for ``group_arn``: None when it
+    does, else why not. An ``ArnLike``/``ArnEquals``/``StringLike``/``StringEquals`` condition on
+    ``kms:EncryptionContext:aws:logs:arn`` must match the group; one statement must allow every action CloudWatch Logs needs."""
+    if document is None:
+        return "the key does not exist, or its policy cannot be read"
+    try:
+        statements = json.loads(document).get("Statement", [])
+    except (ValueError, AttributeError):
+        return "the key's policy is not JSON"
+    statements = [statements] if isinstance(statements, Mapping) else statements
+    service = f"logs.{region}.amazonaws.com"
+    for statement in statements:
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            continue
+        principal = statement.get("Principal", {})
+        services = principal.get("Service", []) if isinstance(principal, Mapping) else []
+        if service not in ([services] if isinstance(services, str) else services):
+            continue
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not all(any(fnmatchcase(needed.lower(), a.lower()) for a in actions) for needed in _LOGS_KEY_ACTIONS):
+            continue
+        if _context_matches(statement.get("Condition"), group_arn):
+            return None
+    return f"no statement of the key's policy allows {service} {', '.join(_LOGS_KEY_ACTIONS)} for {group_arn}"
+
+
+def _context_matches(condition: Any, group_arn: str) -> bool:
+    if not condition:
+        return True
+    for operator, pairs in condition.items():
+        for key, values in (pairs or {}).items():
+            if key.lower() != _LOGS_CONTEXT_KEY:
+                continue
+            values = [values] if isinstance(values, str) else values
+            arns = (group_arn, f"{group_arn}:*")
+            if operator in ("ArnLike", "StringLike") and not any(fnmatchcase(a, v) for v in values for a in arns):
+                return False
+            if operator in ("ArnEquals", "StringEquals") and not set(values) & set(arns):
+                return False
+    return True
 
 
 def _unsubscribable(log_group_class: str) -> str:

@@ -26,10 +26,15 @@ from typing import Any, Protocol
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
-RETENTION, SHIPPING, DELETION_PROTECTION = "retention", "shipping", "deletionProtection"
-CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION)
-#: Controls the pinned API model has per group that rules do not set yet (KMS keys, data protection): refused with why.
-NOT_YET = {"kmsKeyArn": "AssociateKmsKey", "dataProtection": "PutDataProtectionPolicy"}
+RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY = "retention", "shipping", "deletionProtection", "kmsKeyArn"
+CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY)
+#: Controls the pinned API model has per group that rules do not set yet (data protection): refused with why.
+NOT_YET = {"dataProtection": "PutDataProtectionPolicy"}
+#: A KMS key's ARN, as AssociateKmsKey's kmsKeyId takes it (the model: "The Amazon Resource Name (ARN) of the KMS key").
+#: ``"kmsKeyArn": "create"``: the stack creates the rule's key (rotated, its policy admitting this region's CloudWatch Logs for
+#: the account's log groups) and hands its ARN to the functions; the CLI reads it from the stack (--stack-name).
+CREATE_KEY = "create"
+_KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _SELECTOR_KEYS = ("namePrefixes", "namePatterns", "tags", "logGroupClasses")
 _RULE_KEYS = ("name", "match", *CONTROLS)
 
@@ -111,12 +116,14 @@ class Rule:
     retention: RetentionControl | None = None
     shipping: ShippingControl | None = None
     deletion_protection: bool | None = None
+    kms_key_arn: str | None = None
 
     def sets(self, control: str) -> bool:
         return self.value(control) is not None
 
     def value(self, control: str) -> Any:
-        return {RETENTION: self.retention, SHIPPING: self.shipping, DELETION_PROTECTION: self.deletion_protection}[control]
+        return {RETENTION: self.retention, SHIPPING: self.shipping, DELETION_PROTECTION: self.deletion_protection,
+                KMS_KEY: self.kms_key_arn}[control]
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.source, "match": self.match.to_json()}
@@ -127,6 +134,8 @@ class Rule:
                                                                     if self.shipping.filter_pattern else {})}
         if self.deletion_protection is not None:
             found[DELETION_PROTECTION] = self.deletion_protection
+        if self.kms_key_arn is not None:
+            found[KMS_KEY] = self.kms_key_arn
         return found
 
 
@@ -196,7 +205,8 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
     rule = Rule(f"{where} {name!r}" if name else where, _selector(item.get("match", {}), where),
                 retention=_retention(item.get(RETENTION), f"{where}.{RETENTION}"),
                 shipping=_shipping(item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
-                deletion_protection=_boolean(item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"))
+                deletion_protection=_boolean(item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
+                kms_key_arn=_kms_key(item.get(KMS_KEY), f"{where}.{KMS_KEY}"))
     if not any(rule.sets(control) for control in CONTROLS):
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
     return rule
@@ -254,6 +264,13 @@ def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl 
     if pattern and not raw["enabled"]:
         raise ConfigError(f"{where}.filterPattern: a rule that turns shipping off ships nothing; remove filterPattern or set enabled true")
     return ShippingControl(raw["enabled"], pattern)
+
+
+def _kms_key(raw: Any, where: str) -> str | None:
+    if raw is not None and raw != CREATE_KEY and (not isinstance(raw, str) or not _KMS_KEY_ARN.match(raw)):
+        raise ConfigError(f"{where}: expected a symmetric KMS key's ARN (arn:<partition>:kms:<region>:<account>:key/<id>; not an alias), "
+                          f"or \"{CREATE_KEY}\" for a key the stack creates; got {raw!r}")
+    return raw
 
 
 def _boolean(raw: Any, where: str) -> bool | None:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .aws import LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
-from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
+from .aws import KeyRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
+from .policy import Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
 
 
 #: A check before a write: None lets it through, an Outcome replaces it.
@@ -22,6 +22,8 @@ class Aspect(str, Enum):
     RETENTION = "retention"
     #: Deletion protection, as the rules say (#21).
     PROTECTION = "protection"
+    #: A KMS key per group, as the rules say (#21).
+    ENCRYPTION = "encryption"
     #: Uninstalling: the governor's own filter is removed.
     REMOVAL = "removal"
 
@@ -125,6 +127,10 @@ class LiveFacts:
     def deletion_protection(self) -> bool:
         return self.info.deletion_protection
 
+    @property
+    def kms_key_id(self) -> str | None:
+        return self.info.kms_key_id
+
 
 class LookedUp:
     """An event batch's groups, looked up at once (#20, item 4): DescribeLogGroups by ``logGroupIdentifiers``
@@ -150,13 +156,16 @@ class LookedUp:
 
 
 class Governor:
-    def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway, *, tagging: TaggingGateway | None = None) -> None:
+    def __init__(self, policy: Policy | Callable[[], Policy], logs: LogsGateway, *, tagging: TaggingGateway | None = None,
+                 keys: KmsGateway | None = None) -> None:
         """``policy``: a fixed policy, or a callable answering the policy to decide with now (a guard
         whose look-ups expire: see ``runtime.GuardedPolicies``). ``tagging``: reads a batch's tags in bulk
         (None: each group's tags are looked up alone)."""
         self._policy = policy
         self.logs = logs
         self.tagging = tagging
+        #: Reads a KMS key's policy before the governor associates it (made on first use: most runs associate none).
+        self.keys = keys
 
     def look_up(self, names: Iterable[str]) -> LookedUp:
         """``names`` at once, with their tags when the policy reads them (and a tagging gateway was given)."""
@@ -198,7 +207,7 @@ class Governor:
         try:
             policy = self.policy
             decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.PROTECTION: policy.protection,
-                      Aspect.REMOVAL: policy.removal}[aspect]
+                      Aspect.ENCRYPTION: policy.encryption, Aspect.REMOVAL: policy.removal}[aspect]
             decision = decide(facts)
             if decision.action.writes and not dry_run and facts.confirm_tags():
                 decision = decide(facts)
@@ -208,9 +217,15 @@ class Governor:
                 stopped = before_write(_outcome(name, aspect, decision, applied=False))
                 if stopped is not None:
                     return stopped
+            if decision.action is Action.ASSOCIATE_KMS_KEY:
+                unusable = self._unusable_key(facts, decision.kms_key_arn or "")
+                if unusable is not None:
+                    return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, unusable)
             self._apply(name, decision)
         except LogGroupGone:
             return _gone(name, aspect)
+        except KeyRefused as refused:
+            return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
         except NoFreeFilterSlot:
             return Outcome(name, aspect, Action.CONFLICT, Reason.NO_FREE_SLOT.value,
                            "a filter slot was taken between our look-up and our write; foreign filters are never replaced")
@@ -225,8 +240,19 @@ class Governor:
             self.logs.put_retention_policy(name, decision.retention_days)
         elif decision.action is Action.PROTECT:
             self.logs.protect_from_deletion(name)
+        elif decision.action is Action.ASSOCIATE_KMS_KEY and decision.kms_key_arn:
+            self.logs.associate_kms_key(name, decision.kms_key_arn)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
+
+
+    def _unusable_key(self, facts: LiveFacts, key_arn: str) -> str | None:
+        """Why the key cannot encrypt the group (its policy, read now: it can change at any time), or None."""
+        if self.keys is None:
+            self.keys = KmsGateway()
+        region = facts.info.arn.split(":")[3]
+        why = key_policy_admits(self.keys.key_policy(key_arn), region=region, group_arn=facts.info.arn)
+        return None if why is None else f"{key_arn}: {why}; fix the key's policy (docs/rules.md), the group is left as it is"
 
 
 def _outcome(name: str, aspect: Aspect, decision: Decision, *, applied: bool) -> Outcome:

@@ -365,11 +365,47 @@ def test_a_rule_with_deletion_protection_deploys_its_handler_with_only_that_writ
                                                                          "UntagResource", "TagLogGroup", "UntagLogGroup"]
 
 
+def test_a_rule_with_a_kms_key_deploys_its_handler_which_may_read_that_keys_policy_alone(rules_stack: Synthesized) -> None:
+    from tests.infra.conftest import RULES_KEY
+
+    encrypt = rules_stack.function("encrypt_log_group")
+    statements = rules_stack.role_policy_of(encrypt)
+
+    assert {"logs:DescribeLogGroups", "logs:AssociateKmsKey", "kms:GetKeyPolicy"} <= _actions(statements)
+    assert not {"logs:DisassociateKmsKey", "logs:PutLogGroupDeletionProtection", "logs:PutRetentionPolicy"} & _actions(statements)
+    [read] = [st for st in statements if st["Action"] == "kms:GetKeyPolicy"]
+    [created] = _rule_keys(rules_stack)  # the audit rule's "create"
+    key_id = next(k for k, v in rules_stack.resources.items() if v == created)
+    assert sorted(read["Resource"], key=str) == sorted([RULES_KEY, {"Fn::GetAtt": [key_id, "Arn"]}], key=str)
+    for other in ("subscribe_log_group", "set_retention", "protect_log_group"):
+        assert "logs:AssociateKmsKey" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
+
+
+def _rule_keys(synthesized: Synthesized) -> list[dict[str, Any]]:
+    return [k for k in synthesized.of_type("AWS::KMS::Key") if k["Properties"].get("Description", "").startswith("log-group-governor: the KMS key of")]
+
+
+def test_a_rule_asking_for_a_key_gets_one_the_functions_and_the_cli_can_find(rules_stack: Synthesized) -> None:
+    [key] = _rule_keys(rules_stack)
+    key_id = next(k for k, v in rules_stack.resources.items() if v == key)
+
+    assert key["Properties"]["EnableKeyRotation"] is True and key["DeletionPolicy"] == "Retain"
+    [logs] = [st for st in key["Properties"]["KeyPolicy"]["Statement"] if "Service" in st.get("Principal", {})]
+    assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
+    assert logs["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": {
+        "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":logs:eu-west-1:123456789012:log-group:*"]]}}}
+    config = json.dumps(rules_stack.function("encrypt_log_group")["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])
+    assert '"create"' not in config and key_id in config  # the functions get the key's ARN, resolved at deploy
+    assert key_id in json.dumps(rules_stack.template.to_json()["Outputs"]["RuleKeyArns"])
+
+
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
-    assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("protect_log_group")]
+    assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
+                                                                                                                           "encrypt_log_group"))]
     for function in ("subscribe_log_group", "set_retention", "governor.handlers.backfill.handler"):
         actions = _actions(lambda_destination_stack.role_policy_of(lambda_destination_stack.function(function)))
-        assert not {"logs:PutLogGroupDeletionProtection", "tag:GetResources", "logs:ListTagsForResource"} & actions
+        assert not {"logs:PutLogGroupDeletionProtection", "logs:AssociateKmsKey", "kms:GetKeyPolicy", "tag:GetResources",
+                    "logs:ListTagsForResource"} & actions
 
 
 def test_rules_that_read_tags_or_turn_shipping_off_grant_exactly_that(rules_stack: Synthesized) -> None:

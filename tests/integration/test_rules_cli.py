@@ -70,3 +70,31 @@ def test_explain_of_a_group_that_does_not_exist_says_so(account: LocalAccount, c
     code, out, err = cli("plan", "--explain", "/aws/lambda/nowhere", "--json")
 
     assert code == 4 and "no such log group" in json.loads(out)["error"]
+
+
+def test_a_key_the_stack_created_is_read_from_its_outputs_and_without_them_the_cli_says_what_to_pass(
+        account: LocalAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": account.region}.items():
+        monkeypatch.setenv(key, value)
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.DEFAULT_SESSION)
+    shipper = account.create_function("log-shipper")
+    key = account.client("kms").create_key()["KeyMetadata"]["Arn"]
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+                "Outputs": {"DestinationArn": {"Value": shipper}, "RuleKeyArns": {"Value": json.dumps({"0": key})}}}
+    account.client("cloudformation").create_stack(StackName="LogGroupGovernor", TemplateBody=json.dumps(template))
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    context["context"]["governor:rules"] = [{"name": "audit", "match": {"namePrefixes": ["/audit/"]}, "kmsKeyArn": "create"}]
+    (tmp_path / "cdk.json").write_text(json.dumps(context))
+    account.create_log_group("/audit/trail")
+
+    def run(*argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        return main([*argv, "--context", str(tmp_path / "cdk.json"), "--json"], stdout=out, stderr=io.StringIO()), out.getvalue()
+
+    code, out = run("plan", "--explain", "/audit/trail", "--stack-name", "LogGroupGovernor")
+    assert code == 0 and json.loads(out)["controls"]["kmsKeyArn"]["rule"] == "rules[0] 'audit'"
+
+    code, out = run("plan", "--explain", "/audit/trail", "-c", f"destinationArn={shipper}")
+    assert code == 2 and "pass --stack-name" in json.loads(out)["error"]

@@ -158,7 +158,7 @@ def test_explain_names_the_deciding_rule_and_why_each_earlier_one_did_not() -> N
     ([{"match": {"namePatterns": ["("]}, "deletionProtection": True}], "rules[0].match.namePatterns"),
     ([{"match": {"logGroupClasses": ["COLD"]}, "deletionProtection": True}], "rules[0].match.logGroupClasses"),
     ([{"deletionProtection": "yes"}], "rules[0].deletionProtection: expected true or false"),
-    ([{"kmsKeyArn": "arn:aws:kms:eu-west-1:123456789012:key/1"}], "rules[0].kmsKeyArn: not governed yet"),
+    ([{"dataProtection": {"identifiers": ["EmailAddress"]}}], "rules[0].dataProtection: not governed yet"),
 ])
 def test_a_bad_rule_is_refused_naming_its_index_and_key(rules: Any, says: str) -> None:
     with pytest.raises(ConfigError) as refused:
@@ -219,3 +219,52 @@ def test_deletion_protection_is_turned_on_where_a_rule_requires_it_and_never_off
 def test_only_a_rule_that_sets_deletion_protection_deploys_its_handler() -> None:
     assert _policy([]).config.event_aspects == ("subscription", "retention")
     assert _policy([PRODUCTION]).config.event_aspects == ("subscription", "retention", "protection")
+
+
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+GROUP_ARN = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/prod-orders"
+
+
+def _key_policy(**statement: Any) -> str:
+    """The CloudWatch Logs guide's key policy statement, with ``statement``'s changes."""
+    logs = {"Effect": "Allow", "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+            "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], "Resource": "*",
+            "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/prod-*"}}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"},
+        {k: v for k, v in {**logs, **statement}.items() if v is not None}]})
+
+
+@pytest.mark.parametrize("document, admits", [
+    (_key_policy(), True),
+    (_key_policy(Condition=None), True),  # no condition: any group (usable, if broad)
+    (_key_policy(Condition={"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": GROUP_ARN}}), True),
+    (_key_policy(Condition={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": "arn:aws:logs:eu-west-1:123456789012:log-group:/ecs/*"}}), False),
+    (_key_policy(Principal={"Service": "logs.us-east-1.amazonaws.com"}), False),  # another region's CloudWatch Logs
+    (_key_policy(Action=["kms:Encrypt*", "kms:GenerateDataKey*"]), False),  # it could not decrypt what it wrote
+    (_key_policy(Effect="Deny"), False),
+    (None, False),
+    ("not json", False),
+])
+def test_a_key_is_usable_only_if_its_policy_lets_this_regions_cloudwatch_logs_use_it_for_the_group(document: str | None, admits: bool) -> None:
+    from governor.policy import key_policy_admits
+
+    assert (key_policy_admits(document, region="eu-west-1", group_arn=GROUP_ARN) is None) is admits
+
+
+@pytest.mark.parametrize("facts, action, reason", [
+    (KnownFacts("/aws/lambda/prod-orders"), Action.ASSOCIATE_KMS_KEY, Reason.KMS_KEY_MISSING),
+    (KnownFacts("/aws/lambda/prod-orders", kms_key_id=KEY), Action.LEAVE, Reason.KMS_KEY_ASSOCIATED),
+    (KnownFacts("/aws/lambda/prod-orders", kms_key_id=KEY.replace("1234abcd", "99999999")), Action.CONFLICT, Reason.OTHER_KMS_KEY),
+    (KnownFacts("/aws/lambda/dev-orders"), Action.LEAVE, Reason.KMS_KEY_UNMANAGED),
+])
+def test_a_rules_key_is_associated_where_none_is_and_no_other_key_is_replaced(facts: KnownFacts, action: Action, reason: Reason) -> None:
+    decision = _policy([{**PRODUCTION, "kmsKeyArn": KEY}]).encryption(facts)
+
+    assert (decision.action, decision.reason) == (action, reason)
+    assert decision.kms_key_arn == (KEY if action is Action.ASSOCIATE_KMS_KEY else None)
+
+
+def test_a_kms_key_must_be_a_keys_arn_not_an_alias() -> None:
+    with pytest.raises(ConfigError, match="rules\\[0\\].kmsKeyArn: expected a symmetric KMS key's ARN"):
+        _policy([{"kmsKeyArn": "alias/logs"}])

@@ -32,6 +32,7 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "FilterLogEvents": 5.0,
     # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
     "PutLogGroupDeletionProtection": 5.0,
+    "AssociateKmsKey": 5.0,
 }
 #: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
 #: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
@@ -222,7 +223,8 @@ class PolicyConfig:
     @property
     def event_aspects(self) -> tuple[str, ...]:
         """The event handlers this configuration deploys: deletion protection's only when a rule sets it."""
-        return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()))
+        return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()),
+                *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()))
 
     @property
     def tag_keys(self) -> frozenset[str]:
@@ -278,7 +280,7 @@ RULE_RETENTION_MODES = (RetentionMode.MINIMUM.value, RetentionMode.EXACT.value)
 #: The JSON Schema of one ``governor:rules`` entry (docs/cdk.json.schema.json, editors); governor.rules is its parser.
 RULE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
-    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}],
+    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}, {"required": ["kmsKeyArn"]}],
     "properties": {
         "name": {"type": "string", "minLength": 1},
         "match": {"type": "object", "additionalProperties": False, "properties": {
@@ -291,6 +293,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "shipping": {"type": "object", "additionalProperties": False, "required": ["enabled"], "properties": {
             "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH}}},
         "deletionProtection": {"type": "boolean"},
+        "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
     },
 }
 _RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}

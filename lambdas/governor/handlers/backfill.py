@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import FleetBus, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
+from ..aws import KmsGateway, FleetBus, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, S3RunStore, StateTable, TaggingGateway, retry_budget_s
 from ..backfill import Backfill, BackfillRequest, Progress, start_or_resume
 from ..config import ENV_FLEET_BUS, ENV_REPORTS_BUCKET, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, Via
 from ..drift import ConflictSet
@@ -97,7 +97,8 @@ def build_parts(environ: Mapping[str, str], *, clock: Callable[[], float] = time
         raise ConfigError(f"{ENV_REPORTS_BUCKET} is not set: set it to the bucket for backfill checkpoints and reports (the stack does this)")
     pacer = Pacer(settings.config.backfill_rates_tps(), clock=clock, sleep=sleep)
     lambdas = LambdaGateway()
-    governor = Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer))
+    # A KMS key per group (#21): its policy is read before an association (the client is made on first use).
+    governor = Governor(GuardedPolicies(settings, lambdas, clock=clock), LogsGateway(pacer=pacer), keys=KmsGateway())
     state = StateTable(settings.state_table) if settings.state_table else None
     keeper = None
     if settings.config.subscription_mode is Via.ACCOUNT_POLICY:

@@ -28,7 +28,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, EventQueueSender, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..aws import DestinationUnavailable, EventQueueSender, KmsGateway, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
@@ -92,7 +92,8 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
             return None if function is None else not lambdas.function_exists(function)
     # The batch's tags in one GetResources call, when the policy reads tags at all.
     tagging = TaggingGateway() if settings.config.tag_keys else None
-    governor = Governor(policy(settings), LogsGateway(pacer=pacer), tagging=tagging)
+    governor = Governor(policy(settings), LogsGateway(pacer=pacer), tagging=tagging,
+                        keys=KmsGateway() if aspect is Aspect.ENCRYPTION else None)
     keeper = None
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
@@ -133,6 +134,18 @@ def subscribe_log_group(event: dict[str, Any], context: LambdaContext) -> dict[s
 @metrics.log_metrics
 def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle(event, context, retention_parts, Aspect.RETENTION)
+
+
+@cache
+def encryption_parts() -> EventParts:
+    """A KMS key per group (#21): no guard look-up either."""
+    return _parts(Aspect.ENCRYPTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def encrypt_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, encryption_parts, Aspect.ENCRYPTION)
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -1,0 +1,100 @@
+"""A KMS key per group by rule (#21): the key's policy checked before the association, a refused key a conflict with its
+reason (not a retry loop), another principal's disassociation repaired, no key ever replaced or taken off."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from governor.handlers.create_log_group import encrypt_log_group
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
+from tests.conftest import call
+
+PROD = "/aws/lambda/prod-orders"
+OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
+
+
+def _key(account: LocalAccount, *, admits_logs: bool = True, groups: str = "/aws/lambda/prod-*") -> str:
+    """A symmetric key; its policy lets this region's CloudWatch Logs use it for ``groups`` (the guide's statement) or not."""
+    statements = [{"Sid": "account", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account.account_id}:root"}, "Action": "kms:*",
+                   "Resource": "*"}]
+    if admits_logs:
+        statements.append({"Sid": "logs", "Effect": "Allow", "Principal": {"Service": f"logs.{account.region}.amazonaws.com"},
+                           "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                           "Resource": "*", "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn":
+                                                                     f"arn:aws:logs:{account.region}:{account.account_id}:log-group:{groups}"}}})
+    kms = account.client("kms")
+    return kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))["KeyMetadata"]["Arn"]
+
+
+def _configure(configure: Any, key: str) -> None:
+    configure(rules=[{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "kmsKeyArn": key}])
+
+
+def _key_of(account: LocalAccount, name: str) -> str | None:
+    [group] = [g for g in account.logs.describe_log_groups(logGroupNamePrefix=name)["logGroups"] if g["logGroupName"] == name]
+    return group.get("kmsKeyId")
+
+
+def test_the_rules_key_is_associated_with_a_new_group_after_its_policy_is_checked(account: LocalAccount, configure: Any) -> None:
+    key = _key(account)
+    _configure(configure, key)
+    account.create_log_group(PROD)
+    account.create_log_group("/aws/lambda/dev-orders")
+
+    invocation = call(encrypt_log_group, sqs_batch([create_log_group_event(PROD), create_log_group_event("/aws/lambda/dev-orders")]))
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert _key_of(account, PROD) == key and _key_of(account, "/aws/lambda/dev-orders") is None
+    assert account.calls["kms.GetKeyPolicy"] == 1 and account.calls["logs.AssociateKmsKey"] == 1
+    assert invocation.metrics()[("KmsKeyAssociated", None)] == 1
+
+
+@pytest.mark.parametrize("admits_logs, groups, says", [
+    (False, "", "no statement of the key's policy allows logs.eu-west-1.amazonaws.com"),
+    (True, "/ecs/*", "no statement of the key's policy allows"),  # the condition names other groups
+])
+def test_a_key_whose_policy_does_not_admit_cloudwatch_logs_is_a_conflict_with_its_reason_and_no_call(
+        account: LocalAccount, configure: Any, admits_logs: bool, groups: str, says: str) -> None:
+    key = _key(account, admits_logs=admits_logs, groups=groups)
+    _configure(configure, key)
+    account.create_log_group(PROD)
+
+    invocation = call(encrypt_log_group, create_log_group_event(PROD))
+
+    assert (invocation.result["action"], invocation.result["reason"]) == ("conflict", "kms-key-unusable")
+    assert says in invocation.result["detail"] and "fix the key's policy" in invocation.result["detail"]
+    assert account.calls["logs.AssociateKmsKey"] == 0 and _key_of(account, PROD) is None
+
+
+def test_a_key_cloudwatch_logs_refuses_is_a_conflict_not_a_retry(account: LocalAccount, configure: Any) -> None:
+    key = _key(account)
+    account.client("kms").disable_key(KeyId=key.rsplit("/", 1)[-1])  # its policy reads well, but AWS refuses a disabled key
+    _configure(configure, key)
+    account.create_log_group(PROD)
+
+    invocation = call(encrypt_log_group, sqs_batch([create_log_group_event(PROD)]))
+
+    assert invocation.result == {"batchItemFailures": []}  # finished: asking again cannot help
+    [outcome] = [line for line in invocation.logs if line.get("decision") == "conflict"]
+    assert outcome["reason"] == "kms-key-unusable" and "AssociateKmsKey refused the key" in outcome["detail"]
+
+
+def test_a_key_taken_off_by_another_principal_is_associated_again_and_another_key_is_never_replaced(
+        account: LocalAccount, configure: Any) -> None:
+    key, theirs = _key(account), _key(account)
+    _configure(configure, key)
+    account.create_log_group(PROD)
+    call(encrypt_log_group, create_log_group_event(PROD))
+    account.logs.disassociate_kms_key(logGroupName=PROD)
+
+    repaired = call(encrypt_log_group, log_group_call_event("DisassociateKmsKey", PROD, role_arn=OTHER_TOOL))
+    account.logs.associate_kms_key(logGroupName=PROD, kmsKeyId=theirs)
+    replaced = call(encrypt_log_group, log_group_call_event("AssociateKmsKey", PROD, role_arn=OTHER_TOOL, kmsKeyId=theirs))
+
+    assert repaired.result["action"] == "associate-kms-key" and repaired.result["applied"] is True
+    assert (replaced.result["action"], replaced.result["reason"]) == ("conflict", "other-kms-key")
+    assert _key_of(account, PROD) == theirs  # left as that principal set it, and reported
