@@ -9,6 +9,7 @@ costs LATENCY_S of simulated time; the state machine's loop is played by localaw
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -60,6 +61,9 @@ class InMemoryLogs:
         self.clock = clock
         self.filters: dict[str, list[dict[str, str]]] = {}
         self.retention: dict[str, int] = {}
+        #: Deletion protection and KMS keys (#21), set by a rules run.
+        self.protected: set[str] = set()
+        self.keys: dict[str, str] = {}
         self.account_policies: dict[str, dict[str, Any]] = {}
         #: When the account subscription policy was first written (simulated seconds into the run).
         self.policy_written_at_s: float | None = None
@@ -79,6 +83,8 @@ class InMemoryLogs:
             "logGroupClass": "INFREQUENT_ACCESS" if self.kind[name] == "infrequent-access" else "STANDARD",
             "creationTime": 1_700_000_000_000,  # long before the run: old enough to be judged orphans
             **({"retentionInDays": self.retention.get(name, 30)} if self.kind[name] == "compliant" or name in self.retention else {}),
+            "deletionProtectionEnabled": name in self.protected,
+            **({"kmsKeyId": self.keys[name]} if name in self.keys else {}),
         } for name in page]
         answer: dict[str, Any] = {"logGroups": groups}
         if start + limit < len(self.names):
@@ -105,6 +111,14 @@ class InMemoryLogs:
     def put_retention_policy(self, logGroupName: str, retentionInDays: int) -> None:
         self._cost("PutRetentionPolicy")
         self.retention[logGroupName] = retentionInDays
+
+    def put_log_group_deletion_protection(self, logGroupIdentifier: str, deletionProtectionEnabled: bool) -> None:
+        self._cost("PutLogGroupDeletionProtection")
+        self.protected.add(logGroupIdentifier)
+
+    def associate_kms_key(self, logGroupName: str, kmsKeyId: str) -> None:
+        self._cost("AssociateKmsKey")
+        self.keys[logGroupName] = kmsKeyId
 
     def describe_account_policies(self, policyType: str, **_: Any) -> dict[str, Any]:
         self._cost("DescribeAccountPolicies")
@@ -150,6 +164,28 @@ class InMemoryTagging:
         return {}
 
 
+class InMemoryKms:
+    """KMS for the rules run: the key's policy (the CloudWatch Logs guide's statement), read before each association."""
+
+    def __init__(self, clock: SimulatedClock) -> None:
+        self.clock = clock
+        self.calls = 0
+
+    def key_policy(self, key_arn: str) -> str:
+        self.calls += 1
+        self.clock.sleep(LATENCY_S)
+        return json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.eu-west-1.amazonaws.com"},
+                                          "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                                          "Resource": "*"}]})
+
+
+#: The rules run (#21): every group but the excluded gets the controls rules govern today; a third of them (the
+#: "production" ones, by name) a year, deletion protection and a KMS key as well.
+RULES_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+RULES = [{"name": "production", "match": {"namePatterns": ["[036]$"]}, "retention": {"days": 365}, "deletionProtection": True,
+          "kmsKeyArn": RULES_KEY}]
+
+
 class InMemoryStore:
     bucket = "simulated"
 
@@ -191,6 +227,9 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
         "subscription account-policy": run(groups, bulk_tags=True, subscription="account-policy"),
         "retention account-policy": run(groups, bulk_tags=True, retention="account-policy"),
         "both account-policy": run(groups, bulk_tags=True, subscription="account-policy", retention="account-policy"),
+        # #21: no native account-level form exists for deletion protection or a group's KMS key (the pinned model has one
+        # for data protection, which rules do not govern yet): these controls are per group in every mode.
+        "per-group, rules with all controls": run(groups, bulk_tags=True, rules=True),
     }
     print(f"\nSide by side, {groups:,} log groups (simulated time at {bench_policy(SHIPPER).config.backfill_quota_share:.0%} of the published quotas):")
     print(f"  {'mode':<30} {'API time':>9} {'invocations':>11}  {'in effect':<44} calls per group")
@@ -216,21 +255,23 @@ def _same_mix_list(groups: int) -> str:
     return f"{len(chosen.names):,} names, {chosen.size_bytes:,} bytes: fits"
 
 
-def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retention: str = "per-group") -> dict[str, Any]:
+def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retention: str = "per-group", rules: bool = False) -> dict[str, Any]:
     clock = SimulatedClock()
     native_subscription = subscription == "account-policy"
     logs_client = InMemoryLogs(groups, clock, sparse_exclusions=native_subscription)
-    policy = bench_policy(SHIPPER, subscriptionMode=subscription, retentionVia=retention)
+    policy = bench_policy(SHIPPER, subscriptionMode=subscription, retentionVia=retention, **({"rules": RULES} if rules else {}))
     rates = policy.config.backfill_rates_tps()  # the default share of each quota, as the function paces
     logs = LogsGateway(logs_client, pacer=Pacer(rates, clock=clock.monotonic, sleep=clock.sleep))
     lambdas = InMemoryLambdas(logs_client, clock)
     tagging = InMemoryTagging(clock) if bulk_tags else None
     keeper = SubscriptionPolicyKeeper(lambda: policy, logs) if native_subscription else None
-    parts = BackfillParts(Governor(policy, logs), InMemoryStore(), clock.monotonic, lambdas=lambdas, tagging=tagging,  # type: ignore[arg-type]
-                          keeper=keeper)
+    keys = InMemoryKms(clock)
+    parts = BackfillParts(Governor(policy, logs, keys=keys), InMemoryStore(), clock.monotonic, lambdas=lambdas,  # type: ignore[arg-type]
+                          tagging=tagging, keeper=keeper)
     how = ("tags in bulk (one GetResources look-up a slice; ListTagsForResource only for groups about to be written)" if bulk_tags
            else "tags one group at a time (ListTagsForResource)")
     print(f"\n{groups:,} log groups, subscriptionMode {subscription}, retentionVia {retention}"
+          + (f", governor:rules {json.dumps(RULES)} (the key's policy read before each association)" if rules else "")
           + (f" (1 group in {SPARSE_EXCLUSIONS:,} excluded, so the NOT IN list fits)" if native_subscription else "") + ":")
     print(f"  paced at {policy.config.backfill_quota_share:.0%} of the published quotas, {LATENCY_S * 1000:.0f} ms per call, "
           f"{LAMBDA_TIMEOUT_MS // 60_000}-minute invocations; {how}")
@@ -254,7 +295,8 @@ def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retent
           f"at the share (efficiency {bottleneck_s / clock.now:.3f})")
     print(f"  API calls: {dict(sorted(logs_client.calls.items()))}; ListFunctions: {lambdas.calls} (one listing of "
           f"{len(lambdas.names):,} functions for the run)" + (f"; GetResources: {tagging.calls}" if tagging else "")
-          + (f"; PutAccountPolicy by cli apply (dry run and write): {native_retention_calls}" if native_retention_calls else ""))
+          + (f"; PutAccountPolicy by cli apply (dry run and write): {native_retention_calls}" if native_retention_calls else "")
+          + (f"; kms:GetKeyPolicy: {keys.calls}" if keys.calls else ""))
     print(f"  calls per group: {', '.join(f'{op} {n / groups:.3f}' for op, n in sorted(logs_client.calls.items()))}")
     coverage = summary["coverage"]
     print(f"  coverage: governed {coverage['governed']:,}, compliant {coverage['compliant']:,} ({coverage['compliantPercent']}%), "

@@ -36,6 +36,7 @@ from demo.native import native_policies  # noqa: E402
 from demo.fleet import fleet_at_work  # noqa: E402
 from demo.selftest import selftest_act  # noqa: E402
 from demo.replay import replay_act  # noqa: E402
+from demo.rules import rules_act  # noqa: E402
 
 SHIPPER = "log-shipper"
 STATE_TABLE = "log-group-governor-state"
@@ -317,6 +318,7 @@ def main(halves: tuple[str, ...] = (GOVERNANCE, AROUND)) -> None:
                     execute = backfill(account, shipper_arn, out)
                     drift(account, execute, out)
                     native_policies(account, demo_context(shipper_arn), REPORTS_BUCKET, out)
+                    rules_act(account, config_json, out)
             if AROUND in halves:
                 ship_logs_at_work(account, out)
                 fleet_at_work(demo_context(shipper_arn), out)

@@ -20,6 +20,11 @@ def test_million_group_simulation_runs_on_a_small_account(capsys) -> None:
     native = results["both account-policy"]
     assert set(native["calls"]) == {"DescribeLogGroups", "DescribeAccountPolicies", "PutAccountPolicy"}
     assert native["calls"]["PutAccountPolicy"] == 1 and native["summary"]["accountSubscriptionPolicy"]["written"] is True
+    # Rules (#21): the production third (by name, excluded groups aside) gets protection and a key, one write each.
+    ruled = results["per-group, rules with all controls"]
+    production = sum(1 for i in range(1_200) if str(i)[-1] in "036" and million_groups._kind(i, False) != "excluded")
+    assert ruled["calls"]["PutLogGroupDeletionProtection"] == ruled["calls"]["AssociateKmsKey"] == production
+    assert ruled["summary"]["coverage"]["byControl"]["encryption"]["compliant"] == ruled["summary"]["coverage"]["governed"]
     assert native["simulated_s"] < results["per-group, tags in bulk"]["simulated_s"] / 10
     printed = capsys.readouterr().out
     assert "Lambda invocations: 1" in printed and "over the per-group mix: 101 names, 3,147 bytes: fits" in printed

@@ -99,3 +99,15 @@ def test_demo_shows_the_first_invocations_lost_without_replay_and_arriving_once_
 
     assert without and int(without[1]) >= 30 and without[2] == "0"  # the subscription alone loses every one of them
     assert replayed and replayed[1] == replayed[2] == replayed[3]  # each arrives, once
+
+
+def test_demo_governs_by_rules_explains_them_repairs_a_key_and_refuses_a_protected_deletion(printed: str) -> None:
+    section = printed[printed.index("4b. Governance rules"):]
+
+    assert "kmsKeyArn: rules[0] 'production' (name starts with '/aws/lambda/prod-')" in section
+    assert "passed over rules[0] 'production': no name prefix matches" in section
+    assert re.search(r"/aws/lambda/prod-payments\s+retention 365d, log-group-governor\[every line\], deletion protection on, key \w{8}\.\.\.", section)
+    assert re.search(r"/ecs/nightly-etl\s+retention 7d, log-group-governor\[ERROR\], deletion protection off, key none", section)
+    assert re.search(r"/aws/lambda/catalog\s+retention 30d, log-group-governor\[every line\], deletion protection off, key none", section)
+    assert "wakes encrypt-log-group: associate-kms-key (kms-key-missing)" in section
+    assert "DeleteLogGroup /aws/lambda/prod-payments: refused, ValidationException" in section
