@@ -1,4 +1,4 @@
-"""Act 4b of `make demo` (#21): three governance rules (production groups: a year, a KMS key, deletion protection;
+"""Act 4b of `make demo` (#21): three governance rules (production groups: a year, a KMS key, deletion protection, PII masked;
 noisy batch groups: only ERROR lines shipped, a week; everything else as today), each group's controls explained,
 applied by the real event handlers, a key taken off by hand and put back, a deletion refused by protection."""
 
@@ -16,7 +16,7 @@ from cli.rules import equivalent_rules, explain
 from governor.aws import LogsGateway
 from governor.config import ENV_CONFIG, parse_policy_config
 from governor.handlers import create_log_group as handlers
-from governor.policy import Policy
+from governor.policy import Policy, masked_identifiers
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event
 from localaws.lambda_runtime import invoke
@@ -39,7 +39,7 @@ def _key(account: LocalAccount) -> str:
 def rules_act(account: LocalAccount, config_json: str, out: TextIO) -> None:
     key = _key(account)
     rules = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "kmsKeyArn": key,
-              "deletionProtection": True},
+              "deletionProtection": True, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]}},
              {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
               "shipping": {"enabled": True, "filterPattern": "ERROR"}}]
     config = {**json.loads(config_json), "rules": rules}
@@ -57,13 +57,14 @@ def rules_act(account: LocalAccount, config_json: str, out: TextIO) -> None:
         explain(policy, LogsGateway(account.logs), name, as_json=False, stdout=printed)
         print("\n".join(f"     {line}" for line in printed.getvalue().splitlines()))
 
-    entry_points = [handlers.subscribe_log_group, handlers.set_retention, handlers.protect_log_group, handlers.encrypt_log_group]
+    entry_points = [handlers.subscribe_log_group, handlers.set_retention, handlers.protect_log_group, handlers.encrypt_log_group,
+                    handlers.protect_data]
     with mock.patch.dict(os.environ, {ENV_CONFIG: json.dumps(config)}):
         _cold()
         for name in GROUPS:
             for entry in entry_points:  # each a function of its own in the stack: a rule's control deploys its handler
                 invoke(entry, create_log_group_event(name, region=account.region), function_name=entry.__name__, out=out)
-        print("\n   after the CreateLogGroup events (four handlers: subscription, retention, deletion protection, KMS key):")
+        print("\n   after the CreateLogGroup events (five handlers: subscription, retention, deletion protection, KMS key, data protection):")
         for name in GROUPS:
             print(f"     {name:<28} {_state(account, name)}")
 
@@ -87,11 +88,15 @@ def _state(account: LocalAccount, name: str) -> str:
     filters = account.logs.describe_subscription_filters(logGroupName=name)["subscriptionFilters"]
     shipped = ", ".join(f"{f['filterName']}[{f['filterPattern'] or 'every line'}]" for f in filters) or "not shipped"
     key = group.get("kmsKeyId", "").rsplit("/", 1)[-1][:8]
+    document = account.logs.get_data_protection_policy(logGroupIdentifier=name).get("policyDocument")
+    masked = masked_identifiers(document)
     return (f"retention {group.get('retentionInDays') or 'never'}d, {shipped}, deletion protection "
-            f"{'on' if group.get('deletionProtectionEnabled') else 'off'}, key {key + '...' if key else 'none'}")
+            f"{'on' if group.get('deletionProtectionEnabled') else 'off'}, key {key + '...' if key else 'none'}, "
+            f"masks {'/'.join(sorted(masked)) if masked else 'nothing'}")
 
 
 def _cold() -> None:
-    for parts in (handlers.subscription_parts, handlers.retention_parts, handlers.protection_parts, handlers.encryption_parts):
+    for parts in (handlers.subscription_parts, handlers.retention_parts, handlers.protection_parts, handlers.encryption_parts,
+                  handlers.data_protection_parts):
         parts.cache_clear()
 

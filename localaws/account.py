@@ -55,6 +55,8 @@ class MotoGaps:
     deletion_protected: set[tuple[str, str, str]] = field(default_factory=set)
     #: (account, region, name) -> the KMS key associated with the group (moto 5.2.5 has no AssociateKmsKey: G14).
     kms_keys: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: (account, region, name) -> the group's data protection policy document (moto 5.2.5 has none: G15).
+    data_protection: dict[tuple[str, str, str], str] = field(default_factory=dict)
 
     @property
     def account_policies(self) -> AccountPolicies:
@@ -82,6 +84,8 @@ class MotoGaps:
         events.register("before-call.cloudwatch-logs.DeleteLogGroup", self.refuse_protected_deletion)
         events.register("before-call.cloudwatch-logs.AssociateKmsKey", self.associate_kms_key)
         events.register("before-call.cloudwatch-logs.DisassociateKmsKey", self.disassociate_kms_key)
+        for operation in ("PutDataProtectionPolicy", "GetDataProtectionPolicy", "DeleteDataProtectionPolicy"):
+            events.register(f"before-call.cloudwatch-logs.{operation}", self.data_protection_call)
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
 
@@ -101,6 +105,8 @@ class MotoGaps:
             group["deletionProtectionEnabled"] = key in self.deletion_protected
             if key in self.kms_keys:
                 group["kmsKeyId"] = self.kms_keys[key]
+            if key in self.data_protection:
+                group["dataProtectionStatus"] = "ACTIVATED"
             self._apply_account_retention(group, context)
 
     def put_deletion_protection(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
@@ -137,6 +143,30 @@ class MotoGaps:
             return _refused("InvalidParameterException", f"The KMS key {key_arn} does not allow logs.{region}.amazonaws.com to use it")
         self.kms_keys[(account, region, name)] = key_arn
         return _Answered(), {}
+
+    def data_protection_call(self, model: Any, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """Put/Get/DeleteDataProtectionPolicy (G15). The document's rules are the model's: "two JSON blocks", the first with
+        an Audit operation holding a FindingsDestination object, the second a Deidentify operation whose "MaskConfig": {}
+        "must be empty", the two DataIdentifier arrays matching exactly, at most 30,720 characters."""
+        from moto.logs.models import logs_backends
+
+        request = json.loads(params.get("body") or b"{}")
+        identifier = request.get("logGroupIdentifier", "")
+        name = identifier.split(":log-group:", 1)[1].removesuffix(":*") if identifier.startswith("arn:") else identifier
+        key = (_calling_account(), _calling_region(context), name)
+        if name not in logs_backends[key[0]][key[1]].groups:
+            return _refused("ResourceNotFoundException", "The specified log group does not exist.")
+        if model.name == "GetDataProtectionPolicy":
+            return _Answered(), {"logGroupIdentifier": identifier, **({"policyDocument": self.data_protection[key]} if key in self.data_protection else {})}
+        if model.name == "DeleteDataProtectionPolicy":
+            self.data_protection.pop(key, None)
+            return _Answered(), {}
+        document = request.get("policyDocument", "")
+        problem = _data_protection_problem(document)
+        if problem:
+            return _refused("InvalidParameterException", problem)
+        self.data_protection[key] = document
+        return _Answered(), {"logGroupIdentifier": identifier, "policyDocument": document}
 
     def disassociate_kms_key(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")
@@ -288,6 +318,24 @@ class MotoGaps:
 
 def _refused(code: str, message: str) -> Any:
     return _Answered(400), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+
+def _data_protection_problem(document: str) -> str | None:
+    if len(document) > 30_720:
+        return "the policy document can be up to 30,720 characters"
+    try:
+        statements = json.loads(document)["Statement"]
+        audit, redact = statements
+        audit_op, redact_op = audit["Operation"], redact["Operation"]
+    except (ValueError, KeyError, TypeError):
+        return "the policy must include two JSON blocks, each with a DataIdentifier array and an Operation"
+    if not isinstance(audit_op.get("Audit", {}).get("FindingsDestination"), dict):
+        return "the first block's Audit action must contain a FindingsDestination object"
+    if redact_op.get("Deidentify", {}).get("MaskConfig") != {}:
+        return "the second block's Deidentify action must contain an empty MaskConfig object"
+    if audit.get("DataIdentifier") != redact.get("DataIdentifier") or not audit.get("DataIdentifier"):
+        return "the contents of the two DataIdentifier arrays must match exactly"
+    return None
 
 
 def _admits_logs(policy: str, region: str) -> bool:

@@ -49,6 +49,7 @@ CALL_FIXTURES = {
     # Modelled on the other records (*assumed*, localaws/FIDELITY.md E6): the request's logGroupIdentifier.
     "PutLogGroupDeletionProtection": "put_log_group_deletion_protection",
     "AssociateKmsKey": "associate_kms_key", "DisassociateKmsKey": "disassociate_kms_key",  # E7, modelled likewise
+    "PutDataProtectionPolicy": "put_data_protection_policy", "DeleteDataProtectionPolicy": "delete_data_protection_policy",  # E8
 }
 
 

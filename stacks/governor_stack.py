@@ -163,10 +163,22 @@ class GovernorComposition:
                 statements=[*encryption_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
                 **common,
             )
+        self.protect_data = None
+        if "data-protection" in policy.event_aspects:
+            # A rule sets dataProtection (#21): a handler of its own, reading and putting groups' data protection policies.
+            self.protect_data = GovernorFunction(
+                self,
+                "ProtectData",
+                handler="governor.handlers.create_log_group.protect_data",
+                description="puts the governance rules' data protection policies (audit and mask) on the log groups they match",
+                statements=[*data_protection_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
+                **common,
+            )
         #: Each event handler and the aspect it governs.
         self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention"),
                                *([(self.protect, "protection")] if self.protect else []),
-                               *([(self.encrypt, "encryption")] if self.encrypt else [])]
+                               *([(self.encrypt, "encryption")] if self.encrypt else []),
+                               *([(self.protect_data, "data-protection")] if self.protect_data else [])]
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
@@ -220,7 +232,8 @@ class GovernorComposition:
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
                         *(protection_statements(self, policy) if self.protect else []),
-                        *(encryption_statements(self, policy) if self.encrypt else []), self.state.statement(RECONCILE_ACTIONS),
+                        *(encryption_statements(self, policy) if self.encrypt else []),
+                        *(data_protection_statements(self, policy) if self.protect_data else []), self.state.statement(RECONCILE_ACTIONS),
                         *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,
@@ -282,7 +295,7 @@ class GovernorComposition:
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
         native = {"subscription": policy.subscription_mode, "retention": policy.retention_via, "protection": Via.PER_GROUP,
-                  "encryption": Via.PER_GROUP}
+                  "encryption": Via.PER_GROUP, "data-protection": Via.PER_GROUP}
         for (function, aspect), queue in zip(self.event_handlers, self.queues):
             pattern = event_pattern(aspect, account_policy=native[aspect] is Via.ACCOUNT_POLICY, own_roles=own_roles, account=self.account,
                                     region=self.region)
@@ -465,6 +478,13 @@ def encryption_statements(scope: Construct, policy: PolicyConfig) -> list[iam.Po
     keys = sorted({r.kms_key_arn for r in policy.rules if r.kms_key_arn})
     return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:AssociateKmsKey"], resources=[groups]),
             iam.PolicyStatement(actions=["kms:GetKeyPolicy"], resources=keys), *_tag_statements(policy, groups)]
+
+
+def data_protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
+    """Data protection (#21): the group's look-up and tags, its policy read (only when it has one) and put."""
+    groups = log_groups_arn(scope)
+    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"],
+                                resources=[groups]), *_tag_statements(policy, groups)]
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

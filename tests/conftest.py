@@ -69,6 +69,7 @@ def _cold_start() -> None:
     handlers.retention_parts.cache_clear()
     handlers.protection_parts.cache_clear()
     handlers.encryption_parts.cache_clear()
+    handlers.data_protection_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
 
 

@@ -99,6 +99,8 @@ class LogGroupInfo:
     deletion_protection: bool = False
     #: ``kmsKeyId``: the group's KMS key (None: CloudWatch Logs' own encryption).
     kms_key_id: str | None = None
+    #: ``dataProtectionStatus``: ACTIVATED when the group has a data protection policy (the model's enum).
+    data_protection_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         retention_policy_name=raw.get("retentionPolicyName"),
         deletion_protection=bool(raw.get("deletionProtectionEnabled", False)),
         kms_key_id=raw.get("kmsKeyId") or None,
+        data_protection_status=raw.get("dataProtectionStatus"),
     )
 
 
@@ -440,6 +443,19 @@ class LogsGateway:
         except ClientError as error:
             if _error_code(error) == "InvalidParameterException":
                 raise KeyRefused(str(error)) from error
+            raise _gone_or(error, log_group) from error
+
+    def data_protection_policy(self, log_group: str) -> str | None:
+        """The group's data protection policy document; None when it has none."""
+        try:
+            return self._call("GetDataProtectionPolicy", "get_data_protection_policy", logGroupIdentifier=log_group).get("policyDocument") or None
+        except ClientError as error:
+            raise _gone_or(error, log_group) from error
+
+    def put_data_protection_policy(self, log_group: str, document: str) -> None:
+        try:
+            self._call("PutDataProtectionPolicy", "put_data_protection_policy", logGroupIdentifier=log_group, policyDocument=document)
+        except ClientError as error:
             raise _gone_or(error, log_group) from error
 
     def put_retention_policy(self, log_group: str, days: int) -> None:

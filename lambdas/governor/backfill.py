@@ -367,7 +367,7 @@ class Backfill:
         aspects = progress.aspects
         if Aspect.RETENTION in aspects:  # the controls a rule sets (#21): deletion protection, a KMS key
             deployed = self.governor.policy.config.event_aspects
-            aspects = (*aspects, *(a for a in (Aspect.PROTECTION, Aspect.ENCRYPTION) if a.value in deployed))
+            aspects = (*aspects, *(a for a in (Aspect.PROTECTION, Aspect.ENCRYPTION, Aspect.DATA_PROTECTION) if a.value in deployed))
         for aspect in aspects:
             try:
                 outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))

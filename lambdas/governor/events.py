@@ -25,6 +25,8 @@ DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {
     "protection": ("PutLogGroupDeletionProtection",),
     # Another key associated, or the key taken off (records modelled on the others: *assumed*, E7).
     "encryption": ("AssociateKmsKey", "DisassociateKmsKey"),
+    # A policy replaced or deleted (records modelled on the others: *assumed*, E8).
+    "data-protection": ("PutDataProtectionPolicy", "DeleteDataProtectionPolicy"),
 }
 #: Tagging calls can add or remove an opt-out tag: both aspects look again (never counted as a fight).
 TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
@@ -40,6 +42,7 @@ ACCOUNT_POLICY_MODE_EVENTS = (DELETE_LOG_GROUP, *ACCOUNT_POLICY_EVENTS)
 GROUP_CALLS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP), "retention": EVENTS_BY_ASPECT["retention"],
     "protection": EVENTS_BY_ASPECT["protection"], "encryption": EVENTS_BY_ASPECT["encryption"],
+    "data-protection": EVENTS_BY_ASPECT["data-protection"],
 }
 
 

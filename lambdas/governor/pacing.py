@@ -20,6 +20,8 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "protection": ("DescribeLogGroups", "ListTagsForResource", "PutLogGroupDeletionProtection"),
     # A KMS key per group (#21), when a rule sets one: the key's policy is read before each association.
     "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
+    # Data protection (#21), when a rule sets it: a group's policy is read only when DescribeLogGroups says it has one.
+    "data-protection": ("DescribeLogGroups", "ListTagsForResource", "GetDataProtectionPolicy", "PutDataProtectionPolicy"),
 }
 #: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).
 DEFAULT_EVENT_CONCURRENCY = 2

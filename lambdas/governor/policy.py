@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from .config import ConfigError, PolicyConfig, RetentionMode, Via
-from .rules import CREATE_KEY, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -94,6 +94,10 @@ class LogGroupFacts(Protocol):
     @property
     def kms_key_id(self) -> str | None:
         """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
+    @property
+    def data_protection_document(self) -> str | None:
+        """The group's data protection policy (GetDataProtectionPolicy, looked up only when DescribeLogGroups' ``dataProtectionStatus``
+        says it has one); None: it has none."""
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class KnownFacts:
     retention_policy_name: str | None = None
     deletion_protection: bool = False
     kms_key_id: str | None = None
+    data_protection_document: str | None = None
 
     def __post_init__(self) -> None:
         if self.tags is None:
@@ -125,6 +130,8 @@ class Action(str, Enum):
     PROTECT = "protect"
     #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
     ASSOCIATE_KMS_KEY = "associate-kms-key"
+    #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
+    PUT_DATA_PROTECTION = "put-data-protection-policy"
     #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
     #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
     UPDATE_ACCOUNT_POLICY = "update-account-policy"
@@ -135,7 +142,7 @@ class Action(str, Enum):
     @property
     def writes(self) -> bool:
         return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
-                        Action.ASSOCIATE_KMS_KEY)
+                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION)
 
 
 class Reason(str, Enum):
@@ -186,6 +193,14 @@ class Reason(str, Enum):
     OTHER_KMS_KEY = "other-kms-key"
     #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
     KMS_KEY_UNUSABLE = "kms-key-unusable"
+    # data protection (rules)
+    DATA_PROTECTION_UNMANAGED = "data-protection-unmanaged"
+    DATA_PROTECTION_MISSING = "data-protection-missing"
+    #: The group's policy masks fewer identifiers than the rule asks (minimum: they are added, the others kept).
+    DATA_PROTECTION_NARROWER = "data-protection-narrower"
+    #: exact: the group's policy masks others too; replaced by the rule's.
+    DATA_PROTECTION_DIFFERS = "data-protection-differs"
+    DATA_PROTECTION_COMPLIANT = "data-protection-compliant"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -216,6 +231,8 @@ class Decision:
     retention_days: int | None = None
     #: The key to associate (associate-kms-key).
     kms_key_arn: str | None = None
+    #: The data protection policy to put (put-data-protection-policy).
+    data_protection_document: str | None = None
 
 
 class Policy:
@@ -233,6 +250,7 @@ class Policy:
         self._protected_prefixes = tuple(sorted(n[:-1] for n in names if n.endswith("*")))
         #: The configured rules, then the flat keys' (governor.rules): per control, the first that matches decides.
         self.rules = config.all_rules
+        self._partition = config.destination.partition
         unresolved = [r.source for r in self.rules if r.kms_key_arn == CREATE_KEY]
         if unresolved:
             raise ConfigError(f"{unresolved[0]}.kmsKeyArn: \"create\" names the key the deployed stack created; pass --stack-name "
@@ -434,6 +452,33 @@ class Policy:
         return Decision(Action.ASSOCIATE_KMS_KEY, Reason.KMS_KEY_MISSING, f"{source} requires {resolved.value}: associate it (what is "
                                                                           "ingested from now on is encrypted with it)", kms_key_arn=resolved.value)
 
+    def data_protection(self, facts: LogGroupFacts) -> Decision:
+        """A data protection policy (#21), as the group's dataProtection rule says: audit and mask its identifiers in what is
+        ingested from now on (PutDataProtectionPolicy, the model). ``minimum`` never narrows a policy someone else set:
+        their identifiers stay and the rule's are added; ``exact`` makes it the rule's. No policy is ever deleted."""
+        excluded = self._excluded_by_name(facts.name)
+        if excluded:
+            return excluded
+        resolved = self.resolve(facts, DATA_PROTECTION)
+        if resolved.value is None:
+            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED, "no rule sets dataProtection")
+        excluded = self._excluded_by_tag(facts)
+        if excluded:
+            return excluded
+        source, wanted = resolved.rule.source if resolved.rule else "no rule", set(resolved.value.identifiers)
+        current = masked_identifiers(facts.data_protection_document)
+        if current is None:
+            return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_MISSING, f"{source}: audit and mask {', '.join(sorted(wanted))}",
+                            data_protection_document=data_protection_document(sorted(wanted), facts.name, self._partition))
+        if current == wanted or (current >= wanted and not resolved.value.exact):
+            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, f"masks {', '.join(sorted(current))}, as {source} requires")
+        if resolved.value.exact:
+            return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, f"{source} (exact): mask {', '.join(sorted(wanted))} "
+                            f"instead of {', '.join(sorted(current))}", data_protection_document=data_protection_document(sorted(wanted), facts.name, self._partition))
+        merged = sorted(current | wanted)
+        return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER, f"{source}: add {', '.join(sorted(wanted - current))} "
+                        f"to the identifiers masked ({', '.join(sorted(current))} stay)", data_protection_document=data_protection_document(merged, facts.name, self._partition))
+
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
         if facts.log_group_class not in SUBSCRIBABLE_CLASSES:
@@ -529,6 +574,32 @@ def _context_matches(condition: Any, group_arn: str) -> bool:
             if operator in ("ArnEquals", "StringEquals") and not set(values) & set(arns):
                 return False
     return True
+
+
+#: The governor's data protection policies are named so (the Name is the dimension of audit findings' metrics, the model).
+DATA_PROTECTION_POLICY_NAME = "log-group-governor"
+
+
+def data_protection_document(identifiers: Sequence[str], log_group: str, partition: str = "aws") -> str:
+    """The policy document the model describes: an Audit block (with a FindingsDestination object, here empty) and a
+    Deidentify block (``"MaskConfig": {}``), their DataIdentifier arrays the same."""
+    arns = [f"arn:{partition}:dataprotection::aws:data-identifier/{name}" for name in identifiers]
+    return json.dumps({"Name": DATA_PROTECTION_POLICY_NAME, "Description": f"log-group-governor: {log_group}", "Version": "2021-06-01",
+                       "Statement": [{"Sid": "audit", "DataIdentifier": arns, "Operation": {"Audit": {"FindingsDestination": {}}}},
+                                     {"Sid": "redact", "DataIdentifier": arns, "Operation": {"Deidentify": {"MaskConfig": {}}}}]},
+                      separators=(",", ":"))
+
+
+def masked_identifiers(document: str | None) -> set[str] | None:
+    """The names of the identifiers a policy masks (its Deidentify block); None when there is no policy. A policy that
+    cannot be read masks nothing the governor can count on: an empty set, so the rule's identifiers are added."""
+    if document is None:
+        return None
+    try:
+        statements = json.loads(document).get("Statement", [])
+        return {arn.rsplit("/", 1)[-1] for st in statements if "Deidentify" in st.get("Operation", {}) for arn in st.get("DataIdentifier", [])}
+    except (ValueError, AttributeError, TypeError):
+        return set()
 
 
 def _unsubscribable(log_group_class: str) -> str:

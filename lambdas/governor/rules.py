@@ -26,10 +26,12 @@ from typing import Any, Protocol
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
-RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY = "retention", "shipping", "deletionProtection", "kmsKeyArn"
-CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY)
-#: Controls the pinned API model has per group that rules do not set yet (data protection): refused with why.
-NOT_YET = {"dataProtection": "PutDataProtectionPolicy"}
+RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "deletionProtection", "kmsKeyArn", "dataProtection"
+CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION)
+#: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
+NOT_YET: dict[str, str] = {}
+#: A managed data identifier's name (``EmailAddress``, ``CreditCardNumber``...), as its ARN ends.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 #: A KMS key's ARN, as AssociateKmsKey's kmsKeyId takes it (the model: "The Amazon Resource Name (ARN) of the KMS key").
 #: ``"kmsKeyArn": "create"``: the stack creates the rule's key (rotated, its policy admitting this region's CloudWatch Logs for
 #: the account's log groups) and hands its ARN to the functions; the CLI reads it from the stack (--stack-name).
@@ -109,6 +111,15 @@ class ShippingControl:
 
 
 @dataclass(frozen=True)
+class DataProtectionControl:
+    """Audit and mask these managed data identifiers (``minimum``: add them to a policy someone else set, whose other
+    identifiers stay; ``exact``: the policy masks these and no others)."""
+
+    identifiers: tuple[str, ...]
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class Rule:
     #: Where it comes from: ``governor:rules[2]`` (its ``name`` too, when given) or the flat key it compiles.
     source: str
@@ -117,13 +128,14 @@ class Rule:
     shipping: ShippingControl | None = None
     deletion_protection: bool | None = None
     kms_key_arn: str | None = None
+    data_protection: DataProtectionControl | None = None
 
     def sets(self, control: str) -> bool:
         return self.value(control) is not None
 
     def value(self, control: str) -> Any:
         return {RETENTION: self.retention, SHIPPING: self.shipping, DELETION_PROTECTION: self.deletion_protection,
-                KMS_KEY: self.kms_key_arn}[control]
+                KMS_KEY: self.kms_key_arn, DATA_PROTECTION: self.data_protection}[control]
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.source, "match": self.match.to_json()}
@@ -136,6 +148,8 @@ class Rule:
             found[DELETION_PROTECTION] = self.deletion_protection
         if self.kms_key_arn is not None:
             found[KMS_KEY] = self.kms_key_arn
+        if self.data_protection is not None:
+            found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {})}
         return found
 
 
@@ -206,7 +220,8 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
                 retention=_retention(item.get(RETENTION), f"{where}.{RETENTION}"),
                 shipping=_shipping(item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
                 deletion_protection=_boolean(item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
-                kms_key_arn=_kms_key(item.get(KMS_KEY), f"{where}.{KMS_KEY}"))
+                kms_key_arn=_kms_key(item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
+                data_protection=_data_protection(item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
     if not any(rule.sets(control) for control in CONTROLS):
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
     return rule
@@ -264,6 +279,20 @@ def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl 
     if pattern and not raw["enabled"]:
         raise ConfigError(f"{where}.filterPattern: a rule that turns shipping off ships nothing; remove filterPattern or set enabled true")
     return ShippingControl(raw["enabled"], pattern)
+
+
+def _data_protection(raw: Any, where: str) -> DataProtectionControl | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) - {"identifiers", "mode"} or not isinstance(raw.get("identifiers"), list):
+        raise ConfigError(f"{where}: expected {{\"identifiers\": [\"EmailAddress\", ...], \"mode\": \"minimum\" | \"exact\"}}; got {raw!r}")
+    names = [i.rsplit("/", 1)[-1] if isinstance(i, str) and i.startswith("arn:") else i for i in raw["identifiers"]]
+    if not names or not all(isinstance(n, str) and _IDENTIFIER.match(n) for n in names):
+        raise ConfigError(f"{where}.identifiers: expected managed data identifiers (names such as EmailAddress, or their ARNs); got {raw['identifiers']!r}")
+    mode = raw.get("mode", "minimum")
+    if mode not in ("minimum", "exact"):
+        raise ConfigError(f"{where}.mode: expected minimum or exact; got {mode!r}")
+    return DataProtectionControl(tuple(sorted(set(names))), exact=mode == "exact")
 
 
 def _kms_key(raw: Any, where: str) -> str | None:

@@ -24,6 +24,8 @@ class Aspect(str, Enum):
     PROTECTION = "protection"
     #: A KMS key per group, as the rules say (#21).
     ENCRYPTION = "encryption"
+    #: A data protection policy per group, as the rules say (#21).
+    DATA_PROTECTION = "data-protection"
     #: Uninstalling: the governor's own filter is removed.
     REMOVAL = "removal"
 
@@ -80,6 +82,7 @@ class LiveFacts:
         # one lock for every instance while a look-up runs, which serialises concurrent callers.
         self._tags: dict[str, str] | None = dict(tags) if tags is not None else None
         self._filters: tuple[SubscriptionFilter, ...] | None = None
+        self._data_protection: str | None = None
 
     @property
     def name(self) -> str:
@@ -130,6 +133,15 @@ class LiveFacts:
     @property
     def kms_key_id(self) -> str | None:
         return self.info.kms_key_id
+
+    @property
+    def data_protection_document(self) -> str | None:
+        """Looked up only when DescribeLogGroups says the group has a policy (most have none: no call then)."""
+        if self.info.data_protection_status != "ACTIVATED":
+            return None
+        if self._data_protection is None:
+            self._data_protection = self._logs.data_protection_policy(self.info.name) or ""
+        return self._data_protection or None
 
 
 class LookedUp:
@@ -207,7 +219,8 @@ class Governor:
         try:
             policy = self.policy
             decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.PROTECTION: policy.protection,
-                      Aspect.ENCRYPTION: policy.encryption, Aspect.REMOVAL: policy.removal}[aspect]
+                      Aspect.ENCRYPTION: policy.encryption, Aspect.DATA_PROTECTION: policy.data_protection,
+                      Aspect.REMOVAL: policy.removal}[aspect]
             decision = decide(facts)
             if decision.action.writes and not dry_run and facts.confirm_tags():
                 decision = decide(facts)
@@ -242,6 +255,8 @@ class Governor:
             self.logs.protect_from_deletion(name)
         elif decision.action is Action.ASSOCIATE_KMS_KEY and decision.kms_key_arn:
             self.logs.associate_kms_key(name, decision.kms_key_arn)
+        elif decision.action is Action.PUT_DATA_PROTECTION and decision.data_protection_document:
+            self.logs.put_data_protection_policy(name, decision.data_protection_document)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
 

@@ -399,13 +399,22 @@ def test_a_rule_asking_for_a_key_gets_one_the_functions_and_the_cli_can_find(rul
     assert key_id in json.dumps(rules_stack.template.to_json()["Outputs"]["RuleKeyArns"])
 
 
+def test_a_rule_with_data_protection_deploys_its_handler_with_only_those_calls(rules_stack: Synthesized) -> None:
+    statements = rules_stack.role_policy_of(rules_stack.function("protect_data"))
+
+    assert {"logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"} <= _actions(statements)
+    assert not {"logs:DeleteDataProtectionPolicy", "logs:AssociateKmsKey", "logs:PutLogGroupDeletionProtection"} & _actions(statements)
+    for other in ("subscribe_log_group", "set_retention", "protect_log_group", "encrypt_log_group"):
+        assert "logs:PutDataProtectionPolicy" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
+
+
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
     assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
-                                                                                                                           "encrypt_log_group"))]
+                                                                                                                           "encrypt_log_group", "protect_data"))]
     for function in ("subscribe_log_group", "set_retention", "governor.handlers.backfill.handler"):
         actions = _actions(lambda_destination_stack.role_policy_of(lambda_destination_stack.function(function)))
         assert not {"logs:PutLogGroupDeletionProtection", "logs:AssociateKmsKey", "kms:GetKeyPolicy", "tag:GetResources",
-                    "logs:ListTagsForResource"} & actions
+                    "logs:ListTagsForResource", "logs:PutDataProtectionPolicy", "logs:GetDataProtectionPolicy"} & actions
 
 
 def test_rules_that_read_tags_or_turn_shipping_off_grant_exactly_that(rules_stack: Synthesized) -> None:

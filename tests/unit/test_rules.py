@@ -158,7 +158,8 @@ def test_explain_names_the_deciding_rule_and_why_each_earlier_one_did_not() -> N
     ([{"match": {"namePatterns": ["("]}, "deletionProtection": True}], "rules[0].match.namePatterns"),
     ([{"match": {"logGroupClasses": ["COLD"]}, "deletionProtection": True}], "rules[0].match.logGroupClasses"),
     ([{"deletionProtection": "yes"}], "rules[0].deletionProtection: expected true or false"),
-    ([{"dataProtection": {"identifiers": ["EmailAddress"]}}], "rules[0].dataProtection: not governed yet"),
+    ([{"dataProtection": {"identifiers": ["Email Address"]}}], "rules[0].dataProtection.identifiers: expected managed data identifiers"),
+    ([{"dataProtection": {"identifiers": ["EmailAddress"], "mode": "strict"}}], "rules[0].dataProtection.mode"),
 ])
 def test_a_bad_rule_is_refused_naming_its_index_and_key(rules: Any, says: str) -> None:
     with pytest.raises(ConfigError) as refused:
@@ -268,3 +269,31 @@ def test_a_rules_key_is_associated_where_none_is_and_no_other_key_is_replaced(fa
 def test_a_kms_key_must_be_a_keys_arn_not_an_alias() -> None:
     with pytest.raises(ConfigError, match="rules\\[0\\].kmsKeyArn: expected a symmetric KMS key's ARN"):
         _policy([{"kmsKeyArn": "alias/logs"}])
+
+
+PII = {"name": "pii", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]}}
+
+
+def _masking(*names: str) -> str:
+    from governor.policy import data_protection_document
+
+    return data_protection_document(list(names), "/aws/lambda/prod-a")
+
+
+@pytest.mark.parametrize("rule, current, action, reason, masked", [
+    (PII, None, Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_MISSING, {"CreditCardNumber", "EmailAddress"}),
+    (PII, _masking("CreditCardNumber", "EmailAddress"), Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, None),
+    (PII, _masking("CreditCardNumber", "EmailAddress", "AwsSecretKey"), Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, None),  # stricter stays
+    (PII, _masking("AwsSecretKey"), Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER,
+     {"AwsSecretKey", "CreditCardNumber", "EmailAddress"}),  # theirs kept, the rule's added
+    ({**PII, "dataProtection": {**PII["dataProtection"], "mode": "exact"}}, _masking("CreditCardNumber", "EmailAddress", "AwsSecretKey"),
+     Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, {"CreditCardNumber", "EmailAddress"}),
+])
+def test_data_protection_adds_the_rules_identifiers_and_narrows_someone_elses_policy_only_when_exact(
+        rule: dict, current: str | None, action: Action, reason: Reason, masked: set[str] | None) -> None:
+    from governor.policy import masked_identifiers
+
+    decision = _policy([rule]).data_protection(KnownFacts("/aws/lambda/prod-a", data_protection_document=current))
+
+    assert (decision.action, decision.reason) == (action, reason)
+    assert masked_identifiers(decision.data_protection_document) == masked

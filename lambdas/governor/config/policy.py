@@ -33,6 +33,8 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
     "PutLogGroupDeletionProtection": 5.0,
     "AssociateKmsKey": 5.0,
+    "GetDataProtectionPolicy": 5.0,
+    "PutDataProtectionPolicy": 5.0,
 }
 #: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
 #: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
@@ -224,7 +226,8 @@ class PolicyConfig:
     def event_aspects(self) -> tuple[str, ...]:
         """The event handlers this configuration deploys: deletion protection's only when a rule sets it."""
         return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()),
-                *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()))
+                *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()),
+                *(("data-protection",) if any(r.data_protection is not None for r in self.rules) else ()))
 
     @property
     def tag_keys(self) -> frozenset[str]:
@@ -280,7 +283,8 @@ RULE_RETENTION_MODES = (RetentionMode.MINIMUM.value, RetentionMode.EXACT.value)
 #: The JSON Schema of one ``governor:rules`` entry (docs/cdk.json.schema.json, editors); governor.rules is its parser.
 RULE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
-    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}, {"required": ["kmsKeyArn"]}],
+    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}, {"required": ["kmsKeyArn"]},
+              {"required": ["dataProtection"]}],
     "properties": {
         "name": {"type": "string", "minLength": 1},
         "match": {"type": "object", "additionalProperties": False, "properties": {
@@ -294,6 +298,9 @@ RULE_SCHEMA: dict[str, Any] = {
             "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH}}},
         "deletionProtection": {"type": "boolean"},
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
+        "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
+            "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
+            "mode": {"enum": ["minimum", "exact"]}}},
     },
 }
 _RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}

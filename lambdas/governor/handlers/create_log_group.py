@@ -142,6 +142,18 @@ def encryption_parts() -> EventParts:
     return _parts(Aspect.ENCRYPTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
 
 
+@cache
+def data_protection_parts() -> EventParts:
+    """A data protection policy per group (#21): no guard look-up either."""
+    return _parts(Aspect.DATA_PROTECTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def protect_data(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, data_protection_parts, Aspect.DATA_PROTECTION)
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def encrypt_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,0 +1,79 @@
+"""Data protection by rule (#21): the policy the API model describes put on a new group, a policy someone else set widened
+(never narrowed), a deletion by another principal repaired, through the real handler against localaws (G15)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from governor.handlers.create_log_group import protect_data
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
+from tests.conftest import call
+
+PROD = "/aws/lambda/prod-orders"
+OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
+RULES = [{"name": "pii", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "dataProtection": {"identifiers": ["EmailAddress"]}}]
+
+
+@pytest.fixture
+def masked(account: LocalAccount, configure: Any) -> str:
+    configure(rules=RULES)
+    account.create_log_group(PROD)
+    account.create_log_group("/aws/lambda/dev-orders")
+    return PROD
+
+
+def _identifiers(account: LocalAccount, name: str) -> list[str] | None:
+    document = account.logs.get_data_protection_policy(logGroupIdentifier=name).get("policyDocument")
+    if document is None:
+        return None
+    audit, redact = json.loads(document)["Statement"]
+    assert audit["DataIdentifier"] == redact["DataIdentifier"]
+    return sorted(arn.rsplit("/", 1)[-1] for arn in redact["DataIdentifier"])
+
+
+def test_a_new_group_the_rule_matches_gets_the_policy_and_the_others_none(account: LocalAccount, masked: str) -> None:
+    invocation = call(protect_data, sqs_batch([create_log_group_event(PROD), create_log_group_event("/aws/lambda/dev-orders")]))
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert account.calls["logs.GetDataProtectionPolicy"] == 0  # DescribeLogGroups said neither had a policy: none read
+    assert _identifiers(account, PROD) == ["EmailAddress"] and _identifiers(account, "/aws/lambda/dev-orders") is None
+    assert invocation.metrics()[("DataProtectionSet", None)] == 1
+
+
+def test_a_policy_someone_else_set_keeps_its_identifiers_and_gains_the_rules(account: LocalAccount, masked: str) -> None:
+    theirs = {"Name": "team", "Version": "2021-06-01", "Statement": [
+        {"Sid": "a", "DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/AwsSecretKey"], "Operation": {"Audit": {"FindingsDestination": {}}}},
+        {"Sid": "r", "DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/AwsSecretKey"], "Operation": {"Deidentify": {"MaskConfig": {}}}}]}
+    account.logs.put_data_protection_policy(logGroupIdentifier=PROD, policyDocument=json.dumps(theirs))
+
+    widened = call(protect_data, create_log_group_event(PROD))
+
+    assert (widened.result["action"], widened.result["reason"]) == ("put-data-protection-policy", "data-protection-narrower")
+    assert _identifiers(account, PROD) == ["AwsSecretKey", "EmailAddress"]
+
+
+def test_a_policy_deleted_by_another_principal_is_put_back(account: LocalAccount, masked: str) -> None:
+    call(protect_data, create_log_group_event(PROD))
+    account.logs.delete_data_protection_policy(logGroupIdentifier=PROD)
+
+    repaired = call(protect_data, log_group_call_event("DeleteDataProtectionPolicy", PROD, role_arn=OTHER_TOOL))
+
+    assert repaired.result["action"] == "put-data-protection-policy" and repaired.result["applied"] is True
+    assert _identifiers(account, PROD) == ["EmailAddress"]
+
+
+def test_localaws_refuses_a_document_the_model_forbids(account: LocalAccount, masked: str) -> None:
+    """G15's rules, each a sentence of PutDataProtectionPolicy's model: the governor's own documents pass them."""
+    lopsided = {"Statement": [
+        {"DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/EmailAddress"], "Operation": {"Audit": {"FindingsDestination": {}}}},
+        {"DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/Name"], "Operation": {"Deidentify": {"MaskConfig": {}}}}]}
+
+    with pytest.raises(ClientError) as refused:
+        account.logs.put_data_protection_policy(logGroupIdentifier=PROD, policyDocument=json.dumps(lopsided))
+
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException" and "match exactly" in str(refused.value)
