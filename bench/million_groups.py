@@ -64,6 +64,7 @@ class InMemoryLogs:
         #: Deletion protection and KMS keys (#21), set by a rules run.
         self.protected: set[str] = set()
         self.keys: dict[str, str] = {}
+        self.masking: dict[str, str] = {}
         self.account_policies: dict[str, dict[str, Any]] = {}
         #: When the account subscription policy was first written (simulated seconds into the run).
         self.policy_written_at_s: float | None = None
@@ -85,6 +86,7 @@ class InMemoryLogs:
             **({"retentionInDays": self.retention.get(name, 30)} if self.kind[name] == "compliant" or name in self.retention else {}),
             "deletionProtectionEnabled": name in self.protected,
             **({"kmsKeyId": self.keys[name]} if name in self.keys else {}),
+            **({"dataProtectionStatus": "ACTIVATED"} if name in self.masking else {}),
         } for name in page]
         answer: dict[str, Any] = {"logGroups": groups}
         if start + limit < len(self.names):
@@ -119,6 +121,14 @@ class InMemoryLogs:
     def associate_kms_key(self, logGroupName: str, kmsKeyId: str) -> None:
         self._cost("AssociateKmsKey")
         self.keys[logGroupName] = kmsKeyId
+
+    def get_data_protection_policy(self, logGroupIdentifier: str) -> dict[str, Any]:
+        self._cost("GetDataProtectionPolicy")
+        return {"policyDocument": self.masking[logGroupIdentifier]} if logGroupIdentifier in self.masking else {}
+
+    def put_data_protection_policy(self, logGroupIdentifier: str, policyDocument: str) -> None:
+        self._cost("PutDataProtectionPolicy")
+        self.masking[logGroupIdentifier] = policyDocument
 
     def describe_account_policies(self, policyType: str, **_: Any) -> dict[str, Any]:
         self._cost("DescribeAccountPolicies")
@@ -183,7 +193,7 @@ class InMemoryKms:
 #: "production" ones, by name) a year, deletion protection and a KMS key as well.
 RULES_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 RULES = [{"name": "production", "match": {"namePatterns": ["[036]$"]}, "retention": {"days": 365}, "deletionProtection": True,
-          "kmsKeyArn": RULES_KEY}]
+          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]}}]
 
 
 class InMemoryStore:
@@ -227,8 +237,8 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
         "subscription account-policy": run(groups, bulk_tags=True, subscription="account-policy"),
         "retention account-policy": run(groups, bulk_tags=True, retention="account-policy"),
         "both account-policy": run(groups, bulk_tags=True, subscription="account-policy", retention="account-policy"),
-        # #21: no native account-level form exists for deletion protection or a group's KMS key (the pinned model has one
-        # for data protection, which rules do not govern yet): these controls are per group in every mode.
+        # #21: no native account-level form exists for deletion protection or a group's KMS key; the pinned model has one
+        # for data protection (DATA_PROTECTION_POLICY), which the governor does not compile yet: these are per group.
         "per-group, rules with all controls": run(groups, bulk_tags=True, rules=True),
     }
     print(f"\nSide by side, {groups:,} log groups (simulated time at {bench_policy(SHIPPER).config.backfill_quota_share:.0%} of the published quotas):")

@@ -24,6 +24,7 @@ def test_million_group_simulation_runs_on_a_small_account(capsys) -> None:
     ruled = results["per-group, rules with all controls"]
     production = sum(1 for i in range(1_200) if str(i)[-1] in "036" and million_groups._kind(i, False) != "excluded")
     assert ruled["calls"]["PutLogGroupDeletionProtection"] == ruled["calls"]["AssociateKmsKey"] == production
+    assert ruled["calls"]["PutDataProtectionPolicy"] == production and "GetDataProtectionPolicy" not in ruled["calls"]
     assert ruled["summary"]["coverage"]["byControl"]["encryption"]["compliant"] == ruled["summary"]["coverage"]["governed"]
     assert native["simulated_s"] < results["per-group, tags in bulk"]["simulated_s"] / 10
     printed = capsys.readouterr().out
