@@ -40,7 +40,9 @@ def _by_reason(name: str, label: str) -> cloudwatch.MathExpression:
 class GovernorDashboard(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarms: Sequence[cloudwatch.IAlarm], event_queues: Sequence[sqs.IQueue],
                  dead_letter_queues: Sequence[sqs.IQueue], state_machine: sfn.IStateMachine,
-                 functions: Sequence[lambda_.IFunction], ship_logs: lambda_.IFunction | None) -> None:
+                 functions: Sequence[lambda_.IFunction], ship_logs: lambda_.IFunction | None, controls: Sequence[str] = ()) -> None:
+        """``controls``: the aspects the event handlers govern (subscription, retention, and what the rules add): one
+        compliance line each."""
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(14))
         coverage = [
@@ -51,7 +53,10 @@ class GovernorDashboard(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Coverage (each finished reconcile)", left=coverage, width=WIDTH * 2),
             cloudwatch.SingleValueWidget(title="Compliant, % of governed", width=WIDTH, metrics=[
-                _metric(names.COVERAGE_COMPLIANT_PERCENT, period=DAY, statistic="Minimum", label="compliant %")]),
+                _metric(names.COVERAGE_COMPLIANT_PERCENT, period=DAY, statistic="Minimum", label="compliant %"),
+                *(cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=names.COVERAGE_CONTROL_COMPLIANT_PERCENT,
+                                    dimensions_map={"service": SERVICE_NAME, "Control": control}, period=DAY, statistic="Minimum",
+                                    label=f"{control} %") for control in controls)]),
         )
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Decisions", width=WIDTH, left=[

@@ -350,6 +350,7 @@ class GovernorComposition:
             state_machine=self.backfill.state_machine,
             functions=[f.function for f in (*(f for f, _ in self.event_handlers), self.backfill.function)],
             ship_logs=self.ship_logs.function.function if self.ship_logs else None,
+            controls=[aspect for _, aspect in self.event_handlers],
         )
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
                   description="the governor's CloudWatch dashboard: coverage, decisions, errors, conflicts, runs, ship-logs, alarms")

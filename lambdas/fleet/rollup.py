@@ -64,6 +64,8 @@ class MemberStatus:
             "compliantPercent": coverage.get("compliantPercent"), "conflicts": sum((coverage.get("conflicts") or {}).values()),
             "optOuts": (coverage.get("excluded") or {}).get("excluded-tag", 0), "errors": coverage.get("errors"),
             "lastRun": coverage.get("finishedAt"), "runId": coverage.get("runId"),
+            # Per control (#21): each control's compliance, where the member's run reported it.
+            "byControl": {c: v.get("compliantPercent") for c, v in (coverage.get("byControl") or {}).items()},
             "receivedAt": self.report.received_at if self.report else None,
         }
 
@@ -91,8 +93,9 @@ def table(rows: Iterable[MemberStatus], *, now: float) -> str:
     """What `python -m cli fleet-status` prints."""
     header = f"{'account':<14}{'region':<16}{'groups':>9}{'governed':>10}{'compliant':>11}{'conflicts':>11}{'opt-outs':>10}{'errors':>8}  last report   status"
     lines = [header, "-" * len(header)]
-    silent = 0
+    silent = members = 0
     for member in rows:
+        members += 1
         row = member.as_dict()
         age = f"{(now - row['receivedAt']) / 3600:.0f} h ago" if row["receivedAt"] is not None else "never"
         status = "SILENT" if member.silent else "ok"
@@ -102,7 +105,9 @@ def table(rows: Iterable[MemberStatus], *, now: float) -> str:
         compliant = f"{row['compliantPercent']:.1f}%" if row["compliantPercent"] is not None else "-"
         lines.append(f"{row['account']:<14}{row['region']:<16}{_n(row['logGroups']):>9}{_n(row['governed']):>10}{compliant:>11}"
                      f"{_n(row['conflicts']):>11}{_n(row['optOuts']):>10}{_n(row['errors']):>8}  {age:<13} {status}")
-    lines.append(f"{len(lines) - 2} members, {silent} silent")
+        if row["byControl"]:
+            lines.append(" " * 30 + "per control: " + ", ".join(f"{c} {p:.1f}%" for c, p in sorted(row["byControl"].items()) if p is not None))
+    lines.append(f"{members} members, {silent} silent")
     return "\n".join(lines)
 
 

@@ -46,6 +46,8 @@ COVERAGE_DRIFT_REPAIRED = "CoverageDriftRepaired"
 #: Both also published with a Reason dimension.
 COVERAGE_EXCLUDED = "CoverageExcluded"
 COVERAGE_CONFLICTS = "CoverageConflicts"
+#: Per control (#21): the % of governed groups compliant for that control, dimension Control (subscription, retention, ...).
+COVERAGE_CONTROL_COMPLIANT_PERCENT = "CoverageControlCompliantPercent"
 #: Metric name -> key of the coverage report.
 COVERAGE = {
     COVERAGE_LOG_GROUPS: "logGroups", COVERAGE_GOVERNED: "governed", COVERAGE_COMPLIANT: "compliant",

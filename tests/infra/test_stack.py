@@ -408,6 +408,16 @@ def test_a_rule_with_data_protection_deploys_its_handler_with_only_those_calls(r
         assert "logs:PutDataProtectionPolicy" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
 
 
+def test_the_dashboard_shows_each_governed_controls_compliance(rules_stack: Synthesized, lambda_destination_stack: Synthesized) -> None:
+    def body(synthesized: Synthesized) -> str:
+        [dashboard] = synthesized.of_type("AWS::CloudWatch::Dashboard")
+        return json.dumps(dashboard["Properties"]["DashboardBody"])
+
+    for control in ("subscription", "retention", "protection", "encryption", "data-protection"):
+        assert f'\\"Control\\",\\"{control}\\"' in body(rules_stack)
+    assert "protection" not in body(lambda_destination_stack)  # no rule, no line
+
+
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
     assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
                                                                                                                            "encrypt_log_group", "protect_data"))]

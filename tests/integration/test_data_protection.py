@@ -77,3 +77,14 @@ def test_localaws_refuses_a_document_the_model_forbids(account: LocalAccount, ma
         account.logs.put_data_protection_policy(logGroupIdentifier=PROD, policyDocument=json.dumps(lopsided))
 
     assert refused.value.response["Error"]["Code"] == "InvalidParameterException" and "match exactly" in str(refused.value)
+
+
+def test_a_reconcile_puts_what_events_missed_and_counts_the_control(account: LocalAccount, masked: str) -> None:
+    import time
+
+    from tests.conftest import reconcile_runner
+
+    run = reconcile_runner(wall=time.time() + 2 * 86400)("nightly-1")
+
+    assert _identifiers(account, PROD) == ["EmailAddress"]
+    assert run.result["summary"]["coverage"]["byControl"]["data-protection"] == {"governed": 2, "compliant": 2, "compliantPercent": 100.0}

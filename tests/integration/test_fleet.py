@@ -154,3 +154,16 @@ def test_fleet_status_forget_removes_a_member_that_left(account: LocalAccount, t
     assert (code, err.getvalue().strip(), bad) == (0, "forgot 345678901234/eu-west-1: 2 rows removed", 2)
     reports, alarms = table.contents()
     assert {(r.account, r.region) for r in reports} == {MEMBERS[0]} and alarms == []
+
+
+def test_the_fleet_view_shows_each_members_compliance_per_control() -> None:
+    """#21: a member whose rules govern more controls reports each one's compliance; the fleet table prints it."""
+    from fleet.rollup import MemberReport, table
+
+    coverage = {"logGroups": 10, "governed": 9, "compliantPercent": 88.9, "conflicts": {}, "excluded": {}, "errors": 0,
+                "byControl": {"subscription": {"governed": 9, "compliant": 9, "compliantPercent": 100.0},
+                              "encryption": {"governed": 9, "compliant": 8, "compliantPercent": 88.9}}}
+    rows = statuses([MemberReport("111111111111", "eu-west-1", 1_000.0, coverage)], [], now=1_100.0)
+
+    assert rows[0].as_dict()["byControl"] == {"subscription": 100.0, "encryption": 88.9}
+    assert "per control: encryption 88.9%, subscription 100.0%" in table(rows, now=1_100.0)

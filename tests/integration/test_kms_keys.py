@@ -98,3 +98,19 @@ def test_a_key_taken_off_by_another_principal_is_associated_again_and_another_ke
     assert repaired.result["action"] == "associate-kms-key" and repaired.result["applied"] is True
     assert (replaced.result["action"], replaced.result["reason"]) == ("conflict", "other-kms-key")
     assert _key_of(account, PROD) == theirs  # left as that principal set it, and reported
+
+
+def test_a_reconcile_associates_what_events_missed_and_counts_the_control(account: LocalAccount, configure: Any) -> None:
+    import time
+
+    from tests.conftest import reconcile_runner
+
+    _configure(configure, _key(account, admits_logs=False))  # a key CloudWatch Logs may not use: every production group a conflict
+    account.create_log_group(PROD)
+    account.create_log_group("/aws/lambda/dev-orders")
+
+    run = reconcile_runner(wall=time.time() + 2 * 86400)("nightly-1")
+
+    coverage = run.result["summary"]["coverage"]
+    assert coverage["byControl"]["encryption"] == {"governed": 2, "compliant": 1, "compliantPercent": 50.0}
+    assert coverage["conflicts"] == {"kms-key-unusable": 1}

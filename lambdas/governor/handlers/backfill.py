@@ -231,4 +231,8 @@ def _publish_coverage(progress: Progress, store: S3RunStore) -> dict[str, Any] |
         with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
             if reason:
                 metric.add_dimension(name="Reason", value=reason)
+    for control, counts in report.get("byControl", {}).items():  # #21: each control's compliance, for the dashboard
+        with single_metric(name=metric_names.COVERAGE_CONTROL_COMPLIANT_PERCENT, unit=MetricUnit.Percent, value=counts["compliantPercent"],
+                           namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
+            metric.add_dimension(name="Control", value=control)
     return latest
