@@ -141,44 +141,22 @@ class GovernorComposition:
             statements=[*retention_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
             **common,
         )
-        self.protect = None
-        if "protection" in policy.event_aspects:
-            # A rule sets deletionProtection (#21): a handler of its own, with only that write.
-            self.protect = GovernorFunction(
-                self,
-                "ProtectLogGroup",
-                handler="governor.handlers.create_log_group.protect_log_group",
-                description="turns deletion protection on where the governance rules require it",
-                statements=[*protection_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
-                **common,
-            )
-        self.encrypt = None
-        if "encryption" in policy.event_aspects:
-            # A rule sets kmsKeyArn (#21): a handler of its own, reading those keys' policies and associating them.
-            self.encrypt = GovernorFunction(
-                self,
-                "EncryptLogGroup",
-                handler="governor.handlers.create_log_group.encrypt_log_group",
-                description="associates the governance rules' KMS keys with the log groups they match",
-                statements=[*encryption_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
-                **common,
-            )
-        self.protect_data = None
-        if "data-protection" in policy.event_aspects:
-            # A rule sets dataProtection (#21): a handler of its own, reading and putting groups' data protection policies.
-            self.protect_data = GovernorFunction(
-                self,
-                "ProtectData",
-                handler="governor.handlers.create_log_group.protect_data",
-                description="puts the governance rules' data protection policies (audit and mask) on the log groups they match",
-                statements=[*data_protection_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
-                **common,
-            )
+        # The controls a rule sets (#21): a handler of its own each, deployed only when a rule sets it, with only its calls.
+        ruled = {
+            "protection": ("ProtectLogGroup", "protect_log_group", "turns deletion protection on where the governance rules require it",
+                           protection_statements),
+            "encryption": ("EncryptLogGroup", "encrypt_log_group", "associates the governance rules' KMS keys with the log groups they "
+                           "match (each key's policy read first)", encryption_statements),
+            "data-protection": ("ProtectData", "protect_data", "puts the governance rules' data protection policies (audit and mask) on "
+                                "the log groups they match", data_protection_statements),
+        }
         #: Each event handler and the aspect it governs.
-        self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention"),
-                               *([(self.protect, "protection")] if self.protect else []),
-                               *([(self.encrypt, "encryption")] if self.encrypt else []),
-                               *([(self.protect_data, "data-protection")] if self.protect_data else [])]
+        self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention")]
+        for aspect, (construct_id, entry, description, statements) in ruled.items():
+            if aspect in policy.event_aspects:
+                function = GovernorFunction(self, construct_id, handler=f"governor.handlers.create_log_group.{entry}", description=description,
+                                            statements=[*statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)], **common)
+                self.event_handlers.append((function, aspect))
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
@@ -231,9 +209,8 @@ class GovernorComposition:
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        *(protection_statements(self, policy) if self.protect else []),
-                        *(encryption_statements(self, policy) if self.encrypt else []),
-                        *(data_protection_statements(self, policy) if self.protect_data else []), self.state.statement(RECONCILE_ACTIONS),
+                        *(st for aspect, (*_, statements) in ruled.items() if aspect in policy.event_aspects for st in statements(self, policy)),
+                        self.state.statement(RECONCILE_ACTIONS),
                         *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
             powertools_layer=layer,

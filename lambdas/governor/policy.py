@@ -411,18 +411,23 @@ class Policy:
         return Decision(Action.SET_RETENTION, Reason.ORPHANED, f"its function no longer exists; shorten to {orphan_days} days (never deleted)",
                         retention_days=orphan_days)
 
-    def protection(self, facts: LogGroupFacts) -> Decision:
-        """Deletion protection (#21), as the group's deletionProtection rule says. The governor turns it on, never off:
-        a rule of false only stops a later rule's true, and protection someone else set stays."""
+    def _ruled(self, facts: LogGroupFacts, control: str, unmanaged: Reason) -> Decision | Resolved:
+        """A control only rules set: scope first (a name excluded costs no tag read), then the rule that decides it (a
+        group no rule names is left as it is), then the exclusion tags. A Decision ends it; else the deciding rule."""
         excluded = self._excluded_by_name(facts.name)
         if excluded:
             return excluded
-        resolved = self.resolve(facts, DELETION_PROTECTION)
+        resolved = self.resolve(facts, control)
         if resolved.value is None:
-            return Decision(Action.LEAVE, Reason.PROTECTION_UNMANAGED, "no rule sets deletionProtection")
-        excluded = self._excluded_by_tag(facts)
-        if excluded:
-            return excluded
+            return Decision(Action.LEAVE, unmanaged, f"no rule sets {control}")
+        return self._excluded_by_tag(facts) or resolved
+
+    def protection(self, facts: LogGroupFacts) -> Decision:
+        """Deletion protection (#21), as the group's deletionProtection rule says. The governor turns it on, never off:
+        a rule of false only stops a later rule's true, and protection someone else set stays."""
+        resolved = self._ruled(facts, DELETION_PROTECTION, Reason.PROTECTION_UNMANAGED)
+        if isinstance(resolved, Decision):
+            return resolved
         source = resolved.rule.source if resolved.rule else "no rule"
         if not resolved.value:
             state = "on, as someone set it; the governor never turns it off" if facts.deletion_protection else "off"
@@ -434,15 +439,9 @@ class Policy:
     def encryption(self, facts: LogGroupFacts) -> Decision:
         """A KMS key per group (#21), as the group's kmsKeyArn rule says. Only what is ingested after the association is
         encrypted with the key (AssociateKmsKey, the model). The governor takes no key off and replaces none."""
-        excluded = self._excluded_by_name(facts.name)
-        if excluded:
-            return excluded
-        resolved = self.resolve(facts, KMS_KEY)
-        if resolved.value is None:
-            return Decision(Action.LEAVE, Reason.KMS_KEY_UNMANAGED, "no rule sets kmsKeyArn")
-        excluded = self._excluded_by_tag(facts)
-        if excluded:
-            return excluded
+        resolved = self._ruled(facts, KMS_KEY, Reason.KMS_KEY_UNMANAGED)
+        if isinstance(resolved, Decision):
+            return resolved
         source = resolved.rule.source if resolved.rule else "no rule"
         if facts.kms_key_id == resolved.value:
             return Decision(Action.LEAVE, Reason.KMS_KEY_ASSOCIATED, f"encrypted with {resolved.value}, as {source} requires")
@@ -456,15 +455,9 @@ class Policy:
         """A data protection policy (#21), as the group's dataProtection rule says: audit and mask its identifiers in what is
         ingested from now on (PutDataProtectionPolicy, the model). ``minimum`` never narrows a policy someone else set:
         their identifiers stay and the rule's are added; ``exact`` makes it the rule's. No policy is ever deleted."""
-        excluded = self._excluded_by_name(facts.name)
-        if excluded:
-            return excluded
-        resolved = self.resolve(facts, DATA_PROTECTION)
-        if resolved.value is None:
-            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED, "no rule sets dataProtection")
-        excluded = self._excluded_by_tag(facts)
-        if excluded:
-            return excluded
+        resolved = self._ruled(facts, DATA_PROTECTION, Reason.DATA_PROTECTION_UNMANAGED)
+        if isinstance(resolved, Decision):
+            return resolved
         source, wanted = resolved.rule.source if resolved.rule else "no rule", set(resolved.value.identifiers)
         current = masked_identifiers(facts.data_protection_document)
         if current is None:

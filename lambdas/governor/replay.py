@@ -173,11 +173,9 @@ class Replayer:
             return ReplayResult(skipped="replayWindowMinutes is null")
         if group_created_ms is None or now_s * 1000 - group_created_ms > (window * 60 + RESUME_HORIZON_S) * 1000:
             return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")  # no call made
-        if (refused := self._unreplayable()) is not None:
-            return ReplayResult(skipped=refused)
-        earlier = self.ledger.replay_progress(log_group)
-        if earlier is not None and earlier.done:
-            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        earlier = self._earlier(log_group)
+        if isinstance(earlier, ReplayResult):
+            return earlier
         if earlier is None:
             ours = self.source.own_filter(log_group, config.filter_name)
             if ours is None:
@@ -195,11 +193,9 @@ class Replayer:
                 stop_by_s: float | None = None) -> ReplayResult:
         """``cli apply --replay-hours``: what a group with the governor's filter held from ``since_ms`` (event timestamps)
         until the filter existed. Recorded in the same place as a new group's replay, so neither sends an event twice."""
-        if (refused := self._unreplayable()) is not None:
-            return ReplayResult(skipped=refused)
-        earlier = self.ledger.replay_progress(log_group)
-        if earlier is not None and earlier.done:
-            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        earlier = self._earlier(log_group)
+        if isinstance(earlier, ReplayResult):
+            return earlier
         if earlier is None:
             ours = self.own_filter(log_group)
             if ours is None:
@@ -235,6 +231,15 @@ class Replayer:
             if truncated and following is not None:
                 return ReplayMeasure(count, size, truncated, truncated_more=True)
         return ReplayMeasure(count, size, truncated)
+
+    def _earlier(self, log_group: str) -> ReplayProgress | ReplayResult | None:
+        """What an earlier attempt did for the group (None: nothing), or why nothing is to be sent."""
+        if (refused := self._unreplayable()) is not None:
+            return ReplayResult(skipped=refused)
+        earlier = self.ledger.replay_progress(log_group)
+        if earlier is not None and earlier.done:
+            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        return earlier
 
     def _unreplayable(self) -> str | None:
         destination = self._policy().config.destination
