@@ -484,6 +484,12 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
         if answer.code:
             return answer.code
         runner.native_changes = answer.changes
+    if args.mode in ("plan", "apply") and settings.policy.data_protection_via is Via.ACCOUNT_POLICY:
+        logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config())
+        answer = native.data_protection_plan_and_apply(logs, settings.policy, apply=args.mode == "apply", out=stderr, stderr=stderr)
+        if answer.code:
+            return answer.code
+        runner.native_changes += answer.changes
     code, summary = runner.run(mode=args.mode, checkpoint=args.checkpoint)
     return runner.finish(code, summary)
 

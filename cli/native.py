@@ -113,3 +113,29 @@ def plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, allow_shorte
 
 def _days(value: str) -> float:
     return float("inf") if value == "NEVER_EXPIRE" else float(value)
+
+
+def data_protection_plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, out: TextIO, stderr: TextIO) -> Answer:
+    """``plan|apply`` with dataProtectionVia account-policy (#21): the account's one DATA_PROTECTION_POLICY, as the
+    configuration's every-group dataProtection rule says. Another policy in the account's one slot is not replaced."""
+    from governor.native_data_protection import POLICY_NAME, POLICY_TYPE, compile_data_protection
+    from governor.policy import masked_identifiers
+
+    wanted = compile_data_protection(config)
+    if wanted is None:
+        return Answer(0)
+    present = logs.describe_account_policies(policyType=POLICY_TYPE).get("accountPolicies", [])
+    foreign = [p["policyName"] for p in present if p["policyName"] != POLICY_NAME]
+    if foreign:
+        print(f"log-group-governor: the account's data protection policy slot holds {foreign[0]!r}, not the governor's; nothing was "
+              "written (delete it, or use dataProtectionVia per-group)", file=stderr)
+        return Answer(1)
+    ours = next((p["policyDocument"] for p in present), None)
+    same = masked_identifiers(ours) == set(wanted.identifiers) if ours else False
+    print(f"native data protection policy (dataProtectionVia account-policy): {POLICY_NAME} masks {', '.join(wanted.identifiers)} in "
+          f"every log group; {'in place' if same else 'to be written' if not apply else 'written'} (it masks what is ingested "
+          "from then on)", file=out)
+    if same or not apply:
+        return Answer(0, 0 if same else 1)
+    logs.put_account_policy(**wanted.request())
+    return Answer(0)

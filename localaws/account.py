@@ -162,7 +162,7 @@ class MotoGaps:
             self.data_protection.pop(key, None)
             return _Answered(), {}
         document = request.get("policyDocument", "")
-        problem = _data_protection_problem(document)
+        problem = data_protection_problem(document)
         if problem:
             return _refused("InvalidParameterException", problem)
         self.data_protection[key] = document
@@ -320,7 +320,7 @@ def _refused(code: str, message: str) -> Any:
     return _Answered(400), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
 
-def _data_protection_problem(document: str) -> str | None:
+def data_protection_problem(document: str) -> str | None:
     if len(document) > 30_720:
         return "the policy document can be up to 30,720 characters"
     try:

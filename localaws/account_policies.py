@@ -30,6 +30,8 @@ from typing import Any
 
 SUBSCRIPTION = "SUBSCRIPTION_FILTER_POLICY"
 RETENTION = "RETENTION_POLICY"
+#: One per account and region (AWS-FACTS); its document is a group's data protection policy's (G15).
+DATA_PROTECTION = "DATA_PROTECTION_POLICY"
 #: "Valid values are 30, 60, 90, ... and 3653", or the string NEVER_EXPIRE.
 RETENTION_DAYS = (30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)
 NEVER_EXPIRE = "NEVER_EXPIRE"
@@ -91,7 +93,18 @@ class AccountPolicies:
             if request.get("dryRun"):
                 return {"dryRunResult": self._dry_run(groups, change=(name, document, prefixes))}
             return {"accountPolicy": self._store(name, policy_type, document, selection, prefixes).as_api(self.account_id)}
-        raise Refused("InvalidParameterException", f"policyType {policy_type!r} is not modelled here (only {SUBSCRIPTION}, {RETENTION})")
+        if policy_type == DATA_PROTECTION:
+            others = [n for (t, n) in self.policies if t == DATA_PROTECTION and n != name]
+            if others:
+                raise Refused("LimitExceededException", f"the account already has a data protection policy ({others[0]})")
+            from .account import data_protection_problem
+
+            problem = data_protection_problem(document)
+            if problem:
+                raise Refused("InvalidParameterException", problem)
+            return {"accountPolicy": self._store(name, policy_type, document, selection, None).as_api(self.account_id)}
+        raise Refused("InvalidParameterException", f"policyType {policy_type!r} is not modelled here (only {SUBSCRIPTION}, {RETENTION}, "
+                                                   f"{DATA_PROTECTION})")
 
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         policy_type, names = request.get("policyType"), request.get("policyName")

@@ -418,6 +418,15 @@ def test_the_dashboard_shows_each_governed_controls_compliance(rules_stack: Synt
     assert "protection" not in body(lambda_destination_stack)  # no rule, no line
 
 
+def test_data_protection_through_the_accounts_policy_deploys_no_handler_for_it() -> None:
+    synthesized = synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, createTrail=False, dataProtectionVia="account-policy",
+                             rules=[{"name": "pii everywhere", "dataProtection": {"identifiers": ["EmailAddress"]}}])
+
+    assert not [f for f in synthesized.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("protect_data")]
+    backfill = _actions(synthesized.role_policy_of(synthesized.function("governor.handlers.backfill.handler")))
+    assert "logs:PutDataProtectionPolicy" not in backfill  # `log-group-governor apply` writes the account's policy
+
+
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
     assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
                                                                                                                            "encrypt_log_group", "protect_data"))]

@@ -88,3 +88,74 @@ def test_a_reconcile_puts_what_events_missed_and_counts_the_control(account: Loc
 
     assert _identifiers(account, PROD) == ["EmailAddress"]
     assert run.result["summary"]["coverage"]["byControl"]["data-protection"] == {"governed": 2, "compliant": 2, "compliantPercent": 100.0}
+
+
+# --- dataProtectionVia account-policy: the account's one DATA_PROTECTION_POLICY ----------------------------
+
+EVERY_GROUP = json.dumps([{"name": "pii everywhere", "dataProtection": {"identifiers": ["EmailAddress"]}}])
+
+
+@pytest.fixture
+def native(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from pathlib import Path
+
+    import boto3
+
+    import cli.__main__ as cli
+
+    monkeypatch.setattr(cli.boto3, "Session", lambda **_: boto3.DEFAULT_SESSION)
+    repo_cdk_json = Path(__file__).resolve().parents[2] / "cdk.json"
+
+    def run(mode: str, *args: str) -> tuple[int, str]:
+        import io
+
+        err = io.StringIO()
+        code = cli.main([mode, "--context", str(repo_cdk_json), "--region", account.region, "--no-progress", "--no-count", "--output", "/dev/null",
+                         "-c", f"destinationArn={shipper_arn}", "-c", "dataProtectionVia=account-policy", "-c", "excludeTags={}",
+                         "-c", f"rules={EVERY_GROUP}", *args], stderr=err)
+        return code, err.getvalue()
+    return run
+
+
+def _account_policies(account: LocalAccount) -> list[dict[str, Any]]:
+    return account.logs.describe_account_policies(policyType="DATA_PROTECTION_POLICY")["accountPolicies"]
+
+
+def test_plan_says_apply_writes_the_accounts_data_protection_policy_once_and_no_group_gets_its_own(account: LocalAccount, native: Any) -> None:
+    account.create_log_group(PROD)
+
+    code, planned = native("plan", "--detailed-exitcode")
+    assert code == 6 and "masks EmailAddress in every log group; to be written" in planned and _account_policies(account) == []
+
+    code, applied = native("apply")
+    [written] = _account_policies(account)
+    assert code == 0 and written["policyName"] == "log-group-governor-data-protection"
+    assert json.loads(written["policyDocument"])["Statement"][1]["Operation"] == {"Deidentify": {"MaskConfig": {}}}
+    assert account.calls["logs.PutDataProtectionPolicy"] == 0  # the account's policy, not a group's
+
+    code, again = native("plan", "--detailed-exitcode")
+    assert code == 0 and "; in place" in again
+
+
+def test_another_data_protection_policy_in_the_accounts_one_slot_is_not_replaced(account: LocalAccount, native: Any) -> None:
+    from governor.policy import data_protection_document
+
+    account.logs.put_account_policy(policyName="security-team", policyType="DATA_PROTECTION_POLICY", scope="ALL",
+                                    policyDocument=data_protection_document(["AwsSecretKey"], "theirs"))
+
+    code, refused = native("apply")
+
+    assert code == 1 and "slot holds 'security-team'" in refused
+    assert [p["policyName"] for p in _account_policies(account)] == ["security-team"]
+
+
+@pytest.mark.parametrize("overrides, says", [
+    ({"rules": [{"match": {"namePrefixes": ["/prod/"]}, "dataProtection": {"identifiers": ["EmailAddress"]}}]}, "selects groups"),
+    ({"rules": [{"dataProtection": {"identifiers": ["EmailAddress"]}}], "excludePrefixes": ["/sandbox/"]}, "masks every group of the account"),
+])
+def test_what_the_accounts_one_policy_cannot_say_is_refused(overrides: dict[str, Any], says: str) -> None:
+    from governor.config import ConfigError, parse_policy_config
+
+    with pytest.raises(ConfigError, match=says):
+        parse_policy_config({"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x", "dataProtectionVia": "account-policy",
+                             **overrides})

@@ -209,6 +209,8 @@ class PolicyConfig:
     replay_window_minutes: int | None = DEFAULT_REPLAY_WINDOW_MINUTES
     replay_max_events: int = DEFAULT_REPLAY_MAX_EVENTS
     replay_max_bytes: int = DEFAULT_REPLAY_MAX_BYTES
+    #: ``dataProtectionVia``: a policy per group (the protect-data handler), or the account's one DATA_PROTECTION_POLICY.
+    data_protection_via: Via = Via.PER_GROUP
     #: ``governor:rules`` (governor.rules.Rule), in order; the flat keys' rules follow them (``all_rules``).
     rules: tuple[Any, ...] = ()
     #: The same, as configured (the canonical form carries them back).
@@ -227,7 +229,8 @@ class PolicyConfig:
         """The event handlers this configuration deploys: deletion protection's only when a rule sets it."""
         return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()),
                 *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()),
-                *(("data-protection",) if any(r.data_protection is not None for r in self.rules) else ()))
+                *(("data-protection",) if self.data_protection_via is Via.PER_GROUP and any(r.data_protection is not None for r in self.rules)
+                  else ()))
 
     @property
     def tag_keys(self) -> frozenset[str]:
@@ -272,6 +275,7 @@ class PolicyConfig:
             "replayWindowMinutes": self.replay_window_minutes,
             "replayMaxEvents": self.replay_max_events,
             "replayMaxBytes": self.replay_max_bytes,
+            "dataProtectionVia": self.data_protection_via.value,
             "rules": list(self.rules_raw),
         }
 
@@ -383,6 +387,11 @@ POLICY = Keys(
         "counted as truncated and reported.", example=50_000, schema={"minimum": 1, "maximum": 1_000_000}),
     Key("replayMaxBytes", int, DEFAULT_REPLAY_MAX_BYTES, "The most message bytes replayed for one group (1024 to 104857600).",
         example=20 * 1024 * 1024, schema={"minimum": 1024, "maximum": 100 * 1024 * 1024}),
+    Key("dataProtectionVia", str, Via.PER_GROUP.value, "per-group: a data protection policy on each group a dataProtection rule "
+        "matches (the protect-data handler). account-policy: the account's one DATA_PROTECTION_POLICY, written by "
+        "log-group-governor apply, from a dataProtection rule that matches every group; refused at synth where it cannot say the "
+        "same thing (a rule that selects, or exclusions it would mask anyway).", example="account-policy",
+        schema={"enum": [v.value for v in Via]}),
     Key("rules", list, [], "Governance rules, in order (docs/rules.md): each has a match (namePrefixes, namePatterns, tags, "
         "logGroupClasses; all given must hold) and sets any of retention ({days, mode}), shipping ({enabled, filterPattern}) and "
         "deletionProtection. Per control, the first matching rule that sets it decides; the flat keys above follow as the last "
@@ -509,7 +518,19 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         raise ConfigError("rules: retentionVia account-policy compiles retention from defaultRetentionDays and retentionOverrides only "
                           "(native policies select by name prefix); move rules' retention there, or use retentionVia per-group")
 
+    via_data_protection = _via(raw, "dataProtectionVia")
+    if via_data_protection is Via.ACCOUNT_POLICY:
+        selecting = [r.source for r in rules if r.data_protection is not None and r.match.to_json()]
+        if selecting:
+            raise ConfigError(f"rules: {selecting[0]} selects groups, but dataProtectionVia account-policy writes the account's one "
+                              "DATA_PROTECTION_POLICY, which applies to every group; give that rule no match, or use dataProtectionVia per-group")
+        scoped = [k for k in ("excludePrefixes", "excludePatterns", "excludeTags", "shippingPathLogGroups") if POLICY.read(raw, k)]
+        if scoped and any(r.data_protection is not None for r in rules):
+            raise ConfigError(f"dataProtectionVia account-policy masks every group of the account, {scoped[0]}'s too, which the "
+                              "configuration leaves alone; use dataProtectionVia per-group")
+
     return PolicyConfig(
+        data_protection_via=via_data_protection,
         rules=rules,
         rules_raw=tuple(rules_raw),
         replay_window_minutes=replay_window,
