@@ -17,6 +17,7 @@ import pytest
 from governor.handlers import backfill as backfill_handler
 from governor.handlers import create_log_group as handlers
 from governor.config import ENV_CONFIG, ENV_OWN_PRINCIPALS, ENV_REPORTS_BUCKET, ENV_STATE_TABLE
+from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from localaws.account import LocalAccount, local_account
 from localaws.lambda_runtime import invoke
 
@@ -27,6 +28,8 @@ STATE_TABLE = "governor-state"
 OWN_ROLES = ["arn:aws:iam::123456789012:role/governor-SubscribeLogGroupRole", "arn:aws:iam::123456789012:role/governor-SetRetentionRole",
              "arn:aws:iam::123456789012:role/governor-BackfillFunctionRole"]
 TIMEOUTS_MS = {"backfill": 900_000}
+#: Every other function: the event handlers' timeout in the stack (a batch of 50 fits in it on a busy machine too).
+DEFAULT_TIMEOUT_MS = EVENT_HANDLER_TIMEOUT_S * 1000
 #: Quotas high enough that pacing costs nothing in tests that are not about pacing.
 FAST_QUOTAS = {"DescribeLogGroups": 1e4, "DescribeSubscriptionFilters": 1e4, "PutSubscriptionFilter": 1e4,
                "PutRetentionPolicy": 1e4, "ListTagsForResource": 1e4, "DeleteSubscriptionFilter": 1e4, "FilterLogEvents": 1e4}
@@ -100,7 +103,7 @@ class Invocation:
 def call(handler: Callable[[Any, Any], Any], event: Any, function_name: str = "governor") -> Invocation:
     """Call a handler as Lambda would (with the timeout the stack gives it), capturing what it prints."""
     out = io.StringIO()
-    result = invoke(handler, event, function_name=function_name, out=out, timeout_ms=TIMEOUTS_MS.get(function_name, 60_000))
+    result = invoke(handler, event, function_name=function_name, out=out, timeout_ms=TIMEOUTS_MS.get(function_name, DEFAULT_TIMEOUT_MS))
     return Invocation(result, out.getvalue())
 
 
@@ -108,7 +111,7 @@ def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: 
                  timeout_ms: int | None = None) -> tuple[BaseException, Invocation]:
     out = io.StringIO()
     with pytest.raises(Exception) as raised:
-        invoke(handler, event, function_name=function_name, out=out, timeout_ms=timeout_ms or TIMEOUTS_MS.get(function_name, 60_000))
+        invoke(handler, event, function_name=function_name, out=out, timeout_ms=timeout_ms or TIMEOUTS_MS.get(function_name, DEFAULT_TIMEOUT_MS))
     return raised.value, Invocation(None, out.getvalue())
 
 
