@@ -162,7 +162,7 @@ class MotoGaps:
             self.data_protection.pop(key, None)
             return _Answered(), {}
         document = request.get("policyDocument", "")
-        problem = data_protection_problem(document)
+        problem = data_protection_problem(document, existing=logs_backends[key[0]][key[1]].groups)
         if problem:
             return _refused("InvalidParameterException", problem)
         self.data_protection[key] = document
@@ -320,7 +320,7 @@ def _refused(code: str, message: str) -> Any:
     return _Answered(400), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
 
 
-def data_protection_problem(document: str) -> str | None:
+def data_protection_problem(document: str, existing: Any = None) -> str | None:
     if len(document) > 30_720:
         return "the policy document can be up to 30,720 characters"
     try:
@@ -335,6 +335,9 @@ def data_protection_problem(document: str) -> str | None:
         return "the second block's Deidentify action must contain an empty MaskConfig object"
     if audit.get("DataIdentifier") != redact.get("DataIdentifier") or not audit.get("DataIdentifier"):
         return "the contents of the two DataIdentifier arrays must match exactly"
+    findings = audit_op["Audit"]["FindingsDestination"].get("CloudWatchLogs", {}).get("LogGroup")
+    if findings and existing is not None and findings not in existing:
+        return f"the audit findings destination {findings} must already exist"
     return None
 
 

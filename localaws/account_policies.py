@@ -99,7 +99,7 @@ class AccountPolicies:
                 raise Refused("LimitExceededException", f"the account already has a data protection policy ({others[0]})")
             from .account import data_protection_problem
 
-            problem = data_protection_problem(document)
+            problem = data_protection_problem(document, existing={g["logGroupName"] for g in groups})
             if problem:
                 raise Refused("InvalidParameterException", problem)
             return {"accountPolicy": self._store(name, policy_type, document, selection, None).as_api(self.account_id)}

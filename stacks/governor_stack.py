@@ -224,12 +224,19 @@ class GovernorComposition:
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (*(f for f, _ in self.event_handlers), self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
-        for function, _ in self.event_handlers:
+        audits = any(r.data_protection and r.data_protection.audit_log_group for r in policy.rules)
+        for function, aspect in self.event_handlers:
             why = [*(["account-level policies (Put/DescribeAccountPolicies) belong to the account and region, not to a log group"]
                      if account_subscription and function is self.subscribe else []),
-                   *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.tag_keys else [])]
+                   *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.tag_keys else []),
+                   *(["an audit findings log delivery (logs:CreateLogDelivery) takes only *"] if audits and aspect == "data-protection" else [])]
             if why:
                 acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", "; ".join(why))
+        if audits and "data-protection" in policy.event_aspects:  # the handler and the backfill put such policies
+            account_logs = self._log_groups_finding().removesuffix(":log-group:*") + ":*"
+            for function in (*(f for f, a in self.event_handlers if a == "data-protection"), self.backfill.function):
+                acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{account_logs}]",
+                            "the log group resource policy that lets audit findings be delivered is the account's and region's, not a group's")
         if account_subscription:
             acknowledge(self.backfill.function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                         "account-level policies (Put/Describe/DeleteAccountPolicy) belong to the account and region, not to a "
@@ -459,10 +466,19 @@ def encryption_statements(scope: Construct, policy: PolicyConfig) -> list[iam.Po
 
 
 def data_protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
-    """Data protection (#21): the group's look-up and tags, its policy read (only when it has one) and put."""
+    """Data protection (#21): the group's look-up and tags, its policy read (only when it has one) and put. Audit findings
+    sent to a log group are a log delivery: the rights CloudWatch Logs asks of whoever sets one up (the vended logs page's
+    "AllowUpdatesToResourcePolicyCWL", and CreateLogDelivery) are granted only when a rule names an audit log group; that
+    these are the ones a data protection policy needs is *assumed*."""
     groups = log_groups_arn(scope)
-    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"],
-                                resources=[groups]), *_tag_statements(policy, groups)]
+    statements = [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"],
+                                      resources=[groups]), *_tag_statements(policy, groups)]
+    if any(r.data_protection and r.data_protection.audit_log_group for r in policy.rules):
+        stack = Stack.of(scope)
+        statements += [iam.PolicyStatement(actions=["logs:PutResourcePolicy", "logs:DescribeResourcePolicies"],
+                                           resources=[f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"]),
+                       iam.PolicyStatement(actions=["logs:CreateLogDelivery"], resources=["*"])]
+    return statements
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

@@ -75,9 +75,10 @@ class DestinationUnavailable(Exception):
     kept and retried, since fixing the destination fixes it."""
 
 
-class KeyRefused(Exception):
+class ConfigurationRefused(Exception):
     """AssociateKmsKey refused the key (InvalidParameterException: "the KMS key does not exist or ... is disabled", the
-    model; a key policy that does not admit CloudWatch Logs too): asking again cannot help until the key is fixed."""
+    model; a key policy that does not admit CloudWatch Logs too), or PutDataProtectionPolicy refused the document (an audit
+    findings destination that does not exist): asking again cannot help until the configuration is fixed."""
 
 
 class ExpiredPageToken(Exception):
@@ -442,7 +443,7 @@ class LogsGateway:
             self._call("AssociateKmsKey", "associate_kms_key", logGroupName=log_group, kmsKeyId=key_arn)
         except ClientError as error:
             if _error_code(error) == "InvalidParameterException":
-                raise KeyRefused(str(error)) from error
+                raise ConfigurationRefused(str(error)) from error
             raise _gone_or(error, log_group) from error
 
     def data_protection_policy(self, log_group: str) -> str | None:
@@ -456,6 +457,8 @@ class LogsGateway:
         try:
             self._call("PutDataProtectionPolicy", "put_data_protection_policy", logGroupIdentifier=log_group, policyDocument=document)
         except ClientError as error:
+            if _error_code(error) == "InvalidParameterException":
+                raise ConfigurationRefused(str(error)) from error  # the configuration's to fix (an audit group that is missing...)
             raise _gone_or(error, log_group) from error
 
     def put_retention_policy(self, log_group: str, days: int) -> None:

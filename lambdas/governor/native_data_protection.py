@@ -34,4 +34,4 @@ def compile_data_protection(config: PolicyConfig) -> NativeDataProtection | None
         return None
     partition = config.destination.partition if config.destination else "aws"
     return NativeDataProtection(control.identifiers, data_protection_document(list(control.identifiers), "every log group of the account",
-                                                                              partition))
+                                                                              partition, audit_log_group=control.audit_log_group))

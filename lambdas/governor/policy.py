@@ -201,6 +201,8 @@ class Reason(str, Enum):
     #: exact: the group's policy masks others too; replaced by the rule's.
     DATA_PROTECTION_DIFFERS = "data-protection-differs"
     DATA_PROTECTION_COMPLIANT = "data-protection-compliant"
+    #: PutDataProtectionPolicy refused the rule's policy (its audit log group missing, say): fix the rule.
+    DATA_PROTECTION_REFUSED = "data-protection-refused"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -458,19 +460,27 @@ class Policy:
         resolved = self._ruled(facts, DATA_PROTECTION, Reason.DATA_PROTECTION_UNMANAGED)
         if isinstance(resolved, Decision):
             return resolved
-        source, wanted = resolved.rule.source if resolved.rule else "no rule", set(resolved.value.identifiers)
-        current = masked_identifiers(facts.data_protection_document)
+        control = resolved.value
+        source, wanted = resolved.rule.source if resolved.rule else "no rule", set(control.identifiers)
+        if facts.name == control.audit_log_group:
+            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED, f"receives the audit findings of {source}: not audited into itself")
+        current, their_audit = masked_identifiers(facts.data_protection_document), audit_log_group(facts.data_protection_document)
+        # minimum keeps an audit destination someone else chose; the rule's goes where there is none (or with exact).
+        audit = control.audit_log_group if control.exact or their_audit is None else their_audit
+
+        def put(identifiers: set[str]) -> str:
+            return data_protection_document(sorted(identifiers), facts.name, self._partition, audit_log_group=audit)
         if current is None:
             return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_MISSING, f"{source}: audit and mask {', '.join(sorted(wanted))}",
-                            data_protection_document=data_protection_document(sorted(wanted), facts.name, self._partition))
-        if current == wanted or (current >= wanted and not resolved.value.exact):
+                            data_protection_document=put(wanted))
+        if (current == wanted or (current >= wanted and not control.exact)) and audit == their_audit:
             return Decision(Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, f"masks {', '.join(sorted(current))}, as {source} requires")
-        if resolved.value.exact:
+        if control.exact:
             return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, f"{source} (exact): mask {', '.join(sorted(wanted))} "
-                            f"instead of {', '.join(sorted(current))}", data_protection_document=data_protection_document(sorted(wanted), facts.name, self._partition))
-        merged = sorted(current | wanted)
-        return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER, f"{source}: add {', '.join(sorted(wanted - current))} "
-                        f"to the identifiers masked ({', '.join(sorted(current))} stay)", data_protection_document=data_protection_document(merged, facts.name, self._partition))
+                            f"instead of {', '.join(sorted(current))}", data_protection_document=put(wanted))
+        return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER, f"{source}: add {', '.join(sorted(wanted - current)) or 'nothing'} "
+                        f"to the identifiers masked ({', '.join(sorted(current))} stay)"
+                        + (f"; audit findings to {audit}" if audit != their_audit else ""), data_protection_document=put(current | wanted))
 
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
@@ -573,14 +583,25 @@ def _context_matches(condition: Any, group_arn: str) -> bool:
 DATA_PROTECTION_POLICY_NAME = "log-group-governor"
 
 
-def data_protection_document(identifiers: Sequence[str], log_group: str, partition: str = "aws") -> str:
-    """The policy document the model describes: an Audit block (with a FindingsDestination object, here empty) and a
-    Deidentify block (``"MaskConfig": {}``), their DataIdentifier arrays the same."""
+def data_protection_document(identifiers: Sequence[str], log_group: str, partition: str = "aws", *, audit_log_group: str | None = None) -> str:
+    """The policy document the model describes: an Audit block (its FindingsDestination object empty, or naming the log
+    group that receives the findings) and a Deidentify block (``"MaskConfig": {}``), their DataIdentifier arrays the same."""
     arns = [f"arn:{partition}:dataprotection::aws:data-identifier/{name}" for name in identifiers]
+    findings = {"CloudWatchLogs": {"LogGroup": audit_log_group}} if audit_log_group else {}
     return json.dumps({"Name": DATA_PROTECTION_POLICY_NAME, "Description": f"log-group-governor: {log_group}", "Version": "2021-06-01",
-                       "Statement": [{"Sid": "audit", "DataIdentifier": arns, "Operation": {"Audit": {"FindingsDestination": {}}}},
+                       "Statement": [{"Sid": "audit", "DataIdentifier": arns, "Operation": {"Audit": {"FindingsDestination": findings}}},
                                      {"Sid": "redact", "DataIdentifier": arns, "Operation": {"Deidentify": {"MaskConfig": {}}}}]},
                       separators=(",", ":"))
+
+
+def audit_log_group(document: str | None) -> str | None:
+    """The log group a policy sends its audit findings to (None: none, or no policy)."""
+    try:
+        statements = json.loads(document).get("Statement", []) if document else []
+        return next((st["Operation"]["Audit"].get("FindingsDestination", {}).get("CloudWatchLogs", {}).get("LogGroup")
+                     for st in statements if "Audit" in st.get("Operation", {})), None)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return None
 
 
 def masked_identifiers(document: str | None) -> set[str] | None:

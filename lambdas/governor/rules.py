@@ -30,6 +30,8 @@ RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention"
 CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION)
 #: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
 NOT_YET: dict[str, str] = {}
+#: A log group name (the API model's LogGroupName pattern).
+_LOG_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 #: A managed data identifier's name (``EmailAddress``, ``CreditCardNumber``...), as its ARN ends.
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 #: A KMS key's ARN, as AssociateKmsKey's kmsKeyId takes it (the model: "The Amazon Resource Name (ARN) of the KMS key").
@@ -117,6 +119,8 @@ class DataProtectionControl:
 
     identifiers: tuple[str, ...]
     exact: bool = False
+    #: A log group that receives the audit findings (it must exist: PutDataProtectionPolicy, the model); None: none.
+    audit_log_group: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,8 @@ class Rule:
         if self.kms_key_arn is not None:
             found[KMS_KEY] = self.kms_key_arn
         if self.data_protection is not None:
-            found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {})}
+            found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {}),
+                                      **({"auditLogGroup": self.data_protection.audit_log_group} if self.data_protection.audit_log_group else {})}
         return found
 
 
@@ -284,15 +289,19 @@ def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl 
 def _data_protection(raw: Any, where: str) -> DataProtectionControl | None:
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or set(raw) - {"identifiers", "mode"} or not isinstance(raw.get("identifiers"), list):
-        raise ConfigError(f"{where}: expected {{\"identifiers\": [\"EmailAddress\", ...], \"mode\": \"minimum\" | \"exact\"}}; got {raw!r}")
+    if not isinstance(raw, Mapping) or set(raw) - {"identifiers", "mode", "auditLogGroup"} or not isinstance(raw.get("identifiers"), list):
+        raise ConfigError(f"{where}: expected {{\"identifiers\": [\"EmailAddress\", ...], \"mode\": \"minimum\" | \"exact\", "
+                          f"\"auditLogGroup\": \"<an existing log group>\"}}; got {raw!r}")
     names = [i.rsplit("/", 1)[-1] if isinstance(i, str) and i.startswith("arn:") else i for i in raw["identifiers"]]
     if not names or not all(isinstance(n, str) and _IDENTIFIER.match(n) for n in names):
         raise ConfigError(f"{where}.identifiers: expected managed data identifiers (names such as EmailAddress, or their ARNs); got {raw['identifiers']!r}")
     mode = raw.get("mode", "minimum")
     if mode not in ("minimum", "exact"):
         raise ConfigError(f"{where}.mode: expected minimum or exact; got {mode!r}")
-    return DataProtectionControl(tuple(sorted(set(names))), exact=mode == "exact")
+    audit = raw.get("auditLogGroup")
+    if audit is not None and (not isinstance(audit, str) or not _LOG_GROUP_NAME.fullmatch(audit)):
+        raise ConfigError(f"{where}.auditLogGroup: expected a log group's name (1-512 of A-Z a-z 0-9 . - _ / #); got {audit!r}")
+    return DataProtectionControl(tuple(sorted(set(names))), exact=mode == "exact", audit_log_group=audit)
 
 
 def _kms_key(raw: Any, where: str) -> str | None:

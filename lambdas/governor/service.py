@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .aws import KeyRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
+from .aws import ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
 from .policy import Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
 
 
@@ -237,7 +237,10 @@ class Governor:
             self._apply(name, decision)
         except LogGroupGone:
             return _gone(name, aspect)
-        except KeyRefused as refused:
+        except ConfigurationRefused as refused:
+            if aspect is Aspect.DATA_PROTECTION:
+                return Outcome(name, aspect, Action.CONFLICT, Reason.DATA_PROTECTION_REFUSED.value,
+                               f"PutDataProtectionPolicy refused the rule's policy: {refused}; fix the rule (docs/rules.md)")
             return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
         except NoFreeFilterSlot:
             return Outcome(name, aspect, Action.CONFLICT, Reason.NO_FREE_SLOT.value,

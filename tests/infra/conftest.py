@@ -78,7 +78,7 @@ def uninstall_stack() -> Synthesized:
 #: Governance rules (#21) that use every control rules govern today.
 RULES_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True,
-          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]}},
+          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"], "auditLogGroup": "/audit/findings"}},
          {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
           "shipping": {"enabled": True, "filterPattern": "ERROR"}},
          {"name": "scratch", "match": {"namePatterns": ["-scratch-"]}, "shipping": {"enabled": False}},

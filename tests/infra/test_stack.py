@@ -403,9 +403,11 @@ def test_a_rule_with_data_protection_deploys_its_handler_with_only_those_calls(r
     statements = rules_stack.role_policy_of(rules_stack.function("protect_data"))
 
     assert {"logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"} <= _actions(statements)
+    # The production rule sends audit findings to a log group: a log delivery's rights, for this handler alone.
+    assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"} <= _actions(statements)
     assert not {"logs:DeleteDataProtectionPolicy", "logs:AssociateKmsKey", "logs:PutLogGroupDeletionProtection"} & _actions(statements)
     for other in ("subscribe_log_group", "set_retention", "protect_log_group", "encrypt_log_group"):
-        assert "logs:PutDataProtectionPolicy" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
+        assert not {"logs:PutDataProtectionPolicy", "logs:CreateLogDelivery"} & _actions(rules_stack.role_policy_of(rules_stack.function(other)))
 
 
 def test_the_dashboard_shows_each_governed_controls_compliance(rules_stack: Synthesized, lambda_destination_stack: Synthesized) -> None:

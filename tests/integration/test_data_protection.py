@@ -159,3 +159,20 @@ def test_what_the_accounts_one_policy_cannot_say_is_refused(overrides: dict[str,
     with pytest.raises(ConfigError, match=says):
         parse_policy_config({"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x", "dataProtectionVia": "account-policy",
                              **overrides})
+
+
+def test_audit_findings_need_their_log_group_to_exist_as_the_model_says(account: LocalAccount, configure: Any) -> None:
+    rules = [{**RULES[0], "dataProtection": {"identifiers": ["EmailAddress"], "auditLogGroup": "/audit/findings"}}]
+    configure(rules=rules)
+    account.create_log_group(PROD)
+
+    missing = call(protect_data, sqs_batch([create_log_group_event(PROD)]))
+    account.create_log_group("/audit/findings")
+    created = call(protect_data, create_log_group_event(PROD))
+
+    assert missing.result == {"batchItemFailures": []}  # a conflict with its reason, alarmed, not a retry loop
+    [conflict] = [line for line in missing.logs if line.get("decision") == "conflict"]
+    assert conflict["reason"] == "data-protection-refused" and "must already exist" in conflict["detail"]
+    assert created.result["action"] == "put-data-protection-policy" and created.result["applied"] is True
+    audit = json.loads(account.logs.get_data_protection_policy(logGroupIdentifier=PROD)["policyDocument"])["Statement"][0]
+    assert audit["Operation"]["Audit"]["FindingsDestination"] == {"CloudWatchLogs": {"LogGroup": "/audit/findings"}}

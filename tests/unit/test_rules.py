@@ -320,3 +320,19 @@ def test_data_protection_adds_the_rules_identifiers_and_narrows_someone_elses_po
 
     assert (decision.action, decision.reason) == (action, reason)
     assert masked_identifiers(decision.data_protection_document) == masked
+
+
+def test_audit_findings_go_to_the_rules_log_group_which_is_never_audited_into_itself_and_someone_elses_stays() -> None:
+    from governor.policy import audit_log_group, data_protection_document
+
+    audited = {**PII, "match": {}, "dataProtection": {**PII["dataProtection"], "auditLogGroup": "/audit/findings"}}
+    policy = _policy([audited])
+
+    put = policy.data_protection(KnownFacts("/aws/lambda/prod-a"))
+    itself = policy.data_protection(KnownFacts("/audit/findings"))
+    theirs = data_protection_document(["CreditCardNumber", "EmailAddress"], "x", audit_log_group="/security/findings")
+    kept = policy.data_protection(KnownFacts("/aws/lambda/prod-b", data_protection_document=theirs))
+
+    assert put.action is Action.PUT_DATA_PROTECTION and audit_log_group(put.data_protection_document) == "/audit/findings"
+    assert (itself.action, itself.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED)
+    assert (kept.action, kept.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT)  # minimum: their destination stands

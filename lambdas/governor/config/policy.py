@@ -304,7 +304,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
         "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
             "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            "mode": {"enum": ["minimum", "exact"]}}},
+            "mode": {"enum": ["minimum", "exact"]}, "auditLogGroup": {"type": "string", "minLength": 1, "maxLength": 512}}},
     },
 }
 _RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}
