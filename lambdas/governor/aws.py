@@ -430,11 +430,11 @@ class LogsGateway:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
 
-    def protect_from_deletion(self, log_group: str) -> None:
-        """PutLogGroupDeletionProtection on (the pinned model: ``logGroupIdentifier``, ``deletionProtectionEnabled``)."""
+    def set_deletion_protection(self, log_group: str, *, enabled: bool) -> None:
+        """PutLogGroupDeletionProtection (the pinned model: ``logGroupIdentifier``, ``deletionProtectionEnabled``)."""
         try:
             self._call("PutLogGroupDeletionProtection", "put_log_group_deletion_protection", logGroupIdentifier=log_group,
-                       deletionProtectionEnabled=True)
+                       deletionProtectionEnabled=enabled)
         except ClientError as error:
             raise _gone_or(error, log_group) from error
 

@@ -126,8 +126,10 @@ class Action(str, Enum):
     #: Remove the governor's own filter (by name) from a group that opted out.
     REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
-    #: PutLogGroupDeletionProtection on (never off: the governor removes no protection).
+    #: PutLogGroupDeletionProtection on.
     PROTECT = "protect"
+    #: PutLogGroupDeletionProtection off: only where the deciding rule says false and exact.
+    UNPROTECT = "unprotect"
     #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
     ASSOCIATE_KMS_KEY = "associate-kms-key"
     #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
@@ -142,7 +144,7 @@ class Action(str, Enum):
     @property
     def writes(self) -> bool:
         return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
-                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION)
+                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION, Action.UNPROTECT)
 
 
 class Reason(str, Enum):
@@ -185,6 +187,8 @@ class Reason(str, Enum):
     PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
     #: A rule says false: protection is not required, and one someone else turned on stays.
     PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
+    #: A rule says false, exact: protection someone else turned on goes.
+    PROTECTION_NOT_WANTED = "deletion-protection-not-wanted"
     # a KMS key per group (rules)
     KMS_KEY_UNMANAGED = "kms-key-unmanaged"
     KMS_KEY_MISSING = "kms-key-missing"
@@ -432,7 +436,9 @@ class Policy:
             return resolved
         source = resolved.rule.source if resolved.rule else "no rule"
         if not resolved.value:
-            state = "on, as someone set it; the governor never turns it off" if facts.deletion_protection else "off"
+            if facts.deletion_protection and resolved.rule is not None and DELETION_PROTECTION in resolved.rule.exact:
+                return Decision(Action.UNPROTECT, Reason.PROTECTION_NOT_WANTED, f"{source} says false, exact: turn it off")
+            state = "on, as someone set it; kept (the rule is not exact)" if facts.deletion_protection else "off"
             return Decision(Action.LEAVE, Reason.PROTECTION_NOT_REQUIRED, f"{source} does not require it; {state}")
         if facts.deletion_protection:
             return Decision(Action.LEAVE, Reason.PROTECTION_ON, f"deletion protection is on, as {source} requires")
@@ -447,6 +453,9 @@ class Policy:
         source = resolved.rule.source if resolved.rule else "no rule"
         if facts.kms_key_id == resolved.value:
             return Decision(Action.LEAVE, Reason.KMS_KEY_ASSOCIATED, f"encrypted with {resolved.value}, as {source} requires")
+        if facts.kms_key_id and resolved.rule is not None and KMS_KEY in resolved.rule.exact:
+            return Decision(Action.ASSOCIATE_KMS_KEY, Reason.OTHER_KMS_KEY, f"encrypted with {facts.kms_key_id}; {source} (exact) replaces it "
+                            f"with {resolved.value} for what is ingested from now on", kms_key_arn=resolved.value)
         if facts.kms_key_id:
             return Decision(Action.CONFLICT, Reason.OTHER_KMS_KEY, f"encrypted with {facts.kms_key_id}; {source} wants {resolved.value}, "
                                                                    "and the governor replaces no key")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
@@ -40,7 +40,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 CREATE_KEY = "create"
 _KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _SELECTOR_KEYS = ("namePrefixes", "namePatterns", "tags", "logGroupClasses")
-_RULE_KEYS = ("name", "match", *CONTROLS)
+_RULE_KEYS = ("name", "match", *CONTROLS, "exact")
+#: The controls a rule may enforce exactly ("exact"); retention and dataProtection say it in their own "mode".
+EXACT_CONTROLS = (DELETION_PROTECTION, KMS_KEY)
 
 
 class GroupFacts(Protocol):
@@ -133,6 +135,9 @@ class Rule:
     deletion_protection: bool | None = None
     kms_key_arn: str | None = None
     data_protection: DataProtectionControl | None = None
+    #: Controls this rule enforces exactly: it may turn off deletion protection, or replace another KMS key, that someone
+    #: else set (without it, the governor never weakens a stricter setting).
+    exact: frozenset[str] = frozenset()
 
     def sets(self, control: str) -> bool:
         return self.value(control) is not None
@@ -152,6 +157,8 @@ class Rule:
             found[DELETION_PROTECTION] = self.deletion_protection
         if self.kms_key_arn is not None:
             found[KMS_KEY] = self.kms_key_arn
+        if self.exact:
+            found["exact"] = sorted(self.exact)
         if self.data_protection is not None:
             found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {}),
                                       **({"auditLogGroup": self.data_protection.audit_log_group} if self.data_protection.audit_log_group else {})}
@@ -229,7 +236,11 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
                 data_protection=_data_protection(item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
     if not any(rule.sets(control) for control in CONTROLS):
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
-    return rule
+    exact = item.get("exact", [])
+    if not isinstance(exact, list) or not all(c in EXACT_CONTROLS and rule.sets(c) for c in exact):
+        raise ConfigError(f"{where}.exact: expected a list of the controls this rule sets among {', '.join(EXACT_CONTROLS)} (retention and "
+                          f"dataProtection take a mode); got {exact!r}")
+    return replace(rule, exact=frozenset(exact))
 
 
 def _selector(raw: Any, where: str) -> Selector:

@@ -254,8 +254,8 @@ class Governor:
             self.logs.put_subscription_filter(name, decision.subscription_filter)
         elif decision.retention_days is not None:
             self.logs.put_retention_policy(name, decision.retention_days)
-        elif decision.action is Action.PROTECT:
-            self.logs.protect_from_deletion(name)
+        elif decision.action in (Action.PROTECT, Action.UNPROTECT):
+            self.logs.set_deletion_protection(name, enabled=decision.action is Action.PROTECT)
         elif decision.action is Action.ASSOCIATE_KMS_KEY and decision.kms_key_arn:
             self.logs.associate_kms_key(name, decision.kms_key_arn)
         elif decision.action is Action.PUT_DATA_PROTECTION and decision.data_protection_document:

@@ -91,3 +91,15 @@ def test_a_reconcile_protects_what_events_missed_and_counts_the_control(account:
     by_control = run.result["summary"]["coverage"]["byControl"]
     assert by_control["protection"] == {"governed": 2, "compliant": 2, "compliantPercent": 100.0}  # repaired by this run, or unmanaged
     assert run.result["summary"]["byAction"].get("protection protect") == 1
+
+
+def test_a_rule_that_says_false_exact_turns_off_what_someone_else_turned_on(account: LocalAccount, configure: Any) -> None:
+    configure(rules=[{"name": "scratch", "match": {"namePrefixes": ["/scratch/"]}, "deletionProtection": False, "exact": ["deletionProtection"]}])
+    account.create_log_group("/scratch/tmp")
+    account.logs.put_log_group_deletion_protection(logGroupIdentifier="/scratch/tmp", deletionProtectionEnabled=True)
+
+    turned_off = call(protect_log_group, log_group_call_event("PutLogGroupDeletionProtection", "/scratch/tmp", role_arn=OTHER_TOOL,
+                                                              deletionProtectionEnabled=True))
+
+    assert (turned_off.result["action"], turned_off.result["applied"]) == ("unprotect", True) and not _protection(account, "/scratch/tmp")
+    assert turned_off.metrics()[("DeletionProtectionRemoved", None)] == 1

@@ -336,3 +336,23 @@ def test_audit_findings_go_to_the_rules_log_group_which_is_never_audited_into_it
     assert put.action is Action.PUT_DATA_PROTECTION and audit_log_group(put.data_protection_document) == "/audit/findings"
     assert (itself.action, itself.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED)
     assert (kept.action, kept.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT)  # minimum: their destination stands
+
+
+def test_only_a_rule_that_says_exact_turns_protection_off_or_replaces_another_key() -> None:
+    scratch = {"name": "scratch", "match": {"namePrefixes": ["/scratch/"]}, "deletionProtection": False, "kmsKeyArn": KEY,
+               "exact": ["deletionProtection", "kmsKeyArn"]}
+    policy = _policy([scratch])
+    theirs = KnownFacts("/scratch/a", deletion_protection=True, kms_key_id=KEY.replace("1234abcd", "99999999"))
+
+    off, key = policy.protection(theirs), policy.encryption(theirs)
+
+    assert (off.action, off.reason) == (Action.UNPROTECT, Reason.PROTECTION_NOT_WANTED)
+    assert (key.action, key.kms_key_arn) == (Action.ASSOCIATE_KMS_KEY, KEY) and "(exact) replaces it" in key.detail
+    lenient = _policy([{**scratch, "exact": []}])
+    assert lenient.protection(theirs).action is Action.LEAVE and lenient.encryption(theirs).action is Action.CONFLICT
+
+
+@pytest.mark.parametrize("exact", [["retention"], ["kmsKeyArn"], "deletionProtection"])
+def test_exact_names_only_controls_the_rule_sets_among_those_without_a_mode(exact: Any) -> None:
+    with pytest.raises(ConfigError, match="rules\\[0\\].exact"):
+        _policy([{"retention": {"days": 7}, "deletionProtection": False, "exact": exact}])

@@ -301,6 +301,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "shipping": {"type": "object", "additionalProperties": False, "required": ["enabled"], "properties": {
             "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH}}},
         "deletionProtection": {"type": "boolean"},
+        "exact": {"type": "array", "items": {"enum": ["deletionProtection", "kmsKeyArn"]}},
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
         "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
             "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
