@@ -93,7 +93,8 @@ class BackfillRunner(Construct):
             self.function,
             "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
             "lambda:ListFunctions (one listing of function names per run) and tag:GetResources (the tags of log groups "
-            "carrying an exclusion key, in bulk) support no resource-level permissions; both only read",
+            "carrying an exclusion key, in bulk) support no resource-level permissions; both only read. With a data protection rule "
+            "that sends audit findings to a log group, logs:CreateLogDelivery (a log delivery) takes only * as well",
         )
         self.state_machine = self._state_machine()
         if start_on_deploy_as:

@@ -180,7 +180,10 @@ class GovernorComposition:
             description="CloudWatch Logs could not deliver governed groups' events to the destination (AccessDenied and "
                         "ResourceNotFound are not retried): run python -m cli selftest to see which step fails")
         alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
-                                  description="a log group's subscription filter slots are all taken by other tools: it is not shipped")
+                                  description="a log group was left as it is for a reason the log line names: its subscription filter "
+                                              "slots taken by other tools (no-free-slot), a rule's KMS key CloudWatch Logs cannot use or "
+                                              "another key in place (kms-key-unusable, other-kms-key), a data protection policy AWS refused "
+                                              "(data-protection-refused), or a drift fight (docs/troubleshooting.md)")
         alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,
                                   description="another principal keeps changing a log group back; the governor stopped touching it "
                                               "(the log names the principal): agree who owns the group, or exclude it")
