@@ -112,18 +112,33 @@ def subscription_parts() -> EventParts:
     return _parts(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock()))
 
 
+def _unguarded(aspect: Aspect) -> EventParts:
+    """Retention and the controls rules set (#21) need no guard look-up: setting them on the shipping path's groups
+    loops nothing."""
+    return _parts(aspect, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+
+
 @cache
 def retention_parts() -> EventParts:
-    """Retention needs no guard look-up: setting retention on the shipping path's groups is harmless."""
-    return _parts(Aspect.RETENTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+    return _unguarded(Aspect.RETENTION)
 
 
 @cache
 def protection_parts() -> EventParts:
-    """Deletion protection (#21) needs no guard look-up either: protecting a shipping-path group loops nothing."""
-    return _parts(Aspect.PROTECTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
+    return _unguarded(Aspect.PROTECTION)
 
 
+@cache
+def encryption_parts() -> EventParts:
+    return _unguarded(Aspect.ENCRYPTION)
+
+
+@cache
+def data_protection_parts() -> EventParts:
+    return _unguarded(Aspect.DATA_PROTECTION)
+
+
+# The Lambda entry points: one per event handler the stack deploys (a rule's control deploys its own).
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def subscribe_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -136,22 +151,10 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     return handle(event, context, retention_parts, Aspect.RETENTION)
 
 
-@cache
-def encryption_parts() -> EventParts:
-    """A KMS key per group (#21): no guard look-up either."""
-    return _parts(Aspect.ENCRYPTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
-
-
-@cache
-def data_protection_parts() -> EventParts:
-    """A data protection policy per group (#21): no guard look-up either."""
-    return _parts(Aspect.DATA_PROTECTION, lambda s: Policy(s.config, protected_log_groups=s.protected_log_groups))
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def protect_data(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, data_protection_parts, Aspect.DATA_PROTECTION)
+def protect_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, protection_parts, Aspect.PROTECTION)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -162,8 +165,8 @@ def encrypt_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-def protect_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, protection_parts, Aspect.PROTECTION)
+def protect_data(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle(event, context, data_protection_parts, Aspect.DATA_PROTECTION)
 
 
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
