@@ -403,11 +403,21 @@ class GovernorStack(GovernorComposition, Stack):
         self._compose(settings)
 
 
+def _rule_destinations(policy: PolicyConfig) -> list[Destination]:
+    """The destinations the rules name besides destinationArn (#21), each once."""
+    found: list[Destination] = []
+    for rule in policy.rules:
+        if rule.shipping is not None and rule.shipping.destination is not None and rule.shipping.destination not in found:
+            found.append(rule.shipping.destination)
+    return found
+
+
 def subscription_statements(scope: Construct, policy: PolicyConfig, destination: Destination) -> list[iam.PolicyStatement]:
     groups = log_groups_arn(scope)
     put_resources = [groups]
-    if destination.kind is DestinationKind.LOGS_DESTINATION:
-        put_resources.append(destination.arn)  # a Logs Destination is a resource of its own
+    everywhere = [destination, *(d for d in _rule_destinations(policy) if d.arn != destination.arn)]
+    # A Logs Destination is a resource of its own: the filter is put on it too.
+    put_resources += [d.arn for d in everywhere if d.kind is DestinationKind.LOGS_DESTINATION]
     account_policy = policy.subscription_mode is Via.ACCOUNT_POLICY
     statements = [
         # Per group: the filters are read. Account policy: reading a SUBSCRIPTION_FILTER_POLICY with
@@ -423,11 +433,12 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
         # An opt-out tag on a subscribed group, a rule that turns shipping off, or a group that joined the shipping path
         # (a Lambda destination re-pointed at it): the governor removes its own filter (by name).
         statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
-    if destination.role_arn:
+    roles = sorted({d.role_arn for d in everywhere if d.role_arn})
+    if roles:
         statements.append(
             iam.PolicyStatement(
                 actions=["iam:PassRole"],
-                resources=[destination.role_arn],
+                resources=roles,
                 conditions={"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}},
             )
         )
@@ -446,10 +457,11 @@ def replay_statements(scope: Construct, policy: PolicyConfig, destination: Desti
     """The subscribe function alone, with per-group subscriptions and replay: read what a new group held before the
     filter, write it to the destination (the backfill does not replay)."""
     groups = log_groups_arn(scope)
-    if policy.subscription_mode is Via.ACCOUNT_POLICY or policy.replay_window_minutes is None or destination.kind not in _REPLAY_WRITES:
+    replayable = [d for d in (destination, *_rule_destinations(policy)) if d.kind in _REPLAY_WRITES]
+    if policy.subscription_mode is Via.ACCOUNT_POLICY or policy.replay_window_minutes is None or not replayable:
         return []
     return [iam.PolicyStatement(actions=["logs:FilterLogEvents"], resources=[groups]),
-            iam.PolicyStatement(actions=_REPLAY_WRITES[destination.kind], resources=[destination.arn])]
+            *(iam.PolicyStatement(actions=_REPLAY_WRITES[d.kind], resources=[d.arn]) for d in dict.fromkeys(replayable))]
 
 
 def protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

@@ -121,6 +121,7 @@ class FilterInPlace:
 
     created_ms: int
     pattern: str
+    destination_arn: str = ""
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,8 @@ class ReplayProgress:
     since_ms: int | None = None
     #: The pattern of the filter the replay stands in for (a rule can give a group its own; None: the configured one).
     filter_pattern: str | None = None
+    #: Where that filter ships (a rule can name its own destination; None: destinationArn).
+    destination_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -335,7 +338,8 @@ class LogsGateway:
 
     def own_filter(self, log_group: str, filter_name: str) -> FilterInPlace | None:
         """The group's filter of that name: when it was created and what it selects; None when it has none."""
-        return next((FilterInPlace(int(raw["creationTime"]), raw.get("filterPattern", "")) for raw in self._describe_filters(log_group)
+        return next((FilterInPlace(int(raw["creationTime"]), raw.get("filterPattern", ""), raw.get("destinationArn", ""))
+                     for raw in self._describe_filters(log_group)
                      if raw["filterName"] == filter_name), None)
 
     def event_pages(self, log_group: str, filter_pattern: str, *, token: str | None = None, start_ms: int | None = None,
@@ -697,7 +701,8 @@ class StateTable:
         return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"],
                               item["pageToken"]["S"] if "pageToken" in item else None, int(item.get("read", {}).get("N", 0)),
                               int(item.get("readBytes", {}).get("N", 0)), int(item["sinceMs"]["N"]) if "sinceMs" in item else None,
-                              item["filterPattern"]["S"] if "filterPattern" in item else None)
+                              item["filterPattern"]["S"] if "filterPattern" in item else None,
+                              item["destinationArn"]["S"] if "destinationArn" in item else None)
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
@@ -725,6 +730,7 @@ class StateTable:
                 **({"pageToken": {"S": progress.page_token}} if progress.page_token else {}),
                 **({"sinceMs": {"N": str(progress.since_ms)}} if progress.since_ms is not None else {}),
                 **({"filterPattern": {"S": progress.filter_pattern}} if progress.filter_pattern is not None else {}),
+                **({"destinationArn": {"S": progress.destination_arn}} if progress.destination_arn else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
     def add_repair(self) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from .config import ConfigError, PolicyConfig, RetentionMode, Via
+from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via
 from .rules import CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
@@ -286,10 +286,21 @@ class Policy:
         shipping = self.resolve(facts, SHIPPING).value
         if shipping is None or not shipping.enabled:
             return None
+        if shipping.destination is not None:  # the rule's own destination (#21)
+            return SubscriptionFilter(self.desired_filter.name, shipping.destination.arn, shipping.filter_pattern, shipping.destination.role_arn)
         if shipping.filter_pattern == self.desired_filter.filter_pattern:
             return self.desired_filter
         return SubscriptionFilter(self.desired_filter.name, self.desired_filter.destination_arn, shipping.filter_pattern,
                                   self.desired_filter.role_arn)
+
+    @property
+    def destinations(self) -> tuple[Destination, ...]:
+        """Every destination a group may ship to: destinationArn, then the rules' own (the stack grants each)."""
+        found = [self.config.destination]
+        for rule in self.rules:
+            if rule.shipping is not None and rule.shipping.destination is not None and rule.shipping.destination not in found:
+                found.append(rule.shipping.destination)
+        return tuple(d for d in found if d is not None)
 
     # --- the guard -------------------------------------------------------------------------------
     def is_shipping_path(self, name: str) -> bool:

@@ -38,6 +38,7 @@ from .policy import Action, Policy, Reason
 MAX_DOCUMENT_BYTES = {DestinationKind.LAMBDA: 700_000, DestinationKind.KINESIS: 1_000_000, DestinationKind.FIREHOSE: 1_000_000}
 #: An unfinished replay is resumed by a retried event up to this long after the window (SQS retries for hours).
 RESUME_HORIZON_S = 24 * 3600
+_CROSS_ACCOUNT = "cross-account destination: what came before the filter is not replayed"
 #: The longest one invocation spends on one group's replay before it stops between pages and a continuation takes
 #: over: the subscriptions behind it in the batch wait no longer than this.
 REPLAY_SLICE_S = 20.0
@@ -182,7 +183,10 @@ class Replayer:
                 return ReplayResult(skipped="the governor's filter is gone")
             if not policy.replays(group_created_ms, ours.created_ms):
                 return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")
-            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS, filter_pattern=ours.pattern)
+            if (refused := self._unreplayable(ours.destination_arn)) is not None:
+                return ReplayResult(skipped=refused)
+            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS, filter_pattern=ours.pattern,
+                                     destination_arn=ours.destination_arn or None)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
     def own_filter(self, log_group: str) -> FilterInPlace | None:
@@ -203,14 +207,17 @@ class Replayer:
             if ours.created_ms + _FUTURE_MS < since_ms:
                 # Every event since then was ingested after the filter (timestamps are at most 2 hours ahead): shipped.
                 return ReplayResult(skipped="subscribed before the hours asked for: the subscription shipped them")
-            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=since_ms, filter_pattern=ours.pattern)
+            if (refused := self._unreplayable(ours.destination_arn)) is not None:
+                return ReplayResult(skipped=refused)
+            earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=since_ms, filter_pattern=ours.pattern,
+                                     destination_arn=ours.destination_arn or None)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
     def measure(self, log_group: str, *, since_ms: int, in_place: FilterInPlace | None, pattern: str) -> ReplayMeasure:
         """``cli plan --replay-hours``: the events and bytes ``history`` would send, within replayMaxEvents / replayMaxBytes.
         ``in_place``: the governor's filter on the group; None when it is still to be put (with ``pattern``), so every
         event so far would be sent."""
-        if (refused := self._unreplayable()) is not None:
+        if (refused := self._unreplayable(in_place.destination_arn if in_place is not None else None)) is not None:
             return ReplayMeasure(skipped=refused)
         config = self._policy().config
         if in_place is not None and in_place.created_ms + _FUTURE_MS < since_ms:
@@ -233,20 +240,29 @@ class Replayer:
         return ReplayMeasure(count, size, truncated)
 
     def _earlier(self, log_group: str) -> ReplayProgress | ReplayResult | None:
-        """What an earlier attempt did for the group (None: nothing), or why nothing is to be sent."""
-        if (refused := self._unreplayable()) is not None:
-            return ReplayResult(skipped=refused)
+        """What an earlier attempt did for the group (None: nothing), or why nothing is to be sent. No call is made when no
+        destination the groups may ship to can be replayed to."""
+        if not any(d.kind in MAX_DOCUMENT_BYTES for d in self._policy().destinations):
+            return ReplayResult(skipped=_CROSS_ACCOUNT)
         earlier = self.ledger.replay_progress(log_group)
         if earlier is not None and earlier.done:
             return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        if earlier is not None and (refused := self._unreplayable(earlier.destination_arn)) is not None:
+            return ReplayResult(skipped=refused)
         return earlier
 
-    def _unreplayable(self) -> str | None:
-        destination = self._policy().config.destination
-        assert destination is not None  # a Policy always has one
+    def destination(self, arn: str | None) -> Destination | None:
+        """The destination a filter ships to, among destinationArn and the rules' own (None: neither names it)."""
+        policy = self._policy()
+        return policy.config.destination if not arn else next((d for d in policy.destinations if d.arn == arn), None)
+
+    def _unreplayable(self, arn: str | None) -> str | None:
+        destination = self.destination(arn)
+        if destination is None:
+            return f"the governor's filter ships to {arn}, which the configuration does not name"
         if destination.kind not in MAX_DOCUMENT_BYTES:
             # A member cannot write into another account's stream: its archive gets what comes after the filter only.
-            return "cross-account destination: what came before the filter is not replayed"
+            return _CROSS_ACCOUNT
         return None
 
     def _replay(self, log_group: str, earlier: ReplayProgress, *, owner: str, holder: str, now_s: float, lease_until_s: float,
@@ -274,8 +290,8 @@ class _Step:
 
     def run(self, stop_by_s: float) -> ReplayResult:
         config = self.r._policy().config
-        destination = config.destination
-        assert destination is not None
+        destination = self.r.destination(self.progress.destination_arn)
+        assert destination is not None  # checked before the replay was claimed
         created_ms, start_ms = self.progress.filter_created_ms, self.progress.since_ms
         pattern = self.progress.filter_pattern if self.progress.filter_pattern is not None else config.filter_pattern
         truncated, deliveries, more = 0, 0, False

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from .config.policy import Destination, DestinationKind, parse_destination
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
@@ -112,6 +113,9 @@ class RetentionControl:
 class ShippingControl:
     enabled: bool
     filter_pattern: str = ""
+    #: Where the rule's groups ship (None: governor:destinationArn). Kinesis, Firehose or a CloudWatch Logs destination:
+    #: a Lambda destination's own log group needs the guard's look-up of its LoggingConfig, kept for governor:destinationArn.
+    destination: Destination | None = None
 
 
 @dataclass(frozen=True)
@@ -151,8 +155,11 @@ class Rule:
         if self.retention is not None:
             found[RETENTION] = {"days": self.retention.days, **({"mode": self.retention.mode.value} if self.retention.mode else {})}
         if self.shipping is not None:
+            destination = self.shipping.destination
             found[SHIPPING] = {"enabled": self.shipping.enabled, **({"filterPattern": self.shipping.filter_pattern}
-                                                                    if self.shipping.filter_pattern else {})}
+                                                                    if self.shipping.filter_pattern else {}),
+                               **({"destinationArn": destination.arn} if destination else {}),
+                               **({"destinationRoleArn": destination.role_arn} if destination and destination.role_arn else {})}
         if self.deletion_protection is not None:
             found[DELETION_PROTECTION] = self.deletion_protection
         if self.kms_key_arn is not None:
@@ -287,14 +294,26 @@ def _retention(raw: Any, where: str) -> RetentionControl | None:
 def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl | None:
     if raw is None:
         return None
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("enabled"), bool) or set(raw) - {"enabled", "filterPattern"}:
-        raise ConfigError(f"{where}: expected {{\"enabled\": true | false, \"filterPattern\": \"...\"}}; got {raw!r}")
+    if (not isinstance(raw, Mapping) or not isinstance(raw.get("enabled"), bool)
+            or set(raw) - {"enabled", "filterPattern", "destinationArn", "destinationRoleArn"}):
+        raise ConfigError(f"{where}: expected {{\"enabled\": true | false, \"filterPattern\": \"...\", \"destinationArn\": \"...\", "
+                          f"\"destinationRoleArn\": \"...\"}}; got {raw!r}")
     pattern = raw.get("filterPattern", "")
     if not isinstance(pattern, str) or len(pattern) > max_pattern_length:
         raise ConfigError(f"{where}.filterPattern: expected a filter pattern of at most {max_pattern_length} characters; got {pattern!r}")
     if pattern and not raw["enabled"]:
         raise ConfigError(f"{where}.filterPattern: a rule that turns shipping off ships nothing; remove filterPattern or set enabled true")
-    return ShippingControl(raw["enabled"], pattern)
+    destination = None
+    if raw.get("destinationArn") or raw.get("destinationRoleArn"):
+        if not raw["enabled"]:
+            raise ConfigError(f"{where}.destinationArn: a rule that turns shipping off ships nowhere; remove it or set enabled true")
+        destination = parse_destination(raw.get("destinationArn"), raw.get("destinationRoleArn"), key=f"{where}.destinationArn",
+                                        role_key=f"{where}.destinationRoleArn")
+        if destination.kind is DestinationKind.LAMBDA:
+            raise ConfigError(f"{where}.destinationArn: a Lambda function per rule is not offered (the loop guard looks up "
+                              "governor:destinationArn's own log group only); use a Kinesis, Firehose or CloudWatch Logs destination, "
+                              "or make the function governor:destinationArn")
+    return ShippingControl(raw["enabled"], pattern, destination)
 
 
 def _data_protection(raw: Any, where: str) -> DataProtectionControl | None:

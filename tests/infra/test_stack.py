@@ -429,6 +429,24 @@ def test_data_protection_through_the_accounts_policy_deploys_no_handler_for_it()
     assert "logs:PutDataProtectionPolicy" not in backfill  # `log-group-governor apply` writes the account's policy
 
 
+def test_a_rules_own_destinations_are_granted_as_destinationArn_is() -> None:
+    stream = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/audit-logs"
+    role = f"arn:aws:iam::{ACCOUNT}:role/CWLtoKinesisRole"
+    central = "arn:aws:logs:eu-west-1:210987654321:destination:security"
+    synthesized = synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, createTrail=False, rules=[
+        {"name": "audit", "match": {"namePrefixes": ["/audit/"]}, "shipping": {"enabled": True, "destinationArn": stream, "destinationRoleArn": role}},
+        {"name": "security", "match": {"namePrefixes": ["/security/"]}, "shipping": {"enabled": True, "destinationArn": central}}])
+
+    statements = synthesized.role_policy_of(synthesized.function("subscribe_log_group"))
+    [put] = [st for st in statements if st["Action"] == "logs:PutSubscriptionFilter"]
+    [passed] = [st for st in statements if st["Action"] == "iam:PassRole"]
+    assert central in put["Resource"] and stream not in put["Resource"]  # a Logs destination is a resource; a stream is reached by role
+    assert passed["Resource"] == role and passed["Condition"] == {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}
+    # The replay writes to each same-account destination a group may have: the shipper (Lambda) and the rule's stream.
+    writes = {st["Resource"] for st in statements if {"kinesis:PutRecord", "lambda:InvokeFunction"} & set(_actions([st]))}
+    assert writes == {stream, SHIPPER_ARN}
+
+
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
     assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
                                                                                                                            "encrypt_log_group", "protect_data"))]

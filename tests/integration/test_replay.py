@@ -316,3 +316,19 @@ def test_a_cross_account_destination_is_not_replayed_to() -> None:
         GROUP, int(time.time() * 1000), owner="123456789012", holder="req", now_s=time.time(), lease_until_s=time.time() + 60)
 
     assert result.skipped == "cross-account destination: what came before the filter is not replayed" and not untouched
+
+
+def test_a_group_a_rule_ships_elsewhere_is_subscribed_there_and_replayed_there(account: LocalAccount, configure: Any) -> None:
+    """#21: a rule's own Kinesis destination; the main destination (a Lambda function) gets nothing of the group."""
+    kinesis = account.client("kinesis")
+    kinesis.create_stream(StreamName="central-logs", ShardCount=1)
+    arn = kinesis.describe_stream_summary(StreamName="central-logs")["StreamDescriptionSummary"]["StreamARN"]
+    configure(rules=[{"name": "orders to the stream", "match": {"namePrefixes": ["/aws/lambda/orders"]},
+                      "shipping": {"enabled": True, "destinationArn": arn, "destinationRoleArn": ROLE}}])
+    before = _new_function_logs(account, 2)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    [ours] = account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
+    assert (ours["destinationArn"], ours["roleArn"]) == (arn, ROLE)
+    assert subscribed.result["replay"]["replayed"] == 4 and _delivered(account) == before

@@ -356,3 +356,31 @@ def test_only_a_rule_that_says_exact_turns_protection_off_or_replaces_another_ke
 def test_exact_names_only_controls_the_rule_sets_among_those_without_a_mode(exact: Any) -> None:
     with pytest.raises(ConfigError, match="rules\\[0\\].exact"):
         _policy([{"retention": {"days": 7}, "deletionProtection": False, "exact": exact}])
+
+
+AUDIT_STREAM = "arn:aws:kinesis:eu-west-1:123456789012:stream/audit-logs"
+STREAM_ROLE = "arn:aws:iam::123456789012:role/CWLtoKinesisRole"
+
+
+def test_a_rule_can_ship_its_groups_to_a_destination_of_its_own() -> None:
+    policy = _policy([{"name": "audit", "match": {"namePrefixes": ["/audit/"]},
+                       "shipping": {"enabled": True, "destinationArn": AUDIT_STREAM, "destinationRoleArn": STREAM_ROLE}}])
+
+    audit = policy.subscription(KnownFacts("/audit/trail", filters=(SubscriptionFilter("log-group-governor", DESTINATION),)))
+    other = policy.subscription(KnownFacts("/app/orders"))
+
+    assert (audit.action, audit.subscription_filter) == (Action.UPDATE_FILTER, SubscriptionFilter("log-group-governor", AUDIT_STREAM, "", STREAM_ROLE))
+    assert other.subscription_filter.destination_arn == DESTINATION
+    assert [d.arn for d in policy.destinations] == [DESTINATION, AUDIT_STREAM]
+
+
+@pytest.mark.parametrize("shipping, flat, says", [
+    ({"enabled": True, "destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:other"}, {}, "a Lambda function per rule is not offered"),
+    ({"enabled": True, "destinationArn": AUDIT_STREAM}, {}, "destinationRoleArn: a kinesis destination needs"),
+    ({"enabled": False, "destinationArn": AUDIT_STREAM, "destinationRoleArn": STREAM_ROLE}, {}, "ships nowhere"),
+    ({"enabled": True, "destinationArn": AUDIT_STREAM, "destinationRoleArn": STREAM_ROLE}, {"subscriptionMode": "account-policy"},
+     "one destination"),
+])
+def test_a_rules_destination_is_refused_where_it_cannot_work(shipping: dict, flat: dict, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        _policy([{"match": {"namePrefixes": ["/audit/"]}, "shipping": shipping}], **flat)

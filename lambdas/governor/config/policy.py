@@ -299,7 +299,8 @@ RULE_SCHEMA: dict[str, Any] = {
         "retention": {"type": "object", "additionalProperties": False, "required": ["days"], "properties": {
             "days": {"enum": [*VALID_RETENTION_DAYS, None]}, "mode": {"enum": list(RULE_RETENTION_MODES)}}},
         "shipping": {"type": "object", "additionalProperties": False, "required": ["enabled"], "properties": {
-            "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH}}},
+            "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH},
+            "destinationArn": {"type": "string", "minLength": 1}, "destinationRoleArn": {"type": "string"}}},
         "deletionProtection": {"type": "boolean"},
         "exact": {"type": "array", "items": {"enum": ["deletionProtection", "kmsKeyArn"]}},
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
@@ -508,6 +509,9 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
     rules_raw = POLICY.read(raw, "rules")
     rules = parse_rules(rules_raw, max_pattern_length=MAX_FILTER_PATTERN_LENGTH)
     via_subscription, via_retention = _via(raw, "subscriptionMode"), _via(raw, "retentionVia")
+    if via_subscription is Via.ACCOUNT_POLICY and any(r.shipping is not None and r.shipping.destination is not None for r in rules):
+        raise ConfigError("rules: a rule's shipping.destinationArn ships elsewhere than destinationArn, which subscriptionMode account-policy "
+                          "cannot say (the account's one policy has one destination); use per-group filters")
     if via_subscription is Via.ACCOUNT_POLICY and any(r.shipping is not None and r.shipping.filter_pattern not in ("", filter_pattern)
                                                       for r in rules):
         raise ConfigError("rules: a rule's shipping.filterPattern differs from filterPattern, which subscriptionMode account-policy cannot "
