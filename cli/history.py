@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from governor.aws import ReplayWriter, StateTable, client_config, retry_budget_s
+from governor.aws import ReplayWriter, StateTable, client_config
 from governor.config import PolicyConfig, Via
 from governor.drift import InMemoryLedger
 from governor.policy import Action, Policy
-from governor.replay import REPLAY_SLICE_S, MAX_DOCUMENT_BYTES, Replayer, follows
+from governor.replay import DELIVERY_BUDGET_S, REPLAY_SLICE_S, MAX_DOCUMENT_BYTES, Replayer, follows
 from governor.service import Aspect, Outcome
 
 from cli.errors import CliError, Exit
@@ -74,21 +74,19 @@ class HistoryReplay:
                 self._one(outcome)
 
     def _one(self, outcome: Outcome) -> None:
-        earlier = self.ledger.replay_progress(outcome.log_group)
-        if earlier is not None and earlier.done:
-            return  # replayed already (a new group's gap, or an earlier run)
+        # What an earlier run or the group's own replay sent is in the ledger: the replayer sends (or measures) the rest.
         if self.dry_run:
             in_place = None if outcome.action is Action.SUBSCRIBE else self.replayer.own_filter(outcome.log_group)
-            measured = self.replayer.measure(outcome.log_group, since_ms=self.since_ms, in_place=in_place,
+            measured = self.replayer.measure(outcome.log_group, outcome.created_ms, since_ms=self.since_ms, in_place=in_place,
                                              pattern=outcome.filter_pattern or "")
             self._count(measured.events, measured.bytes, measured.truncated)
             return
         holder, sent = f"cli-{os.getpid()}-{id(self)}", 0
         while True:
             now = self.clock()
-            # The lease outlasts the slice and the longest call after it.
-            result = self.replayer.history(outcome.log_group, since_ms=self.since_ms, owner=self.owner, holder=holder, now_s=now,
-                                           lease_until_s=now + REPLAY_SLICE_S + 2 * retry_budget_s(), stop_by_s=now + REPLAY_SLICE_S)
+            # The lease outlasts the slice and the longest delivery started in it.
+            result = self.replayer.history(outcome.log_group, outcome.created_ms, since_ms=self.since_ms, owner=self.owner, holder=holder,
+                                           now_s=now, lease_until_s=now + REPLAY_SLICE_S + DELIVERY_BUDGET_S, stop_by_s=now + REPLAY_SLICE_S)
             sent += result.replayed
             if not result.unfinished:
                 break

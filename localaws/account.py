@@ -88,6 +88,7 @@ class MotoGaps:
             events.register(f"before-call.cloudwatch-logs.{operation}", self.data_protection_call)
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
+        events.register("before-call.kinesis.PutRecord", self.refuse_long_partition_key)
 
     def record_tagging(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         if not params.get("tags"):
@@ -314,6 +315,17 @@ class MotoGaps:
     def add_logging_config(self, parsed: dict[str, Any], **_: Any) -> None:
         if "FunctionName" in parsed and parsed["FunctionName"] in self.logging_configs:
             parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
+
+
+    def refuse_long_partition_key(self, params: dict[str, Any], **_: Any) -> Any:
+        """K1: a PutRecord whose ``PartitionKey`` is longer than 256 characters is refused (the Kinesis model: PartitionKey
+        1-256; botocore checks only the minimum, moto nothing) with ValidationException (Kinesis API reference, Common
+        Errors: "The input fails to satisfy the constraints specified by an AWS service")."""
+        key = json.loads(params.get("body") or b"{}").get("PartitionKey", "")
+        if len(key) > 256:
+            return _refused("ValidationException", f"1 validation error detected: Value '{key}' at 'partitionKey' failed to satisfy "
+                                                   "constraint: Member must have length less than or equal to 256")
+        return None
 
 
 def _refused(code: str, message: str) -> Any:

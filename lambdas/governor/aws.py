@@ -143,6 +143,20 @@ class ReplayProgress:
     filter_pattern: str | None = None
     #: Where that filter ships (a rule can name its own destination; None: destinationArn).
     destination_arn: str | None = None
+    #: The life of the group the record belongs to: its ``creationTime`` (epoch ms). A group deleted and created again
+    #: under the same name is another life, whose replay no record of an earlier one blocks or misleads. None: a record
+    #: written before lives were kept, judged by its filter (``life_of``).
+    group_created_ms: int | None = None
+    #: A history replay's latest event timestamp, epoch ms, while it sends what an earlier, shorter one left out (None:
+    #: up to the latest an event before the filter can carry). A finished record covers ``since_ms`` onwards whole.
+    until_ms: int | None = None
+
+    def life_of(self, group_created_ms: int) -> int:
+        """Whether the record is of the group created at ``group_created_ms`` (0), of an earlier life (-1) or of a later one
+        (1). An old record without its life is of an earlier one exactly when its filter predates the group."""
+        if self.group_created_ms is None:
+            return -1 if self.filter_created_ms < group_created_ms else 0
+        return (self.group_created_ms > group_created_ms) - (self.group_created_ms < group_created_ms)
 
 
 @dataclass(frozen=True)
@@ -156,6 +170,13 @@ class Conflict:
     since: float
     until: float
     changes: int
+    #: The life of the group the fight was with (its ``creationTime``, epoch ms): a group created again under the name
+    #: is not held by it. None: not known (a record from before lives were kept), held whatever the life.
+    group_created_ms: int | None = None
+
+    def holds(self, group_created_ms: int | None) -> bool:
+        """Whether the conflict holds the group created at ``group_created_ms``."""
+        return self.group_created_ms is None or group_created_ms is None or self.group_created_ms == group_created_ms
 
 
 @dataclass(frozen=True)
@@ -652,7 +673,7 @@ class StateTable:
         item = self.client.get_item(TableName=self.table_name, Key=_key(f"conflict#{aspect}#{log_group}"), ConsistentRead=True).get("Item")
         if not item or float(item["until"]["N"]) <= now:
             return None
-        return Conflict(log_group, aspect, item["principal"]["S"], float(item["since"]["N"]), float(item["until"]["N"]), int(item["changes"]["N"]))
+        return _conflict(item)
 
     def count_change(self, log_group: str, aspect: str, now: float, window_s: int, event_id: str) -> int:
         """Changes are kept in buckets of the window's length (each expires after two), as ``<epoch ms>@<event id>``
@@ -688,6 +709,7 @@ class StateTable:
             "logGroup": {"S": conflict.log_group}, "aspect": {"S": conflict.aspect}, "principal": {"S": conflict.principal},
             "since": {"N": str(conflict.since)}, "until": {"N": str(conflict.until)}, "changes": {"N": str(conflict.changes)},
             "expiresAt": {"N": str(int(conflict.until) + 1)},
+            **({"groupCreatedMs": {"N": str(conflict.group_created_ms)}} if conflict.group_created_ms is not None else {}),
         })
 
     # --- replay (governor.replay.ReplayLedger) ------------------------------------------------------
@@ -695,23 +717,31 @@ class StateTable:
     REPLAY_KEEP_S = 7 * 86400
 
     def replay_progress(self, log_group: str) -> ReplayProgress | None:
+        """The group's replay record, of whichever life of the name wrote it last (``ReplayProgress.life_of``)."""
         item = self.client.get_item(TableName=self.table_name, Key=_key(f"replay#{log_group}"), ConsistentRead=True).get("Item")
         if not item:
             return None
-        return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"],
-                              item["pageToken"]["S"] if "pageToken" in item else None, int(item.get("read", {}).get("N", 0)),
-                              int(item.get("readBytes", {}).get("N", 0)), int(item["sinceMs"]["N"]) if "sinceMs" in item else None,
-                              item["filterPattern"]["S"] if "filterPattern" in item else None,
-                              item["destinationArn"]["S"] if "destinationArn" in item else None)
+        number = lambda key: int(item[key]["N"]) if key in item else None  # noqa: E731
+        text = lambda key: item[key]["S"] if key in item else None  # noqa: E731
+        return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"], text("pageToken"),
+                              number("read") or 0, number("readBytes") or 0, number("sinceMs"), text("filterPattern"),
+                              text("destinationArn"), number("groupCreatedMs"), number("untilMs"))
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
-        work it guards). False when another invocation holds it, or the replay is done."""
+        work it guards). False when another invocation holds it, or the replay is done (unless ``progress`` reaches back
+        before what the finished one covered). A record of an earlier life of the name (``progress.group_created_ms`` later
+        than the record's) never stands in the way."""
+        life = progress.group_created_ms if progress.group_created_ms is not None else 0
         try:
             self.client.put_item(
                 TableName=self.table_name, Item=self._replay_item(log_group, progress, holder, lease_until_s),
-                ConditionExpression="attribute_not_exists(pk) OR (done = :no AND (holder = :me OR leaseUntil < :now))",
-                ExpressionAttributeValues={":no": {"BOOL": False}, ":me": {"S": holder}, ":now": {"N": str(time.time())}})
+                ConditionExpression="attribute_not_exists(pk) OR groupCreatedMs < :life"
+                                    " OR (attribute_not_exists(groupCreatedMs) AND filterCreatedMs < :life)"
+                                    " OR (done = :no AND (holder = :me OR leaseUntil < :now))"
+                                    " OR (done = :yes AND sinceMs > :since)",
+                ExpressionAttributeValues={":no": {"BOOL": False}, ":yes": {"BOOL": True}, ":me": {"S": holder}, ":now": {"N": str(time.time())},
+                                           ":life": {"N": str(life)}, ":since": {"N": str(progress.since_ms if progress.since_ms is not None else 2 ** 62)}})
             return True
         except ClientError as error:
             if _error_code(error) == "ConditionalCheckFailedException":
@@ -724,11 +754,12 @@ class StateTable:
                              ConditionExpression="holder = :me", ExpressionAttributeValues={":me": {"S": holder}})
 
     def _replay_item(self, log_group: str, progress: ReplayProgress, holder: str, lease_until_s: float) -> dict[str, Any]:
+        numbers = {"sinceMs": progress.since_ms, "groupCreatedMs": progress.group_created_ms, "untilMs": progress.until_ms}
         return {**_key(f"replay#{log_group}"), "filterCreatedMs": {"N": str(progress.filter_created_ms)},
                 "delivered": {"N": str(progress.delivered)}, "done": {"BOOL": progress.done}, "holder": {"S": holder},
                 "read": {"N": str(progress.read)}, "readBytes": {"N": str(progress.read_bytes)},
                 **({"pageToken": {"S": progress.page_token}} if progress.page_token else {}),
-                **({"sinceMs": {"N": str(progress.since_ms)}} if progress.since_ms is not None else {}),
+                **{key: {"N": str(value)} for key, value in numbers.items() if value is not None},
                 **({"filterPattern": {"S": progress.filter_pattern}} if progress.filter_pattern is not None else {}),
                 **({"destinationArn": {"S": progress.destination_arn}} if progress.destination_arn else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
@@ -746,8 +777,7 @@ class StateTable:
             answer = self.client.scan(**request)
             for item in answer.get("Items", []):
                 if float(item["until"]["N"]) > now:
-                    found.append(Conflict(item["logGroup"]["S"], item["aspect"]["S"], item["principal"]["S"],
-                                          float(item["since"]["N"]), float(item["until"]["N"]), int(item["changes"]["N"])))
+                    found.append(_conflict(item))
             if "LastEvaluatedKey" not in answer:
                 return found
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
@@ -843,6 +873,11 @@ class StateTable:
         except ClientError as error:
             if _error_code(error) != "ConditionalCheckFailedException":  # someone else's lock now: not ours to release
                 raise
+
+
+def _conflict(item: Mapping[str, Any]) -> Conflict:
+    return Conflict(item["logGroup"]["S"], item["aspect"]["S"], item["principal"]["S"], float(item["since"]["N"]), float(item["until"]["N"]),
+                    int(item["changes"]["N"]), int(item["groupCreatedMs"]["N"]) if "groupCreatedMs" in item else None)
 
 
 def _key(pk: str) -> dict[str, Any]:

@@ -56,7 +56,7 @@ class DriftGuard:
         def gate(planned: Outcome) -> Outcome | None:
             now = self._clock()
             held = self.ledger.conflict(planned.log_group, aspect.value, now)
-            if held is not None:
+            if held is not None and held.holds(planned.created_ms):
                 return _contested(planned, held, f"contested with {held.principal} since {_when(held.since)}; "
                                                   f"left alone until {_when(held.until)}")
             if call is None or not call.is_drift:
@@ -64,7 +64,8 @@ class DriftGuard:
             changes = self.ledger.count_change(planned.log_group, aspect.value, now, self.window_s, call.event_id or f"{call.event_name}@{now}")
             if changes <= self.limit:
                 return None
-            conflict = Conflict(planned.log_group, aspect.value, call.principal or UNKNOWN_PRINCIPAL, now, now + self.hold_s, changes)
+            conflict = Conflict(planned.log_group, aspect.value, call.principal or UNKNOWN_PRINCIPAL, now, now + self.hold_s, changes,
+                                planned.created_ms)
             self.ledger.declare_conflict(conflict)
             return _contested(planned, conflict, f"changed back {changes} times within {self.window_s // 60} minutes by "
                                                  f"{conflict.principal}; the governor stops touching it until {_when(conflict.until)}")
@@ -88,7 +89,7 @@ class ConflictSet:
     def gate(self, aspect: Aspect) -> Callable[[Outcome], Outcome | None]:
         def check(planned: Outcome) -> Outcome | None:
             held = self.by_key.get((planned.log_group, aspect.value))
-            if held is None:
+            if held is None or not held.holds(planned.created_ms):
                 return None
             return _contested(planned, held, f"contested with {held.principal} since {_when(held.since)}; left alone until {_when(held.until)}")
         return check
@@ -136,8 +137,10 @@ class InMemoryLedger:
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         found = self.replays.get(log_group)
-        if found is not None and (found[0].done or (found[1] != holder and found[2] >= self._clock())):
-            return False
+        if found is not None and found[0].life_of(progress.group_created_ms or 0) >= 0:  # an earlier life's never stands in the way
+            older_hours = found[0].done and found[0].since_ms is not None and progress.since_ms is not None and found[0].since_ms > progress.since_ms
+            if (found[0].done and not older_hours) or (found[1] != holder and found[2] >= self._clock()):
+                return False
         self.replays[log_group] = (progress, holder, lease_until_s)
         return True
 

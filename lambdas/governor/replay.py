@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress
+from .aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress, retry_budget_s
 from .config import Destination, DestinationKind
 from .policy import Action, Policy, Reason
 
@@ -46,6 +47,12 @@ REPLAY_SLICE_S = 20.0
 #: before the filter has a timestamp in [group created - 14 days, filter created + 2 hours]. Read only that range
 #: (FilterLogEvents' startTime, endTime: "Set startTime explicitly to reduce the chances of empty pages").
 _PAST_MS, _FUTURE_MS = 14 * 86_400_000, 2 * 3_600_000
+#: A Kinesis record's partition key is 1-256 characters (the Kinesis model's PutRecord); a log stream name may have 512.
+MAX_PARTITION_KEY_CHARS = 256
+#: The longest one delivery and the record of its progress can take together (each a call within its retry budget): a
+#: delivery starts only with this much of the invocation left, so none is cut off after it reached the destination and
+#: before it was recorded (which its redelivery would send again).
+DELIVERY_BUDGET_S = 2 * retry_budget_s()
 #: A replay record's fixed part beside its events (names, owner, filter), counted against the size.
 _DOCUMENT_OVERHEAD_BYTES = 1_024
 _EVENT_OVERHEAD_BYTES = 64
@@ -131,6 +138,16 @@ def _document(owner: str, log_group: str, stream: str | None, filter_name: str, 
             "logEvents": [{"id": e.event_id, "timestamp": e.timestamp_ms, "message": e.message} for e in events]}
 
 
+def partition_key(stream: str | None) -> str:
+    """The Kinesis partition key of a stream's records: its name, which keeps a stream's records in one shard and in
+    order; a name Kinesis would refuse (empty, or past 256 characters) becomes its SHA-256, as stable and as ordered."""
+    if not stream:
+        return "replay"
+    if len(stream) <= MAX_PARTITION_KEY_CHARS:
+        return stream
+    return hashlib.sha256(stream.encode()).hexdigest()
+
+
 def encode(document: dict[str, Any], kind: DestinationKind) -> bytes:
     """The bytes the destination receives: a Kinesis or Firehose record's data is the gzip'd document; a Lambda is
     invoked with ``{"awslogs": {"data": base64(gzip(document))}}``."""
@@ -163,10 +180,12 @@ class Replayer:
     def after_subscribe(self, log_group: str, group_created_ms: int | None, *, owner: str, holder: str, now_s: float,
                         lease_until_s: float, stop_by_s: float | None = None) -> ReplayResult:
         """After the governor's filter is on ``log_group`` (put now, or found in place: a retried event or a continuation
-        resumes an unfinished replay). ``owner``: the account, as the subscription documents name it. ``holder``: this
+        resumes an unfinished replay). ``group_created_ms``: the group's ``creationTime``, which tells its life from an
+        earlier one of the same name. ``owner``: the account, as the subscription documents name it. ``holder``: this
         invocation (its request id), which holds the group's replay until ``lease_until_s``, the invocation's deadline:
-        no other invocation replays the group meanwhile. ``stop_by_s``: no page is read after this (epoch seconds;
-        default ``now_s`` + REPLAY_SLICE_S); the replay then stops, unfinished, and gives its lease up."""
+        no other invocation replays the group meanwhile, and no delivery starts that could outlast it. ``stop_by_s``: no
+        page is read nor delivery started after this (epoch seconds; default ``now_s`` + REPLAY_SLICE_S); the replay
+        then stops, unfinished, and gives its lease up."""
         policy = self._policy()
         config = policy.config
         window = config.replay_window_minutes
@@ -174,9 +193,11 @@ class Replayer:
             return ReplayResult(skipped="replayWindowMinutes is null")
         if group_created_ms is None or now_s * 1000 - group_created_ms > (window * 60 + RESUME_HORIZON_S) * 1000:
             return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")  # no call made
-        earlier = self._earlier(log_group)
+        earlier = self._earlier(log_group, group_created_ms)
         if isinstance(earlier, ReplayResult):
             return earlier
+        if earlier is not None and earlier.done:
+            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
         if earlier is None:
             ours = self.source.own_filter(log_group, config.filter_name)
             if ours is None:
@@ -186,20 +207,24 @@ class Replayer:
             if (refused := self._unreplayable(ours.destination_arn)) is not None:
                 return ReplayResult(skipped=refused)
             earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=group_created_ms - _PAST_MS, filter_pattern=ours.pattern,
-                                     destination_arn=ours.destination_arn or None)
+                                     destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
     def own_filter(self, log_group: str) -> FilterInPlace | None:
         """The governor's filter on ``log_group`` (None: it has none)."""
         return self.source.own_filter(log_group, self._policy().config.filter_name)
 
-    def history(self, log_group: str, *, since_ms: int, owner: str, holder: str, now_s: float, lease_until_s: float,
-                stop_by_s: float | None = None) -> ReplayResult:
+    def history(self, log_group: str, group_created_ms: int | None, *, since_ms: int, owner: str, holder: str, now_s: float,
+                lease_until_s: float, stop_by_s: float | None = None) -> ReplayResult:
         """``cli apply --replay-hours``: what a group with the governor's filter held from ``since_ms`` (event timestamps)
-        until the filter existed. Recorded in the same place as a new group's replay, so neither sends an event twice."""
-        earlier = self._earlier(log_group)
+        until the filter existed. Recorded in the same place as a new group's replay, so neither sends an event twice; a
+        group an earlier, shorter history replay (or its own replay) covered from a later time gets the hours between."""
+        earlier = self._earlier(log_group, group_created_ms)
         if isinstance(earlier, ReplayResult):
             return earlier
+        if earlier is not None and earlier.done:
+            if (earlier := self._older_hours(earlier, since_ms)) is None:
+                return ReplayResult(skipped="replayed already")
         if earlier is None:
             ours = self.own_filter(log_group)
             if ours is None:
@@ -210,25 +235,33 @@ class Replayer:
             if (refused := self._unreplayable(ours.destination_arn)) is not None:
                 return ReplayResult(skipped=refused)
             earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=since_ms, filter_pattern=ours.pattern,
-                                     destination_arn=ours.destination_arn or None)
+                                     destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
-    def measure(self, log_group: str, *, since_ms: int, in_place: FilterInPlace | None, pattern: str) -> ReplayMeasure:
+    def measure(self, log_group: str, group_created_ms: int | None, *, since_ms: int, in_place: FilterInPlace | None,
+                pattern: str) -> ReplayMeasure:
         """``cli plan --replay-hours``: the events and bytes ``history`` would send, within replayMaxEvents / replayMaxBytes.
         ``in_place``: the governor's filter on the group; None when it is still to be put (with ``pattern``), so every
         event so far would be sent."""
         if (refused := self._unreplayable(in_place.destination_arn if in_place is not None else None)) is not None:
             return ReplayMeasure(skipped=refused)
+        earlier = self._earlier(log_group, group_created_ms) if in_place is not None else None
+        if isinstance(earlier, ReplayResult):
+            return ReplayMeasure(skipped=earlier.skipped)
+        if earlier is not None and earlier.done and (earlier := self._older_hours(earlier, since_ms)) is None:
+            return ReplayMeasure(skipped="replayed already")
         config = self._policy().config
         if in_place is not None and in_place.created_ms + _FUTURE_MS < since_ms:
             return ReplayMeasure(skipped="subscribed before the hours asked for: the subscription shipped them")
         before_ms = in_place.created_ms if in_place is not None else 2 ** 62
         end_ms = in_place.created_ms + _FUTURE_MS if in_place is not None else None
+        if earlier is not None and earlier.until_ms is not None:
+            end_ms = earlier.until_ms
         pattern = in_place.pattern if in_place is not None else pattern
         count = size = truncated = 0
         for events, following in self.source.event_pages(log_group, pattern, start_ms=since_ms, end_ms=end_ms):
             for event in events:
-                if event.ingestion_ms >= before_ms:
+                if not before_filter(event, before_ms):
                     continue
                 cost = len(event.message.encode())
                 if truncated or count >= config.replay_max_events or size + cost > config.replay_max_bytes:
@@ -239,17 +272,29 @@ class Replayer:
                 return ReplayMeasure(count, size, truncated, truncated_more=True)
         return ReplayMeasure(count, size, truncated)
 
-    def _earlier(self, log_group: str) -> ReplayProgress | ReplayResult | None:
-        """What an earlier attempt did for the group (None: nothing), or why nothing is to be sent. No call is made when no
-        destination the groups may ship to can be replayed to."""
+    def _earlier(self, log_group: str, group_created_ms: int | None) -> ReplayProgress | ReplayResult | None:
+        """What an earlier attempt did for this life of the group (None: nothing), or why nothing is to be sent. A record
+        of an earlier life of the name is nothing of this one. No call is made when no destination the groups may ship to
+        can be replayed to."""
         if not any(d.kind in MAX_DOCUMENT_BYTES for d in self._policy().destinations):
             return ReplayResult(skipped=_CROSS_ACCOUNT)
         earlier = self.ledger.replay_progress(log_group)
-        if earlier is not None and earlier.done:
-            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
-        if earlier is not None and (refused := self._unreplayable(earlier.destination_arn)) is not None:
+        if earlier is not None and group_created_ms is not None and (life := earlier.life_of(group_created_ms)):
+            if life > 0:
+                return ReplayResult(skipped="the group was deleted and created again since: its new life is replayed on its own event")
+            earlier = None  # an earlier life's: this group's replay starts afresh
+        if earlier is not None and not earlier.done and (refused := self._unreplayable(earlier.destination_arn)) is not None:
             return ReplayResult(skipped=refused)
         return earlier
+
+    @staticmethod
+    def _older_hours(done: ReplayProgress, since_ms: int) -> ReplayProgress | None:
+        """A finished record covers its ``since_ms`` onwards; asked from earlier, the hours between are still to send (None:
+        nothing is)."""
+        if done.since_ms is None or done.since_ms <= since_ms:
+            return None
+        return replace(done, delivered=0, done=False, page_token=None, read=0, read_bytes=0, since_ms=since_ms,
+                       until_ms=done.since_ms - 1)
 
     def destination(self, arn: str | None) -> Destination | None:
         """The destination a filter ships to, among destinationArn and the rules' own (None: neither names it)."""
@@ -267,6 +312,9 @@ class Replayer:
 
     def _replay(self, log_group: str, earlier: ReplayProgress, *, owner: str, holder: str, now_s: float, lease_until_s: float,
                 stop_by_s: float | None) -> ReplayResult:
+        if self._clock() + DELIVERY_BUDGET_S > lease_until_s:
+            # Not one delivery fits in what is left of the invocation: nothing is claimed or read; a continuation goes on.
+            return ReplayResult(unfinished=True, already_delivered=earlier.delivered)
         if not self.ledger.claim_replay(log_group, earlier, holder=holder, lease_until_s=lease_until_s):
             return ReplayResult(skipped="another invocation is replaying it")
         stop_by_s = now_s + REPLAY_SLICE_S if stop_by_s is None else stop_by_s
@@ -279,37 +327,47 @@ class Replayer:
             raise
 
 
+def before_filter(event: IngestedEvent, filter_created_ms: int) -> bool:
+    """Whether the replay sends ``event``: ingested before the filter, or in the very millisecond it was created. No page
+    says on which side of ``creationTime`` a subscription starts; an event of that millisecond may be the subscription's
+    too. Replaying it risks a duplicate, leaving it risks a loss: it is replayed (docs/design.md)."""
+    return event.ingestion_ms <= filter_created_ms
+
+
 class _Step:
     """One invocation's part of a group's replay: page by page from where the last one stopped, each page's events
-    before the filter delivered past what was sent, progress recorded after each delivery and each page."""
+    before the filter delivered past what was sent, progress recorded after each delivery and each page. A delivery
+    starts only while the slice lasts and the invocation has ``DELIVERY_BUDGET_S`` left: the step then stops mid-page,
+    and the next one reads that page again, skipping what was delivered."""
 
     def __init__(self, replayer: Replayer, log_group: str, holder: str, lease_until_s: float, owner: str, earlier: ReplayProgress) -> None:
         self.r, self.log_group, self.holder, self.lease_until_s, self.owner = replayer, log_group, holder, lease_until_s, owner
         self.progress = earlier
         self.done_before = earlier.delivered
+        self.deliveries = 0
 
     def run(self, stop_by_s: float) -> ReplayResult:
         config = self.r._policy().config
         destination = self.r.destination(self.progress.destination_arn)
         assert destination is not None  # checked before the replay was claimed
         created_ms, start_ms = self.progress.filter_created_ms, self.progress.since_ms
+        end_ms = self.progress.until_ms if self.progress.until_ms is not None else created_ms + _FUTURE_MS
         pattern = self.progress.filter_pattern if self.progress.filter_pattern is not None else config.filter_pattern
-        truncated, deliveries, more = 0, 0, False
+        truncated, more = 0, False
         index, size = self.progress.read, self.progress.read_bytes
         try:
-            pages = iter(self.r.source.event_pages(self.log_group, pattern, token=self.progress.page_token,
-                                                   start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
+            pages = iter(self.r.source.event_pages(self.log_group, pattern, token=self.progress.page_token, start_ms=start_ms, end_ms=end_ms))
             page = next(pages, None)
         except ExpiredPageToken:  # read again from the start: the events before the filter are the same, in the same order
             index, size = 0, 0
             self.progress = replace(self.progress, page_token=None, read=0, read_bytes=0)
-            pages = iter(self.r.source.event_pages(self.log_group, pattern, start_ms=start_ms, end_ms=created_ms + _FUTURE_MS))
+            pages = iter(self.r.source.event_pages(self.log_group, pattern, start_ms=start_ms, end_ms=end_ms))
             page = next(pages, None)
         while page is not None:
             events, following = page
             chosen, capped = [], False
             for event in events:
-                if event.ingestion_ms >= created_ms:
+                if not before_filter(event, created_ms):
                     continue  # the subscription's
                 size += len(event.message.encode())
                 if capped or index >= config.replay_max_events or size > config.replay_max_bytes:
@@ -320,22 +378,31 @@ class _Step:
                 index += 1
             for document, count in documents(chosen, owner=self.owner, log_group=self.log_group, filter_name=config.filter_name,
                                              max_document_bytes=MAX_DOCUMENT_BYTES[destination.kind]):
-                self.r.writer.deliver(destination, encode(document, destination.kind), partition_key=document["logStream"])
-                deliveries += 1
+                if self._spent(stop_by_s):
+                    return self._stop()  # this page is read again from its token, past what was delivered
+                self.r.writer.deliver(destination, encode(document, destination.kind), partition_key=partition_key(document["logStream"]))
+                self.deliveries += 1
                 self._save(delivered=self.progress.delivered + count)  # a crash after this resumes past what was sent
             if capped or following is None:
                 more = capped and following is not None
                 break
             self._save(page_token=following, read=index, read_bytes=size)
             if self.r._clock() >= stop_by_s:
-                # The slice is spent: stop between pages, lease given up, a continuation goes on from this page.
-                self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=0)
-                return ReplayResult(replayed=self.progress.delivered - self.done_before, deliveries=deliveries,
-                                    already_delivered=self.done_before, unfinished=True)
+                return self._stop()  # between pages: a continuation goes on from the next one
             page = next(pages, None)
-        self._save(done=True)
-        return ReplayResult(replayed=self.progress.delivered - self.done_before, truncated=truncated, deliveries=deliveries,
+        self._save(done=True, until_ms=None)  # a finished record covers since_ms onwards whole
+        return ReplayResult(replayed=self.progress.delivered - self.done_before, truncated=truncated, deliveries=self.deliveries,
                             already_delivered=self.done_before, truncated_more=more)
+
+    def _spent(self, stop_by_s: float) -> bool:
+        now = self.r._clock()
+        return now >= stop_by_s or now + DELIVERY_BUDGET_S > self.lease_until_s
+
+    def _stop(self) -> ReplayResult:
+        """The slice is spent: lease given up, a continuation goes on from the recorded progress."""
+        self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=0)
+        return ReplayResult(replayed=self.progress.delivered - self.done_before, deliveries=self.deliveries,
+                            already_delivered=self.done_before, unfinished=True)
 
     def _save(self, **changes: Any) -> None:
         self.progress = replace(self.progress, **changes)

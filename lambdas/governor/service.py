@@ -210,11 +210,15 @@ class Governor:
         if tags is not None and known_tags:
             tags = {**tags, **known_tags}
         facts = LiveFacts(info, self.logs, orphaned=orphaned or (lambda info: None), tags=tags)
-        return replace(self.govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=info.created_ms)
+        return self.govern(facts, aspect, dry_run=dry_run, before_write=before_write)
 
     def govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool = False, before_write: Gate | None = None) -> Outcome:
         """``before_write``: asked with the planned outcome before anything is written; an Outcome it
-        answers is returned instead (a contested group is left alone)."""
+        answers is returned instead (a contested group is left alone). The outcome names the group's life (its
+        creation time), which state kept about it is judged by."""
+        return replace(self._govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=facts.info.created_ms)
+
+    def _govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool, before_write: Gate | None) -> Outcome:
         name = facts.name
         try:
             policy = self.policy
@@ -227,7 +231,7 @@ class Governor:
             if not decision.action.writes or dry_run:
                 return _outcome(name, aspect, decision, applied=False)
             if before_write is not None:
-                stopped = before_write(_outcome(name, aspect, decision, applied=False))
+                stopped = before_write(replace(_outcome(name, aspect, decision, applied=False), created_ms=facts.info.created_ms))
                 if stopped is not None:
                     return stopped
             if decision.action is Action.ASSOCIATE_KMS_KEY:

@@ -170,6 +170,25 @@ def test_a_fight_with_another_principal_is_stopped_reported_and_resumed_after_th
     assert resumed.result["action"] == "set-retention" and account.snapshot(governed)["retention"] == 30
 
 
+def test_issue26_a_fight_with_a_deleted_group_does_not_hold_the_group_created_again_under_its_name(
+        account: LocalAccount, governed: str, configure: Any, wall: Clock) -> None:
+    """#26 (state keyed by a name outlives the thing named): a conflict is held with one life of a group; the group
+    deleted and created again (a stack replaced) is governed at once, not left alone for the hold's 24 hours."""
+    configure(driftFightLimit=3, driftFightWindowMinutes=60, driftConflictHoldHours=24)
+    for _ in range(4):
+        account.logs.put_retention_policy(logGroupName=governed, retentionInDays=7)
+        held = call(set_retention, log_group_call_event("PutRetentionPolicy", governed, role_arn=OTHER_TOOL))
+        wall.now += 60
+    assert held.result["action"] == "conflict"
+
+    account.logs.delete_log_group(logGroupName=governed)
+    time.sleep(0.002)  # created again in a later millisecond
+    account.logs.create_log_group(logGroupName=governed)
+    created = call(set_retention, create_log_group_event(governed))
+
+    assert created.result["action"] == "set-retention" and account.snapshot(governed)["retention"] == 30
+
+
 @pytest.mark.parametrize("minutes_past_the_hour", [57, 59])
 def test_a_fight_that_straddles_the_hour_is_caught_all_the_same(account: LocalAccount, governed: str, configure: Any, wall: Clock,
                                                                minutes_past_the_hour: int) -> None:

@@ -105,3 +105,39 @@ def test_what_a_history_replay_cannot_do_is_refused_before_any_call(account: Loc
 
     assert code == 2 and says in answer["error"]
     assert {k: v for k, v in account.calls.items() if k.startswith("logs.")} == before  # not one CloudWatch Logs call
+
+
+def test_issue26_a_longer_history_after_a_shorter_one_sends_the_hours_between_once(account: LocalAccount, stream: str) -> None:
+    """#26 item 5: `apply --replay-hours 24` after `--replay-hours 2` sends the older hours, not nothing; a third run
+    sends nothing; plan counts what is left at each step."""
+    messages = _group_with_history(account, "/aws/lambda/orders-api", [20, 10, 1.5, 1])
+
+    code, _, _ = _cli("apply", "--replay-hours", "2", "--stack-name", STACK)
+    assert code == 0 and _delivered(account) == messages[2:]
+
+    code, plan, _ = _cli("plan", "--replay-hours", "24", "--stack-name", STACK)
+    assert code == 0 and plan["replay"]["wouldSend"]["events"] == 2  # the two older events, not the four
+
+    code, applied, _ = _cli("apply", "--replay-hours", "24", "--stack-name", STACK)
+    assert code == 0 and applied["replay"]["sent"] == {"groups": 1, "events": 2, "truncated": 0}
+    assert sorted(_delivered(account)) == sorted(messages)  # every event of the 24 hours, each once
+
+    code, again, _ = _cli("apply", "--replay-hours", "24", "--stack-name", STACK)
+    code_plan, plan_again, _ = _cli("plan", "--replay-hours", "24", "--stack-name", STACK)
+    assert code == 0 and again["replay"]["sent"]["events"] == 0 and plan_again["replay"]["wouldSend"]["events"] == 0
+    assert sorted(_delivered(account)) == sorted(messages)
+
+
+def test_issue26_a_group_created_again_under_its_name_gets_its_own_history(account: LocalAccount, stream: str) -> None:
+    """#26 item 1 (the CLI's path): the record of a deleted group's replay says nothing of the group created again
+    under its name."""
+    first = _group_with_history(account, "/aws/lambda/orders-api", [3])
+    assert _cli("apply", "--replay-hours", "6", "--stack-name", STACK)[0] == 0 and _delivered(account) == first
+
+    account.logs.delete_log_group(logGroupName="/aws/lambda/orders-api")
+    time.sleep(0.002)  # the new group's creationTime is a later millisecond, on any machine
+    second = _group_with_history(account, "/aws/lambda/orders-api", [2])
+    code, applied, _ = _cli("apply", "--replay-hours", "6", "--stack-name", STACK)
+
+    assert code == 0 and applied["replay"]["sent"]["events"] == 1
+    assert _delivered(account) == [*first, *second]

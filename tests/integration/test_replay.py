@@ -266,7 +266,7 @@ def test_a_page_token_no_longer_taken_reads_again_from_the_start_and_sends_nothi
 
     now_s = events[-1].ingestion_ms / 1000 + 60
     result = Replayer(lambda: Policy(config), Source(), Writer(), ledger, clock=lambda: now_s).after_subscribe(
-        GROUP, events[0].timestamp_ms, owner="123456789012", holder="now", now_s=now_s, lease_until_s=now_s + 60)
+        GROUP, events[0].timestamp_ms, owner="123456789012", holder="now", now_s=now_s, lease_until_s=now_s + 180)
 
     assert sent == ["4", "5"] and result.replayed == 2 and result.already_delivered == 4, result
     assert ledger.replay_progress(GROUP).done
@@ -332,3 +332,133 @@ def test_a_group_a_rule_ships_elsewhere_is_subscribed_there_and_replayed_there(a
     [ours] = account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
     assert (ours["destinationArn"], ours["roleArn"]) == (arn, ROLE)
     assert subscribed.result["replay"]["replayed"] == 4 and _delivered(account) == before
+
+
+# --- #26: every line once, whatever happens to the group, its streams and the invocation -------------------------
+
+def test_issue26_a_group_created_again_under_its_name_is_replayed_in_its_new_life(account: LocalAccount, stream: str) -> None:
+    """Item 1: a function redeployed (its group deleted and created again) replays its new first lines: the record of the
+    earlier life says nothing of this one."""
+    first = _new_function_logs(account, 2)
+    assert call(subscribe_log_group, create_log_group_event(GROUP)).result["replay"]["replayed"] == 4
+    account.logs.delete_log_group(logGroupName=GROUP)
+    time.sleep(0.002)  # the new group is created in a later millisecond
+    second = _new_function_logs(account, 3)
+
+    again = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert again.result["action"] == "subscribe" and again.result["replay"]["replayed"] == 6, again.result
+    assert _delivered(account) == [*first, *second]
+
+
+def test_issue26_an_unfinished_replay_of_an_earlier_life_does_not_mislead_the_new_one(account: LocalAccount, stream: str,
+                                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 1: the earlier life's replay failed half-way (its record unfinished, with its filter's creation time); the
+    group created again must be replayed against its own filter, not resumed against the old one (which sends nothing)."""
+    _new_function_logs(account, 2)
+    deliver = ReplayWriter.deliver
+
+    def unreachable(self: ReplayWriter, *args: Any, **kwargs: Any) -> None:
+        raise ConnectionError("the stream's endpoint went away")
+
+    monkeypatch.setattr(ReplayWriter, "deliver", unreachable)
+    call_failing(subscribe_log_group, create_log_group_event(GROUP))
+    monkeypatch.setattr(ReplayWriter, "deliver", deliver)
+    account.logs.delete_log_group(logGroupName=GROUP)
+    time.sleep(0.002)
+    second = _new_function_logs(account, 3)
+
+    again = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert again.result["replay"]["replayed"] == 6 and _delivered(account) == second
+
+
+def test_issue26_a_stream_name_longer_than_a_partition_key_is_replayed_under_a_key_kinesis_takes(account: LocalAccount, stream: str) -> None:
+    """Item 2: log stream names run to 512 characters (Kubernetes shippers write such), Kinesis partition keys to 256
+    (localaws K1): the replay's records must still reach the stream, one key per stream, in order."""
+    long_stream = "kube/" + "pod-" * 80 + "x" * 40  # 365 characters
+    account.logs.create_log_group(logGroupName=GROUP)
+    for name in (long_stream, long_stream[:-1] + "y"):
+        account.logs.create_log_stream(logGroupName=GROUP, logStreamName=name)
+        account.logs.put_log_events(logGroupName=GROUP, logStreamName=name,
+                                    logEvents=[{"timestamp": int(time.time() * 1000), "message": f"{name[-1]} line {n}"} for n in range(3)])
+    time.sleep(0.002)
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    assert subscribed.result["replay"] == {"replayed": 6, "truncated": 0, "deliveries": 2}
+    kinesis = account.client("kinesis")
+    shard = kinesis.list_shards(StreamName="central-logs")["Shards"][0]["ShardId"]
+    iterator = kinesis.get_shard_iterator(StreamName="central-logs", ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=iterator)["Records"]
+    keys = {json.loads(gzip.decompress(r["Data"]))["logStream"]: r["PartitionKey"] for r in records}
+    assert set(keys) == {long_stream, long_stream[:-1] + "y"}
+    assert all(len(key) <= 256 for key in keys.values()) and len(set(keys.values())) == 2
+
+
+def test_issue26_localaws_refuses_a_partition_key_kinesis_would_refuse(account: LocalAccount, stream: str) -> None:
+    from botocore.exceptions import ClientError
+    with pytest.raises(ClientError) as refused:
+        account.client("kinesis").put_record(StreamName="central-logs", Data=b"x", PartitionKey="k" * 257)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+
+
+class _Stopped(BaseException):
+    """Lambda stopping the function at its timeout: nothing after it runs, not even an ``except Exception``."""
+
+
+def test_issue26_no_delivery_outlives_the_invocation_so_a_redelivery_sends_nothing_twice(
+        account: LocalAccount, stream: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 3: each PutRecord can take its whole retry budget; one that reaches the stream as the invocation's time runs
+    out, and is never recorded, would be sent again by the event's redelivery. A delivery starts only when it and its
+    record fit in the time left; the rest goes on in the next invocation."""
+    import governor.handlers.create_log_group as handlers
+    monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_300)  # a few events a record
+    before = _new_function_logs(account, 20)  # 40 events: about ten records, all on one FilterLogEvents page
+    clock = {"now": time.time()}
+    monkeypatch.setattr(handlers, "wall_clock", lambda: clock["now"])
+    deliver, deadline = ReplayWriter.deliver, {"at": 0.0}
+
+    def slow(self: ReplayWriter, *args: Any, **kwargs: Any) -> None:
+        deliver(self, *args, **kwargs)  # it reaches the stream...
+        clock["now"] += 30.0  # ...after retries and timeouts
+        if clock["now"] > deadline["at"]:
+            raise _Stopped()  # ...as Lambda stops the function
+
+    monkeypatch.setattr(ReplayWriter, "deliver", slow)
+    event, finished, invocations = create_log_group_event(GROUP), False, 0
+    while not finished and invocations < 20:
+        deadline["at"] = clock["now"] + 180  # the stack's timeout for the handler
+        invocations += 1
+        try:
+            call(subscribe_log_group, event)
+            finished = True
+        except handlers.ReplayUnfinished:
+            pass  # without a queue the event fails and SQS delivers it again
+        except _Stopped:
+            pass  # the function was stopped: SQS delivers the event again
+        clock["now"] = max(clock["now"], deadline["at"])
+
+    assert finished and invocations > 1
+    assert _delivered(account) == before  # each once, in order
+
+
+def test_issue26_a_line_ingested_in_the_filters_millisecond_is_replayed(account: LocalAccount, stream: str,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 4: no page says on which side of a filter's creationTime a subscription starts; the model delivers only what is
+    ingested after (G10). A line of that very millisecond is replayed: the side that loses nothing."""
+    import datetime
+    import moto.logs.models as moto_logs
+    frozen = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    monkeypatch.setattr(moto_logs, "utcnow", lambda: frozen)  # group, events and filter: one millisecond
+    account.logs.create_log_group(logGroupName=GROUP)
+    account.logs.create_log_stream(logGroupName=GROUP, logStreamName=STREAM)
+    account.logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=[{"timestamp": int(frozen.timestamp() * 1000)
+                                if frozen.tzinfo else int(frozen.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000), "message": "INIT_START"}])
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+
+    created = account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"][0]["creationTime"]
+    ingested = account.logs.filter_log_events(logGroupName=GROUP)["events"][0]["ingestionTime"]
+    assert created == ingested  # the case in question
+    assert subscribed.result["replay"]["replayed"] == 1 and _delivered(account) == ["INIT_START"]
