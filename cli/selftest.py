@@ -9,8 +9,9 @@ Each step says what it checked, how long it took, and when it fails what to fix:
    destination (and the sender role), and lists the guard's names.
 5. ``canary``: a log group under ``/log-group-governor/selftest/``, which the policy core says the
    governor must govern, is created.
-6. ``subscribed`` and ``retention``: the governor subscribes it (or the account policy covers it) and
-   gives it its retention within ``--timeout``; the time it took is printed.
+6. ``subscribed`` and ``retention``: the governor subscribes it (to the destination the policy core decides for
+   it: a rule's own when one ships it there) or the account policy covers it, and gives it its retention within
+   ``--timeout``; the time it took is printed.
 7. ``delivery``: a line written to it is reported delivered by CloudWatch Logs (``AWS/Logs``
    ``ForwardedLogEvents``), not refused (``DeliveryErrors``): for a member of an organization this is
    the archive accepting the sender role and delivering.
@@ -261,7 +262,9 @@ class SelfTest:
         logs = self.client("logs")
         if policy.config.subscription_mode is Via.ACCOUNT_POLICY:
             return "shipped by the account subscription filter policy (not in its NOT IN list)", 0.0
-        wanted = policy.desired_filter
+        # The filter the policy core decides for the canary, as the subscribe handler does: a rule's own destination
+        # (shipping.destinationArn), pattern or role where one ships it (#26), else governor:destinationArn's.
+        wanted = policy.subscription(KnownFacts(name=canary)).subscription_filter or policy.desired_filter
 
         def subscribed() -> bool:
             filters = logs.describe_subscription_filters(logGroupName=canary).get("subscriptionFilters", [])

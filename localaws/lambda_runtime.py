@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from governor.config import SERVICE_NAME
+from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 
 from .account import ACCOUNT_ID, DEFAULT_REGION
 
@@ -33,7 +34,8 @@ class SimulatedClock:
 class LocalLambdaContext:
     function_name: str
     memory_limit_in_mb: int = 256
-    timeout_ms: int = 60_000
+    #: The event handlers' timeout in the stack (the functions this runs are deployed with it).
+    timeout_ms: int = EVENT_HANDLER_TIMEOUT_S * 1000
     #: The function's region and account: where the handler runs (the environment's, as moto's are chosen).
     region: str = field(default_factory=lambda: os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION)
     account: str = field(default_factory=lambda: os.environ.get("MOTO_ACCOUNT_ID") or ACCOUNT_ID)
@@ -75,7 +77,8 @@ def handler_output_to(out: TextIO) -> Iterator[None]:
             handler.setStream(stream)
 
 
-def invoke(handler: Callable[[Any, Any], Any], event: Any, *, function_name: str, out: TextIO, timeout_ms: int = 60_000) -> Any:
+def invoke(handler: Callable[[Any, Any], Any], event: Any, *, function_name: str, out: TextIO,
+           timeout_ms: int = EVENT_HANDLER_TIMEOUT_S * 1000) -> Any:
     """Call ``handler`` as Lambda would, its output going to ``out``."""
     with handler_output_to(out):
         return handler(event, LocalLambdaContext(function_name=function_name, timeout_ms=timeout_ms))

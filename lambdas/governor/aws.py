@@ -813,12 +813,16 @@ class StateTable:
     def acquire_fenced_lock(self, owner: str, now: float, lease_s: float, *, key: str) -> tuple[int | None, str | None]:
         """``acquire_lock`` that also hands out a fencing token: (token, None) when held, (None, holder)
         when another owner holds it. Every acquisition and renewal takes a larger token, so a write
-        stamped with a smaller one than the last recorded came from a holder whose lease ran out."""
+        stamped with a smaller one than the last recorded came from a holder whose lease ran out. The lease is
+        ``leaseUntil``, not the table's time-to-live attribute: the item, and so its token counter, is never deleted
+        (a counter starting again at 1 would make every later holder's record look older than the last one). An item
+        of an earlier version, leased by ``expiresAt``, is taken over the same way and loses its time to live."""
         try:
             answer = self.client.update_item(
                 TableName=self.table_name, Key=_key(key),
-                UpdateExpression="SET #owner = :owner, expiresAt = :expires ADD fence :one",
-                ConditionExpression="attribute_not_exists(pk) OR #owner = :owner OR expiresAt < :now",
+                UpdateExpression="SET #owner = :owner, leaseUntil = :expires REMOVE expiresAt ADD fence :one",
+                ConditionExpression="attribute_not_exists(pk) OR attribute_not_exists(#owner) OR #owner = :owner OR leaseUntil < :now"
+                                    " OR (attribute_not_exists(leaseUntil) AND expiresAt < :now)",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}, ":expires": {"N": str(int(now + lease_s))}, ":now": {"N": str(int(now))},
                                            ":one": {"N": "1"}},
@@ -830,6 +834,18 @@ class StateTable:
             item = self.client.get_item(TableName=self.table_name, Key=_key(key), ConsistentRead=True).get("Item", {})
             return None, item.get("owner", {}).get("S", "another writer")
         return int(answer["Attributes"]["fence"]["N"]), None
+
+    def release_fenced_lock(self, owner: str, *, key: str) -> None:
+        """Let go of a lock of ``acquire_fenced_lock`` without deleting it: its token counter stays, so the
+        next holder's token is larger than every one handed out before (deleting it would start again at 1,
+        and a later holder's record would be refused as older than one made before it)."""
+        try:
+            self.client.update_item(TableName=self.table_name, Key=_key(key), UpdateExpression="SET leaseUntil = :gone REMOVE #owner",
+                                    ConditionExpression="#owner = :owner", ExpressionAttributeNames={"#owner": "owner"},
+                                    ExpressionAttributeValues={":owner": {"S": owner}, ":gone": {"N": "0"}})
+        except ClientError as error:
+            if _error_code(error) != "ConditionalCheckFailedException":  # someone else's lock now: not ours to release
+                raise
 
     # --- the account's subscription filter policy (governor.subscription_policy) ----------------------
     POLICY_WRITTEN_KEY = "subscription-policy#written"
@@ -856,7 +872,8 @@ class StateTable:
             return False
 
     def pending_names(self) -> frozenset[str]:
-        """Names events found excluded before the policy existed: the first pass's write lists them too."""
+        """Names events found excluded before the governor's first write of the policy (none is parked after it,
+        even with the policy deleted: ``written_policy`` is written back then): the first pass's write lists them too."""
         item = self.client.get_item(TableName=self.table_name, Key=_key(self.POLICY_PENDING_KEY), ConsistentRead=True).get("Item", {})
         return frozenset(item.get("names", {}).get("SS", []))
 

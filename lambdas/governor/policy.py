@@ -498,9 +498,12 @@ class Policy:
         if control.exact:
             return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, f"{source} (exact): mask {', '.join(sorted(wanted))} "
                             f"instead of {', '.join(sorted(current))}", data_protection_document=put(wanted))
+        # Their document widened in place (#26): whatever else it says (custom identifiers, S3 and Firehose findings) stays.
+        widened = widened_data_protection_document(facts.data_protection_document, wanted, self._partition,
+                                                   audit_log_group=audit if audit != their_audit else None)
         return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER, f"{source}: add {', '.join(sorted(wanted - current)) or 'nothing'} "
                         f"to the identifiers masked ({', '.join(sorted(current))} stay)"
-                        + (f"; audit findings to {audit}" if audit != their_audit else ""), data_protection_document=put(current | wanted))
+                        + (f"; audit findings to {audit}" if audit != their_audit else ""), data_protection_document=widened or put(current | wanted))
 
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
@@ -612,6 +615,37 @@ def data_protection_document(identifiers: Sequence[str], log_group: str, partiti
                        "Statement": [{"Sid": "audit", "DataIdentifier": arns, "Operation": {"Audit": {"FindingsDestination": findings}}},
                                      {"Sid": "redact", "DataIdentifier": arns, "Operation": {"Deidentify": {"MaskConfig": {}}}}]},
                       separators=(",", ":"))
+
+
+def widened_data_protection_document(document: str | None, identifiers: Iterable[str], partition: str = "aws", *,
+                                     audit_log_group: str | None = None) -> str | None:
+    """Someone else's policy widened in place (``minimum``, #26): each of ``identifiers`` (managed identifiers' names) it
+    does not name yet is added, as its ARN, to every statement's DataIdentifier array (the model: the two arrays match
+    exactly); ``audit_log_group``, when given, joins their findings destinations as the CloudWatchLogs one. Everything
+    else stays as they wrote it: Name, Description, Version, Configuration (custom data identifiers, named in
+    DataIdentifier by their Name), each statement's other fields, every FindingsDestination (S3, Firehose,
+    CloudWatchLogs), their identifiers and their order. None: the document cannot be read as a policy."""
+    try:
+        policy = json.loads(document) if document else None
+        statements = policy.get("Statement") if isinstance(policy, dict) else None
+        if not isinstance(statements, list) or not statements or not all(isinstance(st, dict) for st in statements):
+            return None
+        for statement in statements:
+            named = statement.get("DataIdentifier")
+            if not isinstance(named, list) or not all(isinstance(i, str) for i in named):
+                return None
+            have = {i.rsplit("/", 1)[-1] for i in named}
+            statement["DataIdentifier"] = [*named, *(f"arn:{partition}:dataprotection::aws:data-identifier/{name}"
+                                                     for name in sorted(set(identifiers) - have))]
+            audit = statement.get("Operation", {}).get("Audit") if isinstance(statement.get("Operation"), dict) else None
+            if audit_log_group and isinstance(audit, dict):
+                findings = audit.setdefault("FindingsDestination", {})
+                if not isinstance(findings, dict):
+                    return None
+                findings["CloudWatchLogs"] = {**(findings.get("CloudWatchLogs") or {}), "LogGroup": audit_log_group}
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return json.dumps(policy, separators=(",", ":"))
 
 
 def audit_log_group(document: str | None) -> str | None:

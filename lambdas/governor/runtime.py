@@ -68,9 +68,10 @@ class Settings:
                    event_queue_url=environ.get(ENV_EVENT_QUEUE_URL) or None)
 
 
-#: How long the guard trusts its look-up of the destination's ``LoggingConfig``. Short, because the
-#: log group can be changed at any time and a stale guard subscribes the shipper to itself; long
-#: enough that a burst of events costs one GetFunctionConfiguration per container every few seconds.
+#: How long the backfill and the CLI trust their look-up of the destination's ``LoggingConfig``. Short, because the
+#: log group can be changed at any time and a stale guard subscribes the shipper to itself; long enough that a
+#: run of pages costs one GetFunctionConfiguration every few seconds. The subscribe handler trusts none: it reads
+#: it afresh for every batch (#26: a warm container's look-up subscribed the destination's new group).
 GUARD_LOOKUP_TTL_S = 10.0
 
 
@@ -90,33 +91,43 @@ def guarded_policy(settings: Settings, lambdas: LambdaGateway | None = None) -> 
 
 
 class GuardedPolicies:
-    """The current guarded policy, rebuilt once its look-up is ``ttl_s`` old.
+    """The current guarded policy, rebuilt once its look-up is ``ttl_s`` old, or when its caller says so.
 
     Kept for a container's life, this object holds only what cannot change while the container lives
     (the environment's settings, a client); the destination's ``LoggingConfig`` can, so it is looked up
-    again after ``ttl_s``. Call it to get the policy to decide with now.
+    again after ``ttl_s`` (the backfill, the CLI). ``ttl_s`` None: never on its own; its caller ``refresh``es it
+    (the subscribe handler, once per batch). Call it to get the policy to decide with now.
     """
 
     def __init__(self, settings: Settings, lambdas: LambdaGateway | None = None, *,
-                 clock: Callable[[], float] = time.monotonic, ttl_s: float = GUARD_LOOKUP_TTL_S) -> None:
+                 clock: Callable[[], float] = time.monotonic, ttl_s: float | None = GUARD_LOOKUP_TTL_S) -> None:
         self.settings = settings
         self._lambdas = lambdas
         self._clock = clock
         self._ttl_s = ttl_s
         self._policy: Policy | None = None
         self._looked_up_at = 0.0
+        #: Why the last ``refresh`` failed: answered again, without asking again, until the next one.
+        self._failed: Exception | None = None
 
     def refresh(self) -> Policy:
-        """Look the destination up now (its configuration just changed)."""
-        self._policy = None
-        return self()
+        """Look the destination up now (its configuration may just have changed). A look-up that fails is not made again
+        until the next refresh: every caller until then gets its error (subscribing without the guard would loop)."""
+        self._policy, self._failed = None, None
+        try:
+            return self()
+        except Exception as error:
+            self._failed = error
+            raise
 
     def __call__(self) -> Policy:
         destination = self.settings.config.destination
         if self._policy is not None and destination.kind is not DestinationKind.LAMBDA:
             return self._policy  # nothing to look up: the names are all configured
+        if self._failed is not None:
+            raise self._failed
         now = self._clock()
-        if self._policy is None or now - self._looked_up_at >= self._ttl_s:
+        if self._policy is None or (self._ttl_s is not None and now - self._looked_up_at >= self._ttl_s):
             self._lambdas = self._lambdas or LambdaGateway()
             self._policy = guarded_policy(self.settings, self._lambdas)
             self._looked_up_at = now

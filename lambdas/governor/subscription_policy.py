@@ -6,11 +6,17 @@ list equal to what the policy core says must not ship (``account_policy``): the 
 existing groups excluded by prefix, pattern or tag.
 
 - An event (a group created, tagged, untagged) moves one name in or out of the list. Most events
-  change nothing and cost one DescribeAccountPolicies; a change is written under a lock in the state
-  table, read again inside it, so two handlers never drop each other's names.
+  change nothing and cost one DescribeAccountPolicies (and a read of the state table); a change is
+  written under a lock in the state table, read again inside it, so two handlers never drop each other's names.
+- The list a change starts from is the one the governor keeps: the names it last wrote (recorded in
+  the state table), plus the names the policy lists beyond them that still must not ship; never the
+  policy's list alone, which someone may have narrowed (that would make the narrowed list the
+  governor's own, and its repair would write it back). A policy deleted after the governor's first
+  write is written again by the next change, from that record.
 - Only a finished run over every group creates the policy, with the whole list at once: a policy
-  written from the first events would ship the excluded groups no run had listed yet. Until then an
-  event reports ``account-policy-pending``.
+  written from the first events would ship the excluded groups no run had listed yet. Until the
+  governor's first write an event reports ``account-policy-pending`` and its name waits in the state
+  table for that run ("pending" means only that).
 - Past 25 KB nothing is written (``selection-too-large``): a truncated list would ship groups that
   must not ship. Another tool's policy in the account's one slot is never replaced (``foreign-account-policy``).
 """
@@ -52,7 +58,7 @@ class PolicyState(Protocol):
     """Where the keeper keeps what it needs across writers and events (the state table, aws.StateTable)."""
 
     def acquire_fenced_lock(self, owner: str, now: float, lease_s: float, *, key: str) -> tuple[int | None, str | None]: ...
-    def release_lock(self, owner: str, *, key: str = ...) -> None: ...
+    def release_fenced_lock(self, owner: str, *, key: str) -> None: ...
     def written_policy(self) -> tuple[frozenset[str], str, int] | None: ...
     def record_written(self, names: frozenset[str], document: str, fence: int) -> bool: ...
     def pending_names(self) -> frozenset[str]: ...
@@ -104,6 +110,11 @@ def listed_names(criteria: str | None) -> frozenset[str]:
     return frozenset(json.loads(criteria[len(_NOT_IN):]))
 
 
+def _listed(view: PolicyView | None, recorded: frozenset[str] | None) -> frozenset[str]:
+    """Every name the governor listed, as far as it knows: its record and the policy's list."""
+    return (view.names if view is not None else frozenset()) | (recorded or frozenset())
+
+
 def _same_document(current: str, wanted: str) -> bool:
     try:
         return json.loads(current) == json.loads(wanted)
@@ -139,12 +150,19 @@ class SubscriptionPolicyKeeper:
 
     # --- events: one group in or out -------------------------------------------------------------
     def place(self, log_group: str, *, listed: bool, dry_run: bool = False) -> PolicyWrite:
-        """Put ``log_group`` in the NOT IN list (``listed``) or take it out. Before the first policy
-        exists, the name waits in the state table for the run that creates it."""
-        write = self._change(lambda names: (names | {log_group}) if listed else (names - {log_group}),
-                             f"{'add' if listed else 'remove'} {log_group!r}", dry_run=dry_run)
+        """Put ``log_group`` in the NOT IN list (``listed``) or take it out. Before the governor's first
+        write, the name waits in the state table for the run that makes it."""
+        def change(names: frozenset[str]) -> frozenset[str]:
+            return (names | {log_group}) if listed else (names - {log_group})
+
+        what = f"{'add' if listed else 'remove'} {log_group!r}"
+        write = self._change(change, what, dry_run=dry_run)
         if write.reason is Reason.ACCOUNT_POLICY_PENDING and self._lock is not None and not dry_run:
             self._lock.change_pending(add=[log_group] if listed else [], remove=[] if listed else [log_group])
+            # The first write may have been recorded since this event looked: a run reads the parked names again
+            # after it records (``replace``), so only a record made before the name was parked can lack it.
+            if self._recorded() is not None:
+                write = self._change(change, what)
         return write
 
     # --- runs ------------------------------------------------------------------------------------
@@ -156,27 +174,38 @@ class SubscriptionPolicyKeeper:
 
     def _change(self, change: Callable[[frozenset[str]], frozenset[str]], what: str, *, dry_run: bool = False) -> PolicyWrite:
         view, foreign = self.current()
-        settled = self._settled(view, foreign, change)
+        recorded = self._recorded()
+        verdicts = self._verdicts(view, recorded)  # look-ups, if any, before the lock: they could outlast its lease
+        settled = self._settled(view, foreign, recorded, change(self._base(view, recorded, verdicts)))
         if settled is not None:
             return settled
         if dry_run:
-            return self._measure(change(view.names), written=False, detail=f"dry run: would {what}")
+            return self._measure(change(self._base(view, recorded, verdicts)), written=False, detail=f"dry run: would {what}")
         with self._locked():
-            view, foreign = self.current()  # again, inside the lock: another writer may have changed it
-            return self._settled(view, foreign, change) or self._write(change(view.names), what)
+            # Again, inside the lock: another writer may have changed the policy and the record.
+            view, foreign = self.current()
+            recorded = self._recorded()
+            wanted = change(self._base(view, recorded, verdicts))
+            if view is None and foreign is None:
+                what = f"{what}; the policy was deleted: written with the list the governor last wrote"
+            return self._settled(view, foreign, recorded, wanted) or self._write(wanted, what)
 
     def repair(self) -> PolicyWrite:
         """Someone (not the governor) put or deleted the governor's policy: write back the list the
-        governor last wrote, kept in the state table. Another tool's policy in the slot is reported."""
-        written = self._lock.written_policy() if self._lock is not None else None
-        if written is None:
+        governor last wrote, kept in the state table, read once the lock is held (a writer it waited for
+        may have listed a name). Another tool's policy in the slot is reported."""
+        recorded = self._recorded()
+        if recorded is None:
             return PolicyWrite(False, None, "the governor has not written the policy yet: nothing to restore")
-        names = written[0]
+        view, _ = self.current()
+        verdicts = self._verdicts(view, recorded)
         with self._locked():
+            recorded = self._recorded() or recorded
             view, foreign = self.current()
             if view is None and foreign is not None:
                 return self._foreign(foreign)
-            if view is not None and self._settled(view, None, lambda _: names) is not None:
+            names = self._base(view, recorded, verdicts)
+            if view is not None and self._settled(view, None, recorded, names) is not None:
                 return self._measure(names, written=False, detail="the policy is as the governor last wrote it")
             what = "restored: it was deleted" if view is None else "restored: it was changed"
             return self._write(names, f"{what}; written back from the state table")
@@ -191,12 +220,15 @@ class SubscriptionPolicyKeeper:
         view, foreign = self.current()
         if foreign is not None:
             return self._foreign(foreign)
-        listed_before = view.names if view else frozenset()
-        # Names events found excluded before the policy existed (created during a first pass).
-        pending = (self._lock.pending_names() if self._lock is not None else frozenset()) - found
+        recorded = self._recorded()
+        # What the governor listed: its record and the policy's list (someone may have narrowed the policy).
+        listed_before = _listed(view, recorded)
+        # Names events found excluded before the governor's first write (created during a first pass).
+        parked = self._lock.pending_names() if self._lock is not None else frozenset()
+        pending = parked - found
         # A run lists what it finds as it goes (``add``): a name it found that is not listed now was
         # taken out by an event since (an opt-out tag removed), so the run's view of it is stale.
-        stale = found - listed_before if view is not None else set()
+        stale = found - listed_before if view is not None or recorded is not None else set()
         keep = self._still_excluded((listed_before - found) | pending | stale)
         found -= stale
         if dry_run:
@@ -205,17 +237,25 @@ class SubscriptionPolicyKeeper:
             view, foreign = self.current()
             if foreign is not None:
                 return self._foreign(foreign)
-            now_listed = view.names if view else frozenset()
+            recorded = self._recorded()
+            now_listed = _listed(view, recorded)
             # A name the run found excluded that an event took out since (an opt-out tag removed): looked
             # up again, never put back from the run's stale view.
             taken_out = (found & listed_before) - now_listed
             wanted = (found - taken_out) | (self._still_excluded(taken_out) if taken_out else set()) | keep | (now_listed - listed_before)
-            if view is not None and self._settled(view, None, lambda n: frozenset(wanted)) is not None:
+            if view is not None and self._settled(view, None, recorded, frozenset(wanted)) is not None:
                 write = self._measure(wanted, written=False, detail="the list was already exact")
+                self._record(wanted)  # the run's list is exact: it is the governor's own from now on
             else:
                 write = self._write(wanted, "created with the run's list" if view is None else "replaced with the run's list")
-            if self._lock is not None and pending and not write.refused:
-                self._lock.change_pending(remove=pending)
+            if self._lock is not None and not write.refused:
+                # Parked since they were read above (an event that looked before this write was recorded): listed
+                # too, as their events found them (``place`` parks first and looks for the record after).
+                late = self._lock.pending_names() - parked - wanted
+                if late:
+                    write = self._write(wanted | late, f"{write.detail}; {len(late)} names parked meanwhile listed too")
+                if parked | late and not write.refused:
+                    self._lock.change_pending(remove=parked | late)
             return write
 
     def retire(self) -> PolicyWrite:
@@ -226,17 +266,54 @@ class SubscriptionPolicyKeeper:
         self.logs.delete_account_policy(view.name, POLICY_TYPE)
         return PolicyWrite(True, None, f"deleted account policy {view.name!r}")
 
+    # --- what the governor keeps ---------------------------------------------------------------------
+    def _recorded(self) -> frozenset[str] | None:
+        """The names the governor last wrote (the state table); None before its first write, or with no table."""
+        written = self._lock.written_policy() if self._lock is not None else None
+        return written[0] if written is not None else None
+
+    def _verdicts(self, view: PolicyView | None, recorded: frozenset[str] | None) -> dict[str, bool]:
+        """Whether each name the policy lists beyond the record still must not ship (a look-up each; none as a rule)."""
+        extra = (view.names - recorded) if view is not None and recorded is not None else frozenset()
+        kept = self._still_excluded(extra) if extra else set()
+        return {name: name in kept for name in extra}
+
+    @staticmethod
+    def _base(view: PolicyView | None, recorded: frozenset[str] | None, verdicts: dict[str, bool]) -> frozenset[str]:
+        """The list a change starts from: the names the governor recorded, plus those the policy lists beyond
+        them that still must not ship (looked up in ``verdicts``; one listed since the look-up, by another
+        writer, is kept). Never the policy's list alone: someone else may have narrowed it. Without a record
+        (no table, or a policy the CLI wrote): the policy's list."""
+        live = view.names if view is not None else frozenset()
+        if recorded is None:
+            return live
+        return recorded | frozenset(name for name in live - recorded if verdicts.get(name, True))
+
+    def _record(self, names: Iterable[str]) -> None:
+        """Record ``names`` as the governor's list without writing it (the policy says so already)."""
+        if self._lock is None or self._fence is None:
+            return
+        policy = self._policy()
+        try:
+            chosen = selection(policy, names)
+        except SelectionTooLarge:
+            return
+        self._lock.record_written(frozenset(chosen.names), document(policy), self._fence)
+
     # --- helpers ---------------------------------------------------------------------------------
-    def _settled(self, view: PolicyView | None, foreign: str | None, change: Callable[[frozenset[str]], frozenset[str]]) -> PolicyWrite | None:
-        """A result when nothing is to be written; None when a write is due."""
+    def _settled(self, view: PolicyView | None, foreign: str | None, recorded: frozenset[str] | None,
+                 wanted: Iterable[str]) -> PolicyWrite | None:
+        """A result when nothing is to be written; None when a write is due (``wanted``: the list the change
+        makes). "Pending" only before the governor's first write: a policy deleted after it is written again."""
         if foreign is not None:
             return self._foreign(foreign)
         if view is None:
+            if recorded is not None:
+                return None
             return PolicyWrite(False, Reason.ACCOUNT_POLICY_PENDING,
                                "no account-level subscription filter policy yet: the first finished run over every group writes it")
         policy = self._policy()
-        wanted = set(change(view.names)) | policy.guarded_names
-        if wanted == set(view.names) and _same_document(view.document, document(policy)):
+        if set(wanted) | policy.guarded_names == set(view.names) and _same_document(view.document, document(policy)):
             return self._measure(view.names, written=False, detail="the list already says so")
         return None
 
@@ -318,7 +395,7 @@ class SubscriptionPolicyKeeper:
             yield
         finally:
             self._fence = None
-            self._lock.release_lock(self._owner, key=LOCK_KEY)
+            self._lock.release_fenced_lock(self._owner, key=LOCK_KEY)
 
     def _renew(self) -> None:
         """Renew the lease just before the write, so the write has a whole lease ahead of it (and a newer token)."""

@@ -226,3 +226,169 @@ def test_a_run_never_puts_back_a_name_an_untag_event_took_out_while_it_listed(ac
     keeper.replace(seen_by_the_run)
 
     assert _not_in(account) == ["/aws/lambda/log-shipper"]  # it ships
+
+
+# --- 5. issue 26: the list is built from what the governor keeps, never from what someone else left --------
+
+def _tamper(account: LocalAccount, names: list[str]) -> None:
+    """Someone (not the governor) writes the governor's policy with ``names`` as its NOT IN list."""
+    document = _policies(account)[0]["policyDocument"]
+    account.logs.put_account_policy(policyName=NAME, policyType="SUBSCRIPTION_FILTER_POLICY", policyDocument=document,
+                                    selectionCriteria="LogGroupName NOT IN " + json.dumps(names))
+
+
+@pytest.mark.parametrize("event", ["CreateLogGroup", "DeleteLogGroup"])
+def test_issue26_an_event_handled_before_the_narrowing_record_never_makes_the_narrowed_list_the_governors(
+        account: LocalAccount, account_mode: Any, event: str) -> None:
+    """Item 6: someone narrows the list (an excluded group now ships), and an event for another group is
+    handled before the PutAccountPolicy record: the list written is the governor's own (recorded) list
+    with the name moved, not the narrowed one, so neither the event nor the repair after it ships the group."""
+    account.create_log_group("/sandbox/excluded")
+    account.create_log_group("/sandbox/doomed")
+    reconcile_runner()("first")
+    _tamper(account, ["/aws/lambda/log-shipper", "/sandbox/doomed"])  # /sandbox/excluded ships
+    if event == "CreateLogGroup":
+        account.create_log_group("/sandbox/another")
+        moved = call(subscribe_log_group, create_log_group_event("/sandbox/another"))
+        expected = ["/aws/lambda/log-shipper", "/sandbox/another", "/sandbox/doomed", "/sandbox/excluded"]
+    else:
+        account.logs.delete_log_group(logGroupName="/sandbox/doomed")
+        moved = call(subscribe_log_group, log_group_call_event("DeleteLogGroup", "/sandbox/doomed", role_arn=TEAM))
+        expected = ["/aws/lambda/log-shipper", "/sandbox/excluded"]
+
+    assert moved.result["action"] == "update-account-policy"
+    assert _not_in(account) == expected
+    call(subscribe_log_group, account_policy_call_event("PutAccountPolicy", NAME, role_arn=TEAM))  # the record, late
+    assert _not_in(account) == expected
+
+
+@pytest.mark.parametrize("event", ["CreateLogGroup", "TagLogGroup"])
+def test_issue26_a_name_listed_after_the_policy_was_deleted_is_written_with_the_recorded_list_not_parked(
+        account: LocalAccount, account_mode: Any, event: str) -> None:
+    """Item 7: the policy deleted by someone, then an event lists a new name before the DeleteAccountPolicy
+    record: "pending" is only for before the first write, so the event writes the recorded list and the
+    new name at once, and the repair after it restores both."""
+    account.create_log_group("/sandbox/excluded")
+    account.create_log_group("/aws/lambda/noisy")
+    reconcile_runner()("first")
+    account.logs.delete_account_policy(policyName=NAME, policyType="SUBSCRIPTION_FILTER_POLICY")
+    if event == "CreateLogGroup":
+        account.create_log_group("/sandbox/another")
+        listed = call(subscribe_log_group, create_log_group_event("/sandbox/another"))
+        new = "/sandbox/another"
+    else:
+        account.logs.tag_log_group(logGroupName="/aws/lambda/noisy", tags={"log-group-governor:opt-out": "true"})
+        listed = call(subscribe_log_group, log_group_call_event("TagLogGroup", "/aws/lambda/noisy", role_arn=TEAM))
+        new = "/aws/lambda/noisy"
+    expected = sorted(["/aws/lambda/log-shipper", "/sandbox/excluded", new])
+
+    assert (listed.result["action"], listed.result["reason"]) != ("skip", "account-policy-pending")
+    assert listed.result["action"] == "update-account-policy"
+    assert _not_in(account) == expected
+    call(subscribe_log_group, account_policy_call_event("DeleteAccountPolicy", NAME, role_arn=TEAM))  # the record, late
+    assert _not_in(account) == expected
+    assert StateTable(STATE_TABLE, account.client("dynamodb")).pending_names() == frozenset()
+
+
+def test_issue26_a_repair_that_waits_for_the_lock_writes_what_the_writer_it_waited_for_recorded(
+        account: LocalAccount, account_mode: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 8: the repair must read the recorded list after it holds the lock: read before, it would write
+    a stale list under a newer token and drop the name the writer it waited for had just listed."""
+    from governor.handlers import create_log_group as handlers
+    from governor.subscription_policy import LOCK_KEY
+
+    account.create_log_group("/sandbox/excluded")
+    reconcile_runner()("first")
+    _tamper(account, ["/aws/lambda/log-shipper"])  # someone narrows it: its record reaches the handler below
+    account.create_log_group("/sandbox/b")
+    state = StateTable(STATE_TABLE, account.client("dynamodb"))
+    fence, _ = state.acquire_fenced_lock("container-b", handlers.wall_clock(), LOCK_LEASE_S, key=LOCK_KEY)  # its write under way
+    assert fence is not None
+    other = SubscriptionPolicyKeeper(lambda: Policy(parse_policy_config(account_mode)), LogsGateway(account.client("logs")),
+                                     lock=state, owner="container-b")
+    waited: list[float] = []
+
+    def meanwhile(seconds: float) -> None:  # while the repair waits for the lock, container-b lists /sandbox/b and lets go
+        if not waited:
+            other.place("/sandbox/b", listed=True)
+        waited.append(seconds)
+
+    written: list[list[str]] = []  # every list the governor puts, even one put back a moment later
+    put = LogsGateway.put_account_policy
+
+    def recorded_put(self: LogsGateway, **request: Any) -> Any:
+        written.append(json.loads(request["selectionCriteria"].removeprefix("LogGroupName NOT IN ")))
+        return put(self, **request)
+
+    monkeypatch.setattr(handlers, "sleep", meanwhile)
+    monkeypatch.setattr(LogsGateway, "put_account_policy", recorded_put)
+    call(subscribe_log_group, account_policy_call_event("PutAccountPolicy", NAME, role_arn=TEAM))
+
+    assert waited  # the repair did wait for container-b
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/b", "/sandbox/excluded"]
+    assert written and all("/sandbox/b" in names and "/sandbox/excluded" in names for names in written[1:])  # never shipped, not for a moment
+
+
+def test_issue26_a_name_parked_while_the_first_write_is_recorded_is_listed_not_left_pending(
+        account: LocalAccount, account_mode: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 7's class: an event that found no policy parks its name; if the first write was recorded meanwhile
+    (its run read the parked names before), the name is written at once, never left parked behind a policy."""
+    account.create_log_group("/sandbox/created-during-the-pass")
+    first_pass = _keeper(account, account_mode, clock=SimulatedClock(), owner="the-first-pass")
+    park, ran = StateTable.change_pending, []
+
+    def the_first_pass_writes_meanwhile(self: StateTable, **change: Any) -> None:
+        if not ran:
+            ran.append(first_pass.replace([]))  # its list missed the group, and it read no parked name
+        park(self, **change)
+
+    monkeypatch.setattr(StateTable, "change_pending", the_first_pass_writes_meanwhile)
+    listed = call(subscribe_log_group, create_log_group_event("/sandbox/created-during-the-pass"))
+
+    assert ran and ran[0].written is True
+    assert listed.result["action"] == "update-account-policy"
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/created-during-the-pass"]
+
+
+def test_issue26_after_a_lease_was_taken_over_the_next_writers_removal_is_not_undone_by_an_older_record(
+        account: LocalAccount, account_mode: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fencing tokens only grow: a lock let go keeps its counter, so the next writer's token is newer than
+    every record before it, and its record is not refused and merged (which put back the name it took out)."""
+    import governor.subscription_policy as keeping
+
+    monkeypatch.setattr(keeping, "LOCK_LEASE_S", 30.0)
+    account.create_log_group("/sandbox/doomed")
+    reconcile_runner()("first")
+    for name in ("/sandbox/a", "/sandbox/b"):
+        account.create_log_group(name)
+    clock = SimulatedClock()
+    second = _keeper(account, account_mode, clock=clock, owner="container-b")
+    first = _keeper(account, account_mode, clock=clock, owner="container-a",
+                    logs=DelayedPut(LogsGateway(account.client("logs")), clock, retry_budget_s(),
+                                    lambda: second.place("/sandbox/b", listed=True)))
+    first.place("/sandbox/a", listed=True)  # container-b took the lock over meanwhile and renewed it
+    account.logs.delete_log_group(logGroupName="/sandbox/doomed")
+
+    removed = call(subscribe_log_group, log_group_call_event("DeleteLogGroup", "/sandbox/doomed", role_arn=TEAM))
+
+    assert "merged with a newer writer's list" not in removed.result["detail"]
+    assert _not_in(account) == ["/aws/lambda/log-shipper", "/sandbox/a", "/sandbox/b"]
+
+
+def test_issue26_the_keepers_lock_outlives_every_lease_so_its_tokens_only_grow(account: LocalAccount) -> None:
+    """The fencing token counter lives in the lock's item: were the item deleted (released, or its lease past the
+    table's time to live), the next holder would start again at 1 and its record would look older than the last."""
+    from governor.subscription_policy import LOCK_KEY
+    state = StateTable(account.create_state_table("keeper-lock"))
+    now = 1_800_000_000.0
+
+    first, _ = state.acquire_fenced_lock("a", now, LOCK_LEASE_S, key=LOCK_KEY)
+    state.release_fenced_lock("a", key=LOCK_KEY)
+    second, _ = state.acquire_fenced_lock("b", now + 1, LOCK_LEASE_S, key=LOCK_KEY)  # b's lease runs out unreleased
+    held, holder = state.acquire_fenced_lock("c", now + 2, LOCK_LEASE_S, key=LOCK_KEY)
+    third, _ = state.acquire_fenced_lock("c", now + 2 + LOCK_LEASE_S + 1, LOCK_LEASE_S, key=LOCK_KEY)
+    item = account.client("dynamodb").get_item(TableName="keeper-lock", Key={"pk": {"S": LOCK_KEY}}, ConsistentRead=True)["Item"]
+
+    assert (held, holder) == (None, "b")  # b's lease still holds
+    assert first is not None and second is not None and third is not None and first < second < third
+    assert "expiresAt" not in item  # never the table's time to live: the item, and its counter, stay

@@ -151,7 +151,7 @@ def test_a_held_lock_gives_the_event_back_to_its_queue(account: LocalAccount, ac
 
     reconcile("first")
     account.create_log_group("/sandbox/contested")
-    StateTable(STATE_TABLE, account.client("dynamodb")).acquire_lock("another-writer", handlers.wall_clock(), 3600, key=LOCK_KEY)
+    StateTable(STATE_TABLE, account.client("dynamodb")).acquire_fenced_lock("another-writer", handlers.wall_clock(), 3600, key=LOCK_KEY)
     clock = SimulatedClock()
     clock.now = start = handlers.wall_clock()
     monkeypatch.setattr(handlers, "wall_clock", clock.monotonic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from typing import Any
 
 import boto3
@@ -137,6 +138,45 @@ def test_a_warm_container_sees_the_destinations_new_log_group(account: LocalAcco
 
     assert (invocation.result["action"], invocation.result["reason"]) == ("skip", "shipping-path")
     assert account.snapshot("/platform/log-shipper-v2")["filters"] == {}
+
+
+def test_issue26_a_warm_container_never_subscribes_the_destinations_new_group_before_its_update_record(
+        account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The destination is re-pointed at a new group and writes its first lines there; CreateLogGroup of that group comes
+    before the function's UpdateFunctionConfiguration record, in one batch, to a container whose guard looked the
+    destination up a moment ago. The batch reads the LoggingConfig afresh (once): the group is never subscribed, nothing
+    of it is replayed into the destination itself."""
+    from localaws.events import lambda_call_event
+
+    clock = SimulatedClock()
+    monkeypatch.setattr(handlers, "clock", clock.monotonic)
+    shipper = account.create_function("custom-shipper", log_group="/platform/log-shipper")
+    configure(destinationArn=shipper)
+    account.create_log_group("/aws/lambda/orders-api")
+    assert call(subscribe_log_group, create_log_group_event("/aws/lambda/orders-api")).result["action"] == "subscribe"  # warm
+
+    account.set_function_log_group("custom-shipper", "/platform/log-shipper-v2")
+    account.logs.create_log_group(logGroupName="/platform/log-shipper-v2")  # the shipper's first invocation after the update
+    account.logs.create_log_stream(logGroupName="/platform/log-shipper-v2", logStreamName="first")
+    account.logs.put_log_events(logGroupName="/platform/log-shipper-v2", logStreamName="first",
+                                logEvents=[{"timestamp": int(time.time() * 1000), "message": "START RequestId: 1"}])
+    for name in ("/aws/lambda/fn-a", "/aws/lambda/fn-b"):
+        account.create_log_group(name)
+    account.calls.clear()
+    batch = sqs_batch([create_log_group_event("/platform/log-shipper-v2"), create_log_group_event("/aws/lambda/fn-a"),
+                       create_log_group_event("/aws/lambda/fn-b"),
+                       lambda_call_event("UpdateFunctionConfiguration20150331v2", "custom-shipper", logging_group="/platform/log-shipper-v2")])
+
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert account.calls["logs.PutSubscriptionFilter"] == 2  # fn-a and fn-b; the shipper's new group never, not even for a moment
+    assert account.calls["logs.DeleteSubscriptionFilter"] == 0 and account.calls["lambda.Invoke"] == 0  # nothing replayed into it
+    assert account.snapshot("/platform/log-shipper-v2")["filters"] == {}
+    assert account.calls["lambda.GetFunctionConfiguration"] == 1  # one look-up for the batch, not one per record
+    decided = {(line["decision"], line["reason"]) for line in invocation.logs if line.get("logGroupName") == "/platform/log-shipper-v2"
+               and line.get("decision")}
+    assert decided == {("skip", "shipping-path")}  # its CreateLogGroup, and the update record's check of the shipping path
 
 
 def test_configured_shipping_path_names_and_prefixes_are_guarded(account: LocalAccount, configure: Any) -> None:

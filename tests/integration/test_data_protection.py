@@ -176,3 +176,40 @@ def test_audit_findings_need_their_log_group_to_exist_as_the_model_says(account:
     assert created.result["action"] == "put-data-protection-policy" and created.result["applied"] is True
     audit = json.loads(account.logs.get_data_protection_policy(logGroupIdentifier=PROD)["policyDocument"])["Statement"][0]
     assert audit["Operation"]["Audit"]["FindingsDestination"] == {"CloudWatchLogs": {"LogGroup": "/audit/findings"}}
+
+
+# --- issue 26, item 9: minimum widens their document in place ------------------------------------------------
+
+@pytest.mark.parametrize("audit_log_group", [None, "/audit/findings"])
+def test_issue26_widening_someone_elses_policy_keeps_their_destinations_custom_identifiers_and_every_other_field(
+        account: LocalAccount, configure: Any, audit_log_group: str | None) -> None:
+    """Their S3 and Firehose findings destinations, their custom data identifier (defined in Configuration, named in
+    DataIdentifier as they wrote it), their Name, Description, Version and each statement's other fields all stay; the
+    rule's identifier is added to both DataIdentifier arrays (and its audit log group beside their destinations)."""
+    control = {"identifiers": ["EmailAddress"], **({"auditLogGroup": audit_log_group} if audit_log_group else {})}
+    configure(rules=[{**RULES[0], "dataProtection": control}])
+    account.create_log_group(PROD)
+    if audit_log_group:
+        account.create_log_group(audit_log_group)
+    ids = ["arn:aws:dataprotection::aws:data-identifier/AwsSecretKey", "EmployeeId"]
+    findings = {"S3": {"Bucket": "security-findings"}, "Firehose": {"DeliveryStream": "findings-stream"}}
+    theirs = {"Name": "security-team", "Description": "what the security team masks", "Version": "2021-06-01",
+              "Configuration": {"CustomDataIdentifier": [{"Name": "EmployeeId", "Regex": "EmployeeId-\\d{9}"}]},
+              "Statement": [{"Sid": "audit-policy", "DataIdentifier": list(ids), "Operation": {"Audit": {"FindingsDestination": findings}}},
+                            {"Sid": "redact-policy", "DataIdentifier": list(ids), "Operation": {"Deidentify": {"MaskConfig": {}}}}]}
+    account.logs.put_data_protection_policy(logGroupIdentifier=PROD, policyDocument=json.dumps(theirs))
+
+    widened = call(protect_data, sqs_batch([create_log_group_event(PROD)]))
+
+    assert widened.result == {"batchItemFailures": []}
+    document = json.loads(account.logs.get_data_protection_policy(logGroupIdentifier=PROD)["policyDocument"])
+    added = [*ids, "arn:aws:dataprotection::aws:data-identifier/EmailAddress"]
+    expected_findings = {**findings, **({"CloudWatchLogs": {"LogGroup": audit_log_group}} if audit_log_group else {})}
+    assert document == {**theirs, "Statement": [
+        {"Sid": "audit-policy", "DataIdentifier": added, "Operation": {"Audit": {"FindingsDestination": expected_findings}}},
+        {"Sid": "redact-policy", "DataIdentifier": added, "Operation": {"Deidentify": {"MaskConfig": {}}}}]}
+    # Compliant now: the next event writes nothing.
+    account.calls.clear()
+    again = call(protect_data, create_log_group_event(PROD))
+    assert (again.result["action"], again.result["reason"]) == ("leave", "data-protection-compliant")
+    assert account.calls["logs.PutDataProtectionPolicy"] == 0

@@ -192,3 +192,21 @@ def test_account_policy_mode_checks_the_policy_and_its_guard_names(account: Loca
     assert steps["account-policy"]["detail"].startswith(f"policy log-group-governor ships to {config['destinationArn']}, 1 names left out")
     assert steps["subscribed"]["detail"] == "shipped by the account subscription filter policy (not in its NOT IN list)"
     assert steps["delivery"]["detail"] == "ForwardedLogEvents 1, DeliveryErrors 0"  # delivered through the account policy
+
+
+def test_issue26_a_rule_that_ships_the_canary_to_its_own_destination_passes_subscribed(account: LocalAccount) -> None:
+    """A rule in governor:rules ships /log-group-governor/selftest/ to its own Kinesis stream: the governor puts its filter
+    there, as the policy core decides, and the self-test expects that destination, not governor:destinationArn."""
+    stream = account.create_stream("security-logs")
+    role = account.logs_delivery_role()
+    rules = [{"name": "selftest to security", "match": {"namePrefixes": ["/log-group-governor/"]},
+              "shipping": {"enabled": True, "destinationArn": stream, "destinationRoleArn": role}}]
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER), rules=rules))
+    deployment.confirm_alarm_email()
+    with deployment.running():
+        code, report = selftest(account)
+
+    steps = _steps(report)
+    assert code == 0, json.dumps(report, indent=1)
+    assert steps["subscribed"]["passed"] is True and steps["subscribed"]["detail"] == f"filter log-group-governor -> {stream} with role {role}"
+    assert _canaries(account) == []

@@ -59,8 +59,8 @@ wall_clock = time.time
 @dataclass(frozen=True)
 class EventParts:
     """What a handler keeps for its container's life: nothing in it can change while the container
-    lives (the guard's LoggingConfig look-up inside the governor expires within seconds; conflicts
-    are read from the table before every write, never cached)."""
+    lives (the guard's LoggingConfig look-up inside the governor is made afresh for every batch:
+    ``_guard_afresh``; conflicts are read from the table before every write, never cached)."""
 
     governor: Governor
     drift: DriftGuard
@@ -108,8 +108,8 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
 
 @cache
 def subscription_parts() -> EventParts:
-    """Built on the first invocation and kept for the container's life."""
-    return _parts(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock()))
+    """Built on the first invocation and kept for the container's life; its guard is read afresh for every batch."""
+    return _parts(Aspect.SUBSCRIPTION, lambda settings: GuardedPolicies(settings, clock=lambda: clock(), ttl_s=None))
 
 
 def _unguarded(aspect: Aspect) -> EventParts:
@@ -172,7 +172,34 @@ def protect_data(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
     if isinstance(event, Mapping) and isinstance(event.get("Records"), list):
         return handle_queue_batch(event["Records"], context, parts, aspect)
+    if aspect is Aspect.SUBSCRIPTION:
+        _guard_afresh([event], parts, origin_of(context))
     return handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context)
+
+
+def _guard_afresh(events: list[Any], parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> None:
+    """The guard reads the destination function's LoggingConfig now, once for the batch (#26), when any of its events may
+    subscribe a group (or decide the shipping path's). No look-up a container made before is trusted: a CreateLogGroup of
+    the destination's new group usually comes before its UpdateFunctionConfiguration record, and a stale guard would
+    subscribe it and replay its first lines into the destination itself. A look-up that fails is not made again in the
+    batch: each record that needs the guard fails with its error (and comes back), as it would have alone."""
+    if not any(_may_subscribe(event, origin) for event in events):
+        return
+    try:
+        parts().governor.refresh_policy()
+    except Exception as error:
+        logger.warning("the guard could not read the destination's logging configuration: the batch's records that need it fail",
+                       extra={"error": str(error)})
+
+
+def _may_subscribe(event: Any, origin: tuple[str, str] | None) -> bool:
+    if is_account_policy_call(event) or is_destination_call(event):
+        return True
+    try:
+        parse_log_group_call(event, GROUP_CALLS_BY_ASPECT[Aspect.SUBSCRIPTION.value], origin=origin)
+    except IgnoredEvent:
+        return False
+    return True
 
 
 def origin_of(context: Any) -> tuple[str, str] | None:
@@ -188,7 +215,11 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
     that look-up did not answer for it."""
     failures: list[dict[str, str]] = []
     events = [_body(record) for record in records]
-    looked_up = _look_up(events, parts, aspect, origin_of(context)) if context.get_remaining_time_in_millis() >= RECORD_MARGIN_MS else None
+    looked_up = None
+    if context.get_remaining_time_in_millis() >= RECORD_MARGIN_MS:
+        if aspect is Aspect.SUBSCRIPTION:
+            _guard_afresh(events, parts, origin_of(context))
+        looked_up = _look_up(events, parts, aspect, origin_of(context))
     for index, (record, event) in enumerate(zip(records, events)):
         message_id = str(record.get("messageId", index)) if isinstance(record, Mapping) else str(index)
         if context.get_remaining_time_in_millis() < RECORD_MARGIN_MS:
@@ -311,9 +342,9 @@ def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | Non
 
 def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:
     """The Lambda destination was created or reconfigured: its own logs may now go to a group the
-    governor subscribed before. The guard looks the destination up again at once and the policy core
-    decides that group (its filter removed, or its name listed in the account policy): no loop waits
-    for a reconcile."""
+    governor subscribed before. The guard has read the destination afresh for this batch (``_guard_afresh``, after
+    the change this record reports) and the policy core decides that group (its filter removed, or its name listed
+    in the account policy): no loop waits for a reconcile."""
     try:
         handler = parts()
         destination = handler.governor.policy.config.destination
@@ -324,7 +355,7 @@ def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tupl
         return _ignored(ignored)
     logger.append_keys(eventId=call.event_id, eventName=call.event_name, principal=call.principal)
     try:
-        policy = handler.governor.refresh_policy()  # the destination's LoggingConfig, looked up now
+        policy = handler.governor.policy  # the destination's LoggingConfig, read afresh for this batch (_guard_afresh)
         outcomes = [_account_policy_outcome(handler, name) if handler.keeper is not None
                     else handler.governor.govern_by_name(name, Aspect.SUBSCRIPTION) for name in sorted(policy.guarded_names)]
     except Exception:
