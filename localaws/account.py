@@ -89,6 +89,7 @@ class MotoGaps:
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
         events.register("before-call.kinesis.PutRecord", self.refuse_long_partition_key)
+        events.register("before-call.cloudwatch-logs.FilterLogEvents", self.refuse_unknown_page_token)
 
     def record_tagging(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         if not params.get("tags"):
@@ -127,21 +128,23 @@ class MotoGaps:
     def associate_kms_key(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         """AssociateKmsKey (G14): "If you attempt to associate a KMS key with a log group but the KMS key does not exist or the
         KMS key is disabled, you receive an InvalidParameterException error" (the model); a key whose policy does not let
-        logs.<region>.amazonaws.com encrypt is refused the same way (*assumed*: the CloudWatch Logs guide requires that
-        policy; which error AWS answers is not stated)."""
+        logs.<region>.amazonaws.com encrypt (no statement allows it, or one denies it) is refused with AccessDeniedException
+        "The specified KMS key does not exist or is not allowed to be used with Arn '<group ARN>'", as AWS answered
+        (ministryofjustice/modernisation-platform#7870, hashicorp/terraform-provider-aws#29282, aws/aws-cdk#28304)."""
         from moto.kms.models import kms_backends
         from moto.logs.models import logs_backends
 
         request = json.loads(params.get("body") or b"{}")
         account, region = _calling_account(), _calling_region(context)
-        name, key_arn = request.get("logGroupName", ""), request.get("kmsKeyId", "")
+        name, key_arn = _kms_call_group(request), request.get("kmsKeyId", "")
         if name not in logs_backends[account][region].groups:
             return _refused("ResourceNotFoundException", "The specified log group does not exist.")
         key = kms_backends[account][region].keys.get(key_arn.rsplit("/", 1)[-1])
         if key is None or not key.enabled:
             return _refused("InvalidParameterException", f"The specified KMS key {key_arn} does not exist or is disabled")
         if not _admits_logs(key.policy, region):
-            return _refused("InvalidParameterException", f"The KMS key {key_arn} does not allow logs.{region}.amazonaws.com to use it")
+            return _refused("AccessDeniedException", f"The specified KMS key does not exist or is not allowed to be used with Arn "
+                                                     f"'{_group_arn(name, region)}'")
         self.kms_keys[(account, region, name)] = key_arn
         return _Answered(), {}
 
@@ -171,7 +174,7 @@ class MotoGaps:
 
     def disassociate_kms_key(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")
-        self.kms_keys.pop((_calling_account(), _calling_region(context), request.get("logGroupName", "")), None)
+        self.kms_keys.pop((_calling_account(), _calling_region(context), _kms_call_group(request)), None)
         return _Answered(), {}
 
     def refuse_protected_deletion(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
@@ -317,6 +320,24 @@ class MotoGaps:
             parsed["LoggingConfig"] = dict(self.logging_configs[parsed["FunctionName"]])
 
 
+    def refuse_unknown_page_token(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """G16: FilterLogEvents with a ``nextToken`` it did not hand out for this group (or no longer knows) answers
+        InvalidParameterException "The specified nextToken is invalid." (recorded: AWS's answer quoted in boto/boto3#1467;
+        FACTS "Recorded real-AWS answers"); moto answers an empty last page, which would end a replay holding a stale token
+        quietly. moto's tokens name group, stream and event: one naming no event of the group is not moto's."""
+        from moto.logs.models import logs_backends
+
+        request = json.loads(params.get("body") or b"{}")
+        token, name = request.get("nextToken"), request.get("logGroupName", "")
+        if not token:
+            return None
+        group = logs_backends[_calling_account()][_calling_region(context)].groups.get(name)
+        parts = token.split("@")
+        stream = group.streams.get(parts[1]) if group is not None and len(parts) == 3 and parts[0] == name else None
+        if stream is None or not any(str(event.event_id) == parts[2] for event in stream.events):
+            return _refused("InvalidParameterException", "The specified nextToken is invalid.")
+        return None
+
     def refuse_long_partition_key(self, params: dict[str, Any], **_: Any) -> Any:
         """K1: a PutRecord whose ``PartitionKey`` is longer than 256 characters is refused (the Kinesis model: PartitionKey
         1-256; botocore checks only the minimum, moto nothing) with ValidationException (Kinesis API reference, Common
@@ -326,6 +347,15 @@ class MotoGaps:
             return _refused("ValidationException", f"1 validation error detected: Value '{key}' at 'partitionKey' failed to satisfy "
                                                    "constraint: Member must have length less than or equal to 256")
         return None
+
+
+def _kms_call_group(request: Mapping[str, Any]) -> str:
+    """Associate/DisassociateKmsKey name the group by ``logGroupName`` or by ``resourceIdentifier``, its ARN (the model:
+    "either logGroupName or resourceIdentifier")."""
+    identifier = request.get("logGroupName") or request.get("resourceIdentifier", "")
+    if not identifier.startswith("arn:"):
+        return identifier
+    return identifier.split(":log-group:", 1)[1].removesuffix(":*") if ":log-group:" in identifier else ""  # query-result:* is no group
 
 
 def _refused(code: str, message: str) -> Any:
@@ -360,15 +390,18 @@ def _admits_logs(policy: str, region: str) -> bool:
         statements = json.loads(policy).get("Statement", [])
     except ValueError:
         return False
+    allowed = False
     for statement in statements if isinstance(statements, list) else [statements]:
         principal = statement.get("Principal") or {}
         services = principal.get("Service", []) if isinstance(principal, dict) else []
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        if (statement.get("Effect") == "Allow" and f"logs.{region}.amazonaws.com" in ([services] if isinstance(services, str) else services)
+        if (f"logs.{region}.amazonaws.com" in ([services] if isinstance(services, str) else services)
                 and any(a in ("kms:*", "kms:Encrypt*", "kms:Encrypt") for a in actions)):
-            return True
-    return False
+            if statement.get("Effect") == "Deny":
+                return False  # an explicit deny wins (IAM's policy evaluation logic)
+            allowed = allowed or statement.get("Effect") == "Allow"
+    return allowed
 
 
 def _calling_account() -> str:

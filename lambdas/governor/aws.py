@@ -55,6 +55,8 @@ LOGS_EVENT_SERVICE = "cloudwatch-logs"
 
 def is_retryable(error: BaseException) -> bool:
     """True when trying the same call later may succeed (throttling, conflicts, outages, timeouts)."""
+    if isinstance(error, RetryLater):
+        return True
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return _error_code(error) in RETRYABLE_ERROR_CODES or status >= 500
@@ -66,7 +68,13 @@ class LogGroupGone(Exception):
 
 
 class NoFreeFilterSlot(Exception):
-    """PutSubscriptionFilter answered LimitExceededException: the group filled up since we looked."""
+    """PutSubscriptionFilter answered LimitExceededException: the group filled up since we looked (or, under load, AWS
+    answered so with a slot free: the caller counts the filters before it calls it a conflict)."""
+
+
+class RetryLater(Exception):
+    """AWS refused a call for a reason that passes: asking again later can succeed. The event comes back; a run does the
+    page again."""
 
 
 class DestinationUnavailable(Exception):
@@ -464,10 +472,14 @@ class LogsGateway:
             raise _gone_or(error, log_group) from error
 
     def associate_kms_key(self, log_group: str, key_arn: str) -> None:
+        """A key CloudWatch Logs refuses is ConfigurationRefused: a missing or disabled one (InvalidParameterException, the
+        model), or one whose policy does not let it use the key (AccessDeniedException "The specified KMS key does not exist
+        or is not allowed to be used with Arn ...", as AWS answered in public threads: localaws/FIDELITY.md G14). Another
+        AccessDeniedException (the role may not call AssociateKmsKey) is the deployment's to fix and propagates."""
         try:
             self._call("AssociateKmsKey", "associate_kms_key", logGroupName=log_group, kmsKeyId=key_arn)
         except ClientError as error:
-            if _error_code(error) == "InvalidParameterException":
+            if _error_code(error) == "InvalidParameterException" or _KEY_REFUSED.search(str(error)):
                 raise ConfigurationRefused(str(error)) from error
             raise _gone_or(error, log_group) from error
 
@@ -493,6 +505,9 @@ class LogsGateway:
             raise _gone_or(error, log_group) from error
 
 
+#: How AssociateKmsKey words a key whose policy does not let CloudWatch Logs use it (AccessDeniedException; the recorded answer
+#: quoted in ministryofjustice/modernisation-platform#7870, hashicorp/terraform-provider-aws#29282, aws/aws-cdk#28304).
+_KEY_REFUSED = re.compile(r"KMS key does not exist or is not allowed to be used", re.IGNORECASE)
 #: How PutSubscriptionFilter words a refused destination (Lambda: no permission or no function;
 #: Kinesis / Firehose: the test message could not be delivered).
 _DESTINATION_REFUSED = re.compile(r"could not (execute|deliver)|destination", re.IGNORECASE)

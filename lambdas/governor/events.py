@@ -266,11 +266,13 @@ def _check_origin(event: Mapping[str, Any], detail: Mapping[str, Any], origin: t
 
 
 def _log_group_name(parameters: Mapping[str, Any], origin: tuple[str, str] | None = None) -> Any:
-    """``logGroupName``; TagResource and UntagResource name the group by ARN, and other resources
-    (destinations, deliveries) can be tagged too: those are not ours, nor a group of another account or region."""
+    """``logGroupName``; TagResource and UntagResource name the group by ARN (``resourceArn``), the newer calls by
+    ``logGroupIdentifier`` (a name or an ARN), Associate/DisassociateKmsKey by either ``logGroupName`` or
+    ``resourceIdentifier`` (an ARN; the API model). Other resources (destinations, deliveries) can be tagged too: those are
+    not ours, nor a group of another account or region."""
     if "logGroupName" in parameters:
         return parameters["logGroupName"]
-    identifier = parameters.get("resourceArn", parameters.get("logGroupIdentifier"))
+    identifier = next((parameters[key] for key in ("resourceArn", "logGroupIdentifier", "resourceIdentifier") if key in parameters), None)
     if isinstance(identifier, str) and identifier.startswith("arn:"):
         match = _LOG_GROUP_ARN.match(identifier)
         if not match:

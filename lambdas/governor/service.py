@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .aws import ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, TaggingGateway
+from .aws import ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, TaggingGateway
 from .policy import Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
 
 
@@ -246,9 +246,16 @@ class Governor:
                 return Outcome(name, aspect, Action.CONFLICT, Reason.DATA_PROTECTION_REFUSED.value,
                                f"PutDataProtectionPolicy refused the rule's policy: {refused}; fix the rule (docs/rules.md)")
             return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
-        except NoFreeFilterSlot:
+        except NoFreeFilterSlot as refused:
+            taken = self.logs.subscription_filters(name)
+            if len(taken) < self.policy.config.max_filters_per_log_group:
+                # "LimitExceededException: Resource limit exceeded." has come from PutSubscriptionFilter under load on a group
+                # with a free slot (recorded: SumoLogic/sumologic-aws-lambda#109): not a full group, a call to make again.
+                raise RetryLater(f"PutSubscriptionFilter on {name} answered LimitExceededException with {len(taken)} of "
+                                 f"{self.policy.config.max_filters_per_log_group} filter slots taken: asked again later") from refused
             return Outcome(name, aspect, Action.CONFLICT, Reason.NO_FREE_SLOT.value,
-                           "a filter slot was taken between our look-up and our write; foreign filters are never replaced")
+                           f"a filter slot was taken between our look-up and our write ({', '.join(repr(f.name) for f in taken)}); "
+                           "foreign filters are never replaced")
         return _outcome(name, aspect, decision, applied=True)
 
     def _apply(self, name: str, decision: Decision) -> None:

@@ -521,6 +521,32 @@ def test_a_slot_taken_between_look_up_and_write_is_a_conflict_not_retried(accoun
     assert invocation.metrics()[("Conflicts", "no-free-slot")] == 1
 
 
+def test_issue27_limit_exceeded_on_a_group_with_a_free_slot_is_asked_again_not_a_conflict(account: LocalAccount, configure: Any) -> None:
+    """#27 item 7: AWS has answered "LimitExceededException: Resource limit exceeded." from PutSubscriptionFilter under load
+    on a group with a free slot (SumoLogic/sumologic-aws-lambda#109). The governor counts the filters before it calls the
+    group full: with a slot free the event fails and comes back, and its retry subscribes the group."""
+    account.create_log_group("/aws/lambda/checkout")
+    refused: list[int] = []
+
+    def under_load(**_: Any) -> Any:  # a test instrument (as localaws G8): AWS's answer on the first attempt
+        if not refused:
+            refused.append(1)
+            return (type("Http", (), {"status_code": 400, "headers": {}})(),
+                    {"Error": {"Code": "LimitExceededException", "Message": "Resource limit exceeded."}, "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+
+    boto3.DEFAULT_SESSION.events.register("before-call.cloudwatch-logs.PutSubscriptionFilter", under_load)
+    batch = sqs_batch([create_log_group_event("/aws/lambda/checkout")])
+
+    first = call(subscribe_log_group, batch)
+    again = call(subscribe_log_group, batch)
+
+    assert first.result["batchItemFailures"] and first.metrics().get(("Conflicts", "no-free-slot")) is None
+    assert again.result == {"batchItemFailures": []}
+    [ours] = account.logs.describe_subscription_filters(logGroupName="/aws/lambda/checkout")["subscriptionFilters"]
+    assert ours["filterName"] == "log-group-governor"
+
+
 def test_a_missing_destination_is_an_error_that_alarms_not_a_gone_group(account: LocalAccount, configure: Any) -> None:
     configure(destinationArn="arn:aws:logs:eu-west-1:123456789012:destination:deleted-central-destination")
     account.create_log_group("/aws/lambda/orders")

@@ -83,6 +83,27 @@ def test_a_key_cloudwatch_logs_refuses_is_a_conflict_not_a_retry(account: LocalA
     assert outcome["reason"] == "kms-key-unusable" and "AssociateKmsKey refused the key" in outcome["detail"]
 
 
+def test_issue27_a_key_aws_refuses_with_access_denied_is_the_documented_conflict_not_a_retry(account: LocalAccount, configure: Any) -> None:
+    """#27 item 3: the governor's reading of the key's policy finds the guide's statement, but another statement denies
+    CloudWatch Logs; AWS answers AccessDeniedException "The specified KMS key does not exist or is not allowed to be used
+    with Arn ..." (recorded in three public threads, localaws G14). That is the key's to fix: a conflict, finished."""
+    key = _key(account)
+    kms = account.client("kms")
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"].append({"Sid": "no-logs-outside-the-vpc", "Effect": "Deny", "Principal": {"Service": f"logs.{account.region}.amazonaws.com"},
+                                "Action": "kms:*", "Resource": "*"})
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    _configure(configure, key)
+    account.create_log_group(PROD)
+
+    invocation = call(encrypt_log_group, sqs_batch([create_log_group_event(PROD)]))
+
+    assert invocation.result == {"batchItemFailures": []}  # finished: asking again cannot help
+    [outcome] = [line for line in invocation.logs if line.get("decision") == "conflict"]
+    assert outcome["reason"] == "kms-key-unusable" and "is not allowed to be used with Arn" in outcome["detail"]
+    assert invocation.metrics()[("Conflicts", "kms-key-unusable")] == 1 and _key_of(account, PROD) is None
+
+
 def test_a_key_taken_off_by_another_principal_is_associated_again_and_another_key_is_never_replaced(
         account: LocalAccount, configure: Any) -> None:
     key, theirs = _key(account), _key(account)
@@ -98,6 +119,41 @@ def test_a_key_taken_off_by_another_principal_is_associated_again_and_another_ke
     assert repaired.result["action"] == "associate-kms-key" and repaired.result["applied"] is True
     assert (replaced.result["action"], replaced.result["reason"]) == ("conflict", "other-kms-key")
     assert _key_of(account, PROD) == theirs  # left as that principal set it, and reported
+
+
+@pytest.mark.parametrize("identifier", ["arn", "arn-with-star"])
+def test_issue27_a_key_taken_off_by_resource_identifier_is_associated_again_at_once(account: LocalAccount, configure: Any,
+                                                                                    identifier: str) -> None:
+    """#27 item 6: DisassociateKmsKey names the group by logGroupName or by resourceIdentifier, its ARN (the model); a record
+    naming it by ARN is drift like the other, repaired by the event, not left for the reconcile."""
+    key = _key(account)
+    _configure(configure, key)
+    account.create_log_group(PROD)
+    call(encrypt_log_group, create_log_group_event(PROD))
+    arn = f"arn:aws:logs:{account.region}:{account.account_id}:log-group:{PROD}" + (":*" if identifier == "arn-with-star" else "")
+    account.logs.disassociate_kms_key(resourceIdentifier=arn)
+    assert _key_of(account, PROD) is None
+    record = log_group_call_event("DisassociateKmsKey", PROD, role_arn=OTHER_TOOL)
+    del record["detail"]["requestParameters"]["logGroupName"]
+    record["detail"]["requestParameters"]["resourceIdentifier"] = arn
+
+    repaired = call(encrypt_log_group, sqs_batch([record]))
+
+    assert repaired.result == {"batchItemFailures": []} and _key_of(account, PROD) == key
+    [outcome] = [line for line in repaired.logs if line.get("decision")]
+    assert outcome["decision"] == "associate-kms-key" and outcome["logGroupName"] == PROD
+
+
+def test_issue27_a_query_results_key_is_not_a_group_of_ours(account: LocalAccount, configure: Any) -> None:
+    """AssociateKmsKey's resourceIdentifier may name the account's query results (`query-result:*`), not a group."""
+    _configure(configure, _key(account))
+    record = log_group_call_event("DisassociateKmsKey", PROD, role_arn=OTHER_TOOL)
+    del record["detail"]["requestParameters"]["logGroupName"]
+    record["detail"]["requestParameters"]["resourceIdentifier"] = f"arn:aws:logs:{account.region}:{account.account_id}:query-result:*"
+
+    ignored = call(encrypt_log_group, record)
+
+    assert (ignored.result["status"], ignored.result["reason"]) == ("ignored", "not-a-log-group")
 
 
 def test_a_reconcile_associates_what_events_missed_and_counts_the_control(account: LocalAccount, configure: Any) -> None:

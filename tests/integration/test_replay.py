@@ -462,3 +462,29 @@ def test_issue26_a_line_ingested_in_the_filters_millisecond_is_replayed(account:
     ingested = account.logs.filter_log_events(logGroupName=GROUP)["events"][0]["ingestionTime"]
     assert created == ingested  # the case in question
     assert subscribed.result["replay"]["replayed"] == 1 and _delivered(account) == ["INIT_START"]
+
+
+def test_issue27_a_page_token_aws_no_longer_knows_is_read_again_from_the_start_not_taken_for_the_end(
+        account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """#27 item 5: an unfinished replay holds a FilterLogEvents token; by the time its event comes back AWS no longer knows
+    it and answers InvalidParameterException "The specified nextToken is invalid." (localaws G16; moto answered an empty
+    last page, so the replay ended quietly with the rest unsent). It reads again from the start, sending nothing twice."""
+    import governor.handlers.create_log_group as handlers
+    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))  # the slice ends after a few pages
+    before = _new_function_logs(account, 12)  # 24 events: five pages
+    event = create_log_group_event(GROUP)
+    error, _ = call_failing(subscribe_log_group, event)  # unfinished, no queue: the event fails and comes back
+    assert isinstance(error, handlers.ReplayUnfinished)
+    dynamodb = account.client("dynamodb")
+    table = dynamodb.list_tables()["TableNames"][0]
+    dynamodb.update_item(TableName=table, Key={"pk": {"S": f"replay#{GROUP}"}}, UpdateExpression="SET pageToken = :old",
+                         ExpressionAttributeValues={":old": {"S": "a-token-from-yesterday"}})
+
+    for _ in range(10):
+        try:
+            call(subscribe_log_group, event)
+            break
+        except handlers.ReplayUnfinished:
+            continue
+
+    assert _delivered(account) == before  # every event once, in order
