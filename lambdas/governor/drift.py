@@ -61,7 +61,9 @@ class DriftGuard:
                                                   f"left alone until {_when(held.until)}")
             if call is None or not call.is_drift:
                 return None
-            changes = self.ledger.count_change(planned.log_group, aspect.value, now, self.window_s, call.event_id or f"{call.event_name}@{now}")
+            # Counted per life of the group: a group created again under its name starts with no changes behind it.
+            life = planned.log_group if planned.created_ms is None else f"{planned.log_group}@{planned.created_ms}"
+            changes = self.ledger.count_change(life, aspect.value, now, self.window_s, call.event_id or f"{call.event_name}@{now}")
             if changes <= self.limit:
                 return None
             conflict = Conflict(planned.log_group, aspect.value, call.principal or UNKNOWN_PRINCIPAL, now, now + self.hold_s, changes,

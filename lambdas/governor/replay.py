@@ -236,7 +236,12 @@ class Replayer:
                 return ReplayResult(skipped=refused)
             earlier = ReplayProgress(ours.created_ms, 0, done=False, since_ms=since_ms, filter_pattern=ours.pattern,
                                      destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms)
-        return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        result = self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        if not result.unfinished and result.skipped is None and earlier.since_ms is not None and earlier.since_ms > since_ms:
+            # An earlier run's unfinished replay, finished now, started later than the hours asked for: the hours between
+            # are still to send, from the record it left (the caller asks again while a result is unfinished).
+            return replace(result, unfinished=True)
+        return result
 
     def measure(self, log_group: str, group_created_ms: int | None, *, since_ms: int, in_place: FilterInPlace | None,
                 pattern: str) -> ReplayMeasure:
@@ -250,6 +255,9 @@ class Replayer:
             return ReplayMeasure(skipped=earlier.skipped)
         if earlier is not None and earlier.done and (earlier := self._older_hours(earlier, since_ms)) is None:
             return ReplayMeasure(skipped="replayed already")
+        # An unfinished record (an earlier run's): history sends the rest of it, and the hours before it if asked for.
+        sent, record_since = (earlier.delivered, earlier.since_ms or 0) if earlier is not None else (0, 0)
+        since_ms = min(since_ms, record_since) if earlier is not None and earlier.since_ms is not None else since_ms
         config = self._policy().config
         if in_place is not None and in_place.created_ms + _FUTURE_MS < since_ms:
             return ReplayMeasure(skipped="subscribed before the hours asked for: the subscription shipped them")
@@ -264,6 +272,9 @@ class Replayer:
                 if not before_filter(event, before_ms):
                     continue
                 cost = len(event.message.encode())
+                if sent and event.timestamp_ms >= record_since:
+                    sent -= 1  # delivered by the run that left the record (the first of its range, in order)
+                    continue
                 if truncated or count >= config.replay_max_events or size + cost > config.replay_max_bytes:
                     truncated += 1
                     continue

@@ -189,6 +189,26 @@ def test_issue26_a_fight_with_a_deleted_group_does_not_hold_the_group_created_ag
     assert created.result["action"] == "set-retention" and account.snapshot(governed)["retention"] == 30
 
 
+def test_issue26_changes_counted_against_a_deleted_group_do_not_make_its_successor_contested(
+        account: LocalAccount, governed: str, configure: Any, wall: Clock) -> None:
+    """Review of #26: three changes by another principal to the group's earlier life, each repaired; the group deleted and
+    created again; the first change to the new life is drift to repair, not the fourth of a fight."""
+    configure(driftFightLimit=3, driftFightWindowMinutes=60, driftConflictHoldHours=24)
+    for _ in range(3):
+        account.logs.put_retention_policy(logGroupName=governed, retentionInDays=7)
+        assert call(set_retention, log_group_call_event("PutRetentionPolicy", governed, role_arn=OTHER_TOOL)).result["action"] == "set-retention"
+        wall.now += 60
+    account.logs.delete_log_group(logGroupName=governed)
+    time.sleep(0.002)
+    account.create_log_group(governed)
+    call(set_retention, create_log_group_event(governed))
+    account.logs.put_retention_policy(logGroupName=governed, retentionInDays=7)
+
+    repaired = call(set_retention, log_group_call_event("PutRetentionPolicy", governed, role_arn=OTHER_TOOL))
+
+    assert repaired.result["action"] == "set-retention" and account.snapshot(governed)["retention"] == 30
+
+
 @pytest.mark.parametrize("minutes_past_the_hour", [57, 59])
 def test_a_fight_that_straddles_the_hour_is_caught_all_the_same(account: LocalAccount, governed: str, configure: Any, wall: Clock,
                                                                minutes_past_the_hour: int) -> None:

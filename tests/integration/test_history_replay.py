@@ -13,6 +13,8 @@ import boto3
 import pytest
 
 from cli.__main__ import main
+from governor import replay
+from governor.aws import ReplayWriter
 from localaws.account import LocalAccount
 from localaws.deployment import deploy_governor
 from localaws.lambda_runtime import SimulatedClock
@@ -141,3 +143,30 @@ def test_issue26_a_group_created_again_under_its_name_gets_its_own_history(accou
 
     assert code == 0 and applied["replay"]["sent"]["events"] == 1
     assert _delivered(account) == [*first, *second]
+
+
+def test_issue26_a_longer_history_after_an_interrupted_shorter_one_sends_the_rest_and_the_hours_between(
+        account: LocalAccount, stream: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of #26: `--replay-hours 2` stops after one record (the stream went away); `plan --replay-hours 24` then counts
+    what `apply --replay-hours 24` sends: the rest of the two hours and the older hours, each event once."""
+    monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_100)  # one event a record
+    messages = _group_with_history(account, "/aws/lambda/orders-api", [20, 10, 1.5, 1.0, 0.5])
+    deliver, sent = ReplayWriter.deliver, []
+
+    def fail_on_the_second(self: ReplayWriter, *args: Any, **kwargs: Any) -> None:
+        sent.append(1)
+        if len(sent) == 2:
+            raise ConnectionError("the stream's endpoint went away")
+        deliver(self, *args, **kwargs)
+
+    monkeypatch.setattr(ReplayWriter, "deliver", fail_on_the_second)
+    _cli("apply", "--replay-hours", "2", "--stack-name", STACK)
+    assert _delivered(account) == messages[2:3]
+    monkeypatch.setattr(ReplayWriter, "deliver", deliver)
+
+    code_plan, plan, _ = _cli("plan", "--replay-hours", "24", "--stack-name", STACK)
+    code, applied, _ = _cli("apply", "--replay-hours", "24", "--stack-name", STACK)
+
+    assert code_plan == 0 and plan["replay"]["wouldSend"]["events"] == 4
+    assert code == 0 and applied["replay"]["sent"]["events"] == 4
+    assert sorted(_delivered(account)) == sorted(messages)
