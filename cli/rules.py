@@ -10,7 +10,7 @@ from governor.aws import LogsGateway
 from governor.config import PolicyConfig
 from governor.policy import Policy
 from governor.rules import CONTROLS, compile_flat
-from governor.service import Aspect, LiveFacts
+from governor.service import CONTROL_ASPECTS, LiveFacts
 
 from cli.errors import CliError, Exit
 
@@ -38,7 +38,8 @@ def explain(policy: Policy, logs: LogsGateway, name: str, *, as_json: bool, stdo
         raise CliError(Exit.NOT_FOUND, f"--explain {name}: no such log group in this account and region", "check the name and --region")
     facts = LiveFacts(info, logs)
     controls = {control: policy.resolve(facts, control, explain=True) for control in CONTROLS}
-    decisions = {aspect.value: getattr(policy, aspect.value)(facts) for aspect in (Aspect.SUBSCRIPTION, Aspect.RETENTION)}
+    # Every control a rule sets, each as apply would decide it (#26): derived from the one list, so none is left out.
+    decisions = {CONTROL_ASPECTS[control].value: policy.decide(facts, control) for control in CONTROLS}
     if as_json:
         print(json.dumps({
             "logGroup": name,

@@ -9,7 +9,8 @@ What is modelled, as AWS documents it:
   (``Principal.AWS`` listing it, or ``*`` with ``aws:PrincipalOrgID`` naming the caller's organization)
   for ``logs:PutSubscriptionFilter``; else ``AccessDeniedException``. An organization-wide admission also
   needs the sender's role (``roleArn``: a role of the caller's account that logs.amazonaws.com may
-  assume). Such filters are kept here and added to DescribeSubscriptionFilters; DeleteSubscriptionFilter
+  assume): without one ``InvalidParameterException``, with one it cannot assume ``ValidationException``,
+  as AWS answered (the threads in FIDELITY.md O4). Such filters are kept here and added to DescribeSubscriptionFilters; DeleteSubscriptionFilter
   removes them.
 - PutAccountPolicy of a SUBSCRIPTION_FILTER_POLICY to such a destination: the same checks, for
   ``logs:PutAccountPolicy`` and the document's ``RoleArn``.
@@ -139,8 +140,12 @@ class Organization:
         - its access policy admits the caller's account for ``action`` (PutDestinationPolicy; CreateDestination-Account
           for logs:PutAccountPolicy);
         - an organization-wide admission (aws:PrincipalOrgID) needs the sender's role, in the caller's account and
-          trusted by logs.amazonaws.com (CreateSubscriptionFilter-IAMrole). The error code and message of that
-          refusal are *assumed*: no AWS page shows them."""
+          trusted by logs.amazonaws.com (CreateSubscriptionFilter-IAMrole). Without a role AWS answers
+          InvalidParameterException "Role ARN is required when creating subscription filter against destination with
+          Organization access policy" (recorded: cloud-custodian/cloud-custodian#8246); with one CloudWatch Logs cannot
+          assume (not of the caller's account, not trusting logs.amazonaws.com, or not yet: IAM's eventual consistency),
+          ValidationException "Make sure you have given CloudWatch Logs permission to assume the provided role."
+          (recorded: hashicorp/terraform-provider-aws#48088)."""
         from moto.logs.models import logs_backends
 
         _, _, _, dest_region, dest_account, _ = destination_arn.split(":", 5)
@@ -154,10 +159,11 @@ class Organization:
         admission = self._admits(json.loads(destination.access_policy or "{}"), caller, action)
         if admission is None:
             return _error("AccessDeniedException", f"User: arn:aws:iam::{caller}:root is not authorized to perform: {action} on resource: {destination_arn}")
+        if admission == "organization" and not role_arn:
+            return _error("InvalidParameterException", "Role ARN is required when creating subscription filter against destination with "
+                                                       "Organization access policy")
         if admission == "organization" and not _sender_role_usable(caller, role_arn):
-            why = "no roleArn was given" if not role_arn else f"{role_arn} is not a role of account {caller} that logs.amazonaws.com may assume"
-            return _error("AccessDeniedException", f"{destination_arn} admits an organization: the sender must pass a role CloudWatch Logs "
-                                                   f"can assume to check its membership ({why})")
+            return _error("ValidationException", "Make sure you have given CloudWatch Logs permission to assume the provided role.")
         return None
 
     def _delete_filter(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:

@@ -183,7 +183,8 @@ class GovernorComposition:
                                   description="a log group was left as it is for a reason the log line names: its subscription filter "
                                               "slots taken by other tools (no-free-slot), a rule's KMS key CloudWatch Logs cannot use or "
                                               "another key in place (kms-key-unusable, other-kms-key), a data protection policy AWS refused "
-                                              "(data-protection-refused), or a drift fight (docs/troubleshooting.md)")
+                                              "(data-protection-refused), a sender role CloudWatch Logs cannot assume "
+                                              "(sender-role-not-assumable), or a drift fight (docs/troubleshooting.md)")
         alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,
                                   description="another principal keeps changing a log group back; the governor stopped touching it "
                                               "(the log names the principal): agree who owns the group, or exclude it")

@@ -8,11 +8,10 @@ guide, "Step 2: (Only if using an organization) Create an IAM role" (CreateSubsc
 and its account-level twin: a role trusted by ``logs.amazonaws.com`` with ``logs:PutLogEvents`` on the
 sender's log groups that carry the filter.
 
-The trust is scoped with ``aws:SourceArn`` to this account and region's CloudWatch Logs, the
-condition the guide's destination role uses for the same service (CreateDestination). The guide's
-sender-role example has no condition at all, so that CloudWatch Logs sends ``aws:SourceArn`` when it
-assumes *this* role is assumed (*assumed*): ``python -m cli selftest`` checks it on a real account (a
-refused filter or delivery fails its steps), and localaws/FIDELITY.md lists it.
+The trust is the guide's own: ``logs.amazonaws.com`` with no condition. No page says CloudWatch Logs sends
+``aws:SourceArn`` (or any other key) when it assumes a *sender* role, and a condition it does not meet
+would make every member ship nothing (#27). What the role allows is narrow: ``logs:PutLogEvents`` on this
+account's own log groups.
 """
 
 from __future__ import annotations
@@ -28,10 +27,9 @@ class SenderRole(Construct):
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        this_account_logs = f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"
         self.role = iam.Role(
             self, "Role",
-            assumed_by=iam.ServicePrincipal("logs.amazonaws.com", conditions={"StringLike": {"aws:SourceArn": this_account_logs}}),
+            assumed_by=iam.ServicePrincipal("logs.amazonaws.com"),  # the guide's trust, unconditioned (see above)
             description="log-group-governor: lets CloudWatch Logs prove this account's membership of the organization to the "
                         "organization-wide log destination (the roleArn of the governor's filters and account policy)",
         )

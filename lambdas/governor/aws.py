@@ -72,6 +72,12 @@ class NoFreeFilterSlot(Exception):
     answered so with a slot free: the caller counts the filters before it calls it a conflict)."""
 
 
+class SenderRoleNotAssumable(Exception):
+    """PutSubscriptionFilter answered ValidationException "Make sure you have given CloudWatch Logs permission to assume the
+    provided role.": the sender role is missing, does not trust logs.amazonaws.com, or is too new for IAM to have
+    propagated it (a StackSet creates it with the functions). Asked again for a while, then a conflict with its fix."""
+
+
 class RetryLater(Exception):
     """AWS refused a call for a reason that passes: asking again later can succeed. The event comes back; a run does the
     page again."""
@@ -431,6 +437,8 @@ class LogsGateway:
             code, message = _error_code(error), error.response.get("Error", {}).get("Message", "")
             if code == "LimitExceededException":
                 raise NoFreeFilterSlot(log_group) from error
+            if code == "ValidationException" and _ROLE_NOT_ASSUMABLE.search(message):
+                raise SenderRoleNotAssumable(f"{subscription_filter.role_arn}: {message}") from error
             if code == "InvalidParameterException" and _DESTINATION_REFUSED.search(message):
                 raise DestinationUnavailable(f"{subscription_filter.destination_arn}: {message}") from error
             if code == "ResourceNotFoundException":
@@ -508,6 +516,9 @@ class LogsGateway:
 #: How AssociateKmsKey words a key whose policy does not let CloudWatch Logs use it (AccessDeniedException; the recorded answer
 #: quoted in ministryofjustice/modernisation-platform#7870, hashicorp/terraform-provider-aws#29282, aws/aws-cdk#28304).
 _KEY_REFUSED = re.compile(r"KMS key does not exist or is not allowed to be used", re.IGNORECASE)
+#: How PutSubscriptionFilter words a role CloudWatch Logs cannot assume (ValidationException; recorded in
+#: hashicorp/terraform-provider-aws#48088, whose provider retries it as IAM's eventual consistency).
+_ROLE_NOT_ASSUMABLE = re.compile(r"permission to assume the provided role", re.IGNORECASE)
 #: How PutSubscriptionFilter words a refused destination (Lambda: no permission or no function;
 #: Kinesis / Firehose: the test message could not be delivered).
 _DESTINATION_REFUSED = re.compile(r"could not (execute|deliver)|destination", re.IGNORECASE)

@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via
-from .rules import CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -161,6 +161,8 @@ class Reason(str, Enum):
     FILTER_COMPLIANT = "filter-compliant"
     SHIPPED_BY_OTHER_FILTER = "shipped-by-other-filter"
     NO_FREE_SLOT = "no-free-slot"
+    #: CloudWatch Logs cannot assume the sender role (governor:destinationRoleArn) an organization-wide destination needs.
+    SENDER_ROLE_NOT_ASSUMABLE = "sender-role-not-assumable"
     #: An opt-out tag was added to a subscribed group: the governor's own filter goes.
     OPTED_OUT = "opted-out"
     #: A rule turns shipping off for the group (its own filter, if any, goes).
@@ -241,6 +243,15 @@ class Decision:
     data_protection_document: str | None = None
 
 
+#: Each control a rule sets (governor.rules.CONTROLS) and the Policy method that decides it: every entry point that goes
+#: over the controls (``plan --explain``, the handlers' aspects) derives them from here, and a control added to CONTROLS
+#: without its decision fails at import rather than being left out of one of them (#26).
+DECIDED_BY: Mapping[str, str] = {RETENTION: "retention", SHIPPING: "subscription", DELETION_PROTECTION: "protection",
+                                 KMS_KEY: "encryption", DATA_PROTECTION: "data_protection"}
+if tuple(DECIDED_BY) != CONTROLS:
+    raise AssertionError(f"governor.policy.DECIDED_BY must name the decision of every control, in order: {CONTROLS}")
+
+
 class Policy:
     def __init__(self, config: PolicyConfig, *, protected_log_groups: Iterable[str] = ()) -> None:
         """``protected_log_groups``: names that carry the shipping path's own logs, learnt at deploy or run
@@ -276,6 +287,10 @@ class Policy:
     @property
     def needs_tags(self) -> bool:
         return bool(self.config.tag_keys)
+
+    def decide(self, facts: LogGroupFacts, control: str) -> Decision:
+        """The decision for one control (``governor.rules.CONTROLS``), as ``DECIDED_BY`` maps it."""
+        return getattr(self, DECIDED_BY[control])(facts)
 
     def resolve(self, facts: LogGroupFacts, control: str, *, explain: bool = False) -> Resolved:
         """Which rule decides ``control`` for the group (governor.rules: per control, first match)."""
@@ -401,13 +416,18 @@ class Policy:
         if excluded:
             return excluded
         current = facts.retention_days
+        # A rule's own mode decides its groups; without one, retentionMode does, clamp's bounds included (docs/rules.md). Under
+        # clamp the days a group without retention gets lie within the bounds (parse_policy_config refuses a rule's outside
+        # them), so that what is set here is left the next time: a decision is a fixed point on every path (#26).
+        mode = control.mode or self.config.retention_mode
+        if mode is RetentionMode.CLAMP:
+            low, high = self.config.retention_min_days, self.config.retention_max_days
+            desired = min(max(desired, low), high)
         if current is None:
             if self.config.never_expire_compliant:
                 return Decision(Action.LEAVE, Reason.NEVER_EXPIRE_ALLOWED, "never expires, which neverExpireCompliant allows")
             return Decision(Action.SET_RETENTION, Reason.RETENTION_UNSET, f"never expires; set {desired} days", retention_days=desired)
-        mode = control.mode or self.config.retention_mode
         if mode is RetentionMode.CLAMP:
-            low, high = self.config.retention_min_days, self.config.retention_max_days
             if current < low:
                 return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to the minimum {low} days", retention_days=low)
             if current > high:

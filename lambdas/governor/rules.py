@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 from .config.policy import Destination, DestinationKind, parse_destination
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
+from .config.policy import refuse_backtracking
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
 RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "deletionProtection", "kmsKeyArn", "dataProtection"
@@ -258,11 +259,12 @@ def _selector(raw: Any, where: str) -> Selector:
             raise ConfigError(f"{where}.match: unknown key {key!r}; a selector takes {', '.join(_SELECTOR_KEYS)}")
     prefixes = _strings(raw.get("namePrefixes", []), f"{where}.match.namePrefixes")
     patterns = []
-    for pattern in _strings(raw.get("namePatterns", []), f"{where}.match.namePatterns"):
+    for index, pattern in enumerate(_strings(raw.get("namePatterns", []), f"{where}.match.namePatterns")):
         try:
             patterns.append(re.compile(pattern))
         except re.error as error:
             raise ConfigError(f"{where}.match.namePatterns: {pattern!r} is not a valid regular expression ({error})") from None
+        refuse_backtracking(pattern, f"{where}.match.namePatterns[{index}]")
     tags = raw.get("tags", {})
     if not isinstance(tags, Mapping) or not all(isinstance(k, str) and k and isinstance(v, str) and v for k, v in tags.items()):
         raise ConfigError(f"{where}.match.tags: expected tag key -> value (\"*\" for any value); got {tags!r}")

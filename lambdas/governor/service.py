@@ -7,8 +7,9 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
-from .aws import ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, TaggingGateway
-from .policy import Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
+from .aws import (ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, SenderRoleNotAssumable,
+                  TaggingGateway)
+from .policy import DECIDED_BY, Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
 
 
 #: A check before a write: None lets it through, an Outcome replaces it.
@@ -32,6 +33,11 @@ class Aspect(str, Enum):
 
 #: Reported when the group disappears between the event and our look-up (not a policy decision).
 LOG_GROUP_GONE = "log-group-gone"
+
+#: The aspect each control a rule sets is governed as, derived from the policy's one list (governor.policy.DECIDED_BY): a
+#: control without its aspect fails at import.
+CONTROL_ASPECTS: Mapping[str, Aspect] = {control: Aspect(method.replace("_", "-")) for control, method in DECIDED_BY.items()}
+CONTROL_OF: Mapping[Aspect, str] = {aspect: control for control, aspect in CONTROL_ASPECTS.items()}
 
 
 @dataclass(frozen=True)
@@ -222,9 +228,7 @@ class Governor:
         name = facts.name
         try:
             policy = self.policy
-            decide = {Aspect.SUBSCRIPTION: policy.subscription, Aspect.RETENTION: policy.retention, Aspect.PROTECTION: policy.protection,
-                      Aspect.ENCRYPTION: policy.encryption, Aspect.DATA_PROTECTION: policy.data_protection,
-                      Aspect.REMOVAL: policy.removal}[aspect]
+            decide = policy.removal if aspect is Aspect.REMOVAL else getattr(policy, DECIDED_BY[CONTROL_OF[aspect]])
             decision = decide(facts)
             if decision.action.writes and not dry_run and facts.confirm_tags():
                 decision = decide(facts)
@@ -246,6 +250,12 @@ class Governor:
                 return Outcome(name, aspect, Action.CONFLICT, Reason.DATA_PROTECTION_REFUSED.value,
                                f"PutDataProtectionPolicy refused the rule's policy: {refused}; fix the rule (docs/rules.md)")
             return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
+        except SenderRoleNotAssumable as refused:
+            # The event handlers ask again while the queue redelivers (a role a StackSet just created propagates within
+            # minutes); this is the answer once it stops: fix the role.
+            return Outcome(name, aspect, Action.CONFLICT, Reason.SENDER_ROLE_NOT_ASSUMABLE.value,
+                           f"CloudWatch Logs cannot assume the sender role ({refused}); the role in governor:destinationRoleArn must "
+                           "exist in this account and trust logs.amazonaws.com (docs/organization.md)")
         except NoFreeFilterSlot as refused:
             taken = self.logs.subscription_filters(name)
             if len(taken) < self.policy.config.max_filters_per_log_group:

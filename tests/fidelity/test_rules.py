@@ -160,15 +160,17 @@ def _put_filter(target: Target, group: str, destination: str, role: str | None =
 
 def test_f5_an_organization_wide_destination_refuses_a_filter_without_the_senders_role(target: Target, org_destination: str) -> None:
     """CloudWatch Logs guide, "Step 2: (Only if using an organization) Create an IAM role"
-    (CreateSubscriptionFilter-IAMrole). The refusal's code is *assumed* (no page shows it)."""
+    (CreateSubscriptionFilter-IAMrole). The refusals as AWS answered them (FIDELITY.md O4): cloud-custodian#8246,
+    terraform-provider-aws#48088."""
     group = target.log_group("f5-sender")
 
     with pytest.raises(ClientError) as refused:
         _put_filter(target, group, org_destination)
-    assert _code(refused.value) == "AccessDeniedException"
+    assert _code(refused.value) == "InvalidParameterException" and "Role ARN is required" in str(refused.value)
     # A role other than the sender's kind (not trusted by CloudWatch Logs) does not do either.
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as untrusted:
         _put_filter(target, group, org_destination, _sender_role(target, trusted_by="lambda.amazonaws.com"))
+    assert _code(untrusted.value) == "ValidationException" and "permission to assume the provided role" in str(untrusted.value)
 
     role = _sender_role(target)
     target.eventually(lambda: _put_filter(target, group, org_destination, role))  # IAM is eventually consistent
@@ -185,7 +187,7 @@ def test_f6_an_account_policy_to_an_organization_wide_destination_needs_the_role
 
     with pytest.raises(ClientError) as refused:
         put({"DestinationArn": org_destination, "FilterPattern": ""})
-    assert _code(refused.value) == "AccessDeniedException"
+    assert _code(refused.value) == "InvalidParameterException"  # as for a filter (O4); the account policy's answer is assumed (O5)
     assert logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"] == []
 
     put({"DestinationArn": org_destination, "FilterPattern": "", "RoleArn": _sender_role(target)})

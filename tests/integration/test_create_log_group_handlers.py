@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from typing import Any
 
@@ -10,7 +11,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from governor.config import ConfigError
+from governor.config import ConfigError, parse_policy_config
 from governor.handlers import create_log_group as handlers
 from governor.handlers.create_log_group import RECORD_MARGIN_MS, set_retention, subscribe_log_group
 from governor.runtime import GUARD_LOOKUP_TTL_S
@@ -660,3 +661,42 @@ def test_a_bulk_look_up_that_fails_leaves_each_group_to_be_looked_up_alone(accou
     assert all(account.snapshot(n)["filters"] == {FILTER: shipper_arn} for n in ("/aws/lambda/a", "/aws/lambda/b"))
     assert account.calls["logs.ListTagsForResource"] == 2
     assert any("bulk look-up failed" in line.get("message", "") for line in invocation.logs)
+
+
+# --- issue 26: one answer per group ------------------------------------------------------------------
+
+def _redelivered(batch: dict) -> dict:
+    """The same SQS messages again (the queue's at-least-once delivery): same ids and bodies, received twice."""
+    return {"Records": [{**record, "attributes": {**record["attributes"], "ApproximateReceiveCount": "2"}} for record in batch["Records"]]}
+
+
+def test_issue26_a_create_log_group_delivered_twice_gets_one_retention_and_a_rule_beyond_the_clamp_is_refused(
+        account: LocalAccount, configure: Any) -> None:
+    clamp = {"retentionMode": "clamp", "retentionMinDays": 1, "retentionMaxDays": 400, "defaultRetentionDays": 30}
+    audit = {"name": "audit", "match": {"namePrefixes": ["/audit/"]}, "retention": {"days": 3653}}
+    account.create_log_group("/audit/trail")
+    account.create_log_group("/aws/lambda/orders")
+    batch = sqs_batch([create_log_group_event("/audit/trail"), create_log_group_event("/aws/lambda/orders")])
+
+    # A rule that inherits retentionMode clamp yet asks for more than retentionMaxDays has no answer that holds: it set 3653 on
+    # the first delivery and the clamp's 400 on the redelivery. It is refused, naming the key, before any group is touched.
+    with pytest.raises(ConfigError, match=re.escape("rules[0] 'audit'.retention.days: 3653 days lies outside retentionMinDays.."
+                                                   "retentionMaxDays (1..400)")):
+        parse_policy_config({**configure(**clamp, rules=[audit])})
+    refused = call(set_retention, batch)
+    assert refused.result == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
+    assert all("rules[0] 'audit'.retention.days" in line.get("exception", "") for line in refused.logs if line["level"] == "ERROR")
+    assert account.calls["logs.PutRetentionPolicy"] == 0
+
+    # Said with its own mode, the rule decides its groups whatever the flat bounds: one answer on every delivery.
+    configure(**clamp, rules=[{**audit, "retention": {"days": 3653, "mode": "exact"}}])
+    first = call(set_retention, batch)
+    after_first = account.snapshot("/audit/trail")["retention"], account.snapshot("/aws/lambda/orders")["retention"]
+    again = call(set_retention, _redelivered(batch))
+
+    assert first.result == again.result == {"batchItemFailures": []}
+    assert after_first == (3653, 30)
+    assert (account.snapshot("/audit/trail")["retention"], account.snapshot("/aws/lambda/orders")["retention"]) == (3653, 30)
+    assert account.calls["logs.PutRetentionPolicy"] == 2  # the redelivery wrote nothing
+    assert [(line["decision"], line["reason"]) for line in again.logs if "decision" in line] == [("leave", "retention-compliant"),
+                                                                                                ("leave", "retention-within-bounds")]

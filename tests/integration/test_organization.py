@@ -13,7 +13,7 @@ import pytest
 
 from governor.handlers.create_log_group import subscribe_log_group
 from localaws.account import LocalAccount
-from localaws.events import create_log_group_event
+from localaws.events import create_log_group_event, sqs_batch
 from localaws.log_store import LogStore, log_store
 from localaws.organization import Organization
 from localaws.payloads import lambda_log_events
@@ -62,16 +62,48 @@ def test_a_members_governor_subscribes_its_group_to_the_central_destination(org:
 
 
 def test_a_member_that_passes_no_sender_role_is_refused_as_aws_refuses_it(org: tuple[Organization, str, str], configure: Any) -> None:
-    """The configuration the rollout shipped before #17 (no role to an organization-wide destination)."""
+    """The configuration the rollout shipped before #17 (no role to an organization-wide destination). AWS answers
+    InvalidParameterException "Role ARN is required ..." (recorded: cloud-custodian#8246, FIDELITY.md O4): a destination
+    every new group would meet, so it alarms (DestinationErrors) and the event is kept."""
     organization, destination, _ = org
     configure(destinationArn=destination)
 
     with organization.as_account(MEMBER):
-        error, _ = call_failing(subscribe_log_group, create_log_group_event(GROUP, account=MEMBER))
+        invocation = call(subscribe_log_group, sqs_batch([create_log_group_event(GROUP, account=MEMBER)]))
         filters = boto3.client("logs").describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
 
-    assert "AccessDeniedException" in str(error) and "admits an organization: the sender must pass a role" in str(error)
-    assert filters == []
+    assert invocation.result["batchItemFailures"] and filters == []
+    assert invocation.metrics()[("DestinationErrors", None)] == 1
+    [error] = [line for line in invocation.logs if line.get("level") == "ERROR"]
+    assert "Role ARN is required when creating subscription filter against destination with Organization access policy" in error["error"]
+
+
+@pytest.mark.parametrize("trusted_by", ["lambda.amazonaws.com", None])
+def test_issue27_a_sender_role_cloudwatch_logs_cannot_assume_is_asked_again_then_a_conflict_with_its_fix(
+        org: tuple[Organization, str, str], configure: Any, trusted_by: str | None) -> None:
+    """#27 item 1: AWS answers ValidationException "Make sure you have given CloudWatch Logs permission to assume the provided
+    role." (recorded: terraform-provider-aws#48088) for a role it cannot assume, also for a role a StackSet created moments
+    ago (IAM's eventual consistency). Each redelivery asks again; the last records the conflict, which alarms with its fix."""
+    from governor.pacing import EVENT_MAX_RECEIVE_COUNT
+    organization, destination, _ = org
+    with organization.as_account(MEMBER):
+        role = f"arn:aws:iam::{MEMBER}:role/not-yet-there"
+        if trusted_by:
+            role = boto3.client("iam").create_role(RoleName="untrusted", AssumeRolePolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": trusted_by}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+        configure(destinationArn=destination, destinationRoleArn=role)
+        deliveries = []
+        for receive in range(1, EVENT_MAX_RECEIVE_COUNT + 1):
+            batch = sqs_batch([create_log_group_event(GROUP, account=MEMBER)])
+            batch["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(receive)
+            deliveries.append(call(subscribe_log_group, batch))
+
+    assert all(d.result["batchItemFailures"] for d in deliveries[:-1])  # asked again while the queue redelivers
+    assert not any(line.get("level") == "ERROR" for d in deliveries[:-1] for line in d.logs)  # not an error yet: it may propagate
+    assert deliveries[-1].result == {"batchItemFailures": []}  # the last delivery finishes it, with the conflict
+    [conflict] = [line for line in deliveries[-1].logs if line.get("decision") == "conflict"]
+    assert conflict["reason"] == "sender-role-not-assumable" and "trust logs.amazonaws.com" in conflict["detail"]
+    assert deliveries[-1].metrics()[("Conflicts", "sender-role-not-assumable")] == 1
 
 
 def test_a_foreign_account_is_refused_by_the_destination_policy(org: tuple[Organization, str, str]) -> None:

@@ -98,3 +98,43 @@ def test_a_key_the_stack_created_is_read_from_its_outputs_and_without_them_the_c
 
     code, out = run("plan", "--explain", "/audit/trail", "-c", f"destinationArn={shipper}")
     assert code == 2 and "pass --stack-name" in json.loads(out)["error"]
+
+
+def test_issue26_explain_shows_the_decision_for_every_control_a_rule_sets_as_apply_would_make_it(
+        account: LocalAccount, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from governor.rules import CONTROLS
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": account.region}.items():
+        monkeypatch.setenv(key, value)
+    import cli.__main__ as cli_main
+
+    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.DEFAULT_SESSION)
+    shipper = account.create_function("log-shipper")
+    key = account.client("kms").create_key()["KeyMetadata"]["Arn"]
+    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
+    context["context"].update({"governor:destinationArn": shipper, "governor:rules": [
+        {"name": "payments", "match": {"namePrefixes": ["/payments/"]}, "deletionProtection": True, "kmsKeyArn": key,
+         "dataProtection": {"identifiers": ["EmailAddress"]}}]})
+    (tmp_path / "cdk.json").write_text(json.dumps(context))
+    account.create_log_group("/payments/ledger")
+
+    def run(*argv: str) -> tuple[int, str]:
+        out = io.StringIO()
+        return main(["plan", "--explain", "/payments/ledger", *argv, "--context", str(tmp_path / "cdk.json")], stdout=out,
+                    stderr=io.StringIO()), out.getvalue()
+
+    code, out = run()
+    assert code == 0
+    assert "protection: protect (deletion-protection-off): rules[0] 'payments' requires deletion protection" in out
+    assert f"encryption: associate-kms-key (kms-key-missing): rules[0] 'payments' requires {key}" in out
+    assert "data-protection: put-data-protection-policy (data-protection-missing): rules[0] 'payments': audit and mask EmailAddress" in out
+    assert "subscription: subscribe (not-subscribed)" in out and "retention: set-retention (retention-unset)" in out
+
+    code, out = run("--json")
+    explained = json.loads(out)
+    assert code == 0 and len(explained["decisions"]) == len(CONTROLS) == len(explained["controls"])  # one decision per control
+    assert {c: d["action"] for c, d in explained["decisions"].items()} == {
+        "retention": "set-retention", "subscription": "subscribe", "protection": "protect", "encryption": "associate-kms-key",
+        "data-protection": "put-data-protection-policy"}
+    group = account.logs.describe_log_groups(logGroupNamePrefix="/payments/ledger")["logGroups"][0]
+    assert not group.get("deletionProtectionEnabled") and "kmsKeyId" not in group  # nothing written

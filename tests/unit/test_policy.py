@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from governor.config import VALID_RETENTION_DAYS, ConfigError, parse_policy_config
@@ -300,3 +300,110 @@ def test_an_unknown_class_is_not_subscribed_and_says_why() -> None:
 
     assert (decision.action, decision.reason) == (Action.SKIP, Reason.UNSUPPORTED_CLASS)
     assert "unknown to the governor" in decision.detail
+
+
+# --- issue 26: a decision is a fixed point -------------------------------------------------------------------------------
+
+_KEY_A = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+_KEY_B = "arn:aws:kms:eu-west-1:123456789012:key/9999abcd-12ab-34cd-56ef-1234567890ab"
+_FIXED_NAMES = ["/aws/lambda/prod-orders", "/aws/lambda/orders", "/audit/trail", "/ecs/batch", "/tmp/scratch", "/audit/findings"]
+_rule_retention = st.one_of(st.none(), st.fixed_dictionaries({"days": st.sampled_from([None, 1, 7, 30, 365, 400, 3653])},
+                                                             optional={"mode": st.sampled_from(["minimum", "exact"])}))
+_rule = st.fixed_dictionaries({"match": st.sampled_from([{}, {"namePrefixes": ["/aws/lambda/prod-"]}, {"namePatterns": ["^/audit/"]},
+                                                         {"tags": {"workload": "batch"}}, {"logGroupClasses": ["STANDARD"]}])}, optional={
+    "retention": _rule_retention,
+    "shipping": st.sampled_from([{"enabled": True}, {"enabled": True, "filterPattern": "ERROR"}, {"enabled": False}]),
+    "deletionProtection": st.booleans(),
+    "kmsKeyArn": st.sampled_from([_KEY_A, _KEY_B]),
+    "dataProtection": st.sampled_from([{"identifiers": ["EmailAddress"]}, {"identifiers": ["EmailAddress", "CreditCardNumber"], "mode": "exact"},
+                                       {"identifiers": ["CreditCardNumber"], "auditLogGroup": "/audit/findings"}]),
+}).map(lambda rule: {k: v for k, v in rule.items() if v is not None}).filter(lambda rule: len(rule) > 1)
+_exactly = st.sampled_from([[], ["deletionProtection"], ["kmsKeyArn"], ["deletionProtection", "kmsKeyArn"]])
+_fixed_configs = st.fixed_dictionaries({
+    "destinationArn": st.just(SHIPPER), "retentionMode": st.sampled_from(["minimum", "exact", "clamp"]),
+    "rules": st.lists(st.tuples(_rule, _exactly).map(lambda pair: {**pair[0], "exact": [c for c in pair[1] if c in pair[0]]}), max_size=3),
+}, optional={
+    "defaultRetentionDays": st.sampled_from([None, 7, 30, 365]),
+    "retentionOverrides": st.sampled_from([{}, {"/aws/lambda/prod-": 365}, {"/ecs/": None}]),
+    "neverExpireCompliant": st.booleans(),
+    "orphanRetentionDays": st.sampled_from([None, 7]),
+    "excludePrefixes": st.sampled_from([[], ["/tmp/"]]),
+    "excludeTags": st.sampled_from([{}, {"opt-out": "true"}]),
+    "maxFiltersPerLogGroup": st.integers(1, 3),
+})
+_documents = st.sampled_from([None, '{"Name":"theirs","Statement":[{"Sid":"a","DataIdentifier":["arn:aws:dataprotection::aws:data-identifier/'
+                                    'AwsSecretKey"],"Operation":{"Audit":{"FindingsDestination":{}}}},{"Sid":"d","DataIdentifier":["arn:aws:'
+                                    'dataprotection::aws:data-identifier/AwsSecretKey"],"Operation":{"Deidentify":{"MaskConfig":{}}}}]}'])
+_states = st.builds(
+    KnownFacts, name=st.sampled_from(_FIXED_NAMES), log_group_class=st.sampled_from(["STANDARD", "INFREQUENT_ACCESS", "ESSENTIALS", "DELIVERY"]),
+    retention_days=st.one_of(st.none(), st.sampled_from(VALID_RETENTION_DAYS)),
+    tags=st.sampled_from([{}, {"workload": "batch"}, {"opt-out": "true"}]), filters=_filters, orphaned=st.sampled_from([None, True, False]),
+    retention_policy_name=st.sampled_from([None, None, None, "org-retention"]), deletion_protection=st.booleans(),
+    kms_key_id=st.sampled_from([None, _KEY_A, _KEY_B]), data_protection_document=_documents)
+
+
+def _bounded(raw: dict[str, Any]) -> dict[str, Any]:
+    """clamp's bounds, around the flat days (a rule's may lie outside: such a configuration is refused, #26)."""
+    if raw.get("retentionMode") != "clamp":
+        return raw
+    return {**raw, "retentionMinDays": 7, "retentionMaxDays": 400, "defaultRetentionDays": min(raw.get("defaultRetentionDays") or 30, 365)}
+
+
+def _applied(facts: KnownFacts, decision: Any) -> KnownFacts:
+    """The group after ``decision`` is applied, as the service writes it (governor.service.Governor._apply)."""
+    from dataclasses import replace as with_
+
+    action, wanted = decision.action, decision.subscription_filter
+    if action is Action.REMOVE_FILTER:
+        return with_(facts, filters=tuple(f for f in facts.filters if f.name != wanted.name))
+    if action in (Action.SUBSCRIBE, Action.UPDATE_FILTER):
+        return with_(facts, filters=(*(f for f in facts.filters if f.name != wanted.name), wanted))
+    if action is Action.SET_RETENTION:
+        return with_(facts, retention_days=decision.retention_days)
+    if action in (Action.PROTECT, Action.UNPROTECT):
+        return with_(facts, deletion_protection=action is Action.PROTECT)
+    if action is Action.ASSOCIATE_KMS_KEY:
+        return with_(facts, kms_key_id=decision.kms_key_arn)
+    if action is Action.PUT_DATA_PROTECTION:
+        return with_(facts, data_protection_document=decision.data_protection_document)
+    assert not action.writes, decision
+    return facts
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=_fixed_configs.map(_bounded), state=_states)
+@example(raw=_bounded({"destinationArn": SHIPPER, "retentionMode": "clamp", "rules": [{"match": {"namePatterns": ["^/audit/"]},
+                                                                                         "retention": {"days": 3653}}]}),
+         state=KnownFacts("/audit/trail"))  # issue 26: 3653 days on the first delivery, the clamp's 400 on the next
+def test_issue26_every_decision_is_a_fixed_point_for_every_control(raw: dict[str, Any], state: KnownFacts) -> None:
+    """decide(apply(decide(state))) writes nothing, for every control a rule sets: what the governor set is what it asks for
+    the next time (a redelivered event, the reconcile, `plan`), and a decision that wrote nothing is the same decision again."""
+    from governor.rules import CONTROLS
+
+    try:
+        policy = Policy(parse_policy_config(raw))
+    except ConfigError as refused:  # a rule that inherits clamp, its days beyond the bounds: no answer would hold
+        assert "lies outside retentionMinDays..retentionMaxDays" in str(refused)
+        return
+    for control in CONTROLS:
+        first = policy.decide(state, control)
+        again = policy.decide(_applied(state, first), control)
+        assert not again.action.writes, (control, first, again)
+        if first.action.writes:
+            assert again.action in (Action.LEAVE, Action.SKIP), (control, first, again)
+        else:
+            assert again == first, (control, first, again)
+
+
+def test_issue26_a_rule_beyond_clamps_bounds_is_refused_and_one_with_its_own_mode_is_not_bounded() -> None:
+    clamp = {"retentionMode": "clamp", "retentionMinDays": 7, "retentionMaxDays": 400}
+    audit = {"name": "audit", "match": {"namePrefixes": ["/audit/"]}, "retention": {"days": 3653}}
+    with pytest.raises(ConfigError, match=r"rules\[0\] 'audit'\.retention\.days: 3653 days lies outside retentionMinDays\.\.retentionMaxDays"):
+        _policy(**clamp, rules=[audit])
+    with pytest.raises(ConfigError, match=r"rules\[0\]\.retention\.days: 1 days lies outside"):
+        _policy(**clamp, rules=[{"retention": {"days": 1}}])
+
+    policy = _policy(**clamp, rules=[{**audit, "retention": {"days": 3653, "mode": "minimum"}}])
+    for current in (None, 30, 3653):
+        decided = policy.retention(KnownFacts("/audit/trail", retention_days=current))
+        assert (decided.action, decided.retention_days or current) == ((Action.LEAVE, 3653) if current == 3653 else (Action.SET_RETENTION, 3653))

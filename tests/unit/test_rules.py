@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -386,3 +387,38 @@ def test_a_rule_can_ship_its_groups_to_a_destination_of_its_own() -> None:
 def test_a_rules_destination_is_refused_where_it_cannot_work(shipping: dict, flat: dict, says: str) -> None:
     with pytest.raises(ConfigError, match=says):
         _policy([{"match": {"namePrefixes": ["/audit/"]}, "shipping": shipping}], **flat)
+
+
+# --- issue 26, item 13: a name pattern that backtracks catastrophically is refused at synth ---------------------------
+
+@pytest.mark.parametrize("pattern, why", [
+    ("(a+)+$", "a quantifier inside a quantified group"),
+    (r"^/aws/lambda/(?:[a-z]+-)*prod$", "a quantifier inside a quantified group"),
+    (r"^(\w+\s?)*$", "a quantifier inside a quantified group"),
+    ("(a|aa)+", "an alternation inside a quantified group"),
+    (r"(\w+)-\1", "a backreference"),
+    ("^(?!/tmp/)", "a lookaround"),
+    (r"(?<=/)prod", "a lookaround"),
+    (".*-.*-.*x", "more than two"),
+    (r"\w+\d*[a-z]+$", "more than two"),
+])
+def test_issue26_a_name_pattern_that_can_backtrack_catastrophically_is_refused_at_synth(pattern: str, why: str) -> None:
+    from stacks.settings import DeploymentSettings
+
+    context = {**{k: v for k, v in json.loads((ROOT / "cdk.json").read_text())["context"].items()},
+               "governor:destinationArn": DESTINATION,
+               "governor:rules": [PRODUCTION, {"name": "slow", "match": {"namePatterns": ["^/ok/", pattern]}, "deletionProtection": True}]}
+
+    with pytest.raises(ConfigError) as refused:
+        DeploymentSettings.from_context(context)
+
+    assert f"rules[1].match.namePatterns[1]: {pattern!r}" in str(refused.value) and why in str(refused.value)
+    with pytest.raises(ConfigError, match=re.escape(f"excludePatterns[0]: {pattern!r}")):
+        parse_policy_config({"destinationArn": DESTINATION, "excludePatterns": [pattern]})
+
+
+def test_issue26_name_patterns_that_match_in_bounded_time_are_still_taken() -> None:
+    patterns = ["^/aws/lambda/prod-", r"-\d+$", "^/ecs/[^/]+/.*$", "(prod|staging)-api", r"^/aws/lambda/(a|b)+$", "[0-9]{12}",
+                r"(?:-v\d)?$", "(?i)^/AWS/"]
+    policy = _policy([{"match": {"namePatterns": patterns}, "deletionProtection": True}], excludePatterns=patterns[:2])
+    assert [p.pattern for p in policy.rules[0].match.name_patterns] == patterns

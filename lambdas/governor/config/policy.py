@@ -346,7 +346,9 @@ POLICY = Keys(
         example=14, schema=_RETENTION_SCHEMA),
     Key("excludePrefixes", list, [], "Groups whose names start with one of these are left alone (no filter, no retention).",
         example=["/aws/vendedlogs/"], schema={"items": {"type": "string", "minLength": 1}}),
-    Key("excludePatterns", list, [], "Python regular expressions; a group whose name matches one (re.search) is left alone.",
+    Key("excludePatterns", list, [], "Python regular expressions; a group whose name matches one (re.search) is left alone. One that "
+        "can take longer than the function's timeout to match a 512-character name is refused (a quantifier or an alternation inside a "
+        "quantified group, a backreference, a lookaround, more than two unbounded quantifiers in a row; docs/rules.md).",
         example=["-sandbox-\\d+$"], schema={"items": {"type": "string", "minLength": 1}}),
     Key("excludeTags", dict, {}, "Tag key -> value (\"*\": any value); a group carrying one is left alone. Teams opt out by "
         "tagging (the shipped cdk.json sets log-group-governor:opt-out = true).", example={"log-group-governor:opt-out": "true"},
@@ -455,11 +457,12 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
     mode, bounds = _retention_mode(raw, default_retention, overrides)
 
     patterns = []
-    for pattern in string_list(raw, "excludePatterns"):
+    for index, pattern in enumerate(string_list(raw, "excludePatterns")):
         try:
             patterns.append(re.compile(pattern))
         except re.error as err:
             raise ConfigError(f"excludePatterns: {pattern!r} is not a valid regular expression ({err})") from None
+        refuse_backtracking(pattern, f"excludePatterns[{index}]")
 
     exclude_tags = POLICY.read(raw, "excludeTags")
     for tag_key, tag_value in exclude_tags.items():
@@ -508,6 +511,15 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
 
     rules_raw = POLICY.read(raw, "rules")
     rules = parse_rules(rules_raw, max_pattern_length=MAX_FILTER_PATTERN_LENGTH)
+    if mode is RetentionMode.CLAMP:  # #26: the same bounds as the flat keys', for a rule that inherits clamp
+        for rule in rules:
+            days = rule.retention.days if rule.retention is not None and rule.retention.mode is None else None
+            if days is not None and not bounds[0] <= days <= bounds[1]:
+                raise ConfigError(f"{rule.source}.retention.days: {days} days lies outside retentionMinDays..retentionMaxDays "
+                                  f"({bounds[0]}..{bounds[1]}); the rule has no mode, so retentionMode clamp applies to its groups "
+                                  "and a group without retention gets its days: they must be within the bounds (the group would "
+                                  "get them, then be clamped). Give the rule its own mode (minimum or exact), which the bounds do "
+                                  "not limit, or days within them")
     via_subscription, via_retention = _via(raw, "subscriptionMode"), _via(raw, "retentionVia")
     if via_subscription is Via.ACCOUNT_POLICY and any(r.shipping is not None and r.shipping.destination is not None for r in rules):
         raise ConfigError("rules: a rule's shipping.destinationArn ships elsewhere than destinationArn, which subscriptionMode account-policy "
@@ -565,6 +577,61 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         max_filters_per_log_group=max_filters,
         api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
+
+
+#: A log group's name has at most 512 characters (the API model's LogGroupName), so no quantifier repeats more often.
+_MAX_NAME_LENGTH = 512
+#: The most ways a name pattern may give a backtracking matcher (Python's re) to split one name at one position: two
+#: unbounded quantifiers one after another (513 x 513: each takes 0 to 512 characters). Measured on 512-character names:
+#: two take at most a third of a second (``\w+\d+$``); three take seconds (``.*-.*-.*x``: 3 s); a quantifier inside a
+#: quantified group, longer than any timeout.
+MAX_PATTERN_BACKTRACKING = (_MAX_NAME_LENGTH + 1) ** 2
+
+
+class _Backtracks(Exception):
+    pass
+
+
+def refuse_backtracking(pattern: str, key: str) -> None:
+    """Refuse a name pattern (``excludePatterns``, a rule's ``match.namePatterns``) that Python's backtracking matcher can
+    take longer than the function's timeout to try on one name (every group is matched, on every path): a quantifier or an
+    alternation inside a quantified group (``(a+)+$``, ``(a|aa)+``: exponential), a backreference or a lookaround, or more
+    choices one after another than two unbounded quantifiers make. Refused at synth, naming ``key``; never timed."""
+    from re import _constants as sre, _parser as sre_parse  # the parser re.compile uses (Python 3.11+)
+
+    repeats = {sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)}
+
+    def choices(items: Any, quantified: bool) -> int:
+        found = 1
+        for op, av in items:
+            if op in (sre.GROUPREF, sre.GROUPREF_EXISTS):
+                raise _Backtracks("a backreference (\\1, (?P=name), (?(1)...)) makes matching exponential")
+            if op in (sre.ASSERT, sre.ASSERT_NOT):
+                raise _Backtracks("a lookaround ((?=, (?!, (?<=, (?<!) is not offered")
+            if op is sre.SUBPATTERN:
+                found *= choices(av[-1], quantified)
+            elif op is getattr(sre, "ATOMIC_GROUP", None):
+                found *= choices(av, quantified)
+            elif op is sre.BRANCH:
+                if quantified:
+                    raise _Backtracks("an alternation inside a quantified group (as in (a|aa)+) makes matching exponential")
+                found *= sum(choices(branch, False) for branch in av[1])
+            elif op in repeats:
+                low, high, body = av
+                if quantified and low != high:
+                    raise _Backtracks("a quantifier inside a quantified group (as in (a+)+) makes matching exponential")
+                found *= (min(high, _MAX_NAME_LENGTH) - min(low, _MAX_NAME_LENGTH) + 1) * choices(body, quantified or high > 1)
+        return found
+
+    try:
+        tried = choices(sre_parse.parse(pattern), False)
+        if tried > MAX_PATTERN_BACKTRACKING:
+            raise _Backtracks(f"more than two unbounded quantifiers (or alternatives, bounded quantifiers of the like) one after "
+                              f"another let the matcher try {tried:,} ways at each position of a name, more than "
+                              f"{MAX_PATTERN_BACKTRACKING:,}")
+    except _Backtracks as why:
+        raise ConfigError(f"{key}: {pattern!r} can take longer than the function's timeout to match one 512-character name: {why}; "
+                          "write it with fewer quantifiers (a prefix, [^/]+ between the slashes, one .*), or use namePrefixes") from None
 
 
 def _via(raw: Mapping[str, Any], key: str) -> Via:

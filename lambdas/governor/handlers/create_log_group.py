@@ -28,13 +28,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, EventQueueSender, KmsGateway, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..aws import DestinationUnavailable, EventQueueSender, RetryLater, KmsGateway, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
 from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
                       parse_destination_call, parse_log_group_call)
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
-from ..pacing import event_handler_rates_tps
+from ..pacing import EVENT_MAX_RECEIVE_COUNT, event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
 from ..replay import REPLAY_SLICE_S, Replayer, ReplayResult, follows
 from ..runtime import GuardedPolicies, Settings
@@ -232,11 +232,21 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         logger.remove_keys(_RECORD_KEYS)
         logger.append_keys(messageId=message_id)
         try:
-            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context, looked_up=looked_up)
+            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context, looked_up=looked_up,
+                                   receive_count=_receive_count(record))
         except Exception:
             failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
     logger.remove_keys(_RECORD_KEYS)
     return {"batchItemFailures": failures}
+
+
+def _receive_count(record: Any) -> int:
+    """How many times SQS has delivered the message, this time included (1 when it does not say)."""
+    attributes = record.get("attributes") if isinstance(record, Mapping) else None
+    try:
+        return max(1, int(attributes.get("ApproximateReceiveCount", 1))) if isinstance(attributes, Mapping) else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def _body(record: Any) -> Any:
@@ -270,9 +280,11 @@ def _look_up(events: list[Any], parts: Callable[[], EventParts], aspect: Aspect,
 
 
 def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: Aspect, *,
-                           origin: tuple[str, str] | None = None, context: Any = None, looked_up: LookedUp | None = None) -> dict[str, Any]:
+                           origin: tuple[str, str] | None = None, context: Any = None, looked_up: LookedUp | None = None,
+                           receive_count: int = EVENT_MAX_RECEIVE_COUNT) -> dict[str, Any]:
     """``parts`` is a factory, so a malformed event is finished without building anything. ``origin``:
-    the function's (account, region); a record of any other is ignored. ``looked_up``: the batch's bulk look-up."""
+    the function's (account, region); a record of any other is ignored. ``looked_up``: the batch's bulk look-up.
+    ``receive_count``: the SQS delivery this is (an event invoked alone has no other coming)."""
     if aspect is Aspect.SUBSCRIPTION and is_account_policy_call(event):
         return _account_policy_event(event, parts, origin)
     if aspect is Aspect.SUBSCRIPTION and is_destination_call(event):
@@ -292,11 +304,18 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         else:
             outcome = handler.governor.govern_by_name(call.log_group_name, aspect, before_write=handler.drift.before_write(call, aspect),
                                                       orphaned=handler.orphaned, looked_up=looked_up, known_tags=call.created_with_tags)
+        if outcome.reason == Reason.SENDER_ROLE_NOT_ASSUMABLE.value and receive_count < EVENT_MAX_RECEIVE_COUNT:
+            # A sender role a StackSet created with these functions can take minutes to propagate: the queue's redeliveries
+            # ask again; the last one records the conflict, which alarms with its fix.
+            raise RetryLater(f"{outcome.detail} (delivery {receive_count} of {EVENT_MAX_RECEIVE_COUNT}: asked again later)")
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
         replay = _replay(handler, outcome, origin, context, event)
     except ReplayUnfinished:
         logger.warning("subscription: the replay outlasted its slice and no queue takes its continuation; the event is retried")
+        raise
+    except RetryLater as later:
+        logger.warning(f"{aspect.value}: AWS refused it for now; the event is retried", extra={"detail": str(later)})
         raise
     except DestinationUnavailable as error:
         # Every new group would meet this: alarm now, and keep the event to govern once it is fixed.
