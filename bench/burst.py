@@ -184,7 +184,8 @@ class _Client:
     def describe_subscription_filters(self, logGroupName: str, **_: Any) -> dict[str, Any]:
         group = self.account.groups[logGroupName]
         return self._attempts("DescribeSubscriptionFilters", lambda: {"subscriptionFilters": [
-            {"filterName": n, "destinationArn": d, "filterPattern": "", "creationTime": self.account.epoch_ms(group["filter_created_s"].get(n, 0.0))}
+            {"filterName": n, "destinationArn": d, "filterPattern": "", "creationTime": self.account.epoch_ms(group["filter_created_s"].get(n, 0.0)),
+             **({"roleArn": group["filter_roles"][n]} if n in group.get("filter_roles", {}) else {})}
             for n, d in group["filters"].items()]})
 
     def filter_log_events(self, logGroupName: str, **_: Any) -> dict[str, Any]:
@@ -197,12 +198,15 @@ class _Client:
                                for k in range(count)]}
         return self._attempts("FilterLogEvents", act)
 
-    def put_subscription_filter(self, logGroupName: str, filterName: str, destinationArn: str, **_: Any) -> dict[str, Any]:
+    def put_subscription_filter(self, logGroupName: str, filterName: str, destinationArn: str, roleArn: str | None = None,
+                                **_: Any) -> dict[str, Any]:
         def act() -> dict[str, Any]:
             filters = self.account.groups[logGroupName]["filters"]
             if filterName not in filters and len(filters) >= 2:
                 raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "full"}}, "PutSubscriptionFilter")
             filters[filterName] = destinationArn
+            if roleArn:  # DescribeSubscriptionFilters answers it, as AWS does
+                self.account.groups[logGroupName].setdefault("filter_roles", {})[filterName] = roleArn
             self.account.groups[logGroupName]["filter_created_s"].setdefault(filterName, self.account.vt.now)
             return {}
         return self._attempts("PutSubscriptionFilter", act)

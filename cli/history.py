@@ -20,7 +20,7 @@ from governor.aws import ReplayWriter, StateTable, client_config
 from governor.config import PolicyConfig, Via
 from governor.drift import InMemoryLedger
 from governor.policy import Action, Policy
-from governor.replay import DELIVERY_BUDGET_S, REPLAY_SLICE_S, MAX_DOCUMENT_BYTES, Replayer, follows
+from governor.replay import DELIVERY_BUDGET_S, REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, MAX_DOCUMENT_BYTES, Replayer, follows
 from governor.service import Aspect, Outcome
 
 from cli.errors import CliError, Exit
@@ -108,7 +108,9 @@ class HistoryReplay:
 def history_replay(hours: float, logs: Any, session: Any, endpoint_url: str | None, *, owner: str, dry_run: bool,
                    state_table: str | None, policy: Callable[[], Policy]) -> HistoryReplay:
     """The run's history replay: its reads through the run's paced CloudWatch Logs gateway, its writes to the destination."""
-    ledger: Any = (StateTable(state_table, session.client("dynamodb", endpoint_url=endpoint_url, config=client_config()))
+    # Each delivery and its record within REPLAY_CALL_ATTEMPTS, so that both end within the lease (DELIVERY_BUDGET_S).
+    config = client_config(REPLAY_CALL_ATTEMPTS)
+    ledger: Any = (StateTable(state_table, session.client("dynamodb", endpoint_url=endpoint_url, config=config))
                    if state_table else InMemoryLedger())
-    writer = ReplayWriter(lambda service: session.client(service, endpoint_url=endpoint_url, config=client_config()))
+    writer = ReplayWriter(lambda service: session.client(service, endpoint_url=endpoint_url, config=config))
     return HistoryReplay(Replayer(policy, logs, writer, ledger), ledger, hours, owner, dry_run)

@@ -576,8 +576,8 @@ class ReplayWriter:
     """Delivers a replayed subscription document to a same-account destination, as CloudWatch Logs would: a Lambda
     invoked asynchronously, one Kinesis or Firehose record. Clients are made on first use (most events replay nothing)."""
 
-    def __init__(self, clients: Callable[[str], Any] | None = None) -> None:
-        self._make = clients or (lambda service: boto3.client(service, config=client_config()))
+    def __init__(self, clients: Callable[[str], Any] | None = None, *, max_attempts: int = DEFAULT_RETRY_ATTEMPTS) -> None:
+        self._make = clients or (lambda service: boto3.client(service, config=client_config(max_attempts)))
         self._clients: dict[str, Any] = {}
         self.calls: Counter[str] = Counter()
 
@@ -682,16 +682,19 @@ class StateTable:
     REPAIRS_KEY = "stats#drift-repaired"
     LOCK_KEY = "lock#reconcile"
 
-    def __init__(self, table_name: str, client: Any = None) -> None:
+    def __init__(self, table_name: str, client: Any = None, *, max_attempts: int = DEFAULT_RETRY_ATTEMPTS) -> None:
+        """``max_attempts``: of the client made on first use (a replay's ledger takes fewer, so that a delivery and its
+        record fit in the time an invocation has left: governor.replay.DELIVERY_BUDGET_S)."""
         self.table_name = table_name
         self._client = client
+        self._max_attempts = max_attempts
 
     @property
     def client(self) -> Any:
         """Made on first use: an event handler needs the table only before a write, so a cold start
         that finds the group compliant makes no DynamoDB client."""
         if self._client is None:
-            self._client = boto3.client("dynamodb", config=client_config())
+            self._client = boto3.client("dynamodb", config=client_config(self._max_attempts))
         return self._client
 
     # --- drift (governor.drift.DriftLedger) -------------------------------------------------------

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress, retry_budget_s
+from .aws import ExpiredPageToken, FilterInPlace, IngestedEvent, ReplayProgress, client_config, retry_budget_s
 from .config import Destination, DestinationKind
 from .policy import Action, Policy, Reason
 
@@ -49,10 +49,14 @@ REPLAY_SLICE_S = 20.0
 _PAST_MS, _FUTURE_MS = 14 * 86_400_000, 2 * 3_600_000
 #: A Kinesis record's partition key is 1-256 characters (the Kinesis model's PutRecord); a log stream name may have 512.
 MAX_PARTITION_KEY_CHARS = 256
-#: The longest one delivery and the record of its progress can take together (each a call within its retry budget): a
-#: delivery starts only with this much of the invocation left, so none is cut off after it reached the destination and
-#: before it was recorded (which its redelivery would send again).
-DELIVERY_BUDGET_S = 2 * retry_budget_s()
+#: Attempts of a replay's delivery and of the record of its progress (each call's client): fewer than the other calls',
+#: so that both fit in the time the event handlers keep at the end of an invocation (RECORD_MARGIN_MS). A delivery
+#: that fails for good fails the event, which comes back and goes on past what was recorded.
+REPLAY_CALL_ATTEMPTS = 2
+#: The longest one delivery and the record of its progress can take together (each a call within its retry budget: 23 s
+#: with two attempts): a delivery starts only with this much of the invocation left, so none is cut off after it reached
+#: the destination and before it was recorded (which its redelivery would send again).
+DELIVERY_BUDGET_S = 2 * retry_budget_s(client_config(REPLAY_CALL_ATTEMPTS))
 #: A replay record's fixed part beside its events (names, owner, filter), counted against the size.
 _DOCUMENT_OVERHEAD_BYTES = 1_024
 _EVENT_OVERHEAD_BYTES = 64

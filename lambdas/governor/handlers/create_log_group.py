@@ -36,7 +36,7 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import EVENT_MAX_RECEIVE_COUNT, event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
-from ..replay import REPLAY_SLICE_S, Replayer, ReplayResult, follows
+from ..replay import REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer, ReplayResult, follows
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -100,7 +100,9 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
                                           sleep=lambda s: sleep(s))
     replayer = None
     if aspect is Aspect.SUBSCRIPTION and keeper is None and settings.config.replay_window_minutes is not None:
-        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(), table, clock=lambda: wall_clock())
+        # Its delivery and its record each within REPLAY_CALL_ATTEMPTS, so both fit in the time kept at an invocation's end.
+        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(max_attempts=REPLAY_CALL_ATTEMPTS),
+                            StateTable(table.table_name, max_attempts=REPLAY_CALL_ATTEMPTS), clock=lambda: wall_clock())
     continuation = EventQueueSender(settings.event_queue_url) if replayer is not None and settings.event_queue_url else None
     return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper,
                       replayer, continuation)
