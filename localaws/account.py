@@ -90,6 +90,10 @@ class MotoGaps:
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
         events.register("before-call.kinesis.PutRecord", self.refuse_long_partition_key)
         events.register("before-call.cloudwatch-logs.FilterLogEvents", self.refuse_unknown_page_token)
+        events.register("before-call.cloudwatch-logs.PutSubscriptionFilter", self.refuse_lambda_logs_may_not_invoke)
+        events.register("before-call.cloudwatch-logs.PutSubscriptionFilter", self.refuse_role_logs_cannot_assume)
+        events.register_last("after-call.cloudwatch-logs.DescribeSubscriptionFilters", self.add_apply_on_transformed_logs)
+        events.register("before-call.cloudwatch-logs.CreateLogGroup", self.refuse_key_not_admitting_logs)
 
     def record_tagging(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
         if not params.get("tags"):
@@ -179,11 +183,11 @@ class MotoGaps:
 
     def refuse_protected_deletion(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         """"When enabled, deletion protection blocks all deletion operations until it is explicitly disabled" (the model);
-        the refusal's code is *assumed* (ValidationException, one the model lists for DeleteLogGroup)."""
+        refused with ValidationException "Cannot delete log group with deletion protection enabled. Disable deletion protection
+        first." (the guide, "Protecting log groups from deletion"; FACTS)."""
         name = json.loads(params.get("body") or b"{}").get("logGroupName", "")
         if (_calling_account(), _calling_region(context), name) in self.deletion_protected:
-            return _Answered(400), {"Error": {"Code": "ValidationException", "Message": f"Log group {name} has deletion protection enabled"},
-                                    "ResponseMetadata": {"HTTPStatusCode": 400}}
+            return _refused("ValidationException", "Cannot delete log group with deletion protection enabled. Disable deletion protection first.")
         return None
 
     def _apply_account_retention(self, group: dict[str, Any], context: dict[str, Any] | None = None) -> None:
@@ -234,6 +238,10 @@ class MotoGaps:
 
     def log_groups_by_identifier(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")
+        if "logGroupNamePrefix" in request and "logGroupNamePattern" in request:
+            # G18: "logGroupNamePattern and logGroupNamePrefix are mutually exclusive" (the model); refused as recorded in
+            # LocalStack's validated snapshot (tests/fidelity/recorded/ls-describe-log-groups-prefix-and-pattern.json).
+            return _refused("InvalidParameterException", "LogGroup name prefix and LogGroup name pattern are mutually exclusive parameters.")
         identifiers = request.get("logGroupIdentifiers")
         if identifiers is None:
             return None  # moto's own
@@ -338,6 +346,72 @@ class MotoGaps:
             return _refused("InvalidParameterException", "The specified nextToken is invalid.")
         return None
 
+    def refuse_lambda_logs_may_not_invoke(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """G17: a filter to a Lambda function of another account is refused, before the group is looked at, with
+        AccessDeniedException "Cross-account lambda invocation passing is not allowed." (FACTS, "Recorded real-AWS answers");
+        to one of this account whose resource policy does not let CloudWatch Logs invoke it for the group, with
+        InvalidParameterException "Could not execute the lambda function. Make sure you have given CloudWatch Logs permission
+        to execute your function." (recorded: quoted in app-sre/qontract-reconcile#1291, newrelic/aws-log-ingestion#1,
+        localstack/localstack#2653). The policy is read as Lambda evaluates it: an Allow for ``logs.amazonaws.com`` (or
+        ``logs.<region>.amazonaws.com``) and ``lambda:InvokeFunction``, whose ``AWS:SourceArn`` (ArnLike/ArnEquals) matches
+        the group's ARN and whose ``AWS:SourceAccount`` is the caller's."""
+        request = json.loads(params.get("body") or b"{}")
+        arn, name = request.get("destinationArn", ""), request.get("logGroupName", "")
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda":
+            return None
+        account, region = _calling_account(), _calling_region(context)
+        if parts[4] != account:
+            return _refused("AccessDeniedException", "Cross-account lambda invocation passing is not allowed.")
+        from moto.awslambda.models import lambda_backends
+
+        try:
+            answer = json.loads(lambda_backends[account][parts[3]].get_policy(parts[6]))
+            policy = json.loads(answer["Policy"]) if isinstance(answer.get("Policy"), str) else answer
+        except Exception:  # no policy, or no function (moto answers that one itself)
+            policy = {"Statement": []}
+        if not any(_lets_logs_invoke(statement, f"{_group_arn(name, region)}:*", account, region) for statement in policy.get("Statement", [])):
+            return _refused("InvalidParameterException", "Could not execute the lambda function. Make sure you have given CloudWatch Logs "
+                                                         "permission to execute your function.")
+        return None
+
+    def refuse_role_logs_cannot_assume(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """G19: a filter to a Kinesis or Firehose stream whose ``roleArn`` is not a role of the caller's account trusted by
+        CloudWatch Logs (``logs.amazonaws.com`` or ``logs.<region>.amazonaws.com``) is refused with ValidationException
+        "Make sure you have given CloudWatch Logs permission to assume the provided role." (recorded:
+        hashicorp/terraform-provider-aws#48088, whose provider retries it while IAM propagates a new role)."""
+        request = json.loads(params.get("body") or b"{}")
+        service = request.get("destinationArn", "").split(":")[2:3]
+        role = request.get("roleArn")
+        if service not in (["kinesis"], ["firehose"]) or not role:
+            return None
+        if not _trusted_by_logs(role, _calling_account(), _calling_region(context)):
+            return _refused("ValidationException", "Make sure you have given CloudWatch Logs permission to assume the provided role.")
+        return None
+
+    def add_apply_on_transformed_logs(self, parsed: dict[str, Any], **_: Any) -> None:
+        """G20: DescribeSubscriptionFilters' filters carry ``applyOnTransformedLogs`` (false unless set: the model; recorded
+        in LocalStack's validated snapshots); moto's carry none."""
+        for found in parsed.get("subscriptionFilters", []) if isinstance(parsed, dict) else []:
+            found.setdefault("applyOnTransformedLogs", False)
+
+    def refuse_key_not_admitting_logs(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """G14 at creation: CreateLogGroup with a ``kmsKeyId`` whose policy does not let CloudWatch Logs use it answers
+        AccessDeniedException "The specified KMS key does not exist or is not allowed to be used with Arn '<group ARN>'"
+        (recorded: hashicorp/terraform-provider-aws#29282, aws/aws-cdk#28304)."""
+        from moto.kms.models import kms_backends
+
+        request = json.loads(params.get("body") or b"{}")
+        key_arn = request.get("kmsKeyId")
+        if not key_arn:
+            return None
+        account, region = _calling_account(), _calling_region(context)
+        key = kms_backends[account][region].keys.get(key_arn.rsplit("/", 1)[-1])
+        if key is None or not key.enabled or not _admits_logs(key.policy, region):
+            return _refused("AccessDeniedException", f"The specified KMS key does not exist or is not allowed to be used with Arn "
+                                                     f"'{_group_arn(request.get('logGroupName', ''), region)}'")
+        return None
+
     def refuse_long_partition_key(self, params: dict[str, Any], **_: Any) -> Any:
         """K1: a PutRecord whose ``PartitionKey`` is longer than 256 characters is refused (the Kinesis model: PartitionKey
         1-256; botocore checks only the minimum, moto nothing) with ValidationException (Kinesis API reference, Common
@@ -347,6 +421,47 @@ class MotoGaps:
             return _refused("ValidationException", f"1 validation error detected: Value '{key}' at 'partitionKey' failed to satisfy "
                                                    "constraint: Member must have length less than or equal to 256")
         return None
+
+
+def _trusted_by_logs(role_arn: str, account: str, region: str) -> bool:
+    """A role of ``account`` (moto's IAM holds it) whose trust lets CloudWatch Logs assume it."""
+    if role_arn.split(":")[4:5] != [account]:
+        return False
+    from moto.iam.models import iam_backends
+
+    try:
+        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
+    except Exception:  # moto's IAMNotFoundException
+        return False
+    trust = role.assume_role_policy_document
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    statements = trust.get("Statement", [])
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        principal = statement.get("Principal") or {}
+        services = principal.get("Service", []) if isinstance(principal, dict) else []
+        services = [services] if isinstance(services, str) else services
+        if statement.get("Effect") == "Allow" and {"logs.amazonaws.com", f"logs.{region}.amazonaws.com"} & set(services):
+            return True
+    return False
+
+
+def _lets_logs_invoke(statement: Mapping[str, Any], source_arn: str, account: str, region: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    principal = statement.get("Principal") or {}
+    service = principal.get("Service") if isinstance(principal, Mapping) else principal
+    actions = statement.get("Action", [])
+    if (statement.get("Effect") != "Allow" or service not in ("logs.amazonaws.com", f"logs.{region}.amazonaws.com")
+            or not set([actions] if isinstance(actions, str) else actions) & {"lambda:InvokeFunction", "lambda:*"}):
+        return False
+    for operator, pairs in (statement.get("Condition") or {}).items():
+        for key, value in pairs.items():
+            values = [value] if isinstance(value, str) else value
+            if key.lower() == "aws:sourcearn" and not any(fnmatchcase(source_arn, v) if operator == "ArnLike" else source_arn == v for v in values):
+                return False
+            if key.lower() == "aws:sourceaccount" and account not in values:
+                return False
+    return True
 
 
 def _kms_call_group(request: Mapping[str, Any]) -> str:
@@ -394,9 +509,10 @@ def _admits_logs(policy: str, region: str) -> bool:
     for statement in statements if isinstance(statements, list) else [statements]:
         principal = statement.get("Principal") or {}
         services = principal.get("Service", []) if isinstance(principal, dict) else []
+        everyone = principal == "*" or (isinstance(principal, dict) and principal.get("AWS") == "*")
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
-        if (f"logs.{region}.amazonaws.com" in ([services] if isinstance(services, str) else services)
+        if ((everyone or f"logs.{region}.amazonaws.com" in ([services] if isinstance(services, str) else services))
                 and any(a in ("kms:*", "kms:Encrypt*", "kms:Encrypt") for a in actions)):
             if statement.get("Effect") == "Deny":
                 return False  # an explicit deny wins (IAM's policy evaluation logic)
@@ -498,9 +614,10 @@ class LocalAccount:
         name = destination_arn.split(":")[6]
         return self.gaps.logging_configs.get(name, {}).get("LogGroup", f"/aws/lambda/{name}")
 
-    def create_function(self, name: str, *, log_group: str | None = None) -> str:
+    def create_function(self, name: str, *, log_group: str | None = None, logs_may_invoke: bool = True) -> str:
         """A Lambda function (moto stores it; invoking it would need Docker). Returns its ARN; an
-        existing function of that name is reused."""
+        existing function of that name is reused. ``logs_may_invoke``: its resource policy lets CloudWatch Logs of this
+        account invoke it for any log group, as a destination's owner grants it (stacks/destination.py's statement)."""
         try:
             return self.lambda_.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
         except self.lambda_.exceptions.ResourceNotFoundException:
@@ -517,7 +634,12 @@ class LocalAccount:
         }
         if log_group:
             request["LoggingConfig"] = {"LogFormat": "JSON", "LogGroup": log_group}
-        return self.lambda_.create_function(**request)["FunctionArn"]
+        arn = self.lambda_.create_function(**request)["FunctionArn"]
+        if logs_may_invoke:
+            self.lambda_.add_permission(FunctionName=name, StatementId="LogsMayInvoke", Action="lambda:InvokeFunction",
+                                        Principal="logs.amazonaws.com", SourceAccount=self.account_id,
+                                        SourceArn=f"arn:aws:logs:{self.region}:{self.account_id}:log-group:*")
+        return arn
 
     def set_function_log_group(self, name: str, log_group: str) -> None:
         """Point a function's LoggingConfig at another log group, as a team may do after deploy."""
@@ -535,8 +657,9 @@ class LocalAccount:
         self.kinesis.create_stream(StreamName=name, StreamModeDetails={"StreamMode": "ON_DEMAND"})
         return self.kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]["StreamARN"]
 
-    def logs_delivery_role(self) -> str:
-        return self._role("logs-delivery", _LOGS_TRUST)
+    def logs_delivery_role(self, name: str = "logs-delivery") -> str:
+        """A role CloudWatch Logs may assume to write into a Kinesis or Firehose stream (G19 refuses one it may not)."""
+        return self._role(name, _LOGS_TRUST)
 
     def _role(self, name: str, trust: str) -> str:
         try:

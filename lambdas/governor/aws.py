@@ -439,7 +439,8 @@ class LogsGateway:
                 raise NoFreeFilterSlot(log_group) from error
             if code == "ValidationException" and _ROLE_NOT_ASSUMABLE.search(message):
                 raise SenderRoleNotAssumable(f"{subscription_filter.role_arn}: {message}") from error
-            if code == "InvalidParameterException" and _DESTINATION_REFUSED.search(message):
+            if (code == "InvalidParameterException" and _DESTINATION_REFUSED.search(message)) or (
+                    code == "AccessDeniedException" and _CROSS_ACCOUNT_LAMBDA.search(message)):
                 raise DestinationUnavailable(f"{subscription_filter.destination_arn}: {message}") from error
             if code == "ResourceNotFoundException":
                 # The group or the destination: only a second look tells them apart.
@@ -519,6 +520,9 @@ _KEY_REFUSED = re.compile(r"KMS key does not exist or is not allowed to be used"
 #: How PutSubscriptionFilter words a role CloudWatch Logs cannot assume (ValidationException; recorded in
 #: hashicorp/terraform-provider-aws#48088, whose provider retries it as IAM's eventual consistency).
 _ROLE_NOT_ASSUMABLE = re.compile(r"permission to assume the provided role", re.IGNORECASE)
+#: How PutSubscriptionFilter refuses a Lambda function of another account as a destination (AccessDeniedException, before it
+#: looks at the group: FACTS "Recorded real-AWS answers").
+_CROSS_ACCOUNT_LAMBDA = re.compile(r"cross-account lambda invocation", re.IGNORECASE)
 #: How PutSubscriptionFilter words a refused destination (Lambda: no permission or no function;
 #: Kinesis / Firehose: the test message could not be delivered).
 _DESTINATION_REFUSED = re.compile(r"could not (execute|deliver)|destination", re.IGNORECASE)

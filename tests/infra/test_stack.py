@@ -881,3 +881,41 @@ def test_synth_warns_of_a_key_without_its_prefix_on_the_stack(tmp_path: Path) ->
     annotations = [str(entry["data"]) for entries in metadata.values() for entry in entries if entry["type"] == "aws:cdk:warning"]
     assert any("'defaultRetentionDays' has no prefix, so it is ignored: did you mean governor:defaultRetentionDays?" in a
                for a in annotations), annotations
+
+
+def _rendered(value: Any) -> Any:
+    """A template value with the partition resolved, as CloudFormation would (the tests' stacks name account and region)."""
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join("aws" if p == {"Ref": "AWS::Partition"} else p for p in parts)
+    return value
+
+
+@pytest.mark.parametrize("granted", ["the stack's permission", "none", "another account's groups"])
+def test_issue27_the_stacks_lambda_permission_is_what_cloudwatch_logs_needs_to_subscribe(
+        lambda_destination_stack: Synthesized, account: Any, configure: Any, granted: str) -> None:
+    """#27 item 4: CloudWatch Logs refuses a filter to a Lambda it may not invoke ("Could not execute the lambda function",
+    localaws G17): the permission the stack synthesizes, applied as CloudFormation would, is the one that lets the real
+    subscribe handler subscribe a group; without it (or scoped to other groups) the handler reports the destination."""
+    from governor.handlers.create_log_group import subscribe_log_group
+    from localaws.events import create_log_group_event, sqs_batch
+    from tests.conftest import call
+
+    [permission] = [p["Properties"] for p in lambda_destination_stack.of_type("AWS::Lambda::Permission") if p["Properties"]["Principal"] == "logs.amazonaws.com"]
+    shipper = account.create_function("team-log-shipper", logs_may_invoke=False)
+    if granted != "none":
+        source = _rendered(permission["SourceArn"]) if granted == "the stack's permission" else "arn:aws:logs:eu-west-1:999999999999:log-group:*"
+        account.client("lambda").add_permission(FunctionName=shipper, StatementId="from-the-template", Action=permission["Action"],
+                                                Principal=permission["Principal"], SourceAccount=permission["SourceAccount"], SourceArn=source)
+    configure(destinationArn=shipper)
+    account.create_log_group("/aws/lambda/orders-api")
+
+    invocation = call(subscribe_log_group, sqs_batch([create_log_group_event("/aws/lambda/orders-api")]))
+
+    if granted == "the stack's permission":
+        assert invocation.result == {"batchItemFailures": []}
+        assert [f["destinationArn"] for f in account.logs.describe_subscription_filters(logGroupName="/aws/lambda/orders-api")["subscriptionFilters"]] == [shipper]
+    else:
+        assert invocation.result["batchItemFailures"] and invocation.metrics()[("DestinationErrors", None)] == 1
+        [error] = [line for line in invocation.logs if line.get("level") == "ERROR"]
+        assert "Make sure you have given CloudWatch Logs permission to execute your function" in error["error"]

@@ -35,6 +35,7 @@ def stream(account: LocalAccount, monkeypatch: pytest.MonkeyPatch) -> str:
     kinesis = account.client("kinesis")
     kinesis.create_stream(StreamName="team-logs", ShardCount=1)
     arn = kinesis.describe_stream_summary(StreamName="team-logs")["StreamDescriptionSummary"]["StreamARN"]
+    assert account.logs_delivery_role(ROLE.rsplit("/", 1)[-1]) == ROLE  # CloudWatch Logs may assume it (localaws G19)
     deploy_governor(account, stack_name=STACK, config={"destinationArn": arn, "destinationRoleArn": ROLE}, create_trail=False)
     return arn
 

@@ -36,6 +36,7 @@ def stream(account: LocalAccount, configure: Any) -> str:
     kinesis = account.client("kinesis")
     kinesis.create_stream(StreamName="central-logs", ShardCount=1)
     arn = kinesis.describe_stream_summary(StreamName="central-logs")["StreamDescriptionSummary"]["StreamARN"]
+    assert account.logs_delivery_role(ROLE.rsplit("/", 1)[-1]) == ROLE  # CloudWatch Logs may assume it (localaws G19)
     configure(destinationArn=arn, destinationRoleArn=ROLE)
     return arn
 
@@ -323,6 +324,7 @@ def test_a_group_a_rule_ships_elsewhere_is_subscribed_there_and_replayed_there(a
     kinesis = account.client("kinesis")
     kinesis.create_stream(StreamName="central-logs", ShardCount=1)
     arn = kinesis.describe_stream_summary(StreamName="central-logs")["StreamDescriptionSummary"]["StreamARN"]
+    account.logs_delivery_role(ROLE.rsplit("/", 1)[-1])
     configure(rules=[{"name": "orders to the stream", "match": {"namePrefixes": ["/aws/lambda/orders"]},
                       "shipping": {"enabled": True, "destinationArn": arn, "destinationRoleArn": ROLE}}])
     before = _new_function_logs(account, 2)
