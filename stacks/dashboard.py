@@ -37,12 +37,20 @@ def _by_reason(name: str, label: str) -> cloudwatch.MathExpression:
     )
 
 
+def delivery_errors_by_group(filter_name: str, *, top: int = 10) -> str:
+    """CloudWatch Logs' own DeliveryErrors of the governor's filter, one line per log group (its dimensions:
+    ``LogGroupName, DestinationType, FilterName``, the guide's "Monitoring with CloudWatch metrics"), the worst first."""
+    return (f"SELECT SUM(DeliveryErrors) FROM SCHEMA(\"AWS/Logs\", DestinationType, FilterName, LogGroupName) "
+            f"WHERE FilterName = '{filter_name}' GROUP BY LogGroupName ORDER BY SUM() DESC LIMIT {top}")
+
+
 class GovernorDashboard(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, alarms: Sequence[cloudwatch.IAlarm], event_queues: Sequence[sqs.IQueue],
                  dead_letter_queues: Sequence[sqs.IQueue], state_machine: sfn.IStateMachine,
-                 functions: Sequence[lambda_.IFunction], ship_logs: lambda_.IFunction | None, controls: Sequence[str] = ()) -> None:
+                 functions: Sequence[lambda_.IFunction], ship_logs: lambda_.IFunction | None, controls: Sequence[str] = (),
+                 filter_name: str | None = None) -> None:
         """``controls``: the aspects the event handlers govern (subscription, retention, and what the rules add): one
-        compliance line each."""
+        compliance line each. ``filter_name``: the governor's filter, whose delivery errors are drawn per log group."""
         super().__init__(scope, construct_id)
         self.dashboard = cloudwatch.Dashboard(self, "Dashboard", default_interval=Duration.days(14))
         coverage = [
@@ -80,6 +88,12 @@ class GovernorDashboard(Construct):
                 state_machine.metric_failed(period=HOUR, label="failed"),
                 _metric(names.COVERAGE_REPAIRED, period=DAY, statistic="Maximum", label="groups repaired by a run")]),
         )
+        if filter_name is not None:
+            # After a delivery error CloudWatch Logs can disable a filter "for up to 10 minutes ... during this disabled period,
+            # logs are skipped" (the guide, "Subscriptions"): which groups lost lines, and when (#27).
+            self.dashboard.add_widgets(cloudwatch.GraphWidget(
+                title="Delivery errors by log group (a filter may then be off up to 10 minutes: its lines are skipped)", width=WIDTH * 3,
+                left=[cloudwatch.MathExpression(expression=delivery_errors_by_group(filter_name), label="", period=Duration.minutes(5))]))
         if ship_logs is not None:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(title="ship-logs: records", width=WIDTH * 2, left=[

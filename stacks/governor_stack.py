@@ -178,7 +178,9 @@ class GovernorComposition:
                         f"WHERE FilterName = '{policy.filter_name}'"),
             period=ALARM_PERIOD, label="events CloudWatch Logs could not deliver"),
             description="CloudWatch Logs could not deliver governed groups' events to the destination (AccessDenied and "
-                        "ResourceNotFound are not retried): run python -m cli selftest to see which step fails")
+                        "ResourceNotFound are not retried; after such an error a filter can be off for up to 10 minutes and "
+                        "the group's lines of that window are skipped): the dashboard's 'Delivery errors by log group' names the "
+                        "groups; run log-group-governor selftest to see which step fails")
         alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
                                   description="a log group was left as it is for a reason the log line names: its subscription filter "
                                               "slots taken by other tools (no-free-slot), a rule's KMS key CloudWatch Logs cannot use or "
@@ -339,6 +341,7 @@ class GovernorComposition:
             functions=[f.function for f in (*(f for f, _ in self.event_handlers), self.backfill.function)],
             ship_logs=self.ship_logs.function.function if self.ship_logs else None,
             controls=[aspect for _, aspect in self.event_handlers],
+            filter_name=policy.filter_name if policy.subscription_mode is not Via.ACCOUNT_POLICY else None,
         )
         CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
                   description="the governor's CloudWatch dashboard: coverage, decisions, errors, conflicts, runs, ship-logs, alarms")

@@ -756,6 +756,10 @@ def test_one_dashboard_shows_coverage_decisions_errors_runs_ship_logs_and_every_
         assert f'"{metric}"' in body
     alarm_ids = [k for k, v in default_stack.resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"]
     assert len(alarm_ids) >= 8 and all(json.dumps({"Fn::GetAtt": [a, "Arn"]}) in body for a in alarm_ids)
+    # #27 item 8: the groups whose deliveries failed (a filter then skips up to 10 minutes of lines), worst first.
+    assert "Delivery errors by log group" in body and "WHERE FilterName = 'log-group-governor' GROUP BY LogGroupName" in body
+    [delivery] = [a for a in default_stack.of_type("AWS::CloudWatch::Alarm") if "could not deliver" in a["Properties"]["AlarmDescription"]]
+    assert "skipped" in delivery["Properties"]["AlarmDescription"]
 
 
 def test_remove_filters_on_delete_runs_after_everything_that_could_subscribe_again_is_gone(uninstall_stack: Synthesized) -> None:
