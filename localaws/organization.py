@@ -158,7 +158,8 @@ class Organization:
             return None
         admission = self._admits(json.loads(destination.access_policy or "{}"), caller, action)
         if admission is None:
-            return _error("AccessDeniedException", f"User: arn:aws:iam::{caller}:root is not authorized to perform: {action} on resource: {destination_arn}")
+            # The message as AWS words it (recorded: CloudSnorkel/CloudWatch2S3#24).
+            return _error("AccessDeniedException", f"User with accountId: {caller} is not authorized to perform: {action} on resource: {destination_arn}")
         if admission == "organization" and not role_arn:
             return _error("InvalidParameterException", "Role ARN is required when creating subscription filter against destination with "
                                                        "Organization access policy")
