@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-from .account import ACCOUNT_ID, DEFAULT_REGION, _Answered
+from .account import ACCOUNT_ID, DEFAULT_REGION, _Answered, _trusted_by_logs
 
 _DESTINATION = "arn:aws:logs:"
 
@@ -163,7 +163,7 @@ class Organization:
         if admission == "organization" and not role_arn:
             return _error("InvalidParameterException", "Role ARN is required when creating subscription filter against destination with "
                                                        "Organization access policy")
-        if admission == "organization" and not _sender_role_usable(caller, role_arn):
+        if admission == "organization" and not _trusted_by_logs(role_arn, caller, region):
             return _error("ValidationException", "Make sure you have given CloudWatch Logs permission to assume the provided role.")
         return None
 
@@ -272,25 +272,6 @@ class Organization:
             if "*" in principals and orgs and self.organization_id in orgs and caller in self.accounts:
                 return "organization"
         return None
-
-
-def _sender_role_usable(account: str, role_arn: str | None) -> bool:
-    """A role of ``account`` whose trust admits logs.amazonaws.com (moto's IAM holds it)."""
-    if not role_arn or role_arn.split(":")[4:5] != [account]:
-        return False
-    from moto.iam.models import iam_backends
-
-    try:
-        role = iam_backends[account]["global"].get_role_by_arn(role_arn)
-    except Exception:  # moto's IAMNotFoundException
-        return False
-    trust = json.loads(role.assume_role_policy_document) if isinstance(role.assume_role_policy_document, str) else role.assume_role_policy_document
-    statements = trust.get("Statement", [])
-    for statement in [statements] if isinstance(statements, dict) else statements:
-        services = statement.get("Principal", {}).get("Service", []) if isinstance(statement.get("Principal"), dict) else []
-        if statement.get("Effect") == "Allow" and "logs.amazonaws.com" in ([services] if isinstance(services, str) else services):
-            return True
-    return False
 
 
 def _caller() -> str:
