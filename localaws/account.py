@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import zipfile
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -160,7 +161,9 @@ class MotoGaps:
 
         request = json.loads(params.get("body") or b"{}")
         identifier = request.get("logGroupIdentifier", "")
-        name = identifier.split(":log-group:", 1)[1].removesuffix(":*") if identifier.startswith("arn:") else identifier
+        if (refused := _identifier_refused(identifier)) is not None:
+            return refused
+        name = identifier.split(":log-group:", 1)[1] if identifier.startswith("arn:") else identifier
         key = (_calling_account(), _calling_region(context), name)
         if name not in logs_backends[key[0]][key[1]].groups:
             return _refused("ResourceNotFoundException", "The specified log group does not exist.")
@@ -462,6 +465,20 @@ def _lets_logs_invoke(statement: Mapping[str, Any], source_arn: str, account: st
             if key.lower() == "aws:sourceaccount" and account not in values:
                 return False
     return True
+
+
+#: The model's LogGroupIdentifier pattern: a name, or an ARN without the trailing ``:*`` (whose ``*`` it leaves out).
+_LOG_GROUP_IDENTIFIER = re.compile(r"[\w#+=/:,.@-]*")
+
+
+def _identifier_refused(identifier: str) -> Any:
+    """G21: a ``logGroupIdentifier`` outside the model's pattern ``[\\w#+=/:,.@-]*`` (an ARN ending ``:*``, say) is refused with
+    InvalidParameterException, as AWS answered DescribeLogStreams given such an ARN (recorded: getmoto/moto's ``@aws_verified``
+    ``test_arn_formats_log_group_and_stream``, tests/test_logs/test_logs.py at 0af643a5)."""
+    if _LOG_GROUP_IDENTIFIER.fullmatch(identifier):
+        return None
+    return _refused("InvalidParameterException", f"1 validation error detected: Value '{identifier}' at 'logGroupIdentifier' failed to "
+                                                 "satisfy constraint: Member must satisfy regular expression pattern: [\\w#+=/:,.@-]*")
 
 
 def _kms_call_group(request: Mapping[str, Any]) -> str:

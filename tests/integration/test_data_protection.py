@@ -213,3 +213,19 @@ def test_issue26_widening_someone_elses_policy_keeps_their_destinations_custom_i
     again = call(protect_data, create_log_group_event(PROD))
     assert (again.result["action"], again.result["reason"]) == ("leave", "data-protection-compliant")
     assert account.calls["logs.PutDataProtectionPolicy"] == 0
+
+
+@pytest.mark.parametrize("identifier, refused", [("{arn}:*", True), ("{arn}", False), ("{name}", False)])
+def test_issue27_a_data_protection_call_names_the_group_as_the_model_allows(account: LocalAccount, identifier: str, refused: bool) -> None:
+    """#27 item 9: GetDataProtectionPolicy takes a name or an ARN without the trailing ``:*`` (the model's pattern); AWS
+    refuses the other (localaws G21)."""
+    from botocore.exceptions import ClientError
+    name = "/aws/lambda/identified"
+    account.create_log_group(name)
+    value = identifier.format(arn=f"arn:aws:logs:{account.region}:{account.account_id}:log-group:{name}", name=name)
+    if refused:
+        with pytest.raises(ClientError) as error:
+            account.logs.get_data_protection_policy(logGroupIdentifier=value)
+        assert error.value.response["Error"]["Code"] == "InvalidParameterException"
+    else:
+        assert "policyDocument" not in account.logs.get_data_protection_policy(logGroupIdentifier=value)
