@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from . import coverage
-from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, is_retryable
+from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, RetryLater, is_retryable
 from .policy import Action, Reason
 from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
 from .subscription_policy import SubscriptionPolicyKeeper, listed
@@ -371,6 +371,11 @@ class Backfill:
         for aspect in aspects:
             try:
                 outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))
+            except RetryLater as later:
+                # AWS refused this group for now (LimitExceeded with a slot free): reported, asked again by the next run; one
+                # group that keeps answering so never holds the run's pages.
+                errors.append({"logGroup": info.name, "aspect": aspect.value, "error": f"{type(later).__name__}: {later}"})
+                outcomes.append(Outcome(info.name, aspect, Action.SKIP, "error", str(later)))
             except ClientError as error:
                 if is_retryable(error):
                     raise  # throttled past botocore's retries: the page is done again later, never dropped

@@ -169,3 +169,25 @@ def test_a_group_under_an_account_level_retention_policy_is_never_written_again_
         assert run.result["summary"]["byReason"]["retention conflict"] == {"account-retention-policy-differs": 1}
         assert run.result["summary"]["coverage"]["conflicts"] == {"account-retention-policy-differs": 1}
         assert run.result["summary"]["byReason"]["retention leave"] == {"retention-compliant": 1}
+
+
+def test_issue27_a_group_aws_keeps_refusing_with_a_free_slot_is_reported_and_the_run_goes_on(account: LocalAccount, reconcile: Any) -> None:
+    """#27 item 7 on the run's path: PutSubscriptionFilter answering LimitExceededException on a group with a free slot is asked
+    again by the next run; one group that keeps answering so is an error of the run, never a page done again and again."""
+    import boto3
+
+    account.create_log_group("/aws/lambda/busy")
+    account.create_log_group("/aws/lambda/orders-api")
+
+    def under_load(params: dict[str, Any], **_: Any) -> Any:  # a test instrument (as localaws G8): this group, every time
+        if json.loads(params.get("body") or b"{}").get("logGroupName") == "/aws/lambda/busy":
+            return (type("Http", (), {"status_code": 400, "headers": {}})(),
+                    {"Error": {"Code": "LimitExceededException", "Message": "Resource limit exceeded."}, "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+
+    boto3.DEFAULT_SESSION.events.register("before-call.cloudwatch-logs.PutSubscriptionFilter", under_load)
+    run = reconcile("nightly-busy")
+
+    assert run.result["done"] is True and run.result["summary"]["coverage"]["errors"] == 1
+    assert account.snapshot("/aws/lambda/orders-api")["filters"]  # the rest of the page was governed
+    assert account.snapshot("/aws/lambda/busy")["filters"] == {}
