@@ -552,7 +552,9 @@ class LambdaGateway:
             configuration = self.client.get_function_configuration(FunctionName=function_arn)
         except ClientError as error:
             if _error_code(error) == "ResourceNotFoundException":
-                raise DestinationUnavailable(f"{function_arn}: the destination function does not exist") from error
+                raise DestinationUnavailable(f"{function_arn}: the destination function does not exist in this account (CloudWatch "
+                                             "Logs invokes no function of another account: 'Cross-account lambda invocation passing "
+                                             "is not allowed')") from error
             raise
         return configuration.get("LoggingConfig", {}).get("LogGroup")
 

@@ -595,8 +595,9 @@ def key_policy_admits(document: str | None, *, region: str, group_arn: str) -> s
             continue
         principal = statement.get("Principal", {})
         services = principal.get("Service", []) if isinstance(principal, Mapping) else []
-        if service not in ([services] if isinstance(services, str) else services):
-            continue
+        everyone = principal == "*" or (isinstance(principal, Mapping) and principal.get("AWS") in ("*", ["*"]))
+        if not everyone and service not in ([services] if isinstance(services, str) else services):
+            continue  # a statement for every principal admits CloudWatch Logs too (AWS accepted such a key: recorded/ls-create-log-group-with-kms-key.json)
         actions = statement.get("Action", [])
         actions = [actions] if isinstance(actions, str) else actions
         if not all(any(fnmatchcase(needed.lower(), a.lower()) for a in actions) for needed in _LOGS_KEY_ACTIONS):

@@ -170,3 +170,18 @@ def test_a_reconcile_associates_what_events_missed_and_counts_the_control(accoun
     coverage = run.result["summary"]["coverage"]
     assert coverage["byControl"]["encryption"] == {"governed": 2, "compliant": 1, "compliantPercent": 50.0}
     assert coverage["conflicts"] == {"kms-key-unusable": 1}
+
+
+def test_issue27_a_key_whose_policy_admits_every_principal_is_associated(account: LocalAccount, configure: Any) -> None:
+    """Review of #27: a statement for every principal (``"Principal": "*"``) admits CloudWatch Logs too; AWS accepted such a
+    key for CreateLogGroup (tests/fidelity/recorded/ls-create-log-group-with-kms-key.json). The governor's check must not
+    call it unusable."""
+    kms = account.client("kms")
+    key = kms.create_key(Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}))["KeyMetadata"]["Arn"]
+    _configure(configure, key)
+    account.create_log_group(PROD)
+
+    invocation = call(encrypt_log_group, sqs_batch([create_log_group_event(PROD)]))
+
+    assert invocation.result == {"batchItemFailures": []} and _key_of(account, PROD) == key
