@@ -176,11 +176,12 @@ class SubscriptionPolicyKeeper:
         view, foreign = self.current()
         recorded = self._recorded()
         verdicts = self._verdicts(view, recorded)  # look-ups, if any, before the lock: they could outlast its lease
-        settled = self._settled(view, foreign, recorded, change(self._base(view, recorded, verdicts)))
-        if settled is not None:
+        wanted = change(self._base(view, recorded, verdicts))
+        settled = self._settled(view, foreign, recorded, wanted)
+        if settled is not None and (dry_run or not self._record_behind(recorded, wanted)):
             return settled
         if dry_run:
-            return self._measure(change(self._base(view, recorded, verdicts)), written=False, detail=f"dry run: would {what}")
+            return self._measure(wanted, written=False, detail=f"dry run: would {what}")
         with self._locked():
             # Again, inside the lock: another writer may have changed the policy and the record.
             view, foreign = self.current()
@@ -188,7 +189,14 @@ class SubscriptionPolicyKeeper:
             wanted = change(self._base(view, recorded, verdicts))
             if view is None and foreign is None:
                 what = f"{what}; the policy was deleted: written with the list the governor last wrote"
-            return self._settled(view, foreign, recorded, wanted) or self._write(wanted, what)
+            settled = self._settled(view, foreign, recorded, wanted)
+            if settled is None:
+                return self._write(wanted, what)
+            if foreign is None and self._record_behind(recorded, wanted):
+                # The policy says so already (someone changed it to what this change wants), the record does not: recorded
+                # now, or the next write or repair would put back what this change took out.
+                self._record(wanted)
+            return settled
 
     def repair(self) -> PolicyWrite:
         """Someone (not the governor) put or deleted the governor's policy: write back the list the
@@ -288,6 +296,15 @@ class SubscriptionPolicyKeeper:
         if recorded is None:
             return live
         return recorded | frozenset(name for name in live - recorded if verdicts.get(name, True))
+
+    def _record_behind(self, recorded: frozenset[str] | None, wanted: Iterable[str]) -> bool:
+        """Whether the governor's record differs from the list ``wanted`` (None: nothing recorded yet, nothing to keep)."""
+        if recorded is None:
+            return False
+        try:
+            return frozenset(selection(self._policy(), wanted).names) != recorded
+        except SelectionTooLarge:
+            return False
 
     def _record(self, names: Iterable[str]) -> None:
         """Record ``names`` as the governor's list without writing it (the policy says so already)."""

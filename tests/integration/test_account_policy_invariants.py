@@ -392,3 +392,29 @@ def test_issue26_the_keepers_lock_outlives_every_lease_so_its_tokens_only_grow(a
     assert (held, holder) == (None, "b")  # b's lease still holds
     assert first is not None and second is not None and third is not None and first < second < third
     assert "expiresAt" not in item  # never the table's time to live: the item, and its counter, stay
+
+
+@pytest.mark.parametrize("then", ["a new excluded group", "the tamper's own record"])
+def test_issue26_a_change_the_tampered_list_already_shows_is_recorded_so_nothing_puts_it_back(
+        account: LocalAccount, account_mode: Any, then: str) -> None:
+    """Review of #26: someone takes an opted-out group out of the list, then its team removes the opt-out tag. The
+    untag event wants what the policy already says, so nothing is written; the governor's record must still drop the
+    name, or the next write (another event, or the repair of the tamper) lists the group again and it stops shipping."""
+    opt_out = {"log-group-governor:opt-out": "true"}
+    account.create_log_group("/aws/lambda/payments", tags=opt_out)
+    reconcile_runner()("first")
+    assert "/aws/lambda/payments" in _not_in(account)
+    _tamper(account, [n for n in _not_in(account) if n != "/aws/lambda/payments"])
+    arn = f"arn:aws:logs:{account.region}:{account.account_id}:log-group:/aws/lambda/payments"
+    account.logs.untag_resource(resourceArn=arn, tagKeys=list(opt_out))
+    untagged = call(subscribe_log_group, log_group_call_event("UntagResource", "/aws/lambda/payments", role_arn=TEAM, resourceArn=arn,
+                                                                tagKeys=list(opt_out)))
+    assert untagged.result["status"] == "done" and "/aws/lambda/payments" not in _not_in(account)
+
+    if then == "a new excluded group":
+        account.create_log_group("/sandbox/new-test")
+        call(subscribe_log_group, create_log_group_event("/sandbox/new-test"))
+    else:
+        call(subscribe_log_group, account_policy_call_event("PutAccountPolicy", NAME, role_arn=TEAM))
+
+    assert "/aws/lambda/payments" not in _not_in(account), _not_in(account)  # it ships, as the governor decided
