@@ -401,6 +401,11 @@ def test_a_rules_destination_is_refused_where_it_cannot_work(shipping: dict, fla
     (r"(?<=/)prod", "a lookaround"),
     (".*-.*-.*x", "more than two"),
     (r"\w+\d*[a-z]+$", "more than two"),
+    # Review of #26: two unbounded quantifiers then a fixed count, which costs its length on every way (3.9 s to 24 s on one name).
+    (r"\w*\w*\w{100}!", "more than two"),
+    (r"\w*\w*(?:\w{2}){64}!", "more than two"),
+    (r"\w*\w*(?:(?:\w){4}){32}!", "more than two"),
+    (r"\w*\w*a{100}!", "more than two"),
 ])
 def test_issue26_a_name_pattern_that_can_backtrack_catastrophically_is_refused_at_synth(pattern: str, why: str) -> None:
     from stacks.settings import DeploymentSettings

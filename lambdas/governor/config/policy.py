@@ -581,10 +581,11 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
 
 #: A log group's name has at most 512 characters (the API model's LogGroupName), so no quantifier repeats more often.
 _MAX_NAME_LENGTH = 512
-#: The most ways a name pattern may give a backtracking matcher (Python's re) to split one name at one position: two
-#: unbounded quantifiers one after another (513 x 513: each takes 0 to 512 characters). Measured on 512-character names:
-#: two take at most a third of a second (``\w+\d+$``); three take seconds (``.*-.*-.*x``: 3 s); a quantifier inside a
-#: quantified group, longer than any timeout.
+#: The most work a name pattern may give a backtracking matcher (Python's re) at one position of a name: the ways to split
+#: it (two unbounded quantifiers one after another: 513 x 513, each takes 0 to 512 characters) times the characters each way
+#: then matches one by one (a fixed count ``{n}`` costs n steps on every way, not one). Measured on 512-character names: two
+#: unbounded quantifiers take at most a third of a second (``\w+\d+$``); three take seconds (``.*-.*-.*x``: 3 s); two
+#: followed by ``\w{100}`` 3.9 s (review of #26); a quantifier inside a quantified group, longer than any timeout.
 MAX_PATTERN_BACKTRACKING = (_MAX_NAME_LENGTH + 1) ** 2
 
 
@@ -620,14 +621,16 @@ def refuse_backtracking(pattern: str, key: str) -> None:
                 low, high, body = av
                 if quantified and low != high:
                     raise _Backtracks("a quantifier inside a quantified group (as in (a+)+) makes matching exponential")
-                found *= (min(high, _MAX_NAME_LENGTH) - min(low, _MAX_NAME_LENGTH) + 1) * choices(body, quantified or high > 1)
+                ways = min(high, _MAX_NAME_LENGTH) - min(low, _MAX_NAME_LENGTH) + 1
+                steps = max(1, min(low, _MAX_NAME_LENGTH))  # the characters matched one by one before any choice remains
+                found *= ways * steps * choices(body, quantified or high > 1)
         return found
 
     try:
         tried = choices(sre_parse.parse(pattern), False)
         if tried > MAX_PATTERN_BACKTRACKING:
-            raise _Backtracks(f"more than two unbounded quantifiers (or alternatives, bounded quantifiers of the like) one after "
-                              f"another let the matcher try {tried:,} ways at each position of a name, more than "
+            raise _Backtracks(f"more than two unbounded quantifiers (or alternatives, bounded or fixed counts of the like) one after "
+                              f"another give the matcher {tried:,} steps at each position of a name, more than "
                               f"{MAX_PATTERN_BACKTRACKING:,}")
     except _Backtracks as why:
         raise ConfigError(f"{key}: {pattern!r} can take longer than the function's timeout to match one 512-character name: {why}; "
