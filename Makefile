@@ -14,10 +14,16 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: demo test synth docs bench clean fidelity-real lock audit audit-python audit-node
+.PHONY: demo local-account test synth docs bench clean fidelity-real lock audit audit-python audit-node
 
 demo: .stamp-venv
 	$(PY) -m demo
+
+# A local AWS account on 127.0.0.1 (moto) with a governor deployed and a few log groups, until Ctrl-C: it prints the
+# endpoint and the CLI commands to try (docs/tour.md). PORT=0 takes any free port.
+PORT ?= 4599
+local-account: .stamp-venv
+	$(PY) -m localaws.sandbox --port $(PORT)
 
 # A file's tests stay in one worker (--dist loadfile): module fixtures (a synth, the demo) run once per file.
 test: .stamp-venv .stamp-node

@@ -18,11 +18,15 @@ from aws_cdk import Stack  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from governor.config import ConfigError  # noqa: E402
-from shared.config import Keys, every_error, suspicious_keys  # noqa: E402
+from shared.config import Keys, every_error, key_errors  # noqa: E402
+from stacks.archive import ARCHIVE  # noqa: E402
 from stacks.governor_stack import GovernorStack  # noqa: E402
+from stacks.rollout import ROLLOUT  # noqa: E402
 from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 
 STACK_NAME = "LogGroupGovernor"
+#: Every prefix of the project and its keys: a key under one of them, or under a look-alike, is checked in every app.
+PROJECT_KEYS: tuple[Keys, ...] = (GOVERNOR, ARCHIVE, ROLLOUT)
 
 
 #: How the CDK CLI hands cdk.json's context to the app (aws-cdk-lib cx-api): inline, or in a file when large.
@@ -58,26 +62,27 @@ def build_app(app: cdk.App, env: cdk.Environment | None = None, *, nulls: Mappin
     return stack
 
 
-def config_problems(context: Mapping[str, Any], check: Callable[[dict[str, Any]], object], apps: tuple[Keys, ...]) -> tuple[list[str], list[str]]:
-    """Every error of the configuration at once (not one per synth), and the context keys that look like
-    the governor's but are not read (a missing or misspelled prefix), each naming the key it likely means."""
-    return every_error(check, context), suspicious_keys(context, apps)
+def config_problems(context: Mapping[str, Any], check: Callable[[dict[str, Any]], object], apps: tuple[Keys, ...]) -> list[str]:
+    """Every error of the configuration at once (not one per synth), each once: first the context keys that are not
+    keys (an unknown key of one of the project's prefixes, a look-alike prefix, a key without its prefix), each naming
+    the key it likely means; then, those keys set aside, every bad value of ``apps``' keys."""
+    bad_keys = key_errors(context, (*apps, *(k for k in PROJECT_KEYS if k not in apps)))
+    flagged = {k for k in context if key_errors({k: context[k]}, PROJECT_KEYS)}
+    return bad_keys + every_error(check, {k: v for k, v in context.items() if k not in flagged}, registries=apps)
 
 
 def synth(build: Callable[[cdk.App], Stack], check: Callable[[dict[str, Any]], object], apps: tuple[Keys, ...]) -> None:
-    """What `cdk synth` runs: check the whole configuration (every error stops it, listed), ``build`` the
-    app, warn of look-alike keys on its stack, synthesize."""
+    """What `cdk synth` runs: check the whole configuration (every error stops it, listed), ``build`` the app,
+    synthesize."""
     app = cdk.App()
-    errors, warnings = config_problems({**app.node.get_all_context(), **cli_nulls()}, check, apps)
+    errors = config_problems({**app.node.get_all_context(), **cli_nulls()}, check, apps)
     if errors:
         sys.exit(f"log-group-governor: invalid configuration: {errors[0]}" if len(errors) == 1 else
                  f"log-group-governor: invalid configuration ({len(errors)} errors):\n" + "\n".join(f"  - {e}" for e in errors))
     try:
-        stack = build(app)
+        build(app)
     except ConfigError as error:
         sys.exit(f"log-group-governor: invalid configuration: {error}")
-    for warning in warnings:
-        cdk.Annotations.of(stack).add_warning_v2("log-group-governor:context-key", warning)
     app.synth()
 
 

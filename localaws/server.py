@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 import time
 from collections import Counter
@@ -179,11 +180,11 @@ class RunningServer:
 
 
 @contextmanager
-def aws_like_server(*, quota_scale: float | None = None) -> Iterator[RunningServer]:
-    """A moto server on 127.0.0.1 (a free port); ``quota_scale`` turns on throttling at scaled quotas."""
+def aws_like_server(*, quota_scale: float | None = None, port: int = 0) -> Iterator[RunningServer]:
+    """A moto server on 127.0.0.1 (``port``; 0: a free one); ``quota_scale`` turns on throttling at scaled quotas."""
     middleware = AwsLikeMiddleware(DomainDispatcherApplication(create_backend_app), scaled_quotas(quota_scale) if quota_scale else None)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
-    server = make_server("127.0.0.1", 0, middleware, threaded=True, request_handler=MotoRequestHandler)
+    server = make_server("127.0.0.1", port, middleware, threaded=True, request_handler=MotoRequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -192,3 +193,9 @@ def aws_like_server(*, quota_scale: float | None = None) -> Iterator[RunningServ
     finally:
         server.shutdown()
         thread.join()
+
+
+if __name__ == "__main__":  # `python -m localaws.server`: the local account with a governor deployed (localaws.sandbox)
+    from localaws.sandbox import main
+
+    sys.exit(main())

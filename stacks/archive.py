@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aws_cdk import CfnOutput, Duration, Stack
@@ -46,8 +46,8 @@ ARCHIVE = Keys(
     Key("organizationId", str, "", "The organization whose every account may send (the destination's access policy admits "
         "aws:PrincipalOrgID; members then pass a sender role, which the rollout creates). This or memberAccounts is required.",
         example="o-exampleorg1", schema={"pattern": "^(|o-[a-z0-9]{10,32})$"}),
-    Key("memberAccounts", list, [], "Instead of organizationId: the accounts that may send, listed (at most about "
-        "a few hundred: the destination policy's size limit).", example=["222222222222", "333333333333"],
+    Key("memberAccounts", list, [], "Instead of organizationId: the accounts that may send, listed (at most {max_listed_accounts}: "
+        "the destination policy's size limit).", example=["222222222222", "333333333333"],
         schema={"items": {"type": "string", "pattern": "^\\d{12}$"}}),
     Key("destinationName", str, DEFAULT_DESTINATION_NAME, "The CloudWatch Logs destination's name (members' destinationArn ends in it).",
         example="central-log-archive"),
@@ -245,3 +245,7 @@ def destination_policy(settings: ArchiveSettings, destination_arn: str) -> dict[
                      "Action": DESTINATION_ACTIONS, "Resource": destination_arn}
     return {"Version": "2012-10-17", "Statement": [statement]}
 
+
+#: The figure in archive:memberAccounts' help is the code's (docs/configuration.md is generated from it), not typed.
+ARCHIVE._keys["memberAccounts"] = replace(ARCHIVE["memberAccounts"],
+                                          help=ARCHIVE["memberAccounts"].help.format(max_listed_accounts=max_listed_accounts()))

@@ -60,7 +60,8 @@ ROLLOUT = Keys(
     Key("waves", list, [], "A list of waves, each a list of OU ids (ou-xxxx-xxxxxxxx, or the root r-xxxx), the first wave "
         "first.", example=[["ou-exam-11111111"], ["ou-exam-22222222"]], schema={"items": {"type": "array", "minItems": 1}, "minItems": 1},
         required=True),
-    Key("wave", int, 0, "How many waves are out, counting from 0: raise it by one per deploy to roll out wave by wave.", example=1,
+    Key("wave", int, 0, "The last wave rolled out, an index into waves: 0 rolls out the first wave, 1 the first two, and so on; "
+        "raise it by one per deploy to roll out wave by wave.", example=1,
         schema={"minimum": 0}),
     Key("destinationName", str, DEFAULT_DESTINATION_NAME, "The archive's destinationName (archive:destinationName).",
         example="central-log-archive"),
@@ -125,7 +126,7 @@ class RolloutSettings:
                               f"the first wave first; got {waves!r}")
         wave = ROLLOUT.read(raw, "wave")
         if not 0 <= wave < len(waves):
-            raise ConfigError(f"rollout:wave: how many waves are out, counting from 0 (0 to {len(waves) - 1}); got {wave}")
+            raise ConfigError(f"rollout:wave: the last wave rolled out, an index into rollout:waves (0: the first wave; 0 to {len(waves) - 1}); got {wave}")
         prefix = ROLLOUT.read(raw, "assetBucketPrefix")
         if not _BUCKET_PREFIX.match(prefix):
             raise ConfigError(f"rollout:assetBucketPrefix: 3 to 41 lowercase letters, digits and '-' (a region is appended); got {prefix!r}")

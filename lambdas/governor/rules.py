@@ -19,13 +19,14 @@ Pure code: the facts are handed in (``tags`` read only when a rule that could de
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from .config.policy import Destination, DestinationKind, parse_destination
 from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
 from .config.policy import refuse_backtracking
+from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
 RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "deletionProtection", "kmsKeyArn", "dataProtection"
@@ -221,27 +222,49 @@ def parse_rules(raw: Any, *, max_pattern_length: int) -> tuple[Rule, ...]:
         return ()
     if not isinstance(raw, list):
         raise ConfigError(f"rules: expected a list of rules; got {type(raw).__name__}")
-    return tuple(_rule(item, index, max_pattern_length) for index, item in enumerate(raw))
+    rules, problems = [], []
+    for index, item in enumerate(raw):  # every mistake of every rule, in one error
+        try:
+            rules.append(_rule(item, index, max_pattern_length))
+        except ConfigError as error:
+            problems.extend(error.messages)
+    if problems:
+        raise ConfigError(*problems)
+    return tuple(rules)
+
+
+def _collecting(problems: list[str], parse: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``parse(*args)``, its errors added to ``problems`` (None then)."""
+    try:
+        return parse(*args, **kwargs)
+    except ConfigError as error:
+        problems.extend(error.messages)
+        return None
 
 
 def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
     where = f"rules[{index}]"
     if not isinstance(item, Mapping):
         raise ConfigError(f"{where}: expected an object with match and the controls it sets; got {item!r}")
-    for key in item:
-        if key in NOT_YET:
-            raise ConfigError(f"{where}.{key}: not governed yet ({NOT_YET[key]} per group is planned, issue #21); remove it")
-        if key not in _RULE_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r}; a rule takes {', '.join(_RULE_KEYS)}")
+    problems: list[str] = []  # every mistake of the rule at once, not one per synth
+    problems += [f"{where}.{key}: not governed yet ({NOT_YET[key]} per group is planned, issue #21); remove it" for key in item if key in NOT_YET]
+    unknown = [key for key in item if key not in NOT_YET and key not in _RULE_KEYS]
+    if unknown:
+        problems += unknown_member_error(where, unknown, tuple(_RULE_KEYS), "a rule").messages
     name = item.get("name")
     if name is not None and (not isinstance(name, str) or not name):
-        raise ConfigError(f"{where}.name: expected a non-empty string; got {name!r}")
-    rule = Rule(f"{where} {name!r}" if name else where, _selector(item.get("match", {}), where),
-                retention=_retention(item.get(RETENTION), f"{where}.{RETENTION}"),
-                shipping=_shipping(item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
-                deletion_protection=_boolean(item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
-                kms_key_arn=_kms_key(item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
-                data_protection=_data_protection(item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
+        problems.append(f"{where}.name: expected a non-empty string; got {name!r}")
+        name = None
+    selector = _collecting(problems, _selector, item.get("match", {}), where)
+    controls = dict(
+        retention=_collecting(problems, _retention, item.get(RETENTION), f"{where}.{RETENTION}"),
+        shipping=_collecting(problems, _shipping, item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
+        deletion_protection=_collecting(problems, _boolean, item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
+        kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
+        data_protection=_collecting(problems, _data_protection, item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
+    if problems:
+        raise ConfigError(*problems)
+    rule = Rule(f"{where} {name!r}" if name else where, selector, **controls)
     if not any(rule.sets(control) for control in CONTROLS):
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
     exact = item.get("exact", [])
@@ -254,9 +277,9 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
 def _selector(raw: Any, where: str) -> Selector:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where}.match: expected an object with any of {', '.join(_SELECTOR_KEYS)}; got {raw!r}")
-    for key in raw:
-        if key not in _SELECTOR_KEYS:
-            raise ConfigError(f"{where}.match: unknown key {key!r}; a selector takes {', '.join(_SELECTOR_KEYS)}")
+    unknown = [key for key in raw if key not in _SELECTOR_KEYS]
+    if unknown:
+        raise unknown_member_error(f"{where}.match", unknown, tuple(_SELECTOR_KEYS), "a selector")
     prefixes = _strings(raw.get("namePrefixes", []), f"{where}.match.namePrefixes")
     patterns = []
     for index, pattern in enumerate(_strings(raw.get("namePatterns", []), f"{where}.match.namePatterns")):

@@ -17,7 +17,19 @@ METRICS_NAMESPACE = "LogGroupGovernor"
 
 
 class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key and the valid values."""
+    """A configuration value is missing or invalid; the message names the key and the valid values. Several
+    messages (every mistake of one rule, say) make one error: ``messages`` lists them, ``str()`` joins them."""
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__("; ".join(messages))
+        self.messages: tuple[str, ...] = messages or ("",)
+
+
+#: Where every key is described (a message names the nearest key, never lists them all).
+KEYS_DOC = "docs/configuration.md"
+#: Context keys of the CDK itself and of its CLI (feature flags, lookups, metadata switches): never the project's.
+_CDK_KEYS = ("@aws-cdk", "aws:cdk:", "cdk-", "acknowledged-issue-numbers", "availability-zones:", "hosted-zone:", "ami:",
+             "vpc-provider:", "security-group:", "ssm:", "load-balancer", "key-provider:", "plugin:", "cli-")
 
 
 def decode(raw: Mapping[str, Any], key: str, default: Any, expected: type | tuple[type, ...]) -> Any:
@@ -115,57 +127,113 @@ def nearest(name: str, candidates: tuple[str, ...]) -> str | None:
 
 
 def suspicious_keys(context: Mapping[str, Any], apps: tuple[Keys, ...]) -> list[str]:
-    """Context keys that look like one of ``apps``' keys but are not read (a missing or misspelled prefix):
-    each with the key it most likely means. ``cdk synth`` would otherwise take the defaults silently."""
-    prefixes = {k.prefix: k for k in apps}
-    warnings = []
-    for key in context:
-        prefix, sep, name = key.rpartition(":")
-        prefix = prefix + sep
-        if prefix in prefixes or key.startswith(("@aws-cdk", "aws:cdk:", "cdk-")):
-            continue
-        owner = prefixes.get(nearest(prefix, tuple(prefixes)) or "") if prefix else None
-        for keys in ([owner] if owner else apps):
-            match = nearest(name, keys.names)
-            if match:
-                reason = "has no prefix" if not prefix else f"has the prefix {prefix!r}"
-                warnings.append(f"context key {key!r} {reason}, so it is ignored: did you mean {keys.prefix}{match}?")
-                break
-    return warnings
+    """The context keys :func:`key_errors` refuses (kept for callers of the name from before it refused them)."""
+    return key_errors(context, apps)
 
 
 def unknown_keys_error(prefix: str, unknown: list[str], known: tuple[str, ...]) -> ConfigError:
-    """An unknown key of a prefix is a typo: name the nearest valid key of each."""
+    """An unknown key of a prefix is a typo: name the nearest valid key of each (every key: docs/configuration.md)."""
     guesses = [f"{prefix}{k}{f' (did you mean {prefix}{m}?)' if (m := nearest(k, known)) else ''}" for k in unknown]
-    return ConfigError(f"unknown context key(s) {', '.join(guesses)}; valid keys: {', '.join(prefix + k for k in known)}")
+    return ConfigError(f"unknown context key(s) {', '.join(guesses)}; every key: {KEYS_DOC}")
 
 
-def every_error(parse: Callable[[dict[str, Any]], Any], context: Mapping[str, Any], max_errors: int = 50) -> list[str]:
-    """Every error of a configuration, not only the first: parse, set aside the key the error names, parse
-    again. Empty when ``parse`` accepts it. An error between keys is reported once its keys are valid alone."""
+def unknown_member_error(where: str, unknown: list[str], known: tuple[str, ...], what: str) -> ConfigError:
+    """An unknown key of an object (``shipLogs``, a rule, a rule's match): the nearest valid key of each."""
+    guesses = [f"{k!r}{f' (did you mean {m!r}?)' if (m := nearest(k, known)) else ''}" for k in unknown]
+    return ConfigError(f"{where}: unknown key(s) {', '.join(guesses)}; {what} takes {', '.join(known)}")
+
+
+def key_errors(context: Mapping[str, Any], registries: tuple[Keys, ...]) -> list[str]:
+    """The one rule for context keys, for every app and tool: a key under one of the project's prefixes
+    (``registries``: governor:, archive:, rollout:) that is not one of its keys, a key under a look-alike prefix
+    (``govenor:``, ``Governor:``), and a key of ours without its prefix are errors, each naming the nearest key.
+    Keys of other prefixes (the CDK's feature flags, a team's own) are not ours. One message per bad key."""
+    prefixes = {k.prefix: k for k in registries}
+    errors = []
+    for key in context:
+        if key.startswith(_CDK_KEYS):
+            continue
+        prefix, sep, name = key.rpartition(":")
+        prefix += sep
+        if prefix in prefixes:
+            if name not in prefixes[prefix]:
+                match = nearest(name, prefixes[prefix].names)
+                errors.append(f"unknown context key {key}: " + (f"did you mean {prefix}{match}?" if match else
+                              f"{prefix} has no such key (every key: {KEYS_DOC})"))
+            continue
+        if prefix:
+            owner = nearest(prefix, tuple(prefixes))
+            if owner is None:
+                continue  # another tool's prefix
+            match = nearest(name, prefixes[owner].names)
+            errors.append(f"unknown context key {key}: its prefix {prefix!r} is not one of the project's ("
+                          f"{', '.join(prefixes)}), so nothing would read it; did you mean " + (f"{owner}{match}?" if match else
+                          f"the prefix {owner}? (it has no key {name!r}; every key: {KEYS_DOC})"))
+            continue
+        for keys in registries:
+            match = nearest(name, keys.names)
+            if match:
+                errors.append(f"unknown context key {key}: it has no prefix, so nothing would read it; did you mean {keys.prefix}{match}?")
+                break
+    return errors
+
+
+def override_key(key: str, keys: Keys, registries: tuple[Keys, ...] = ()) -> str:
+    """The context key a tool's ``-c KEY=VALUE`` sets when the tool reads ``keys`` (the CLI: governor:): KEY with its
+    prefix, or ``keys``' prefix added when it has none. Refused (ConfigError naming the nearest key) by the rule of
+    :func:`key_errors`: an unknown key of a project prefix, a look-alike prefix, or a key of another prefix than ``keys``'."""
+    full = key if ":" in key else keys.prefix + key
+    errors = key_errors({full: None}, (keys, *(r for r in registries if r.prefix != keys.prefix)))
+    if errors:
+        raise ConfigError(*errors)
+    if not full.startswith(keys.prefix):
+        raise ConfigError(f"-c {key}: this tool reads {keys.prefix} keys only (every key: {KEYS_DOC})")
+    return full
+
+
+def every_error(parse: Callable[[dict[str, Any]], Any], context: Mapping[str, Any], max_errors: int = 50,
+                registries: tuple[Keys, ...] = ()) -> list[str]:
+    """Every error of a configuration, not only the first, each once: parse, set aside the keys the error names,
+    parse again. Empty when ``parse`` accepts it. An error between keys is reported once its keys are valid alone.
+    A key set aside falls back to its default, or, when ``registries`` say it is required, to its (valid) example,
+    so its absence is not reported as a second error."""
+    required = {keys.prefix + k.name: k.example for keys in registries for k in keys.values() if k.required}
     remaining, errors = dict(context), []
     for _ in range(max_errors):
         try:
             parse(remaining)
             return errors
         except ConfigError as error:
-            message = str(error)
-            errors.append(message)
-            named = _named_keys(message, remaining)
+            messages = [m for m in error.messages if m not in errors]
+            errors.extend(messages)
+            named = list(dict.fromkeys(k for m in messages for k in _named_keys(m, {**required, **remaining})
+                                       if k in remaining or k in required and k not in remaining and m.startswith(k)
+                                       if not (k in required and remaining.get(k) == required[k])))
             if not named:
                 return errors
             for key in named:
-                remaining.pop(key)
+                if key in required:
+                    remaining[key] = required[key]
+                else:
+                    remaining.pop(key)
     return errors
 
 
 def _named_keys(message: str, context: Mapping[str, Any]) -> list[str]:
     """The context keys an error message is about: those named before its first ': ' (``a / b: ...``,
     ``archive:shards: ...``, ``retentionOverrides['x']: ...``, ``shipLogs.sink: ...``), or listed as unknown."""
-    if message.startswith("unknown context key(s) "):
-        listed = message.removeprefix("unknown context key(s) ").split("; valid keys")[0]
+    if message.startswith(("unknown context key(s) ", "unknown context key ")):
+        listed = re.sub(r"^unknown context key(\(s\))? ", "", message).split("; every key")[0].split(": ")[0]
+        listed = re.sub(r"\([^)]*\)", "", listed)  # not the keys it suggests
         return [k for k in context if k in re.findall(r"[\w:@/.-]+", listed)]
-    head = message.split(": ", 2)
-    subject = head[0] if not (len(head) > 2 and head[0] in ("archive", "rollout", "governor")) else f"{head[0]}:{head[1]}"
-    names = {re.split(r"[\[.]", part.strip())[0].split(":")[-1] for part in subject.split(" / ")}
-    return [k for k in context if k.rpartition(":")[2] in names]
+    subject = message.split(": ", 1)[0]
+    found = []
+    for part in subject.split(" / "):
+        named = re.match(r"\s*(?:(\w+):)?(\w+)", part)
+        if not named:
+            continue
+        prefix, name = named.groups()
+        # A name without its prefix is a governor: key (the policy's and deployment's messages name them so).
+        found += [k for k in context if k == f"{prefix}:{name}" or (prefix is None and k.rpartition(":")[2] == name
+                                                                    and k.rpartition(":")[0] in ("", "governor"))]
+    return list(dict.fromkeys(found))

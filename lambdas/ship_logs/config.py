@@ -10,7 +10,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
-from shared.config import ConfigError, Key, Keys
+from shared.config import ConfigError, Key, Keys, unknown_member_error
 
 ENV_SHIP_LOGS = "GOVERNOR_SHIP_LOGS"
 ENV_SHIP_LOGS_DLQ_URL = "GOVERNOR_SHIP_LOGS_DLQ_URL"
@@ -129,7 +129,7 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
         raise ConfigError(f"{key}: expected an object with keys {', '.join(SHIP_LOGS_KEYS)}; got {raw!r}")
     unknown = sorted(set(raw) - set(SHIP_LOGS_KEYS))
     if unknown:
-        raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(SHIP_LOGS_KEYS)}")
+        raise unknown_member_error(key, unknown, tuple(SHIP_LOGS_KEYS), "shipLogs")
 
     def choice(name: str, enum: type[Enum], default: Enum) -> Any:
         value = raw.get(name, default.value)

@@ -184,7 +184,7 @@ def test_a_listed_destination_policy_must_fit_the_5120_bytes_aws_stores() -> Non
     from stacks.archive import ArchiveSettings, max_listed_accounts
 
     fits = max_listed_accounts()
-    assert 50 < fits < 200  # about a hundred accounts, as root ARNs
+    assert 50 < fits < 200  # the figure docs/organization.md and configuration.md give (test_reference checks them)
     ArchiveSettings.from_context({"archive:memberAccounts": [f"{n:012d}" for n in range(fits)]})
     with pytest.raises(ConfigError, match=r"archive:memberAccounts: \d+ accounts make the destination's access policy about [\d,]+ bytes; "
                                           r"PutDestinationPolicy takes at most 5,120. Admit the organization instead"):

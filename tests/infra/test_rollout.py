@@ -134,7 +134,7 @@ def test_cdk_nag_and_cfn_lint_are_clean_on_every_stack_and_template(org: dict[st
 @pytest.mark.parametrize(("context", "message"), [
     ({"archive:regions": ["eu-west-1"]}, "us-east-1 have no archive"),
     ({"rollout:waves": [["engineering"]]}, "rollout:waves: a list of waves"),
-    ({"rollout:wave": 2}, "rollout:wave: how many waves are out"),
+    ({"rollout:wave": 2}, "rollout:wave: the last wave rolled out, an index into rollout:waves"),
     ({"rollout:centralAccount": "logging"}, "rollout:centralAccount"),
 ])
 def test_a_rollout_that_cannot_work_stops_synth(context: dict[str, Any], message: str) -> None:

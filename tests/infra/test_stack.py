@@ -736,7 +736,7 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
         ({"sink": "opensearch", "endpoint": "https://x.example.com", "auth": "sigv4"}, "shipLogs.domainArn: sigv4 auth needs"),
         ({"sink": "firehose", "reservedConcurrency": 0}, "shipLogs.reservedConcurrency: expected 1 to 1000"),
         ({"sink": "opensearch", "endpoint": "https://x.example.com", "index": "Logs"}, "shipLogs.index: expected a lowercase"),
-        ({"sinks": "firehose"}, "shipLogs: unknown key"),
+        ({"sinks": "firehose"}, "shipLogs: unknown key\\(s\\) .sinks. \\(did you mean .sink.\\?\\)"),
     ],
 )
 def test_bad_ship_logs_configuration_stops_synth(ship_logs: dict, message: str) -> None:
@@ -876,15 +876,34 @@ def test_synth_stops_with_every_error_of_the_configuration_at_once(tmp_path: Pat
     assert {e[4:].split(":")[0] for e in errors[1:]} == {"filterName", "defaultRetentionDays"}
 
 
-def test_synth_warns_of_a_key_without_its_prefix_on_the_stack(tmp_path: Path) -> None:
-    done = _run_app({"defaultRetentionDays": 31}, tmp_path)
+@pytest.mark.parametrize(("key", "message"), [
+    ("defaultRetentionDays", "unknown context key defaultRetentionDays: it has no prefix, so nothing would read it; did you mean governor:defaultRetentionDays?"),
+    ("govenor:filterName", "unknown context key govenor:filterName: its prefix 'govenor:' is not one of the project's"),
+    ("goveror:filterName", "did you mean governor:filterName?"),
+    ("governor:filterNam", "unknown context key governor:filterNam: did you mean governor:filterName?"),
+])
+def test_issue30_a_mistyped_key_stops_synth_naming_the_nearest_key(tmp_path: Path, key: str, message: str) -> None:
+    done = _run_app({key: "x"}, tmp_path)
+
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    assert "valid keys" not in done.stderr and done.stderr.count("governor:") < 10  # the nearest key, not all 41
+
+
+def test_issue30_a_key_of_the_organization_app_or_of_another_tool_does_not_stop_the_stacks_synth(tmp_path: Path) -> None:
+    done = _run_app({"archive:shards": 2, "my-team:owner": "platform"}, tmp_path)
 
     assert done.returncode == 0, done.stderr
-    artifact = json.loads((tmp_path / "manifest.json").read_text())["artifacts"]["LogGroupGovernor"]
-    metadata = artifact.get("metadata") or json.loads((tmp_path / artifact["additionalMetadataFile"]).read_text())
-    annotations = [str(entry["data"]) for entries in metadata.values() for entry in entries if entry["type"] == "aws:cdk:warning"]
-    assert any("'defaultRetentionDays' has no prefix, so it is ignored: did you mean governor:defaultRetentionDays?" in a
-               for a in annotations), annotations
+
+
+def test_issue30_one_rule_with_three_mistakes_reports_all_three_in_one_synth(tmp_path: Path) -> None:
+    rules = [{"match": {"namePrefix": ["/aws/lambda/"]}, "retention": {"days": 45}, "shipping": {"enabled": "yes"}}]
+
+    done = _run_app({"governor:rules": json.dumps(rules)}, tmp_path)
+
+    errors = [line for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert done.returncode == 1 and "invalid configuration (3 errors)" in done.stderr, done.stderr
+    assert "rules[0].match: unknown key(s) 'namePrefix' (did you mean 'namePrefixes'?)" in errors[0]
+    assert errors[1].startswith("  - rules[0].retention.days: 45") and errors[2].startswith("  - rules[0].shipping: expected")
 
 
 def _rendered(value: Any) -> Any:
@@ -923,3 +942,10 @@ def test_issue27_the_stacks_lambda_permission_is_what_cloudwatch_logs_needs_to_s
         assert invocation.result["batchItemFailures"] and invocation.metrics()[("DestinationErrors", None)] == 1
         [error] = [line for line in invocation.logs if line.get("level") == "ERROR"]
         assert "Make sure you have given CloudWatch Logs permission to execute your function" in error["error"]
+
+
+def test_issue30_deploy_md_counts_the_buckets_the_default_template_has(default_stack: Synthesized) -> None:
+    words = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six"}
+    deploy = " ".join((Path(__file__).resolve().parents[2] / "docs" / "deploy.md").read_text().split())
+    buckets = len(default_stack.of_type("AWS::S3::Bucket"))
+    assert f"{words[buckets]} S3 buckets with the defaults" in deploy and "an S3 bucket," not in deploy

@@ -136,7 +136,7 @@ def test_canonical_form_round_trips() -> None:
 
 
 def test_unknown_governor_key_is_a_typo() -> None:
-    with pytest.raises(ConfigError, match=r"unknown context key.*governor:defaultRetentionDay \(did you mean governor:defaultRetentionDays\?\);.*valid keys: governor:destinationArn"):
+    with pytest.raises(ConfigError, match=r"unknown context key.*governor:defaultRetentionDay \(did you mean governor:defaultRetentionDays\?\); every key: docs/configuration.md$"):
         DeploymentSettings.from_context({"governor:defaultRetentionDay": 30})
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from shared.config import ConfigError, Key, Keys, every_error, suspicious_keys
+from shared.config import ConfigError, Key, Keys, every_error, key_errors, override_key
 from ship_logs.config import SHIP_LOGS, parse_ship_logs_config
 from stacks import reference
 from stacks.archive import ARCHIVE, ArchiveSettings
@@ -110,7 +110,7 @@ def test_synth_reports_every_error_at_once() -> None:
     errors = every_error(DeploymentSettings.from_context, context)
 
     assert len(errors) == 5
-    assert errors[0].startswith("unknown context key(s) governor:retentionMod (did you mean governor:retentionMode?)")
+    assert errors[0].startswith("unknown context key(s) governor:retentionMod (did you mean governor:retentionMode?); every key: docs/configuration.md")
     assert {e.split(":")[0] for e in errors[1:]} == {"filterName", "defaultRetentionDays", "maxFiltersPerLogGroup", "eventQuotaShare"}
     assert every_error(DeploymentSettings.from_context, {"governor:defaultRetentionDays": 90}) == []
 
@@ -121,18 +121,53 @@ def test_an_error_between_two_keys_is_reported_with_the_others() -> None:
     assert len(errors) == 2 and errors[0].startswith("filterName") and "retentionMinDays / retentionMaxDays" in errors[1]
 
 
-def test_look_alike_keys_are_named_with_the_key_they_likely_mean() -> None:
+def test_look_alike_keys_are_errors_named_with_the_key_they_likely_mean() -> None:
     context = {"defaultRetentionDays": 31, "govenor:filterName": "x", "Governor:excludePrefixes": [], "archive:shard": 2,
                "@aws-cdk/core:checkSecretUsage": True, "aws:cdk:version-reporting": False, "my-team:owner": "platform",
                "governor:filterName": "kept"}
 
-    warnings = suspicious_keys(context, (GOVERNOR, ARCHIVE, ROLLOUT))
+    errors = key_errors(context, (GOVERNOR, ARCHIVE, ROLLOUT))
 
-    assert warnings == [
-        "context key 'defaultRetentionDays' has no prefix, so it is ignored: did you mean governor:defaultRetentionDays?",
-        "context key 'govenor:filterName' has the prefix 'govenor:', so it is ignored: did you mean governor:filterName?",
-        "context key 'Governor:excludePrefixes' has the prefix 'Governor:', so it is ignored: did you mean governor:excludePrefixes?",
-    ]  # archive:shard is an error of its own (an unknown key of a known prefix), not a warning
+    assert errors == [
+        "unknown context key defaultRetentionDays: it has no prefix, so nothing would read it; did you mean governor:defaultRetentionDays?",
+        "unknown context key govenor:filterName: its prefix 'govenor:' is not one of the project's (governor:, archive:, rollout:), "
+        "so nothing would read it; did you mean governor:filterName?",
+        "unknown context key Governor:excludePrefixes: its prefix 'Governor:' is not one of the project's (governor:, archive:, rollout:), "
+        "so nothing would read it; did you mean governor:excludePrefixes?",
+        "unknown context key archive:shard: did you mean archive:shards?",
+    ]
+
+
+@pytest.mark.parametrize(("given", "expected"), [("filterName", "governor:filterName"), ("governor:filterName", "governor:filterName")])
+def test_issue30_the_clis_override_key_takes_a_key_with_or_without_its_prefix(given: str, expected: str) -> None:
+    assert override_key(given, GOVERNOR, (ARCHIVE, ROLLOUT)) == expected
+
+
+@pytest.mark.parametrize(("given", "message"), [
+    ("filterNam", "unknown context key governor:filterNam: did you mean governor:filterName?"),
+    ("govenor:filterName", "its prefix 'govenor:' is not one of the project's (governor:, archive:, rollout:), so nothing would read it; did you mean governor:filterName?"),
+    ("archive:shards", "-c archive:shards: this tool reads governor: keys only"),
+])
+def test_issue30_the_clis_override_key_refuses_a_typo_by_the_synth_rule(given: str, message: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        override_key(given, GOVERNOR, (ARCHIVE, ROLLOUT))
+    assert message in str(refused.value) and "valid keys" not in str(refused.value)
+
+
+def test_issue30_figures_the_docs_give_are_the_codes() -> None:
+    """A limit typed in prose is checked against the code that enforces it; configuration.md is generated."""
+    from stacks.archive import DESTINATION_POLICY_LIMIT_BYTES, max_listed_accounts
+
+    organization = " ".join((REPO / "docs" / "organization.md").read_text().split())
+    assert f"(at most {max_listed_accounts()}: the policy holds {DESTINATION_POLICY_LIMIT_BYTES:,} bytes" in organization
+    assert f"at most {max_listed_accounts()}:" in ARCHIVE["memberAccounts"].help
+    assert "hundred" not in ARCHIVE["memberAccounts"].help
+    assert "0 rolls out the first wave" in ROLLOUT["wave"].help and "how many waves are out" not in ROLLOUT["wave"].help.lower()
+
+
+def test_issue30_the_rollout_of_wave_0_is_the_first_wave_as_documented() -> None:
+    settings = RolloutSettings.from_context({**ROLLOUT_BASE, "rollout:waves": [["ou-exam-11111111"], ["ou-exam-22222222"]], "rollout:wave": 0})
+    assert settings is not None and settings.organizational_units == ("ou-exam-11111111",)
 
 
 def test_an_unknown_key_of_a_known_prefix_stops_synth_with_the_nearest_key() -> None:

@@ -177,7 +177,7 @@ def test_explain_names_the_deciding_rule_and_why_each_earlier_one_did_not() -> N
 @pytest.mark.parametrize("rules, says", [
     ({"match": {}}, "rules: expected a list"),
     ([{"match": {"namePrefixes": ["/a"]}}], "rules[0]: sets no control"),
-    ([PRODUCTION, {"match": {"namePrefix": ["/a"]}, "retention": {"days": 7}}], "rules[1].match: unknown key 'namePrefix'"),
+    ([PRODUCTION, {"match": {"namePrefix": ["/a"]}, "retention": {"days": 7}}], "rules[1].match: unknown key(s) 'namePrefix' (did you mean 'namePrefixes'?)"),
     ([{"retention": {"days": 8}}], "rules[0].retention.days: 8 is not a retention"),
     ([{"retention": {"days": 7, "mode": "clamp"}}], "rules[0].retention.mode"),
     ([{"shipping": {"enabled": False, "filterPattern": "ERROR"}}], "rules[0].shipping.filterPattern"),
