@@ -40,7 +40,10 @@ from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
-from stacks.settings import DeploymentSettings  # noqa: E402
+from shared.config import override_key  # noqa: E402
+from stacks.archive import ARCHIVE  # noqa: E402
+from stacks.rollout import ROLLOUT  # noqa: E402
+from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 from cli import __version__, history, native, rules, selftest  # noqa: E402
 from cli.errors import CliError, Exit, explain  # noqa: E402
 from fleet import rollup  # noqa: E402
@@ -282,7 +285,7 @@ def load_settings(context_file: Path, overrides: Sequence[str], *, require_desti
             key, sep, value = override.partition("=")
             if not sep:
                 raise ConfigError(f"-c {override!r}: expected KEY=VALUE")
-            context[key if key.startswith(CONTEXT_PREFIX) else CONTEXT_PREFIX + key] = value
+            context[override_key(key, GOVERNOR, (ARCHIVE, ROLLOUT))] = value  # the synth's rule: a mistyped key names the nearest
         settings = DeploymentSettings.from_context(context)
     except ConfigError as error:
         raise CliError(Exit.BAD_INPUT, f"invalid configuration: {error}", "correct the key in cdk.json or -c (docs/configuration.md)") from None

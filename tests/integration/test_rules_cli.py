@@ -138,3 +138,13 @@ def test_issue26_explain_shows_the_decision_for_every_control_a_rule_sets_as_app
         "data-protection": "put-data-protection-policy"}
     group = account.logs.describe_log_groups(logGroupNamePrefix="/payments/ledger")["logGroups"][0]
     assert not group.get("deletionProtectionEnabled") and "kmsKeyId" not in group  # nothing written
+
+
+@pytest.mark.parametrize("override, nearest", [("govenor:filterName=x", "governor:filterName"), ("filterNam=x", "governor:filterName"),
+                                               ("governor:defaultRetentionDay=30", "governor:defaultRetentionDays")])
+def test_issue30_a_mistyped_key_on_the_cli_is_refused_naming_the_nearest_as_synth_does(cli: Any, override: str, nearest: str) -> None:
+    """#30 item 1: one rule everywhere: `-c` with a key that is not one (a look-alike prefix, a typo) is bad input naming the
+    nearest key, as `cdk synth` refuses it (shared.config.override_key)."""
+    code, _, err = cli("rules", "-c", override)
+
+    assert code == 2 and f"did you mean {nearest}?" in err and "valid keys" not in err
