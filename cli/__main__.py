@@ -1,32 +1,38 @@
-"""`python -m cli plan|apply|remove-filters|migrate|status|fleet-status|retention-policies|selftest|redrive`: a one-off
-backfill from a laptop, with the stack's configuration; the latest coverage of an account and region; the native
-retention policies the configuration compiles to; the self-test of a deployed governor; the replay of ship-logs'
-dead-letter queue.
+"""`log-group-governor plan|apply|remove-filters|migrate|status|fleet-status|retention-policies|rules|selftest|redrive`:
+a one-off backfill from a laptop, with the stack's configuration; the latest coverage of an account and region; the
+native retention policies the configuration compiles to; the governance rules the configuration amounts to; the
+self-test of a deployed governor; the replay of ship-logs' dead-letter queue.
 
 It reads cdk.json (and ``-c`` overrides) exactly as `cdk synth` does, runs the same policy core as the
 functions against whatever account your credentials reach (or a moto server via ``--endpoint-url``),
-writes every decision as JSON lines or CSV, shows progress with an ETA from the API quotas, and ends
-with a summary. With ``--checkpoint FILE`` an interrupted run resumes where it stopped.
+shows progress with an ETA from the API quotas, and ends with a summary: "3 to change, 120 unchanged" and
+a table of the changes (``--json``: every decision, then the summary, as JSON lines; ``--out-file FILE``
+writes every decision as JSON lines or CSV). With ``--checkpoint FILE`` an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import difflib
 import io
 import json
+import os
+import re
 import sys
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 REPO = Path(__file__).resolve().parent.parent
 # The console script runs from anywhere: the repository's packages, and the Lambda code under lambdas/.
 sys.path[:0] = [p for p in (str(REPO), str(REPO / "lambdas")) if p not in sys.path]
 
 import boto3  # noqa: E402
+import botocore.session  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.exceptions import NoRegionError  # noqa: E402
 
@@ -62,6 +68,37 @@ EXIT_CODES_HELP = ("exit codes: 0 done; 1 done, some log groups had errors (or a
 
 
 
+#: How many kinds of change the human summary lists (largest first) before "... and N more".
+SUMMARY_ROWS = 10
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors name the nearest command or option ("did you mean --region?")."""
+
+    def error(self, message: str) -> NoReturn:
+        choice = re.match(r"argument .*: invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:
+            message += _did_you_mean(choice[1], re.findall(r"'([^']*)'", choice[2]))
+        super().error(message)
+
+
+def _did_you_mean(word: str, known: Sequence[str]) -> str:
+    near = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> NoReturn:
+    """argparse's "unrecognized arguments", with the nearest option of the command for each mistyped flag."""
+    hints = []
+    options = [o for action in parser._actions for o in action.option_strings if o.startswith("--")]
+    for word in extra:
+        flag = word.split("=", 1)[0]
+        if flag.startswith("-"):
+            near = difflib.get_close_matches(flag if flag.startswith("--") else f"-{flag}", options, n=1, cutoff=0.6)
+            hints += [f"{flag}: did you mean {near[0]}?"] if near else []
+    parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
@@ -69,10 +106,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws.add_argument("--endpoint-url", help="send AWS calls here instead (e.g. a moto server)")
     aws.add_argument("--json", action="store_true", help="print the result (or the error) as one JSON document on standard output")
     aws.add_argument("--debug", action="store_true", help="print the traceback of a failure, not only its one line")
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=EXIT_CODES_HELP)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="mode", required=True,
+    commands = parser.add_subparsers(dest="mode", required=True, parser_class=Parser,
                                      metavar="{plan,apply,remove-filters,migrate,status,fleet-status,retention-policies,rules,selftest,redrive}")
     for mode, summary in (("plan", "change nothing; report what apply would do"), ("apply", "bring every log group into line"),
                           ("remove-filters", "remove the governor's own filters (by name) from every log group, before an uninstall"),
@@ -99,8 +136,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         command.add_argument("--stack-name", help="the deployed stack: its DestinationArn and DestinationRoleArn outputs fill in "
                                                   "the destination (the built-in one's ARN is known only once deployed)")
         command.add_argument("--prefix", default="", help="only log groups whose names start with this")
-        command.add_argument("--output", type=Path, help="write decisions here (default: standard output; with --json, only here)")
-        command.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="decision format (default: jsonl)")
+        command.add_argument("--out-file", type=Path, metavar="FILE",
+                             help="write every decision here, as JSON lines or CSV (--format); standard output then shows only the summary")
+        command.add_argument("--output", type=Path, dest="output_deprecated", help=argparse.SUPPRESS)  # the old name of --out-file
+        command.add_argument("--format", choices=["jsonl", "csv"], help="the format of --out-file (default: jsonl)")
         command.add_argument("--checkpoint", type=Path, help="save progress here after every page; an existing unfinished checkpoint "
                                                              "is resumed (only against the account, region and destination it was written for)")
         command.add_argument("--no-count", action="store_true", help="skip the first pass that counts log groups (no ETA then)")
@@ -144,7 +183,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command.add_argument("--stack-name", help="the deployed stack: its ShipLogsDeadLetterQueueUrl and ShipLogsFunctionName outputs")
     command.add_argument("--queue-url", help="the ShipLogsDeadLetterQueueUrl output (instead of --stack-name)")
     command.add_argument("--function-name", help="the ShipLogsFunctionName output (instead of --stack-name)")
-    return parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        _unrecognized(commands.choices[args.mode], extra)
+    if getattr(args, "output_deprecated", None) is not None:
+        if args.out_file is not None:
+            commands.choices[args.mode].error("--output is the old name of --out-file: pass only --out-file")
+        args.out_file, args.deprecations = args.output_deprecated, ["--output FILE is deprecated (in the AWS CLI --output is a format); "
+                                                                    "pass --out-file FILE; --output goes in the next release"]
+    if getattr(args, "json", False) and getattr(args, "format", None) == "csv" and getattr(args, "out_file", None) is None:
+        commands.choices[args.mode].error("--format csv needs --out-file FILE (with --json, standard output carries JSON lines)")
+    return args
 
 
 def redrive_command(args: argparse.Namespace, session: boto3.Session, stdout: TextIO, stderr: TextIO) -> int:
@@ -327,6 +376,8 @@ class FileRunStore:
 
     def __init__(self, path: Path | None, identity: Mapping[str, str]) -> None:
         self.path, self.identity = path, dict(identity)
+        #: The groups of the finished pages by what the run does to them (for the summary's "3 to change, 120 unchanged").
+        self.tally: dict[str, int] = {}
 
     def load(self, run_id: str) -> dict[str, Any] | None:
         if self.path is None or not self.path.exists():
@@ -337,6 +388,7 @@ class FileRunStore:
             raise CliError(Exit.BAD_INPUT, f"--checkpoint {self.path} is not a checkpoint ({error})",
                            "pass the file an earlier run wrote, or a new path") from None
         written_for = raw.pop("identity", None)
+        self.tally = raw.pop("groupsBy", None) or {}
         if written_for is not None and written_for != self.identity:
             differs = ", ".join(f"{k} {written_for.get(k)!r} (now {v!r})" for k, v in self.identity.items() if written_for.get(k) != v)
             raise CliError(Exit.BAD_INPUT, f"--checkpoint {self.path} belongs to another run: {differs}",
@@ -346,7 +398,7 @@ class FileRunStore:
     def save(self, run_id: str, checkpoint: Any) -> None:
         if self.path is not None:
             temporary = self.path.with_suffix(self.path.suffix + ".tmp")
-            temporary.write_text(json.dumps({**checkpoint, "identity": self.identity}))
+            temporary.write_text(json.dumps({**checkpoint, "identity": self.identity, "groupsBy": self.tally}))
             temporary.replace(self.path)  # atomic: a crash never leaves half a checkpoint
 
 
@@ -433,10 +485,18 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, boto3.Session, TextIO, TextIO]
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout,
          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
-    """``clock`` and ``sleep`` pace the run (tests pass a simulated clock's)."""
+    """``clock`` and ``sleep`` pace the run (tests pass a simulated clock's). A reader that closes the pipe early
+    (``| head``) ends the run quietly, with exit 0."""
     args = parse_args(argv)
+    for warning in getattr(args, "deprecations", []):
+        print(f"{PROG}: warning: {warning}", file=stderr)
     try:
-        return int(dispatch(args, stdout, stderr, clock, sleep))
+        code = int(dispatch(args, stdout, stderr, clock, sleep))
+        stdout.flush()  # a closed pipe is found here, not at the interpreter's exit
+        return code
+    except BrokenPipeError:
+        _quiet_closed_stdout(stdout)
+        return Exit.OK
     except KeyboardInterrupt:
         print("interrupted", file=stderr)
         return Exit.INTERRUPTED
@@ -452,6 +512,40 @@ def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdo
         return failure.code
 
 
+def _quiet_closed_stdout(stdout: TextIO) -> None:
+    """The standard answer to a reader that went away (Python's signal docs, "Note on SIGPIPE"): point the standard
+    output's descriptor at devnull, so that the interpreter's last flush does not fail again on the closed pipe."""
+    try:
+        fileno = stdout.fileno()
+    except (OSError, ValueError, AttributeError):
+        return  # not a file (a test's StringIO): nothing to flush at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+def known_regions() -> list[str]:
+    """Every region botocore's partition data lists (aws, aws-cn, aws-us-gov, the isolated partitions)."""
+    loader = botocore.session.get_session()
+    found = {region for partition in loader.get_data("endpoints")["partitions"] for region in partition.get("regions", {})}
+    try:
+        found |= {region for partition in loader.get_data("partitions")["partitions"] for region in partition.get("regions", {})}
+    except Exception:  # an older botocore has no partitions.json
+        pass
+    return sorted(r for r in found if not r.endswith("-global"))
+
+
+def check_region(region: str) -> None:
+    """A region no partition lists is a typo (eu-wset-1), not an endpoint to try: said as such, with the nearest one."""
+    regions = known_regions()
+    if region in regions:
+        return
+    near = difflib.get_close_matches(region, regions, n=1, cutoff=0.5)
+    raise CliError(Exit.BAD_INPUT, f"unknown region {region}" + (f" (the nearest is {near[0]})" if near else ""),
+                   (f"pass --region {near[0]}" if near else "pass --region <a region>") +
+                   "; a region newer than botocore needs `pip install -U botocore`")
+
+
 def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.mode == "retention-policies" and not args.dry_run:
@@ -460,6 +554,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
         return rules.print_rules(load_settings(args.context, args.config, require_destination=False).policy, stdout)
     if not session.region_name:
         raise explain(NoRegionError())
+    check_region(session.region_name)
     account = caller_identity(args, session)
     if args.mode in COMMANDS:
         return COMMANDS[args.mode](args, session, stdout, stderr)
@@ -506,7 +601,7 @@ def migrate_command(args: argparse.Namespace, session: boto3.Session, settings: 
     if args.checkpoint is None:
         raise CliError(Exit.BAD_INPUT, "migrate needs --checkpoint FILE (it is two long runs, each resumed from its own checkpoint)",
                        "pass --checkpoint migrate.json")
-    outputs = {step: args.output.with_suffix(f".{step}{args.output.suffix}") if args.output else None for step in ("1-apply", "2-remove-filters")}
+    outputs = {step: args.out_file.with_suffix(f".{step}{args.out_file.suffix}") if args.out_file else None for step in ("1-apply", "2-remove-filters")}
     code, first = runner.run(mode="apply", checkpoint=args.checkpoint.with_suffix(".1-apply.json"), output=outputs["1-apply"])
     steps: list[dict[str, Any]] = [first]
     if code:
@@ -530,25 +625,40 @@ class Runner:
         self.stdout, self.stderr, self.clock, self.sleep = stdout, stderr, clock, sleep
         #: Changes the native retention policies would make (retentionVia account-policy), for --detailed-exitcode.
         self.native_changes = 0
+        #: Where each run's decisions went (for the summary), and whether standard output carries decisions (CSV).
+        self.out_files: list[Path | None] = []
+        self.decisions_on_stdout = False
 
     def finish(self, code: int, summary: dict[str, Any]) -> int:
-        """The exit code, and the summary: on stderr for people, on stdout with --json."""
+        """The exit code, and the summary: for people on standard output ("3 to change, 120 unchanged" and a table of
+        the changes; on standard error when the decisions go to standard output as CSV), or with --json as the last
+        JSON line on standard output, after the decisions."""
         if code == Exit.OK and self.args.mode == "plan" and self.args.detailed_exitcode and changes_pending(summary, self.native_changes):
             code = Exit.CHANGES_PENDING
         if self.args.json:
             print(json.dumps({**summary, "changesPending": changes_pending(summary, self.native_changes), "exitCode": int(code)},
-                             indent=2), file=self.stdout)
+                             separators=(",", ":")), file=self.stdout)
         else:
-            print(json.dumps(summary, indent=2), file=self.stderr)
+            steps = summary.get("steps", [summary])
+            text = "\n\n".join(human_summary(step, mode=self._step_mode(step), native_changes=self.native_changes if i == 0 else 0,
+                                             out_file=self.out_files[i] if i < len(self.out_files) else None)
+                               for i, step in enumerate(steps) if "logGroups" in step)
+            extra = [f"{self.args.mode}: {json.dumps(step)}" for step in steps if "logGroups" not in step]  # migrate's account policy
+            print("\n".join(filter(None, [text, *extra])), file=self.stderr if self.decisions_on_stdout else self.stdout)
         return code
+
+    def _step_mode(self, step: Mapping[str, Any]) -> str:
+        return "plan" if step.get("dryRun") else "remove-filters" if step.get("removeFilters") else "apply"
 
     def progress_enabled(self) -> bool:
         return self.args.progress == "always" or (self.args.progress == "auto" and self.stderr.isatty())
 
     def run(self, *, mode: str, checkpoint: Path | None, output: Path | None = None) -> tuple[int, dict[str, Any]]:
-        """One run; decisions to ``output`` (default: --output, else standard output unless --json)."""
+        """One run; decisions to ``output`` (default: --out-file; without it, standard output carries them only as
+        --json's JSON lines, or as CSV with --format csv)."""
         args, stderr = self.args, self.stderr
-        output = output or args.output
+        output = output or args.out_file
+        self.out_files.append(output)
         clients = {name: self.session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
         quotas = {op: tps * args.quota_scale for op, tps in self.settings.policy.backfill_rates_tps().items()}
         pacer = Pacer(quotas, clock=self.clock, sleep=self.sleep)  # one pacer for every call this process makes
@@ -568,7 +678,7 @@ class Runner:
             raise CliError(Exit.BAD_INPUT, f"--checkpoint {checkpoint}: {error}", "run the command that wrote it, or pass a new --checkpoint") from None
         if progress.done:
             print(f"run {run_id} in {checkpoint} is finished; remove the checkpoint to start again", file=stderr)
-            return Exit.OK, progress.summary()
+            return Exit.OK, {**progress.summary(), "groupsBy": store.tally}
 
         display = ProgressLine(stderr, quotas, enabled=self.progress_enabled(), clock=self.clock)
         if not args.no_count:
@@ -579,11 +689,15 @@ class Runner:
             out = output.open("r+" if resumed and output.exists() else "w", newline="")
             if resumed:
                 out.seek(0, io.SEEK_END)
+        elif args.json or args.format == "csv":
+            out, self.decisions_on_stdout = self.stdout, not args.json
         else:
-            out = None if args.json else self.stdout
-        sink = FileSink(out, args.format, truncatable=output is not None)
+            out = None  # for people: the summary alone
+        sink = FileSink(out, args.format or "jsonl", truncatable=output is not None)
+        tally = Counter(store.tally)  # groups by what the run does to them: to change, unchanged, conflict, error
 
         def save(p: Progress) -> None:
+            store.tally = dict(tally)
             store.save(p.run_id, p.to_json())
             display.groups_done = p.groups  # a page's groups are final once it is saved
 
@@ -594,6 +708,8 @@ class Runner:
                                                dry_run=mode == "plan", state_table=state_table, policy=lambda: governor.policy)
 
         def on_group(p: Progress, outcomes: list[Outcome]) -> None:
+            tally["changed" if any(o.action.writes for o in outcomes) else "unchanged"] += 1
+            tally["conflict"] += any(o.action is Action.CONFLICT for o in outcomes)
             display.on_group(outcomes, logs)
             if replaying is not None:
                 replaying.on_group(outcomes)
@@ -607,7 +723,7 @@ class Runner:
             display.draw(logs, end="\n")
             hint = f"resume with the same command (checkpoint {checkpoint})" if checkpoint else "use --checkpoint FILE to make runs resumable"
             print(f"interrupted after {progress.pages} finished pages; {hint}", file=stderr)
-            return Exit.INTERRUPTED, progress.summary()
+            return Exit.INTERRUPTED, {**progress.summary(), "groupsBy": store.tally}
         except DestinationUnavailable as error:
             display.draw(logs, end="\n")
             raise CliError(Exit.WORK_ERRORS, f"the destination refused a subscription, so every group would: {error}",
@@ -616,8 +732,45 @@ class Runner:
             if output and out is not None:
                 out.close()
         display.draw(logs, end="\n")
-        summary = {**progress.summary(), **({"replay": replaying.summary()} if replaying is not None else {})}
+        store.tally = dict(tally)
+        summary = {**progress.summary(), "groupsBy": store.tally, **({"replay": replaying.summary()} if replaying is not None else {})}
         return (Exit.WORK_ERRORS if progress.error_count else Exit.OK), summary
+
+
+def human_summary(summary: Mapping[str, Any], *, mode: str, native_changes: int = 0, out_file: Path | None = None) -> str:
+    """A run for people: "plan: 123 log groups: 3 to change, 120 unchanged", then the changes by kind, largest first,
+    the conflicts and errors, and where the decisions are."""
+    groups = summary.get("logGroups", 0)
+    tally = summary.get("groupsBy") or {}
+    changed = tally.get("changed", 0)
+    verb = "to change" if mode == "plan" else "filters removed from" if mode == "remove-filters" else "changed"
+    head = (f"{mode}: {groups:,} log groups: {changed:,} {verb}, {groups - changed:,} unchanged" if mode != "remove-filters"
+            else f"{mode}: {groups:,} log groups: {verb} {changed:,}, {groups - changed:,} unchanged")
+    notes = [f"{tally['conflict']:,} with a conflict" if tally.get("conflict") else "",
+             f"{summary.get('errorCount', 0):,} with an error" if summary.get("errorCount") else "",
+             "nothing was written" if mode == "plan" else ""]
+    lines = [head + "".join(f"; {n}" for n in notes if n)]
+    writes = {a.value for a in Action if a.writes}
+    rows = [(count, f"{key} ({reason})") for key, reasons in summary.get("byReason", {}).items() for reason, count in reasons.items()
+            if key.split(" ")[-1] in writes or key.split(" ")[-1] == Action.CONFLICT.value]
+    rows.sort(key=lambda row: (-row[0], row[1]))
+    if rows:
+        width = max(len(what) for _, what in rows[:SUMMARY_ROWS])
+        lines.append(f"  {'change (reason)' if mode == 'plan' else 'what (reason)':<{width}}  log groups")
+        lines += [f"  {what:<{width}}  {count:>10,}" for count, what in rows[:SUMMARY_ROWS]]
+        if len(rows) > SUMMARY_ROWS:
+            lines.append(f"  ... and {len(rows) - SUMMARY_ROWS} more kinds (--json or --out-file lists every decision)")
+    for error in summary.get("errors", [])[:5]:
+        lines.append(f"  error: {error.get('logGroup', '?') if isinstance(error, dict) else ''} {error.get('error', error) if isinstance(error, dict) else error}")
+    if native_changes:
+        lines.append(f"  native account policies: {native_changes:,} {'to change' if mode == 'plan' else 'changed'}")
+    replay = summary.get("replay", {})
+    would = replay.get("wouldSend") or replay.get("sent")
+    if would:
+        lines.append(f"  replay: {'would send' if mode == 'plan' else 'sent'} {would.get('events', 0):,} events "
+                     f"({would.get('bytes', 0):,} bytes) of {would.get('groups', 0):,} groups")
+    lines.append(f"  every decision: {out_file}" if out_file else "  every decision: --out-file FILE (JSON lines or CSV), or --json")
+    return "\n".join(lines)
 
 
 def changes_pending(summary: Mapping[str, Any], native_changes: int = 0) -> bool:

@@ -17,8 +17,10 @@ Each step says what it checked, how long it took, and when it fails what to fix:
    the archive accepting the sender role and delivering.
 8. ``cleanup``: the canary is deleted, also when a step failed.
 
-The checks of what localaws/FIDELITY.md marks *assumed* are steps 2 (D1), 6 (D2: the delay; O4: what
-AWS answers a filter without the sender role, shown from the function's log), and 7 (D3, O7, P10).
+Steps 2, 6 and 7 check on the real account what the local model only assumes: that a trail is what
+lets EventBridge see CreateLogGroup; how long the governor takes, and what AWS answers a filter whose
+sender role it cannot assume (shown from the function's log); and that CloudWatch Logs delivers a line
+and publishes its delivery metrics.
 Exit status: 0 when every step passed, 1 when one failed, 2 on bad input.
 """
 

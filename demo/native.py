@@ -66,11 +66,15 @@ def _retention(account: LocalAccount, context: dict[str, Any], out: TextIO) -> N
 
 
 def _holds_data(account: LocalAccount, group: str) -> None:
-    """A production group holds months of events: a few kilobytes here."""
+    """A production group holds months of events: a few kilobytes here. Only their size matters: they are stored and not
+    delivered to the group's subscription (moto would run its Lambda destination in Docker, printing "error running docker")."""
+    from moto.logs.models import LogStream
+
     account.logs.create_log_stream(logGroupName=group, logStreamName="2026/11/28/[$LATEST]0a1b2c")
     now_ms = int(time.time() * 1000)
-    account.logs.put_log_events(logGroupName=group, logStreamName="2026/11/28/[$LATEST]0a1b2c",
-                                logEvents=[{"timestamp": now_ms, "message": f"ledger entry {n:06d} posted " + "x" * 200} for n in range(20)])
+    with mock.patch.object(LogStream, "_send_log_events", lambda *args, **kwargs: None):
+        account.logs.put_log_events(logGroupName=group, logStreamName="2026/11/28/[$LATEST]0a1b2c",
+                                    logEvents=[{"timestamp": now_ms, "message": f"ledger entry {n:06d} posted " + "x" * 200} for n in range(20)])
 
 
 def _subscription(account: LocalAccount, context: dict[str, Any], reports_bucket: str, out: TextIO) -> None:

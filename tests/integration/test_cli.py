@@ -44,21 +44,22 @@ def account(server: RunningServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 def _run(server: RunningServer, shipper: str, *args: str, quota_scale: float = 40, **clock: Any) -> tuple[int, str]:
-    err = io.StringIO()
-    code = main([*args, "--endpoint-url", server.endpoint_url, "--region", server.region, "--quota-scale", str(quota_scale),
-                 "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err, **clock)
-    return code, err.getvalue()
+    """Standard error, then (--json) standard output: the decisions go to --out-file, the summary is the last line."""
+    err, out = io.StringIO(), io.StringIO()
+    code = main([*args, "--json", "--endpoint-url", server.endpoint_url, "--region", server.region, "--quota-scale", str(quota_scale),
+                 "-c", f"destinationArn={shipper}", "-c", f'excludePrefixes=["{EXCLUDED_PREFIX}"]'], stderr=err, stdout=out, **clock)
+    return code, err.getvalue() + out.getvalue()
 
 
-def _summary(stderr: str) -> dict:
-    return json.loads(stderr[stderr.index('{\n  "runId"'):])
+def _summary(printed: str) -> dict:
+    return json.loads(next(line for line in reversed(printed.splitlines()) if line.startswith('{"runId"')))
 
 
 def test_plan_writes_every_decision_and_changes_nothing(account: tuple, tmp_path: Path) -> None:
     server, mix, shipper = account
     output = tmp_path / "plan.jsonl"
 
-    code, stderr = _run(server, shipper, "plan", "--output", str(output), "--progress", "always")
+    code, stderr = _run(server, shipper, "plan", "--out-file", str(output), "--progress", "always")
 
     assert code == 0
     decisions = [json.loads(line) for line in output.read_text().splitlines()]
@@ -74,7 +75,7 @@ def test_plan_writes_every_decision_and_changes_nothing(account: tuple, tmp_path
 def test_the_progress_line_is_drawn_only_on_a_terminal(account: tuple, tmp_path: Path) -> None:
     server, _, shipper = account
 
-    code, stderr = _run(server, shipper, "plan", "--output", str(tmp_path / "plan.jsonl"))
+    code, stderr = _run(server, shipper, "plan", "--out-file", str(tmp_path / "plan.jsonl"))
 
     assert code == 0 and "groups ·" not in stderr and "counting" not in stderr and _summary(stderr)["logGroups"] == GROUPS
 
@@ -82,7 +83,7 @@ def test_the_progress_line_is_drawn_only_on_a_terminal(account: tuple, tmp_path:
 def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_path: Path) -> None:
     server, mix, shipper = account
 
-    code, stderr = _run(server, shipper, "apply", "--format", "csv", "--output", str(tmp_path / "apply.csv"))
+    code, stderr = _run(server, shipper, "apply", "--format", "csv", "--out-file", str(tmp_path / "apply.csv"))
 
     assert code == 0
     rows = list(csv.DictReader((tmp_path / "apply.csv").open()))
@@ -91,7 +92,7 @@ def test_apply_as_csv_then_a_second_apply_writes_nothing(account: tuple, tmp_pat
     assert server.middleware.served["PutSubscriptionFilter"] == len(mix.names("plain"))
     server.middleware.served.clear()
 
-    code, stderr = _run(server, shipper, "apply", "--no-count", "--no-progress", "--output", str(tmp_path / "again.jsonl"))
+    code, stderr = _run(server, shipper, "apply", "--no-count", "--no-progress", "--out-file", str(tmp_path / "again.jsonl"))
 
     assert code == 0
     assert server.middleware.served["PutSubscriptionFilter"] == server.middleware.served["PutRetentionPolicy"] == 0
@@ -101,7 +102,7 @@ def test_remove_filters_takes_off_only_the_governors_filters(account: tuple, tmp
     server, mix, shipper = account
     logs = server.account().logs
 
-    code, stderr = _run(server, shipper, "remove-filters", "--no-progress", "--output", str(tmp_path / "removed.jsonl"))
+    code, stderr = _run(server, shipper, "remove-filters", "--no-progress", "--out-file", str(tmp_path / "removed.jsonl"))
 
     assert code == 0
     removed = [json.loads(line) for line in (tmp_path / "removed.jsonl").read_text().splitlines()]
@@ -121,7 +122,7 @@ def test_throttling_is_absorbed_and_nothing_is_lost(account: tuple, tmp_path: Pa
     clock = SimulatedClock()  # the pacer's waits and botocore's backoff pass on it, not in real time
     monkeypatch.setattr("botocore.endpoint.time", SimpleNamespace(sleep=clock.sleep))
 
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(tmp_path / "d.jsonl"), clock=clock.monotonic, sleep=clock.sleep)
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--out-file", str(tmp_path / "d.jsonl"), clock=clock.monotonic, sleep=clock.sleep)
 
     assert code == 0
     throttled, served = server.middleware.throttled["PutSubscriptionFilter"], server.middleware.served["PutSubscriptionFilter"]
@@ -150,13 +151,13 @@ def test_an_interrupted_apply_resumes_from_its_checkpoint(account: tuple, tmp_pa
         return read_page(self, *args, **kwargs)
 
     monkeypatch.setattr(LogsGateway, "page_log_groups", ctrl_c_on_the_third_page)
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--no-count", "--output", str(output), "--checkpoint", str(checkpoint))
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--no-count", "--out-file", str(output), "--checkpoint", str(checkpoint))
     monkeypatch.setattr(LogsGateway, "page_log_groups", read_page)
 
     assert code == 130 and "resume with the same command" in stderr
     assert json.loads(checkpoint.read_text())["pages"] == 2
 
-    code, stderr = _run(server, shipper, "apply", "--no-progress", "--output", str(output), "--checkpoint", str(checkpoint))
+    code, stderr = _run(server, shipper, "apply", "--no-progress", "--out-file", str(output), "--checkpoint", str(checkpoint))
 
     assert code == 0
     decisions = [json.loads(line) for line in output.read_text().splitlines()]
@@ -209,7 +210,7 @@ def test_a_missing_destination_stops_the_run_with_a_message(account: tuple, tmp_
     gone = "arn:aws:logs:eu-west-1:123456789012:destination:deleted-central"
 
     code = main(["apply", "--no-progress", "--no-count", "--endpoint-url", server.endpoint_url, "--region", server.region,
-                 "--quota-scale", "40", "-c", f"destinationArn={gone}", "--output", str(tmp_path / "d.jsonl")], stderr=err)
+                 "--quota-scale", "40", "-c", f"destinationArn={gone}", "--out-file", str(tmp_path / "d.jsonl")], stderr=err)
 
     assert code == 1 and "the destination refused a subscription" in err.getvalue() and "deleted-central" in err.getvalue()
 

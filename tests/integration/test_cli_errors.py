@@ -120,7 +120,7 @@ def _no_coverage_yet(server: RunningServer, monkeypatch: pytest.MonkeyPatch, tmp
 def _destination_refused(server: RunningServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[int, str, str]:
     server.account().create_log_group("/aws/lambda/orders-api")
     gone = "arn:aws:logs:eu-west-1:123456789012:destination:deleted-central"
-    return cli(server, "apply", "--no-progress", "--no-count", "-c", f"destinationArn={gone}", "--output", str(tmp_path / "d.jsonl"))
+    return cli(server, "apply", "--no-progress", "--no-count", "-c", f"destinationArn={gone}", "--out-file", str(tmp_path / "d.jsonl"))
 
 
 PROVOKE: dict[str, Callable[[RunningServer, pytest.MonkeyPatch, Path], tuple[int, str, str]]] = {
@@ -130,6 +130,7 @@ PROVOKE: dict[str, Callable[[RunningServer, pytest.MonkeyPatch, Path], tuple[int
     "credentials-expired": _refused("ExpiredTokenException", "The security token included in the request is expired"),
     "access-denied": _refused("AccessDeniedException", "User: arn:aws:iam::123456789012:user/ops is not authorized to perform: logs:DescribeLogGroups"),
     "no-region": _no_region,
+    "unknown-region": lambda server, mp, tmp: cli(server, "plan", "--region", "eu-wset-1", "-c", f"destinationArn={SHIPPER}"),
     "bad-configuration": lambda server, mp, tmp: cli(server, "plan", "-c", "defaultRetentionDays=45", "-c", f"destinationArn={SHIPPER}"),
     "no-destination": lambda server, mp, tmp: cli(server, "plan"),
     "checkpoint-of-another-run": _checkpoint_of_another_run,
@@ -176,12 +177,12 @@ def test_plan_detailed_exitcode_says_whether_apply_would_change_anything(aws: Ru
 
     pending, stdout, _ = cli(aws, "plan", "--detailed-exitcode", "--json", *args)
     assert pending == Exit.CHANGES_PENDING
-    summary = json.loads(stdout)
+    summary = json.loads(stdout.splitlines()[-1])  # after the decisions, as JSON lines
     assert summary["changesPending"] is True and summary["exitCode"] == 6 and summary["byAction"]["subscription subscribe"] == 1
 
-    assert cli(aws, "apply", *args, "--output", "/dev/null")[0] == Exit.OK
+    assert cli(aws, "apply", *args, "--out-file", "/dev/null")[0] == Exit.OK
     settled, stdout, _ = cli(aws, "plan", "--detailed-exitcode", "--json", *args)
-    assert settled == Exit.OK and json.loads(stdout)["changesPending"] is False
+    assert settled == Exit.OK and json.loads(stdout.splitlines()[-1])["changesPending"] is False
     assert cli(aws, "plan", *args)[0] == Exit.OK  # without the flag, changes pending is still success
 
 

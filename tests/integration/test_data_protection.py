@@ -110,7 +110,7 @@ def native(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.MonkeyPa
         import io
 
         err = io.StringIO()
-        code = cli.main([mode, "--context", str(repo_cdk_json), "--region", account.region, "--no-progress", "--no-count", "--output", "/dev/null",
+        code = cli.main([mode, "--context", str(repo_cdk_json), "--region", account.region, "--no-progress", "--no-count", "--out-file", "/dev/null",
                          "-c", f"destinationArn={shipper_arn}", "-c", "dataProtectionVia=account-policy", "-c", "excludeTags={}",
                          "-c", f"rules={EVERY_GROUP}", *args], stderr=err)
         return code, err.getvalue()

@@ -179,7 +179,7 @@ def _publish_coverage(account: LocalAccount) -> None:
     clock = SimulatedClock()
     assert main(["apply", "--stack-name", STACK, "--region", account.region, "--json", "--no-count"], stdout=out, stderr=io.StringIO(),
                 clock=clock.monotonic, sleep=clock.sleep) == 0
-    summary = json.loads(out.getvalue())
+    summary = json.loads(out.getvalue().splitlines()[-1])  # --json: the decisions, then the summary, as JSON lines
     latest = {"runId": summary["runId"], "dryRun": False, "reconcile": True, "finishedAt": "2026-12-04T03:00:00Z", **summary["coverage"]}
     account.client("s3").put_object(Bucket="governor-reports", Key="coverage/latest.json", Body=json.dumps(latest).encode())
 

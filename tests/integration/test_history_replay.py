@@ -54,8 +54,8 @@ def _group_with_history(account: LocalAccount, name: str, hours_ago: list[float]
 def _cli(*argv: str) -> tuple[int, dict[str, Any], str]:
     clock = SimulatedClock()  # the run paces itself at the account's quotas: on simulated time here
     out, err = io.StringIO(), io.StringIO()
-    code = main([*argv, "--json", "--progress", "never", "--output", "/dev/null"], stdout=out, stderr=err, clock=clock.monotonic, sleep=clock.sleep)
-    return code, (json.loads(out.getvalue()) if out.getvalue().strip() else {}), err.getvalue()
+    code = main([*argv, "--json", "--progress", "never", "--out-file", "/dev/null"], stdout=out, stderr=err, clock=clock.monotonic, sleep=clock.sleep)
+    return code, (json.loads(out.getvalue().splitlines()[-1]) if out.getvalue().strip() else {}), err.getvalue()
 
 
 def _delivered(account: LocalAccount) -> list[str]:

@@ -84,13 +84,13 @@ def test_plan_shows_the_native_policies_and_what_they_would_shorten_and_writes_n
     account.create_log_group("/aws/lambda/orders", retention_days=365)
     writes_before = account.calls["logs.PutRetentionPolicy"]
 
-    code, out, err = cli_run("plan", *NATIVE)
+    code, out, err = cli_run("plan", *NATIVE, "--json")
 
     assert code == 0, err
     assert "log-group-governor-default: 30 days, every group" in err
     assert "shorter (among the 20 largest in scope): /aws/lambda/orders 365 -> 30 days" in err
     assert _retention_policies(account) == []
-    decisions = [json.loads(line) for line in out.splitlines()]
+    decisions = [json.loads(line) for line in out.splitlines()][:-1]  # --json: the decisions, then the summary
     retention = next(d for d in decisions if d["aspect"] == "retention")
     assert (retention["action"], retention["reason"]) == ("skip", "retention-awaits-account-policy")
     assert account.calls["logs.PutRetentionPolicy"] == writes_before
@@ -145,7 +145,7 @@ def test_migrate_to_account_policy_writes_the_policy_then_removes_only_the_gover
     account.create_log_group("/aws/lambda/noisy", tags={"log-group-governor:opt-out": "true"})
     checkpoint = tmp_path / "migration.json"
 
-    code, _, err = cli_run("migrate", "--to", "account-policy", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "decisions.jsonl"))
+    code, _, err = cli_run("migrate", "--to", "account-policy", "--checkpoint", str(checkpoint), "--out-file", str(tmp_path / "decisions.jsonl"))
 
     assert code == 0, err
     [policy] = account.logs.describe_account_policies(policyType="SUBSCRIPTION_FILTER_POLICY")["accountPolicies"]
