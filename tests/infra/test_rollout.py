@@ -222,3 +222,92 @@ def test_the_fleet_bus_admits_only_the_members_governor_roles_which_the_members_
         region = next(r for r in REGIONS if r.replace("-", "") in name)
         names = {_render(r["RoleName"]) for r in _of_type(template, "AWS::IAM::Role") if "RoleName" in r}
         assert names == {"log-group-governor-reporter-<AWS::Region>", "log-group-governor-fleet-forwarder-<AWS::Region>"}, name
+
+
+#: #30 item 8: a sandbox OU keeps a week, the payments account 400 days, wherever it sits.
+OVERRIDES = [{"name": "sandbox", "organizationalUnits": ["ou-ab12-22222222"], "governor": {"governor:defaultRetentionDays": 7}},
+             {"name": "payments", "accounts": ["444444444444"], "governor": {"defaultRetentionDays": 400, "alarmEmail": "pay@example.com"}}]
+
+
+def _member_of(org: dict[str, Any], region: str, label: str) -> dict[str, Any]:
+    """The member template of a StackSet: its construct path is Member-<region>[-<label>] (the name's hash suffix aside)."""
+    wanted = "LogGroupGovernorRolloutMember" + region.replace("-", "") + label
+    [template] = [t for name, t in _members(org).items() if name[:-8] == wanted]
+    return template
+
+
+def test_issue30_overrides_by_ou_and_account_deploy_each_members_resolved_configuration() -> None:
+    org = synthesize_org(**{"rollout:wave": 1, "rollout:overrides": OVERRIDES})
+    stack_sets = _stack_sets(org)
+
+    targets = {name: s["StackInstancesGroup"][0]["DeploymentTargets"] for name, s in stack_sets.items() if "eu-west-1" in name}
+    others = ["ou-ab12-11111111", "ou-ab12-33333333"]
+    assert targets == {
+        # The organization's own StackSet keeps its name, and leaves the overridden account out.
+        "LogGroupGovernor-eu-west-1": {"AccountFilterType": "DIFFERENCE", "Accounts": ["444444444444"], "OrganizationalUnitIds": others},
+        "LogGroupGovernor-eu-west-1-sandbox": {"AccountFilterType": "DIFFERENCE", "Accounts": ["444444444444"],
+                                               "OrganizationalUnitIds": ["ou-ab12-22222222"]},
+        # The account, in whichever OU it sits: one of these two deploys it.
+        "LogGroupGovernor-eu-west-1-payments": {"AccountFilterType": "INTERSECTION", "Accounts": ["444444444444"], "OrganizationalUnitIds": others},
+        "LogGroupGovernor-eu-west-1-sandbox-payments": {"AccountFilterType": "INTERSECTION", "Accounts": ["444444444444"],
+                                                        "OrganizationalUnitIds": ["ou-ab12-22222222"]},
+    }
+    retention = {label: {c["defaultRetentionDays"] for c in _configs(_member_of(org, "eu-west-1", label))}
+                 for label in ("", "sandbox", "payments", "sandboxpayments")}
+    assert retention == {"": {30}, "sandbox": {7}, "payments": {400}, "sandboxpayments": {400}}  # the account's wins over its OU's
+    topics = _of_type(_member_of(org, "eu-west-1", "payments"), "AWS::SNS::Subscription")
+    assert [t["Endpoint"] for t in topics if t["Protocol"] == "email"] == ["pay@example.com"]
+    assert not _of_type(_member_of(org, "eu-west-1", "sandbox"), "AWS::SNS::Subscription")
+    for label in ("", "sandbox", "payments", "sandboxpayments"):  # what the rollout sets itself stays the rollout's
+        assert {c["destinationArn"] for c in _configs(_member_of(org, "eu-west-1", label))} == {
+            f"arn:aws:logs:eu-west-1:{CENTRAL}:destination:log-group-governor-archive"}
+
+
+def test_issue30_the_cli_resolves_a_member_as_the_rollout_deploys_it() -> None:
+    """One function decides a member's configuration for the StackSets and for `rules`/`plan --member`."""
+    from stacks.org_settings import RolloutSettings
+    from stacks.overrides import group_context, resolve
+
+    context = {**REPO_CONTEXT, "rollout:centralAccount": CENTRAL, "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:wave": 1,
+               "rollout:overrides": OVERRIDES}
+    rollout = RolloutSettings.from_context(context)
+    assert rollout is not None
+    for group in rollout.stack_sets():
+        for ou in group.organizational_units:
+            for account in group.intersection_accounts or ("555555555555",):
+                assert resolve(context, rollout.overrides, ou=ou, account=account).context == group_context(context, group)
+
+
+def test_issue30_adding_overrides_leaves_the_organizations_stack_set_where_it_was(org: dict[str, Any]) -> None:
+    def logical_ids(o: dict[str, Any]) -> dict[str, str]:
+        return {r["Properties"]["StackSetName"]: lid for lid, r in o["templates"]["LogGroupGovernorRollout"]["Resources"].items()
+                if r["Type"] == "AWS::CloudFormation::StackSet"}
+
+    before, after = logical_ids(org), logical_ids(synthesize_org(**{"rollout:overrides": OVERRIDES}))
+
+    assert {name: after[name] for name in before} == before  # updated in place, never replaced
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ([{"name": "x", "organizationalUnits": ["ou-ab12-99999999"], "governor": {"defaultRetentionDays": 7}}],
+     "ou-ab12-99999999 not in rollout:waves"),
+    ([{"name": "x", "accounts": ["444444444444"], "governor": {"destinationArn": "arn:aws:logs:eu-west-1:1:destination:y"}}],
+     "governor:destinationArn the rollout sets for every member"),
+    ([{"name": "x", "accounts": ["444444444444"], "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 7}}],
+     "exactly one of organizationalUnits"),
+    ([{"name": "x", "accounts": ["444444444444"], "governor": {"defaultRetentionDay": 7}}],
+     "did you mean governor:defaultRetentionDays"),
+    # A later wave's mistake is found before its deploy, and a combination (the OU's topic, the account's e-mail) too.
+    ([{"name": "late", "organizationalUnits": WAVES[1], "governor": {"defaultRetentionDays": 8}}],
+     r"rollout:overrides \(late\): .*defaultRetentionDays"),
+    ([{"name": "ou", "organizationalUnits": WAVES[0], "governor": {"alarmTopicArn": f"arn:aws:sns:eu-west-1:{CENTRAL}:t"}},
+      {"name": "acct", "accounts": ["444444444444"], "governor": {"alarmEmail": "a@example.com"}}],
+     r"rollout:overrides \(ou, acct\): alarmEmail"),
+])
+def test_issue30_an_override_that_cannot_work_stops_synth_naming_it(overrides: list[dict[str, Any]], message: str) -> None:
+    import org_app
+
+    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
+               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides}
+    with pytest.raises(ConfigError, match=message):
+        org_app.check(context)

@@ -201,3 +201,19 @@ def test_step_3s_keys_give_step_4s_selftest_a_confirmed_alarm_subscription(accou
 
     steps_by_name: dict[str, Any] = {s["name"]: s for s in json.loads(out.getvalue())["steps"]}
     assert steps_by_name["alarm-topic"]["passed"], steps_by_name["alarm-topic"]
+
+
+def test_step_3_in_a_new_shell_runs_the_cdk_on_its_supported_node_without_an_end_of_life_banner(tmp_path: Path) -> None:
+    """Step 3 as printed, with synth for deploy (no account here): the app runs jsii on the Node `npm ci` brings, not on the
+    machine's Node 20, whose 11-line end-of-life banner came out as Python byte strings on every command."""
+    steps = _deploy_steps()
+    deploy = shlex.split(next(step for step in steps if " deploy " in step))
+    if not (REPO / deploy[0]).exists() or not SCRIPT.exists():
+        pytest.skip("node_modules and .venv are installed by make")
+    synth = [deploy[0], "synth", *deploy[2:], "--quiet", "--no-notices", "-o", str(tmp_path / "cdk.out")]
+    env = {"HOME": os.environ.get("HOME", "/tmp"), "PATH": "/usr/bin:/bin"}  # a new shell: neither the venv nor make's PATH
+    answer = subprocess.run(["bash", "-c", " && ".join([". .venv/bin/activate", shlex.join(synth)])], cwd=REPO,
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert answer.returncode == 0, answer.stderr[-2000:]
+    assert "end-of-life" not in answer.stdout + answer.stderr and "b'!!" not in answer.stderr
+    assert (tmp_path / "cdk.out" / "LogGroupGovernor.template.json").exists()

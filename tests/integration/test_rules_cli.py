@@ -148,3 +148,79 @@ def test_issue30_a_mistyped_key_on_the_cli_is_refused_naming_the_nearest_as_synt
     code, _, err = cli("rules", "-c", override)
 
     assert code == 2 and f"did you mean {nearest}?" in err and "valid keys" not in err
+
+
+#: The organization app's keys with overrides (#30 item 8): sandboxes keep a week, the payments account 400 days.
+ORGANIZATION = {
+    "rollout:centralAccount": "111111111111", "rollout:regions": ["eu-west-1"],
+    "rollout:waves": [["ou-exam-11111111"], ["ou-exam-22222222"]],
+    "rollout:overrides": [{"name": "sandbox", "organizationalUnits": ["ou-exam-22222222"], "governor": {"governor:defaultRetentionDays": 7}},
+                          {"name": "payments", "accounts": ["444444444444"], "governor": {"defaultRetentionDays": 400}}]}
+
+
+def _with_organization(tmp_path: Path) -> Path:
+    path = tmp_path / "cdk.json"
+    context = json.loads(path.read_text())
+    context["context"].update(ORGANIZATION)
+    path.write_text(json.dumps(context))
+    return path
+
+
+def test_issue30_rules_shows_a_members_configuration_the_most_specific_override_winning(cli: Any, tmp_path: Path) -> None:
+    _with_organization(tmp_path)
+
+    code, out, err = cli("rules", "--member", "444444444444", "--ou", "ou-exam-22222222")
+    printed = json.loads(out)
+    assert code == 0 and printed["member"]["overrides"] == ["sandbox", "payments"]  # its OU's, then its account's
+    assert printed["member"]["set"] == {"governor:defaultRetentionDays": {"value": 400, "by": "payments", "organization": 30}}
+    assert printed["rules"][-1]["retention"]["days"] == 400
+
+    code, out, _ = cli("rules", "--member", "555555555555", "--ou", "ou-exam-22222222")
+    assert code == 0 and json.loads(out)["rules"][-1]["retention"]["days"] == 7 and json.loads(out)["member"]["overrides"] == ["sandbox"]
+
+    code, out, err = cli("rules")
+    assert code == 0 and json.loads(out)["rules"][-1]["retention"]["days"] == 30 and "member" not in json.loads(out)
+    assert "rollout:overrides changes the configuration of some members (sandbox, payments)" in err
+
+
+def test_issue30_explain_for_a_member_decides_with_its_overrides(account: LocalAccount, cli: Any, tmp_path: Path) -> None:
+    _with_organization(tmp_path)
+    account.create_log_group("/aws/lambda/checkout")
+
+    code, out, _ = cli("plan", "--explain", "/aws/lambda/checkout", "--member", "444444444444", "--ou", "ou-exam-11111111")
+
+    assert code == 0, out
+    assert "member 444444444444 in ou-exam-11111111: overrides payments" in out
+    assert "governor:defaultRetentionDays = 400 by payments (organization: 30)" in out
+    assert "retention: set-retention (retention-unset): never expires; set 400 days" in out
+    code, out, _ = cli("plan", "--explain", "/aws/lambda/checkout", "--json")
+    assert json.loads(out)["decisions"]["retention"]["detail"].endswith("set 30 days")
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (("--member", "4444"), "--member 4444: expected a 12-digit account id"),
+    (("--member", "444444444444"), "--member without --ou: rollout:overrides has overrides by OU"),
+    (("--member", "444444444444", "--ou", "ou-exam-99999999"), "--ou ou-exam-99999999: not an OU of rollout:waves"),
+])
+def test_issue30_a_member_the_rollout_could_not_deploy_is_bad_input(cli: Any, tmp_path: Path, argv: tuple[str, ...], message: str) -> None:
+    _with_organization(tmp_path)
+
+    code, _, err = cli("rules", *argv)
+
+    assert code == 2 and message in err
+
+
+def test_issue30_the_cli_runs_as_typed_without_node_and_prints_no_banner(cli: Any, tmp_path: Path) -> None:
+    """The console script, as a user types it, with nothing but the venv's bin on PATH: no Node is started (the CDK's
+    jsii runtime printed an 11-line end-of-life banner before every command)."""
+    import subprocess
+    import sys
+
+    context = _with_organization(tmp_path)
+    script = Path(sys.executable).parent / "log-group-governor"
+    done = subprocess.run([str(script), "rules", "--context", str(context), "--member", "444444444444", "--ou", "ou-exam-22222222"],
+                          capture_output=True, text=True, timeout=120, env={"PATH": str(script.parent), "HOME": str(tmp_path)})
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["member"]["overrides"] == ["sandbox", "payments"]
+    assert done.stderr == ""
