@@ -14,7 +14,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
 export CDK_DISABLE_VERSION_CHECK := 1
 
-.PHONY: demo local-account test synth docs bench clean fidelity-real lock audit audit-python audit-node
+.PHONY: demo local-account test synth docs cost bench clean fidelity-real lock audit audit-python audit-node
 
 demo: .stamp-venv
 	$(PY) -m demo
@@ -41,6 +41,10 @@ synth: .stamp-venv .stamp-node
 # docs/configuration.md and docs/cdk.json.schema.json, from the parsers' key registries.
 docs: .stamp-venv
 	$(PY) -m stacks.reference
+
+# docs/cost.md: each stack's fixed monthly cost and the prices of its use, from the synthesized templates (stacks/cost.py).
+cost: .stamp-venv .stamp-node
+	$(PY) -m stacks.cost
 
 # localaws's rules against a real sandbox account (credentials and region from the usual chain):
 # tests/fidelity creates and deletes only what it names under /log-group-governor-fidelity/.

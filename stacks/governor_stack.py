@@ -334,17 +334,18 @@ class GovernorComposition:
                                                           resources=[a.alarm_arn for a in alarms.all]),
                         targets=[targets.EventBus(fleet_bus, role=forwarder)])
 
-        self.dashboard = GovernorDashboard(
-            self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],
-            dead_letter_queues=[dead_letters.queue, *([self.ship_logs.dead_letters.queue] if self.ship_logs else [])],
-            state_machine=self.backfill.state_machine,
-            functions=[f.function for f in (*(f for f, _ in self.event_handlers), self.backfill.function)],
-            ship_logs=self.ship_logs.function.function if self.ship_logs else None,
-            controls=[aspect for _, aspect in self.event_handlers],
-            filter_name=policy.filter_name if policy.subscription_mode is not Via.ACCOUNT_POLICY else None,
-        )
-        CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
-                  description="the governor's CloudWatch dashboard: coverage, decisions, errors, conflicts, runs, ship-logs, alarms")
+        if settings.dashboard:
+            self.dashboard = GovernorDashboard(
+                self, "Dashboard", alarms=alarms.all, event_queues=[q.queue for q in self.queues],
+                dead_letter_queues=[dead_letters.queue, *([self.ship_logs.dead_letters.queue] if self.ship_logs else [])],
+                state_machine=self.backfill.state_machine,
+                functions=[f.function for f in (*(f for f, _ in self.event_handlers), self.backfill.function)],
+                ship_logs=self.ship_logs.function.function if self.ship_logs else None,
+                controls=[aspect for _, aspect in self.event_handlers],
+                filter_name=policy.filter_name if policy.subscription_mode is not Via.ACCOUNT_POLICY else None,
+            )
+            CfnOutput(self, "DashboardName", value=self.dashboard.dashboard.dashboard_name,
+                      description="the governor's CloudWatch dashboard: coverage, decisions, errors, conflicts, runs, ship-logs, alarms")
         CfnOutput(self, "DeadLetterQueueUrl", value=dead_letters.queue.queue_url,
                   description="CreateLogGroup and drift events that failed after all retries")
         CfnOutput(self, "BackfillStateMachineArn", value=self.backfill.state_machine.state_machine_arn,

@@ -191,6 +191,9 @@ ROLLOUT = Keys(
             "organizationalUnits": {"type": "array", "minItems": 1, "items": {"type": "string"}},
             "accounts": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": "^\\d{12}$"}},
             "governor": {"type": "object", "minProperties": 1}}}}),
+    Key("organizationTrail", bool, False, "true when an organization trail logs every member's management events: members then "
+        "create no trail of their own (governor:createTrail false), which would be a paid second copy ($2.00 per 100,000 "
+        "events, docs/cost.md).", example=True),
     Key("callAs", str, "DELEGATED_ADMIN", "DELEGATED_ADMIN: deploy from a delegated StackSet administrator (as AWS advises); SELF: "
         "from the management account.", example="SELF", schema={"enum": ["DELEGATED_ADMIN", "SELF"]}),
 )
@@ -216,6 +219,8 @@ class RolloutSettings:
     delegated_admin: bool = True
     #: Settings by OU and account (stacks/overrides.py), in the order listed.
     overrides: tuple[Override, ...] = ()
+    #: An organization trail logs every member's management events: members create no trail.
+    organization_trail: bool = False
 
     @property
     def organizational_units(self) -> tuple[str, ...]:
@@ -271,5 +276,6 @@ class RolloutSettings:
         overrides = parse_overrides(ROLLOUT.read(raw, "overrides"), waves=waves)
         return cls(central_account=central, regions=tuple(regions), waves=tuple(tuple(w) for w in waves), wave=wave,
                    delegated_admin=call_as == "DELEGATED_ADMIN", overrides=overrides,
+                   organization_trail=ROLLOUT.read(raw, "organizationTrail"),
                    destination_name=ROLLOUT.read(raw, "destinationName"), asset_bucket_prefix=prefix,
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")

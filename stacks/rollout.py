@@ -54,7 +54,10 @@ def member_settings(context: Mapping[str, Any], rollout: RolloutSettings, region
                     group: StackSetGroup | None = None) -> DeploymentSettings:
     """A member's settings in ``region``: the organization's governor: keys, the overrides of its StackSet, and what the
     rollout sets itself (its region's archive, the sender role, the fleet bus, the archive's loop guard)."""
-    resolved = group_context(context, group) if group is not None else context
+    # What a member needs no copy of: the dashboard unless asked (the fleet view is central), and a trail where the
+    # organization's already logs its management events (a second copy is paid); an override may still ask for either.
+    base = {"governor:dashboard": False, **context, **({"governor:createTrail": False} if rollout.organization_trail else {})}
+    resolved = group_context(base, group) if group is not None else base
     member = DeploymentSettings.from_context({**resolved, "governor:destinationArn": rollout.destination_arn(region),
                                               "governor:destinationRoleArn": "",
                                               # An organization-wide destination checks each sender through a role of its

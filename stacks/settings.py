@@ -35,7 +35,9 @@ DEPLOYMENT = Keys(
     "governor:", "Deployment: what the stack deploys around the policy",
     Key("createTrail", bool, True, "Create a single-region CloudTrail trail for write management events (EventBridge sees "
         "CreateLogGroup only through one). Set false when the account already has one logging management events in this region "
-        "(an organization trail counts): a second trail costs money (docs/design.md).", example=False),
+        "(an organization trail counts): a second copy of management events is paid ($2.00 per 100,000, docs/cost.md).", example=False),
+    Key("dashboard", bool, True, "Deploy the governor's CloudWatch dashboard ($3.00 a month beyond an account's 3 free ones, "
+        "docs/cost.md). The organization rollout sets false for members: the fleet view is central.", example=False),
     Key("alarmTopicArn", str, "", "SNS topic every alarm notifies. Empty: the stack creates an encrypted topic (output AlarmTopicArn).",
         example="arn:aws:sns:eu-west-1:123456789012:platform-alarms", schema={"pattern": "^(|arn:aws[a-z-]*:sns:.+)$"}),
     Key("alarmEmail", str, "", "An address to subscribe to the stack's own alarm topic (it receives a confirmation mail first); "
@@ -74,6 +76,8 @@ class DeploymentSettings:
     #: The policy; ``policy.destination`` is None when the stack deploys its built-in destination.
     policy: PolicyConfig
     create_trail: bool = True
+    #: Deploy the governor's dashboard (an organization's members do not: the fleet view is central).
+    dashboard: bool = True
     alarm_topic_arn: str | None = None
     #: Subscribe this address to the stack's own alarm topic (ignored with alarm_topic_arn).
     alarm_email: str | None = None
@@ -153,7 +157,7 @@ class DeploymentSettings:
             remove_filters_on_delete=DEPLOYMENT.read(raw, "removeFiltersOnDelete"),
             reconcile_schedule=schedule,
             policy=policy,
-            create_trail=DEPLOYMENT.read(raw, "createTrail"),
+            create_trail=DEPLOYMENT.read(raw, "createTrail"), dashboard=DEPLOYMENT.read(raw, "dashboard"),
             alarm_topic_arn=alarm_topic,
             alarm_email=email,
             event_handler_concurrency=concurrency,

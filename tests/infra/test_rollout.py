@@ -311,3 +311,13 @@ def test_issue30_an_override_that_cannot_work_stops_synth_naming_it(overrides: l
                "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides}
     with pytest.raises(ConfigError, match=message):
         org_app.check(context)
+
+
+def test_issue29_members_deploy_no_dashboard_and_with_an_organization_trail_no_trail(org: dict[str, Any]) -> None:
+    member = _member_of(org, "eu-west-1", "")
+    assert not _of_type(member, "AWS::CloudWatch::Dashboard") and _of_type(member, "AWS::CloudTrail::Trail")
+
+    with_trail = synthesize_org(**{"rollout:organizationTrail": True, "rollout:overrides": [
+        {"name": "showcase", "accounts": ["444444444444"], "governor": {"dashboard": True}}]})
+    assert not _of_type(_member_of(with_trail, "eu-west-1", ""), "AWS::CloudTrail::Trail")
+    assert _of_type(_member_of(with_trail, "eu-west-1", "showcase"), "AWS::CloudWatch::Dashboard")  # asked for
