@@ -333,6 +333,21 @@ def retention_policies_command(args: argparse.Namespace, session: boto3.Session,
     return Exit.OK
 
 
+def cli_over(member: rules.Member | None, overrides: Sequence[str]) -> rules.Member | None:
+    """The member, with the keys ``-c`` sets over its configuration named (they win, as over cdk.json)."""
+    if member is None:
+        return None
+    keys = {}
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        if sep:
+            try:
+                keys[override_key(key, GOVERNOR, (ARCHIVE, ROLLOUT))] = value
+            except ConfigError:
+                continue  # load_settings refuses it, naming the nearest key
+    return member.with_cli(keys)
+
+
 def load_settings(context_file: Path, overrides: Sequence[str], *, require_destination: bool = True,
                   member: rules.Member | None = None) -> DeploymentSettings:
     """cdk.json's context, then a member's rollout:overrides (``member``), then ``-c`` (by hand, or the stack's keys)."""
@@ -564,7 +579,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     if args.mode == "retention-policies" and not args.dry_run:
         return retention_policies_command(args, session, stdout, stderr)  # no AWS call: the configuration alone
     if args.mode == "rules":
-        member = rules.member_of(args.context, args.member, args.ou, stderr)
+        member = cli_over(rules.member_of(args.context, args.member, args.ou, stderr), args.config)
         return rules.print_rules(load_settings(args.context, args.config, require_destination=False, member=member).policy, stdout, member=member)
     if not session.region_name:
         raise explain(NoRegionError())
@@ -575,7 +590,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
     # The stack's destination and rule keys first; -c given by hand wins over them.
     overrides = [*destination_from_stack(args, session), *rule_keys_from_stack(args, session), *args.config]
     overrides = [*overrides, f"subscriptionMode={args.to}"] if args.mode == "migrate" else overrides
-    member = rules.member_of(args.context, args.member, args.ou, stderr)
+    member = cli_over(rules.member_of(args.context, args.member, args.ou, stderr), args.config)
     settings = load_settings(args.context, overrides, member=member)
     try:
         Policy(settings.policy)  # what only a deployed stack can fill in ("kmsKeyArn": "create") is refused here, before any run

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -16,6 +16,7 @@ from governor.rules import CONTROLS, compile_flat
 from governor.service import CONTROL_ASPECTS, LiveFacts
 
 from shared.config import ConfigError
+from stacks.org_settings import member_base, member_context
 from stacks.overrides import Resolved, parse_overrides, resolve
 
 from cli.errors import CliError, Exit
@@ -30,10 +31,16 @@ class Member:
     account: str | None
     ou: str | None
     resolved: Resolved
+    #: Keys ``-c`` (or the stack's outputs) set over the member's configuration.
+    cli: dict[str, Any] | None = None
+
+    def with_cli(self, keys: dict[str, Any]) -> Member:
+        return replace(self, cli=dict(keys)) if keys else self
 
     def as_dict(self) -> dict[str, Any]:
         return {"account": self.account, "organizationalUnit": self.ou, "overrides": [o.name for o in self.resolved.applied],
-                "set": {k: {"value": v, "by": by, "organization": self.resolved.was.get(k)} for k, (by, v) in self.resolved.set_by.items()}}
+                "set": {k: {"value": v, "by": by, "organization": self.resolved.was.get(k)} for k, (by, v) in self.resolved.set_by.items()},
+                **({"then -c": self.cli} if self.cli else {})}
 
     def lines(self) -> list[str]:
         head = f"member {self.account or '(any account)'}" + (f" in {self.ou}" if self.ou else "")
@@ -43,6 +50,7 @@ class Member:
         for key, (by, value) in self.resolved.set_by.items():
             was = self.resolved.was.get(key, "(default)")
             out.append(f"  {key} = {json.dumps(value)} by {by} (organization: {json.dumps(was) if was != '(default)' else was})")
+        out += [f"  {key} = {value} by -c (over the member's configuration)" for key, value in (self.cli or {}).items()]
         return out
 
 
@@ -54,10 +62,13 @@ def member_of(context_file: Path, account: str | None, ou: str | None, stderr: T
         raw, waves = context.get("rollout:overrides"), context.get("rollout:waves") or []
         raw, waves = (json.loads(v) if isinstance(v, str) and v else v for v in (raw, waves))
         overrides = parse_overrides(raw, waves=waves if isinstance(waves, list) else [])
-    except (OSError, ValueError, KeyError, AttributeError):
-        return None  # load_settings says what is wrong with the file
-    except ConfigError as error:
+    except ConfigError as error:  # before ValueError, which it is
         raise CliError(Exit.BAD_INPUT, f"invalid configuration: {error}", "correct rollout:overrides in cdk.json (docs/organization.md)") from None
+    except (OSError, ValueError, KeyError, AttributeError):
+        if account is None and ou is None:
+            return None  # load_settings says what is wrong with the file
+        raise CliError(Exit.BAD_INPUT, f"--context {context_file}: cannot read rollout:overrides and rollout:waves as JSON",
+                       "correct cdk.json (docs/organization.md)") from None
     if account is None and ou is None:
         if overrides:
             print(f"note: rollout:overrides changes the configuration of some members ({', '.join(o.name for o in overrides)}); "
@@ -72,7 +83,11 @@ def member_of(context_file: Path, account: str | None, ou: str | None, stderr: T
     if ou is None and any(o.organizational_units for o in overrides):
         raise CliError(Exit.BAD_INPUT, "--member without --ou: rollout:overrides has overrides by OU, and which applies depends on "
                        "the OU the account was deployed through", "pass --ou <its OU in rollout:waves>")
-    return Member(account=account, ou=ou, resolved=resolve(context, overrides, ou=ou, account=account))
+    organization_trail = context.get("rollout:organizationTrail") in (True, "true")
+    resolved = resolve(member_base(context, organization_trail=organization_trail), overrides, ou=ou, account=account)
+    # What the rollout sets itself, but the region's archive (the CLI's --stack-name or -c names the destination).
+    resolved = replace(resolved, context=member_context(resolved.context))
+    return Member(account=account, ou=ou, resolved=resolved)
 
 
 def equivalent_rules(config: PolicyConfig) -> list[dict[str, Any]]:

@@ -4,7 +4,8 @@ Each step says what it checked, how long it took, and when it fails what to fix:
 
 1. ``stack``: the stack is deployed here, and its subscribe function carries the policy.
 2. ``trail``: a trail logs write management events in this region (EventBridge sees CreateLogGroup only then).
-3. ``alarm-topic``: the alarm topic has a confirmed subscription (an alarm nobody receives is no alarm).
+3. ``alarm-topic``: the alarm topic has a confirmed subscription (an alarm nobody receives is no alarm); a member of an
+   organization without a topic of its own: the rule forwarding its alarms to the fleet view is enabled.
 4. ``account-policy`` (subscriptionMode account-policy): the governor's policy exists, names the
    destination (and the sender role), and lists the guard's names.
 5. ``canary``: a log group under ``/log-group-governor/selftest/``, which the policy core says the
@@ -170,7 +171,7 @@ class SelfTest:
     # --- 2. the trail -----------------------------------------------------------------------------------
     def check_trail(self) -> tuple[str, float]:
         cloudtrail = self.client("cloudtrail")
-        seen = []
+        seen, logging = [], []
         for trail in cloudtrail.describe_trails(includeShadowTrails=True).get("trailList", []):
             if trail.get("HomeRegion", self.region) != self.region and not trail.get("IsMultiRegionTrail"):
                 continue
@@ -179,8 +180,18 @@ class SelfTest:
                 seen.append(f"{name} is not logging")
                 continue
             if _logs_write_management_events(cloudtrail.get_event_selectors(TrailName=trail["TrailARN"])):
-                return f"trail {name} logs write management events in {self.region}", 0.0
+                logging.append(name)
+                continue
             seen.append(f"{name} logs no write management events")
+        own = self.outputs.get("TrailName")
+        others = [name for name in logging if name != own and not name.endswith(f":trail/{own}")]
+        if logging and own in logging and others:
+            # Not a failure: a paid duplicate the user can remove (CloudTrail pricing: the first copy of management events is free).
+            return (f"trail {own} logs write management events in {self.region}, and so does {others[0]}: this stack's trail is a paid "
+                    f"second copy ($2.00 per 100,000 management events, docs/cost.md); deploy with governor:createTrail false "
+                    f"(an organization: rollout:organizationTrail true)"), 0.0
+        if logging:
+            return f"trail {logging[0]} logs write management events in {self.region}", 0.0
         found = "; ".join(seen) or f"no trail covers {self.region}"
         raise Failed(Step("trail", False, f"{found}: EventBridge sees no CreateLogGroup, so new groups wait for the next reconcile",
                           "deploy with governor:createTrail true, or start a trail that logs write management events here "
@@ -189,6 +200,15 @@ class SelfTest:
     # --- 3. the alarm topic ------------------------------------------------------------------------------
     def check_alarm_topic(self) -> tuple[str, float]:
         topic = self.outputs.get("AlarmTopicArn")
+        forwarder = self.outputs.get("AlarmsToFleetRuleName")
+        if not topic and forwarder:  # an organization's member (governor:alarmTopic false): the fleet view alarms centrally
+            rule = self.client("events").describe_rule(Name=forwarder)
+            if rule.get("State") != "ENABLED":
+                raise Failed(Step("alarm-topic", False, f"the rule {forwarder} that forwards every alarm to the organization's fleet view "
+                                  f"is {rule.get('State')}: every alarm of the governor notifies nobody",
+                                  f"aws events enable-rule --name {forwarder}"))
+            return (f"no topic here: rule {forwarder} forwards every alarm's state change to the fleet view "
+                    f"(its MembersAlarming alarm notifies the archive's topic)"), 0.0
         if not topic:
             raise Failed(Step("alarm-topic", False, "the stack has no AlarmTopicArn output", "deploy this version (cdk deploy)"))
         sns = self.client("sns")

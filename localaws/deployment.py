@@ -206,9 +206,10 @@ def _moto_subscriptions(account: LocalAccount, topic_arn: str) -> list[Any]:
 
 def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str, Any], protected_log_groups: list[str] = (),  # type: ignore[assignment]
                     create_trail: bool = True, alarm_email: str | None = "oncall@example.com",
-                    extra_outputs: dict[str, str] | None = None) -> LocalDeployment:
+                    extra_outputs: dict[str, str] | None = None, fleet_bus_arn: str | None = None) -> LocalDeployment:
     """What `cdk deploy` of ``stack_name`` leaves in the account, for ``config`` (the functions'
-    GOVERNOR_CONFIG, keys as in cdk.json, destination filled in)."""
+    GOVERNOR_CONFIG, keys as in cdk.json, destination filled in). ``fleet_bus_arn``: an organization's member without
+    a topic of its own (governor:alarmTopic false), whose rule forwards its alarms' state changes to the fleet bus."""
     state_table = account.create_state_table(f"{stack_name}-State")
     functions = {SUBSCRIBE_FUNCTION: f"{stack_name}-{SUBSCRIBE_FUNCTION}", RETENTION_FUNCTION: f"{stack_name}-{RETENTION_FUNCTION}"}
     iam = account.client("iam")
@@ -237,7 +238,13 @@ def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str,
         cloudtrail.put_event_selectors(TrailName=trail_name, EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}])
         cloudtrail.start_logging(Name=trail_name)
 
-    outputs: dict[str, Any] = {"SubscribeFunctionName": functions[SUBSCRIBE_FUNCTION], "AlarmTopicArn": {"Ref": "AlarmTopic"},
+    alarms: dict[str, Any] = {"AlarmTopicArn": {"Ref": "AlarmTopic"}}
+    if fleet_bus_arn:
+        rule = f"{stack_name}-AlarmsToFleet"
+        account.client("events").put_rule(Name=rule, State="ENABLED", EventPattern=json.dumps(
+            {"source": ["aws.cloudwatch"], "detail-type": ["CloudWatch Alarm State Change"]}))
+        alarms = {"AlarmsToFleetRuleName": rule}
+    outputs: dict[str, Any] = {"SubscribeFunctionName": functions[SUBSCRIBE_FUNCTION], **alarms,
                                "DestinationArn": config["destinationArn"], "DestinationRoleArn": config.get("destinationRoleArn") or "-",
                                "StateTableName": state_table,
                                **({"TrailName": trail_name} if trail_name else {}), **(extra_outputs or {})}
@@ -246,8 +253,8 @@ def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str,
     cloudformation = account.client("cloudformation")
     cloudformation.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))
     [stack] = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
-    topic_arn = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "AlarmTopicArn")
-    if alarm_email:
+    topic_arn = next((o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "AlarmTopicArn"), "")
+    if alarm_email and topic_arn:
         account.client("sns").subscribe(TopicArn=topic_arn, Protocol="email", Endpoint=alarm_email)
         for subscription in _moto_subscriptions(account, topic_arn):
             subscription.attributes["PendingConfirmation"] = "true"  # until the on-call confirms it

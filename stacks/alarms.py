@@ -20,8 +20,16 @@ ALARM_PERIOD = Duration.minutes(5)
 
 
 class Alarms(Construct):
-    def __init__(self, scope: Construct, construct_id: str, *, topic_arn: str | None, email: str | None) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, topic_arn: str | None, email: str | None, topic: bool = True) -> None:
+        """``topic`` False: no topic in this account (a member of an organization whose fleet view takes each alarm's state
+        change from the forwarder the stack adds: stacks.governor_stack, governor:alarmTopic)."""
         super().__init__(scope, construct_id)
+        #: Every alarm made here, for the dashboard and the fleet forwarder.
+        self.all: list[cloudwatch.Alarm] = []
+        self.topic: sns.ITopic | None = None
+        self.action: cw_actions.SnsAction | None = None
+        if not topic:
+            return
         if topic_arn:
             self.topic: sns.ITopic = sns.Topic.from_topic_arn(self, "Topic", topic_arn)
         else:
@@ -35,13 +43,11 @@ class Alarms(Construct):
                 resources=["*"],  # in a key policy, "*" is this key
                 conditions={"StringEquals": {"aws:SourceAccount": Stack.of(self).account}},
             ))
-            topic = sns.Topic(self, "Topic", display_name=f"{SERVICE_NAME} alarms", master_key=key, enforce_ssl=True)
+            own = sns.Topic(self, "Topic", display_name=f"{SERVICE_NAME} alarms", master_key=key, enforce_ssl=True)
             if email:
-                topic.add_subscription(subscriptions.EmailSubscription(email))
-            self.topic = topic
+                own.add_subscription(subscriptions.EmailSubscription(email))
+            self.topic = own
         self.action = cw_actions.SnsAction(self.topic)
-        #: Every alarm made here, for the dashboard.
-        self.all: list[cloudwatch.Alarm] = []
         CfnOutput(Stack.of(self), "AlarmTopicArn", value=self.topic.topic_arn,
                   description="every alarm of the governor notifies this topic; subscribe your on-call to it")
 
@@ -57,7 +63,8 @@ class Alarms(Construct):
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        alarm.add_alarm_action(self.action)
+        if self.action is not None:
+            alarm.add_alarm_action(self.action)
         self.all.append(alarm)
         return alarm
 

@@ -24,7 +24,7 @@ from .alarms import ALARM_PERIOD, Alarms
 from .dead_letters import DeadLetters
 from .functions import GovernorFunction, acknowledge
 
-FLEET_BUS_NAME = "log-group-governor-fleet"
+from .org_settings import FLEET_BUS_NAME  # noqa: E402  (the rollout and the CLI name the bus without CDK)
 #: The members' two roles that may put events on the fleet bus, named alike in every member (a region
 #: of its own each: IAM names are per account): the reconcile's, which reports coverage, and the
 #: forwarder of its alarms' state changes. Nobody else in the organization may write a fleet row.

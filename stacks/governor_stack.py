@@ -89,7 +89,7 @@ class GovernorComposition:
         destination = settings.policy.destination
         protected_log_groups: list[str] = []
         self.ship_logs: ShipLogsDestination | None = None
-        alarms = Alarms(self, "Alarms", topic_arn=settings.alarm_topic_arn, email=settings.alarm_email)
+        alarms = Alarms(self, "Alarms", topic_arn=settings.alarm_topic_arn, email=settings.alarm_email, topic=settings.alarm_topic)
         if destination is None:
             self.ship_logs = ShipLogsDestination(self, "ShipLogs", config=settings.ship_logs, powertools_layer=layer,
                                                  access_logs=access_logs, alarms=alarms)
@@ -329,10 +329,12 @@ class GovernorComposition:
                                  assumed_by=iam.ServicePrincipal("events.amazonaws.com"),
                                  description="log-group-governor: forwards this governor's alarm state changes to the fleet bus")
             forwarder.add_to_policy(iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn]))
-            events.Rule(self, "AlarmsToFleet", description="log-group-governor: this governor's alarm state changes to the fleet bus",
-                        event_pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
-                                                          resources=[a.alarm_arn for a in alarms.all]),
-                        targets=[targets.EventBus(fleet_bus, role=forwarder)])
+            to_fleet = events.Rule(self, "AlarmsToFleet", description="log-group-governor: this governor's alarm state changes to the fleet bus",
+                                   event_pattern=events.EventPattern(source=["aws.cloudwatch"], detail_type=["CloudWatch Alarm State Change"],
+                                                                     resources=[a.alarm_arn for a in alarms.all]),
+                                   targets=[targets.EventBus(fleet_bus, role=forwarder)])
+            CfnOutput(self, "AlarmsToFleetRuleName", value=to_fleet.rule_name,
+                      description="the rule that forwards every alarm's state change to the organization's fleet view (selftest checks it)")
 
         if settings.dashboard:
             self.dashboard = GovernorDashboard(

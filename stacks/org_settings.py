@@ -14,6 +14,8 @@ from ship_logs.config import ShipLogsConfig, parse_ship_logs_config
 
 from .overrides import Override, StackSetGroup, parse_overrides, stack_set_groups
 
+#: The organization's fleet bus in the central account of each region (stacks/fleet.py).
+FLEET_BUS_NAME = "log-group-governor-fleet"
 ARCHIVE_PREFIX = "archive:"
 DEFAULT_DESTINATION_NAME = "log-group-governor-archive"
 #: The organization app's archive keys (org_app.py, in the logging account).
@@ -279,3 +281,40 @@ class RolloutSettings:
                    organization_trail=ROLLOUT.read(raw, "organizationTrail"),
                    destination_name=ROLLOUT.read(raw, "destinationName"), asset_bucket_prefix=prefix,
                    failure_tolerance_percentage=tolerance, max_concurrent_percentage=concurrency, parallel_regions=parallel == "PARALLEL")
+
+
+def member_base(context: Mapping[str, Any], *, organization_trail: bool) -> dict[str, Any]:
+    """The organization's context as every member starts from it, whatever cdk.json says for a single account: no dashboard
+    (the fleet view is central), and no trail where the organization's already logs its management events (a second copy is
+    paid). Overrides come after: one may ask for either."""
+    return {**context, "governor:dashboard": False, **({"governor:createTrail": False} if organization_trail else {})}
+
+
+def member_context(resolved: Mapping[str, Any], *, rollout: RolloutSettings | None = None, region: str | None = None,
+                   organization_id: str | None = None, overridden: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """What the rollout sets itself on a member's resolved context: the archive's loop guard, and with ``region`` its region's
+    archive, sender role and fleet bus, and no alarm topic of its own unless its configuration names one (its alarms reach the
+    fleet view's MembersAlarming). The CLI's ``--member`` passes no region: of these, the guard alone decides groups."""
+    out = dict(resolved)
+    # The loop guard, for a member that is the logging account itself: the archive's exact names (what an account policy's
+    # NOT IN takes), and in per-group mode its prefix too (whatever the archive adds later).
+    guard = [*_as_list(out.get("governor:shippingPathLogGroups")), *ARCHIVE_LOG_GROUPS]
+    if str(out.get("governor:subscriptionMode", "per-group")) != "account-policy":
+        guard.append(ARCHIVE_LOG_GROUP_PREFIX + "*")
+    out["governor:shippingPathLogGroups"] = list(dict.fromkeys(guard))
+    if rollout is not None and region is not None:
+        if "governor:alarmTopic" not in overridden:  # ``overridden``: the keys the member's overrides set
+            out["governor:alarmTopic"] = bool(out.get("governor:alarmTopicArn") or out.get("governor:alarmEmail"))
+        out.update({"governor:destinationArn": rollout.destination_arn(region), "governor:destinationRoleArn": "",
+                    # An organization-wide destination checks each sender through a role of its own
+                    # (CreateSubscriptionFilter-IAMrole); listed accounts need none.
+                    "governor:senderRole": organization_id is not None,
+                    "governor:fleetBusArn": f"arn:aws:events:{region}:{rollout.central_account}:event-bus/{FLEET_BUS_NAME}"})
+    return out
+
+
+def _as_list(value: Any) -> list[str]:
+    """A context list, as cdk.json holds it or as `-c` passes it (JSON in a string)."""
+    if isinstance(value, str):
+        value = json.loads(value) if value else []
+    return list(value or [])

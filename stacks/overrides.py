@@ -108,6 +108,11 @@ def parse_overrides(raw: Any, *, waves: Sequence[Sequence[str]] = ()) -> tuple[O
             governor = {}
         full = {k if ":" in k else GOVERNOR.prefix + k: v for k, v in governor.items()}
         errors += [f"{where}: governor: {e}" for e in key_errors({k: None for k in full}, (GOVERNOR,))]
+        # Only governor: keys: another prefix's (archive:, rollout:, a team's own) would move the account to a StackSet of
+        # its own that deploys the organization's configuration.
+        errors += [f"{where}: governor: {k} is not a governor: key (an override changes the members' governor: keys only)"
+                   for k in full if not k.startswith(GOVERNOR.prefix) or k[len(GOVERNOR.prefix):] not in GOVERNOR.names
+                   if not key_errors({k: None}, (GOVERNOR,))]
         owned = [k for k in full if k[len(GOVERNOR.prefix):] in ROLLOUT_OWNED]
         if owned:
             errors.append(f"{where}: governor: {', '.join(owned)} the rollout sets for every member (each region's archive, "
@@ -160,6 +165,14 @@ class StackSetGroup:
     overrides: tuple[Override, ...]
     exclude_accounts: tuple[str, ...] = ()
     intersection_accounts: tuple[str, ...] = ()
+
+    @property
+    def short_label(self) -> str:
+        """The label in construct ids (and so in cdk.out's file names, which the file system bounds): long ones shortened
+        with a digest of the whole."""
+        if len(self.label) <= 48:
+            return self.label
+        return f"{self.label[:39]}-{hashlib.sha256(self.label.encode()).hexdigest()[:8]}"
 
     def stack_set_name(self, region: str) -> str:
         base = f"LogGroupGovernor-{region}"

@@ -41,11 +41,9 @@ from constructs import Construct
 
 from shared.config import ConfigError
 
-from .archive import ARCHIVE_LOG_GROUP_PREFIX, ARCHIVE_LOG_GROUPS
-from .fleet import fleet_bus_arn
 from .functions import acknowledge
 from .governor_stack import GovernorComposition
-from .org_settings import ROLLOUT, ROLLOUT_KEYS, ROLLOUT_PREFIX, RolloutSettings  # noqa: F401  (importers keep these names)
+from .org_settings import ROLLOUT, ROLLOUT_KEYS, ROLLOUT_PREFIX, RolloutSettings, member_base, member_context  # noqa: F401
 from .overrides import StackSetGroup, group_context
 from .settings import DeploymentSettings
 
@@ -53,21 +51,12 @@ from .settings import DeploymentSettings
 def member_settings(context: Mapping[str, Any], rollout: RolloutSettings, region: str, organization_id: str | None,
                     group: StackSetGroup | None = None) -> DeploymentSettings:
     """A member's settings in ``region``: the organization's governor: keys, the overrides of its StackSet, and what the
-    rollout sets itself (its region's archive, the sender role, the fleet bus, the archive's loop guard)."""
-    # What a member needs no copy of: the dashboard unless asked (the fleet view is central), and a trail where the
-    # organization's already logs its management events (a second copy is paid); an override may still ask for either.
-    base = {"governor:dashboard": False, **context, **({"governor:createTrail": False} if rollout.organization_trail else {})}
+    rollout sets itself (stacks.org_settings.member_context, which the CLI's --member shares)."""
+    base = member_base(context, organization_trail=rollout.organization_trail)
     resolved = group_context(base, group) if group is not None else base
-    member = DeploymentSettings.from_context({**resolved, "governor:destinationArn": rollout.destination_arn(region),
-                                              "governor:destinationRoleArn": "",
-                                              # An organization-wide destination checks each sender through a role of its
-                                              # own (CreateSubscriptionFilter-IAMrole); listed accounts need none.
-                                              "governor:senderRole": organization_id is not None,
-                                              "governor:fleetBusArn": fleet_bus_arn(region, rollout.central_account),
-                                              # The loop guard, for a member that is the logging account itself: the
-                                              # archive's exact names (what an account policy's NOT IN takes), and in
-                                              # per-group mode its prefix too (whatever the archive adds later).
-                                              "governor:shippingPathLogGroups": _guard(resolved)})
+    overridden = frozenset(k for o in (group.overrides if group else ()) for k in o.governor)
+    member = DeploymentSettings.from_context(member_context(resolved, rollout=rollout, region=region, organization_id=organization_id,
+                                                            overridden=overridden))
     if organization_id and not member.sender_role:
         raise ConfigError("the archive admits the organization (archive:organizationId), so every member must pass a sender "
                           "role: the member template must set governor:senderRole")
@@ -75,34 +64,30 @@ def member_settings(context: Mapping[str, Any], rollout: RolloutSettings, region
 
 
 def check_member_settings(context: Mapping[str, Any], rollout: RolloutSettings, organization_id: str | None) -> None:
-    """Every StackSet's configuration, of every wave (a later wave's mistake is found before its deploy), each error once,
-    naming the overrides it comes from."""
+    """Every StackSet's configuration, of every wave (a later wave's mistake is found before its deploy), each error once
+    (under the first overrides that show it), and StackSet names that would collide."""
     errors: list[str] = []
-    for group in rollout.stack_sets(every_wave=True):
+    seen: set[str] = set()
+    groups = rollout.stack_sets(every_wave=True)
+    names: dict[str, StackSetGroup] = {}
+    for group in groups:
+        other = names.setdefault(group.stack_set_name(rollout.regions[0]), group)
+        if other is not group:
+            errors.append(f"rollout:overrides ({', '.join(o.name for o in group.overrides)}): its StackSet would be named "
+                          f"{group.stack_set_name(rollout.regions[0])}, as that of {', '.join(o.name for o in other.overrides) or 'the organization'}: "
+                          f"rename an override (a StackSet is named by its overrides' names, joined by '-')")
         if not group.overrides:
             continue
         try:
             member_settings(context, rollout, rollout.regions[0], organization_id, group)
         except ConfigError as error:
             where = f"rollout:overrides ({', '.join(o.name for o in group.overrides)})"
-            errors += [f"{where}: {m}" for m in error.messages if f"{where}: {m}" not in errors]
+            for message in error.messages:
+                if message not in seen:
+                    seen.add(message)
+                    errors.append(f"{where}: {message}")
     if errors:
         raise ConfigError(*errors)
-
-
-def _guard(context: Mapping[str, Any]) -> list[str]:
-    names = [*_as_list(context.get("governor:shippingPathLogGroups")), *ARCHIVE_LOG_GROUPS]
-    if str(context.get("governor:subscriptionMode", "per-group")) != "account-policy":
-        names.append(ARCHIVE_LOG_GROUP_PREFIX + "*")
-    return list(dict.fromkeys(names))
-
-
-def _as_list(value: Any) -> list[str]:
-    """A context list, as cdk.json holds it or as `-c` passes it (JSON in a string)."""
-    if isinstance(value, str):
-        import json
-        value = json.loads(value) if value else []
-    return list(value or [])
 
 
 class AssetStagingStack(Stack):
@@ -142,13 +127,14 @@ class RolloutStack(Stack):
         for region in rollout.regions:
             bucket = s3.Bucket.from_bucket_attributes(self, f"Assets-{region}", bucket_name=f"{rollout.asset_bucket_prefix}-{region}",
                                                       region=region)
+            ou_stack_set: StackSet | None = None
             for group in rollout.stack_sets():
                 member = member_settings(context, rollout, region, organization_id, group)
-                suffix = f"-{group.label}" if group.label else ""  # the organization's own keeps the ids it had before overrides
+                suffix = f"-{group.short_label}" if group.label else ""  # the organization's own keeps the ids it had before overrides
                 template = MemberGovernorStack(self, f"Member-{region}{suffix}", settings=member, asset_bucket=bucket,
                                                asset_bucket_prefix=rollout.asset_bucket_prefix)
                 self.members[group.stack_set_name(region)] = template
-                StackSet(
+                stack_set = StackSet(
                     self, f"StackSet-{region}{suffix}",
                     stack_set_name=group.stack_set_name(region),
                     description=f"log-group-governor in {region}, shipping to the central archive of {rollout.central_account}"
@@ -166,6 +152,12 @@ class RolloutStack(Stack):
                         region_concurrency_type=RegionConcurrencyType.PARALLEL if rollout.parallel_regions else RegionConcurrencyType.SEQUENTIAL),
                     managed_execution=True,
                 )
+                if group.intersection_accounts and ou_stack_set is not None:
+                    # An account given an override leaves its OU's StackSet (DIFFERENCE) before this one deploys it: never
+                    # two governors, with their fixed-name roles, in one account at once.
+                    stack_set.node.add_dependency(ou_stack_set)
+                else:
+                    ou_stack_set = stack_set
         self._acknowledge_asset_copier(rollout)
 
     def _acknowledge_asset_copier(self, rollout: RolloutSettings) -> None:

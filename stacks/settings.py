@@ -40,6 +40,10 @@ DEPLOYMENT = Keys(
         "docs/cost.md). The organization rollout sets false for members: the fleet view is central.", example=False),
     Key("alarmTopicArn", str, "", "SNS topic every alarm notifies. Empty: the stack creates an encrypted topic (output AlarmTopicArn).",
         example="arn:aws:sns:eu-west-1:123456789012:platform-alarms", schema={"pattern": "^(|arn:aws[a-z-]*:sns:.+)$"}),
+    Key("alarmTopic", bool, True, "false: no alarm topic in this account (no SNS topic, no KMS key: $1.00 a month less, "
+        "docs/cost.md); only with fleetBusArn, whose forwarder carries each alarm's state change to the organization's fleet view, "
+        "where MembersAlarming notifies the archive's topic. The rollout sets false for members that set neither alarmTopicArn "
+        "nor alarmEmail.", example=False),
     Key("alarmEmail", str, "", "An address to subscribe to the stack's own alarm topic (it receives a confirmation mail first); "
         "not with alarmTopicArn.", example="platform-oncall@example.com"),
     Key("eventHandlerConcurrency", int, DEFAULT_EVENT_CONCURRENCY, "The most containers of each event handler draining its queue at "
@@ -79,6 +83,8 @@ class DeploymentSettings:
     #: Deploy the governor's dashboard (an organization's members do not: the fleet view is central).
     dashboard: bool = True
     alarm_topic_arn: str | None = None
+    #: False: no topic; the alarms' state changes reach the organization's fleet view (fleet_bus_arn) only.
+    alarm_topic: bool = True
     #: Subscribe this address to the stack's own alarm topic (ignored with alarm_topic_arn).
     alarm_email: str | None = None
     #: The most containers of each event handler draining its queue at once (SQS allows 2 to 1000).
@@ -113,6 +119,7 @@ class DeploymentSettings:
             raise ConfigError(f"alarmEmail: expected an e-mail address to subscribe to the alarm topic, or \"\"; got {email!r}")
         if email and alarm_topic:
             raise ConfigError("alarmEmail: subscribes an address to the stack's own topic; with alarmTopicArn set, subscribe it to that topic instead")
+        alarm_topic_wanted = DEPLOYMENT.read(raw, "alarmTopic")
         concurrency = DEPLOYMENT.read(raw, "eventHandlerConcurrency")
         if not 2 <= concurrency <= 1000:
             raise ConfigError(f"eventHandlerConcurrency: expected 2 to 1000 (the most containers of each event handler draining its queue, as SQS event sources allow); got {concurrency}")
@@ -129,6 +136,12 @@ class DeploymentSettings:
         if fleet_bus and not _EVENT_BUS_ARN.match(fleet_bus):
             raise ConfigError(f"fleetBusArn: expected the central account's fleet bus (arn:aws:events:<region>:<account>:event-bus/<name>, "
                               f"the archive stack's FleetBusArn output) or \"\"; got {fleet_bus!r}")
+        if not alarm_topic_wanted and (alarm_topic or email):
+            raise ConfigError("alarmTopic: false means no topic, yet alarmTopicArn or alarmEmail names one: set alarmTopic true, or "
+                              "leave both empty")
+        if not alarm_topic_wanted and not fleet_bus:
+            raise ConfigError("alarmTopic: false leaves every alarm notifying nobody unless an organization's fleet view takes its "
+                              "state changes: set fleetBusArn too (the rollout sets both), or alarmTopic true")
         backfill_on_deploy = DEPLOYMENT.read(raw, "backfillOnDeploy")
         if policy.subscription_mode is Via.ACCOUNT_POLICY and not backfill_on_deploy and schedule is None:
             raise ConfigError("subscriptionMode: \"account-policy\" is written by a finished run over every group, and neither "
@@ -158,7 +171,7 @@ class DeploymentSettings:
             reconcile_schedule=schedule,
             policy=policy,
             create_trail=DEPLOYMENT.read(raw, "createTrail"), dashboard=DEPLOYMENT.read(raw, "dashboard"),
-            alarm_topic_arn=alarm_topic,
+            alarm_topic_arn=alarm_topic, alarm_topic=alarm_topic_wanted,
             alarm_email=email,
             event_handler_concurrency=concurrency,
             powertools_layer_arn=layer,

@@ -321,3 +321,76 @@ def test_issue29_members_deploy_no_dashboard_and_with_an_organization_trail_no_t
         {"name": "showcase", "accounts": ["444444444444"], "governor": {"dashboard": True}}]})
     assert not _of_type(_member_of(with_trail, "eu-west-1", ""), "AWS::CloudTrail::Trail")
     assert _of_type(_member_of(with_trail, "eu-west-1", "showcase"), "AWS::CloudWatch::Dashboard")  # asked for
+
+
+def test_issue29_a_member_without_its_own_topic_forwards_every_alarm_to_the_fleet_view(org: dict[str, Any]) -> None:
+    member = _member_of(org, "eu-west-1", "")
+    alarms = _of_type(member, "AWS::CloudWatch::Alarm")
+    forward = [r for r in _of_type(member, "AWS::Events::Rule") if r["EventPattern"].get("detail-type") == ["CloudWatch Alarm State Change"]]
+
+    assert not _of_type(member, "AWS::SNS::Topic") and not _of_type(member, "AWS::KMS::Key")  # $1.00 a month less a member
+    assert alarms and all(not a.get("AlarmActions") for a in alarms)
+    [rule] = forward
+    assert len(rule["EventPattern"]["resources"]) == len(alarms)  # every alarm reaches the fleet view's MembersAlarming
+
+
+@pytest.mark.parametrize(("keys", "message"), [
+    ({"governor:alarmTopic": False}, "alarmTopic: false leaves every alarm notifying nobody"),
+    ({"governor:alarmTopic": False, "governor:alarmEmail": "a@example.com", "governor:fleetBusArn": f"arn:aws:events:eu-west-1:{CENTRAL}:event-bus/f"},
+     "alarmTopic: false means no topic, yet alarmTopicArn or alarmEmail names one"),
+])
+def test_issue29_no_topic_only_where_the_fleet_view_alarms(keys: dict[str, Any], message: str) -> None:
+    from stacks.settings import DeploymentSettings
+
+    with pytest.raises(ConfigError, match=message):
+        DeploymentSettings.from_context({**REPO_CONTEXT, **keys})
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    # Names joined by '-' that meet: refused before a construct clash (a traceback) when the later wave goes out.
+    ([{"name": "a", "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 7}},
+      {"name": "b", "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 14}},
+      {"name": "a-b", "organizationalUnits": WAVES[1][:1], "governor": {"defaultRetentionDays": 90}}],
+     r"rollout:overrides \(a-b\): its StackSet would be named LogGroupGovernor-eu-west-1-a-b, as that of a, b"),
+    # Another prefix's keys would move the account to a StackSet of its own with the organization's configuration.
+    ([{"name": "y", "accounts": ["555555555555"], "governor": {"archive:shards": 4, "myteam:foo": 1, "governor:governor:defaultRetentionDays": 7}}],
+     r"archive:shards is not a governor: key.*myteam:foo is not a governor: key.*governor:governor:defaultRetentionDays is not"),
+])
+def test_issue30_review_overrides_synth_would_deploy_wrongly_are_refused(overrides: list[dict[str, Any]], message: str) -> None:
+    import org_app
+
+    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
+               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides}
+    with pytest.raises(ConfigError, match=message):
+        org_app.check(context)
+
+
+def test_issue30_review_a_mistake_two_stack_sets_share_is_reported_once() -> None:
+    import org_app
+
+    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
+               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": [
+                   {"name": "bad", "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 8}},
+                   {"name": "acct", "accounts": ["444444444444"], "governor": {"filterName": "mine"}}]}
+    with pytest.raises(ConfigError) as raised:
+        org_app.check(context)
+
+    assert len(raised.value.messages) == 1 and raised.value.messages[0].startswith("rollout:overrides (bad): defaultRetentionDays")
+
+
+def test_issue30_review_long_override_names_synthesize(tmp_path: Path) -> None:
+    names = [f"N{i}" + "x" * 30 for i in range(9)]  # nine 32-character names on one OU: a label of 296 characters
+    org = synthesize_org(**{"rollout:overrides": [{"name": n, "organizationalUnits": WAVES[0], "governor": {"filterName": n}} for n in names]})
+
+    [name] = [n for n in _stack_sets(org) if n.startswith("LogGroupGovernor-eu-west-1-")]
+    assert len(name) <= 128 and name.startswith(f"LogGroupGovernor-eu-west-1-{names[0]}-{names[1]}")
+
+
+def test_issue30_review_an_accounts_stack_set_waits_for_its_ous_to_let_the_account_go() -> None:
+    org = synthesize_org(**{"rollout:overrides": OVERRIDES})
+    resources = org["templates"]["LogGroupGovernorRollout"]["Resources"]
+    by_name = {r["Properties"]["StackSetName"]: (lid, r) for lid, r in resources.items() if r["Type"] == "AWS::CloudFormation::StackSet"}
+
+    base_id, _ = by_name["LogGroupGovernor-eu-west-1"]
+    _, payments = by_name["LogGroupGovernor-eu-west-1-payments"]
+    assert base_id in payments.get("DependsOn", [])

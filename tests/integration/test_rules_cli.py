@@ -224,3 +224,25 @@ def test_issue30_the_cli_runs_as_typed_without_node_and_prints_no_banner(cli: An
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["member"]["overrides"] == ["sandbox", "payments"]
     assert done.stderr == ""
+
+
+def test_issue30_review_a_member_under_invalid_overrides_is_bad_input_not_the_organizations(cli: Any, tmp_path: Path) -> None:
+    path = _with_organization(tmp_path)
+    context = json.loads(path.read_text())
+    context["context"]["rollout:overrides"] = [{"name": "pay", "accounts": ["444444444444"],
+                                                "governor": {"defaultRetentionDays": 545, "destinationArn": "arn:aws:logs:eu-west-1:1:destination:x"}}]
+    path.write_text(json.dumps(context))
+
+    code, out, err = cli("rules", "--member", "444444444444", "--ou", "ou-exam-11111111")
+
+    assert code == 2 and out == "" and "invalid configuration" in err and "governor:destinationArn the rollout sets" in err
+
+
+def test_issue30_review_rules_for_a_member_shows_the_archives_guard_and_what_c_sets_over_it(cli: Any, tmp_path: Path) -> None:
+    _with_organization(tmp_path)
+
+    code, out, _ = cli("rules", "--member", "444444444444", "--ou", "ou-exam-11111111", "-c", "defaultRetentionDays=14")
+
+    printed = json.loads(out)
+    assert code == 0 and "/log-group-governor/archive/ship-logs" in printed["scope"]["shippingPathLogGroups"]
+    assert printed["member"]["then -c"] == {"governor:defaultRetentionDays": "14"} and printed["rules"][-1]["retention"]["days"] == 14

@@ -210,3 +210,33 @@ def test_issue26_a_rule_that_ships_the_canary_to_its_own_destination_passes_subs
     assert code == 0, json.dumps(report, indent=1)
     assert steps["subscribed"]["passed"] is True and steps["subscribed"]["detail"] == f"filter log-group-governor -> {stream} with role {role}"
     assert _canaries(account) == []
+
+
+def test_issue29_a_stack_trail_that_copies_another_trail_passes_and_says_what_the_copy_costs(account: LocalAccount, deployed: LocalDeployment) -> None:
+    cloudtrail = account.client("cloudtrail")
+    account.client("s3").create_bucket(Bucket="org-trail-bucket", CreateBucketConfiguration={"LocationConstraint": account.region})
+    cloudtrail.create_trail(Name="organization-trail", S3BucketName="org-trail-bucket", IsMultiRegionTrail=True)
+    cloudtrail.put_event_selectors(TrailName="organization-trail", EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}])
+    cloudtrail.start_logging(Name="organization-trail")
+
+    code, report = selftest(account)
+
+    trail = _steps(report)["trail"]
+    assert code == 0 and trail["passed"] is True
+    assert f"trail {STACK}-management-events logs write management events in {account.region}, and so does organization-trail" in trail["detail"]
+    assert "paid second copy ($2.00 per 100,000 management events" in trail["detail"] and "governor:createTrail false" in trail["detail"]
+
+
+def test_issue29_a_member_without_a_topic_passes_when_its_alarms_reach_the_fleet_view(account: LocalAccount) -> None:
+    bus = f"arn:aws:events:{account.region}:111111111111:event-bus/log-group-governor-fleet"
+    deployment = deploy_governor(account, stack_name=STACK, config=_config(account.create_function(SHIPPER)), alarm_email=None, fleet_bus_arn=bus)
+    with deployment.running():
+        code, report = selftest(account)
+        assert code == 0 and _steps(report)["alarm-topic"]["detail"].startswith(f"no topic here: rule {STACK}-AlarmsToFleet forwards")
+
+        account.client("events").disable_rule(Name=f"{STACK}-AlarmsToFleet")
+        code, report = selftest(account)
+
+    step = _steps(report)["alarm-topic"]
+    assert code == 1 and step["passed"] is False and "is DISABLED: every alarm of the governor notifies nobody" in step["detail"]
+    assert step["fix"] == f"aws events enable-rule --name {STACK}-AlarmsToFleet"

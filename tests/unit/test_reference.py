@@ -33,6 +33,7 @@ COMPANIONS: dict[str, dict[str, Any]] = {
     "governor:retentionMaxDays": {"governor:retentionMode": "clamp", "governor:retentionMinDays": 7},
     "governor:senderRole": {"governor:destinationArn": ORG_DESTINATION},
     "governor:retentionVia": {"governor:retentionMode": "exact"},
+    "governor:alarmTopic": {"governor:fleetBusArn": "arn:aws:events:eu-west-1:111111111111:event-bus/log-group-governor-fleet"},
     "archive:memberAccounts": {"archive:organizationId": ""},
     "rollout:wave": {"rollout:waves": [["ou-exam-11111111"], ["ou-exam-22222222"]]},
 }
