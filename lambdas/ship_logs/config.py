@@ -96,8 +96,8 @@ SHIP_LOGS = Keys(
         f"maxDimensionValues (1 to {MAX_MAX_DIMENSION_VALUES}): the most functions (function and account on the archive) each "
         "family publishes for per ship-logs container (an instance, kept warm between invocations; an invocation holds one "
         "log group, so a cap per invocation would never bind); the lines of any further function are dropped and counted "
-        f"({METRIC_LINES_CAPPED_METRIC}, one metric) and named in a warning. At most maxDimensionValues x reservedConcurrency "
-        "functions a family at once.",
+        f"({METRIC_LINES_CAPPED_METRIC}, one metric) and named in a warning. Containers do not share what they admitted: about "
+        "maxDimensionValues x reservedConcurrency functions a family at a time, at most.",
         example={"usage": True, "custom": True, "maxDimensionValues": 50},
         schema={"properties": {"usage": {"type": "boolean"}, "custom": {"type": "boolean"},
                                "maxDimensionValues": {"type": "integer", "minimum": 1, "maximum": MAX_MAX_DIMENSION_VALUES}},
