@@ -33,7 +33,7 @@ from typing import Any
 from . import common  # noqa: F401 (puts lambdas/ on the path)
 
 from ship_logs import codec  # noqa: E402
-from ship_logs.config import ShipLogsConfig, SinkKind  # noqa: E402
+from ship_logs.config import MetricsConfig, ShipLogsConfig, SinkKind  # noqa: E402
 from ship_logs.payload import decode_batch  # noqa: E402
 from ship_logs.service import Shipper  # noqa: E402
 from ship_logs.sinks import OpenSearchSink, ShipResult  # noqa: E402
@@ -101,10 +101,14 @@ class _Discard:
         raise AssertionError("nothing is dead-lettered in the benchmark")
 
 
+#: Both metric families, as a deployment that asks for them runs (the default publishes none).
+ALL_METRICS = MetricsConfig(usage=True, custom=True)
+
+
 def shipper() -> Shipper:
-    config = ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com")
+    config = ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com", metrics=ALL_METRICS)
     sink = OpenSearchSink(config, transport=_Accepting(), auth=lambda url, body, headers: headers)
-    return Shipper(sink, _Discard(), _Discard())  # type: ignore[arg-type]
+    return Shipper(sink, _Discard(), _Discard(), metrics=ALL_METRICS)  # type: ignore[arg-type]
 
 
 def floor_stdlib(events: list[dict[str, Any]]) -> None:
@@ -148,7 +152,7 @@ def full_path(events: list[dict[str, Any]], ship: Shipper) -> None:
 
 def path_stages(events: list[dict[str, Any]]) -> dict[str, Callable[[], Any]]:
     """Each path, with the codecs this process runs with."""
-    ship, up_to_the_sink = shipper(), Shipper(_Taking(), _Discard(), _Discard())  # type: ignore[arg-type]
+    ship, up_to_the_sink = shipper(), Shipper(_Taking(), _Discard(), _Discard(), metrics=ALL_METRICS)  # type: ignore[arg-type]
     return {"decode_parse_metrics": lambda: decode_parse_metrics(events, up_to_the_sink), "full": lambda: full_path(events, ship)}
 
 

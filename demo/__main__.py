@@ -256,7 +256,9 @@ def ship_logs_at_work(account: LocalAccount, out: TextIO) -> None:
         "/aws/lambda/checkout": lambda_log_events(30, seed=9, runtime="node", json_format=True),  # Node.js, JSON log format
     }
     with log_store() as store:
-        sink = {"sink": "opensearch", "endpoint": store.url, "auth": "basic", "secretArn": secret, "index": "logs-%Y.%m.%d"}
+        # Both metric families, asked for (ship-logs publishes none by default: each metric costs money).
+        sink = {"sink": "opensearch", "endpoint": store.url, "auth": "basic", "secretArn": secret, "index": "logs-%Y.%m.%d",
+                "metrics": {"usage": True, "custom": True}}
         with mock.patch.dict(os.environ, {ENV_SHIP_LOGS: json.dumps(sink), ENV_SHIP_LOGS_DLQ_URL: queue,
                                           ENV_ALLOW_LOOPBACK_HTTP: "1"}):
             ship_logs.shipper.cache_clear()

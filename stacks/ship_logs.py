@@ -125,7 +125,7 @@ class ShipLogsDestination(Construct):
             "Function",
             handler="ship_logs.handler.handler",
             code=ship_logs_code(architecture=ARCHITECTURE.name),
-            description="ships subscribed log groups' records to the log store and their metrics to CloudWatch",
+            description="ships subscribed log groups' records to the log store (and, if asked, their metrics to CloudWatch)",
             statements=_statements(self, config),
             environment={
                 ENV_SHIP_LOGS: Stack.of(self).to_json_string(config.to_json_dict()),
@@ -142,11 +142,12 @@ class ShipLogsDestination(Construct):
         alarms.on_governor_metric("ShipLogsOwnLogGroup", name=OWN_LOG_GROUP_METRIC,
                                   description="ship-logs received a batch of its own log group and dropped it: something subscribed "
                                               "that group (a hand-made filter, an account policy, a guard that missed it); remove it")
-        acknowledge(
-            self.function,
-            "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
-            "PutMetricData has no resource-level permissions, and MONITORING lines name their own namespaces",
-        )
+        if config.metrics.any:
+            acknowledge(
+                self.function,
+                "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
+                "PutMetricData has no resource-level permissions, and MONITORING lines name their own namespaces",
+            )
         stack = Stack.of(self)
         if stream is not None:
             # A batch that fails whole is split until the failing record is alone; a record the sink
@@ -173,7 +174,8 @@ class ShipLogsDestination(Construct):
 
 
 def _statements(scope: Construct, config: ShipLogsConfig) -> list[iam.PolicyStatement]:
-    statements = [iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])]
+    # PutMetricData only for the metric families asked for (ship-logs' own metrics go to its log, in EMF).
+    statements = [iam.PolicyStatement(actions=["cloudwatch:PutMetricData"], resources=["*"])] if config.metrics.any else []
     if config.sink is SinkKind.FIREHOSE:
         statements.append(iam.PolicyStatement(actions=["firehose:PutRecordBatch"], resources=[config.delivery_stream_arn]))
     if config.auth in (SinkAuth.BASIC, SinkAuth.HEADER):

@@ -61,7 +61,7 @@ def test_ship_logs_paths_and_floors_run_on_a_small_payload() -> None:
 
     events = [subscription_event("/aws/lambda/orders-api", lambda_log_events(200, seed=s, json_format=bool(s % 2))) for s in range(2)]
     stages = throughput.path_stages(events)
-    up_to_the_sink = throughput.Shipper(throughput._Taking(), throughput._Discard(), throughput._Discard())
+    up_to_the_sink = throughput.Shipper(throughput._Taking(), throughput._Discard(), throughput._Discard(), metrics=throughput.ALL_METRICS)
 
     for stage in stages.values():
         stage()

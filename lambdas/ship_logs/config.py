@@ -16,6 +16,19 @@ ENV_SHIP_LOGS = "GOVERNOR_SHIP_LOGS"
 ENV_SHIP_LOGS_DLQ_URL = "GOVERNOR_SHIP_LOGS_DLQ_URL"
 #: Namespace of the usage metrics (duration, memory, cold starts) ship-logs derives from REPORT lines.
 USAGE_METRICS_NAMESPACE = "LogGroupGovernor/Lambda"
+#: The usage metrics of one function, each with one dimension set (FunctionName; with Account on the
+#: central archive): what a function costs when shipLogs.metrics.usage is on (tests count them from MetricSet).
+USAGE_METRIC_NAMES = ("Invocations", "Duration", "BilledDuration", "MemorySize", "MaxMemoryUsed", "ColdStarts", "InitDuration")
+#: CloudWatch's list price of a custom metric a month, for the first 10,000 metrics (us-east-1;
+#: https://aws.amazon.com/cloudwatch/pricing/), prorated by the hour a metric gets data.
+METRIC_MONTH_USD = 0.30
+#: CloudWatch's list price of 1,000 PutMetricData requests (us-east-1).
+PUT_METRIC_DATA_USD_PER_1000 = 0.01
+DEFAULT_MAX_DIMENSION_VALUES = 100
+MAX_MAX_DIMENSION_VALUES = 10_000
+#: Metric lines (REPORT, MONITORING) of functions beyond metrics.maxDimensionValues, not published:
+#: one metric of ship-logs' own, without a function dimension, so a flood of new names costs one metric.
+METRIC_LINES_CAPPED_METRIC = "MetricLinesCapped"
 DEFAULT_MAX_BATCH_BYTES = 5 * 1024 * 1024
 MIN_MAX_BATCH_BYTES = 64 * 1024
 MAX_MAX_BATCH_BYTES = 100 * 1024 * 1024
@@ -69,14 +82,52 @@ SHIP_LOGS = Keys(
     Key("deliveryStreamArn", str, "", "firehose: an existing Firehose stream; empty: the stack builds its own archive.",
         example="arn:aws:firehose:eu-west-1:123456789012:deliverystream/central-logs"),
     Key("compress", bool, True, "Gzip what ship-logs sends (opensearch, http).", example=False),
-    Key("customMetricNamespaces", list, [], "CloudWatch namespaces ship-logs turns embedded-metric-format lines into metrics for "
-        "(1 to 255 characters each, not AWS/...).", example=["Orders"], schema={"items": {"type": "string", "minLength": 1, "maxLength": 255}}),
+    Key("metrics", dict, {"usage": False, "custom": False, "maxDimensionValues": DEFAULT_MAX_DIMENSION_VALUES},
+        "The metric families ship-logs publishes to CloudWatch with PutMetricData; none by default, since each costs money "
+        f"(list price, us-east-1: ${METRIC_MONTH_USD:.2f} a metric-month for the first 10,000 metrics, prorated by the hour a "
+        f"metric gets data, and ${PUT_METRIC_DATA_USD_PER_1000:.2f} per 1,000 PutMetricData calls). "
+        f"usage (true/false): from REPORT lines, {len(USAGE_METRIC_NAMES)} metrics per function ({', '.join(USAGE_METRIC_NAMES)}; "
+        f"dimension FunctionName, and Account on the central archive, so per function and account there), "
+        f"about ${len(USAGE_METRIC_NAMES) * METRIC_MONTH_USD:.2f} a month per function, "
+        f"${100 * len(USAGE_METRIC_NAMES) * METRIC_MONTH_USD:.0f} per 100 functions. "
+        "custom (true/false): from MONITORING|<value>|<unit>|<name>|<namespace> lines, 1 metric per namespace, name and "
+        f"function (and account) a line names, ${METRIC_MONTH_USD:.2f} a month each: 5 names in 100 functions, about "
+        f"${5 * 100 * METRIC_MONTH_USD:.0f} a month; customMetricNamespaces narrows the namespaces. "
+        f"maxDimensionValues (1 to {MAX_MAX_DIMENSION_VALUES}): the most functions (function and account on the archive) each "
+        "family publishes for per ship-logs container (an instance, kept warm between invocations; an invocation holds one "
+        "log group, so a cap per invocation would never bind); the lines of any further function are dropped and counted "
+        f"({METRIC_LINES_CAPPED_METRIC}, one metric) and named in a warning. Containers do not share what they admitted: about "
+        "maxDimensionValues x reservedConcurrency functions a family at a time, at most.",
+        example={"usage": True, "custom": True, "maxDimensionValues": 50},
+        schema={"properties": {"usage": {"type": "boolean"}, "custom": {"type": "boolean"},
+                               "maxDimensionValues": {"type": "integer", "minimum": 1, "maximum": MAX_MAX_DIMENSION_VALUES}},
+                "additionalProperties": False}),
+    Key("customMetricNamespaces", list, [], "With metrics.custom: the only CloudWatch namespaces MONITORING lines may publish to "
+        "(1 to 255 characters each, not AWS/...); empty: any but AWS/. Naming some without metrics.custom is refused (they "
+        "would publish nothing).", example=["Orders"], schema={"items": {"type": "string", "minLength": 1, "maxLength": 255}}),
     Key("maxBatchBytes", int, DEFAULT_MAX_BATCH_BYTES, f"The most bytes per request to the sink ({MIN_MAX_BATCH_BYTES} to "
         f"{MAX_MAX_BATCH_BYTES}).", example=1048576, schema={"minimum": MIN_MAX_BATCH_BYTES, "maximum": MAX_MAX_BATCH_BYTES}),
     Key("reservedConcurrency", int, 10, "The most ship-logs invocations at once (1 to 1000): a cap on what a burst can cost and on "
         "the load on the sink.", example=20, schema={"minimum": 1, "maximum": 1000}),
 )
 SHIP_LOGS_KEYS = SHIP_LOGS.names
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Which metric families ship-logs publishes (none unless asked: each costs money), and the cap on
+    the functions each publishes for in one container."""
+
+    usage: bool = False
+    custom: bool = False
+    max_dimension_values: int = DEFAULT_MAX_DIMENSION_VALUES
+
+    @property
+    def any(self) -> bool:
+        return self.usage or self.custom
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {"usage": self.usage, "custom": self.custom, "maxDimensionValues": self.max_dimension_values}
 
 
 @dataclass(frozen=True)
@@ -98,8 +149,9 @@ class ShipLogsConfig:
     compress: bool = True
     max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES
     reserved_concurrency: int = 10
-    #: Namespaces MONITORING lines may publish to; empty: any but AWS/ (always refused).
+    #: Namespaces MONITORING lines may publish to (with metrics.custom); empty: any but AWS/ (always refused).
     custom_metric_namespaces: tuple[str, ...] = ()
+    metrics: MetricsConfig = MetricsConfig()
 
     @property
     def region(self) -> str | None:
@@ -111,7 +163,7 @@ class ShipLogsConfig:
             "sink": self.sink.value, "endpoint": self.endpoint, "index": self.index, "auth": self.auth.value,
             "secretArn": self.secret_arn, "domainArn": self.domain_arn, "deliveryStreamArn": self.delivery_stream_arn,
             "compress": self.compress, "maxBatchBytes": self.max_batch_bytes, "reservedConcurrency": self.reserved_concurrency,
-            "customMetricNamespaces": list(self.custom_metric_namespaces),
+            "customMetricNamespaces": list(self.custom_metric_namespaces), "metrics": self.metrics.to_json_dict(),
         }
 
 
@@ -168,6 +220,11 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
     max_batch = SHIP_LOGS.read(raw, "maxBatchBytes")
     if not MIN_MAX_BATCH_BYTES <= max_batch <= MAX_MAX_BATCH_BYTES:
         raise ConfigError(f"{key}.maxBatchBytes: expected {MIN_MAX_BATCH_BYTES} to {MAX_MAX_BATCH_BYTES}; got {max_batch}")
+    metrics = _metrics(raw, key)
+    namespaces = _namespaces(raw, key)
+    if namespaces and not metrics.custom:
+        raise ConfigError(f"{key}.customMetricNamespaces: names namespaces, but {key}.metrics.custom is false, so no custom "
+                          f"metric is published; set metrics.custom to true to publish them (it costs money), or remove the key")
     concurrency = SHIP_LOGS.read(raw, "reservedConcurrency")
     if not 1 <= concurrency <= 1000:
         raise ConfigError(f"{key}.reservedConcurrency: expected 1 to 1000 (the most ship-logs may run at once); got {concurrency}")
@@ -175,7 +232,7 @@ def parse_ship_logs_config(raw: Any, *, key: str = "shipLogs", require_stream: b
         sink=sink, endpoint=endpoint, index=index, auth=auth, secret_arn=secret_arn, domain_arn=domain_arn,
         delivery_stream_arn=stream, compress=SHIP_LOGS.read(raw, "compress"), max_batch_bytes=max_batch,
         reserved_concurrency=concurrency,
-        custom_metric_namespaces=_namespaces(raw, key),
+        custom_metric_namespaces=namespaces, metrics=metrics,
     )
 
 
@@ -202,3 +259,21 @@ def _namespaces(raw: Mapping[str, Any], key: str) -> tuple[str, ...]:
         if not isinstance(value, str) or not 1 <= len(value) <= 255 or value.startswith("AWS/"):
             raise ConfigError(f"{key}.customMetricNamespaces: expected CloudWatch namespaces (1-255 characters, not AWS/...); got {value!r}")
     return tuple(values)
+
+
+_METRICS_MEMBERS = ("usage", "custom", "maxDimensionValues")
+
+
+def _metrics(raw: Mapping[str, Any], key: str) -> MetricsConfig:
+    value = SHIP_LOGS.read(raw, "metrics")
+    unknown = sorted(set(value) - set(_METRICS_MEMBERS))
+    if unknown:
+        raise unknown_member_error(f"{key}.metrics", unknown, _METRICS_MEMBERS, "metrics")
+    for family in ("usage", "custom"):
+        if not isinstance(value.get(family, False), bool):
+            raise ConfigError(f"{key}.metrics.{family}: expected true or false; got {value[family]!r}")
+    cap = value.get("maxDimensionValues", DEFAULT_MAX_DIMENSION_VALUES)
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 1 <= cap <= MAX_MAX_DIMENSION_VALUES:
+        raise ConfigError(f"{key}.metrics.maxDimensionValues: expected 1 to {MAX_MAX_DIMENSION_VALUES} (the most functions a "
+                          f"metric family publishes for per ship-logs container); got {cap!r}")
+    return MetricsConfig(usage=value.get("usage", False), custom=value.get("custom", False), max_dimension_values=cap)

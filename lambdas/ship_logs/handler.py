@@ -26,7 +26,8 @@ from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
 from . import codec
 from .aws import CloudWatchGateway, QueueGateway
-from .config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, OWN_LOG_GROUP_METRIC, parse_ship_logs_config
+from .config import (ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, METRIC_LINES_CAPPED_METRIC, OWN_LOG_GROUP_METRIC,
+                     parse_ship_logs_config)
 from .payload import CorruptPayload, decode_batch, decode_kinesis_record
 from .service import REJECTED_KEY, Shipper, ShipOutcome
 from .sinks import Backoff, build_sink
@@ -67,7 +68,7 @@ def build_shipper(environ: Mapping[str, str]) -> Shipper:
     except json.JSONDecodeError as error:
         raise ConfigError(f"{ENV_SHIP_LOGS} is not valid JSON ({error})") from None
     return Shipper(build_sink(config), CloudWatchGateway(), QueueGateway(queue_url),
-                   custom_namespaces=config.custom_metric_namespaces)
+                   custom_namespaces=config.custom_metric_namespaces, metrics=config.metrics)
 
 
 @cache
@@ -184,6 +185,11 @@ def _shipped(ship: Any) -> ShipOutcome:
         logger.exception("shipping failed; the invocation fails so Lambda retries the batch")
         metrics.add_metric(name="ShipFailures", unit=MetricUnit.Count, value=1)
         raise
+    if outcome.capped_metric_lines:
+        # One metric, no function dimension: a flood of new function names costs this, not a metric each.
+        logger.warning("metrics of functions beyond shipLogs.metrics.maxDimensionValues (per container) were not published",
+                       extra={"lines": outcome.capped_metric_lines, "functions": outcome.capped_functions})
+        metrics.add_metric(name=METRIC_LINES_CAPPED_METRIC, unit=MetricUnit.Count, value=outcome.capped_metric_lines)
     metrics.add_metric(name="RecordsShipped", unit=MetricUnit.Count, value=outcome.shipped)
     metrics.add_metric(name="RecordsRejected", unit=MetricUnit.Count, value=outcome.rejected)
     metrics.add_metric(name="RecordsDegraded", unit=MetricUnit.Count, value=outcome.degraded)

@@ -3,6 +3,9 @@
 Values are aggregated per metric, dimensions, unit and minute into statistic sets (count, sum,
 min, max), so a batch of thousands of invocations becomes a handful of data points; those go to
 PutMetricData in as few calls as its limits allow (one namespace, 1,000 data points and 1 MB a call).
+
+Each family is published only when shipLogs.metrics asks for it, and for at most as many functions
+per container as its cap (:class:`DimensionCap`): CloudWatch bills each metric name and dimension set.
 """
 
 from __future__ import annotations
@@ -20,6 +23,28 @@ MAX_BYTES_PER_CALL = 1_000_000 - 10_000
 MINUTE_MS = 60_000
 
 
+class DimensionCap:
+    """The dimension value sets (a function; with its account on the central archive) one metric family
+    publishes for, first come first admitted, up to ``limit``, for the container's life: an invocation
+    holds one log group, so a cap per invocation would never bind, while a container sees many."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.admitted: set[tuple[str | None, str | None]] = set()
+
+    def admits(self, function: str | None, account: str | None) -> bool:
+        key = (function, account)
+        if key in self.admitted:
+            return True
+        if len(self.admitted) >= self.limit:
+            return False
+        self.admitted.add(key)
+        return True
+
+    def split(self, lines: Sequence[Any], account: str | None) -> tuple[list[Any], set[str | None]]:
+        """The lines (UsageReport, CustomMetric: their function first) of admitted functions, and the functions refused."""
+        refused = {function for function in {line[0] for line in lines} if not self.admits(function, account)}
+        return ([line for line in lines if line[0] not in refused] if refused else list(lines)), refused
 
 
 #: (name, unit, column of a UsageReport) of each usage metric.

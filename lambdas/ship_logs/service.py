@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .aws import CloudWatchGateway, QueueGateway
-from .metrics import MetricSet
+from .config import MetricsConfig
+from .metrics import DimensionCap, MetricSet
 from .parse import Parsed, iter_records
 from .payload import LogBatch
 from .sinks import Backoff, ShipResult, Sink
@@ -35,10 +36,14 @@ class ShipOutcome:
         self.dead_letter_messages = 0
         #: MONITORING lines for a namespace outside the allow-list.
         self.refused_custom_metrics = 0
+        #: REPORT and MONITORING lines of functions beyond metrics.maxDimensionValues: not published.
+        self.capped_metric_lines = 0
+        #: Those functions, by family (for the warning; not in as_dict).
+        self.capped_functions: dict[str, list[str]] = {}
 
     def as_dict(self) -> dict[str, Any]:
         """camelCase, like every other handler result."""
-        fields = {k: v for k, v in self.__dict__.items() if k != "malformed_monitoring"}
+        fields = {k: v for k, v in self.__dict__.items() if k not in ("malformed_monitoring", "capped_functions")}
         return {_camel(k): v for k, v in fields.items()} | {"malformedMonitoring": len(self.malformed_monitoring)}
 
 
@@ -57,10 +62,13 @@ class BatchRecords:
 
 class Shipper:
     def __init__(self, sink: Sink, cloudwatch: CloudWatchGateway, dead_letters: QueueGateway, *,
-                 custom_namespaces: Sequence[str] = ()) -> None:
-        """``custom_namespaces``: the only namespaces MONITORING lines may publish to (empty: any)."""
+                 custom_namespaces: Sequence[str] = (), metrics: MetricsConfig = MetricsConfig()) -> None:
+        """``custom_namespaces``: the only namespaces MONITORING lines may publish to (empty: any).
+        ``metrics``: the families published (none by default); their caps last as long as the Shipper (the container)."""
         self.sink = sink
         self.custom_namespaces = frozenset(custom_namespaces)
+        self.usage_cap = DimensionCap(metrics.max_dimension_values) if metrics.usage else None
+        self.custom_cap = DimensionCap(metrics.max_dimension_values) if metrics.custom else None
         self.cloudwatch = cloudwatch
         self.dead_letters = dead_letters
 
@@ -115,17 +123,35 @@ class Shipper:
         return 1
 
     def _publish_metrics(self, parsed: Parsed, outcome: ShipOutcome, account: str | None = None) -> None:
+        """Only the families asked for, and within each only the functions its cap admits."""
         metric_set = MetricSet()
-        metric_set.add_usage(parsed.usage, account=account)
-        custom = parsed.custom
-        if self.custom_namespaces:
-            custom = [m for m in custom if m.namespace in self.custom_namespaces]
-            outcome.refused_custom_metrics = len(parsed.custom) - len(custom)
-        metric_set.add_custom(custom, account=account)
-        outcome.usage_reports, outcome.custom_metrics, outcome.metric_data_points = len(parsed.usage), len(custom), len(metric_set)
+        usage: list[Any] = []
+        if self.usage_cap is not None:
+            usage = self._capped("usage", self.usage_cap, parsed.usage, account, outcome)
+            metric_set.add_usage(usage, account=account)
+        custom: list[Any] = []
+        if self.custom_cap is not None:
+            custom = parsed.custom
+            if self.custom_namespaces:
+                custom = [m for m in custom if m.namespace in self.custom_namespaces]
+                outcome.refused_custom_metrics = len(parsed.custom) - len(custom)
+            custom = self._capped("custom", self.custom_cap, custom, account, outcome)
+            metric_set.add_custom(custom, account=account)
+        outcome.usage_reports, outcome.custom_metrics, outcome.metric_data_points = len(usage), len(custom), len(metric_set)
         for request in metric_set.requests():
             self.cloudwatch.put_metric_data(request)
             outcome.metric_requests += 1
+
+
+    @staticmethod
+    def _capped(family: str, cap: DimensionCap, lines: Sequence[Any], account: str | None, outcome: ShipOutcome) -> list[Any]:
+        if not lines:
+            return []
+        kept, refused = cap.split(lines, account)
+        if refused:
+            outcome.capped_metric_lines += len(lines) - len(kept)
+            outcome.capped_functions[family] = sorted(str(f) for f in refused)
+        return kept
 
 
 def _camel(name: str) -> str:

@@ -687,11 +687,12 @@ def test_no_destination_configured_deploys_ship_logs_capped_and_guarded(default_
     assert "ShipLogsArchiveDeliveryErrors" in refs
 
 
-def test_ship_logs_role_can_publish_metrics_write_to_its_archive_and_its_dlq(default_stack: Synthesized) -> None:
+def test_ship_logs_role_can_write_to_its_archive_and_its_dlq_and_publish_no_metric_unless_asked(default_stack: Synthesized) -> None:
     ship_logs = default_stack.function("ship_logs.handler.handler")
     statements = default_stack.role_policy_of(ship_logs)
 
-    assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "cloudwatch:PutMetricData", "firehose:PutRecordBatch", "sqs:SendMessage"}
+    # No metric family by default (shipLogs.metrics): no cloudwatch:PutMetricData.
+    assert _actions(statements) == {"logs:CreateLogStream", "logs:PutLogEvents", "firehose:PutRecordBatch", "sqs:SendMessage"}
     [put_records] = [s for s in statements if s["Action"] == "firehose:PutRecordBatch"]
     [stream] = default_stack.of_type("AWS::KinesisFirehose::DeliveryStream")
     assert put_records["Resource"]["Fn::GetAtt"][1] == "Arn"
@@ -700,6 +701,19 @@ def test_ship_logs_role_can_publish_metrics_write_to_its_archive_and_its_dlq(def
     sink = json.loads("".join(p if isinstance(p, str) else "arn:aws:firehose:eu-west-1:123456789012:deliverystream/x"
                               for p in ship_logs["Properties"]["Environment"]["Variables"]["GOVERNOR_SHIP_LOGS"]["Fn::Join"][1]))
     assert sink["sink"] == "firehose" and sink["deliveryStreamArn"].startswith("arn:aws:firehose:")
+
+
+@pytest.mark.parametrize("family", ["usage", "custom"])
+def test_a_metric_family_asked_for_lets_ship_logs_put_metric_data(family: str) -> None:
+    synthesized = synthesize(shipLogs={"metrics": {family: True}}, createTrail=False)
+    ship_logs = synthesized.function("ship_logs.handler.handler")
+    statements = synthesized.role_policy_of(ship_logs)
+
+    [put] = [s for s in statements if s["Action"] == "cloudwatch:PutMetricData"]
+    assert put["Resource"] == "*"
+    sink = json.loads("".join(p if isinstance(p, str) else "arn:aws:firehose:eu-west-1:123456789012:deliverystream/x"
+                              for p in ship_logs["Properties"]["Environment"]["Variables"]["GOVERNOR_SHIP_LOGS"]["Fn::Join"][1]))
+    assert sink["metrics"] == {"usage": family == "usage", "custom": family == "custom", "maxDimensionValues": 100}
 
 
 def test_opensearch_sink_with_basic_auth_reads_only_its_secret() -> None:
@@ -737,6 +751,11 @@ def test_sigv4_sink_may_post_only_to_the_domains_bulk_api() -> None:
         ({"sink": "firehose", "reservedConcurrency": 0}, "shipLogs.reservedConcurrency: expected 1 to 1000"),
         ({"sink": "opensearch", "endpoint": "https://x.example.com", "index": "Logs"}, "shipLogs.index: expected a lowercase"),
         ({"sinks": "firehose"}, "shipLogs: unknown key\\(s\\) .sinks. \\(did you mean .sink.\\?\\)"),
+        ({"customMetricNamespaces": ["Orders"]}, "shipLogs.customMetricNamespaces: names namespaces, but shipLogs.metrics.custom is false"),
+        ({"metrics": {"usage": "yes"}}, "shipLogs.metrics.usage: expected true or false; got 'yes'"),
+        ({"metrics": {"usage": True, "maxDimensionValues": 0}}, "shipLogs.metrics.maxDimensionValues: expected 1 to 10000"),
+        ({"metrics": {"usgae": True}}, "shipLogs.metrics: unknown key\\(s\\) .usgae. \\(did you mean .usage.\\?\\)"),
+        ({"metrics": ["usage"]}, "metrics: expected an object"),
     ],
 )
 def test_bad_ship_logs_configuration_stops_synth(ship_logs: dict, message: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import boto3
 import pytest
 
-from ship_logs.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL
+from ship_logs.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL, USAGE_METRIC_NAMES
 from ship_logs import handler as ship_logs
 from ship_logs.handler import handler
 from ship_logs.redrive import redrive
@@ -136,7 +136,9 @@ def test_partial_bulk_failures_are_retried_item_by_item_and_refused_items_dead_l
     assert invocation.metrics()[("RecordsRejected", None)] == 1
 
 
-def test_a_sink_that_stays_down_fails_the_invocation_and_publishes_no_metrics(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+def test_a_sink_that_stays_down_fails_the_invocation_and_publishes_no_metrics(account: LocalAccount, store: LogStore, opensearch: str,
+                                                                                sink: Any) -> None:
+    _with_metrics(sink, store, opensearch, usage=True, custom=True)
     store.fail_next = [503] * 50
 
     # A short invocation: the backoff gives up when the time left would not cover the next pause.
@@ -280,7 +282,94 @@ def test_empty_batch_ships_nothing(account: LocalAccount, store: LogStore, opens
 
 # --- metrics --------------------------------------------------------------------------------------
 
-def test_usage_and_custom_metrics_reach_cloudwatch_in_few_calls(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+def _with_metrics(sink: Any, store: LogStore, secret: str, **metrics: Any) -> None:
+    """The opensearch fixture's sink, with shipLogs.metrics."""
+    sink(sink="opensearch", endpoint=store.url, auth="basic", secretArn=secret, index="logs-%Y.%m.%d", metrics=metrics)
+
+
+def _metric_lines(events: list[dict[str, Any]]) -> tuple[int, int]:
+    """(REPORT lines, MONITORING lines) among ``events``."""
+    reports = sum(1 for e in events if e["message"].startswith("REPORT") or '"platform.report"' in e["message"])
+    return reports, sum(1 for e in events if e["message"].startswith("MONITORING|"))
+
+
+def _published(account: LocalAccount) -> dict[str, set[tuple[str, str]]]:
+    """Every metric in CloudWatch: namespace -> {(name, FunctionName)}."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for metric in account.client("cloudwatch").list_metrics()["Metrics"]:
+        function = next((d["Value"] for d in metric["Dimensions"] if d["Name"] == "FunctionName"), "")
+        found.setdefault(metric["Namespace"], set()).add((metric["MetricName"], function))
+    return found
+
+
+def test_by_default_no_metric_is_published(account: LocalAccount, store: LogStore, opensearch: str) -> None:
+    events = _events(400) + _events(200, seed=11, runtime="node", json_format=True)
+    events.sort(key=lambda e: e["timestamp"])
+    reports, monitoring = _metric_lines(events)
+    assert reports and monitoring  # the batch has what both families would publish
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    assert account.calls["cloudwatch.PutMetricData"] == 0 and _published(account) == {}
+    result = invocation.result
+    assert (result["usageReports"], result["customMetrics"], result["metricDataPoints"], result["metricRequests"]) == (0, 0, 0, 0)
+    assert result["cappedMetricLines"] == 0 and result["refusedCustomMetrics"] == 0
+    # The lines are still shipped as records.
+    types = [d["type"] for d in store.documents()]
+    assert types.count("platform.report") == reports and result["shipped"] == len(store.documents())
+
+
+@pytest.mark.parametrize("family", ["usage", "custom"])
+def test_each_family_is_published_only_when_asked(account: LocalAccount, store: LogStore, opensearch: str, sink: Any, family: str) -> None:
+    _with_metrics(sink, store, opensearch, **{family: True})
+    events = _events(400) + _events(200, seed=11, runtime="node", json_format=True)
+    events.sort(key=lambda e: e["timestamp"])
+    reports, monitoring = _metric_lines(events)
+
+    invocation = call(handler, subscription_event(GROUP, events), function_name="ship-logs")
+
+    published = _published(account)
+    if family == "usage":
+        assert published == {"LogGroupGovernor/Lambda": {(name, "orders-api") for name in USAGE_METRIC_NAMES}}
+        assert (invocation.result["usageReports"], invocation.result["customMetrics"]) == (reports, 0)
+    else:
+        assert published == {"shop": {("orders_placed", "orders-api")}}
+        malformed = invocation.result["malformedMonitoring"]  # shipped as records, never metrics
+        assert (invocation.result["usageReports"], invocation.result["customMetrics"]) == (0, monitoring - malformed)
+    assert account.calls["cloudwatch.PutMetricData"] == invocation.result["metricRequests"] == 1
+
+
+def test_a_family_publishes_for_at_most_max_dimension_values_functions_per_container_and_counts_the_rest(
+        account: LocalAccount, store: LogStore, opensearch: str, sink: Any) -> None:
+    _with_metrics(sink, store, opensearch, usage=True, custom=True, maxDimensionValues=2)
+    batches = {f"svc-{n}": _events(60, seed=n) for n in range(4)}
+    lines = {name: _metric_lines(events) for name, events in batches.items()}
+    assert all(reports and monitoring for reports, monitoring in lines.values())
+
+    results = {}
+    for name, events in [*batches.items(), ("svc-0", _events(30, seed=21))]:  # svc-0 again: admitted for good
+        invocation = call(handler, subscription_event(f"/aws/lambda/{name}", events), function_name="ship-logs")
+        results.setdefault(name, []).append(invocation)
+
+    published = _published(account)
+    assert {f for _, f in published["LogGroupGovernor/Lambda"]} == {f for _, f in published["shop"]} == {"svc-0", "svc-1"}
+    for name in ("svc-2", "svc-3"):
+        [invocation] = results[name]
+        # Every REPORT and well-formed MONITORING line of the function, both families.
+        capped = sum(lines[name]) - invocation.result["malformedMonitoring"]
+        assert invocation.result["cappedMetricLines"] == capped and invocation.result["metricRequests"] == 0
+        assert invocation.metrics()[("MetricLinesCapped", None)] == capped
+        warning = next(line for line in invocation.logs if "maxDimensionValues" in line["message"])
+        assert warning["functions"] == {"usage": [name], "custom": [name]} and warning["lines"] == capped
+    again = results["svc-0"][1]
+    assert again.result["cappedMetricLines"] == 0 and again.result["metricRequests"] >= 1
+    assert ("MetricLinesCapped", None) not in again.metrics()
+    # Capped functions' records are shipped all the same.
+    assert {d["function"] for d in store.documents()} == set(batches)
+
+
+def test_usage_and_custom_metrics_reach_cloudwatch_in_few_calls(account: LocalAccount, store: LogStore, opensearch: str, sink: Any) -> None:
+    _with_metrics(sink, store, opensearch, usage=True, custom=True)
     events = _events(400) + _events(200, seed=11, runtime="node", json_format=True)
     events.sort(key=lambda e: e["timestamp"])
 
@@ -426,7 +515,7 @@ def test_a_corrupt_payload_is_logged_by_size_and_digest_only(account: LocalAccou
 
 
 def test_custom_metrics_outside_the_allowed_namespaces_are_not_published(account: LocalAccount, store: LogStore, sink: Any) -> None:
-    sink(sink="http", endpoint=store.url + "/ingest", customMetricNamespaces=["Shop"])
+    sink(sink="http", endpoint=store.url + "/ingest", customMetricNamespaces=["Shop"], metrics={"custom": True})
     events = [{"id": f"m{i}", "timestamp": 1_795_850_000_000 + i, "message": line}
               for i, line in enumerate(["MONITORING|1|count|orders|Shop", "MONITORING|1|count|spoof|Billing"])]
 
@@ -452,7 +541,8 @@ def _document(group: str, owner: str, count: int = 30, **kwargs: Any) -> dict[st
 
 
 def test_a_kinesis_batch_from_many_accounts_ships_every_record_with_its_account_and_region(
-        account: LocalAccount, store: LogStore, opensearch: str) -> None:
+        account: LocalAccount, store: LogStore, opensearch: str, sink: Any) -> None:
+    _with_metrics(sink, store, opensearch, usage=True)
     event = _kinesis(_document("/aws/lambda/orders-api", MEMBER_A), _document("/aws/lambda/billing", MEMBER_B, seed=4),
                      region="eu-central-1")
 

@@ -131,7 +131,7 @@ class _Kept:
 def test_a_retry_finds_its_records_by_parsing_again_and_publishes_each_metric_once() -> None:
     """The sink asks for the last document again: the batch is parsed again to find it (through every
     REPORT line), the metrics of that second pass are not published, and every record arrives."""
-    from ship_logs.config import ShipLogsConfig, SinkKind
+    from ship_logs.config import MetricsConfig, ShipLogsConfig, SinkKind
     from ship_logs.service import Shipper
     from ship_logs.sinks import Backoff, OpenSearchSink
     from localaws.payloads import lambda_log_events
@@ -139,7 +139,7 @@ def test_a_retry_finds_its_records_by_parsing_again_and_publishes_each_metric_on
     events = lambda_log_events(60, seed=5, runtime="python")
     transport, cloudwatch = _BulkOnce(), _Kept()
     sink = OpenSearchSink(ShipLogsConfig(sink=SinkKind.OPENSEARCH, endpoint="https://logs.example.com"), transport, lambda u, b, h: h)
-    shipper = Shipper(sink, cloudwatch, _Kept())  # type: ignore[arg-type]
+    shipper = Shipper(sink, cloudwatch, _Kept(), metrics=MetricsConfig(usage=True))  # type: ignore[arg-type]
     batch = LogBatch("DATA_MESSAGE", "1", "/aws/lambda/orders-api", "s", (), tuple(LogEvent(e["id"], e["timestamp"], e["message"]) for e in events))
 
     outcome = shipper.ship_batch(batch, lambda: Backoff(sleep=lambda s: None))

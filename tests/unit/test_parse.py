@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ship_logs.config import SHIP_LOGS, USAGE_METRIC_NAMES
 from ship_logs.metrics import MAX_DATA_POINTS_PER_CALL, MetricSet
 from ship_logs.parse import CustomMetric, parse_batch
 from ship_logs.payload import CorruptPayload, LogBatch, LogEvent, decode_batch, encode_batch
@@ -232,6 +233,20 @@ def test_usage_is_aggregated_per_function_and_minute() -> None:
     assert duration["StatisticValues"] == {"SampleCount": 3, "Sum": 60.0, "Minimum": 10.0, "Maximum": 30.0}
     cold = next(d for d in request["MetricData"] if d["MetricName"] == "ColdStarts")
     assert cold["StatisticValues"]["Sum"] == 0
+
+
+def test_the_usage_metrics_the_configuration_reference_prices_are_those_a_function_gets() -> None:
+    """shipLogs.metrics' help counts USAGE_METRIC_NAMES per function: a cold start's batch makes every one, one dimension set each."""
+    parsed = _parse("REPORT RequestId: r1\tDuration: 12.5 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 50 MB"
+                    "\tInit Duration: 200.1 ms",
+                    "REPORT RequestId: r2\tDuration: 10 ms\tBilled Duration: 10 ms\tMemory Size: 128 MB\tMax Memory Used: 51 MB")
+    metric_set = MetricSet()
+    metric_set.add_usage(parsed.usage)
+
+    [request] = metric_set.requests()
+    metrics = {(d["MetricName"], json.dumps(d["Dimensions"])) for d in request["MetricData"]}
+    assert sorted(name for name, _ in metrics) == sorted(USAGE_METRIC_NAMES)
+    assert "$2.10 a month per function, $210 per 100 functions" in SHIP_LOGS["metrics"].help
 
 
 def test_requests_respect_the_put_metric_data_limits() -> None:

@@ -99,7 +99,8 @@ def test_each_ship_logs_keys_default_and_example_parse(key: Key) -> None:
                   "auth": {"sink": "opensearch", "endpoint": "https://search.example.com",
                            "domainArn": "arn:aws:es:eu-west-1:123456789012:domain/logs"},
                   "secretArn": {"sink": "http", "endpoint": "https://logs.example.com", "auth": "basic"},
-                  "domainArn": {"sink": "opensearch", "endpoint": "https://search.example.com", "auth": "sigv4"}}
+                  "domainArn": {"sink": "opensearch", "endpoint": "https://search.example.com", "auth": "sigv4"},
+                  "customMetricNamespaces": {"metrics": {"custom": True}}}
     assert parse_ship_logs_config({key.name: key.default}, require_stream=False) == parse_ship_logs_config({}, require_stream=False)
     parse_ship_logs_config({**companions.get(key.name, {}), key.name: key.example}, require_stream=False)
 
