@@ -38,7 +38,7 @@ from botocore.exceptions import NoRegionError  # noqa: E402
 
 from governor.aws import DestinationUnavailable, KmsGateway, LambdaGateway, LogsGateway, Pacer, S3RunStore, client_config  # noqa: E402
 from ship_logs.aws import LambdaInvoker, QueueGateway  # noqa: E402
-from governor import coverage  # noqa: E402
+from governor import coverage, savings, storage_cost  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
 from governor.policy import Action, Policy  # noqa: E402
@@ -69,6 +69,8 @@ EXIT_CODES_HELP = ("exit codes: 0 done; 1 done, some log groups had errors (or a
 
 #: How many kinds of change the human summary lists (largest first) before "... and N more".
 SUMMARY_ROWS = 10
+#: How many retention changes the human summary lists, the largest groups first (--json: governor.savings.LARGEST_KEPT).
+SAVINGS_ROWS = 5
 
 
 class Parser(argparse.ArgumentParser):
@@ -512,14 +514,16 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, boto3.Session, TextIO, TextIO]
 
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO = sys.stderr, stdout: TextIO = sys.stdout,
-         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> int:
-    """``clock`` and ``sleep`` pace the run (tests pass a simulated clock's). A reader that closes the pipe early
+         clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+         now: Callable[[], float] = time.time) -> int:
+    """``clock`` and ``sleep`` pace the run (tests pass a simulated clock's); ``now``, the wall clock (epoch seconds), ages
+    the groups for the estimate of what retention changes expire. A reader that closes the pipe early
     (``| head``) ends the run quietly, with exit 0."""
     args = parse_args(argv)
     for warning in getattr(args, "deprecations", []):
         print(f"{PROG}: warning: {warning}", file=stderr)
     try:
-        code = int(dispatch(args, stdout, stderr, clock, sleep))
+        code = int(dispatch(args, stdout, stderr, clock, sleep, now))
         stdout.flush()  # a closed pipe is found here, not at the interpreter's exit
         return code
     except BrokenPipeError:
@@ -574,7 +578,8 @@ def check_region(region: str) -> None:
                    "; a region newer than botocore needs `pip install -U botocore`")
 
 
-def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None]) -> int:
+def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None],
+             now: Callable[[], float] = time.time) -> int:
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
     if args.mode == "retention-policies" and not args.dry_run:
         return retention_policies_command(args, session, stdout, stderr)  # no AWS call: the configuration alone
@@ -602,7 +607,7 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
         return rules.explain(policy, LogsGateway(clients["logs"]), args.explain, as_json=args.json, stdout=stdout, member=member)
     history.check(getattr(args, "replay_hours", None), settings.policy, mode=args.mode, stack_name=args.stack_name)
     identity = {"account": account, "region": session.region_name, "destination": settings.policy.destination.arn}
-    runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep)
+    runner = Runner(args, session, settings, identity, stdout=stdout, stderr=stderr, clock=clock, sleep=sleep, now=now)
     if args.mode == "migrate":
         return migrate_command(args, session, settings, runner)
     if args.mode in ("plan", "apply") and settings.policy.retention_via is Via.ACCOUNT_POLICY:
@@ -650,9 +655,10 @@ class Runner:
     """Backfill runs (plan, apply or remove-filters) from this process, resumable with a checkpoint."""
 
     def __init__(self, args: argparse.Namespace, session: boto3.Session, settings: DeploymentSettings, identity: Mapping[str, str], *,
-                 stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+                 stdout: TextIO, stderr: TextIO, clock: Callable[[], float], sleep: Callable[[float], None],
+                 now: Callable[[], float] = time.time) -> None:
         self.args, self.session, self.settings, self.identity = args, session, settings, identity
-        self.stdout, self.stderr, self.clock, self.sleep = stdout, stderr, clock, sleep
+        self.stdout, self.stderr, self.clock, self.sleep, self.now = stdout, stderr, clock, sleep, now
         #: Changes the native retention policies would make (retentionVia account-policy), for --detailed-exitcode.
         self.native_changes = 0
         #: Where each run's decisions went (for the summary), and whether standard output carries decisions (CSV).
@@ -744,7 +750,7 @@ class Runner:
             if replaying is not None:
                 replaying.on_group(outcomes)
 
-        engine = Backfill(governor, sink, save=save, on_group=on_group, keeper=keeper)
+        engine = Backfill(governor, sink, save=save, on_group=on_group, keeper=keeper, now=self.now)
         display.groups_done = progress.groups
         try:
             engine.run_to_end(progress, sleep=self.sleep, on_retry=lambda error, pause_s: print(
@@ -780,6 +786,8 @@ def human_summary(summary: Mapping[str, Any], *, mode: str, native_changes: int 
              f"{summary.get('errorCount', 0):,} with an error" if summary.get("errorCount") else "",
              "nothing was written" if mode == "plan" else ""]
     lines = [head + "".join(f"; {n}" for n in notes if n)]
+    if mode in ("plan", "apply") and summary.get("storage"):
+        lines += storage_lines(summary["storage"], mode=mode)
     writes = {a.value for a in Action if a.writes}
     rows = [(count, f"{key} ({reason})") for key, reasons in summary.get("byReason", {}).items() for reason, count in reasons.items()
             if key.split(" ")[-1] in writes or key.split(" ")[-1] == Action.CONFLICT.value]
@@ -801,6 +809,23 @@ def human_summary(summary: Mapping[str, Any], *, mode: str, native_changes: int 
                      f"({would.get('bytes', 0):,} bytes) of {would.get('groups', 0):,} groups")
     lines.append(f"  every decision: {out_file}" if out_file else "  every decision: --out-file FILE (JSON lines or CSV), or --json")
     return "\n".join(lines)
+
+
+def storage_lines(storage: Mapping[str, Any], *, mode: str) -> list[str]:
+    """"stored: 12.3 GB under governance, ...; the retention changes would expire an estimated 5.2 GB, saving about $0.16 a
+    month (estimate: ...)", then the retention changes of the largest groups first."""
+    would = "would expire" if mode == "plan" else "expire"
+    lines = [f"  stored: {savings.size(storage['storedBytes'])} under governance, {savings.size(storage['neverExpireStoredBytes'])} "
+             f"of it in groups that never expire; the retention changes {would} an estimated {savings.size(storage['estimatedExpiringBytes'])}, "
+             f"saving about ${storage['estimatedMonthlySavingsUsd']:,.2f} a month (estimate: {storage['estimateAssumption']})"]
+    changes = storage.get("largestChanges") or []
+    if changes:
+        width = max(len("retention change, largest groups first"), *(len(c["logGroup"]) for c in changes[:SAVINGS_ROWS]))
+        lines.append(f"  {'retention change, largest groups first':<{width}}  {'days':>5}  {'stored':>10}  {'expiring (est.)':>15}  {'$/month (est.)':>14}")
+        lines += [f"  {c['logGroup']:<{width}}  {c['retentionDays']:>5}  {savings.size(c['storedBytes']):>10}  "
+                  f"{savings.size(c['estimatedExpiringBytes']):>15}  {storage_cost.monthly_storage_usd(c['estimatedExpiringBytes']):>14,.2f}"
+                  for c in changes[:SAVINGS_ROWS]]
+    return lines
 
 
 def changes_pending(summary: Mapping[str, Any], native_changes: int = 0) -> bool:

@@ -88,6 +88,10 @@ class GovernorDashboard(Construct):
                 state_machine.metric_failed(period=HOUR, label="failed"),
                 _metric(names.COVERAGE_REPAIRED, period=DAY, statistic="Maximum", label="groups repaired by a run")]),
         )
+        self.dashboard.add_widgets(cloudwatch.GraphWidget(
+            title="Stored bytes: governed, and in groups that never expire (each finished run over every group)", width=WIDTH * 3, left=[
+                _metric(names.COVERAGE_STORED_BYTES, period=DAY, statistic="Maximum", label="stored, governed"),
+                _metric(names.COVERAGE_NEVER_EXPIRE_STORED_BYTES, period=DAY, statistic="Maximum", label="stored, never expiring")]))
         if filter_name is not None:
             # After a delivery error CloudWatch Logs can disable a filter "for up to 10 minutes ... during this disabled period,
             # logs are skipped" (the guide, "Subscriptions"): which groups lost lines, and when (#27).

@@ -116,6 +116,8 @@ class LogGroupInfo:
     kms_key_id: str | None = None
     #: ``dataProtectionStatus``: ACTIVATED when the group has a data protection policy (the model's enum).
     data_protection_status: str | None = None
+    #: ``storedBytes``: the bytes the group stores (absent: 0).
+    stored_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,7 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         deletion_protection=bool(raw.get("deletionProtectionEnabled", False)),
         kms_key_id=raw.get("kmsKeyId") or None,
         data_protection_status=raw.get("dataProtectionStatus"),
+        stored_bytes=int(raw.get("storedBytes") or 0),
     )
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
-from . import coverage
+from . import coverage, savings
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, RetryLater, is_retryable
 from .policy import Action, Reason
 from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
@@ -119,10 +119,15 @@ class Progress:
     #: subscription (no call per group) and writes the policy; then the full pass starts from the top.
     policy_pass: bool = False
     policy_pass_pages: int = 0
+    #: Storage counters (``governor.coverage.storage``) over the finished pages: stored bytes governed, of them in groups that
+    #: never expired before the run, and the retention changes' estimate of bytes expired.
+    storage: Counter[str] = field(default_factory=Counter)
+    #: The retention changes of the largest groups (``governor.savings.largest``), for the summary's table.
+    largest_changes: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": CHECKPOINT_VERSION, **asdict(self), "outcomes": dict(self.outcomes), "api_calls": dict(self.api_calls),
-                "coverage": dict(self.coverage)}
+                "coverage": dict(self.coverage), "storage": dict(self.storage)}
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Progress:
@@ -130,6 +135,7 @@ class Progress:
         data["outcomes"] = Counter(data.get("outcomes", {}))
         data["api_calls"] = Counter(data.get("api_calls", {}))
         data["coverage"] = Counter(data.get("coverage", {}))
+        data["storage"] = Counter(data.get("storage", {}))
         return cls(**data)
 
     @property
@@ -166,7 +172,8 @@ class Progress:
             "sessions": self.sessions,
             "reconcile": self.reconcile,
             "removeFilters": self.remove_filters,
-            "coverage": coverage.report(self.coverage, drift_repaired=self.drift_repaired),
+            "coverage": coverage.report(self.coverage, drift_repaired=self.drift_repaired, stored=self.storage if self.full_scan else None),
+            "storage": {**savings.figures(self.storage), "largestChanges": self.largest_changes},
             **({"accountSubscriptionPolicy": self.account_policy} if self.account_policy else {}),
         }
 
@@ -214,8 +221,9 @@ class Backfill:
         gate: Callable[[Aspect], Gate | None] = lambda aspect: None,
         tag_index: Mapping[str, dict[str, str]] | None = None,
         keeper: SubscriptionPolicyKeeper | None = None,
+        now: Callable[[], float] = time.time,
     ) -> None:
-        """``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
+        """``now``: the wall clock (epoch seconds) a group's age is measured by; ``orphaned``: whether a /aws/lambda/<name> group's function is gone (a run's one listing of
         functions); ``gate``: the check before each write (held conflicts); ``tag_index``: the tags of
         the groups carrying an exclusion key, looked up in bulk (None: one ListTagsForResource a group)."""
         self.tag_index = tag_index
@@ -230,6 +238,7 @@ class Backfill:
         self.save = save
         self.clock = clock
         self.on_group = on_group
+        self.now = now
 
     def run(self, progress: Progress, *, time_left: Callable[[], bool], page_time_left: Callable[[], bool] | None = None) -> Progress:
         """Work on ``progress`` while ``time_left()`` allows starting another page.
@@ -296,6 +305,7 @@ class Backfill:
         outcomes: list[Outcome] = []
         errors: list[dict[str, str]] = []
         covered: Counter[str] = Counter()
+        stored: Counter[str] = Counter()
         todo = [g for g in page.groups if resume_after is None or g.name > resume_after]
         if progress.policy_pass:
             return self._policy_page(progress, page, todo, page_time_left)
@@ -305,6 +315,7 @@ class Backfill:
             group_outcomes, group_errors = self._group(info, progress)
             outcomes.extend(group_outcomes)
             errors.extend(group_errors)
+            stored.update(coverage.storage(group_outcomes, never_expires=info.retention_days is None))
             if progress.full_scan:
                 covered.update(coverage.classify(group_outcomes, self.orphaned(info)))
             if self.on_group:
@@ -315,6 +326,10 @@ class Backfill:
         progress.groups += len(todo)
         progress.outcomes.update(f"{o.aspect.value} {o.action.value} {o.reason}" for o in outcomes)
         progress.coverage.update(covered)
+        progress.storage.update(stored)
+        progress.largest_changes = savings.largest([*progress.largest_changes, *(
+            {"logGroup": o.log_group, savings.STORED: o.stored_bytes, "retentionDays": o.retention_days,
+             savings.EXPIRING: o.estimated_expiring_bytes} for o in outcomes if o.estimated_expiring_bytes is not None)])
         progress.error_count += len(errors)
         progress.errors.extend(errors[: max(0, MAX_ERRORS_KEPT - len(progress.errors))])
         progress.last_log_group = page.groups[-1].name if page.groups else progress.last_log_group
@@ -370,7 +385,7 @@ class Backfill:
             aspects = (*aspects, *(a for a in (Aspect.PROTECTION, Aspect.ENCRYPTION, Aspect.DATA_PROTECTION) if a.value in deployed))
         for aspect in aspects:
             try:
-                outcomes.append(self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect)))
+                outcomes.append(self._estimated(info, self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect))))
             except RetryLater as later:
                 # AWS refused this group for now (LimitExceeded with a slot free): reported, asked again by the next run; one
                 # group that keeps answering so never holds the run's pages.
@@ -384,3 +399,11 @@ class Backfill:
                 errors.append({"logGroup": info.name, "aspect": aspect.value, "error": f"{type(error).__name__}: {error}"})
                 outcomes.append(Outcome(info.name, aspect, Action.SKIP, "error", str(error)))
         return outcomes, errors
+
+    def _estimated(self, info: LogGroupInfo, outcome: Outcome) -> Outcome:
+        """A retention change with its estimate of the stored bytes it expires (``governor.savings``)."""
+        if outcome.action is not Action.SET_RETENTION or outcome.retention_days is None:
+            return outcome
+        expiring = savings.expiring_bytes(info.stored_bytes, created_ms=info.created_ms, old_days=info.retention_days,
+                                          new_days=outcome.retention_days, now_ms=self.now() * 1000)
+        return replace(outcome, estimated_expiring_bytes=expiring)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from . import savings
 from .policy import EXCLUSION_REASONS, Action, Reason
 from .service import LOG_GROUP_GONE, Outcome
 
@@ -22,7 +23,7 @@ def classify(outcomes: Sequence[Outcome], orphaned: bool | None) -> list[str]:
     keys = ["logGroups"]
     if orphaned:
         keys.append("orphans")
-    excluded = next((o.reason for o in outcomes if o.action in (Action.SKIP, Action.REMOVE_FILTER) and o.reason in _EXCLUSIONS), None)
+    excluded = _excluded(outcomes)
     if excluded:
         return [*keys, f"excluded:{excluded}"]
     keys.append("governed")
@@ -44,14 +45,29 @@ def classify(outcomes: Sequence[Outcome], orphaned: bool | None) -> list[str]:
     return keys
 
 
+def _excluded(outcomes: Sequence[Outcome]) -> str | None:
+    return next((o.reason for o in outcomes if o.action in (Action.SKIP, Action.REMOVE_FILTER) and o.reason in _EXCLUSIONS), None)
+
+
+def storage(outcomes: Sequence[Outcome], *, never_expires: bool) -> dict[str, int]:
+    """The storage counters one group adds to (``governor.savings``): its stored bytes when it is governed (and as
+    never-expiring bytes when it had no retention before the run), and its retention change's estimate of bytes expired."""
+    if not outcomes or _excluded(outcomes):
+        return {}
+    stored = outcomes[0].stored_bytes
+    expiring = sum(o.estimated_expiring_bytes or 0 for o in outcomes)
+    return {k: v for k, v in ((savings.STORED, stored), (savings.NEVER_EXPIRE, stored if never_expires else 0),
+                              (savings.EXPIRING, expiring)) if v}
+
+
 def _compliant(outcome: Outcome) -> bool:
     if outcome.action is Action.LEAVE or outcome.applied:
         return True  # as it should be, or made so by this run
     return outcome.action is Action.SKIP and outcome.reason in _NOT_APPLICABLE
 
 
-def report(counts: Mapping[str, int], *, drift_repaired: int | None = None) -> dict[str, Any]:
-    """The coverage of a run, as summary.json and `cli status` show it."""
+def report(counts: Mapping[str, int], *, drift_repaired: int | None = None, stored: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The coverage of a run, as summary.json and `cli status` show it; ``stored``: its storage counters (``storage``)."""
     by_prefix: dict[str, dict[str, int]] = {"excluded": {}, "conflicts": {}}
     for key, count in sorted(counts.items()):
         kind, _, reason = key.partition(":")
@@ -77,6 +93,8 @@ def report(counts: Mapping[str, int], *, drift_repaired: int | None = None) -> d
                                for c in controls}
     if drift_repaired is not None:
         answer["driftRepairedSinceLastRun"] = drift_repaired
+    if stored is not None:
+        answer.update(savings.figures(stored))
     return answer
 
 
@@ -106,4 +124,9 @@ def table(latest: Mapping[str, Any], *, region: str) -> str:
             lines.append(f"  {label:<28} {value:>10,}")
     for control, counts in sorted(latest.get("byControl", {}).items()):
         lines.append(f"  {'compliant: ' + control:<28} {counts['compliant']:>10,}   {counts['compliantPercent']:.1f}% of {counts['governed']:,}")
+    if savings.STORED in latest:
+        lines.append(f"  {'stored, governed':<28} {savings.size(latest[savings.STORED]):>10}")
+        lines.append(f"  {'stored, never expiring':<28} {savings.size(latest[savings.NEVER_EXPIRE]):>10}   before that run")
+        lines.append(f"  {'expired by its changes':<28} {savings.size(latest[savings.EXPIRING]):>10}   an estimate, about "
+                     f"${latest['estimatedMonthlySavingsUsd']:,.2f} a month (assumed: {latest['estimateAssumption']})")
     return "\n".join(lines)

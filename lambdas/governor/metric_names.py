@@ -50,6 +50,11 @@ COVERAGE_EXCLUDED = "CoverageExcluded"
 COVERAGE_CONFLICTS = "CoverageConflicts"
 #: Per control (#21): the % of governed groups compliant for that control, dimension Control (subscription, retention, ...).
 COVERAGE_CONTROL_COMPLIANT_PERCENT = "CoverageControlCompliantPercent"
+#: The stored bytes of the governed groups, and of them in groups that never expired before the run (no dimension).
+COVERAGE_STORED_BYTES = "CoverageStoredBytes"
+COVERAGE_NEVER_EXPIRE_STORED_BYTES = "CoverageNeverExpireStoredBytes"
+#: Metric name -> key of the coverage report, published in bytes.
+COVERAGE_BYTES = {COVERAGE_STORED_BYTES: "storedBytes", COVERAGE_NEVER_EXPIRE_STORED_BYTES: "neverExpireStoredBytes"}
 #: Metric name -> key of the coverage report.
 COVERAGE = {
     COVERAGE_LOG_GROUPS: "logGroups", COVERAGE_GOVERNED: "governed", COVERAGE_COMPLIANT: "compliant",

@@ -55,6 +55,12 @@ class Outcome:
     created_ms: int | None = None
     #: The pattern of the filter the decision puts (subscribe, update-filter), as the group's shipping rule says.
     filter_pattern: str | None = None
+    #: The group's stored bytes, as the look-up found them.
+    stored_bytes: int = 0
+    #: The retention the decision sets (set-retention), in days.
+    retention_days: int | None = None
+    #: A retention change's estimate of the stored bytes it expires (``governor.savings``); None for other decisions.
+    estimated_expiring_bytes: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         answer = {
@@ -67,6 +73,8 @@ class Outcome:
         }
         if self.principal:
             answer["principal"] = self.principal
+        if self.estimated_expiring_bytes is not None:
+            answer.update(storedBytes=self.stored_bytes, estimatedExpiringBytes=self.estimated_expiring_bytes)
         return answer
 
 
@@ -222,7 +230,8 @@ class Governor:
         """``before_write``: asked with the planned outcome before anything is written; an Outcome it
         answers is returned instead (a contested group is left alone). The outcome names the group's life (its
         creation time), which state kept about it is judged by."""
-        return replace(self._govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=facts.info.created_ms)
+        return replace(self._govern(facts, aspect, dry_run=dry_run, before_write=before_write), created_ms=facts.info.created_ms,
+                       stored_bytes=facts.info.stored_bytes)
 
     def _govern(self, facts: LiveFacts, aspect: Aspect, *, dry_run: bool, before_write: Gate | None) -> Outcome:
         name = facts.name
@@ -296,7 +305,8 @@ class Governor:
 
 def _outcome(name: str, aspect: Aspect, decision: Decision, *, applied: bool) -> Outcome:
     pattern = decision.subscription_filter.filter_pattern if decision.subscription_filter is not None else None
-    return Outcome(name, aspect, decision.action, decision.reason.value, decision.detail, applied, filter_pattern=pattern)
+    return Outcome(name, aspect, decision.action, decision.reason.value, decision.detail, applied, filter_pattern=pattern,
+                   retention_days=decision.retention_days if aspect is Aspect.RETENTION else None)
 
 
 def _gone(name: str, aspect: Aspect) -> Outcome:

@@ -773,6 +773,9 @@ def test_one_dashboard_shows_coverage_decisions_errors_runs_ship_logs_and_every_
         assert f'"title":"{title}"' in body
     for metric in ("CoverageGoverned", "CoverageCompliant", "DriftRepaired", "RecordsShipped", "RecordsRejected", "SinkRetries"):
         assert f'"{metric}"' in body
+    # #29 item 3: the stored bytes under governance and in never-expiring groups, as the finished run publishes them.
+    assert '"title":"Stored bytes: governed, and in groups that never expire (each finished run over every group)"' in body
+    assert '"CoverageStoredBytes"' in body and '"CoverageNeverExpireStoredBytes"' in body
     alarm_ids = [k for k, v in default_stack.resources.items() if v["Type"] == "AWS::CloudWatch::Alarm"]
     assert len(alarm_ids) >= 8 and all(json.dumps({"Fn::GetAtt": [a, "Arn"]}) in body for a in alarm_ids)
     # #27 item 8: the groups whose deliveries failed (a filter then skips up to 10 minutes of lines), worst first.

@@ -52,6 +52,9 @@ def test_a_reconcile_repairs_what_events_missed_and_publishes_coverage(account: 
         "logGroups": 4, "governed": 3, "compliant": 3, "compliantPercent": 100.0, "repairedByThisRun": 1,
         "excluded": {"excluded-tag": 1}, "conflicts": {}, "unsupportedClass": 1, "orphans": 2, "errors": 0,
         "driftRepairedSinceLastRun": 0,
+        # No events stored (#29 item 3: what retention saves, of a finished run over every group).
+        "storedBytes": 0, "neverExpireStoredBytes": 0, "estimatedExpiringBytes": 0, "estimatedMonthlySavingsUsd": 0.0,
+        "estimateAssumption": "events spread evenly over each group's age (or over its retention, when that is shorter)",
         # Per control: audit (Infrequent Access) takes no subscription, which counts as compliant for that control.
         "byControl": {"retention": {"governed": 3, "compliant": 3, "compliantPercent": 100.0},
                       "subscription": {"governed": 3, "compliant": 3, "compliantPercent": 100.0}},

@@ -154,7 +154,7 @@ def handle_backfill(event: Any, context: Any, parts: BackfillParts) -> dict[str,
         exclusion_keys = parts.governor.policy.config.tag_keys
         tag_index = parts.tagging.log_groups_tagged(exclusion_keys) if parts.tagging and exclusion_keys and not progress.remove_filters else None
         try:
-            Backfill(parts.governor, store, save=page_done, clock=parts.clock, orphaned=orphaned, gate=conflicts.gate,
+            Backfill(parts.governor, store, save=page_done, clock=parts.clock, now=parts.wall_clock, orphaned=orphaned, gate=conflicts.gate,
                      tag_index=tag_index, keeper=None if progress.remove_filters else parts.keeper).run(
                 progress,
                 time_left=lambda: context.get_remaining_time_in_millis() > PAGE_MARGIN_MS,
@@ -226,8 +226,10 @@ def _publish_coverage(progress: Progress, store: S3RunStore) -> dict[str, Any] |
     figures = [(name, report.get(key, 0), None) for name, key in metric_names.COVERAGE.items()]
     figures += [(name, count, reason) for kind, name in (("excluded", metric_names.COVERAGE_EXCLUDED), ("conflicts", metric_names.COVERAGE_CONFLICTS))
                 for reason, count in report[kind].items()]
+    figures += [(name, report.get(key, 0), None) for name, key in metric_names.COVERAGE_BYTES.items()]
     for name, value, reason in figures:
-        unit = MetricUnit.Percent if name == metric_names.COVERAGE_COMPLIANT_PERCENT else MetricUnit.Count
+        unit = (MetricUnit.Percent if name == metric_names.COVERAGE_COMPLIANT_PERCENT
+                else MetricUnit.Bytes if name in metric_names.COVERAGE_BYTES else MetricUnit.Count)
         with single_metric(name=name, unit=unit, value=value, namespace=METRICS_NAMESPACE, default_dimensions={"service": SERVICE_NAME}) as metric:
             if reason:
                 metric.add_dimension(name="Reason", value=reason)
