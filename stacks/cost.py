@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
+from governor.storage_cost import USD_PER_GB_MONTH as STORAGE_USD_PER_GB_MONTH  # noqa: E402
+
 PRICES_AS_OF = "2026-12-06"
 PRICE_REGION = "us-east-1"
 HOURS_PER_MONTH = 730
@@ -37,7 +40,8 @@ PRICES: dict[str, Price] = {
     "dashboard": Price(3.00, "per custom dashboard a month (3 of up to 50 metrics free per account)", _CW),
     "custom_metric": Price(0.30, "per custom metric a month (first 10,000; prorated by the hours it is published in)", _CW),
     "logs_ingest_gb": Price(0.50, "per GB ingested into CloudWatch Logs (Standard class)", _CW),
-    "logs_store_gb": Price(0.03, "per GB-month stored by CloudWatch Logs", _CW),
+    # The governor's plan estimates retention's savings at this price: one figure, kept where the functions can read it.
+    "logs_store_gb": Price(STORAGE_USD_PER_GB_MONTH, "per GB-month stored by CloudWatch Logs", _CW),
     "kms_key": Price(1.00, "per customer managed KMS key a month", "https://aws.amazon.com/kms/pricing/"),
     "kms_requests": Price(0.03, "per 10,000 KMS requests", "https://aws.amazon.com/kms/pricing/"),
     "kinesis_shard_hour": Price(0.015, "per provisioned shard-hour", "https://aws.amazon.com/kinesis/data-streams/pricing/"),
@@ -151,7 +155,6 @@ def resource_counts(template: Mapping[str, Any]) -> Counter[str]:
 def governor_metrics() -> dict[str, int]:
     """The custom metrics the governor's functions can publish (namespace LogGroupGovernor, dimension service): each
     name once, the names also published by Reason once per reason, the per-control figure once per control."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
     from governor import metric_names as names
     from governor.policy import Reason
     from governor.rules import CONTROLS
@@ -212,7 +215,7 @@ def synthesize_all(repo: Path) -> dict[str, dict[str, Any]]:
 def _usd(value: float) -> str:
     if value == 0 or value >= 0.1:
         return f"${value:,.2f}"
-    return "$" + f"{value:.6f}".rstrip("0").rstrip(".")
+    return f"${value:.2g}" if value >= 0.0001 else f"${value:.1e}"
 
 
 def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
@@ -270,7 +273,8 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         "only in the hours something happens (a group subscribed, a conflict). A finished reconcile publishes its coverage figures",
         f"once a day: about {COVERAGE_HOURS_PER_MONTH} hours a month, so each costs about "
         f"{_usd(PRICES['custom_metric'].usd * COVERAGE_HOURS_PER_MONTH / HOURS_PER_MONTH)} a month, not {_usd(PRICES['custom_metric'].usd)}.",
-        "ship-logs' metric families are counted in [ship-logs.md](ship-logs.md#metrics).",
+        "ship-logs publishes none unless `shipLogs.metrics` asks; each family's count and cost: [ship-logs.md](ship-logs.md)",
+        "(\"Metrics, only when asked\").",
         "",
         "## Prices",
         "",
