@@ -36,6 +36,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .common import bench_policy
+from .cost_rows import billed_ms, cost_row, function_memory_mib
 
 from governor.aws import DEFAULT_RETRY_ATTEMPTS, LogsGateway, Pacer, TaggingGateway  # noqa: E402
 from governor.config import DEFAULT_API_QUOTAS_TPS, DEFAULT_EVENT_QUOTA_SHARE  # noqa: E402
@@ -290,7 +291,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     ledger = InMemoryLedger(clock=lambda: account.epoch_s + vt.now)  # the handlers' wall clock in this simulation
     queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
-    stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False}
+    stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False, "billed_ms": 0}
     running: Counter[Aspect] = Counter()
 
     def deploy() -> None:
@@ -329,6 +330,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
                 running[aspect] -= 1
                 stats["invocations"] += 1
                 took = vt.now - started
+                stats["billed_ms"] += billed_ms(took)  # Lambda bills the wall time, here simulated: calls and the pacer's waits
                 stats["longest_s"] = max(stats["longest_s"], took)
                 stats["timed_out"] += took > EVENT_HANDLER_TIMEOUT_S
                 queue.settle(batch, {f["itemIdentifier"] for f in result["batchItemFailures"]})
@@ -377,7 +379,13 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         "write_bound_s": write_bound_s, "bound_ratio": last_s / write_bound_s,
         "lookups_per_group": {op: calls[op] / groups for op in LOOKUPS},
         **_replay_figures(account, recorder, groups),
+        "billed_ms": stats["billed_ms"],
     }
+    # Lambda's bill: each invocation's simulated duration (its calls and the pacer's waits), both handlers at their memory.
+    cost = cost_row("governor Lambda (the event handlers)", per=1_000, unit="new groups", counted=groups,
+                    invocations=stats["invocations"], billed_ms_total=stats["billed_ms"], memory_mib=function_memory_mib()["event_handler"],
+                    how="invocations and durations simulated, memory as the stack sets it")
+    figures["cost"] = cost.as_dict()
     print(f"A burst of {groups:,} CreateLogGroup events within {ARRIVAL_WINDOW_S:.0f} s at the published quotas, simulated "
           f"({LATENCY_S * 1000:.0f} ms per call; event share {share:.0%} of each quota; {concurrency} containers per handler; "
           f"another tool wanting {neighbour_share:.0%} of each write quota)")
@@ -387,6 +395,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     print(f"  dead-lettered messages: {figures['dead_lettered']} (target 0); invocations: {stats['invocations']}, "
           f"timed out: {stats['timed_out']} (target 0), longest {stats['longest_s']:.0f} s of {EVENT_HANDLER_TIMEOUT_S:.0f} s")
     print(f"  peak concurrency per handler: {dict(stats['peak'])}")
+    print(f"  {cost.line()}")
     print(f"  API calls per group: {', '.join(f'{op} {n:.2f}' for op, n in figures['calls_per_group'].items())}")
     print(f"  governor's write rate: {', '.join(f'{op} {r:.2f}/s' for op, r in figures['governor_write_tps'].items())} "
           f"(quota 5/s each); throttles absorbed: {throttles}")

@@ -17,6 +17,7 @@ from collections import Counter
 from typing import Any
 
 from .common import bench_policy
+from .cost_rows import billed_ms, cost_row, function_memory_mib, usd
 
 from governor.account_policy import SELECTION_LIMIT_BYTES, SelectionTooLarge, selection  # noqa: E402
 from governor.aws import LogsGateway, Pacer  # noqa: E402
@@ -242,10 +243,12 @@ def main(groups: int = GROUPS) -> dict[str, Any]:
         "per-group, rules with all controls": run(groups, bulk_tags=True, rules=True),
     }
     print(f"\nSide by side, {groups:,} log groups (simulated time at {bench_policy(SHIPPER).config.backfill_quota_share:.0%} of the published quotas):")
-    print(f"  {'mode':<30} {'API time':>9} {'invocations':>11}  {'in effect':<44} calls per group")
+    print(f"  {'mode':<30} {'API time':>9} {'invocations':>11} {'Lambda/M':>9}  {'in effect':<44} calls per group")
     for name, result in runs.items():
         per_group = ", ".join(f"{op} {n / groups:.3f}" for op, n in sorted(result["calls"].items()) if n / groups >= 0.0005)
-        print(f"  {name:<30} {_duration(result['simulated_s']):>9} {result['invocations']:>11}  {result['in_effect']:<44} {per_group}")
+        print(f"  {name:<30} {_duration(result['simulated_s']):>9} {result['invocations']:>11} {usd(result['cost']['usd']):>9}  "
+              f"{result['in_effect']:<44} {per_group}")
+    print("  (Lambda/M: the backfill function's cost per million groups, from the simulated invocations and durations)")
     same_mix = _same_mix_list(groups)
     print(f"  subscription account-policy over the per-group mix: {same_mix}")
     return runs
@@ -290,11 +293,18 @@ def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retent
         # `python -m cli apply` writes the native policies first: a dry run and a write each.
         native_retention_calls = 2 * len(compile_retention(bench_policy(SHIPPER, retentionMode="exact", excludeTags={}, excludePrefixes=[]).config).policies)
     started = time.monotonic()
+    billed = {"ms": 0}
+
+    def invoke(payload: dict[str, Any]) -> dict[str, Any]:
+        """One backfill invocation, its billed duration counted: the simulated time it spends (calls, the pacer's waits)."""
+        began = clock.now
+        try:
+            return handle_backfill(payload, LocalLambdaContext("backfill", timeout_ms=LAMBDA_TIMEOUT_MS, clock=clock.monotonic), parts)
+        finally:
+            billed["ms"] += billed_ms(clock.now - began)
+
     with open(os.devnull, "w") as quiet, handler_output_to(quiet):  # the handler's "page done" lines
-        execution = run_execution(
-            "million", {},
-            lambda payload: handle_backfill(payload, LocalLambdaContext("backfill", timeout_ms=LAMBDA_TIMEOUT_MS, clock=clock.monotonic), parts),
-        )
+        execution = run_execution("million", {}, invoke)
     real_s = time.monotonic() - started
     summary = execution.output["summary"]
     hours = clock.now / 3600
@@ -317,6 +327,10 @@ def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retent
         print(f"  account subscription policy: {written['detail']}, {written['names']:,} names, {written['selectionBytes']:,} of "
               f"{written['limitBytes']:,} bytes, first written {_duration(logs_client.policy_written_at_s or 0)} into the run "
               f"(after a first pass that decides only the subscription)")
+    cost = cost_row("governor Lambda (the backfill)", per=1_000_000, unit="groups backfilled", counted=groups,
+                    invocations=execution.invocations, billed_ms_total=billed["ms"], memory_mib=function_memory_mib()["backfill"],
+                    how="invocations and durations simulated, memory as the stack sets it; Step Functions' transitions apart")
+    print(f"  {cost.line()}")
     print(f"  log groups seen: {summary['logGroups']:,}; real time to simulate: {real_s:.0f} s")
     effects = []
     if native_subscription:
@@ -325,7 +339,7 @@ def run(groups: int, *, bulk_tags: bool, subscription: str = "per-group", retent
         effects.append(f"retention {RETENTION_POLICY_DELAY_S // 3600} h after apply")
     in_effect = "; ".join(effects) or f"each group as the run passes it ({_duration(clock.now)})"
     return {"invocations": execution.invocations, "simulated_s": clock.now, "summary": summary, "calls": dict(logs_client.calls),
-            "in_effect": in_effect}
+            "in_effect": in_effect, "billed_ms": billed["ms"], "cost": cost.as_dict()}
 
 
 if __name__ == "__main__":

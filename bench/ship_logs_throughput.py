@@ -22,6 +22,7 @@ import gzip
 import io
 import json
 import os
+import platform
 import pstats
 import subprocess
 import sys
@@ -31,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from . import common  # noqa: F401 (puts lambdas/ on the path)
+from .cost_rows import (DATADOG_FORWARDER_ARCHITECTURE, DATADOG_FORWARDER_MEMORY_MIB, DATADOG_FORWARDER_SOURCE, CostRow,
+                        billed_ms, cost_row, function_memory_mib)
 
 from ship_logs import codec  # noqa: E402
 from ship_logs.config import MetricsConfig, ShipLogsConfig, SinkKind  # noqa: E402
@@ -59,6 +62,9 @@ STREAMS = [
 EVENTS_PER_BATCH = 2_500
 BATCHES_PER_STREAM = 4
 _STDLIB_RUN = "--stdlib-figures"
+#: "At 1,769 MB, a function has the equivalent of one vCPU" (Lambda's developer guide): CPU in proportion to memory.
+VCPU_MEMORY_MIB = 1769
+VCPU_SOURCE = "https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html"
 
 
 def payloads() -> list[dict[str, Any]]:
@@ -156,6 +162,49 @@ def path_stages(events: list[dict[str, Any]]) -> dict[str, Callable[[], Any]]:
     return {"decode_parse_metrics": lambda: decode_parse_metrics(events, up_to_the_sink), "full": lambda: full_path(events, ship)}
 
 
+def cost_figures(events: list[dict[str, Any]], *, rounds: int = ROUNDS) -> dict[str, Any]:
+    """Lambda's cost per million events shipped (#29 item 4): the full path's CPU time per event, measured in this process
+    (best of ``rounds``, with the codecs it runs with), times the events of one of the bench's batches makes one invocation's
+    billed duration (no sink round trip: the bench's sink answers at once); at ship-logs' memory, and beside it the Datadog
+    Forwarder's at its template's default memory, at the same duration per event (only the memory differs: both arm64).
+    Each again at Lambda's CPU share (memory/1,769 MB of a vCPU), as if the path were CPU-bound there: an estimate."""
+    ship = shipper()
+    total = sum(len(decode_batch(e).events) for e in events)
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        full_path(events, ship)
+        best = min(best, time.process_time() - started)
+    per_event_s = best / total
+    per_invocation = total / len(events)  # a subscription event is an invocation
+    invocation_ms = billed_ms(per_event_s * per_invocation)
+    functions = (("ship_logs", "ship-logs Lambda", function_memory_mib()["ship_logs"], "memory as the stack sets it"),
+                 ("datadog_forwarder", "Datadog Forwarder Lambda", DATADOG_FORWARDER_MEMORY_MIB,
+                  f"assumed: ship-logs' duration per event, at the Forwarder template's default MemorySize ({DATADOG_FORWARDER_ARCHITECTURE})"))
+    rows: dict[str, CostRow] = {}
+    for name, what, memory_mib, how in functions:
+        rows[name] = cost_row(what, per=1_000_000, unit="events shipped", counted=per_invocation, invocations=1,
+                              billed_ms_total=invocation_ms, memory_mib=memory_mib,
+                              how=f"duration measured as CPU time on this machine; {how}")
+        # Lambda gives a function memory/1,769 MB of a vCPU: a CPU-bound invocation lasts that much longer (an estimate).
+        rows[f"{name}_cpu_share"] = cost_row(
+            what, per=1_000_000, unit="events shipped", counted=per_invocation, invocations=1,
+            billed_ms_total=billed_ms(per_event_s * per_invocation * VCPU_MEMORY_MIB / min(memory_mib, VCPU_MEMORY_MIB)),
+            memory_mib=memory_mib, how=f"assumed: CPU-bound at {min(memory_mib, VCPU_MEMORY_MIB) / VCPU_MEMORY_MIB:.2f} vCPU; {how}")
+    print(f"  cost per million events, from the full path's CPU time per event ({per_event_s * 1e6:.2f} us, measured on "
+          f"{platform.machine()}, {codec.JSON_LIBRARY} + {codec.GZIP_LIBRARY}; no sink round trip) and the bench's "
+          f"{per_invocation:,.0f} events an invocation (assumed: CloudWatch Logs sizes the batches), {invocation_ms:,} ms billed each:")
+    for name, _, _, _ in functions:
+        print(f"    {rows[name].line()}")
+    print(f"    at Lambda's CPU share ({VCPU_MEMORY_MIB:,} MB is one vCPU: {VCPU_SOURCE}), the same CPU time lasts "
+          f"{VCPU_MEMORY_MIB}/memory times as long, so the GB-seconds are alike:")
+    for name, _, _, _ in functions:
+        print(f"    {rows[name + '_cpu_share'].line()}")
+    print(f"    (the Forwarder's defaults: {DATADOG_FORWARDER_SOURCE}; its own time per event is not measured here)")
+    return {"cpu_s_per_event": per_event_s, "events_per_invocation": per_invocation, "billed_ms_per_invocation": invocation_ms,
+            **{name: row.as_dict() for name, row in rows.items()}}
+
+
 def stdlib_figures() -> dict[str, float]:
     """The same paths in a process that runs with the standard library alone."""
     environment = {**os.environ, codec.ENV_STDLIB_CODECS: "1"}
@@ -164,7 +213,7 @@ def stdlib_figures() -> dict[str, float]:
     return json.loads(answer.stdout)
 
 
-def main() -> dict[str, float]:
+def main() -> dict[str, Any]:
     events = payloads()
     total = sum(len(decode_batch(e).events) for e in events)
     gc.freeze()  # as the function does once it is initialised (ship_logs.handler.shipper)
@@ -178,7 +227,7 @@ def main() -> dict[str, float]:
     if compiled:
         paths["standard library"] = stdlib_figures()
     yardstick = floors["standard library"]
-    figures: dict[str, float] = {"events": total, "floor": total / yardstick}
+    figures: dict[str, Any] = {"events": total, "floor": total / yardstick}
     print(f"ship-logs throughput over {total:,} events in {len(events)} batches (4 functions: Python and Node.js, "
           f"text and JSON log formats), best of {ROUNDS}; events/s and the ratio to each floor")
     for name, seconds in floors.items():
@@ -191,6 +240,7 @@ def main() -> dict[str, float]:
             figures[f"{stage}[{codecs}]"] = total / seconds[stage]
             print(f"  {label + ', ' + codecs + ':':<56} {total / seconds[stage]:>10,.0f} ({ratios}; "
                   f"target >= {target}x the standard library's: {_verdict(ratio >= target)})")
+    figures["cost"] = cost_figures(events)
     figures["decode_parse_metrics"] = yardstick / paths[next(iter(paths))]["decode_parse_metrics"]
     figures["full"] = yardstick / paths[next(iter(paths))]["full"]
     (figures["cold_start_ms"], boto3_ms), (figures["cold_start_sources_ms"], _) = cold_start_ms(), cold_start_ms(bytecode=False)
@@ -234,7 +284,6 @@ def cold_start_ms(*, bytecode: bool = True) -> tuple[float, float]:
     architecture): its wheels, and its bytecode unless ``bytecode`` is false (then every import
     compiles the sources, as it did before the asset carried bytecode). boto3 comes from the
     environment's site-packages, with its bytecode, as the Lambda runtime has it."""
-    import platform
     import shutil
     import statistics
     import tempfile

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bench import burst, million_groups
 
 
@@ -81,3 +83,79 @@ def test_burst_simulation_loses_the_lines_before_the_filter_without_replay_and_n
     assert replayed["before_filter"] > 0 and replayed["lost"] == 0 and replayed["twice"] == 0
     assert replayed["filter_log_events_per_group"] == 1.0 and replayed["governed"] == 200
     assert "with replay: events written before the filter" in capsys.readouterr().out
+
+
+# -- The cost rows (#29 item 4): computed from what each bench counted, priced with stacks/cost.py ---------------------
+
+def _priced(requests: float, gb_seconds: float) -> float:
+    from stacks.cost import PRICES
+
+    return requests * PRICES["lambda_requests"].usd / 1e6 + gb_seconds * PRICES["lambda_gb_second"].usd
+
+
+def test_the_memory_the_cost_rows_read_is_the_stacks(monkeypatch) -> None:
+    """The rows read each function's memory from the stacks' source (no Node): the same as the modules' own values."""
+    import inspect
+
+    monkeypatch.setenv("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    from bench.cost_rows import function_memory_mib
+    from stacks import backfill, functions, ship_logs
+
+    default = inspect.signature(functions.GovernorFunction.__init__).parameters["memory_size_mib"].default
+    assert function_memory_mib() == {"event_handler": default, "backfill": backfill.BACKFILL_MEMORY_MIB,
+                                     "ship_logs": ship_logs.SHIP_LOGS_MEMORY_MIB}
+    assert functions.ARCHITECTURE.name == "arm64"
+
+
+def test_burst_cost_row_is_priced_from_its_counted_invocations_and_simulated_durations(capsys) -> None:
+    small, double = burst.main(groups=150), burst.main(groups=300)
+
+    for figures in (small, double):
+        cost = figures["cost"]
+        assert cost["per"] == 1_000 and cost["memory_mib"] == 256
+        assert cost["requests"] == pytest.approx(figures["invocations"] * 1_000 / figures["groups"])
+        assert cost["gb_seconds"] == pytest.approx(figures["billed_ms"] / 1000 * 256 / 1024 * 1_000 / figures["groups"])
+        assert cost["usd"] == pytest.approx(_priced(cost["requests"], cost["gb_seconds"]))
+        # Each invocation billed at least 1 ms, at most its simulated duration rounded up.
+        assert figures["invocations"] <= figures["billed_ms"] <= figures["invocations"] * (figures["longest_invocation_s"] * 1000 + 1)
+    assert 1.5 <= double["invocations"] / small["invocations"] <= 2.5  # twice the groups: about twice the requests
+    assert 1.5 <= double["billed_ms"] / small["billed_ms"] <= 2.5
+    assert "cost: governor Lambda (the event handlers) $" in capsys.readouterr().out
+
+
+def test_backfill_cost_row_is_priced_from_its_counted_invocations_and_simulated_durations(capsys) -> None:
+    from bench.cost_rows import billed_ms
+
+    small, double = million_groups.run(1_200, bulk_tags=True), million_groups.run(2_400, bulk_tags=True)
+
+    for groups, result in ((1_200, small), (2_400, double)):
+        cost = result["cost"]
+        assert cost["per"] == 1_000_000 and cost["memory_mib"] == 512
+        assert cost["requests"] == pytest.approx(result["invocations"] * 1_000_000 / groups)
+        assert cost["gb_seconds"] == pytest.approx(result["billed_ms"] / 1000 * 512 / 1024 * 1_000_000 / groups)
+        assert cost["usd"] == pytest.approx(_priced(cost["requests"], cost["gb_seconds"]))
+        # The invocations spend the run's simulated time: billed, rounded up to the millisecond each.
+        assert billed_ms(result["simulated_s"]) <= result["billed_ms"] <= billed_ms(result["simulated_s"]) + result["invocations"]
+    assert 1.5 <= double["billed_ms"] / small["billed_ms"] <= 2.5
+    assert "cost: governor Lambda (the backfill) $" in capsys.readouterr().out
+
+
+def test_ship_logs_cost_rows_from_the_measured_time_per_event_beside_the_datadog_forwarder(capsys) -> None:
+    from bench import ship_logs_throughput as throughput
+    from bench.cost_rows import billed_ms
+    from localaws.payloads import lambda_log_events, subscription_event
+
+    events = [subscription_event("/aws/lambda/orders-api", lambda_log_events(300, seed=s)) for s in range(2)]
+    figures = throughput.cost_figures(events, rounds=1)
+
+    per_invocation = figures["events_per_invocation"]
+    assert figures["billed_ms_per_invocation"] == billed_ms(figures["cpu_s_per_event"] * per_invocation)
+    ours, theirs = figures["ship_logs"], figures["datadog_forwarder"]
+    assert (ours["memory_mib"], theirs["memory_mib"]) == (512, 1024)
+    for row in (ours, theirs, figures["ship_logs_cpu_share"], figures["datadog_forwarder_cpu_share"]):
+        assert row["per"] == 1_000_000 and row["requests"] == pytest.approx(1_000_000 / per_invocation)
+        assert row["usd"] == pytest.approx(_priced(row["requests"], row["gb_seconds"]))
+    assert ours["gb_seconds"] == pytest.approx(1_000_000 / per_invocation * figures["billed_ms_per_invocation"] / 1000 * 512 / 1024)
+    assert theirs["gb_seconds"] == pytest.approx(2 * ours["gb_seconds"])  # the same duration, twice the memory
+    printed = capsys.readouterr().out
+    assert "cost: ship-logs Lambda $" in printed and "cost: Datadog Forwarder Lambda $" in printed
