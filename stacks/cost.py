@@ -218,8 +218,26 @@ def _usd(value: float) -> str:
     return f"${value:.2g}" if value >= 0.0001 else f"${value:.1e}"
 
 
+def function_memory(template: Mapping[str, Any]) -> dict[str, int]:
+    """Each function's memory (MB) in a template, by what its handler names: the event handlers, the backfill, ship-logs."""
+    found: dict[str, int] = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        handler = str(resource["Properties"].get("Handler", ""))
+        kind = "ship-logs" if handler.startswith("ship_logs") else "backfill" if "backfill" in handler else "handler"
+        found[kind] = max(found.get(kind, 0), int(resource["Properties"].get("MemorySize", 128)))
+    return found
+
+
+def _lambda_hour(memory: Mapping[str, int], kind: str) -> str:
+    mib = memory.get(kind, 128)
+    return f"{_usd(3600 * mib / 1024 * PRICES['lambda_gb_second'].usd)} an hour at its {mib} MB"
+
+
 def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
     metrics = governor_metrics()
+    memory = function_memory(next(iter(templates.values())))
     out = [
         "# What it costs",
         "",
@@ -249,15 +267,14 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         "| what happens | what it costs |",
         "| --- | --- |",
         f"| 1,000 new log groups | the CreateLogGroup events: free on an account's first trail, {_usd(1000 * PRICES['trail_copy'].usd / 100_000)} "
-        f"when the stack's trail is a second copy (`governor:createTrail` false removes it); SQS about 6 requests a group "
-        f"({_usd(6000 * PRICES['sqs_requests'].usd / 1e6)}); Lambda about 2 invocations a group at 256 MB and, assumed, 0.5 s each "
-        f"({_usd(2000 * PRICES['lambda_requests'].usd / 1e6 + 2000 * 0.5 * 0.25 * PRICES['lambda_gb_second'].usd)}) |",
-        f"| a million groups backfilled (`apply`, or a reconcile) | Lambda at 256 MB for the API time the quotas allow "
-        f"(`make bench`: about 93 hours at half the quotas, a 15-minute run per {15 * 60} s): "
-        f"{_usd(93 * 3600 * 0.25 * PRICES['lambda_gb_second'].usd)}; the write APIs themselves are free |",
-        f"| a million events shipped by ship-logs | Lambda: assumed 100 events a delivery and 0.1 s at 256 MB each "
-        f"({_usd(10_000 * PRICES['lambda_requests'].usd / 1e6 + 10_000 * 0.1 * 0.25 * PRICES['lambda_gb_second'].usd)}); "
-        f"plus the sink below |",
+        f"when the stack's trail is a second copy (`governor:createTrail` false removes it); SQS a few requests a group "
+        f"({_usd(6000 * PRICES['sqs_requests'].usd / 1e6)} at six); Lambda: the event handlers' time, {_lambda_hour(memory, 'handler')} "
+        f"(`make bench`'s burst prints it per 1,000 groups, simulated) |",
+        f"| a million groups backfilled (`apply`, or a reconcile) | Lambda: the backfill's time, {_lambda_hour(memory, 'backfill')}, "
+        f"for as long as the API quotas make the run last (`make bench` prints the hours and the dollars, simulated); the "
+        f"CloudWatch Logs calls themselves are free |",
+        f"| a million events shipped by ship-logs | Lambda: ship-logs' time, {_lambda_hour(memory, 'ship-logs')} (`make bench` prints "
+        f"it per million events from measured CPU time, beside the Datadog Forwarder's at its defaults); plus the sink below |",
         f"| a GB shipped through Firehose to S3 (the built-in sink) | {_usd(PRICES['firehose_gb'].usd)} ingested, then "
         f"{_usd(PRICES['s3_gb'].usd)} a GB-month stored (compressed by Firehose) |",
         f"| a GB through the archive's Kinesis stream | {_usd(PRICES['kinesis_put_units'].usd)} per million 25 KB PUT units "
