@@ -817,7 +817,7 @@ def storage_lines(storage: Mapping[str, Any], *, mode: str) -> list[str]:
     would = "would expire" if mode == "plan" else "expire"
     lines = [f"  stored: {savings.size(storage['storedBytes'])} under governance, {savings.size(storage['neverExpireStoredBytes'])} "
              f"of it in groups that never expire; the retention changes {would} an estimated {savings.size(storage['estimatedExpiringBytes'])}, "
-             f"saving about ${storage['estimatedMonthlySavingsUsd']:,.2f} a month (estimate: {storage['estimateAssumption']})"]
+             f"saving {storage_cost.about(storage['estimatedMonthlySavingsUsd'])} a month (estimate: {storage['estimateAssumption']})"]
     changes = storage.get("largestChanges") or []
     if changes:
         width = max(len("retention change, largest groups first"), *(len(c["logGroup"]) for c in changes[:SAVINGS_ROWS]))

@@ -77,8 +77,9 @@ def _one(properties: Mapping[str, Any]) -> float:
 
 
 def _alarm_metrics(properties: Mapping[str, Any]) -> float:
-    """An alarm is billed per metric it reads: one for a plain alarm, each metric of a math alarm (a query alarm is
-    billed per series it analyses: counted as one, its floor)."""
+    """An alarm is billed per metric it reads: one for a plain alarm, each metric of a math alarm. A Metrics Insights
+    query alarm (the DeliveryErrors-by-group alarm) is counted as one, its floor: how AWS bills the series it analyses is
+    not settled here (*unconfirmed*; docs/cost.md says so)."""
     metrics = properties.get("Metrics")
     return max(1, sum(1 for m in metrics if "MetricStat" in m)) if metrics else 1
 
@@ -212,6 +213,11 @@ def synthesize_all(repo: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+def _exact(value: float) -> str:
+    """A list price as its page writes it: to the cent, or every digit it has."""
+    return f"${value:.2f}" if round(value, 2) == value else "$" + f"{value:.10f}".rstrip("0")
+
+
 def _usd(value: float) -> str:
     if value == 0 or value >= 0.1:
         return f"${value:,.2f}"
@@ -259,6 +265,9 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         out.append(f"| {title} | {sum(resource_counts(template).values())} | **{_usd(sum(line.monthly for line in lines))}** | {parts or 'nothing'} |")
     out += [
         "",
+        "An alarm on a Metrics Insights query (DeliveryErrors by log group, one series per subscribed group with deliveries) is",
+        "counted as one alarm metric, its floor; whether AWS bills it per series it analyses is not confirmed here.",
+        "",
         "Everything else in the templates is paid by use (below) or costs nothing itself (IAM roles and policies, EventBridge",
         "rules on AWS service events, event source mappings, bucket and queue policies, the StackSets).",
         "",
@@ -266,8 +275,11 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         "",
         "| what happens | what it costs |",
         "| --- | --- |",
-        f"| 1,000 new log groups | the CreateLogGroup events: free on an account's first trail, {_usd(1000 * PRICES['trail_copy'].usd / 100_000)} "
-        f"when the stack's trail is a second copy (`governor:createTrail` false removes it); SQS a few requests a group "
+        f"| the stack's trail, where another trail already logs management events | a paid second copy of **every** write "
+        f"management event of the account and region, not only CreateLogGroup: {_usd(PRICES['trail_copy'].usd)} per 100,000 "
+        f"(`governor:createTrail` false removes it; an organization: `rollout:organizationTrail` true; the selftest's `trail` "
+        f"step says when it is one); on an account's first trail, free |",
+        f"| 1,000 new log groups | SQS a few requests a group "
         f"({_usd(6000 * PRICES['sqs_requests'].usd / 1e6)} at six); Lambda: the event handlers' time, {_lambda_hour(memory, 'handler')} "
         f"(`make bench`'s burst prints it per 1,000 groups, simulated) |",
         f"| a million groups backfilled (`apply`, or a reconcile) | Lambda: the backfill's time, {_lambda_hour(memory, 'backfill')}, "
@@ -297,7 +309,7 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         "",
         "| price | unit | source |",
         "| --- | --- | --- |",
-        *(f"| {_usd(p.usd)} | {p.unit} | {p.source} |" for p in PRICES.values()),
+        *(f"| {_exact(p.usd)} | {p.unit} | {p.source} |" for p in PRICES.values()),
         "",
     ]
     return "\n".join(out)

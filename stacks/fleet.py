@@ -17,7 +17,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, ENV_FLEET_TABLE, NEWLY_SILENT_METRIC, SILENT_METRIC, SOURCE
+from fleet.rollup import ALARM_DETAIL_TYPE, ALARMING_METRIC, MEMBER_ALARM_RAISED_METRIC, COVERAGE_DETAIL_TYPE, ENV_FLEET_TABLE, NEWLY_SILENT_METRIC, SILENT_METRIC, SOURCE
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .alarms import ALARM_PERIOD, Alarms
@@ -82,6 +82,12 @@ class FleetView(Construct):
                                          ("MembersAlarming", ALARMING_METRIC, "a member governor's alarm is firing (python -m cli fleet-status names it)")):
             alarms.alarm(self, construct_id, description=what, metric=cloudwatch.Metric(
                 namespace=METRICS_NAMESPACE, metric_name=name, dimensions_map={"service": SERVICE_NAME}, statistic="Maximum", period=ALARM_PERIOD))
+        # Members without a topic of their own (governor:alarmTopic false) are notified through this one: it fires as a member's
+        # alarm goes into ALARM, and again for the next (the recorder's log and fleet-status name them).
+        alarms.alarm(self, "MemberAlarmRaised", description="a member governor's alarm went into ALARM (the fleet recorder's log and "
+                     "python -m cli fleet-status name it; members without an alarm topic of their own are told only through this)",
+                     metric=cloudwatch.Metric(namespace=METRICS_NAMESPACE, metric_name=MEMBER_ALARM_RAISED_METRIC,
+                                              dimensions_map={"service": SERVICE_NAME}, statistic="Sum", period=ALARM_PERIOD))
 
         def search(name: str, statistic: str) -> cloudwatch.MathExpression:
             return cloudwatch.MathExpression(expression=f"SEARCH('{{{METRICS_NAMESPACE},Account,Region,service}} MetricName=\"{name}\"', "

@@ -21,7 +21,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
 
 from .rollup import (ALARM_DETAIL_TYPE, ALARMING_METRIC, COVERAGE_DETAIL_TYPE, DEFAULT_STALE_AFTER_S, ENV_FLEET_TABLE, ENV_STALE_AFTER_HOURS,
-                     NEWLY_SILENT_METRIC, REPORTING_METRIC, SILENT_METRIC, SOURCE, AlarmState, MemberReport, statuses)
+                     MEMBER_ALARM_RAISED_METRIC, NEWLY_SILENT_METRIC, REPORTING_METRIC, SILENT_METRIC, SOURCE, AlarmState, MemberReport, statuses)
 from .store import FleetTable
 
 
@@ -78,7 +78,11 @@ def handle_fleet_event(event: Any, table: FleetTable, *, now: float, stale_after
         if not isinstance(name, str) or not isinstance(state, str):
             return _ignored("an alarm event without alarmName and state")
         table.put_alarm(AlarmState(account, region, name, state, now))
-        return {"status": "recorded", "account": account, "region": region, "alarm": name, "state": state}
+        if state == "ALARM":
+            # The hourly count would say nothing of a second member while the first still alarms, and only within the hour.
+            metrics.add_metric(name=MEMBER_ALARM_RAISED_METRIC, unit=MetricUnit.Count, value=1)
+            logger.warning("a member's alarm fired", extra={"account": account, "region": region, "alarm": name})
+        return {"status": "recorded", "account": account, "region": region, "alarm": name, "state": state, "raised": state == "ALARM"}
     return _ignored(f"{event.get('source')}/{detail_type} is not a fleet event")
 
 

@@ -28,6 +28,9 @@ ALARMING_METRIC = "FleetMembersAlarming"
 REPORTING_METRIC = "FleetReportingMembers"
 #: Members silent now that were not at the previous check: alarms each time the set grows.
 NEWLY_SILENT_METRIC = "FleetNewlySilentMembers"
+#: A member's alarm went into ALARM (counted as its state change arrives): for members without a topic of their own
+#: (governor:alarmTopic false), the fleet view's alarm on it is the one that notifies, at once and again for each new one.
+MEMBER_ALARM_RAISED_METRIC = "FleetMemberAlarmRaised"
 
 
 @dataclass(frozen=True)

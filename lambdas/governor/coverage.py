@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import savings
+from . import savings, storage_cost
 from .policy import EXCLUSION_REASONS, Action, Reason
-from .service import LOG_GROUP_GONE, Outcome
+from .service import LOG_GROUP_GONE, Aspect, Outcome
 
 #: Skips that leave a group in scope: the aspect cannot apply to it (its class) or it vanished.
 _NOT_APPLICABLE = {Reason.UNSUPPORTED_CLASS.value, Reason.FIXED_RETENTION_CLASS.value, LOG_GROUP_GONE}
@@ -52,7 +52,12 @@ def _excluded(outcomes: Sequence[Outcome]) -> str | None:
 def storage(outcomes: Sequence[Outcome], *, never_expires: bool) -> dict[str, int]:
     """The storage counters one group adds to (``governor.savings``): its stored bytes when it is governed (and as
     never-expiring bytes when it had no retention before the run), and its retention change's estimate of bytes expired."""
-    if not outcomes or _excluded(outcomes):
+    if not outcomes:
+        return {}
+    # A group excluded from shipping (a rule's shipping off, a shipping-path group) may still have its retention governed:
+    # its bytes count whenever a retention decision of its own was made, as plan's table of changes lists it.
+    retention_governed = any(o.aspect is Aspect.RETENTION and o.action in (Action.SET_RETENTION, Action.LEAVE) for o in outcomes)
+    if _excluded(outcomes) and not retention_governed:
         return {}
     stored = outcomes[0].stored_bytes
     expiring = sum(o.estimated_expiring_bytes or 0 for o in outcomes)
@@ -127,6 +132,6 @@ def table(latest: Mapping[str, Any], *, region: str) -> str:
     if savings.STORED in latest:
         lines.append(f"  {'stored, governed':<28} {savings.size(latest[savings.STORED]):>10}")
         lines.append(f"  {'stored, never expiring':<28} {savings.size(latest[savings.NEVER_EXPIRE]):>10}   before that run")
-        lines.append(f"  {'expired by its changes':<28} {savings.size(latest[savings.EXPIRING]):>10}   an estimate, about "
-                     f"${latest['estimatedMonthlySavingsUsd']:,.2f} a month (assumed: {latest['estimateAssumption']})")
+        lines.append(f"  {'expired by its changes':<28} {savings.size(latest[savings.EXPIRING]):>10}   an estimate, "
+                     f"{storage_cost.about(latest['estimatedMonthlySavingsUsd'])} a month (assumed: {latest['estimateAssumption']})")
     return "\n".join(lines)

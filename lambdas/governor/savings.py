@@ -37,7 +37,7 @@ def figures(counts: Mapping[str, int]) -> dict[str, Any]:
     """The storage figures of a run's counters, with the estimate's monthly saving and its assumption."""
     expiring = counts.get(EXPIRING, 0)
     return {STORED: counts.get(STORED, 0), NEVER_EXPIRE: counts.get(NEVER_EXPIRE, 0), EXPIRING: expiring,
-            "estimatedMonthlySavingsUsd": round(storage_cost.monthly_storage_usd(expiring), 6),
+            "estimatedMonthlySavingsUsd": round(storage_cost.monthly_storage_usd(expiring), 12),
             "estimateAssumption": ESTIMATE_ASSUMPTION}
 
 

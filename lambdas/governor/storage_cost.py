@@ -16,3 +16,8 @@ BYTES_PER_GB = 2**30
 def monthly_storage_usd(stored_bytes: float) -> float:
     """What keeping ``stored_bytes`` a month costs at the list price above."""
     return stored_bytes / BYTES_PER_GB * USD_PER_GB_MONTH
+
+
+def about(usd: float) -> str:
+    """An estimated figure for people: "about $0.16", or "less than $0.01" rather than a $0.00 that reads as nothing."""
+    return "less than $0.01" if 0 < usd < 0.005 else f"about ${usd:,.2f}"

@@ -93,9 +93,10 @@ SHIP_LOGS = Keys(
         "custom (true/false): from MONITORING|<value>|<unit>|<name>|<namespace> lines, 1 metric per namespace, name and "
         f"function (and account) a line names, ${METRIC_MONTH_USD:.2f} a month each: 5 names in 100 functions, about "
         f"${5 * 100 * METRIC_MONTH_USD:.0f} a month; customMetricNamespaces narrows the namespaces. "
-        f"maxDimensionValues (1 to {MAX_MAX_DIMENSION_VALUES}): the most functions (function and account on the archive) each "
-        "family publishes for per ship-logs container (an instance, kept warm between invocations; an invocation holds one "
-        "log group, so a cap per invocation would never bind); the lines of any further function are dropped and counted "
+        f"maxDimensionValues (1 to {MAX_MAX_DIMENSION_VALUES}): the most dimension sets each family publishes for per ship-logs "
+        "container (usage: functions, with their account on the archive; custom: a function's namespace and name, each one "
+        "metric) (an instance, kept warm between invocations; an invocation holds one "
+        "log group, so a cap per invocation would never bind); the lines beyond them are dropped and counted "
         f"({METRIC_LINES_CAPPED_METRIC}, one metric) and named in a warning. Containers do not share what they admitted: about "
         "maxDimensionValues x reservedConcurrency functions a family at a time, at most.",
         example={"usage": True, "custom": True, "maxDimensionValues": 50},

@@ -24,16 +24,19 @@ MINUTE_MS = 60_000
 
 
 class DimensionCap:
-    """The dimension value sets (a function; with its account on the central archive) one metric family
-    publishes for, first come first admitted, up to ``limit``, for the container's life: an invocation
-    holds one log group, so a cap per invocation would never bind, while a container sees many."""
+    """The dimension value sets one metric family publishes, first come first admitted, up to ``limit``, for the
+    container's life (an invocation holds one log group, so a cap per invocation would never bind, while a container sees
+    many): usage's a function (with its account on the central archive), whose 7 metrics come together; custom's a
+    function and the namespace and name a MONITORING line gives, each one metric, so names cannot multiply the bill."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.admitted: set[tuple[str | None, str | None]] = set()
+    def __init__(self, limit: int, *, per_name: bool = False) -> None:
+        self.limit, self.per_name = limit, per_name
+        self.admitted: set[tuple[Any, ...]] = set()
 
-    def admits(self, function: str | None, account: str | None) -> bool:
-        key = (function, account)
+    def key(self, line: Any, account: str | None) -> tuple[Any, ...]:
+        return (line[0], account, line.namespace, line.name) if self.per_name else (line[0], account)
+
+    def admits(self, key: tuple[Any, ...]) -> bool:
         if key in self.admitted:
             return True
         if len(self.admitted) >= self.limit:
@@ -42,9 +45,12 @@ class DimensionCap:
         return True
 
     def split(self, lines: Sequence[Any], account: str | None) -> tuple[list[Any], set[str | None]]:
-        """The lines (UsageReport, CustomMetric: their function first) of admitted functions, and the functions refused."""
-        refused = {function for function in {line[0] for line in lines} if not self.admits(function, account)}
-        return ([line for line in lines if line[0] not in refused] if refused else list(lines)), refused
+        """The lines (UsageReport, CustomMetric: their function first) the cap admits, and the functions of those refused."""
+        verdicts = {key: self.admits(key) for key in dict.fromkeys(self.key(line, account) for line in lines)}
+        if all(verdicts.values()):
+            return list(lines), set()
+        kept = [line for line in lines if verdicts[self.key(line, account)]]
+        return kept, {key[0] for key, admitted in verdicts.items() if not admitted}
 
 
 #: (name, unit, column of a UsageReport) of each usage metric.

@@ -68,7 +68,7 @@ class Shipper:
         self.sink = sink
         self.custom_namespaces = frozenset(custom_namespaces)
         self.usage_cap = DimensionCap(metrics.max_dimension_values) if metrics.usage else None
-        self.custom_cap = DimensionCap(metrics.max_dimension_values) if metrics.custom else None
+        self.custom_cap = DimensionCap(metrics.max_dimension_values, per_name=True) if metrics.custom else None
         self.cloudwatch = cloudwatch
         self.dead_letters = dead_letters
 

@@ -167,3 +167,17 @@ def test_the_fleet_view_shows_each_members_compliance_per_control() -> None:
 
     assert rows[0].as_dict()["byControl"] == {"subscription": 100.0, "encryption": 88.9}
     assert "per control: encryption 88.9%, subscription 100.0%" in table(rows, now=1_100.0)
+
+
+def test_review_each_member_alarm_going_into_alarm_is_counted_at_once_for_members_without_a_topic(table: FleetTable) -> None:
+    """A member without a topic of its own is told through the fleet view: the first member's alarm must not hide the second's."""
+    from fleet import handler as fleet_handler
+
+    fleet_handler.metrics.clear_metrics()
+    first = handle_fleet_event(alarm_event(*MEMBERS[0], "LogGroupGovernor-DeadLetters", "ALARM"), table, now=NOW)
+    second = handle_fleet_event(alarm_event(*MEMBERS[1], "LogGroupGovernor-HandlerErrors", "ALARM"), table, now=NOW + 60)
+    back = handle_fleet_event(alarm_event(*MEMBERS[0], "LogGroupGovernor-DeadLetters", "OK"), table, now=NOW + 120)
+
+    assert (first["raised"], second["raised"], back["raised"]) == (True, True, False)
+    assert fleet_handler.metrics.metric_set["FleetMemberAlarmRaised"]["Value"] == [1.0, 1.0]
+    fleet_handler.metrics.clear_metrics()

@@ -636,3 +636,15 @@ def test_the_index_template_is_put_once_per_container_before_its_first_bulk(acco
     assert put.path == "/_index_template/log-group-governor" and store.requests[0].path.endswith("/_bulk")
     documented = _json.loads((Path(__file__).resolve().parents[2] / "lambdas/ship_logs/opensearch_index_template.json").read_text())
     assert store.templates["log-group-governor"] == {**documented, "index_patterns": ["logs-*"]}  # the configured index, logs-%Y.%m.%d
+
+
+def test_review_custom_metric_names_count_against_the_cap_so_one_function_cannot_flood_cloudwatch(
+        account: LocalAccount, store: LogStore, opensearch: str, sink: Any) -> None:
+    _with_metrics(sink, store, opensearch, custom=True, maxDimensionValues=1)
+    events = [{"id": f"m{i}", "timestamp": 1_795_850_000_000 + i, "message": f"MONITORING|1|count|order-{i}|Shop"} for i in range(200)]
+
+    invocation = call(handler, subscription_event("/aws/lambda/orders-api", events), function_name="ship-logs")
+
+    assert _published(account) == {"Shop": {("order-0", "orders-api")}}  # one metric: $0.30 a month, not 200 of them
+    assert invocation.result["customMetrics"] == 1 and invocation.result["cappedMetricLines"] == 199
+    assert len(store.documents()) == 200  # every line still shipped as a record
