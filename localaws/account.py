@@ -24,7 +24,7 @@ import boto3
 from botocore.config import Config
 from moto import mock_aws
 
-from .account_policies import AccountPolicies, Refused
+from .account_policies import AccountPolicies, Refused, data_protection_problem
 
 DEFAULT_REGION = "eu-west-1"
 #: moto's account: the documentation example account, nobody's real one.
@@ -492,27 +492,6 @@ def _kms_call_group(request: Mapping[str, Any]) -> str:
 
 def _refused(code: str, message: str) -> Any:
     return _Answered(400), {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 400}}
-
-
-def data_protection_problem(document: str, existing: Any = None) -> str | None:
-    if len(document) > 30_720:
-        return "the policy document can be up to 30,720 characters"
-    try:
-        statements = json.loads(document)["Statement"]
-        audit, redact = statements
-        audit_op, redact_op = audit["Operation"], redact["Operation"]
-    except (ValueError, KeyError, TypeError):
-        return "the policy must include two JSON blocks, each with a DataIdentifier array and an Operation"
-    if not isinstance(audit_op.get("Audit", {}).get("FindingsDestination"), dict):
-        return "the first block's Audit action must contain a FindingsDestination object"
-    if redact_op.get("Deidentify", {}).get("MaskConfig") != {}:
-        return "the second block's Deidentify action must contain an empty MaskConfig object"
-    if audit.get("DataIdentifier") != redact.get("DataIdentifier") or not audit.get("DataIdentifier"):
-        return "the contents of the two DataIdentifier arrays must match exactly"
-    findings = audit_op["Audit"]["FindingsDestination"].get("CloudWatchLogs", {}).get("LogGroup")
-    if findings and existing is not None and findings not in existing:
-        return f"the audit findings destination {findings} must already exist"
-    return None
 
 
 def _admits_logs(policy: str, region: str) -> bool:

@@ -97,8 +97,6 @@ class AccountPolicies:
             others = [n for (t, n) in self.policies if t == DATA_PROTECTION and n != name]
             if others:
                 raise Refused("LimitExceededException", f"the account already has a data protection policy ({others[0]})")
-            from .account import data_protection_problem
-
             problem = data_protection_problem(document, existing={g["logGroupName"] for g in groups})
             if problem:
                 raise Refused("InvalidParameterException", problem)
@@ -261,3 +259,24 @@ def _string_list(text: str) -> list[str] | None:
 
 def _days_text(days: int | None) -> str:
     return NEVER_EXPIRE if days is None else str(days)
+
+
+def data_protection_problem(document: str, existing: Any = None) -> str | None:
+    if len(document) > 30_720:
+        return "the policy document can be up to 30,720 characters"
+    try:
+        statements = json.loads(document)["Statement"]
+        audit, redact = statements
+        audit_op, redact_op = audit["Operation"], redact["Operation"]
+    except (ValueError, KeyError, TypeError):
+        return "the policy must include two JSON blocks, each with a DataIdentifier array and an Operation"
+    if not isinstance(audit_op.get("Audit", {}).get("FindingsDestination"), dict):
+        return "the first block's Audit action must contain a FindingsDestination object"
+    if redact_op.get("Deidentify", {}).get("MaskConfig") != {}:
+        return "the second block's Deidentify action must contain an empty MaskConfig object"
+    if audit.get("DataIdentifier") != redact.get("DataIdentifier") or not audit.get("DataIdentifier"):
+        return "the contents of the two DataIdentifier arrays must match exactly"
+    findings = audit_op["Audit"]["FindingsDestination"].get("CloudWatchLogs", {}).get("LogGroup")
+    if findings and existing is not None and findings not in existing:
+        return f"the audit findings destination {findings} must already exist"
+    return None

@@ -36,7 +36,8 @@ from governor.account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE
 from governor.events import destination_pattern, event_pattern
 from governor.rules import CREATE_KEY
 
-from governor import metric_names
+from governor import controls, metric_names
+from governor.controls import Control
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from governor.policy import Reason
 
@@ -141,22 +142,17 @@ class GovernorComposition:
             statements=[*retention_statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)],
             **common,
         )
-        # The controls a rule sets (#21): a handler of its own each, deployed only when a rule sets it, with only its calls.
-        ruled = {
-            "protection": ("ProtectLogGroup", "protect_log_group", "turns deletion protection on where the governance rules require it",
-                           protection_statements),
-            "encryption": ("EncryptLogGroup", "encrypt_log_group", "associates the governance rules' KMS keys with the log groups they "
-                           "match (each key's policy read first)", encryption_statements),
-            "data-protection": ("ProtectData", "protect_data", "puts the governance rules' data protection policies (audit and mask) on "
-                                "the log groups they match", data_protection_statements),
-        }
+        # The controls a rule sets (#21): a handler of its own each, as its module declares it (governor.controls), deployed
+        # only when a rule sets it, with only its calls.
+        ruled = [c for c in controls.REGISTRY if c.handler is not None and c.aspect in policy.event_aspects]
         #: Each event handler and the aspect it governs.
         self.event_handlers = [(self.subscribe, "subscription"), (self.set_retention, "retention")]
-        for aspect, (construct_id, entry, description, statements) in ruled.items():
-            if aspect in policy.event_aspects:
-                function = GovernorFunction(self, construct_id, handler=f"governor.handlers.create_log_group.{entry}", description=description,
-                                            statements=[*statements(self, policy), self.state.statement(EVENT_HANDLER_ACTIONS)], **common)
-                self.event_handlers.append((function, aspect))
+        for control in ruled:
+            construct_id, entry, description = control.handler  # type: ignore[misc]
+            function = GovernorFunction(self, construct_id, handler=f"governor.handlers.create_log_group.{entry}", description=description,
+                                        statements=[*ruled_statements(self, policy, control), self.state.statement(EVENT_HANDLER_ACTIONS)],
+                                        **common)
+            self.event_handlers.append((function, control.aspect))
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
@@ -181,12 +177,7 @@ class GovernorComposition:
                         "ResourceNotFound are not retried; after such an error a filter can be off for up to 10 minutes and "
                         "the group's lines of that window are skipped): the dashboard's 'Delivery errors by log group' names the "
                         "groups; run log-group-governor selftest to see which step fails")
-        alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS,
-                                  description="a log group was left as it is for a reason the log line names: its subscription filter "
-                                              "slots taken by other tools (no-free-slot), a rule's KMS key CloudWatch Logs cannot use or "
-                                              "another key in place (kms-key-unusable, other-kms-key), a data protection policy AWS refused "
-                                              "(data-protection-refused), a sender role CloudWatch Logs cannot assume "
-                                              "(sender-role-not-assumable), or a drift fight (docs/troubleshooting.md)")
+        alarms.on_governor_metric("Conflicts", name=metric_names.CONFLICTS, description=conflicts_description())
         alarms.on_governor_metric("DriftFights", name=metric_names.CONFLICTS, reason=Reason.DRIFT_FIGHT.value,
                                   description="another principal keeps changing a log group back; the governor stopped touching it "
                                               "(the log names the principal): agree who owns the group, or exclude it")
@@ -215,7 +206,7 @@ class GovernorComposition:
             self,
             "Backfill",
             statements=[*subscription_statements(self, policy, destination), *retention_statements(self, policy),
-                        *(st for aspect, (*_, statements) in ruled.items() if aspect in policy.event_aspects for st in statements(self, policy)),
+                        *(st for control in ruled for st in ruled_statements(self, policy, control)),
                         self.state.statement(RECONCILE_ACTIONS),
                         *fleet_statements],
             environment={**environment, **({ENV_FLEET_BUS: settings.fleet_bus_arn} if settings.fleet_bus_arn else {})},
@@ -410,6 +401,13 @@ class GovernorStack(GovernorComposition, Stack):
         self._compose(settings)
 
 
+def conflicts_description() -> str:
+    """The Conflicts alarm's description: every control's conflicts (governor.controls), then a drift fight."""
+    reasons = ", ".join(f"{c.reason} ({control.name})" for control in controls.REGISTRY for c in control.conflicts)
+    return (f"a log group was left as it is for a reason the log line names: {reasons}, or a drift fight "
+            f"(docs/troubleshooting.md says what each means and its fix)")
+
+
 def _rule_destinations(policy: PolicyConfig) -> list[Destination]:
     """The destinations the rules name besides destinationArn (#21), each once."""
     found: list[Destination] = []
@@ -417,6 +415,16 @@ def _rule_destinations(policy: PolicyConfig) -> list[Destination]:
         if rule.shipping is not None and rule.shipping.destination is not None and rule.shipping.destination not in found:
             found.append(rule.shipping.destination)
     return found
+
+
+SHIPPING = controls.BY_ASPECT["subscription"]
+
+
+def _declared(control: Control, action: str) -> str:
+    """One of ``control``'s declared writes, by name: a write its module does not declare stops synth."""
+    if action not in control.writes:
+        raise AssertionError(f"governor/controls: {control.name} declares no {action}")
+    return action
 
 
 def subscription_statements(scope: Construct, policy: PolicyConfig, destination: Destination) -> list[iam.PolicyStatement]:
@@ -429,9 +437,9 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
     statements = [
         # Per group: the filters are read. Account policy: reading a SUBSCRIPTION_FILTER_POLICY with
         # DescribeAccountPolicies needs logs:DescribeSubscriptionFilters too (botocore 1.44.8's model; tests/infra reads it).
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"], resources=[groups]),
+        control_statement(scope, SHIPPING, writes=False),
         # PutAccountPolicy of a subscription filter policy needs logs:PutSubscriptionFilter as well (the same model).
-        iam.PolicyStatement(actions=["logs:PutSubscriptionFilter"], resources=put_resources),
+        iam.PolicyStatement(actions=[_declared(SHIPPING, "logs:PutSubscriptionFilter")], resources=put_resources),
         *_tag_statements(policy, groups),
     ]
     if account_policy:
@@ -439,7 +447,7 @@ def subscription_statements(scope: Construct, policy: PolicyConfig, destination:
     elif policy.exclude_tags or destination.kind is DestinationKind.LAMBDA or any(r.shipping and not r.shipping.enabled for r in policy.rules):
         # An opt-out tag on a subscribed group, a rule that turns shipping off, or a group that joined the shipping path
         # (a Lambda destination re-pointed at it): the governor removes its own filter (by name).
-        statements.append(iam.PolicyStatement(actions=["logs:DeleteSubscriptionFilter"], resources=[groups]))
+        statements.append(iam.PolicyStatement(actions=[_declared(SHIPPING, "logs:DeleteSubscriptionFilter")], resources=[groups]))
     roles = sorted({d.role_arn for d in everywhere if d.role_arn})
     if roles:
         statements.append(
@@ -471,30 +479,30 @@ def replay_statements(scope: Construct, policy: PolicyConfig, destination: Desti
             *(iam.PolicyStatement(actions=_REPLAY_WRITES[d.kind], resources=[d.arn]) for d in dict.fromkeys(replayable))]
 
 
-def protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
-    """Deletion protection (#21): the group's look-up, its tags when a rule reads them, and turning protection on."""
-    groups = log_groups_arn(scope)
-    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:PutLogGroupDeletionProtection"], resources=[groups]),
-            *_tag_statements(policy, groups)]
+def control_statement(scope: Construct, control: Control, *, writes: bool = True) -> iam.PolicyStatement:
+    """A control's look-ups and writes on the account's log groups, as its module declares them (governor.controls)."""
+    return iam.PolicyStatement(actions=[*control.reads, *(control.writes if writes else ())], resources=[log_groups_arn(scope)])
 
 
-def encryption_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
-    """A KMS key per group (#21): the group's look-up and tags, AssociateKmsKey, and reading the policy of exactly the
-    rules' keys (the governor checks a key admits CloudWatch Logs before it associates it)."""
-    groups = log_groups_arn(scope)
+def ruled_statements(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
+    """A control only rules set (#21): its look-ups and writes on the groups as its module declares them, the groups' tags
+    when a rule reads them, and what its other actions need (_OTHER_STATEMENTS)."""
+    extra = _OTHER_STATEMENTS.get(control.aspect)
+    return [control_statement(scope, control), *_tag_statements(policy, log_groups_arn(scope)), *(extra(scope, policy, control) if extra else [])]
+
+
+def _key_policies(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
+    """A KMS key per group: reading the policy of exactly the rules' keys (the governor checks a key admits CloudWatch Logs
+    before it associates it)."""
     keys = sorted({r.kms_key_arn for r in policy.rules if r.kms_key_arn})
-    return [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:AssociateKmsKey"], resources=[groups]),
-            iam.PolicyStatement(actions=["kms:GetKeyPolicy"], resources=keys), *_tag_statements(policy, groups)]
+    return [iam.PolicyStatement(actions=list(control.other_actions), resources=keys)]
 
 
-def data_protection_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
-    """Data protection (#21): the group's look-up and tags, its policy read (only when it has one) and put. Audit findings
-    sent to a log group are a log delivery: the rights CloudWatch Logs asks of whoever sets one up (the vended logs page's
-    "AllowUpdatesToResourcePolicyCWL", and CreateLogDelivery) are granted only when a rule names an audit log group; that
-    these are the ones a data protection policy needs is *assumed*."""
-    groups = log_groups_arn(scope)
-    statements = [iam.PolicyStatement(actions=["logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"],
-                                      resources=[groups]), *_tag_statements(policy, groups)]
+def _audit_delivery(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
+    """Data protection: audit findings sent to a log group are a log delivery: the rights CloudWatch Logs asks of whoever
+    sets one up (the vended logs page's "AllowUpdatesToResourcePolicyCWL", and CreateLogDelivery) are granted only when a
+    rule names an audit log group; that these are the ones a data protection policy needs is *assumed*."""
+    statements: list[iam.PolicyStatement] = []
     if any(r.data_protection and r.data_protection.audit_log_group for r in policy.rules):
         stack = Stack.of(scope)
         statements += [iam.PolicyStatement(actions=["logs:PutResourcePolicy", "logs:DescribeResourcePolicies"],
@@ -503,14 +511,15 @@ def data_protection_statements(scope: Construct, policy: PolicyConfig) -> list[i
     return statements
 
 
+#: What a control's other actions need beyond the log groups, by aspect (resources only the stack can name).
+_OTHER_STATEMENTS = {"encryption": _key_policies, "data-protection": _audit_delivery}
+
+
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:
     groups = log_groups_arn(scope)
     # retentionVia account-policy: native policies set retention (written by `python -m cli apply`); the functions only report.
-    writes = [] if policy.retention_via is Via.ACCOUNT_POLICY else ["logs:PutRetentionPolicy"]
-    statements = [
-        iam.PolicyStatement(actions=["logs:DescribeLogGroups", *writes], resources=[groups]),
-        *_tag_statements(policy, groups),
-    ]
+    statements = [control_statement(scope, controls.BY_ASPECT["retention"], writes=policy.retention_via is not Via.ACCOUNT_POLICY),
+                  *_tag_statements(policy, groups)]
     if policy.orphan_retention_days is not None:
         # Is the function of a /aws/lambda/<name> group gone? (Only asked for such groups.)
         statements.append(iam.PolicyStatement(actions=["lambda:GetFunctionConfiguration"], resources=[functions_arn(scope)]))

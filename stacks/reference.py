@@ -1,6 +1,6 @@
 """docs/configuration.md and docs/cdk.json.schema.json, generated from the parsers' key registries (one
-source of truth: the keys, types, defaults and help the validators read). ``make docs`` writes them;
-tests/unit/test_reference.py fails when either is stale.
+source of truth: the keys, types, defaults and help the validators read), and troubleshooting.md's Conflicts rows from
+the controls' modules (governor.controls). ``make docs`` writes them; tests/unit/test_reference.py fails when one is stale.
 
     python -m stacks.reference           # write both
     python -m stacks.reference --check   # exit 1 when either differs from what the code says
@@ -18,8 +18,7 @@ sys.path[:0] = [p for p in (str(REPO), str(REPO / "lambdas")) if p not in sys.pa
 
 from shared.config import Key, Keys  # noqa: E402
 from ship_logs.config import SHIP_LOGS  # noqa: E402
-from stacks.archive import ARCHIVE  # noqa: E402
-from stacks.rollout import ROLLOUT  # noqa: E402
+from stacks.org_settings import ARCHIVE, ROLLOUT  # noqa: E402
 from stacks.settings import DEPLOYMENT  # noqa: E402
 from governor.config import POLICY  # noqa: E402
 
@@ -119,8 +118,25 @@ def schema() -> dict[str, Any]:
     }
 
 
+TROUBLESHOOTING_MD = REPO / "docs" / "troubleshooting.md"
+_CONFLICT_ROW = "| `Conflicts` (`"
+
+
+def troubleshooting_md() -> str:
+    """docs/troubleshooting.md with its alarm table's Conflicts rows written from the controls' modules (governor.controls):
+    each control's conflicts, where the first such row stood; the rest of the page is kept as written."""
+    from governor import controls
+
+    rows = [f"| `Conflicts` (`{c.reason}`) | {c.cause} | {c.fix} |" for control in controls.REGISTRY for c in control.conflicts]
+    lines = TROUBLESHOOTING_MD.read_text().split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith(_CONFLICT_ROW))
+    kept = [line for line in lines if not line.startswith(_CONFLICT_ROW)]
+    return "\n".join([*kept[:first], *rows, *kept[first:]])
+
+
 def render() -> dict[Path, str]:
-    return {CONFIGURATION_MD: configuration_md(), SCHEMA_JSON: json.dumps(schema(), indent=2) + "\n"}
+    return {CONFIGURATION_MD: configuration_md(), SCHEMA_JSON: json.dumps(schema(), indent=2) + "\n",
+            TROUBLESHOOTING_MD: troubleshooting_md()}
 
 
 def main(argv: list[str]) -> int:

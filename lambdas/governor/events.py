@@ -13,21 +13,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .controls import REGISTRY
+
 CLOUDTRAIL_DETAIL_TYPE = "AWS API Call via CloudTrail"
 LOGS_EVENT_SOURCE = "logs.amazonaws.com"
 CREATE_LOG_GROUP = "CreateLogGroup"
-#: Calls that change what the governor set, by the aspect they change: each makes that aspect's
-#: handler look the group up again. A repair after one of them counts towards a fight.
-DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {
-    "subscription": ("DeleteSubscriptionFilter", "PutSubscriptionFilter"),
-    "retention": ("PutRetentionPolicy", "DeleteRetentionPolicy"),
-    # Turning it off is the call that undoes it (the record's shape is *assumed*: localaws/FIDELITY.md E6).
-    "protection": ("PutLogGroupDeletionProtection",),
-    # Another key associated, or the key taken off (records modelled on the others: *assumed*, E7).
-    "encryption": ("AssociateKmsKey", "DisassociateKmsKey"),
-    # A policy replaced or deleted (records modelled on the others: *assumed*, E8).
-    "data-protection": ("PutDataProtectionPolicy", "DeleteDataProtectionPolicy"),
-}
+#: Calls that change what the governor set, by the aspect they change (each control's module declares its own, with the
+#: request fields naming the group and where the record's shape comes from): each makes that aspect's handler look the
+#: group up again. A repair after one of them counts towards a fight.
+DRIFT_EVENTS: Mapping[str, tuple[str, ...]] = {c.aspect: tuple(u.event_name for u in c.undone_by) for c in REGISTRY}
 #: Tagging calls can add or remove an opt-out tag: both aspects look again (never counted as a fight).
 TAG_EVENTS = ("TagResource", "UntagResource", "TagLogGroup", "UntagLogGroup")
 EVENTS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {

@@ -8,16 +8,12 @@ name or class costs no further API call.
 
 from __future__ import annotations
 
-import json
 import re
-from fnmatch import fnmatchcase
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from enum import Enum
-from typing import Any, Protocol
 
 from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via
+from . import controls
 from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
@@ -60,187 +56,23 @@ def lambda_function_name(log_group: str) -> str | None:
     return name if name != log_group and _FUNCTION_NAME.fullmatch(name) else None
 
 
-@dataclass(frozen=True)
-class SubscriptionFilter:
-    name: str
-    destination_arn: str
-    filter_pattern: str = ""
-    role_arn: str | None = None
-
-
-class LogGroupFacts(Protocol):
-    """What the policy needs to know about a log group (``tags`` and ``filters`` may be lazy)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def log_group_class(self) -> str: ...
-    @property
-    def retention_days(self) -> int | None: ...
-    @property
-    def tags(self) -> Mapping[str, str]: ...
-    @property
-    def filters(self) -> Sequence[SubscriptionFilter]: ...
-    @property
-    def orphaned(self) -> bool | None:
-        """True for a ``/aws/lambda/<name>`` group whose function no longer exists; None when unknown."""
-    @property
-    def retention_policy_name(self) -> str | None:
-        """The account-level retention policy that sets this group's retention (``retention_days`` is
-        then the policy's), None when the group's own retention applies."""
-    @property
-    def deletion_protection(self) -> bool:
-        """``deletionProtectionEnabled`` (DescribeLogGroups, the pinned model)."""
-    @property
-    def kms_key_id(self) -> str | None:
-        """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
-    @property
-    def data_protection_document(self) -> str | None:
-        """The group's data protection policy (GetDataProtectionPolicy, looked up only when DescribeLogGroups' ``dataProtectionStatus``
-        says it has one); None: it has none."""
-
-
-@dataclass(frozen=True)
-class KnownFacts:
-    """Facts already in hand (tests, the demo, callers that looked everything up)."""
-
-    name: str
-    log_group_class: str = "STANDARD"
-    retention_days: int | None = None
-    tags: Mapping[str, str] = None  # type: ignore[assignment]
-    filters: Sequence[SubscriptionFilter] = ()
-    orphaned: bool | None = None
-    retention_policy_name: str | None = None
-    deletion_protection: bool = False
-    kms_key_id: str | None = None
-    data_protection_document: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.tags is None:
-            object.__setattr__(self, "tags", {})
-
-
-class Action(str, Enum):
-    SUBSCRIBE = "subscribe"
-    UPDATE_FILTER = "update-filter"
-    #: Remove the governor's own filter (by name) from a group that opted out.
-    REMOVE_FILTER = "remove-filter"
-    SET_RETENTION = "set-retention"
-    #: PutLogGroupDeletionProtection on.
-    PROTECT = "protect"
-    #: PutLogGroupDeletionProtection off: only where the deciding rule says false and exact.
-    UNPROTECT = "unprotect"
-    #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
-    ASSOCIATE_KMS_KEY = "associate-kms-key"
-    #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
-    PUT_DATA_PROTECTION = "put-data-protection-policy"
-    #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
-    #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
-    UPDATE_ACCOUNT_POLICY = "update-account-policy"
-    LEAVE = "leave"
-    SKIP = "skip"
-    CONFLICT = "conflict"
-
-    @property
-    def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
-                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION, Action.UNPROTECT)
-
-
-class Reason(str, Enum):
-    # why a group is left out altogether
-    EXCLUDED_PREFIX = "excluded-prefix"
-    EXCLUDED_PATTERN = "excluded-pattern"
-    EXCLUDED_TAG = "excluded-tag"
-    SHIPPING_PATH = "shipping-path"
-    UNSUPPORTED_CLASS = "unsupported-class"
-    FIXED_RETENTION_CLASS = "fixed-retention-class"
-    # subscription
-    NOT_SUBSCRIBED = "not-subscribed"
-    FILTER_DIFFERS = "filter-differs"
-    FILTER_COMPLIANT = "filter-compliant"
-    SHIPPED_BY_OTHER_FILTER = "shipped-by-other-filter"
-    NO_FREE_SLOT = "no-free-slot"
-    #: CloudWatch Logs cannot assume the sender role (governor:destinationRoleArn) an organization-wide destination needs.
-    SENDER_ROLE_NOT_ASSUMABLE = "sender-role-not-assumable"
-    #: An opt-out tag was added to a subscribed group: the governor's own filter goes.
-    OPTED_OUT = "opted-out"
-    #: A rule turns shipping off for the group (its own filter, if any, goes).
-    SHIPPING_OFF = "shipping-off-by-rule"
-    #: Another principal keeps changing the group back: the governor stops touching it for a while.
-    DRIFT_FIGHT = "drift-fight"
-    # retention
-    RETENTION_UNSET = "retention-unset"
-    RETENTION_TOO_SHORT = "retention-too-short"
-    RETENTION_TOO_LONG = "retention-too-long"
-    KEEPS_LONGER_RETENTION = "keeps-longer-retention"
-    RETENTION_COMPLIANT = "retention-compliant"
-    RETENTION_WITHIN_BOUNDS = "retention-within-bounds"
-    NEVER_EXPIRE_ALLOWED = "never-expire-allowed"
-    RETENTION_UNMANAGED = "retention-unmanaged"
-    #: A /aws/lambda/<name> group whose function no longer exists.
-    ORPHANED = "orphaned-function"
-    #: An account-level retention policy sets the group's retention; a group's own changes nothing.
-    RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
-    ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
-    # deletion protection (rules)
-    PROTECTION_OFF = "deletion-protection-off"
-    PROTECTION_ON = "deletion-protection-on"
-    PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
-    #: A rule says false: protection is not required, and one someone else turned on stays.
-    PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
-    #: A rule says false, exact: protection someone else turned on goes.
-    PROTECTION_NOT_WANTED = "deletion-protection-not-wanted"
-    # a KMS key per group (rules)
-    KMS_KEY_UNMANAGED = "kms-key-unmanaged"
-    KMS_KEY_MISSING = "kms-key-missing"
-    KMS_KEY_ASSOCIATED = "kms-key-associated"
-    #: Another key is associated: the governor replaces no key.
-    OTHER_KMS_KEY = "other-kms-key"
-    #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
-    KMS_KEY_UNUSABLE = "kms-key-unusable"
-    # data protection (rules)
-    DATA_PROTECTION_UNMANAGED = "data-protection-unmanaged"
-    DATA_PROTECTION_MISSING = "data-protection-missing"
-    #: The group's policy masks fewer identifiers than the rule asks (minimum: they are added, the others kept).
-    DATA_PROTECTION_NARROWER = "data-protection-narrower"
-    #: exact: the group's policy masks others too; replaced by the rule's.
-    DATA_PROTECTION_DIFFERS = "data-protection-differs"
-    DATA_PROTECTION_COMPLIANT = "data-protection-compliant"
-    #: PutDataProtectionPolicy refused the rule's policy (its audit log group missing, say): fix the rule.
-    DATA_PROTECTION_REFUSED = "data-protection-refused"
-    # native account-level policies (subscriptionMode / retentionVia account-policy)
-    SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
-    RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
-    #: The NOT IN list would pass 25 KB: nothing is written (a shorter list would ship excluded groups).
-    SELECTION_TOO_LARGE = "selection-too-large"
-    #: Another subscription filter policy holds the account's one slot.
-    FOREIGN_ACCOUNT_POLICY = "foreign-account-policy"
-    #: No policy yet: the first finished run over every group writes it, with its full NOT IN list.
-    ACCOUNT_POLICY_PENDING = "account-policy-pending"
-    # uninstall (removeFiltersOnDelete)
-    UNINSTALL = "uninstall"
-    NO_OWN_FILTER = "no-own-filter"
-
-
-#: Reasons that put a group outside the governor's scope (coverage counts them as excluded).
-EXCLUSION_REASONS = frozenset({Reason.EXCLUDED_PREFIX, Reason.EXCLUDED_PATTERN, Reason.EXCLUDED_TAG, Reason.OPTED_OUT,
-                               Reason.SHIPPING_PATH, Reason.SHIPPING_OFF})
-
-
-@dataclass(frozen=True)
-class Decision:
-    action: Action
-    reason: Reason
-    detail: str
-    #: The filter to put (subscribe / update-filter).
-    subscription_filter: SubscriptionFilter | None = None
-    #: The retention to set (set-retention).
-    retention_days: int | None = None
-    #: The key to associate (associate-kms-key).
-    kms_key_arn: str | None = None
-    #: The data protection policy to put (put-data-protection-policy).
-    data_protection_document: str | None = None
+from .controls.data_protection import (  # noqa: E402,F401  (the policy core's names, as its importers know them)
+    DATA_PROTECTION_POLICY_NAME,
+    audit_log_group,
+    data_protection_document,
+    masked_identifiers,
+    widened_data_protection_document,
+)
+from .controls.kms_key import key_policy_admits  # noqa: E402,F401
+from .decision import (  # noqa: E402,F401
+    EXCLUSION_REASONS,
+    Action,
+    Decision,
+    KnownFacts,
+    LogGroupFacts,
+    Reason,
+    SubscriptionFilter,
+)
 
 
 #: Each control a rule sets (governor.rules.CONTROLS) and the Policy method that decides it: every entry point that goes
@@ -460,70 +292,23 @@ class Policy:
         return self._excluded_by_tag(facts) or resolved
 
     def protection(self, facts: LogGroupFacts) -> Decision:
-        """Deletion protection (#21), as the group's deletionProtection rule says. The governor turns it on, never off:
-        a rule of false only stops a later rule's true, and protection someone else set stays."""
-        resolved = self._ruled(facts, DELETION_PROTECTION, Reason.PROTECTION_UNMANAGED)
-        if isinstance(resolved, Decision):
-            return resolved
-        source = resolved.rule.source if resolved.rule else "no rule"
-        if not resolved.value:
-            if facts.deletion_protection and resolved.rule is not None and DELETION_PROTECTION in resolved.rule.exact:
-                return Decision(Action.UNPROTECT, Reason.PROTECTION_NOT_WANTED, f"{source} says false, exact: turn it off")
-            state = "on, as someone set it; kept (the rule is not exact)" if facts.deletion_protection else "off"
-            return Decision(Action.LEAVE, Reason.PROTECTION_NOT_REQUIRED, f"{source} does not require it; {state}")
-        if facts.deletion_protection:
-            return Decision(Action.LEAVE, Reason.PROTECTION_ON, f"deletion protection is on, as {source} requires")
-        return Decision(Action.PROTECT, Reason.PROTECTION_OFF, f"{source} requires deletion protection: turn it on")
+        return self._by_control(facts, DELETION_PROTECTION)
 
     def encryption(self, facts: LogGroupFacts) -> Decision:
-        """A KMS key per group (#21), as the group's kmsKeyArn rule says. Only what is ingested after the association is
-        encrypted with the key (AssociateKmsKey, the model). The governor takes no key off and replaces none."""
-        resolved = self._ruled(facts, KMS_KEY, Reason.KMS_KEY_UNMANAGED)
-        if isinstance(resolved, Decision):
-            return resolved
-        source = resolved.rule.source if resolved.rule else "no rule"
-        if facts.kms_key_id == resolved.value:
-            return Decision(Action.LEAVE, Reason.KMS_KEY_ASSOCIATED, f"encrypted with {resolved.value}, as {source} requires")
-        if facts.kms_key_id and resolved.rule is not None and KMS_KEY in resolved.rule.exact:
-            return Decision(Action.ASSOCIATE_KMS_KEY, Reason.OTHER_KMS_KEY, f"encrypted with {facts.kms_key_id}; {source} (exact) replaces it "
-                            f"with {resolved.value} for what is ingested from now on", kms_key_arn=resolved.value)
-        if facts.kms_key_id:
-            return Decision(Action.CONFLICT, Reason.OTHER_KMS_KEY, f"encrypted with {facts.kms_key_id}; {source} wants {resolved.value}, "
-                                                                   "and the governor replaces no key")
-        return Decision(Action.ASSOCIATE_KMS_KEY, Reason.KMS_KEY_MISSING, f"{source} requires {resolved.value}: associate it (what is "
-                                                                          "ingested from now on is encrypted with it)", kms_key_arn=resolved.value)
+        return self._by_control(facts, KMS_KEY)
 
     def data_protection(self, facts: LogGroupFacts) -> Decision:
-        """A data protection policy (#21), as the group's dataProtection rule says: audit and mask its identifiers in what is
-        ingested from now on (PutDataProtectionPolicy, the model). ``minimum`` never narrows a policy someone else set:
-        their identifiers stay and the rule's are added; ``exact`` makes it the rule's. No policy is ever deleted."""
-        resolved = self._ruled(facts, DATA_PROTECTION, Reason.DATA_PROTECTION_UNMANAGED)
+        return self._by_control(facts, DATA_PROTECTION)
+
+    def _by_control(self, facts: LogGroupFacts, name: str) -> Decision:
+        """A control only rules set, decided by its module (governor.controls) once the policy's scope and the deciding rule
+        are known (``_ruled``): the same order for every such control."""
+        control = controls.BY_NAME[name]
+        assert control.decide is not None and control.unmanaged is not None
+        resolved = self._ruled(facts, name, Reason(control.unmanaged))
         if isinstance(resolved, Decision):
             return resolved
-        control = resolved.value
-        source, wanted = resolved.rule.source if resolved.rule else "no rule", set(control.identifiers)
-        if facts.name == control.audit_log_group:
-            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED, f"receives the audit findings of {source}: not audited into itself")
-        current, their_audit = masked_identifiers(facts.data_protection_document), audit_log_group(facts.data_protection_document)
-        # minimum keeps an audit destination someone else chose; the rule's goes where there is none (or with exact).
-        audit = control.audit_log_group if control.exact or their_audit is None else their_audit
-
-        def put(identifiers: set[str]) -> str:
-            return data_protection_document(sorted(identifiers), facts.name, self._partition, audit_log_group=audit)
-        if current is None:
-            return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_MISSING, f"{source}: audit and mask {', '.join(sorted(wanted))}",
-                            data_protection_document=put(wanted))
-        if (current == wanted or (current >= wanted and not control.exact)) and audit == their_audit:
-            return Decision(Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, f"masks {', '.join(sorted(current))}, as {source} requires")
-        if control.exact:
-            return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, f"{source} (exact): mask {', '.join(sorted(wanted))} "
-                            f"instead of {', '.join(sorted(current))}", data_protection_document=put(wanted))
-        # Their document widened in place (#26): whatever else it says (custom identifiers, S3 and Firehose findings) stays.
-        widened = widened_data_protection_document(facts.data_protection_document, wanted, self._partition,
-                                                   audit_log_group=audit if audit != their_audit else None)
-        return Decision(Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER, f"{source}: add {', '.join(sorted(wanted - current)) or 'nothing'} "
-                        f"to the identifiers masked ({', '.join(sorted(current))} stay)"
-                        + (f"; audit findings to {audit}" if audit != their_audit else ""), data_protection_document=widened or put(current | wanted))
+        return control.decide(resolved, facts, partition=self._partition)
 
     def removal(self, facts: LogGroupFacts) -> Decision:
         """Uninstalling: the governor's own filter (by name) goes; every other filter stays."""
@@ -571,124 +356,6 @@ class Policy:
             names = ", ".join(repr(f.name) for f in filters)
             return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
         return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
-
-
-#: What CloudWatch Logs does with a group's key (the KMS page for CloudWatch Logs lists these in its key policy example).
-_LOGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:GenerateDataKey", "kms:DescribeKey")
-_LOGS_CONTEXT_KEY = "kms:encryptioncontext:aws:logs:arn"
-
-
-def key_policy_admits(document: str | None, *, region: str, group_arn: str) -> str | None:
-    """Whether a key's policy lets CloudWatch Logs (``logs.<region>.amazonaws.com``) use it for ``group_arn``: None when it
-    does, else why not. An ``ArnLike``/``ArnEquals``/``StringLike``/``StringEquals`` condition on
-    ``kms:EncryptionContext:aws:logs:arn`` must match the group; one statement must allow every action CloudWatch Logs needs."""
-    if document is None:
-        return "the key does not exist, or its policy cannot be read"
-    try:
-        statements = json.loads(document).get("Statement", [])
-    except (ValueError, AttributeError):
-        return "the key's policy is not JSON"
-    statements = [statements] if isinstance(statements, Mapping) else statements
-    service = f"logs.{region}.amazonaws.com"
-    for statement in statements:
-        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
-            continue
-        principal = statement.get("Principal", {})
-        services = principal.get("Service", []) if isinstance(principal, Mapping) else []
-        everyone = principal == "*" or (isinstance(principal, Mapping) and principal.get("AWS") in ("*", ["*"]))
-        if not everyone and service not in ([services] if isinstance(services, str) else services):
-            continue  # a statement for every principal admits CloudWatch Logs too (AWS accepted such a key: recorded/ls-create-log-group-with-kms-key.json)
-        actions = statement.get("Action", [])
-        actions = [actions] if isinstance(actions, str) else actions
-        if not all(any(fnmatchcase(needed.lower(), a.lower()) for a in actions) for needed in _LOGS_KEY_ACTIONS):
-            continue
-        if _context_matches(statement.get("Condition"), group_arn):
-            return None
-    return f"no statement of the key's policy allows {service} {', '.join(_LOGS_KEY_ACTIONS)} for {group_arn}"
-
-
-def _context_matches(condition: Any, group_arn: str) -> bool:
-    if not condition:
-        return True
-    for operator, pairs in condition.items():
-        for key, values in (pairs or {}).items():
-            if key.lower() != _LOGS_CONTEXT_KEY:
-                continue
-            values = [values] if isinstance(values, str) else values
-            arns = (group_arn, f"{group_arn}:*")
-            if operator in ("ArnLike", "StringLike") and not any(fnmatchcase(a, v) for v in values for a in arns):
-                return False
-            if operator in ("ArnEquals", "StringEquals") and not set(values) & set(arns):
-                return False
-    return True
-
-
-#: The governor's data protection policies are named so (the Name is the dimension of audit findings' metrics, the model).
-DATA_PROTECTION_POLICY_NAME = "log-group-governor"
-
-
-def data_protection_document(identifiers: Sequence[str], log_group: str, partition: str = "aws", *, audit_log_group: str | None = None) -> str:
-    """The policy document the model describes: an Audit block (its FindingsDestination object empty, or naming the log
-    group that receives the findings) and a Deidentify block (``"MaskConfig": {}``), their DataIdentifier arrays the same."""
-    arns = [f"arn:{partition}:dataprotection::aws:data-identifier/{name}" for name in identifiers]
-    findings = {"CloudWatchLogs": {"LogGroup": audit_log_group}} if audit_log_group else {}
-    return json.dumps({"Name": DATA_PROTECTION_POLICY_NAME, "Description": f"log-group-governor: {log_group}", "Version": "2021-06-01",
-                       "Statement": [{"Sid": "audit", "DataIdentifier": arns, "Operation": {"Audit": {"FindingsDestination": findings}}},
-                                     {"Sid": "redact", "DataIdentifier": arns, "Operation": {"Deidentify": {"MaskConfig": {}}}}]},
-                      separators=(",", ":"))
-
-
-def widened_data_protection_document(document: str | None, identifiers: Iterable[str], partition: str = "aws", *,
-                                     audit_log_group: str | None = None) -> str | None:
-    """Someone else's policy widened in place (``minimum``, #26): each of ``identifiers`` (managed identifiers' names) it
-    does not name yet is added, as its ARN, to every statement's DataIdentifier array (the model: the two arrays match
-    exactly); ``audit_log_group``, when given, joins their findings destinations as the CloudWatchLogs one. Everything
-    else stays as they wrote it: Name, Description, Version, Configuration (custom data identifiers, named in
-    DataIdentifier by their Name), each statement's other fields, every FindingsDestination (S3, Firehose,
-    CloudWatchLogs), their identifiers and their order. None: the document cannot be read as a policy."""
-    try:
-        policy = json.loads(document) if document else None
-        statements = policy.get("Statement") if isinstance(policy, dict) else None
-        if not isinstance(statements, list) or not statements or not all(isinstance(st, dict) for st in statements):
-            return None
-        for statement in statements:
-            named = statement.get("DataIdentifier")
-            if not isinstance(named, list) or not all(isinstance(i, str) for i in named):
-                return None
-            have = {i.rsplit("/", 1)[-1] for i in named}
-            statement["DataIdentifier"] = [*named, *(f"arn:{partition}:dataprotection::aws:data-identifier/{name}"
-                                                     for name in sorted(set(identifiers) - have))]
-            audit = statement.get("Operation", {}).get("Audit") if isinstance(statement.get("Operation"), dict) else None
-            if audit_log_group and isinstance(audit, dict):
-                findings = audit.setdefault("FindingsDestination", {})
-                if not isinstance(findings, dict):
-                    return None
-                findings["CloudWatchLogs"] = {**(findings.get("CloudWatchLogs") or {}), "LogGroup": audit_log_group}
-    except (ValueError, AttributeError, TypeError):
-        return None
-    return json.dumps(policy, separators=(",", ":"))
-
-
-def audit_log_group(document: str | None) -> str | None:
-    """The log group a policy sends its audit findings to (None: none, or no policy)."""
-    try:
-        statements = json.loads(document).get("Statement", []) if document else []
-        return next((st["Operation"]["Audit"].get("FindingsDestination", {}).get("CloudWatchLogs", {}).get("LogGroup")
-                     for st in statements if "Audit" in st.get("Operation", {})), None)
-    except (ValueError, AttributeError, TypeError, KeyError):
-        return None
-
-
-def masked_identifiers(document: str | None) -> set[str] | None:
-    """The names of the identifiers a policy masks (its Deidentify block); None when there is no policy. A policy that
-    cannot be read masks nothing the governor can count on: an empty set, so the rule's identifiers are added."""
-    if document is None:
-        return None
-    try:
-        statements = json.loads(document).get("Statement", [])
-        return {arn.rsplit("/", 1)[-1] for st in statements if "Deidentify" in st.get("Operation", {}) for arn in st.get("DataIdentifier", [])}
-    except (ValueError, AttributeError, TypeError):
-        return set()
 
 
 def _unsubscribable(log_group_class: str) -> str:

@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-from .config.policy import Destination, DestinationKind, parse_destination
-from .config.policy import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
-from .config.policy import refuse_backtracking
+from .primitives import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
+from .primitives import Destination, DestinationKind, parse_destination, refuse_backtracking
 from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.

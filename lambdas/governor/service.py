@@ -9,7 +9,9 @@ from typing import Any
 
 from .aws import (ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, SenderRoleNotAssumable,
                   TaggingGateway)
-from .policy import DECIDED_BY, Action, Decision, Policy, Reason, SubscriptionFilter, key_policy_admits
+from .controls import REGISTRY
+from .controls.kms_key import key_policy_admits
+from .policy import DECIDED_BY, Action, Decision, Policy, Reason, SubscriptionFilter
 
 
 #: A check before a write: None lets it through, an Outcome replaces it.
@@ -36,6 +38,8 @@ LOG_GROUP_GONE = "log-group-gone"
 
 #: The aspect each control a rule sets is governed as, derived from the policy's one list (governor.policy.DECIDED_BY): a
 #: control without its aspect fails at import.
+#: The actions a control's own module applies (governor.controls), by action.
+APPLIED_BY = {action: control for control in REGISTRY for action in control.applies}
 CONTROL_ASPECTS: Mapping[str, Aspect] = {control: Aspect(method.replace("_", "-")) for control, method in DECIDED_BY.items()}
 CONTROL_OF: Mapping[Aspect, str] = {aspect: control for control, aspect in CONTROL_ASPECTS.items()}
 
@@ -284,12 +288,8 @@ class Governor:
             self.logs.put_subscription_filter(name, decision.subscription_filter)
         elif decision.retention_days is not None:
             self.logs.put_retention_policy(name, decision.retention_days)
-        elif decision.action in (Action.PROTECT, Action.UNPROTECT):
-            self.logs.set_deletion_protection(name, enabled=decision.action is Action.PROTECT)
-        elif decision.action is Action.ASSOCIATE_KMS_KEY and decision.kms_key_arn:
-            self.logs.associate_kms_key(name, decision.kms_key_arn)
-        elif decision.action is Action.PUT_DATA_PROTECTION and decision.data_protection_document:
-            self.logs.put_data_protection_policy(name, decision.data_protection_document)
+        elif decision.action.value in APPLIED_BY:  # a control only rules set: its module applies it (governor.controls)
+            APPLIED_BY[decision.action.value].apply(self.logs, name, decision)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
 

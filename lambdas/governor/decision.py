@@ -1,0 +1,192 @@
+"""What a decision is made of (#28): the facts a decision reads, the actions and reasons it may give, the decision
+itself. Below the policy core and the controls' modules, which both speak in them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class SubscriptionFilter:
+    name: str
+    destination_arn: str
+    filter_pattern: str = ""
+    role_arn: str | None = None
+
+
+class LogGroupFacts(Protocol):
+    """What the policy needs to know about a log group (``tags`` and ``filters`` may be lazy)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def log_group_class(self) -> str: ...
+    @property
+    def retention_days(self) -> int | None: ...
+    @property
+    def tags(self) -> Mapping[str, str]: ...
+    @property
+    def filters(self) -> Sequence[SubscriptionFilter]: ...
+    @property
+    def orphaned(self) -> bool | None:
+        """True for a ``/aws/lambda/<name>`` group whose function no longer exists; None when unknown."""
+    @property
+    def retention_policy_name(self) -> str | None:
+        """The account-level retention policy that sets this group's retention (``retention_days`` is
+        then the policy's), None when the group's own retention applies."""
+    @property
+    def deletion_protection(self) -> bool:
+        """``deletionProtectionEnabled`` (DescribeLogGroups, the pinned model)."""
+    @property
+    def kms_key_id(self) -> str | None:
+        """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
+    @property
+    def data_protection_document(self) -> str | None:
+        """The group's data protection policy (GetDataProtectionPolicy, looked up only when DescribeLogGroups' ``dataProtectionStatus``
+        says it has one); None: it has none."""
+
+
+@dataclass(frozen=True)
+class KnownFacts:
+    """Facts already in hand (tests, the demo, callers that looked everything up)."""
+
+    name: str
+    log_group_class: str = "STANDARD"
+    retention_days: int | None = None
+    tags: Mapping[str, str] = None  # type: ignore[assignment]
+    filters: Sequence[SubscriptionFilter] = ()
+    orphaned: bool | None = None
+    retention_policy_name: str | None = None
+    deletion_protection: bool = False
+    kms_key_id: str | None = None
+    data_protection_document: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.tags is None:
+            object.__setattr__(self, "tags", {})
+
+
+class Action(str, Enum):
+    SUBSCRIBE = "subscribe"
+    UPDATE_FILTER = "update-filter"
+    #: Remove the governor's own filter (by name) from a group that opted out.
+    REMOVE_FILTER = "remove-filter"
+    SET_RETENTION = "set-retention"
+    #: PutLogGroupDeletionProtection on.
+    PROTECT = "protect"
+    #: PutLogGroupDeletionProtection off: only where the deciding rule says false and exact.
+    UNPROTECT = "unprotect"
+    #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
+    ASSOCIATE_KMS_KEY = "associate-kms-key"
+    #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
+    PUT_DATA_PROTECTION = "put-data-protection-policy"
+    #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
+    #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
+    UPDATE_ACCOUNT_POLICY = "update-account-policy"
+    LEAVE = "leave"
+    SKIP = "skip"
+    CONFLICT = "conflict"
+
+    @property
+    def writes(self) -> bool:
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
+                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION, Action.UNPROTECT)
+
+
+class Reason(str, Enum):
+    # why a group is left out altogether
+    EXCLUDED_PREFIX = "excluded-prefix"
+    EXCLUDED_PATTERN = "excluded-pattern"
+    EXCLUDED_TAG = "excluded-tag"
+    SHIPPING_PATH = "shipping-path"
+    UNSUPPORTED_CLASS = "unsupported-class"
+    FIXED_RETENTION_CLASS = "fixed-retention-class"
+    # subscription
+    NOT_SUBSCRIBED = "not-subscribed"
+    FILTER_DIFFERS = "filter-differs"
+    FILTER_COMPLIANT = "filter-compliant"
+    SHIPPED_BY_OTHER_FILTER = "shipped-by-other-filter"
+    NO_FREE_SLOT = "no-free-slot"
+    #: CloudWatch Logs cannot assume the sender role (governor:destinationRoleArn) an organization-wide destination needs.
+    SENDER_ROLE_NOT_ASSUMABLE = "sender-role-not-assumable"
+    #: An opt-out tag was added to a subscribed group: the governor's own filter goes.
+    OPTED_OUT = "opted-out"
+    #: A rule turns shipping off for the group (its own filter, if any, goes).
+    SHIPPING_OFF = "shipping-off-by-rule"
+    #: Another principal keeps changing the group back: the governor stops touching it for a while.
+    DRIFT_FIGHT = "drift-fight"
+    # retention
+    RETENTION_UNSET = "retention-unset"
+    RETENTION_TOO_SHORT = "retention-too-short"
+    RETENTION_TOO_LONG = "retention-too-long"
+    KEEPS_LONGER_RETENTION = "keeps-longer-retention"
+    RETENTION_COMPLIANT = "retention-compliant"
+    RETENTION_WITHIN_BOUNDS = "retention-within-bounds"
+    NEVER_EXPIRE_ALLOWED = "never-expire-allowed"
+    RETENTION_UNMANAGED = "retention-unmanaged"
+    #: A /aws/lambda/<name> group whose function no longer exists.
+    ORPHANED = "orphaned-function"
+    #: An account-level retention policy sets the group's retention; a group's own changes nothing.
+    RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
+    ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
+    # deletion protection (rules)
+    PROTECTION_OFF = "deletion-protection-off"
+    PROTECTION_ON = "deletion-protection-on"
+    PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
+    #: A rule says false: protection is not required, and one someone else turned on stays.
+    PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
+    #: A rule says false, exact: protection someone else turned on goes.
+    PROTECTION_NOT_WANTED = "deletion-protection-not-wanted"
+    # a KMS key per group (rules)
+    KMS_KEY_UNMANAGED = "kms-key-unmanaged"
+    KMS_KEY_MISSING = "kms-key-missing"
+    KMS_KEY_ASSOCIATED = "kms-key-associated"
+    #: Another key is associated: the governor replaces no key.
+    OTHER_KMS_KEY = "other-kms-key"
+    #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
+    KMS_KEY_UNUSABLE = "kms-key-unusable"
+    # data protection (rules)
+    DATA_PROTECTION_UNMANAGED = "data-protection-unmanaged"
+    DATA_PROTECTION_MISSING = "data-protection-missing"
+    #: The group's policy masks fewer identifiers than the rule asks (minimum: they are added, the others kept).
+    DATA_PROTECTION_NARROWER = "data-protection-narrower"
+    #: exact: the group's policy masks others too; replaced by the rule's.
+    DATA_PROTECTION_DIFFERS = "data-protection-differs"
+    DATA_PROTECTION_COMPLIANT = "data-protection-compliant"
+    #: PutDataProtectionPolicy refused the rule's policy (its audit log group missing, say): fix the rule.
+    DATA_PROTECTION_REFUSED = "data-protection-refused"
+    # native account-level policies (subscriptionMode / retentionVia account-policy)
+    SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
+    RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
+    #: The NOT IN list would pass 25 KB: nothing is written (a shorter list would ship excluded groups).
+    SELECTION_TOO_LARGE = "selection-too-large"
+    #: Another subscription filter policy holds the account's one slot.
+    FOREIGN_ACCOUNT_POLICY = "foreign-account-policy"
+    #: No policy yet: the first finished run over every group writes it, with its full NOT IN list.
+    ACCOUNT_POLICY_PENDING = "account-policy-pending"
+    # uninstall (removeFiltersOnDelete)
+    UNINSTALL = "uninstall"
+    NO_OWN_FILTER = "no-own-filter"
+
+
+#: Reasons that put a group outside the governor's scope (coverage counts them as excluded).
+EXCLUSION_REASONS = frozenset({Reason.EXCLUDED_PREFIX, Reason.EXCLUDED_PATTERN, Reason.EXCLUDED_TAG, Reason.OPTED_OUT,
+                               Reason.SHIPPING_PATH, Reason.SHIPPING_OFF})
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    reason: Reason
+    detail: str
+    #: The filter to put (subscribe / update-filter).
+    subscription_filter: SubscriptionFilter | None = None
+    #: The retention to set (set-retention).
+    retention_days: int | None = None
+    #: The key to associate (associate-kms-key).
+    kms_key_arn: str | None = None
+    #: The data protection policy to put (put-data-protection-policy).
+    data_protection_document: str | None = None

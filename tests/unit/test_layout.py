@@ -1,0 +1,33 @@
+"""The layout holds (#28): no import circles among the project's packages, nothing that imports back up (`python -m
+tests.layout` prints the graph's figures, the files each control is named in and the largest files)."""
+
+from __future__ import annotations
+
+from tests import layout
+
+
+def test_no_module_imports_in_a_circle() -> None:
+    assert layout.cycles(layout.import_graph()) == []
+
+
+def test_no_import_runs_back_up_a_floor() -> None:
+    assert layout.upward(layout.import_graph()) == []
+
+
+def test_the_checks_see_a_circle_through_a_packages_init_and_an_import_back_up() -> None:
+    """The graph the checks read: a package __init__ that imports a module importing back into the package is a circle."""
+    graph = {"governor.config": {"governor.config.policy"}, "governor.config.policy": {"governor.rules"},
+             "governor.rules": {"governor.config", "governor.config.base"}, "governor.config.base": set(),
+             "governor.service": {"governor.handlers.backfill"}, "governor.handlers.backfill": set(), "shared.config": {"stacks.settings"},
+             "stacks.settings": set()}
+
+    assert layout.cycles(graph) == [["governor.config", "governor.config.policy", "governor.rules"]]
+    assert layout.upward(graph) == ["governor.service -> governor.handlers.backfill", "shared.config -> stacks.settings"]
+
+
+def test_a_package_import_counts_its_parents_init_and_a_script_block_does_not_count() -> None:
+    graph = layout.import_graph()
+
+    assert {"stacks", "stacks.org_settings"} <= graph["cli.rules"]  # `from stacks.org_settings import ...` runs stacks/__init__ too
+    assert "localaws.sandbox" not in graph["localaws.server"]  # only under `if __name__ == "__main__":`
+    assert "localaws.server" in graph["localaws.sandbox"]
