@@ -12,8 +12,9 @@ import re
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via
+from .config import ConfigError, Destination, PolicyConfig, Via
 from . import controls
+from .controls import retention
 from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
@@ -215,21 +216,7 @@ class Policy:
         DescribeLogGroups, API model of botocore 1.44) the effective retention is the policy's and
         PutRetentionPolicy changes nothing: such a group is left, and reported as a conflict when the
         configuration wants another retention."""
-        decision = self._retention(facts)
-        account_policy = facts.retention_policy_name
-        if account_policy is None and decision.action is Action.SET_RETENTION and self.config.retention_via is Via.ACCOUNT_POLICY:
-            return Decision(Action.SKIP, Reason.RETENTION_AWAITS_ACCOUNT_POLICY,
-                            f"retentionVia is account-policy: native retention policies set it (in effect 24 hours after "
-                            f"`python -m cli apply` writes them), never a group's own; meanwhile: {decision.detail}")
-        if account_policy is None or decision.action in (Action.SKIP, Action.CONFLICT) or decision.reason is Reason.RETENTION_UNMANAGED:
-            return decision
-        effective = f"{facts.retention_days} days" if facts.retention_days is not None else "never expire"
-        if decision.action is Action.SET_RETENTION:
-            return Decision(Action.CONFLICT, Reason.ACCOUNT_RETENTION_POLICY_DIFFERS,
-                            f"account-level retention policy {account_policy!r} sets {effective}; the configuration wants "
-                            f"{decision.retention_days} days ({decision.reason.value}), which a group's own retention cannot change")
-        return Decision(Action.LEAVE, Reason.RETENTION_BY_ACCOUNT_POLICY,
-                        f"account-level retention policy {account_policy!r} sets {effective}, as the configuration accepts")
+        return retention.under_account_policy(self._retention(facts), facts, self.config)
 
     def _retention(self, facts: LogGroupFacts) -> Decision:
         excluded = self._excluded_by_name(facts.name)
@@ -239,7 +226,7 @@ class Policy:
             return Decision(Action.SKIP, Reason.FIXED_RETENTION_CLASS, f"class {facts.log_group_class} has a fixed retention")
         orphan_days = self.config.orphan_retention_days
         if orphan_days is not None and lambda_function_name(facts.name) and facts.orphaned:
-            return self._excluded_by_tag(facts) or self._orphan_retention(facts.retention_days, orphan_days)
+            return self._excluded_by_tag(facts) or retention.orphaned(facts.retention_days, orphan_days)
         control = self.resolve(facts, RETENTION).value
         desired = control.days if control is not None else None
         if desired is None:
@@ -247,38 +234,7 @@ class Policy:
         excluded = self._excluded_by_tag(facts)
         if excluded:
             return excluded
-        current = facts.retention_days
-        # A rule's own mode decides its groups; without one, retentionMode does, clamp's bounds included (docs/rules.md). Under
-        # clamp the days a group without retention gets lie within the bounds (parse_policy_config refuses a rule's outside
-        # them), so that what is set here is left the next time: a decision is a fixed point on every path (#26).
-        mode = control.mode or self.config.retention_mode
-        if mode is RetentionMode.CLAMP:
-            low, high = self.config.retention_min_days, self.config.retention_max_days
-            desired = min(max(desired, low), high)
-        if current is None:
-            if self.config.never_expire_compliant:
-                return Decision(Action.LEAVE, Reason.NEVER_EXPIRE_ALLOWED, "never expires, which neverExpireCompliant allows")
-            return Decision(Action.SET_RETENTION, Reason.RETENTION_UNSET, f"never expires; set {desired} days", retention_days=desired)
-        if mode is RetentionMode.CLAMP:
-            if current < low:
-                return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to the minimum {low} days", retention_days=low)
-            if current > high:
-                return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, f"shorten {current} to the maximum {high} days", retention_days=high)
-            return Decision(Action.LEAVE, Reason.RETENTION_WITHIN_BOUNDS, f"{current} days, within {low}..{high}")
-        if current == desired:
-            return Decision(Action.LEAVE, Reason.RETENTION_COMPLIANT, f"{current} days as configured")
-        if current < desired:
-            return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_SHORT, f"raise {current} to {desired} days", retention_days=desired)
-        if mode is RetentionMode.EXACT:
-            return Decision(Action.SET_RETENTION, Reason.RETENTION_TOO_LONG, f"shorten {current} to {desired} days", retention_days=desired)
-        return Decision(Action.LEAVE, Reason.KEEPS_LONGER_RETENTION, f"keeps {current} days (> {desired}); retentionMode is minimum")
-
-    @staticmethod
-    def _orphan_retention(current: int | None, orphan_days: int) -> Decision:
-        if current is not None and current <= orphan_days:
-            return Decision(Action.LEAVE, Reason.ORPHANED, f"its function no longer exists; keeps {current} days (<= {orphan_days})")
-        return Decision(Action.SET_RETENTION, Reason.ORPHANED, f"its function no longer exists; shorten to {orphan_days} days (never deleted)",
-                        retention_days=orphan_days)
+        return retention.judge(facts.retention_days, desired, control.mode or self.config.retention_mode, self.config)
 
     def _ruled(self, facts: LogGroupFacts, control: str, unmanaged: Reason) -> Decision | Resolved:
         """A control only rules set: scope first (a name excluded costs no tag read), then the rule that decides it (a

@@ -286,9 +286,7 @@ class Governor:
             self.logs.delete_subscription_filter(name, decision.subscription_filter.name)
         elif decision.subscription_filter is not None:
             self.logs.put_subscription_filter(name, decision.subscription_filter)
-        elif decision.retention_days is not None:
-            self.logs.put_retention_policy(name, decision.retention_days)
-        elif decision.action.value in APPLIED_BY:  # a control only rules set: its module applies it (governor.controls)
+        elif decision.action.value in APPLIED_BY:  # its control's module applies it (governor.controls)
             APPLIED_BY[decision.action.value].apply(self.logs, name, decision)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
