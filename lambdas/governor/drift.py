@@ -1,6 +1,6 @@
 """Drift repair's memory: which groups another principal keeps changing back, and when to stop fighting.
 
-Pure logic over a ``DriftLedger`` (the adapter in ``aws.py`` keeps it in DynamoDB). A change made by
+Pure logic over a ``DriftLedger`` (the adapter in ``aws/state_table.py`` keeps it in DynamoDB). A change made by
 another principal that the governor then repairs counts once per CloudTrail event (a redelivered
 event is not counted twice); a group changed back more than the limit within any span of the window's
 length (a sliding window: a fight that straddles the hour is caught as soon as one inside it) is

@@ -178,8 +178,8 @@ class _Ticking:
 
 @pytest.fixture
 def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
-    import governor.aws as aws
-    monkeypatch.setattr(aws, "FILTER_LOG_EVENTS_PAGE_SIZE", 5)  # FilterLogEvents' pages: 5 events instead of 10,000
+    import governor.aws.logs as logs
+    monkeypatch.setattr(logs, "FILTER_LOG_EVENTS_PAGE_SIZE", 5)  # FilterLogEvents' pages: 5 events instead of 10,000
 
 
 def test_a_replay_longer_than_its_slice_goes_on_from_the_queue_and_delivers_each_event_once(
