@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from ..policy import SubscriptionFilter
+from ..decision import SubscriptionFilter
 from .common import (THROTTLING_ERROR_CODES, ConfigurationRefused, DestinationUnavailable, ExpiredPageToken, LogGroupGone, NoFreeFilterSlot,
                      SenderRoleNotAssumable, _error_code, client_config)
 from .pacer import Pacer
