@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from .config import ConfigError, Destination, PolicyConfig, Via
 from . import controls
-from .controls import retention
+from .controls import retention, shipping
 from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
@@ -193,7 +193,7 @@ class Policy:
             if ours is not None:
                 return Decision(Action.REMOVE_FILTER, Reason.SHIPPING_OFF, f"{source} turns shipping off: remove filter {ours.name!r}", ours)
             return Decision(Action.SKIP, Reason.SHIPPING_OFF, f"{source} turns shipping off")
-        return self._filter_decision(facts.filters, desired)
+        return shipping.judge(facts.filters, desired, max_filters=self.config.max_filters_per_log_group)
 
     def _account_policy_subscription(self, facts: LogGroupFacts) -> Decision:
         """subscriptionMode account-policy: the account's policy ships every group not in its NOT IN
@@ -299,20 +299,6 @@ class Policy:
                 return Decision(Action.SKIP, Reason.EXCLUDED_TAG, f"tagged {key}={tags[key]}")
         return None
 
-    def _filter_decision(self, filters: Sequence[SubscriptionFilter], desired: SubscriptionFilter) -> Decision:
-        ours = next((f for f in filters if f.name == desired.name), None)
-        if ours is not None:
-            if _same_delivery(ours, desired):
-                return Decision(Action.LEAVE, Reason.FILTER_COMPLIANT, f"filter {desired.name!r} already ships to the destination")
-            return Decision(Action.UPDATE_FILTER, Reason.FILTER_DIFFERS, f"filter {desired.name!r} differs; update it in place", desired)
-        shipping = next((f for f in filters if f.destination_arn == desired.destination_arn), None)
-        if shipping is not None:
-            return Decision(Action.LEAVE, Reason.SHIPPED_BY_OTHER_FILTER, f"filter {shipping.name!r} already ships to the destination")
-        if len(filters) >= self.config.max_filters_per_log_group:
-            names = ", ".join(repr(f.name) for f in filters)
-            return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
-        return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
-
 
 def _unsubscribable(log_group_class: str) -> str:
     if log_group_class in REDUCED_FEATURE_CLASSES:
@@ -320,11 +306,3 @@ def _unsubscribable(log_group_class: str) -> str:
     if log_group_class in FIXED_RETENTION_CLASSES:
         return f"class {log_group_class} only delivers Lambda logs to S3 or Firehose; it takes no subscription filters"
     return f"class {log_group_class} is unknown to the governor: not subscribed rather than risk a failing call"
-
-
-def _same_delivery(current: SubscriptionFilter, desired: SubscriptionFilter) -> bool:
-    return (
-        current.destination_arn == desired.destination_arn
-        and current.filter_pattern == desired.filter_pattern
-        and (desired.role_arn is None or current.role_arn == desired.role_arn)
-    )

@@ -282,11 +282,7 @@ class Governor:
         return _outcome(name, aspect, decision, applied=True)
 
     def _apply(self, name: str, decision: Decision) -> None:
-        if decision.action is Action.REMOVE_FILTER and decision.subscription_filter is not None:
-            self.logs.delete_subscription_filter(name, decision.subscription_filter.name)
-        elif decision.subscription_filter is not None:
-            self.logs.put_subscription_filter(name, decision.subscription_filter)
-        elif decision.action.value in APPLIED_BY:  # its control's module applies it (governor.controls)
+        if decision.action.value in APPLIED_BY:  # its control's module applies it (governor.controls)
             APPLIED_BY[decision.action.value].apply(self.logs, name, decision)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")

@@ -1,7 +1,48 @@
 """Shipping: a group's subscription filter to the destination (PutSubscriptionFilter)."""
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 from .. import metric_names as names
+from ..decision import Action, Decision, Reason, SubscriptionFilter
 from .base import Control, ConflictFix, Undo
+
+
+def judge(filters: Sequence[SubscriptionFilter], desired: SubscriptionFilter, *, max_filters: int) -> Decision:
+    """A governed, subscribable group's filters against the one it should have: ours updated in place, another filter to the
+    same destination accepted, a free slot taken, never a foreign filter replaced."""
+    ours = next((f for f in filters if f.name == desired.name), None)
+    if ours is not None:
+        if _same_delivery(ours, desired):
+            return Decision(Action.LEAVE, Reason.FILTER_COMPLIANT, f"filter {desired.name!r} already ships to the destination")
+        return Decision(Action.UPDATE_FILTER, Reason.FILTER_DIFFERS, f"filter {desired.name!r} differs; update it in place", desired)
+    shipping = next((f for f in filters if f.destination_arn == desired.destination_arn), None)
+    if shipping is not None:
+        return Decision(Action.LEAVE, Reason.SHIPPED_BY_OTHER_FILTER, f"filter {shipping.name!r} already ships to the destination")
+    if len(filters) >= max_filters:
+        names = ", ".join(repr(f.name) for f in filters)
+        return Decision(Action.CONFLICT, Reason.NO_FREE_SLOT, f"all {len(filters)} filter slots taken by {names}; foreign filters are never replaced")
+    return Decision(Action.SUBSCRIBE, Reason.NOT_SUBSCRIBED, f"subscribe with filter {desired.name!r}", desired)
+
+
+def _same_delivery(current: SubscriptionFilter, desired: SubscriptionFilter) -> bool:
+    return (
+        current.destination_arn == desired.destination_arn
+        and current.filter_pattern == desired.filter_pattern
+        and (desired.role_arn is None or current.role_arn == desired.role_arn)
+    )
+
+
+def apply(logs: Any, name: str, decision: Decision) -> None:
+    if decision.subscription_filter is None:  # a writing decision always carries what to write; anything else is a bug
+        raise AssertionError(f"decision {decision} has nothing to apply")
+    if decision.action is Action.REMOVE_FILTER:
+        logs.delete_subscription_filter(name, decision.subscription_filter.name)
+    else:
+        logs.put_subscription_filter(name, decision.subscription_filter)
+
 
 CONTROL = Control(
     name="shipping", aspect="subscription", summary="the group's subscription filter to the destination", rule_only=False,
@@ -12,6 +53,7 @@ CONTROL = Control(
     undone_by=(Undo("DeleteSubscriptionFilter", source="CloudTrail record of the API call"),
                Undo("PutSubscriptionFilter", source="CloudTrail record of the API call")),
     metrics=(names.SUBSCRIBED, names.FILTERS_UPDATED, names.FILTERS_REMOVED),
+    applies=(Action.SUBSCRIBE.value, Action.UPDATE_FILTER.value, Action.REMOVE_FILTER.value), apply=apply,
     conflicts=(
         ConflictFix("no-free-slot", "a group's subscription filter slots are all taken by other tools, so it is not shipped",
                     "free a slot, or raise the quota and `governor:maxFiltersPerLogGroup`"),
