@@ -12,7 +12,7 @@ import re
 
 from collections.abc import Iterable, Mapping
 
-from .config import ConfigError, Destination, PolicyConfig, Via
+from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via  # noqa: F401  (RetentionMode: importers of the policy core)
 from . import controls
 from .controls import retention, shipping
 from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
