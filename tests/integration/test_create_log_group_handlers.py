@@ -475,6 +475,25 @@ def test_a_message_that_fails_is_returned_to_the_queue_alone(account: LocalAccou
     assert invocation.metrics()[("Errors", None)] == 1
 
 
+def test_issue28_a_batch_whose_every_message_fails_is_a_partial_response_not_an_error(account: LocalAccount, shipper_arn: str,
+                                                                                        configure: Any) -> None:
+    """Powertools' BatchProcessor raises when every record fails, unless told not to: the batch goes back to the queue as
+    a partial response, and the invocation (its HandlerErrors alarm) does not fail for what SQS delivers again anyway."""
+    for name in ("/aws/lambda/busy-1", "/aws/lambda/busy-2"):
+        account.create_log_group(name)
+    batch = sqs_batch([create_log_group_event("/aws/lambda/busy-1"), create_log_group_event("/aws/lambda/busy-2")])
+
+    def conflicting_operation(params: dict, **_: Any) -> None:
+        raise ClientError({"Error": {"Code": "OperationAbortedException", "Message": "A conflicting operation is currently in progress"}},
+                          "PutSubscriptionFilter")
+
+    boto3.DEFAULT_SESSION.events.register("provide-client-params.logs.PutSubscriptionFilter", conflicting_operation)
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result == {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in batch["Records"]]}
+    assert invocation.metrics()[("Errors", None)] == 2
+
+
 def test_a_batch_stops_taking_messages_before_the_timeout(account: LocalAccount, configure: Any) -> None:
     account.create_log_group("/aws/lambda/a")
     batch = sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b")])

@@ -16,15 +16,19 @@ event (by hand, or by an older rule), a handler governs that one group and raise
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
@@ -211,35 +215,55 @@ def origin_of(context: Any) -> tuple[str, str] | None:
     return (parts[4], parts[3]) if len(parts) >= 7 and parts[3] and parts[4] else None
 
 
+class _NotStarted(Exception):
+    """A record left for the next invocation: too little time was left to start it (it goes back to the queue)."""
+
+
 def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
-    """A batch from the handler's queue; answers the partial batch response the event source mapping reads.
-    Its groups are looked up together first (``_look_up``); a record then looks its group up alone only when
-    that look-up did not answer for it."""
-    failures: list[dict[str, str]] = []
-    events = [_body(record) for record in records]
+    """A batch from the handler's queue; answers the partial batch response the event source mapping reads, through
+    Powertools' BatchProcessor. Its groups are looked up together first (``_look_up``); a record then looks its group up
+    alone only when that look-up did not answer for it. A record not started for lack of time goes back to the queue."""
+    events = {id(record): _body(record) for record in records}
     looked_up = None
     if context.get_remaining_time_in_millis() >= RECORD_MARGIN_MS:
         if aspect is Aspect.SUBSCRIPTION:
-            _guard_afresh(events, parts, origin_of(context))
-        looked_up = _look_up(events, parts, aspect, origin_of(context))
-    for index, (record, event) in enumerate(zip(records, events)):
-        message_id = str(record.get("messageId", index)) if isinstance(record, Mapping) else str(index)
+            _guard_afresh(list(events.values()), parts, origin_of(context))
+        looked_up = _look_up(list(events.values()), parts, aspect, origin_of(context))
+    returned = 0
+
+    def handle_record(record: SQSRecord) -> None:
+        nonlocal returned
         if context.get_remaining_time_in_millis() < RECORD_MARGIN_MS:
-            # Not started: back to the queue for the next invocation.
-            failures.extend({"itemIdentifier": str(r.get("messageId", i))} for i, r in enumerate(records[index:], index)
-                            if isinstance(r, Mapping))
-            logger.info("time is short: the rest of the batch goes back to the queue", extra={"returned": len(records) - index})
-            metrics.add_metric(name="ReturnedToQueue", unit=MetricUnit.Count, value=len(records) - index)
-            break
+            returned += 1
+            raise _NotStarted()
         logger.remove_keys(_RECORD_KEYS)
-        logger.append_keys(messageId=message_id)
-        try:
-            handle_log_group_event(event, parts, aspect, origin=origin_of(context), context=context, looked_up=looked_up,
-                                   receive_count=_receive_count(record))
-        except Exception:
-            failures.append({"itemIdentifier": message_id})  # logged and counted where it failed
+        logger.append_keys(messageId=record.message_id)
+        # logged and counted where it failed; an exception makes the record a batch item failure
+        handle_log_group_event(events[id(record.raw_event)], parts, aspect, origin=origin_of(context), context=context,
+                               looked_up=looked_up, receive_count=_receive_count(record.raw_event))
+
+    # A whole batch can go back to the queue (time short, or every record refused): that is a partial response too,
+    # never the invocation's error (which would alarm HandlerErrors for a batch SQS simply delivers again).
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with _quiet_batch_logs():
+        answer = process_partial_response(event={"Records": records}, record_handler=handle_record, processor=processor, context=context)
     logger.remove_keys(_RECORD_KEYS)
-    return {"batchItemFailures": failures}
+    if returned:
+        logger.info("time is short: the rest of the batch goes back to the queue", extra={"returned": returned})
+        metrics.add_metric(name="ReturnedToQueue", unit=MetricUnit.Count, value=returned)
+    return dict(answer)
+
+
+@contextmanager
+def _quiet_batch_logs() -> Iterator[None]:
+    """Powertools logs each failed record with its traceback; the handler has logged it already, once, with its reason."""
+    batch_logger = logging.getLogger("aws_lambda_powertools.utilities.batch.base")
+    level = batch_logger.level
+    batch_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        batch_logger.setLevel(level)
 
 
 def _receive_count(record: Any) -> int:
