@@ -288,6 +288,14 @@ def test_issue30_adding_overrides_leaves_the_organizations_stack_set_where_it_wa
     assert {name: after[name] for name in before} == before  # updated in place, never replaced
 
 
+def _check_overrides(overrides: list[dict[str, Any]]) -> None:
+    """The organization app's configuration check (every error at once), with these overrides."""
+    import org_app
+
+    org_app.check({**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
+                   "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides})
+
+
 @pytest.mark.parametrize(("overrides", "message"), [
     ([{"name": "x", "organizationalUnits": ["ou-ab12-99999999"], "governor": {"defaultRetentionDays": 7}}],
      "ou-ab12-99999999 not in rollout:waves"),
@@ -305,12 +313,8 @@ def test_issue30_adding_overrides_leaves_the_organizations_stack_set_where_it_wa
      r"rollout:overrides \(ou, acct\): alarmEmail"),
 ])
 def test_issue30_an_override_that_cannot_work_stops_synth_naming_it(overrides: list[dict[str, Any]], message: str) -> None:
-    import org_app
-
-    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
-               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides}
     with pytest.raises(ConfigError, match=message):
-        org_app.check(context)
+        _check_overrides(overrides)
 
 
 def test_issue29_members_deploy_no_dashboard_and_with_an_organization_trail_no_trail(org: dict[str, Any]) -> None:
@@ -357,23 +361,14 @@ def test_issue29_no_topic_only_where_the_fleet_view_alarms(keys: dict[str, Any],
      r"archive:shards is not a governor: key.*myteam:foo is not a governor: key.*governor:governor:defaultRetentionDays is not"),
 ])
 def test_issue30_review_overrides_synth_would_deploy_wrongly_are_refused(overrides: list[dict[str, Any]], message: str) -> None:
-    import org_app
-
-    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
-               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": overrides}
     with pytest.raises(ConfigError, match=message):
-        org_app.check(context)
+        _check_overrides(overrides)
 
 
 def test_issue30_review_a_mistake_two_stack_sets_share_is_reported_once() -> None:
-    import org_app
-
-    context = {**REPO_CONTEXT, "archive:organizationId": ORG, "archive:regions": REGIONS, "rollout:centralAccount": CENTRAL,
-               "rollout:regions": REGIONS, "rollout:waves": WAVES, "rollout:overrides": [
-                   {"name": "bad", "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 8}},
-                   {"name": "acct", "accounts": ["444444444444"], "governor": {"filterName": "mine"}}]}
     with pytest.raises(ConfigError) as raised:
-        org_app.check(context)
+        _check_overrides([{"name": "bad", "organizationalUnits": WAVES[0], "governor": {"defaultRetentionDays": 8}},
+                          {"name": "acct", "accounts": ["444444444444"], "governor": {"filterName": "mine"}}])
 
     assert len(raised.value.messages) == 1 and raised.value.messages[0].startswith("rollout:overrides (bad): defaultRetentionDays")
 

@@ -126,27 +126,17 @@ def test_a_finished_run_over_every_group_publishes_the_stored_bytes_and_status_s
     assert f"expired by its changes           3.4 KB   an estimate, less than $0.01 a month (assumed: {savings.ESTIMATE_ASSUMPTION})" in out
 
 
-def test_review_a_group_shipping_excludes_still_counts_when_its_retention_is_governed(account: LocalAccount, monkeypatch: pytest.MonkeyPatch,
-                                                                                      tmp_path: Path) -> None:
+def test_review_a_group_shipping_excludes_still_counts_when_its_retention_is_governed(account: LocalAccount, cli: Any) -> None:
     """A rule that turns shipping off (an exclusion for coverage) still sets retention: the totals count the group its table lists."""
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": account.region}.items():
-        monkeypatch.setenv(key, value)
-    import cli.__main__ as cli_main
-
-    monkeypatch.setattr(cli_main.boto3, "Session", lambda profile_name=None, region_name=None: boto3.DEFAULT_SESSION)
     account.create_log_group("/batch/a")
     account.logs.create_log_stream(logGroupName="/batch/a", logStreamName="s")
     account.logs.put_log_events(logGroupName="/batch/a", logStreamName="s", logEvents=[{"timestamp": int(time.time() * 1000), "message": "x" * 1_000}])
     [created] = [g["creationTime"] for g in account.logs.describe_log_groups(logGroupNamePrefix="/batch/")["logGroups"]]
-    context = json.loads((Path(__file__).resolve().parents[2] / "cdk.json").read_text())
-    context["context"].update({"governor:destinationArn": account.create_function("log-shipper"), "governor:rules": [
-        {"name": "no shipping", "match": {"namePrefixes": ["/batch/"]}, "retention": {"days": 7}, "shipping": {"enabled": False}}]})
-    (tmp_path / "cdk.json").write_text(json.dumps(context))
-    out = io.StringIO()
+    rules = [{"name": "no shipping", "match": {"namePrefixes": ["/batch/"]}, "retention": {"days": 7}, "shipping": {"enabled": False}}]
 
-    code = main(["plan", "--json", "--no-progress", "--context", str(tmp_path / "cdk.json")], stdout=out, stderr=io.StringIO(),
-                now=lambda: created / 1000 + 100 * DAY_S)
+    code, out, err = cli("plan", "--json", "-c", f"rules={json.dumps(rules)}", now=created / 1000 + 100 * DAY_S)
 
-    storage = json.loads(out.getvalue().splitlines()[-1])["storage"]
-    assert code == 0 and [c["logGroup"] for c in storage["largestChanges"]] == ["/batch/a"]
+    storage = json.loads(out.splitlines()[-1])["storage"]
+    assert code == 0, err
+    assert [c["logGroup"] for c in storage["largestChanges"]] == ["/batch/a"]
     assert storage["storedBytes"] == 1_000 and storage["estimatedExpiringBytes"] == storage["largestChanges"][0]["estimatedExpiringBytes"] == 930
