@@ -494,6 +494,24 @@ def test_issue28_a_batch_whose_every_message_fails_is_a_partial_response_not_an_
     assert invocation.metrics()[("Errors", None)] == 2
 
 
+def test_issue28_review_a_hand_made_batch_is_taken_as_the_loop_before_powertools_took_it(account: LocalAccount, shipper_arn: str,
+                                                                                          configure: Any) -> None:
+    """No messageId, a number for one, something that is no record, an empty batch: each handled, never an invocation error."""
+    for name in ("/aws/lambda/a", "/aws/lambda/b", "/aws/lambda/c"):
+        account.create_log_group(name)
+    batch = sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b"),
+                       create_log_group_event("/aws/lambda/c")])
+    del batch["Records"][0]["messageId"]
+    batch["Records"][1]["messageId"] = 7
+    batch["Records"].insert(2, "junk")
+
+    invocation = call(subscribe_log_group, batch)
+
+    assert invocation.result == {"batchItemFailures": []}
+    assert all(account.snapshot(f"/aws/lambda/{n}")["filters"] == {FILTER: shipper_arn} for n in "abc")
+    assert call(subscribe_log_group, {"Records": []}).result == {"batchItemFailures": []}
+
+
 def test_a_batch_stops_taking_messages_before_the_timeout(account: LocalAccount, configure: Any) -> None:
     account.create_log_group("/aws/lambda/a")
     batch = sqs_batch([create_log_group_event("/aws/lambda/a"), create_log_group_event("/aws/lambda/b")])

@@ -223,7 +223,12 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
     """A batch from the handler's queue; answers the partial batch response the event source mapping reads, through
     Powertools' BatchProcessor. Its groups are looked up together first (``_look_up``); a record then looks its group up
     alone only when that look-up did not answer for it. A record not started for lack of time goes back to the queue."""
+    # SQS always sends records with a string messageId; a hand-made batch may not, and the loop before Powertools took
+    # those too: a record is given one (its place in the batch), and what is no record at all is read as an event alone.
+    records, strays = _records(records)
     events = {id(record): _body(record) for record in records}
+    for stray in strays:
+        events[id(stray)] = _body(stray)
     looked_up = None
     if context.get_remaining_time_in_millis() >= RECORD_MARGIN_MS:
         if aspect is Aspect.SUBSCRIPTION:
@@ -242,6 +247,14 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         handle_log_group_event(events[id(record.raw_event)], parts, aspect, origin=origin_of(context), context=context,
                                looked_up=looked_up, receive_count=_receive_count(record.raw_event))
 
+    for stray in strays:  # no messageId to return it by: it is handled (an unusable event is finished with a reason)
+        try:
+            handle_log_group_event(events[id(stray)], parts, aspect, origin=origin_of(context), context=context, looked_up=looked_up,
+                                   receive_count=1)
+        except Exception:  # noqa: BLE001  (logged and counted where it failed)
+            pass
+    if not records:  # Powertools refuses an empty batch
+        return {"batchItemFailures": []}
     # A whole batch can go back to the queue (time short, or every record refused): that is a partial response too,
     # never the invocation's error (which would alarm HandlerErrors for a batch SQS simply delivers again).
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -252,6 +265,18 @@ def handle_queue_batch(records: list[Any], context: Any, parts: Callable[[], Eve
         logger.info("time is short: the rest of the batch goes back to the queue", extra={"returned": returned})
         metrics.add_metric(name="ReturnedToQueue", unit=MetricUnit.Count, value=returned)
     return dict(answer)
+
+
+def _records(records: list[Any]) -> tuple[list[dict[str, Any]], list[Any]]:
+    """The batch's records, each with a string messageId (SQS's own, or its place in the batch), and what is no record."""
+    found, strays = [], []
+    for index, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            strays.append(record)
+            continue
+        message_id = record.get("messageId")
+        found.append(record if isinstance(message_id, str) else {**record, "messageId": str(index if message_id is None else message_id)})
+    return found, strays
 
 
 @contextmanager
