@@ -25,6 +25,7 @@ from botocore.config import Config
 from moto import mock_aws
 
 from .account_policies import AccountPolicies, Refused, data_protection_problem
+from .index_policies import IndexPolicies
 
 DEFAULT_REGION = "eu-west-1"
 #: moto's account: the documentation example account, nobody's real one.
@@ -58,6 +59,8 @@ class MotoGaps:
     kms_keys: dict[tuple[str, str, str], str] = field(default_factory=dict)
     #: (account, region, name) -> the group's data protection policy document (moto 5.2.5 has none: G15).
     data_protection: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: Group-level field index policies (moto 5.2.5 has none: localaws.index_policies, I1-I9).
+    index_policies: IndexPolicies = field(default_factory=IndexPolicies)
 
     @property
     def account_policies(self) -> AccountPolicies:
@@ -87,6 +90,10 @@ class MotoGaps:
         events.register("before-call.cloudwatch-logs.DisassociateKmsKey", self.disassociate_kms_key)
         for operation in ("PutDataProtectionPolicy", "GetDataProtectionPolicy", "DeleteDataProtectionPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.data_protection_call)
+        for operation in ("PutIndexPolicy", "DescribeIndexPolicies", "DeleteIndexPolicy"):
+            events.register(f"before-call.cloudwatch-logs.{operation}", self.index_policy_call)
+        events.register("before-call.cloudwatch-logs.DeleteLogGroup", self.note_deleted_group)
+        events.register("after-call.cloudwatch-logs.DeleteLogGroup", self.forget_index_policy)
         for operation in ("PutAccountPolicy", "DescribeAccountPolicies", "DeleteAccountPolicy"):
             events.register(f"before-call.cloudwatch-logs.{operation}", self.account_policy_call)
         events.register("before-call.kinesis.PutRecord", self.refuse_long_partition_key)
@@ -178,6 +185,30 @@ class MotoGaps:
             return _refused("InvalidParameterException", problem)
         self.data_protection[key] = document
         return _Answered(), {"logGroupIdentifier": identifier, "policyDocument": document}
+
+    def index_policy_call(self, model: Any, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
+        """Put/Describe/DeleteIndexPolicy (I1-I6: localaws.index_policies), identifiers held to the model's pattern (G21)."""
+        from moto.logs.models import logs_backends
+
+        request = json.loads(params.get("body") or b"{}")
+        for identifier in request.get("logGroupIdentifiers") or [request.get("logGroupIdentifier", "")]:
+            if (refused := _identifier_refused(identifier)) is not None:
+                return refused
+        account, region = _calling_account(), _calling_region(context)
+        problem, answer = self.index_policies.call(model.name, request, account=account, region=region,
+                                                   groups=logs_backends[account][region].groups, classes=self.log_group_classes,
+                                                   account_policies=self.policies_in(account, region))
+        return _refused(*problem) if problem else (_Answered(), answer)
+
+    def note_deleted_group(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> None:
+        if context is not None:  # after-call is given no parameters: the call's context carries the name to it
+            context["localaws_deleted_group"] = json.loads(params.get("body") or b"{}").get("logGroupName", "")
+
+    def forget_index_policy(self, http_response: Any, context: dict[str, Any] | None = None, **_: Any) -> None:
+        """A group deleted (not refused) loses its field index policy (I6)."""
+        name = (context or {}).get("localaws_deleted_group")
+        if name and getattr(http_response, "status_code", 400) == 200:
+            self.index_policies.forget(_calling_account(), _calling_region(context), name)
 
     def disassociate_kms_key(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")

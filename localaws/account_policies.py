@@ -15,8 +15,8 @@ What is modelled (and checked, so a test against it fails where AWS would refuse
 - DescribeLogGroups names the policy in effect (``retentionPolicyName``) and shows its retention.
 
 Delivery through the subscription filter policy is modelled by ``LocalAccount.deliveries`` (the
-payloads AWS would send, with ``policyLevel: ACCOUNT_LEVEL_POLICY``). Not modelled: other policy
-types, ``scope``, cross-account ``accountIdentifiers``.
+payloads AWS would send, with ``policyLevel: ACCOUNT_LEVEL_POLICY``). FIELD_INDEX_POLICY's checks are
+``localaws.index_policies``. Not modelled: other policy types, ``scope``, cross-account ``accountIdentifiers``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from .index_policies import FIELD_INDEX, account_policy_problem, selected_prefixes
 
 SUBSCRIPTION = "SUBSCRIPTION_FILTER_POLICY"
 RETENTION = "RETENTION_POLICY"
@@ -101,8 +103,16 @@ class AccountPolicies:
             if problem:
                 raise Refused("InvalidParameterException", problem)
             return {"accountPolicy": self._store(name, policy_type, document, selection, None).as_api(self.account_id)}
+        if policy_type == FIELD_INDEX:
+            if request.get("dryRun"):
+                raise Refused("InvalidParameterException", "dryRun is valid only for RETENTION_POLICY")
+            others = {n: selected_prefixes(p.selection) for (t, n), p in self.policies.items() if t == FIELD_INDEX}
+            problem = account_policy_problem(name, document, selection, others)
+            if problem:
+                raise Refused(*problem)
+            return {"accountPolicy": self._store(name, policy_type, document, selection, None).as_api(self.account_id)}
         raise Refused("InvalidParameterException", f"policyType {policy_type!r} is not modelled here (only {SUBSCRIPTION}, {RETENTION}, "
-                                                   f"{DATA_PROTECTION})")
+                                                   f"{DATA_PROTECTION}, {FIELD_INDEX})")
 
     def describe(self, request: dict[str, Any]) -> dict[str, Any]:
         policy_type, names = request.get("policyType"), request.get("policyName")

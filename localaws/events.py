@@ -50,6 +50,7 @@ CALL_FIXTURES = {
     "PutLogGroupDeletionProtection": "put_log_group_deletion_protection",
     "AssociateKmsKey": "associate_kms_key", "DisassociateKmsKey": "disassociate_kms_key",  # E7, modelled likewise
     "PutDataProtectionPolicy": "put_data_protection_policy", "DeleteDataProtectionPolicy": "delete_data_protection_policy",  # E8
+    "PutIndexPolicy": "put_index_policy", "DeleteIndexPolicy": "delete_index_policy",  # E9, modelled likewise
 }
 
 

@@ -327,3 +327,40 @@ def _active(kinesis: Any, name: str) -> str:
     summary = kinesis.describe_stream_summary(StreamName=name)["StreamDescriptionSummary"]
     assert summary["StreamStatus"] == "ACTIVE"
     return summary["StreamARN"]
+
+
+# --- F12: field index policies of a log group (localaws/FIDELITY.md I1-I6) ---------------------------------
+
+def test_f12_a_groups_field_index_policy_is_refused_off_standard_answered_with_its_arn_and_gone_with_the_group(target: Target) -> None:
+    """model: PutIndexPolicy ("Only log groups in the Standard log class support field index policies"), IndexPolicy
+    (`logGroupIdentifier` "The ARN of the log group", `policyName` absent for group-level policies), DescribeIndexPolicies'
+    identifiers (min 1, max 1). The assumed: the refusals' codes (I1, I4, I6) and a group created again having no policy (I6)."""
+    logs = target.client("logs")
+    standard, infrequent = target.log_group("f12/standard"), target.log_group("f12/ia", logGroupClass="INFREQUENT_ACCESS")
+    arn = f"arn:aws:logs:{target.region}:{target.account_id}:log-group:{standard}"
+    document = json.dumps({"Fields": ["TransactionId"], "FieldsV2": {"RequestId": {"type": "FIELD_INDEX"}}})
+
+    with pytest.raises(ClientError) as refused:
+        logs.put_index_policy(logGroupIdentifier=infrequent, policyDocument=document)
+    assert _code(refused.value) == "InvalidParameterException"
+    answer = target.eventually(lambda: logs.put_index_policy(logGroupIdentifier=standard, policyDocument=document))["indexPolicy"]
+    assert (answer["logGroupIdentifier"], answer["source"], answer["policyDocument"], "policyName" in answer) == (arn, "LOG_GROUP", document, False)
+    with pytest.raises(ClientError) as refused:
+        logs.describe_index_policies(logGroupIdentifiers=[standard, infrequent])
+    assert _code(refused.value) == "InvalidParameterException"
+
+    logs.delete_index_policy(logGroupIdentifier=standard)
+    with pytest.raises(ClientError) as refused:
+        logs.delete_index_policy(logGroupIdentifier=standard)
+    assert _code(refused.value) == "ResourceNotFoundException"
+
+    logs.put_index_policy(logGroupIdentifier=standard, policyDocument=document)
+    logs.delete_log_group(logGroupName=standard)
+    target.eventually(lambda: logs.create_log_group(logGroupName=standard))  # the cleanup deletes it again
+
+    def own_policies() -> list[dict[str, Any]]:
+        found = [p for p in logs.describe_index_policies(logGroupIdentifiers=[standard])["indexPolicies"] if p["source"] == "LOG_GROUP"]
+        assert found == []  # an account-level policy of the sandbox may still apply: only the group's own is looked for
+        return found
+
+    target.eventually(own_policies)
