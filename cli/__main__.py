@@ -41,6 +41,7 @@ from ship_logs.aws import LambdaInvoker, QueueGateway  # noqa: E402
 from governor import coverage, savings, storage_cost  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
+from governor.controls import PLUGGED, WRITE_ACTIONS  # noqa: E402
 from governor.policy import Action, Policy  # noqa: E402
 from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
@@ -623,6 +624,14 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
         if answer.code:
             return answer.code
         runner.native_changes += answer.changes
+    for control in (c for c in PLUGGED if c.native_form is not None and settings.policy.via(c.name) is Via.ACCOUNT_POLICY):
+        if args.mode not in ("plan", "apply"):
+            break
+        logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config())
+        answer = native.account_form_plan_and_apply(logs, settings.policy, control, apply=args.mode == "apply", out=stderr, stderr=stderr)
+        if answer.code:
+            return answer.code
+        runner.native_changes += answer.changes
     code, summary = runner.run(mode=args.mode, checkpoint=args.checkpoint)
     return runner.finish(code, summary)
 
@@ -788,7 +797,7 @@ def human_summary(summary: Mapping[str, Any], *, mode: str, native_changes: int 
     lines = [head + "".join(f"; {n}" for n in notes if n)]
     if mode in ("plan", "apply") and summary.get("storage"):
         lines += storage_lines(summary["storage"], mode=mode)
-    writes = {a.value for a in Action if a.writes}
+    writes = WRITE_ACTIONS
     rows = [(count, f"{key} ({reason})") for key, reasons in summary.get("byReason", {}).items() for reason, count in reasons.items()
             if key.split(" ")[-1] in writes or key.split(" ")[-1] == Action.CONFLICT.value]
     rows.sort(key=lambda row: (-row[0], row[1]))
@@ -831,7 +840,7 @@ def storage_lines(storage: Mapping[str, Any], *, mode: str) -> list[str]:
 def changes_pending(summary: Mapping[str, Any], native_changes: int = 0) -> bool:
     """Whether apply would write: a subscribe, filter update or removal, or a retention set (or a native policy)."""
     steps = summary.get("steps", [summary])
-    writes = {a.value for a in Action if a.writes}
+    writes = WRITE_ACTIONS
     would_replay = any(step.get("replay", {}).get("wouldSend", {}).get("events") for step in steps)
     return native_changes > 0 or would_replay or any(count for step in steps for key, count in step.get("byAction", {}).items()
                                      if key.split(" ")[-1] in writes)

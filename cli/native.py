@@ -139,3 +139,35 @@ def data_protection_plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bo
         return Answer(0, 0 if same else 1)
     logs.put_account_policy(**wanted.request())
     return Answer(0)
+
+
+def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *, apply: bool, out: TextIO, stderr: TextIO) -> Answer:
+    """``plan|apply`` with ``<control>Via account-policy`` for a control that plugs in whole (governor.controls): the
+    account policies its module compiles from the rules, each written where it is missing or says something else; the
+    governor's policies of the type no longer configured are deleted. Another tool's policy of the type is never replaced:
+    nothing is written while one is there (AWS would refuse an overlap anyway)."""
+    form = control.native_form
+    wanted = form.compile(config)
+    present = logs.describe_account_policies(policyType=form.policy_type).get("accountPolicies", [])
+    foreign = [p["policyName"] for p in present if not p["policyName"].startswith(form.name_prefix)]
+    if foreign:
+        print(f"log-group-governor: the account holds another {form.policy_type} ({foreign[0]!r}), not the governor's; nothing was "
+              f"written (delete it, or use {control.via_key} per-group)", file=stderr)
+        return Answer(1)
+    ours = {p["policyName"]: p for p in present}
+    changed = [w for w in wanted if w["policyName"] not in ours or not form.covers(ours[w["policyName"]].get("policyDocument"), w)
+               or ours[w["policyName"]].get("selectionCriteria") != w.get("selectionCriteria")]
+    stale = sorted(set(ours) - {w["policyName"] for w in wanted})
+    print(f"native {control.summary} ({control.via_key} account-policy, {form.takes_effect}):", file=out)
+    for policy in wanted:
+        state = "to be written" if policy in changed and not apply else "written" if policy in changed else "in place"
+        print(f"  {form.describe(policy)}; {state}", file=out)
+    for name in stale:
+        print(f"  {name}: no longer configured; {'deleted' if apply else 'to be deleted'}", file=out)
+    if not apply:
+        return Answer(0, len(changed) + len(stale))
+    for policy in changed:
+        logs.put_account_policy(**policy)
+    for name in stale:
+        logs.delete_account_policy(policyName=name, policyType=form.policy_type)
+    return Answer(0)

@@ -96,7 +96,6 @@ def _state(account: LocalAccount, name: str) -> str:
 
 
 def _cold() -> None:
-    for parts in (handlers.subscription_parts, handlers.retention_parts, handlers.protection_parts, handlers.encryption_parts,
-                  handlers.data_protection_parts):
+    for parts in (handlers.subscription_parts, handlers.retention_parts, handlers.control_parts):
         parts.cache_clear()
 

@@ -157,12 +157,13 @@ def governor_metrics() -> dict[str, int]:
     """The custom metrics the governor's functions can publish (namespace LogGroupGovernor, dimension service): each
     name once, the names also published by Reason once per reason, the per-control figure once per control."""
     from governor import metric_names as names
-    from governor.policy import Reason
+    from governor.controls import REASONS, REGISTRY
     from governor.rules import CONTROLS
 
-    plain = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} | {"ReturnedToQueue"}
+    plain = ({v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} | {"ReturnedToQueue"}
+             | {m for c in REGISTRY for m in c.metrics})
     by_reason = {names.SKIPPED, names.CONFLICTS, names.FILTERS_REMOVED, names.COVERAGE_EXCLUDED, names.COVERAGE_CONFLICTS}
-    return {"names": len(plain), "byReason": len(by_reason) * len(Reason), "byControl": len(CONTROLS)}
+    return {"names": len(plain), "byReason": len(by_reason) * len(REASONS), "byControl": len(CONTROLS)}
 
 
 #: A finished reconcile publishes its coverage once: those metrics are billed for the hours they are published in.
@@ -171,10 +172,14 @@ COVERAGE_HOURS_PER_MONTH = 30
 
 # -- The stacks the page prices -------------------------------------------------------------------------------------
 
+from governor.controls import PLUGGED as _PLUGGED  # noqa: E402
+
 #: Rules with every control a rule governs (as the infra tests' rules stack).
 EVERY_CONTROL_RULES = [
     {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True,
-     "kmsKeyArn": "create", "dataProtection": {"identifiers": ["EmailAddress"]}},
+     "kmsKeyArn": "create", "dataProtection": {"identifiers": ["EmailAddress"]},
+     # every control that plugs in whole, by its module's example
+     **{c.name: c.example for c in _PLUGGED}},
     {"name": "everything else", "match": {}, "retention": {"days": 30}},
 ]
 EXAMPLE_ORGANIZATION = {"archive:organizationId": "o-exampleorg1", "archive:regions": ["eu-west-1"],

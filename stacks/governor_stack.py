@@ -16,6 +16,7 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from governor.config import (
+    ENV_ASPECT,
     ENV_CONFIG,
     ENV_EVENT_CONCURRENCY,
     ENV_FLEET_BUS,
@@ -151,7 +152,7 @@ class GovernorComposition:
             construct_id, entry, description = control.handler  # type: ignore[misc]
             function = GovernorFunction(self, construct_id, handler=f"governor.handlers.create_log_group.{entry}", description=description,
                                         statements=[*ruled_statements(self, policy, control), self.state.statement(EVENT_HANDLER_ACTIONS)],
-                                        **common)
+                                        **{**common, "environment": {**common["environment"], ENV_ASPECT: control.aspect}})
             self.event_handlers.append((function, control.aspect))
         self.queues = [
             EventQueue(self, f"{function.node.id}Queue", consumer=function.function,
@@ -275,10 +276,9 @@ class GovernorComposition:
         for function, _ in self.event_handlers:
             function.function.add_environment(ENV_OWN_PRINCIPALS, self.to_json_string(own_roles))
         self.rules = []
-        native = {"subscription": policy.subscription_mode, "retention": policy.retention_via, "protection": Via.PER_GROUP,
-                  "encryption": Via.PER_GROUP, "data-protection": Via.PER_GROUP}
+        native = {"subscription": policy.subscription_mode, "retention": policy.retention_via}
         for (function, aspect), queue in zip(self.event_handlers, self.queues):
-            pattern = event_pattern(aspect, account_policy=native[aspect] is Via.ACCOUNT_POLICY, own_roles=own_roles, account=self.account,
+            pattern = event_pattern(aspect, account_policy=native.get(aspect) is Via.ACCOUNT_POLICY, own_roles=own_roles, account=self.account,
                                     region=self.region)
             rule = events.Rule(
                 self,

@@ -1,6 +1,7 @@
 """docs/configuration.md and docs/cdk.json.schema.json, generated from the parsers' key registries (one
-source of truth: the keys, types, defaults and help the validators read), and troubleshooting.md's Conflicts rows from
-the controls' modules (governor.controls). ``make docs`` writes them; tests/unit/test_reference.py fails when one is stale.
+source of truth: the keys, types, defaults and help the validators read), and troubleshooting.md's Conflicts rows and
+rules.md's table of controls from the controls' modules (governor.controls). ``make docs`` writes them;
+tests/unit/test_reference.py fails when one is stale.
 
     python -m stacks.reference           # write both
     python -m stacks.reference --check   # exit 1 when either differs from what the code says
@@ -134,9 +135,26 @@ def troubleshooting_md() -> str:
     return "\n".join([*kept[:first], *rows, *kept[first:]])
 
 
+RULES_MD = REPO / "docs" / "rules.md"
+_CONTROLS_HEADER = "| control | value | what the governor does |"
+
+
+def rules_md() -> str:
+    """docs/rules.md with its table of controls written from the controls' modules (each one's ``doc``), in the rules'
+    order, the ``exact`` row after them; the rest of the page is kept as written."""
+    from governor import controls
+
+    lines = RULES_MD.read_text().split("\n")
+    start = lines.index(_CONTROLS_HEADER) + 2  # after the header and its separator
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("| "))
+    kept = [line for line in lines[start:end] if not any(line.startswith(f"| `{c.name}` |") for c in controls.REGISTRY)]
+    rows = [f"| `{c.name}` | {c.doc[0]} | {c.doc[1]} |" for c in controls.REGISTRY]
+    return "\n".join([*lines[:start], *rows, *kept, *lines[end:]])
+
+
 def render() -> dict[Path, str]:
     return {CONFIGURATION_MD: configuration_md(), SCHEMA_JSON: json.dumps(schema(), indent=2) + "\n",
-            TROUBLESHOOTING_MD: troubleshooting_md()}
+            TROUBLESHOOTING_MD: troubleshooting_md(), RULES_MD: rules_md()}
 
 
 def main(argv: list[str]) -> int:

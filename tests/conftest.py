@@ -70,9 +70,7 @@ def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.Monke
 def _cold_start() -> None:
     handlers.subscription_parts.cache_clear()
     handlers.retention_parts.cache_clear()
-    handlers.protection_parts.cache_clear()
-    handlers.encryption_parts.cache_clear()
-    handlers.data_protection_parts.cache_clear()
+    handlers.control_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
 
 

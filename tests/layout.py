@@ -38,6 +38,7 @@ CONTROL_NAMES = {
     "deletionProtection": r"deletion_protection|deletionProtection|DeletionProtection|DELETION_PROTECTION",
     "kmsKey": r"kms_key|kmsKey|KmsKey|KMS_KEY",
     "dataProtection": r"data_protection|dataProtection|DataProtection|DATA_PROTECTION",
+    "fieldIndexes": r"field_index|fieldIndex|FieldIndex|FIELD_INDEX|IndexPolic|index_polic",
 }
 
 

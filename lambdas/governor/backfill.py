@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 from . import coverage, savings
 from .aws import ExpiredPageToken, LogGroupInfo, LogsGateway, RetryLater, is_retryable
 from .policy import Action, Reason
+from .controls import REGISTRY
 from .service import Aspect, Gate, Governor, LiveFacts, Orphans, Outcome
 from .subscription_policy import SubscriptionPolicyKeeper, listed
 
@@ -380,9 +381,9 @@ class Backfill:
         facts = LiveFacts(info, self.logs, orphaned=self.orphaned, tag_index=self.tag_index)  # shared by both aspects
         outcomes, errors = [], []
         aspects = progress.aspects
-        if Aspect.RETENTION in aspects:  # the controls a rule sets (#21): deletion protection, a KMS key
+        if Aspect.RETENTION in aspects:  # the controls only rules set (governor.controls), each where its handler is deployed
             deployed = self.governor.policy.config.event_aspects
-            aspects = (*aspects, *(a for a in (Aspect.PROTECTION, Aspect.ENCRYPTION, Aspect.DATA_PROTECTION) if a.value in deployed))
+            aspects = (*aspects, *(Aspect(c.aspect) for c in REGISTRY if c.rule_only and c.aspect in deployed))
         for aspect in aspects:
             try:
                 outcomes.append(self._estimated(info, self.governor.govern(facts, aspect, dry_run=progress.dry_run, before_write=self.gate(aspect))))

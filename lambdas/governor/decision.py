@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,9 @@ class LogGroupFacts(Protocol):
     def data_protection_document(self) -> str | None:
         """The group's data protection policy (GetDataProtectionPolicy, looked up only when DescribeLogGroups' ``dataProtectionStatus``
         says it has one); None: it has none."""
+    def fact(self, control: str) -> Any:
+        """What a control that plugs in whole reads of the group (its module's ``look_up``), looked up on first use; None:
+        nothing known, which its decide reads as nothing set."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +66,18 @@ class KnownFacts:
     deletion_protection: bool = False
     kms_key_id: str | None = None
     data_protection_document: str | None = None
+    #: What each control that plugs in whole reads of the group, by the control's name.
+    facts: Mapping[str, Any] = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.tags is None:
             object.__setattr__(self, "tags", {})
+        if self.facts is None:
+            object.__setattr__(self, "facts", {})
+
+    def fact(self, control: str) -> Any:
+        """None: nothing known (the control's decide reads it as nothing set)."""
+        return self.facts.get(control)
 
 
 class Action(str, Enum):
@@ -190,3 +201,5 @@ class Decision:
     kms_key_arn: str | None = None
     #: The data protection policy to put (put-data-protection-policy).
     data_protection_document: str | None = None
+    #: What a control that plugs in whole writes (its module's apply reads it).
+    payload: Any = None

@@ -34,9 +34,7 @@ ACCOUNT_POLICY_EVENTS = ("PutAccountPolicy", "DeleteAccountPolicy")
 ACCOUNT_POLICY_MODE_EVENTS = (DELETE_LOG_GROUP, *ACCOUNT_POLICY_EVENTS)
 #: The calls on one log group each handler reads (its rule sends a subset, by mode).
 GROUP_CALLS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
-    "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP), "retention": EVENTS_BY_ASPECT["retention"],
-    "protection": EVENTS_BY_ASPECT["protection"], "encryption": EVENTS_BY_ASPECT["encryption"],
-    "data-protection": EVENTS_BY_ASPECT["data-protection"],
+    **EVENTS_BY_ASPECT, "subscription": (*EVENTS_BY_ASPECT["subscription"], DELETE_LOG_GROUP),
 }
 
 

@@ -6,6 +6,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from . import metric_names as names
+from .controls import OWN_ACTIONS, REGISTRY
 from .policy import Action
 from .service import Outcome
 
@@ -23,6 +24,8 @@ METRIC_BY_ACTION = {
     Action.LEAVE: names.COMPLIANT,
     Action.SKIP: names.SKIPPED,
     Action.CONFLICT: names.CONFLICTS,
+    # The actions of the controls that plug in whole (their modules name their metrics).
+    **{OWN_ACTIONS[action]: metric for control in REGISTRY for action, metric in control.metric_by_action.items()},
 }
 IGNORED_EVENTS_METRIC = names.IGNORED_EVENTS
 ERRORS_METRIC = names.ERRORS

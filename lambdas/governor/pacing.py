@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from .controls import PLUGGED
+
 #: CloudWatch Logs operations each event handler makes (the subscription handler looks tags and
 #: filters up, removes its filter from a group that opted out, and reads what a new group held before
 #: its filter for the replay; both describe the group and read tags).
@@ -22,6 +24,8 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
     # Data protection (#21), when a rule sets it: a group's policy is read only when DescribeLogGroups says it has one.
     "data-protection": ("DescribeLogGroups", "ListTagsForResource", "GetDataProtectionPolicy", "PutDataProtectionPolicy"),
+    # The controls that plug in whole, as their modules say.
+    **{control.aspect: control.calls for control in PLUGGED},
 }
 #: The event source mapping's maximum concurrency per handler (SQS' minimum is 2).
 DEFAULT_EVENT_CONCURRENCY = 2

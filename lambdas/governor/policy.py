@@ -80,7 +80,8 @@ from .decision import (  # noqa: E402,F401
 #: over the controls (``plan --explain``, the handlers' aspects) derives them from here, and a control added to CONTROLS
 #: without its decision fails at import rather than being left out of one of them (#26).
 DECIDED_BY: Mapping[str, str] = {RETENTION: "retention", SHIPPING: "subscription", DELETION_PROTECTION: "protection",
-                                 KMS_KEY: "encryption", DATA_PROTECTION: "data_protection"}
+                                 KMS_KEY: "encryption", DATA_PROTECTION: "data_protection",
+                                 **{c.name: "_by_control" for c in controls.PLUGGED}}
 if tuple(DECIDED_BY) != CONTROLS:
     raise AssertionError(f"governor.policy.DECIDED_BY must name the decision of every control, in order: {CONTROLS}")
 
@@ -123,7 +124,8 @@ class Policy:
 
     def decide(self, facts: LogGroupFacts, control: str) -> Decision:
         """The decision for one control (``governor.rules.CONTROLS``), as ``DECIDED_BY`` maps it."""
-        return getattr(self, DECIDED_BY[control])(facts)
+        method = DECIDED_BY[control]
+        return self._by_control(facts, control) if method == "_by_control" else getattr(self, method)(facts)
 
     def resolve(self, facts: LogGroupFacts, control: str, *, explain: bool = False) -> Resolved:
         """Which rule decides ``control`` for the group (governor.rules: per control, first match)."""
@@ -261,7 +263,8 @@ class Policy:
         are known (``_ruled``): the same order for every such control."""
         control = controls.BY_NAME[name]
         assert control.decide is not None and control.unmanaged is not None
-        resolved = self._ruled(facts, name, Reason(control.unmanaged))
+        own = {r.value: r for r in control.own_reasons} if control.own_reasons is not None else {}  # type: ignore[attr-defined]
+        resolved = self._ruled(facts, name, own.get(control.unmanaged) or Reason(control.unmanaged))
         if isinstance(resolved, Decision):
             return resolved
         return control.decide(resolved, facts, partition=self._partition)

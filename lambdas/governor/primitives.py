@@ -174,3 +174,10 @@ def refuse_backtracking(pattern: str, key: str) -> None:
     except _Backtracks as why:
         raise ConfigError(f"{key}: {pattern!r} can take longer than the function's timeout to match one 512-character name: {why}; "
                           "write it with fewer quantifiers (a prefix, [^/]+ between the slashes, one .*), or use namePrefixes") from None
+
+
+class Via(str, Enum):
+    """Where an aspect is enforced: a write per log group, or a native account-level policy (issue #9)."""
+
+    PER_GROUP = "per-group"
+    ACCOUNT_POLICY = "account-policy"

@@ -25,11 +25,14 @@ from typing import Any, Protocol
 
 from .primitives import RULE_CLASSES as _CLASSES, RULE_RETENTION_MODES as _RETENTION_MODES, ConfigError, RetentionMode, retention_days
 from .primitives import Destination, DestinationKind, parse_destination, refuse_backtracking
+from .controls import REGISTRY as _REGISTRY
 from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
 RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "deletionProtection", "kmsKeyArn", "dataProtection"
-CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION)
+#: The controls that plug in whole (governor.controls: field indexes) follow, their keys their modules' own.
+PLUGGED: Mapping[str, Any] = {c.name: c for c in _REGISTRY if c.plugged}
+CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION, *PLUGGED)
 #: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
 NOT_YET: dict[str, str] = {}
 #: A log group name (the API model's LogGroupName pattern).
@@ -140,6 +143,8 @@ class Rule:
     deletion_protection: bool | None = None
     kms_key_arn: str | None = None
     data_protection: DataProtectionControl | None = None
+    #: The values of the controls that plug in whole (their modules parse them), by control name.
+    plugged: Mapping[str, Any] = field(default_factory=dict)
     #: Controls this rule enforces exactly: it may turn off deletion protection, or replace another KMS key, that someone
     #: else set (without it, the governor never weakens a stricter setting).
     exact: frozenset[str] = frozenset()
@@ -148,6 +153,8 @@ class Rule:
         return self.value(control) is not None
 
     def value(self, control: str) -> Any:
+        if control in PLUGGED:
+            return self.plugged.get(control)
         return {RETENTION: self.retention, SHIPPING: self.shipping, DELETION_PROTECTION: self.deletion_protection,
                 KMS_KEY: self.kms_key_arn, DATA_PROTECTION: self.data_protection}[control]
 
@@ -170,6 +177,8 @@ class Rule:
         if self.data_protection is not None:
             found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {}),
                                       **({"auditLogGroup": self.data_protection.audit_log_group} if self.data_protection.audit_log_group else {})}
+        for name, value in self.plugged.items():
+            found[name] = PLUGGED[name].to_json(value)
         return found
 
 
@@ -261,6 +270,8 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
         deletion_protection=_collecting(problems, _boolean, item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
         kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
         data_protection=_collecting(problems, _data_protection, item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
+    plugged = {name: _collecting(problems, control.parse, item.get(name), f"{where}.{name}") for name, control in PLUGGED.items()}
+    controls["plugged"] = {name: value for name, value in plugged.items() if value is not None}
     if problems:
         raise ConfigError(*problems)
     rule = Rule(f"{where} {name!r}" if name else where, selector, **controls)

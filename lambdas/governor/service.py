@@ -9,9 +9,9 @@ from typing import Any
 
 from .aws import (ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, SenderRoleNotAssumable,
                   TaggingGateway)
-from .controls import REGISTRY
+from .controls import BY_NAME, REGISTRY
 from .controls.kms_key import key_policy_admits
-from .policy import DECIDED_BY, Action, Decision, Policy, Reason, SubscriptionFilter
+from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
 
 
 #: A check before a write: None lets it through, an Outcome replaces it.
@@ -20,27 +20,21 @@ Gate = Callable[["Outcome"], "Outcome | None"]
 Orphans = Callable[[LogGroupInfo], "bool | None"]
 
 
-class Aspect(str, Enum):
-    SUBSCRIPTION = "subscription"
-    RETENTION = "retention"
-    #: Deletion protection, as the rules say (#21).
-    PROTECTION = "protection"
-    #: A KMS key per group, as the rules say (#21).
-    ENCRYPTION = "encryption"
-    #: A data protection policy per group, as the rules say (#21).
-    DATA_PROTECTION = "data-protection"
-    #: Uninstalling: the governor's own filter is removed.
-    REMOVAL = "removal"
+#: What an event handler governs: the subscription, retention, each control a rule sets (one handler each, generated from
+#: governor.controls: DELETION-PROTECTION's aspect "protection" is Aspect.PROTECTION), and removal (uninstalling: the
+#: governor's own filter is removed).
+Aspect = Enum("Aspect", [("SUBSCRIPTION", "subscription"), ("RETENTION", "retention"),
+                         *((c.aspect.upper().replace("-", "_"), c.aspect) for c in REGISTRY if c.rule_only),
+                         ("REMOVAL", "removal")], type=str)
 
 
 #: Reported when the group disappears between the event and our look-up (not a policy decision).
 LOG_GROUP_GONE = "log-group-gone"
 
-#: The aspect each control a rule sets is governed as, derived from the policy's one list (governor.policy.DECIDED_BY): a
-#: control without its aspect fails at import.
 #: The actions a control's own module applies (governor.controls), by action.
 APPLIED_BY = {action: control for control in REGISTRY for action in control.applies}
-CONTROL_ASPECTS: Mapping[str, Aspect] = {control: Aspect(method.replace("_", "-")) for control, method in DECIDED_BY.items()}
+#: The aspect each control a rule sets is governed as (its module says).
+CONTROL_ASPECTS: Mapping[str, Aspect] = {c.name: Aspect(c.aspect) for c in REGISTRY}
 CONTROL_OF: Mapping[Aspect, str] = {aspect: control for control, aspect in CONTROL_ASPECTS.items()}
 
 
@@ -101,6 +95,13 @@ class LiveFacts:
         self._tags: dict[str, str] | None = dict(tags) if tags is not None else None
         self._filters: tuple[SubscriptionFilter, ...] | None = None
         self._data_protection: str | None = None
+        self._facts: dict[str, Any] = {}
+
+    def fact(self, control: str) -> Any:
+        """What a control that plugs in whole reads of the group (its module's look-up), on first use."""
+        if control not in self._facts:
+            self._facts[control] = BY_NAME[control].look_up(self._logs, self.info)  # type: ignore[misc]
+        return self._facts[control]
 
     @property
     def name(self) -> str:
@@ -241,7 +242,7 @@ class Governor:
         name = facts.name
         try:
             policy = self.policy
-            decide = policy.removal if aspect is Aspect.REMOVAL else getattr(policy, DECIDED_BY[CONTROL_OF[aspect]])
+            decide = policy.removal if aspect is Aspect.REMOVAL else (lambda facts: policy.decide(facts, CONTROL_OF[aspect]))
             decision = decide(facts)
             if decision.action.writes and not dry_run and facts.confirm_tags():
                 decision = decide(facts)
@@ -259,6 +260,9 @@ class Governor:
         except LogGroupGone:
             return _gone(name, aspect)
         except ConfigurationRefused as refused:
+            control = BY_NAME[CONTROL_OF[aspect]] if aspect in CONTROL_OF else None
+            if control is not None and control.refused is not None:
+                return Outcome(name, aspect, Action.CONFLICT, control.refused, f"AWS refused the rule's {control.summary}: {refused}; fix the rule")
             if aspect is Aspect.DATA_PROTECTION:
                 return Outcome(name, aspect, Action.CONFLICT, Reason.DATA_PROTECTION_REFUSED.value,
                                f"PutDataProtectionPolicy refused the rule's policy: {refused}; fix the rule (docs/rules.md)")

@@ -34,8 +34,13 @@ class Synthesized:
         return [r for r in self.resources.values() if r["Type"] == resource_type]
 
     def function(self, handler_suffix: str) -> dict[str, Any]:
-        [found] = [f for f in self.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(handler_suffix)]
+        """The function whose handler ends so, or (a control only rules set: one entry for all) that governs that aspect."""
+        [found] = self.functions(handler_suffix)
         return found
+
+    def functions(self, handler_suffix: str) -> list[dict[str, Any]]:
+        return [f for f in self.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(handler_suffix)
+                or f["Properties"].get("Environment", {}).get("Variables", {}).get("GOVERNOR_ASPECT") == handler_suffix]
 
     def role_policy_of(self, function: dict[str, Any]) -> list[dict[str, Any]]:
         """The statements of the policies attached to a function's role."""
@@ -75,10 +80,14 @@ def uninstall_stack() -> Synthesized:
     return synthesize(destinationArn=SHIPPER_ARN, removeFiltersOnDelete=True, orphanRetentionDays=7, createTrail=False)
 
 
+from governor.controls import PLUGGED  # noqa: E402
+
 #: Governance rules (#21) that use every control rules govern today.
 RULES_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True,
-          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"], "auditLogGroup": "/audit/findings"}},
+          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"], "auditLogGroup": "/audit/findings"},
+          # every control that plugs in whole (governor.controls), by its module's example
+          **{c.name: c.example for c in PLUGGED}},
          {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
           "shipping": {"enabled": True, "filterPattern": "ERROR"}},
          {"name": "scratch", "match": {"namePatterns": ["-scratch-"]}, "shipping": {"enabled": False}},

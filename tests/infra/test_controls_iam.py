@@ -8,9 +8,10 @@ from stacks.governor_stack import conflicts_description
 from tests.infra.conftest import Synthesized
 from tests.infra.test_stack import _actions
 
-#: The handler each control's events go to (governor.handlers.create_log_group).
+#: The handler each control's events go to (governor.handlers.create_log_group): a control only rules set is governed by
+#: the one entry ``govern``, the function's GOVERNOR_ASPECT naming it.
 HANDLERS = {"retention": "set_retention", "subscription": "subscribe_log_group",
-            **{c.aspect: c.handler[1] for c in controls.REGISTRY if c.handler is not None}}
+            **{c.aspect: c.aspect for c in controls.REGISTRY if c.handler is not None}}  # one entry, its GOVERNOR_ASPECT set
 
 
 def test_each_controls_handler_is_granted_every_action_its_module_declares(rules_stack: Synthesized) -> None:
@@ -35,3 +36,10 @@ def test_the_conflicts_alarm_names_every_controls_conflicts(rules_stack: Synthes
     for control in controls.REGISTRY:
         for conflict in control.conflicts:
             assert f"{conflict.reason} ({control.name})" in description
+
+
+def test_each_control_only_rules_set_is_one_function_of_the_one_entry_named_by_its_aspect(rules_stack: Synthesized) -> None:
+    for control in (c for c in controls.REGISTRY if c.handler is not None):
+        function = rules_stack.function(control.aspect)
+        assert function["Properties"]["Handler"] == "governor.handlers.create_log_group.govern"
+        assert function["Properties"]["Description"].endswith(control.handler[2])

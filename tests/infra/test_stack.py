@@ -346,7 +346,7 @@ def test_an_unfinished_replay_goes_on_from_the_subscribe_queue_and_only_there(de
 # --- governance rules (#21): roles for exactly the controls the rules use ------------------------------
 
 def test_a_rule_with_deletion_protection_deploys_its_handler_with_only_that_write(rules_stack: Synthesized) -> None:
-    protect = rules_stack.function("protect_log_group")
+    protect = rules_stack.function("protection")
 
     # The rules read a tag (workload): the group's tags in bulk and alone, as the other handlers do.
     assert _actions(rules_stack.role_policy_of(protect)) == {
@@ -368,7 +368,7 @@ def test_a_rule_with_deletion_protection_deploys_its_handler_with_only_that_writ
 def test_a_rule_with_a_kms_key_deploys_its_handler_which_may_read_that_keys_policy_alone(rules_stack: Synthesized) -> None:
     from tests.infra.conftest import RULES_KEY
 
-    encrypt = rules_stack.function("encrypt_log_group")
+    encrypt = rules_stack.function("encryption")
     statements = rules_stack.role_policy_of(encrypt)
 
     assert {"logs:DescribeLogGroups", "logs:AssociateKmsKey", "kms:GetKeyPolicy"} <= _actions(statements)
@@ -377,7 +377,7 @@ def test_a_rule_with_a_kms_key_deploys_its_handler_which_may_read_that_keys_poli
     [created] = _rule_keys(rules_stack)  # the audit rule's "create"
     key_id = next(k for k, v in rules_stack.resources.items() if v == created)
     assert sorted(read["Resource"], key=str) == sorted([RULES_KEY, {"Fn::GetAtt": [key_id, "Arn"]}], key=str)
-    for other in ("subscribe_log_group", "set_retention", "protect_log_group"):
+    for other in ("subscribe_log_group", "set_retention", "protection"):
         assert "logs:AssociateKmsKey" not in _actions(rules_stack.role_policy_of(rules_stack.function(other)))
 
 
@@ -394,19 +394,19 @@ def test_a_rule_asking_for_a_key_gets_one_the_functions_and_the_cli_can_find(rul
     assert logs["Principal"]["Service"] == "logs.eu-west-1.amazonaws.com"
     assert logs["Condition"] == {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": {
         "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":logs:eu-west-1:123456789012:log-group:*"]]}}}
-    config = json.dumps(rules_stack.function("encrypt_log_group")["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])
+    config = json.dumps(rules_stack.function("encryption")["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])
     assert '"create"' not in config and key_id in config  # the functions get the key's ARN, resolved at deploy
     assert key_id in json.dumps(rules_stack.template.to_json()["Outputs"]["RuleKeyArns"])
 
 
 def test_a_rule_with_data_protection_deploys_its_handler_with_only_those_calls(rules_stack: Synthesized) -> None:
-    statements = rules_stack.role_policy_of(rules_stack.function("protect_data"))
+    statements = rules_stack.role_policy_of(rules_stack.function("data-protection"))
 
     assert {"logs:DescribeLogGroups", "logs:GetDataProtectionPolicy", "logs:PutDataProtectionPolicy"} <= _actions(statements)
     # The production rule sends audit findings to a log group: a log delivery's rights, for this handler alone.
     assert {"logs:CreateLogDelivery", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies"} <= _actions(statements)
     assert not {"logs:DeleteDataProtectionPolicy", "logs:AssociateKmsKey", "logs:PutLogGroupDeletionProtection"} & _actions(statements)
-    for other in ("subscribe_log_group", "set_retention", "protect_log_group", "encrypt_log_group"):
+    for other in ("subscribe_log_group", "set_retention", "protection", "encryption"):
         assert not {"logs:PutDataProtectionPolicy", "logs:CreateLogDelivery"} & _actions(rules_stack.role_policy_of(rules_stack.function(other)))
 
 
@@ -424,7 +424,7 @@ def test_data_protection_through_the_accounts_policy_deploys_no_handler_for_it()
     synthesized = synthesize(destinationArn=SHIPPER_ARN, excludeTags={}, createTrail=False, dataProtectionVia="account-policy",
                              rules=[{"name": "pii everywhere", "dataProtection": {"identifiers": ["EmailAddress"]}}])
 
-    assert not [f for f in synthesized.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith("protect_data")]
+    assert not synthesized.functions("data-protection")
     backfill = _actions(synthesized.role_policy_of(synthesized.function("governor.handlers.backfill.handler")))
     assert "logs:PutDataProtectionPolicy" not in backfill  # `log-group-governor apply` writes the account's policy
 
@@ -448,8 +448,7 @@ def test_a_rules_own_destinations_are_granted_as_destinationArn_is() -> None:
 
 
 def test_without_a_rule_that_uses_a_control_nothing_may_exercise_it(lambda_destination_stack: Synthesized) -> None:
-    assert not [f for f in lambda_destination_stack.of_type("AWS::Lambda::Function") if f["Properties"]["Handler"].endswith(("protect_log_group",
-                                                                                                                           "encrypt_log_group", "protect_data"))]
+    assert not [f for aspect in ("protection", "encryption", "data-protection", "field-indexes") for f in lambda_destination_stack.functions(aspect)]
     for function in ("subscribe_log_group", "set_retention", "governor.handlers.backfill.handler"):
         actions = _actions(lambda_destination_stack.role_policy_of(lambda_destination_stack.function(function)))
         assert not {"logs:PutLogGroupDeletionProtection", "logs:AssociateKmsKey", "kms:GetKeyPolicy", "tag:GetResources",

@@ -135,7 +135,7 @@ def test_issue26_explain_shows_the_decision_for_every_control_a_rule_sets_as_app
     assert code == 0 and len(explained["decisions"]) == len(CONTROLS) == len(explained["controls"])  # one decision per control
     assert {c: d["action"] for c, d in explained["decisions"].items()} == {
         "retention": "set-retention", "subscription": "subscribe", "protection": "protect", "encryption": "associate-kms-key",
-        "data-protection": "put-data-protection-policy"}
+        "data-protection": "put-data-protection-policy", "field-indexes": "leave"}  # no rule sets field indexes: left as they are
     group = account.logs.describe_log_groups(logGroupNamePrefix="/payments/ledger")["logGroups"][0]
     assert not group.get("deletionProtectionEnabled") and "kmsKeyId" not in group  # nothing written
 

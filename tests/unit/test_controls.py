@@ -14,7 +14,7 @@ import pytest
 from governor import controls, metric_names
 from governor.aws import KmsGateway, LogsGateway
 from governor.events import DRIFT_EVENTS, parse_log_group_call
-from governor.policy import Reason, SubscriptionFilter
+from governor.policy import SubscriptionFilter
 from governor.rules import CONTROLS
 from governor.service import Aspect
 from localaws.account import LocalAccount
@@ -25,9 +25,14 @@ GROUP = "/aws/lambda/orders-api"
 def test_the_registry_is_the_rules_controls_in_order_with_an_aspect_each() -> None:
     assert tuple(c.name for c in controls.REGISTRY) == CONTROLS
     assert {c.aspect for c in controls.REGISTRY} == {a.value for a in Aspect} - {Aspect.REMOVAL.value}
-    assert {c.reason for c in (*(x for c in controls.REGISTRY for x in c.conflicts),)} <= {r.value for r in Reason}
+    assert {c.reason for c in (*(x for c in controls.REGISTRY for x in c.conflicts),)} <= controls.REASONS
     names = {v for k, v in vars(metric_names).items() if k.isupper() and isinstance(v, str)}
-    assert {m for c in controls.REGISTRY for m in c.metrics} <= names
+    # A control that plugs in whole names its metrics in its module; every other control's are governor.metric_names'.
+    assert {m for c in controls.REGISTRY if not c.plugged for m in c.metrics} <= names
+    for control in controls.PLUGGED:
+        assert set(control.metric_by_action.values()) == set(control.metrics)
+        assert set(control.metric_by_action) == set(control.applies) and control.applies
+        assert control.unmanaged in controls.REASONS and control.refused in controls.REASONS
 
 
 def test_the_events_parser_wakes_each_control_on_the_calls_that_undo_it_and_finds_the_group_in_each_declared_field() -> None:
@@ -104,12 +109,33 @@ def test_a_control_only_rules_set_decides_applies_and_deploys_from_its_module() 
     from governor.policy import Action
 
     ruled = [c for c in controls.REGISTRY if c.handler is not None]
-    assert [c.name for c in ruled] == ["deletionProtection", "kmsKeyArn", "dataProtection"]
+    assert [c.name for c in ruled] == ["deletionProtection", "kmsKeyArn", "dataProtection", "fieldIndexes"]
     for control in ruled:
-        assert control.decide is not None and control.apply is not None and control.unmanaged in {r.value for r in Reason}
-        assert control.applies and all(Action(a).writes for a in control.applies)
+        assert control.decide is not None and control.apply is not None and control.unmanaged in controls.REASONS
+        assert control.applies and all(a in controls.WRITE_ACTIONS for a in control.applies)
+        assert control.handler[1] == "govern"  # one entry point shape for every control only rules set
     applied = [a for c in controls.REGISTRY for a in c.applies]
     assert len(applied) == len(set(applied))  # one module applies each action
     # Every write a decision can carry is applied by exactly one control's module (the account policy's keeper writes its own).
-    writes = {a.value for a in Action if a.writes}
-    assert set(applied) == writes and all(c.apply is not None for c in controls.REGISTRY)
+    assert set(applied) == controls.WRITE_ACTIONS and all(c.apply is not None for c in controls.REGISTRY)
+    assert {a.value for a in Action if a.writes} < controls.WRITE_ACTIONS
+
+
+@pytest.mark.parametrize("control", controls.PLUGGED, ids=[c.name for c in controls.PLUGGED])
+def test_a_plugged_controls_look_up_and_apply_make_only_calls_it_declares(account: LocalAccount, control: controls.Control) -> None:
+    """A control that plugs in whole calls AWS from its module (through the adapter's group_call): its look-up and the
+    apply of each decision its decide gives a new group are driven against the local account, each call's action declared."""
+    from governor.decision import KnownFacts
+    from governor.rules import parse_rules, resolve
+
+    account.create_log_group(GROUP)
+    logs = LogsGateway(account.logs)
+    info = logs.describe_log_group(GROUP)
+    before = dict(account.calls)
+    fact = control.look_up(logs, info)
+    rules = parse_rules([{"match": {}, control.name: control.example}], max_pattern_length=1024)
+    decision = control.decide(resolve(rules, info, control.name), KnownFacts(GROUP, facts={control.name: fact}))
+    assert decision.action.value in control.applies, decision
+    control.apply(logs, GROUP, decision)
+    made = {n.replace(".", ":", 1) for n, c in account.calls.items() if c > before.get(n, 0)}
+    assert len(made) >= 2 and made <= set(control.actions), (made, control.actions)

@@ -31,3 +31,9 @@ def test_a_package_import_counts_its_parents_init_and_a_script_block_does_not_co
     assert {"stacks", "stacks.org_settings"} <= graph["cli.rules"]  # `from stacks.org_settings import ...` runs stacks/__init__ too
     assert "localaws.sandbox" not in graph["localaws.server"]  # only under `if __name__ == "__main__":`
     assert "localaws.server" in graph["localaws.sandbox"]
+
+
+def test_a_control_that_plugs_in_whole_is_named_in_its_module_and_the_registry_alone() -> None:
+    """#28's proof: field indexes touch nothing of lambdas/, stacks/ or cli/ but their module and the registry's import;
+    the handler, queue, rule, role, schema, docs rows, pacing, metrics and the CLI's native form read the registry."""
+    assert layout.files_per_control()["fieldIndexes"] == ["lambdas/governor/controls/__init__.py", "lambdas/governor/controls/field_indexes.py"]

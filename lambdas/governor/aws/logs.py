@@ -121,6 +121,17 @@ class LogsGateway:
         self.calls[operation] += 1
         return getattr(self.client, method)(**request)
 
+    def group_call(self, operation: str, method: str, log_group: str, *, refusals: tuple[str, ...] = (), **request: Any) -> dict[str, Any]:
+        """One call about one group, paced and counted like every other, for a control's own module (governor.controls):
+        the group gone is LogGroupGone, an error code in ``refusals`` ConfigurationRefused (the configuration's to fix:
+        asking again cannot help), anything else as AWS answered it."""
+        try:
+            return self._call(operation, method, **request)
+        except ClientError as error:
+            if _error_code(error) in refusals:
+                raise ConfigurationRefused(str(error)) from error
+            raise _gone_or(error, log_group) from error
+
     def describe_log_group(self, name: str) -> LogGroupInfo | None:
         # Names sort lexicographically and a name sorts before every name it prefixes, so with
         # limit=1 the first group of the prefix is the group itself when it exists.

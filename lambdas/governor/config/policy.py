@@ -19,10 +19,12 @@ from ..primitives import (  # noqa: F401  (importers of the policy's names keep 
     Destination,
     DestinationKind,
     RetentionMode,
+    Via,
     parse_destination,
     refuse_backtracking,
     retention_days,
 )
+from ..controls import PLUGGED
 from ..rules import SHIPPING, compile_flat, parse_rules, uses
 
 #: Default quota of subscription filters per log group (AWS-FACTS: 2; a raised quota can be configured).
@@ -45,6 +47,8 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "AssociateKmsKey": 5.0,
     "GetDataProtectionPolicy": 5.0,
     "PutDataProtectionPolicy": 5.0,
+    # The calls of the controls that plug in whole, as their modules give them.
+    **{operation: tps for control in PLUGGED for operation, tps in control.quotas_tps.items()},
 }
 #: Shares of each quota the governor allows itself, so the account's other callers keep the rest:
 #: the event handlers together, and a backfill or reconcile run (which also gives way when throttled).
@@ -62,15 +66,10 @@ ENV_STATE_TABLE = "GOVERNOR_STATE_TABLE"
 ENV_EVENT_QUEUE_URL = "GOVERNOR_EVENT_QUEUE_URL"
 #: The governor's own roles (JSON list of ARNs): their calls never trigger drift repair.
 ENV_OWN_PRINCIPALS = "GOVERNOR_OWN_PRINCIPALS"
+#: The control a function of the generic entry (governor.handlers.create_log_group.govern) governs: its aspect.
+ENV_ASPECT = "GOVERNOR_ASPECT"
 #: The organization's fleet bus (an EventBridge bus ARN in the central account): finished runs report there.
 ENV_FLEET_BUS = "GOVERNOR_FLEET_BUS"
-
-
-class Via(str, Enum):
-    """Where an aspect is enforced: a write per log group, or a native account-level policy (issue #9)."""
-
-    PER_GROUP = "per-group"
-    ACCOUNT_POLICY = "account-policy"
 
 
 #: Replay (#20): a group created at most this long before the governor's filter gets what it held before the filter,
@@ -137,6 +136,8 @@ class PolicyConfig:
     replay_max_bytes: int = DEFAULT_REPLAY_MAX_BYTES
     #: ``dataProtectionVia``: a policy per group (the protect-data handler), or the account's one DATA_PROTECTION_POLICY.
     data_protection_via: Via = Via.PER_GROUP
+    #: ``<control>Via`` of each control that plugs in whole with an account-level form (absent: per-group).
+    plugged_via: Mapping[str, Via] = field(default_factory=dict)
     #: ``governor:rules`` (governor.rules.Rule), in order; the flat keys' rules follow them (``all_rules``).
     rules: tuple[Any, ...] = ()
     #: The same, as configured (the canonical form carries them back).
@@ -154,7 +155,12 @@ class PolicyConfig:
         return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()),
                 *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()),
                 *(("data-protection",) if self.data_protection_via is Via.PER_GROUP and any(r.data_protection is not None for r in self.rules)
-                  else ()))
+                  else ()),
+                *(c.aspect for c in PLUGGED if self.via(c.name) is Via.PER_GROUP and any(r.value(c.name) is not None for r in self.rules)))
+
+    def via(self, control: str) -> Via:
+        """Where a control that plugs in whole is enforced: a write per group, or its account-level form."""
+        return self.plugged_via.get(control, Via.PER_GROUP)
 
     @property
     def tag_keys(self) -> frozenset[str]:
@@ -200,6 +206,7 @@ class PolicyConfig:
             "replayMaxEvents": self.replay_max_events,
             "replayMaxBytes": self.replay_max_bytes,
             "dataProtectionVia": self.data_protection_via.value,
+            **{c.via_key: self.via(c.name).value for c in PLUGGED if c.via_key},
             "rules": list(self.rules_raw),
         }
 
@@ -208,7 +215,7 @@ class PolicyConfig:
 RULE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
     "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}, {"required": ["kmsKeyArn"]},
-              {"required": ["dataProtection"]}],
+              {"required": ["dataProtection"]}, *({"required": [c.name]} for c in PLUGGED)],
     "properties": {
         "name": {"type": "string", "minLength": 1},
         "match": {"type": "object", "additionalProperties": False, "properties": {
@@ -227,6 +234,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
             "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
             "mode": {"enum": ["minimum", "exact"]}, "auditLogGroup": {"type": "string", "minLength": 1, "maxLength": 512}}},
+        **{c.name: dict(c.rule_schema or {}) for c in PLUGGED},
     },
 }
 _RETENTION_SCHEMA = {"enum": [*VALID_RETENTION_DAYS, None]}
@@ -316,6 +324,10 @@ POLICY = Keys(
         "log-group-governor apply, from a dataProtection rule that matches every group; refused at synth where it cannot say the "
         "same thing (a rule that selects, or exclusions it would mask anyway).", example="account-policy",
         schema={"enum": [v.value for v in Via]}),
+    *(Key(c.via_key, str, Via.PER_GROUP.value, f"per-group: {c.summary} on each group a {c.name} rule matches (its handler). "
+          f"account-policy: the account's {c.native_form.policy_type} policies, written by log-group-governor apply; refused at synth "
+          "where they cannot say what the rules say.", example="account-policy", schema={"enum": [v.value for v in Via]})
+      for c in PLUGGED if c.via_key and c.native_form),
     Key("rules", list, [], "Governance rules, in order (docs/rules.md): each has a match (namePrefixes, namePatterns, tags, "
         "logGroupClasses; all given must hold) and sets any of retention ({days, mode}), shipping ({enabled, filterPattern}) and "
         "deletionProtection. Per control, the first matching rule that sets it decides; the flat keys above follow as the last "
@@ -454,8 +466,10 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
             raise ConfigError(f"dataProtectionVia account-policy masks every group of the account, {scoped[0]}'s too, which the "
                               "configuration leaves alone; use dataProtectionVia per-group")
 
-    return PolicyConfig(
+    plugged_via = {c.name: _via(raw, c.via_key) for c in PLUGGED if c.via_key}
+    config = PolicyConfig(
         data_protection_via=via_data_protection,
+        plugged_via=plugged_via,
         rules=rules,
         rules_raw=tuple(rules_raw),
         replay_window_minutes=replay_window,
@@ -485,6 +499,10 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         max_filters_per_log_group=max_filters,
         api_quotas_tps={**DEFAULT_API_QUOTAS_TPS, **{op: float(tps) for op, tps in quotas.items()}},
     )
+    for control in PLUGGED:  # an account-level form that cannot say what the rules say stops synth, with why
+        if control.native_form is not None and config.via(control.name) is Via.ACCOUNT_POLICY:
+            control.native_form.compile(config)
+    return config
 
 
 def _via(raw: Mapping[str, Any], key: str) -> Via:

@@ -3,8 +3,9 @@ docs and the tests read it, so a control's IAM, the calls that undo it and its c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 
@@ -25,6 +26,23 @@ class ConflictFix:
     reason: str
     cause: str
     fix: str
+
+
+@dataclass(frozen=True)
+class NativeForm:
+    """A control's account-level form (PutAccountPolicy): ``compile(rules)`` answers the policies (``policyName``,
+    ``policyDocument``, optionally ``selectionCriteria``) the rules amount to, or raises ConfigError saying why they cannot
+    be one; ``covers(document, value)`` whether a policy in place already says what the value asks."""
+
+    policy_type: str
+    #: The governor's policies' names start so (another policy of the type is someone else's, never replaced).
+    name_prefix: str
+    compile: Callable[[Any], list[dict[str, Any]]] = field(compare=False)
+    covers: Callable[[str | None, dict[str, Any]], bool] = field(compare=False)
+    #: What it says, for the plan's line (``describe(policy)``).
+    describe: Callable[[dict[str, Any]], str] = field(compare=False)
+    #: How long it takes to apply (the docs and the plan's line).
+    takes_effect: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,6 +80,43 @@ class Control:
     #: Its event handler, when only rules set it (the stack deploys one per control a rule uses): the function's construct
     #: id, its entry in governor.handlers.create_log_group, and what it does.
     handler: tuple[str, str, str] | None = None
+
+    # A control that plugs in whole (#28's proof, field indexes) declares the rest too, and nothing outside its module
+    # names it: the rules' parser, the config schema, the facts, the handler, the pacing, the metrics and the CLI read these.
+    #: Its rule key: the parser (``parse(raw, where)``: the value, or ConfigError naming ``where``), the JSON schema piece
+    #: and the value back as the rule's JSON (``plan --explain``, ``rules``).
+    parse: Callable[[Any, str], Any] | None = field(default=None, compare=False)
+    rule_schema: Mapping[str, Any] | None = None
+    to_json: Callable[[Any], Any] | None = field(default=None, compare=False)
+    #: What the control reads of a group beyond DescribeLogGroups (``look_up(logs, info)``, lazily, once a decision asks
+    #: ``facts.fact(name)``).
+    look_up: Callable[[Any, Any], Any] | None = field(default=None, compare=False)
+    #: Its own actions (a str Enum whose members say ``writes``) and reasons, beside the core's LEAVE, SKIP and CONFLICT.
+    own_actions: type | None = None
+    own_reasons: type | None = None
+    #: The metric each of its actions counts (action value -> metric name).
+    metric_by_action: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    #: The reason a write AWS refuses as the configuration's mistake (InvalidParameterException) is a conflict with.
+    refused: str | None = None
+    #: The API calls its handler makes (its share of the event handlers' quota), and the quotas (calls a second) of those
+    #: the configuration's apiQuotas do not list yet.
+    calls: tuple[str, ...] = ()
+    quotas_tps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    #: Its row of docs/rules.md's table of controls (``make docs``): the value a rule gives it, and what the governor does.
+    doc: tuple[str, str] = ("", "")
+    #: A rule's value that shows it (the docs' example and the cost model's every-control stack).
+    example: Any = None
+    #: Its account-level form (``native_form.compile(config)`` and friends: governor.controls.base.NativeForm).
+    native_form: NativeForm | None = None
+    #: The configuration key that chooses per-group or the account-level form (``<name>Via``), when it has one.
+    @property
+    def via_key(self) -> str | None:
+        return f"{self.name}Via" if self.native_form is not None else None
+
+    @property
+    def plugged(self) -> bool:
+        """Whether it plugs in whole (the rules' parser and the facts go through the registry)."""
+        return self.parse is not None
 
     @property
     def actions(self) -> tuple[str, ...]:

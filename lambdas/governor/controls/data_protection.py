@@ -120,7 +120,9 @@ def masked_identifiers(document: str | None) -> set[str] | None:
 
 
 CONTROL = Control(
-    name=NAME, unmanaged=Reason.DATA_PROTECTION_UNMANAGED.value, applies=(Action.PUT_DATA_PROTECTION.value,), decide=decide, apply=apply, handler=('ProtectData', 'protect_data', "puts the governance rules' data protection policies (audit and mask) on the log groups they match"), aspect="data-protection", summary="the group's data protection policy",
+    doc=('`{"identifiers": ["EmailAddress", ...], "mode": "minimum" \\| "exact", "auditLogGroup": "..."}`',
+         '`PutDataProtectionPolicy`: audit and mask those managed data identifiers; see below'),
+    name=NAME, unmanaged=Reason.DATA_PROTECTION_UNMANAGED.value, applies=(Action.PUT_DATA_PROTECTION.value,), decide=decide, apply=apply, handler=('ProtectData', 'govern', "puts the governance rules' data protection policies (audit and mask) on the log groups they match"), aspect="data-protection", summary="the group's data protection policy",
     reads=("logs:DescribeLogGroups", "logs:GetDataProtectionPolicy"), writes=("logs:PutDataProtectionPolicy",),
     adapter=(("LogsGateway", "describe_log_group"), ("LogsGateway", "data_protection_policy"), ("LogsGateway", "put_data_protection_policy")),
     undone_by=(Undo("PutDataProtectionPolicy", ("logGroupIdentifier",), source="*assumed* (localaws/FIDELITY.md E8)"),

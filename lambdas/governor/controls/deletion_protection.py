@@ -33,8 +33,10 @@ def apply(logs: Any, name: str, decision: Decision) -> None:
 
 
 CONTROL = Control(
+    doc=('`true` \\| `false`',
+         '`true`: `PutLogGroupDeletionProtection` turns it on and keeps it on; `false`: not required (never turned off); see below'),
     name=NAME, unmanaged=Reason.PROTECTION_UNMANAGED.value, applies=(Action.PROTECT.value, Action.UNPROTECT.value),
-    decide=decide, apply=apply, handler=('ProtectLogGroup', 'protect_log_group', 'turns deletion protection on where the governance rules require it'), aspect="protection", summary="deletion protection on the group",
+    decide=decide, apply=apply, handler=('ProtectLogGroup', 'govern', 'turns deletion protection on where the governance rules require it'), aspect="protection", summary="deletion protection on the group",
     reads=("logs:DescribeLogGroups",), writes=("logs:PutLogGroupDeletionProtection",),
     adapter=(("LogsGateway", "describe_log_group"), ("LogsGateway", "set_deletion_protection")),
     undone_by=(Undo("PutLogGroupDeletionProtection", ("logGroupIdentifier",), source="*assumed* (localaws/FIDELITY.md E6)"),),

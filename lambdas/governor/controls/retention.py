@@ -6,7 +6,7 @@ from typing import Any
 
 from .. import metric_names as names
 from ..decision import Action, Decision, LogGroupFacts, Reason
-from ..config.policy import Via
+from ..primitives import Via
 from ..primitives import RetentionMode
 from .base import Control, Undo
 
@@ -75,6 +75,8 @@ def apply(logs: Any, name: str, decision: Decision) -> None:
 
 
 CONTROL = Control(
+    doc=('`{"days": <one of CloudWatch Logs\' values, or null>, "mode": "minimum" \\| "exact"}`',
+         'as `defaultRetentionDays`/`retentionMode` do today; `null` leaves retention alone; without `mode`, `retentionMode` applies (clamp included); see below'),
     name="retention", aspect="retention", summary="how long a group keeps its events", rule_only=False,
     reads=("logs:DescribeLogGroups",), writes=("logs:PutRetentionPolicy",),
     adapter=(("LogsGateway", "describe_log_group"), ("LogsGateway", "describe_log_groups"), ("LogsGateway", "put_retention_policy")),

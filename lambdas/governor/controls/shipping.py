@@ -45,6 +45,8 @@ def apply(logs: Any, name: str, decision: Decision) -> None:
 
 
 CONTROL = Control(
+    doc=('`{"enabled": true \\| false, "filterPattern": "...", "destinationArn": "...", "destinationRoleArn": "..."}`',
+         "enabled: the governor's filter with that pattern, to the rule's destination or `destinationArn` (an old pattern or destination is updated in place, and a new group's replay reads with the pattern and writes to that destination); disabled: no filter, and the governor's own filter (by name) is removed; other tools' filters stay"),
     name="shipping", aspect="subscription", summary="the group's subscription filter to the destination", rule_only=False,
     reads=("logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters"),
     writes=("logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter"),

@@ -33,7 +33,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
 from ..aws import DestinationUnavailable, EventQueueSender, RetryLater, KmsGateway, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
-from ..config import METRICS_NAMESPACE, SERVICE_NAME, DestinationKind, Via
+from ..config import ENV_ASPECT, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, DestinationKind, Via
+from ..controls import REGISTRY
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
                       parse_destination_call, parse_log_group_call)
@@ -130,18 +131,9 @@ def retention_parts() -> EventParts:
 
 
 @cache
-def protection_parts() -> EventParts:
-    return _unguarded(Aspect.PROTECTION)
-
-
-@cache
-def encryption_parts() -> EventParts:
-    return _unguarded(Aspect.ENCRYPTION)
-
-
-@cache
-def data_protection_parts() -> EventParts:
-    return _unguarded(Aspect.DATA_PROTECTION)
+def control_parts(aspect: Aspect) -> EventParts:
+    """A control only rules set (governor.controls): its handler's parts, kept for the container's life."""
+    return _unguarded(aspect)
 
 
 # The Lambda entry points: one per event handler the stack deploys (a rule's control deploys its own).
@@ -157,22 +149,32 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     return handle(event, context, retention_parts, Aspect.RETENTION)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def protect_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, protection_parts, Aspect.PROTECTION)
+def _control_entry(aspect_of: Callable[[], Aspect]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    def entry(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        aspect = aspect_of()
+        return handle(event, context, lambda: control_parts(aspect), aspect)
+    return entry
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def encrypt_log_group(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, encryption_parts, Aspect.ENCRYPTION)
+def control_aspect(environ: Mapping[str, str]) -> Aspect:
+    """The control a ``govern`` function governs: its GOVERNOR_ASPECT, which the stack sets from governor.controls."""
+    value = environ.get(ENV_ASPECT, "")
+    ruled = [c.aspect for c in REGISTRY if c.rule_only]
+    if value not in ruled:
+        raise ConfigError(f"{ENV_ASPECT}: expected the aspect of a control only rules set, one of {', '.join(ruled)}; got {value!r} "
+                          "(the stack sets it: redeploy it)")
+    return Aspect(value)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def protect_data(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle(event, context, data_protection_parts, Aspect.DATA_PROTECTION)
+#: Every control only rules set (deletion protection, a KMS key, data protection, field indexes...): one entry point, the
+#: control named by the function's GOVERNOR_ASPECT.
+govern = _control_entry(lambda: control_aspect(os.environ))
+# The same, the aspect fixed (the names older stacks deploy, and tests).
+protect_log_group = _control_entry(lambda: Aspect.PROTECTION)
+encrypt_log_group = _control_entry(lambda: Aspect.ENCRYPTION)
+protect_data = _control_entry(lambda: Aspect.DATA_PROTECTION)
 
 
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
