@@ -144,12 +144,15 @@ def data_protection_plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bo
 def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *, apply: bool, out: TextIO, stderr: TextIO) -> Answer:
     """``plan|apply`` with ``<control>Via account-policy`` for a control that plugs in whole (governor.controls): the
     account policies its module compiles from the rules, each written where it is missing or says something else; the
-    governor's policies of the type no longer configured are deleted. Another tool's policy of the type is never replaced:
-    nothing is written while one is there (AWS would refuse an overlap anyway)."""
+    governor's policies of the type no longer configured are deleted first (AWS refuses a new policy that overlaps one
+    still there). Another tool's policy of the type is never replaced: nothing is written while one is there. Each line
+    says what was done once it was done; a refusal says what was written before it."""
+    from botocore.exceptions import ClientError
+
     form = control.native_form
     wanted = form.compile(config)
     present = logs.describe_account_policies(policyType=form.policy_type).get("accountPolicies", [])
-    foreign = [p["policyName"] for p in present if not p["policyName"].startswith(form.name_prefix)]
+    foreign = [p["policyName"] for p in present if not form.ours(p["policyName"])]
     if foreign:
         print(f"log-group-governor: the account holds another {form.policy_type} ({foreign[0]!r}), not the governor's; nothing was "
               f"written (delete it, or use {control.via_key} per-group)", file=stderr)
@@ -159,15 +162,21 @@ def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *
                or ours[w["policyName"]].get("selectionCriteria") != w.get("selectionCriteria")]
     stale = sorted(set(ours) - {w["policyName"] for w in wanted})
     print(f"native {control.summary} ({control.via_key} account-policy, {form.takes_effect}):", file=out)
-    for policy in wanted:
-        state = "to be written" if policy in changed and not apply else "written" if policy in changed else "in place"
-        print(f"  {form.describe(policy)}; {state}", file=out)
-    for name in stale:
-        print(f"  {name}: no longer configured; {'deleted' if apply else 'to be deleted'}", file=out)
     if not apply:
+        for policy in wanted:
+            print(f"  {form.describe(policy)}; {'to be written' if policy in changed else 'in place'}", file=out)
+        for name in stale:
+            print(f"  {name}: no longer configured; to be deleted", file=out)
         return Answer(0, len(changed) + len(stale))
-    for policy in changed:
-        logs.put_account_policy(**policy)
-    for name in stale:
-        logs.delete_account_policy(policyName=name, policyType=form.policy_type)
+    try:
+        for name in stale:
+            logs.delete_account_policy(policyName=name, policyType=form.policy_type)
+            print(f"  {name}: no longer configured; deleted", file=out)
+        for policy in wanted:
+            if policy in changed:
+                logs.put_account_policy(**policy)
+            print(f"  {form.describe(policy)}; {'written' if policy in changed else 'in place'}", file=out)
+    except ClientError as refused:
+        print(f"log-group-governor: AWS refused it ({refused}); the lines above are what was done", file=stderr)
+        return Answer(1)
     return Answer(0)

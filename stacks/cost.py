@@ -176,7 +176,7 @@ from governor.controls import PLUGGED as _PLUGGED  # noqa: E402
 
 #: Rules with every control a rule governs (as the infra tests' rules stack).
 EVERY_CONTROL_RULES = [
-    {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True,
+    {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365},
      "kmsKeyArn": "create", "dataProtection": {"identifiers": ["EmailAddress"]},
      # every control that plugs in whole, by its module's example
      **{c.name: c.example for c in _PLUGGED}},

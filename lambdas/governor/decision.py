@@ -38,9 +38,6 @@ class LogGroupFacts(Protocol):
         """The account-level retention policy that sets this group's retention (``retention_days`` is
         then the policy's), None when the group's own retention applies."""
     @property
-    def deletion_protection(self) -> bool:
-        """``deletionProtectionEnabled`` (DescribeLogGroups, the pinned model)."""
-    @property
     def kms_key_id(self) -> str | None:
         """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
     @property
@@ -63,7 +60,6 @@ class KnownFacts:
     filters: Sequence[SubscriptionFilter] = ()
     orphaned: bool | None = None
     retention_policy_name: str | None = None
-    deletion_protection: bool = False
     kms_key_id: str | None = None
     data_protection_document: str | None = None
     #: What each control that plugs in whole reads of the group, by the control's name.
@@ -86,10 +82,6 @@ class Action(str, Enum):
     #: Remove the governor's own filter (by name) from a group that opted out.
     REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
-    #: PutLogGroupDeletionProtection on.
-    PROTECT = "protect"
-    #: PutLogGroupDeletionProtection off: only where the deciding rule says false and exact.
-    UNPROTECT = "unprotect"
     #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
     ASSOCIATE_KMS_KEY = "associate-kms-key"
     #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
@@ -103,8 +95,8 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.PROTECT,
-                        Action.ASSOCIATE_KMS_KEY, Action.PUT_DATA_PROTECTION, Action.UNPROTECT)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.ASSOCIATE_KMS_KEY,
+                        Action.PUT_DATA_PROTECTION)
 
 
 class Reason(str, Enum):
@@ -143,14 +135,6 @@ class Reason(str, Enum):
     #: An account-level retention policy sets the group's retention; a group's own changes nothing.
     RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
     ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
-    # deletion protection (rules)
-    PROTECTION_OFF = "deletion-protection-off"
-    PROTECTION_ON = "deletion-protection-on"
-    PROTECTION_UNMANAGED = "deletion-protection-unmanaged"
-    #: A rule says false: protection is not required, and one someone else turned on stays.
-    PROTECTION_NOT_REQUIRED = "deletion-protection-not-required"
-    #: A rule says false, exact: protection someone else turned on goes.
-    PROTECTION_NOT_WANTED = "deletion-protection-not-wanted"
     # a KMS key per group (rules)
     KMS_KEY_UNMANAGED = "kms-key-unmanaged"
     KMS_KEY_MISSING = "kms-key-missing"

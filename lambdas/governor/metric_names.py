@@ -26,10 +26,6 @@ REPLAYED_EVENTS = "ReplayedEvents"
 REPLAY_TRUNCATED = "ReplayTruncated"
 #: A replay outlasted its slice of an invocation: its event was queued again to go on with it.
 REPLAY_CONTINUED = "ReplayContinued"
-#: Turned deletion protection on, as a rule requires (#21).
-DELETION_PROTECTION_SET = "DeletionProtectionSet"
-#: Turned it off where the deciding rule says false, exact.
-DELETION_PROTECTION_REMOVED = "DeletionProtectionRemoved"
 #: Associated a rule's KMS key with a group (#21).
 KMS_KEY_ASSOCIATED = "KmsKeyAssociated"
 #: Put a data protection policy where a rule requires one, or widened one to the rule's identifiers (#21).

@@ -18,8 +18,6 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": ("DescribeLogGroups", "ListTagsForResource", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
                      "DeleteSubscriptionFilter", "FilterLogEvents"),
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
-    # Deletion protection (#21), when a rule sets it: a third handler of its own.
-    "protection": ("DescribeLogGroups", "ListTagsForResource", "PutLogGroupDeletionProtection"),
     # A KMS key per group (#21), when a rule sets one: the key's policy is read before each association.
     "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
     # Data protection (#21), when a rule sets it: a group's policy is read only when DescribeLogGroups says it has one.
@@ -31,7 +29,7 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
 DEFAULT_EVENT_CONCURRENCY = 2
 
 
-#: The event handlers every stack deploys; "protection" joins them when a rule sets deletionProtection.
+#: The event handlers every stack deploys; a control's joins them when a rule sets it.
 BASE_ASPECTS = ("subscription", "retention")
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via  # noqa: F401  (RetentionMode: importers of the policy core)
 from . import controls
 from .controls import retention, shipping
-from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, DELETION_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -79,9 +79,8 @@ from .decision import (  # noqa: E402,F401
 #: Each control a rule sets (governor.rules.CONTROLS) and the Policy method that decides it: every entry point that goes
 #: over the controls (``plan --explain``, the handlers' aspects) derives them from here, and a control added to CONTROLS
 #: without its decision fails at import rather than being left out of one of them (#26).
-DECIDED_BY: Mapping[str, str] = {RETENTION: "retention", SHIPPING: "subscription", DELETION_PROTECTION: "protection",
-                                 KMS_KEY: "encryption", DATA_PROTECTION: "data_protection",
-                                 **{c.name: "_by_control" for c in controls.PLUGGED}}
+_OWN_METHODS = {RETENTION: "retention", SHIPPING: "subscription", KMS_KEY: "encryption", DATA_PROTECTION: "data_protection"}
+DECIDED_BY: Mapping[str, str] = {c.name: _OWN_METHODS.get(c.name, "_by_control") for c in controls.REGISTRY}
 if tuple(DECIDED_BY) != CONTROLS:
     raise AssertionError(f"governor.policy.DECIDED_BY must name the decision of every control, in order: {CONTROLS}")
 
@@ -249,9 +248,6 @@ class Policy:
             return Decision(Action.LEAVE, unmanaged, f"no rule sets {control}")
         return self._excluded_by_tag(facts) or resolved
 
-    def protection(self, facts: LogGroupFacts) -> Decision:
-        return self._by_control(facts, DELETION_PROTECTION)
-
     def encryption(self, facts: LogGroupFacts) -> Decision:
         return self._by_control(facts, KMS_KEY)
 
@@ -267,6 +263,9 @@ class Policy:
         resolved = self._ruled(facts, name, own.get(control.unmanaged) or Reason(control.unmanaged))
         if isinstance(resolved, Decision):
             return resolved
+        if control.native_reason is not None and self.config.via(name) is Via.ACCOUNT_POLICY:
+            return Decision(Action.LEAVE, own[control.native_reason], f"{control.via_key} account-policy: the account's "  # type: ignore[arg-type]
+                            f"{control.native_form.policy_type} policies say it, as log-group-governor apply writes them")  # type: ignore[union-attr]
         return control.decide(resolved, facts, partition=self._partition)
 
     def removal(self, facts: LogGroupFacts) -> Decision:

@@ -29,10 +29,10 @@ from .controls import REGISTRY as _REGISTRY
 from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
-RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "deletionProtection", "kmsKeyArn", "dataProtection"
+RETENTION, SHIPPING, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "kmsKeyArn", "dataProtection"
 #: The controls that plug in whole (governor.controls: field indexes) follow, their keys their modules' own.
 PLUGGED: Mapping[str, Any] = {c.name: c for c in _REGISTRY if c.plugged}
-CONTROLS = (RETENTION, SHIPPING, DELETION_PROTECTION, KMS_KEY, DATA_PROTECTION, *PLUGGED)
+CONTROLS = tuple(c.name for c in _REGISTRY)
 #: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
 NOT_YET: dict[str, str] = {}
 #: A log group name (the API model's LogGroupName pattern).
@@ -47,7 +47,7 @@ _KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):kms:
 _SELECTOR_KEYS = ("namePrefixes", "namePatterns", "tags", "logGroupClasses")
 _RULE_KEYS = ("name", "match", *CONTROLS, "exact")
 #: The controls a rule may enforce exactly ("exact"); retention and dataProtection say it in their own "mode".
-EXACT_CONTROLS = (DELETION_PROTECTION, KMS_KEY)
+EXACT_CONTROLS = tuple(c.name for c in _REGISTRY if c.exact)
 
 
 class GroupFacts(Protocol):
@@ -140,7 +140,6 @@ class Rule:
     match: Selector
     retention: RetentionControl | None = None
     shipping: ShippingControl | None = None
-    deletion_protection: bool | None = None
     kms_key_arn: str | None = None
     data_protection: DataProtectionControl | None = None
     #: The values of the controls that plug in whole (their modules parse them), by control name.
@@ -155,8 +154,7 @@ class Rule:
     def value(self, control: str) -> Any:
         if control in PLUGGED:
             return self.plugged.get(control)
-        return {RETENTION: self.retention, SHIPPING: self.shipping, DELETION_PROTECTION: self.deletion_protection,
-                KMS_KEY: self.kms_key_arn, DATA_PROTECTION: self.data_protection}[control]
+        return {RETENTION: self.retention, SHIPPING: self.shipping, KMS_KEY: self.kms_key_arn, DATA_PROTECTION: self.data_protection}[control]
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.source, "match": self.match.to_json()}
@@ -168,8 +166,6 @@ class Rule:
                                                                     if self.shipping.filter_pattern else {}),
                                **({"destinationArn": destination.arn} if destination else {}),
                                **({"destinationRoleArn": destination.role_arn} if destination and destination.role_arn else {})}
-        if self.deletion_protection is not None:
-            found[DELETION_PROTECTION] = self.deletion_protection
         if self.kms_key_arn is not None:
             found[KMS_KEY] = self.kms_key_arn
         if self.exact:
@@ -267,7 +263,6 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
     controls = dict(
         retention=_collecting(problems, _retention, item.get(RETENTION), f"{where}.{RETENTION}"),
         shipping=_collecting(problems, _shipping, item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
-        deletion_protection=_collecting(problems, _boolean, item.get(DELETION_PROTECTION), f"{where}.{DELETION_PROTECTION}"),
         kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
         data_protection=_collecting(problems, _data_protection, item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
     plugged = {name: _collecting(problems, control.parse, item.get(name), f"{where}.{name}") for name, control in PLUGGED.items()}
@@ -375,11 +370,6 @@ def _kms_key(raw: Any, where: str) -> str | None:
                           f"or \"{CREATE_KEY}\" for a key the stack creates; got {raw!r}")
     return raw
 
-
-def _boolean(raw: Any, where: str) -> bool | None:
-    if raw is not None and not isinstance(raw, bool):
-        raise ConfigError(f"{where}: expected true or false; got {raw!r}")
-    return raw
 
 
 def uses(rules: Iterable[Rule], control: str) -> bool:

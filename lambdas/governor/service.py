@@ -146,10 +146,6 @@ class LiveFacts:
         return self.info.retention_policy_name
 
     @property
-    def deletion_protection(self) -> bool:
-        return self.info.deletion_protection
-
-    @property
     def kms_key_id(self) -> str | None:
         return self.info.kms_key_id
 

@@ -66,7 +66,7 @@ def test_the_accounts_policy_is_carried_over_where_it_lacks_a_field_and_left_to_
 
     # A group's own policy replaces the account's for the group (the page): tenantId must stay indexed.
     assert (carried.result["action"], carried.result["reason"]) == ("put-index-policy", "field-indexes-missing")
-    assert _policy(account, PROD)["document"] == {"Fields": ["orderId", "requestId", "tenantId"]}
+    assert _policy(account, PROD)["document"] == {"Fields": ["tenantId", "requestId", "orderId"]}  # theirs as written, ours added
 
     account.logs.delete_index_policy(logGroupIdentifier=PROD)
     account.logs.put_account_policy(policyName="platform", policyType="FIELD_INDEX_POLICY", scope="ALL",
@@ -206,9 +206,10 @@ def test_plan_says_apply_writes_the_accounts_policies_and_no_group_gets_its_own(
     assert code == 6 and planned.count("; to be written") == 2 and _account_policies(account) == {}
 
     code, _ = native("apply", rules)
-    written = _account_policies(account)
-    assert code == 0 and sorted(written) == ["log-group-governor-field-indexes-0", "log-group-governor-field-indexes-1"]
-    assert json.loads(written["log-group-governor-field-indexes-0"]["policyDocument"]) == {"Fields": ["requestId"]}
+    written = {p["selectionCriteria"]: p for p in _account_policies(account).values()}
+    assert code == 0 and sorted(written) == ['LogGroupNamePrefix IN ["/aws/lambda/"]', 'LogGroupNamePrefix IN ["/ecs/"]']
+    assert json.loads(written['LogGroupNamePrefix IN ["/aws/lambda/"]']["policyDocument"]) == {"Fields": ["requestId"]}
+    assert all(p["policyName"].startswith("log-group-governor-field-indexes-") for p in written.values())
     assert account.calls["logs.PutIndexPolicy"] == 0  # the account's policies, not a group's
     assert _policy(account, PROD)["source"] == "ACCOUNT"
 
@@ -216,8 +217,9 @@ def test_plan_says_apply_writes_the_accounts_policies_and_no_group_gets_its_own(
     assert code == 0 and again.count("; in place") == 2
 
     code, shrunk = native("apply", rules[:1])
-    assert code == 0 and "log-group-governor-field-indexes-1: no longer configured; deleted" in shrunk
-    assert sorted(_account_policies(account)) == ["log-group-governor-field-indexes-0"]
+    ecs = written['LogGroupNamePrefix IN ["/ecs/"]']["policyName"]
+    assert code == 0 and f"{ecs}: no longer configured; deleted" in shrunk
+    assert sorted(_account_policies(account)) == [written['LogGroupNamePrefix IN ["/aws/lambda/"]']["policyName"]]
 
 
 def test_another_tools_field_index_policy_is_not_replaced(account: LocalAccount, native: Any) -> None:
@@ -243,3 +245,92 @@ def test_what_the_accounts_policies_cannot_say_is_refused_at_synth(rules: list[d
     with pytest.raises(ConfigError, match=says):
         parse_policy_config({"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x", "fieldIndexesVia": "account-policy",
                              "rules": rules})
+
+
+def test_the_accounts_facets_stay_facets_when_carried_over(account: LocalAccount, indexed: str) -> None:
+    """Review of #28: a group's own policy replaces the account's, facets included (the model): minimum keeps their types."""
+    account.logs.put_account_policy(policyName="platform", policyType="FIELD_INDEX_POLICY", scope="ALL",
+                                    policyDocument=json.dumps({"Fields": ["tenantId"], "FieldsV2": {"status": {"type": "FACET"}}}))
+
+    call(govern, create_log_group_event(PROD))
+
+    assert _policy(account, PROD)["document"] == {"Fields": ["tenantId", "orderId", "requestId"], "FieldsV2": {"status": {"type": "FACET"}}}
+
+
+@pytest.mark.parametrize("document", ['{"Fields":"sessionId"}', "not json", '{"Fields":[1,2]}'])
+def test_a_group_policy_that_cannot_be_read_is_a_conflict_under_minimum_and_replaced_under_exact(document: str) -> None:
+    """Review of #28: minimum replaces nothing it cannot read (a string Fields was split into letters before)."""
+    from governor.config import parse_policy_config
+    from governor.controls.field_indexes import IndexPolicy
+    from governor.policy import KnownFacts, Policy
+
+    facts = KnownFacts(PROD, facts={"fieldIndexes": IndexPolicy(document, "LOG_GROUP")})
+    config = {"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x"}
+    minimum = Policy(parse_policy_config({**config, "rules": RULES})).decide(facts, "fieldIndexes")
+    exact = Policy(parse_policy_config({**config, "rules": [{**RULES[0], "fieldIndexes": {"fields": ["requestId"], "mode": "exact"}}]}))
+
+    assert (minimum.action.value, minimum.reason.value) == ("conflict", "field-index-policy-unreadable")
+    replaced = exact.decide(facts, "fieldIndexes")
+    assert (replaced.action.value, json.loads(replaced.payload)) == ("put-index-policy", {"Fields": ["requestId"]})
+
+
+@pytest.mark.parametrize("before, after", [
+    ([{"match": {"namePrefixes": ["/a/"]}, "fieldIndexes": ["x"]}, {"match": {"namePrefixes": ["/b/"]}, "fieldIndexes": ["y"]}],
+     [{"match": {"namePrefixes": ["/b/"]}, "fieldIndexes": ["y"]}]),
+    ([{"match": {}, "fieldIndexes": ["x"]}], [{"match": {"namePrefixes": ["/b/"]}, "fieldIndexes": ["y"]}]),
+    ([{"match": {"namePrefixes": ["/b/"]}, "fieldIndexes": ["y"]}], [{"match": {}, "fieldIndexes": ["x"]}]),
+])
+def test_editing_the_rules_then_apply_leaves_the_account_with_the_new_policies(account: LocalAccount, native: Any, before: list, after: list) -> None:
+    """Review of #28: apply deletes what is no longer configured before it writes (AWS refuses an overlap with a policy still
+    there), and a policy is named by what it selects, so removing one rule does not move another onto its name."""
+    assert native("apply", before)[0] == 0
+
+    code, applied = native("apply", after)
+
+    assert code == 0, applied
+    expected = {json.loads(p["policyDocument"])["Fields"][0]: p.get("selectionCriteria") for p in _account_policies(account).values()}
+    assert expected == {r["fieldIndexes"][0]: (f'LogGroupNamePrefix IN ["{r["match"]["namePrefixes"][0]}"]' if r["match"] else None) for r in after}
+    assert native("plan", after, "--detailed-exitcode")[0] == 0
+
+
+def test_a_refusal_says_what_was_done_before_it_and_nothing_it_did_not_do(account: LocalAccount, native: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of #28: each line is printed once its call is made; a refusal names what was done before it."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    assert native("apply", [{"match": {"namePrefixes": ["/a/"]}, "fieldIndexes": ["x"]}])[0] == 0
+    real = boto3.DEFAULT_SESSION.client
+
+    def refusing(*args: Any, **kwargs: Any) -> Any:
+        client = real(*args, **kwargs)
+        if args and args[0] == "logs":
+            def put(**_: Any) -> Any:
+                raise ClientError({"Error": {"Code": "LimitExceededException", "Message": "no"}}, "PutAccountPolicy")
+            client.put_account_policy = put
+        return client
+    monkeypatch.setattr(boto3.DEFAULT_SESSION, "client", refusing)
+
+    code, said = native("apply", [{"match": {"namePrefixes": ["/b/"]}, "fieldIndexes": ["y"]}])
+
+    assert code == 1 and "no longer configured; deleted" in said and "; written" not in said and "AWS refused it" in said
+
+
+def test_the_same_prefix_in_two_rules_is_refused_at_synth() -> None:
+    from governor.config import ConfigError, parse_policy_config
+
+    with pytest.raises(ConfigError, match="overlap"):
+        parse_policy_config({"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x", "fieldIndexesVia": "account-policy",
+                             "rules": [{"match": {"namePrefixes": ["/aws/"]}, "fieldIndexes": ["a"]},
+                                       {"match": {"namePrefixes": ["/aws/"]}, "fieldIndexes": ["b"]}]})
+
+
+def test_explain_under_the_account_form_says_the_accounts_policies_decide(account: LocalAccount) -> None:
+    from governor.config import parse_policy_config
+    from governor.policy import KnownFacts, Policy
+
+    policy = Policy(parse_policy_config({"destinationArn": "arn:aws:lambda:eu-west-1:123456789012:function:x",
+                                         "fieldIndexesVia": "account-policy", "rules": [{"match": {}, "fieldIndexes": ["requestId"]}]}))
+    decided = policy.decide(KnownFacts(PROD), "fieldIndexes")
+
+    assert (decided.action.value, decided.reason.value) == ("leave", "field-indexes-by-account-policy")
+    assert "fieldIndexesVia account-policy" in decided.detail

@@ -34,6 +34,13 @@ def test_a_package_import_counts_its_parents_init_and_a_script_block_does_not_co
 
 
 def test_a_control_that_plugs_in_whole_is_named_in_its_module_and_the_registry_alone() -> None:
-    """#28's proof: field indexes touch nothing of lambdas/, stacks/ or cli/ but their module and the registry's import;
-    the handler, queue, rule, role, schema, docs rows, pacing, metrics and the CLI's native form read the registry."""
-    assert layout.files_per_control()["fieldIndexes"] == ["lambdas/governor/controls/__init__.py", "lambdas/governor/controls/field_indexes.py"]
+    """#28's proof: field indexes (new) and deletion protection (moved) touch nothing of lambdas/, stacks/ or cli/ but their
+    module and the registry's import; the handler, queue, rule, role, schema, docs rows, pacing, metrics, facts and the CLI's
+    native form read the registry."""
+    from governor import controls
+
+    found = layout.files_per_control()
+    assert {c.name for c in controls.PLUGGED} == {"deletionProtection", "fieldIndexes"}
+    for control in controls.PLUGGED:
+        module = controls.BY_NAME[control.name].apply.__module__.replace(".", "/")  # type: ignore[union-attr]
+        assert found[control.name] == ["lambdas/governor/controls/__init__.py", f"lambdas/{module}.py"], control.name

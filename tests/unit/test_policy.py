@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,6 +10,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from governor.config import VALID_RETENTION_DAYS, ConfigError, parse_policy_config
+from governor.controls.deletion_protection import ProtectionAction
+from governor.controls.field_indexes import FieldIndexAction, IndexPolicy
 from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
 
 SHIPPER = "arn:aws:lambda:eu-west-1:123456789012:function:log-shipper"
@@ -317,6 +320,7 @@ _rule = st.fixed_dictionaries({"match": st.sampled_from([{}, {"namePrefixes": ["
     "kmsKeyArn": st.sampled_from([_KEY_A, _KEY_B]),
     "dataProtection": st.sampled_from([{"identifiers": ["EmailAddress"]}, {"identifiers": ["EmailAddress", "CreditCardNumber"], "mode": "exact"},
                                        {"identifiers": ["CreditCardNumber"], "auditLogGroup": "/audit/findings"}]),
+    "fieldIndexes": st.sampled_from([["requestId"], ["requestId", "orderId"], {"fields": ["orderId"], "mode": "exact"}]),
 }).map(lambda rule: {k: v for k, v in rule.items() if v is not None}).filter(lambda rule: len(rule) > 1)
 _exactly = st.sampled_from([[], ["deletionProtection"], ["kmsKeyArn"], ["deletionProtection", "kmsKeyArn"]])
 _fixed_configs = st.fixed_dictionaries({
@@ -338,8 +342,13 @@ _states = st.builds(
     KnownFacts, name=st.sampled_from(_FIXED_NAMES), log_group_class=st.sampled_from(["STANDARD", "INFREQUENT_ACCESS", "ESSENTIALS", "DELIVERY"]),
     retention_days=st.one_of(st.none(), st.sampled_from(VALID_RETENTION_DAYS)),
     tags=st.sampled_from([{}, {"workload": "batch"}, {"opt-out": "true"}]), filters=_filters, orphaned=st.sampled_from([None, True, False]),
-    retention_policy_name=st.sampled_from([None, None, None, "org-retention"]), deletion_protection=st.booleans(),
-    kms_key_id=st.sampled_from([None, _KEY_A, _KEY_B]), data_protection_document=_documents)
+    retention_policy_name=st.sampled_from([None, None, None, "org-retention"]),
+    kms_key_id=st.sampled_from([None, _KEY_A, _KEY_B]), data_protection_document=_documents,
+    # What the controls that plug in whole read of a group (their modules' look-ups), hostile ones among them.
+    facts=st.fixed_dictionaries({"deletionProtection": st.booleans(), "fieldIndexes": st.sampled_from([
+        IndexPolicy(), IndexPolicy('{"Fields":["sessionId"]}', "LOG_GROUP"), IndexPolicy('{"Fields":["requestId","tenantId"]}', "ACCOUNT", "platform"),
+        IndexPolicy('{"FieldsV2":{"orderId":{"type":"FACET"}}}', "LOG_GROUP"), IndexPolicy("not json", "LOG_GROUP"),
+        IndexPolicy('{"Fields":' + json.dumps([f"f{i}" for i in range(19)]) + '}', "LOG_GROUP")])}))
 
 
 def _bounded(raw: dict[str, Any]) -> dict[str, Any]:
@@ -360,8 +369,10 @@ def _applied(facts: KnownFacts, decision: Any) -> KnownFacts:
         return with_(facts, filters=(*(f for f in facts.filters if f.name != wanted.name), wanted))
     if action is Action.SET_RETENTION:
         return with_(facts, retention_days=decision.retention_days)
-    if action in (Action.PROTECT, Action.UNPROTECT):
-        return with_(facts, deletion_protection=action is Action.PROTECT)
+    if action in (ProtectionAction.PROTECT, ProtectionAction.UNPROTECT):
+        return with_(facts, facts={**facts.facts, "deletionProtection": action is ProtectionAction.PROTECT})
+    if action is FieldIndexAction.PUT_INDEX_POLICY:
+        return with_(facts, facts={**facts.facts, "fieldIndexes": IndexPolicy(decision.payload, "LOG_GROUP")})
     if action is Action.ASSOCIATE_KMS_KEY:
         return with_(facts, kms_key_id=decision.kms_key_arn)
     if action is Action.PUT_DATA_PROTECTION:

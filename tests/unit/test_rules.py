@@ -14,7 +14,8 @@ import pytest
 
 from governor.config import ConfigError, parse_policy_config
 from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
-from governor.rules import DELETION_PROTECTION, RETENTION, SHIPPING
+from governor.controls.deletion_protection import DELETION_PROTECTION, ProtectionAction, ProtectionReason
+from governor.rules import RETENTION, SHIPPING
 
 ROOT = Path(__file__).resolve().parents[2]
 #: gzip'd JSON: 14,410 rows of decisions.
@@ -228,18 +229,18 @@ def test_the_printed_rules_decide_every_group_as_the_flat_keys_do(label: str) ->
 
 
 @pytest.mark.parametrize("rules, facts, action, reason", [
-    ([], KnownFacts("/aws/lambda/prod-a"), Action.LEAVE, Reason.PROTECTION_UNMANAGED),
-    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a"), Action.PROTECT, Reason.PROTECTION_OFF),
-    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a", deletion_protection=True), Action.LEAVE, Reason.PROTECTION_ON),
-    ([PRODUCTION], KnownFacts("/aws/lambda/dev-a"), Action.LEAVE, Reason.PROTECTION_UNMANAGED),
+    ([], KnownFacts("/aws/lambda/prod-a"), Action.LEAVE, ProtectionReason.UNMANAGED),
+    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a"), ProtectionAction.PROTECT, ProtectionReason.OFF),
+    ([PRODUCTION], KnownFacts("/aws/lambda/prod-a", facts={DELETION_PROTECTION: True}), Action.LEAVE, ProtectionReason.ON),
+    ([PRODUCTION], KnownFacts("/aws/lambda/dev-a"), Action.LEAVE, ProtectionReason.UNMANAGED),
     # A rule of false stops a later rule's true, and protection someone else set stays on.
     ([{"match": {"namePrefixes": ["/aws/lambda/prod-scratch"]}, "deletionProtection": False}, PRODUCTION],
-     KnownFacts("/aws/lambda/prod-scratch-1", deletion_protection=True), Action.LEAVE, Reason.PROTECTION_NOT_REQUIRED),
+     KnownFacts("/aws/lambda/prod-scratch-1", facts={DELETION_PROTECTION: True}), Action.LEAVE, ProtectionReason.NOT_REQUIRED),
     ([PRODUCTION], KnownFacts("/aws/lambda/prod-a", tags={"log-group-governor:opt-out": "true"}), Action.SKIP, Reason.EXCLUDED_TAG),
 ])
 def test_deletion_protection_is_turned_on_where_a_rule_requires_it_and_never_off(rules: list, facts: KnownFacts, action: Action,
                                                                                  reason: Reason) -> None:
-    decision = _policy(rules, excludeTags={"log-group-governor:opt-out": "true"}).protection(facts)
+    decision = _policy(rules, excludeTags={"log-group-governor:opt-out": "true"}).decide(facts, DELETION_PROTECTION)
     assert (decision.action, decision.reason) == (action, reason)
 
 
@@ -345,14 +346,14 @@ def test_only_a_rule_that_says_exact_turns_protection_off_or_replaces_another_ke
     scratch = {"name": "scratch", "match": {"namePrefixes": ["/scratch/"]}, "deletionProtection": False, "kmsKeyArn": KEY,
                "exact": ["deletionProtection", "kmsKeyArn"]}
     policy = _policy([scratch])
-    theirs = KnownFacts("/scratch/a", deletion_protection=True, kms_key_id=KEY.replace("1234abcd", "99999999"))
+    theirs = KnownFacts("/scratch/a", facts={DELETION_PROTECTION: True}, kms_key_id=KEY.replace("1234abcd", "99999999"))
 
-    off, key = policy.protection(theirs), policy.encryption(theirs)
+    off, key = policy.decide(theirs, DELETION_PROTECTION), policy.encryption(theirs)
 
-    assert (off.action, off.reason) == (Action.UNPROTECT, Reason.PROTECTION_NOT_WANTED)
+    assert (off.action, off.reason) == (ProtectionAction.UNPROTECT, ProtectionReason.NOT_WANTED)
     assert (key.action, key.kms_key_arn) == (Action.ASSOCIATE_KMS_KEY, KEY) and "(exact) replaces it" in key.detail
     lenient = _policy([{**scratch, "exact": []}])
-    assert lenient.protection(theirs).action is Action.LEAVE and lenient.encryption(theirs).action is Action.CONFLICT
+    assert lenient.decide(theirs, DELETION_PROTECTION).action is Action.LEAVE and lenient.encryption(theirs).action is Action.CONFLICT
 
 
 @pytest.mark.parametrize("exact", [["retention"], ["kmsKeyArn"], "deletionProtection"])

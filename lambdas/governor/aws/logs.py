@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -39,14 +39,14 @@ class LogGroupInfo:
     created_ms: int | None = None
     #: The account-level retention policy whose retention ``retention_days`` is (None: the group's own).
     retention_policy_name: str | None = None
-    #: ``deletionProtectionEnabled`` (the pinned model; absent: off).
-    deletion_protection: bool = False
     #: ``kmsKeyId``: the group's KMS key (None: CloudWatch Logs' own encryption).
     kms_key_id: str | None = None
     #: ``dataProtectionStatus``: ACTIVATED when the group has a data protection policy (the model's enum).
     data_protection_status: str | None = None
     #: ``storedBytes``: the bytes the group stores (absent: 0).
     stored_bytes: int = 0
+    #: The entry as DescribeLogGroups gave it, for what a control reads of it (governor.controls: deletion protection).
+    described: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,10 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         retention_days=raw.get("retentionInDays"),
         created_ms=raw.get("creationTime"),
         retention_policy_name=raw.get("retentionPolicyName"),
-        deletion_protection=bool(raw.get("deletionProtectionEnabled", False)),
         kms_key_id=raw.get("kmsKeyId") or None,
         data_protection_status=raw.get("dataProtectionStatus"),
         stored_bytes=int(raw.get("storedBytes") or 0),
+        described=raw,
     )
 
 
@@ -287,14 +287,6 @@ class LogsGateway:
         except ClientError as error:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
-
-    def set_deletion_protection(self, log_group: str, *, enabled: bool) -> None:
-        """PutLogGroupDeletionProtection (the pinned model: ``logGroupIdentifier``, ``deletionProtectionEnabled``)."""
-        try:
-            self._call("PutLogGroupDeletionProtection", "put_log_group_deletion_protection", logGroupIdentifier=log_group,
-                       deletionProtectionEnabled=enabled)
-        except ClientError as error:
-            raise _gone_or(error, log_group) from error
 
     def associate_kms_key(self, log_group: str, key_arn: str) -> None:
         """A key CloudWatch Logs refuses is ConfigurationRefused: a missing or disabled one (InvalidParameterException, the

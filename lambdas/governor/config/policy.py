@@ -24,7 +24,7 @@ from ..primitives import (  # noqa: F401  (importers of the policy's names keep 
     refuse_backtracking,
     retention_days,
 )
-from ..controls import PLUGGED
+from ..controls import PLUGGED, REGISTRY
 from ..rules import SHIPPING, compile_flat, parse_rules, uses
 
 #: Default quota of subscription filters per log group (AWS-FACTS: 2; a raised quota can be configured).
@@ -43,7 +43,6 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     # the replay's pacer also gives way on every throttle, and console users share this quota.
     "FilterLogEvents": 5.0,
     # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
-    "PutLogGroupDeletionProtection": 5.0,
     "AssociateKmsKey": 5.0,
     "GetDataProtectionPolicy": 5.0,
     "PutDataProtectionPolicy": 5.0,
@@ -151,12 +150,11 @@ class PolicyConfig:
 
     @property
     def event_aspects(self) -> tuple[str, ...]:
-        """The event handlers this configuration deploys: deletion protection's only when a rule sets it."""
-        return ("subscription", "retention", *(("protection",) if any(r.deletion_protection is not None for r in self.rules) else ()),
-                *(("encryption",) if any(r.kms_key_arn is not None for r in self.rules) else ()),
-                *(("data-protection",) if self.data_protection_via is Via.PER_GROUP and any(r.data_protection is not None for r in self.rules)
-                  else ()),
-                *(c.aspect for c in PLUGGED if self.via(c.name) is Via.PER_GROUP and any(r.value(c.name) is not None for r in self.rules)))
+        """The event handlers this configuration deploys: a control's only when a rule sets it."""
+        per_group = {"kmsKeyArn": True, "dataProtection": self.data_protection_via is Via.PER_GROUP,
+                     **{c.name: self.via(c.name) is Via.PER_GROUP for c in PLUGGED}}
+        return ("subscription", "retention", *(c.aspect for c in REGISTRY if per_group.get(c.name) and any(r.value(c.name) is not None
+                                                                                                          for r in self.rules)))
 
     def via(self, control: str) -> Via:
         """Where a control that plugs in whole is enforced: a write per group, or its account-level form."""
@@ -214,8 +212,7 @@ class PolicyConfig:
 #: The JSON Schema of one ``governor:rules`` entry (docs/cdk.json.schema.json, editors); governor.rules is its parser.
 RULE_SCHEMA: dict[str, Any] = {
     "type": "object", "additionalProperties": False,
-    "anyOf": [{"required": ["retention"]}, {"required": ["shipping"]}, {"required": ["deletionProtection"]}, {"required": ["kmsKeyArn"]},
-              {"required": ["dataProtection"]}, *({"required": [c.name]} for c in PLUGGED)],
+    "anyOf": [{"required": [c.name]} for c in REGISTRY],
     "properties": {
         "name": {"type": "string", "minLength": 1},
         "match": {"type": "object", "additionalProperties": False, "properties": {
@@ -228,8 +225,7 @@ RULE_SCHEMA: dict[str, Any] = {
         "shipping": {"type": "object", "additionalProperties": False, "required": ["enabled"], "properties": {
             "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH},
             "destinationArn": {"type": "string", "minLength": 1}, "destinationRoleArn": {"type": "string"}}},
-        "deletionProtection": {"type": "boolean"},
-        "exact": {"type": "array", "items": {"enum": ["deletionProtection", "kmsKeyArn"]}},
+        "exact": {"type": "array", "items": {"enum": [c.name for c in REGISTRY if c.exact]}},
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
         "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
             "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
@@ -329,12 +325,12 @@ POLICY = Keys(
           "where they cannot say what the rules say.", example="account-policy", schema={"enum": [v.value for v in Via]})
       for c in PLUGGED if c.via_key and c.native_form),
     Key("rules", list, [], "Governance rules, in order (docs/rules.md): each has a match (namePrefixes, namePatterns, tags, "
-        "logGroupClasses; all given must hold) and sets any of retention ({days, mode}), shipping ({enabled, filterPattern}) and "
-        "deletionProtection. Per control, the first matching rule that sets it decides; the flat keys above follow as the last "
+        "logGroupClasses; all given must hold) and sets any of the controls (retention ({days, mode}), shipping ({enabled, "
+        "filterPattern}) and the others docs/rules.md lists). Per control, the first matching rule that sets it decides; the flat keys above follow as the last "
         "rules. log-group-governor plan --explain GROUP names the rule behind each control; log-group-governor rules prints "
         "them for a cdk.json.",
         example=[{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365},
-                  "deletionProtection": True},
+                  **{c.name: c.example for c in PLUGGED}},
                  {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
                   "shipping": {"enabled": True, "filterPattern": "ERROR"}}],
         schema={"items": RULE_SCHEMA}),

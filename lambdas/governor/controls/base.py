@@ -35,8 +35,8 @@ class NativeForm:
     be one; ``covers(document, value)`` whether a policy in place already says what the value asks."""
 
     policy_type: str
-    #: The governor's policies' names start so (another policy of the type is someone else's, never replaced).
-    name_prefix: str
+    #: Whether a policy of the type (by its name) is the governor's: another is someone else's, never replaced.
+    ours: Callable[[str], bool] = field(compare=False)
     compile: Callable[[Any], list[dict[str, Any]]] = field(compare=False)
     covers: Callable[[str | None, dict[str, Any]], bool] = field(compare=False)
     #: What it says, for the plan's line (``describe(policy)``).
@@ -104,10 +104,15 @@ class Control:
     quotas_tps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: Its row of docs/rules.md's table of controls (``make docs``): the value a rule gives it, and what the governor does.
     doc: tuple[str, str] = ("", "")
+    #: Whether a rule may name it in ``exact`` (to weaken or replace what someone else set).
+    exact: bool = False
     #: A rule's value that shows it (the docs' example and the cost model's every-control stack).
     example: Any = None
     #: Its account-level form (``native_form.compile(config)`` and friends: governor.controls.base.NativeForm).
     native_form: NativeForm | None = None
+    #: The reason a group is left with while the account-level form is chosen (its policies are the CLI's to write).
+    native_reason: str | None = None
+
     #: The configuration key that chooses per-group or the account-level form (``<name>Via``), when it has one.
     @property
     def via_key(self) -> str | None:

@@ -7,7 +7,9 @@ the decision, the calls, the IAM, the calls that undo it, its metrics and its co
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -63,6 +65,8 @@ class FieldIndexReason(str, Enum):
     TOO_MANY = "field-indexes-too-many"
     #: PutIndexPolicy refused the rule's policy (InvalidParameterException): the configuration's to fix.
     REFUSED = "field-index-policy-refused"
+    #: The group's own policy cannot be read as one: ``minimum`` replaces nothing it cannot read.
+    UNREADABLE = "field-index-policy-unreadable"
 
 
 @dataclass(frozen=True)
@@ -160,9 +164,9 @@ def _widened(document: str | None, fields: Iterable[str]) -> str | None:
     """Someone else's group policy with the rule's fields added to its ``Fields`` (its FieldsV2, facets and order stay)."""
     try:
         policy = json.loads(document) if document else None
-        if not isinstance(policy, dict):
+        have = indexed_fields(document)
+        if not isinstance(policy, dict) or have is None:
             return None
-        have = indexed_fields(document) or set()
         policy["Fields"] = [*policy.get("Fields", []), *sorted(set(fields) - have)]
         return json.dumps(policy, separators=(",", ":"))
     except (ValueError, TypeError, AttributeError):
@@ -184,6 +188,9 @@ def decide(resolved: Resolved, facts: LogGroupFacts, *, partition: str = "aws") 
     if policy.source == SOURCE_ACCOUNT and present is not None and (present == wanted if rule.exact else wanted <= present):
         return Decision(Action.LEAVE, FieldIndexReason.BY_ACCOUNT_POLICY, f"the account's policy {policy.policy_name!r} indexes {names}, "
                         f"as {source} requires")  # type: ignore[arg-type]
+    if policy.source == SOURCE_GROUP and present is None and not rule.exact:
+        return Decision(Action.CONFLICT, FieldIndexReason.UNREADABLE, f"the group's field index policy cannot be read as one; {source} "  # type: ignore[arg-type]
+                        "(minimum) replaces no policy it cannot read")
     if policy.source == SOURCE_GROUP and present is not None and (present == wanted if rule.exact else wanted <= present):
         return Decision(Action.LEAVE, FieldIndexReason.COMPLIANT, f"indexes {', '.join(sorted(present))}, as {source} requires")  # type: ignore[arg-type]
     kept = set() if rule.exact else (present or set())
@@ -199,8 +206,10 @@ def decide(resolved: Resolved, facts: LogGroupFacts, *, partition: str = "aws") 
         return Decision(FieldIndexAction.PUT_INDEX_POLICY, FieldIndexReason.DIFFERS, f"{source} (exact): index {names} instead of "  # type: ignore[arg-type]
                         f"{', '.join(sorted(present or ())) or 'an unreadable policy'}", payload=index_policy_document(wanted))
     carried = f"; the account's policy's {', '.join(sorted(kept))} carried over (a group's policy replaces it)" if kept else ""
+    # The account's document as it is (its FieldsV2 types, facets among them), the rule's fields added: nothing narrows.
+    document = (_widened(policy.document, wanted) if kept else None) or index_policy_document(total)
     return Decision(FieldIndexAction.PUT_INDEX_POLICY, FieldIndexReason.MISSING, f"{source}: index {names}{carried}",  # type: ignore[arg-type]
-                    payload=index_policy_document(total))
+                    payload=document)
 
 
 def apply(logs: Any, name: str, decision: Decision) -> None:
@@ -234,10 +243,12 @@ def compile_account_policies(config: Any) -> list[dict[str, Any]]:
             "selectionCriteria": "LogGroupNamePrefix IN [" + ", ".join(json.dumps(p) for p in match.name_prefixes) + "]"}
         if not match.name_prefixes and index != len(ruled) - 1:
             problems.append(f"{rule.source}: a rule for every group decides for the rules after it; it must come last")
-        prefixes += list(match.name_prefixes)
-        policies.append({"policyName": f"{POLICY_NAME_PREFIX}-{index}" if match.name_prefixes else POLICY_NAME_PREFIX,
+        prefixes += [(index, p) for p in match.name_prefixes]
+        # Named by what it selects, not by the rule's place: editing other rules leaves its name (and AWS's policy) as it is.
+        policies.append({"policyName": f"{POLICY_NAME_PREFIX}-{_digest(match.name_prefixes)}" if match.name_prefixes else POLICY_NAME_PREFIX,
                          "policyType": "FIELD_INDEX_POLICY", "policyDocument": index_policy_document(value.fields), "scope": "ALL", **selection})
-    overlapping = [(a, b) for a in prefixes for b in prefixes if a != b and b.startswith(a)]
+    # Two policies may not select the same or overlapping prefixes (the model); one policy's own prefixes may overlap.
+    overlapping = [(a, b) for i, a in prefixes for j, b in prefixes if i != j and b.startswith(a)]
     if overlapping:
         problems.append(f"{NAME}Via account-policy: prefixes {overlapping[0][0]!r} and {overlapping[0][1]!r} overlap; AWS refuses "
                         "overlapping prefixes in field index policies")
@@ -248,6 +259,15 @@ def compile_account_policies(config: Any) -> list[dict[str, Any]]:
     if problems:
         raise ConfigError(*problems)
     return policies
+
+
+def _digest(prefixes: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(prefixes)).encode()).hexdigest()[:8]
+
+
+def is_governors(policy_name: str) -> bool:
+    """Whether an account's FIELD_INDEX_POLICY is one the governor wrote (its names: compile_account_policies)."""
+    return policy_name == POLICY_NAME_PREFIX or re.fullmatch(f"{re.escape(POLICY_NAME_PREFIX)}-[0-9a-f]{{8}}", policy_name) is not None
 
 
 def _account_policy_covers(document: str | None, wanted: Mapping[str, Any]) -> bool:
@@ -272,17 +292,21 @@ CONTROL = Control(
     conflicts=(ConflictFix(FieldIndexReason.TOO_MANY.value, "the fields a group indexes now and a rule's pass the 20 a field index policy holds",
                            "index fewer fields, or give the rule `\"mode\": \"exact\"` so that its fields replace the group's"),
                ConflictFix(FieldIndexReason.REFUSED.value, "AWS refused a rule's field index policy (a field name it does not take, say)",
-                           "fix the rule's fields (CloudWatch Logs' field index syntax)")),
+                           "fix the rule's fields (CloudWatch Logs' field index syntax)"),
+               ConflictFix(FieldIndexReason.UNREADABLE.value, "the group's own field index policy cannot be read as one (`Fields` not a "
+                           "list of names, say); `minimum` replaces nothing it cannot read",
+                           "fix or delete the group's policy, or give the rule `\"mode\": \"exact\"` to replace it")),
     native="fieldIndexesVia account-policy (the account's FIELD_INDEX_POLICY, written by `log-group-governor apply`)",
     unmanaged=FieldIndexReason.UNMANAGED.value, applies=(FieldIndexAction.PUT_INDEX_POLICY.value,), decide=decide, apply=apply,
     handler=("IndexLogGroup", "govern", "puts the governance rules' field index policies on the log groups they match"),
     parse=parse, rule_schema=RULE_SCHEMA, to_json=to_json, look_up=look_up,
     own_actions=FieldIndexAction, own_reasons=FieldIndexReason,
     metric_by_action={FieldIndexAction.PUT_INDEX_POLICY.value: FIELD_INDEX_POLICIES_SET}, refused=FieldIndexReason.REFUSED.value,
+    native_reason=FieldIndexReason.BY_ACCOUNT_POLICY.value,
     calls=("DescribeLogGroups", "ListTagsForResource", "DescribeIndexPolicies", "PutIndexPolicy"),
     # *assumed*: the quotas page lists neither call; the account-policy calls' 5 a second stands in (selftest checks nothing here).
     quotas_tps={"DescribeIndexPolicies": 5.0, "PutIndexPolicy": 5.0},
     example=["requestId", "orderId"],
-    native_form=NativeForm("FIELD_INDEX_POLICY", POLICY_NAME_PREFIX, compile=compile_account_policies, covers=_account_policy_covers,
+    native_form=NativeForm("FIELD_INDEX_POLICY", is_governors, compile=compile_account_policies, covers=_account_policy_covers,
                            describe=_describe, takes_effect="indexes what is ingested from then on"),
 )

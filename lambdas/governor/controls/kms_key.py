@@ -91,6 +91,7 @@ def _context_matches(condition: Any, group_arn: str) -> bool:
 CONTROL = Control(
     doc=('a symmetric key\'s ARN, or `"create"`',
          '`AssociateKmsKey` where no key is; see below'),
+    exact=True,
     name=NAME, unmanaged=Reason.KMS_KEY_UNMANAGED.value, applies=(Action.ASSOCIATE_KMS_KEY.value,), decide=decide, apply=apply, handler=('EncryptLogGroup', 'govern', "associates the governance rules' KMS keys with the log groups they match (each key's policy read first)"), aspect="encryption", summary="the group's KMS key",
     reads=("logs:DescribeLogGroups",), writes=("logs:AssociateKmsKey",), other_actions=("kms:GetKeyPolicy",),
     adapter=(("LogsGateway", "describe_log_group"), ("LogsGateway", "associate_kms_key"), ("KmsGateway", "key_policy")),
