@@ -618,12 +618,6 @@ def dispatch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, clock: Ca
         if answer.code:
             return answer.code
         runner.native_changes = answer.changes
-    if args.mode in ("plan", "apply") and settings.policy.data_protection_via is Via.ACCOUNT_POLICY:
-        logs = session.client("logs", endpoint_url=args.endpoint_url, config=client_config())
-        answer = native.data_protection_plan_and_apply(logs, settings.policy, apply=args.mode == "apply", out=stderr, stderr=stderr)
-        if answer.code:
-            return answer.code
-        runner.native_changes += answer.changes
     for control in (c for c in PLUGGED if c.native_form is not None and settings.policy.via(c.name) is Via.ACCOUNT_POLICY):
         if args.mode not in ("plan", "apply"):
             break

@@ -1,4 +1,5 @@
-"""The CLI's side of the native account-level retention policies (retentionVia account-policy): what
+"""The CLI's side of the native account-level policies: retention (retentionVia account-policy), and any control's
+account-level form from the registry (``<control>Via`` account-policy: data protection, field indexes). For retention: what
 the configuration compiles to, what each policy would do to the account's groups (PutAccountPolicy
 with dryRun), and writing them, which needs --allow-shortening when any group would keep less."""
 
@@ -115,32 +116,6 @@ def _days(value: str) -> float:
     return float("inf") if value == "NEVER_EXPIRE" else float(value)
 
 
-def data_protection_plan_and_apply(logs: Any, config: PolicyConfig, *, apply: bool, out: TextIO, stderr: TextIO) -> Answer:
-    """``plan|apply`` with dataProtectionVia account-policy (#21): the account's one DATA_PROTECTION_POLICY, as the
-    configuration's every-group dataProtection rule says. Another policy in the account's one slot is not replaced."""
-    from governor.native_data_protection import POLICY_NAME, POLICY_TYPE, compile_data_protection
-    from governor.policy import masked_identifiers
-
-    wanted = compile_data_protection(config)
-    if wanted is None:
-        return Answer(0)
-    present = logs.describe_account_policies(policyType=POLICY_TYPE).get("accountPolicies", [])
-    foreign = [p["policyName"] for p in present if p["policyName"] != POLICY_NAME]
-    if foreign:
-        print(f"log-group-governor: the account's data protection policy slot holds {foreign[0]!r}, not the governor's; nothing was "
-              "written (delete it, or use dataProtectionVia per-group)", file=stderr)
-        return Answer(1)
-    ours = next((p["policyDocument"] for p in present), None)
-    same = masked_identifiers(ours) == set(wanted.identifiers) if ours else False
-    print(f"native data protection policy (dataProtectionVia account-policy): {POLICY_NAME} masks {', '.join(wanted.identifiers)} in "
-          f"every log group; {'in place' if same else 'to be written' if not apply else 'written'} (it masks what is ingested "
-          "from then on)", file=out)
-    if same or not apply:
-        return Answer(0, 0 if same else 1)
-    logs.put_account_policy(**wanted.request())
-    return Answer(0)
-
-
 def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *, apply: bool, out: TextIO, stderr: TextIO) -> Answer:
     """``plan|apply`` with ``<control>Via account-policy`` for a control that plugs in whole (governor.controls): the
     account policies its module compiles from the rules, each written where it is missing or says something else; the
@@ -161,7 +136,7 @@ def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *
     changed = [w for w in wanted if w["policyName"] not in ours or not form.covers(ours[w["policyName"]].get("policyDocument"), w)
                or ours[w["policyName"]].get("selectionCriteria") != w.get("selectionCriteria")]
     stale = sorted(set(ours) - {w["policyName"] for w in wanted})
-    print(f"native {control.summary} ({control.via_key} account-policy, {form.takes_effect}):", file=out)
+    print(f"native account-level {form.policy_type} for {control.name} ({control.via_key} account-policy; {form.takes_effect}):", file=out)
     if not apply:
         for policy in wanted:
             print(f"  {form.describe(policy)}; {'to be written' if policy in changed else 'in place'}", file=out)

@@ -16,7 +16,8 @@ from cli.rules import equivalent_rules, explain
 from governor.aws import LogsGateway
 from governor.config import ENV_CONFIG, parse_policy_config
 from governor.handlers import create_log_group as handlers
-from governor.policy import Policy, masked_identifiers
+from governor.controls.data_protection import masked_identifiers
+from governor.policy import Policy
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event
 from localaws.lambda_runtime import invoke
@@ -57,22 +58,24 @@ def rules_act(account: LocalAccount, config_json: str, out: TextIO) -> None:
         explain(policy, LogsGateway(account.logs), name, as_json=False, stdout=printed)
         print("\n".join(f"     {line}" for line in printed.getvalue().splitlines()))
 
-    entry_points = [handlers.subscribe_log_group, handlers.set_retention, handlers.protect_log_group, handlers.encrypt_log_group,
-                    handlers.protect_data]
+    # Each a function of its own in the stack: a rule's control deploys its handler (the one entry govern, by its aspect).
+    deployed = parse_policy_config(config).event_aspects
+    entry_points = [("subscribe_log_group", handlers.subscribe_log_group), ("set_retention", handlers.set_retention),
+                    *((aspect, handlers.entry_for(aspect)) for aspect in deployed if aspect not in ("subscription", "retention"))]
     with mock.patch.dict(os.environ, {ENV_CONFIG: json.dumps(config)}):
         _cold()
         for name in GROUPS:
-            for entry in entry_points:  # each a function of its own in the stack: a rule's control deploys its handler
-                invoke(entry, create_log_group_event(name, region=account.region), function_name=entry.__name__, out=out)
-        print("\n   after the CreateLogGroup events (five handlers: subscription, retention, deletion protection, KMS key, data protection):")
+            for function, entry in entry_points:
+                invoke(entry, create_log_group_event(name, region=account.region), function_name=function, out=out)
+        print(f"\n   after the CreateLogGroup events ({len(entry_points)} handlers: {', '.join(a for a in deployed)}):")
         for name in GROUPS:
             print(f"     {name:<28} {_state(account, name)}")
 
         account.logs.disassociate_kms_key(logGroupName="/aws/lambda/prod-payments")
         print(f"\n   terraform-apply takes the key off /aws/lambda/prod-payments: {_state(account, '/aws/lambda/prod-payments')}")
-        repaired = invoke(handlers.encrypt_log_group, log_group_call_event("DisassociateKmsKey", "/aws/lambda/prod-payments", role_arn=OTHER_TOOL),
+        repaired = invoke(handlers.entry_for("encryption"), log_group_call_event("DisassociateKmsKey", "/aws/lambda/prod-payments", role_arn=OTHER_TOOL),
                           function_name="encrypt_log_group", out=out)
-        print(f"   its DisassociateKmsKey record wakes encrypt-log-group: {repaired['action']} ({repaired['reason']}); "
+        print(f"   its DisassociateKmsKey record wakes EncryptLogGroup: {repaired['action']} ({repaired['reason']}); "
               f"{_state(account, '/aws/lambda/prod-payments')}")
         _cold()
     try:

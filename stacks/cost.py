@@ -177,7 +177,7 @@ from governor.controls import PLUGGED as _PLUGGED  # noqa: E402
 #: Rules with every control a rule governs (as the infra tests' rules stack).
 EVERY_CONTROL_RULES = [
     {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365},
-     "kmsKeyArn": "create", "dataProtection": {"identifiers": ["EmailAddress"]},
+     "kmsKeyArn": "create",
      # every control that plugs in whole, by its module's example
      **{c.name: c.example for c in _PLUGGED}},
     {"name": "everything else", "match": {}, "retention": {"days": 30}},
@@ -200,8 +200,8 @@ def synthesize_all(repo: Path) -> dict[str, dict[str, Any]]:
     nulls = {k: None for k, v in context.items() if v is None}
     found: dict[str, dict[str, Any]] = {}
     for title, extra in (("default (cdk.json as shipped)", {}),
-                         ("every rule control", {"governor:rules": EVERY_CONTROL_RULES,
-                                                 "governor:dataProtectionVia": "per-group"})):
+                         ("every rule control", {"governor:rules": EVERY_CONTROL_RULES,  # each control per group: a handler each
+                                                 **{f"governor:{c.via_key}": "per-group" for c in _PLUGGED if c.via_key}})):
         outdir = tempfile.mkdtemp(prefix="cdk.out-cost-")
         app = cdk.App(context={**context, **extra}, outdir=outdir)
         stack = build_app(app, env=env, nulls=nulls)

@@ -222,19 +222,19 @@ class GovernorComposition:
                      description="a backfill execution failed after its retries; start it again with the same runId to resume")
         for function in (*(f for f, _ in self.event_handlers), self.backfill.function):
             acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
-        audits = any(r.data_protection and r.data_protection.audit_log_group for r in policy.rules)
+        granted = {c.aspect: _grants_asked(policy, c) for c in ruled}
         for function, aspect in self.event_handlers:
             why = [*(["account-level policies (Put/DescribeAccountPolicies) belong to the account and region, not to a log group"]
                      if account_subscription and function is self.subscribe else []),
                    *(["the tagging API's GetResources (an event batch's tags in one call) takes only *"] if policy.tag_keys else []),
-                   *(["an audit findings log delivery (logs:CreateLogDelivery) takes only *"] if audits and aspect == "data-protection" else [])]
+                   *(g.reason for g in granted.get(aspect, ()) if g.resource == "*")]
             if why:
                 acknowledge(function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]", "; ".join(why))
-        if audits and "data-protection" in policy.event_aspects:  # the handler and the backfill put such policies
-            account_logs = self._log_groups_finding().removesuffix(":log-group:*") + ":*"
-            for function in (*(f for f, a in self.event_handlers if a == "data-protection"), self.backfill.function):
-                acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{account_logs}]",
-                            "the log group resource policy that lets audit findings be delivered is the account's and region's, not a group's")
+        account_logs = self._log_groups_finding().removesuffix(":log-group:*") + ":*"
+        for aspect, grants in granted.items():  # the control's handler and the backfill make its calls
+            for grant in (g for g in grants if g.resource == "account-logs"):
+                for function in (*(f for f, a in self.event_handlers if a == aspect), self.backfill.function):
+                    acknowledge(function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{account_logs}]", grant.reason)
         if account_subscription:
             acknowledge(self.backfill.function, "AwsSolutions::AwsSolutions-IAM5[Resource::*]",
                         "account-level policies (Put/Describe/DeleteAccountPolicy) belong to the account and region, not to a "
@@ -488,7 +488,17 @@ def ruled_statements(scope: Construct, policy: PolicyConfig, control: Control) -
     """A control only rules set (#21): its look-ups and writes on the groups as its module declares them, the groups' tags
     when a rule reads them, and what its other actions need (_OTHER_STATEMENTS)."""
     extra = _OTHER_STATEMENTS.get(control.aspect)
-    return [control_statement(scope, control), *_tag_statements(policy, log_groups_arn(scope)), *(extra(scope, policy, control) if extra else [])]
+    stack = Stack.of(scope)
+    resources = {"*": "*", "account-logs": f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"}
+    grants = [iam.PolicyStatement(actions=list(g.actions), resources=[resources[g.resource]]) for g in _grants_asked(policy, control)]
+    return [control_statement(scope, control), *_tag_statements(policy, log_groups_arn(scope)), *(extra(scope, policy, control) if extra else []),
+            *grants]
+
+
+def _grants_asked(policy: PolicyConfig, control: Control) -> list[Any]:
+    """The grants a control declares (governor.controls) that a rule's value asks for."""
+    values = [r.value(control.name) for r in policy.rules if r.value(control.name) is not None]
+    return [g for g in control.grants if any(g.when(v) for v in values)]
 
 
 def _key_policies(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
@@ -498,21 +508,8 @@ def _key_policies(scope: Construct, policy: PolicyConfig, control: Control) -> l
     return [iam.PolicyStatement(actions=list(control.other_actions), resources=keys)]
 
 
-def _audit_delivery(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
-    """Data protection: audit findings sent to a log group are a log delivery: the rights CloudWatch Logs asks of whoever
-    sets one up (the vended logs page's "AllowUpdatesToResourcePolicyCWL", and CreateLogDelivery) are granted only when a
-    rule names an audit log group; that these are the ones a data protection policy needs is *assumed*."""
-    statements: list[iam.PolicyStatement] = []
-    if any(r.data_protection and r.data_protection.audit_log_group for r in policy.rules):
-        stack = Stack.of(scope)
-        statements += [iam.PolicyStatement(actions=["logs:PutResourcePolicy", "logs:DescribeResourcePolicies"],
-                                           resources=[f"arn:{stack.partition}:logs:{stack.region}:{stack.account}:*"]),
-                       iam.PolicyStatement(actions=["logs:CreateLogDelivery"], resources=["*"])]
-    return statements
-
-
 #: What a control's other actions need beyond the log groups, by aspect (resources only the stack can name).
-_OTHER_STATEMENTS = {"encryption": _key_policies, "data-protection": _audit_delivery}
+_OTHER_STATEMENTS = {"encryption": _key_policies}
 
 
 def retention_statements(scope: Construct, policy: PolicyConfig) -> list[iam.PolicyStatement]:

@@ -110,5 +110,5 @@ def test_demo_governs_by_rules_explains_them_repairs_a_key_and_refuses_a_protect
                      r"masks CreditCardNumber/EmailAddress", section)
     assert re.search(r"/ecs/nightly-etl\s+retention 7d, log-group-governor\[ERROR\], deletion protection off, key none, masks nothing", section)
     assert re.search(r"/aws/lambda/catalog\s+retention 30d, log-group-governor\[every line\], deletion protection off, key none, masks nothing", section)
-    assert "wakes encrypt-log-group: associate-kms-key (kms-key-missing)" in section
+    assert "wakes EncryptLogGroup: associate-kms-key (kms-key-missing)" in section
     assert "DeleteLogGroup /aws/lambda/prod-payments: refused, ValidationException" in section

@@ -40,10 +40,6 @@ class LogGroupFacts(Protocol):
     @property
     def kms_key_id(self) -> str | None:
         """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
-    @property
-    def data_protection_document(self) -> str | None:
-        """The group's data protection policy (GetDataProtectionPolicy, looked up only when DescribeLogGroups' ``dataProtectionStatus``
-        says it has one); None: it has none."""
     def fact(self, control: str) -> Any:
         """What a control that plugs in whole reads of the group (its module's ``look_up``), looked up on first use; None:
         nothing known, which its decide reads as nothing set."""
@@ -61,7 +57,6 @@ class KnownFacts:
     orphaned: bool | None = None
     retention_policy_name: str | None = None
     kms_key_id: str | None = None
-    data_protection_document: str | None = None
     #: What each control that plugs in whole reads of the group, by the control's name.
     facts: Mapping[str, Any] = None  # type: ignore[assignment]
 
@@ -84,8 +79,6 @@ class Action(str, Enum):
     SET_RETENTION = "set-retention"
     #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
     ASSOCIATE_KMS_KEY = "associate-kms-key"
-    #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
-    PUT_DATA_PROTECTION = "put-data-protection-policy"
     #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
     #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
     UPDATE_ACCOUNT_POLICY = "update-account-policy"
@@ -95,8 +88,7 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.ASSOCIATE_KMS_KEY,
-                        Action.PUT_DATA_PROTECTION)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.ASSOCIATE_KMS_KEY)
 
 
 class Reason(str, Enum):
@@ -143,16 +135,6 @@ class Reason(str, Enum):
     OTHER_KMS_KEY = "other-kms-key"
     #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
     KMS_KEY_UNUSABLE = "kms-key-unusable"
-    # data protection (rules)
-    DATA_PROTECTION_UNMANAGED = "data-protection-unmanaged"
-    DATA_PROTECTION_MISSING = "data-protection-missing"
-    #: The group's policy masks fewer identifiers than the rule asks (minimum: they are added, the others kept).
-    DATA_PROTECTION_NARROWER = "data-protection-narrower"
-    #: exact: the group's policy masks others too; replaced by the rule's.
-    DATA_PROTECTION_DIFFERS = "data-protection-differs"
-    DATA_PROTECTION_COMPLIANT = "data-protection-compliant"
-    #: PutDataProtectionPolicy refused the rule's policy (its audit log group missing, say): fix the rule.
-    DATA_PROTECTION_REFUSED = "data-protection-refused"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -183,7 +165,5 @@ class Decision:
     retention_days: int | None = None
     #: The key to associate (associate-kms-key).
     kms_key_arn: str | None = None
-    #: The data protection policy to put (put-data-protection-policy).
-    data_protection_document: str | None = None
     #: What a control that plugs in whole writes (its module's apply reads it).
     payload: Any = None

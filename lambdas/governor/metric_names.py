@@ -28,8 +28,6 @@ REPLAY_TRUNCATED = "ReplayTruncated"
 REPLAY_CONTINUED = "ReplayContinued"
 #: Associated a rule's KMS key with a group (#21).
 KMS_KEY_ASSOCIATED = "KmsKeyAssociated"
-#: Put a data protection policy where a rule requires one, or widened one to the rule's identifiers (#21).
-DATA_PROTECTION_SET = "DataProtectionSet"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

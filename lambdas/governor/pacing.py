@@ -20,8 +20,6 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
     # A KMS key per group (#21), when a rule sets one: the key's policy is read before each association.
     "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
-    # Data protection (#21), when a rule sets it: a group's policy is read only when DescribeLogGroups says it has one.
-    "data-protection": ("DescribeLogGroups", "ListTagsForResource", "GetDataProtectionPolicy", "PutDataProtectionPolicy"),
     # The controls that plug in whole, as their modules say.
     **{control.aspect: control.calls for control in PLUGGED},
 }

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via  # noqa: F401  (RetentionMode: importers of the policy core)
 from . import controls
 from .controls import retention, shipping
-from .rules import CONTROLS, CREATE_KEY, DATA_PROTECTION, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CONTROLS, CREATE_KEY, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -57,13 +57,6 @@ def lambda_function_name(log_group: str) -> str | None:
     return name if name != log_group and _FUNCTION_NAME.fullmatch(name) else None
 
 
-from .controls.data_protection import (  # noqa: E402,F401  (the policy core's names, as its importers know them)
-    DATA_PROTECTION_POLICY_NAME,
-    audit_log_group,
-    data_protection_document,
-    masked_identifiers,
-    widened_data_protection_document,
-)
 from .controls.kms_key import key_policy_admits  # noqa: E402,F401
 from .decision import (  # noqa: E402,F401
     EXCLUSION_REASONS,
@@ -79,7 +72,7 @@ from .decision import (  # noqa: E402,F401
 #: Each control a rule sets (governor.rules.CONTROLS) and the Policy method that decides it: every entry point that goes
 #: over the controls (``plan --explain``, the handlers' aspects) derives them from here, and a control added to CONTROLS
 #: without its decision fails at import rather than being left out of one of them (#26).
-_OWN_METHODS = {RETENTION: "retention", SHIPPING: "subscription", KMS_KEY: "encryption", DATA_PROTECTION: "data_protection"}
+_OWN_METHODS = {RETENTION: "retention", SHIPPING: "subscription", KMS_KEY: "encryption"}
 DECIDED_BY: Mapping[str, str] = {c.name: _OWN_METHODS.get(c.name, "_by_control") for c in controls.REGISTRY}
 if tuple(DECIDED_BY) != CONTROLS:
     raise AssertionError(f"governor.policy.DECIDED_BY must name the decision of every control, in order: {CONTROLS}")
@@ -250,9 +243,6 @@ class Policy:
 
     def encryption(self, facts: LogGroupFacts) -> Decision:
         return self._by_control(facts, KMS_KEY)
-
-    def data_protection(self, facts: LogGroupFacts) -> Decision:
-        return self._by_control(facts, DATA_PROTECTION)
 
     def _by_control(self, facts: LogGroupFacts, name: str) -> Decision:
         """A control only rules set, decided by its module (governor.controls) once the policy's scope and the deciding rule

@@ -29,16 +29,12 @@ from .controls import REGISTRY as _REGISTRY
 from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
-RETENTION, SHIPPING, KMS_KEY, DATA_PROTECTION = "retention", "shipping", "kmsKeyArn", "dataProtection"
+RETENTION, SHIPPING, KMS_KEY = "retention", "shipping", "kmsKeyArn"
 #: The controls that plug in whole (governor.controls: field indexes) follow, their keys their modules' own.
 PLUGGED: Mapping[str, Any] = {c.name: c for c in _REGISTRY if c.plugged}
 CONTROLS = tuple(c.name for c in _REGISTRY)
 #: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
 NOT_YET: dict[str, str] = {}
-#: A log group name (the API model's LogGroupName pattern).
-_LOG_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
-#: A managed data identifier's name (``EmailAddress``, ``CreditCardNumber``...), as its ARN ends.
-_IDENTIFIER = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 #: A KMS key's ARN, as AssociateKmsKey's kmsKeyId takes it (the model: "The Amazon Resource Name (ARN) of the KMS key").
 #: ``"kmsKeyArn": "create"``: the stack creates the rule's key (rotated, its policy admitting this region's CloudWatch Logs for
 #: the account's log groups) and hands its ARN to the functions; the CLI reads it from the stack (--stack-name).
@@ -46,7 +42,7 @@ CREATE_KEY = "create"
 _KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _SELECTOR_KEYS = ("namePrefixes", "namePatterns", "tags", "logGroupClasses")
 _RULE_KEYS = ("name", "match", *CONTROLS, "exact")
-#: The controls a rule may enforce exactly ("exact"); retention and dataProtection say it in their own "mode".
+#: The controls a rule may enforce exactly ("exact"); the others say it in their own "mode", if they have one.
 EXACT_CONTROLS = tuple(c.name for c in _REGISTRY if c.exact)
 
 
@@ -123,17 +119,6 @@ class ShippingControl:
 
 
 @dataclass(frozen=True)
-class DataProtectionControl:
-    """Audit and mask these managed data identifiers (``minimum``: add them to a policy someone else set, whose other
-    identifiers stay; ``exact``: the policy masks these and no others)."""
-
-    identifiers: tuple[str, ...]
-    exact: bool = False
-    #: A log group that receives the audit findings (it must exist: PutDataProtectionPolicy, the model); None: none.
-    audit_log_group: str | None = None
-
-
-@dataclass(frozen=True)
 class Rule:
     #: Where it comes from: ``governor:rules[2]`` (its ``name`` too, when given) or the flat key it compiles.
     source: str
@@ -141,7 +126,6 @@ class Rule:
     retention: RetentionControl | None = None
     shipping: ShippingControl | None = None
     kms_key_arn: str | None = None
-    data_protection: DataProtectionControl | None = None
     #: The values of the controls that plug in whole (their modules parse them), by control name.
     plugged: Mapping[str, Any] = field(default_factory=dict)
     #: Controls this rule enforces exactly: it may turn off deletion protection, or replace another KMS key, that someone
@@ -154,7 +138,7 @@ class Rule:
     def value(self, control: str) -> Any:
         if control in PLUGGED:
             return self.plugged.get(control)
-        return {RETENTION: self.retention, SHIPPING: self.shipping, KMS_KEY: self.kms_key_arn, DATA_PROTECTION: self.data_protection}[control]
+        return {RETENTION: self.retention, SHIPPING: self.shipping, KMS_KEY: self.kms_key_arn}[control]
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.source, "match": self.match.to_json()}
@@ -170,9 +154,6 @@ class Rule:
             found[KMS_KEY] = self.kms_key_arn
         if self.exact:
             found["exact"] = sorted(self.exact)
-        if self.data_protection is not None:
-            found[DATA_PROTECTION] = {"identifiers": list(self.data_protection.identifiers), **({"mode": "exact"} if self.data_protection.exact else {}),
-                                      **({"auditLogGroup": self.data_protection.audit_log_group} if self.data_protection.audit_log_group else {})}
         for name, value in self.plugged.items():
             found[name] = PLUGGED[name].to_json(value)
         return found
@@ -263,8 +244,7 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
     controls = dict(
         retention=_collecting(problems, _retention, item.get(RETENTION), f"{where}.{RETENTION}"),
         shipping=_collecting(problems, _shipping, item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
-        kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"),
-        data_protection=_collecting(problems, _data_protection, item.get(DATA_PROTECTION), f"{where}.{DATA_PROTECTION}"))
+        kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"))
     plugged = {name: _collecting(problems, control.parse, item.get(name), f"{where}.{name}") for name, control in PLUGGED.items()}
     controls["plugged"] = {name: value for name, value in plugged.items() if value is not None}
     if problems:
@@ -274,8 +254,8 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
     exact = item.get("exact", [])
     if not isinstance(exact, list) or not all(c in EXACT_CONTROLS and rule.sets(c) for c in exact):
-        raise ConfigError(f"{where}.exact: expected a list of the controls this rule sets among {', '.join(EXACT_CONTROLS)} (retention and "
-                          f"dataProtection take a mode); got {exact!r}")
+        raise ConfigError(f"{where}.exact: expected a list of the controls this rule sets among {', '.join(EXACT_CONTROLS)} (the others "
+                          f"take a mode of their own, if any); got {exact!r}")
     return replace(rule, exact=frozenset(exact))
 
 
@@ -344,24 +324,6 @@ def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl 
                               "governor:destinationArn's own log group only); use a Kinesis, Firehose or CloudWatch Logs destination, "
                               "or make the function governor:destinationArn")
     return ShippingControl(raw["enabled"], pattern, destination)
-
-
-def _data_protection(raw: Any, where: str) -> DataProtectionControl | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping) or set(raw) - {"identifiers", "mode", "auditLogGroup"} or not isinstance(raw.get("identifiers"), list):
-        raise ConfigError(f"{where}: expected {{\"identifiers\": [\"EmailAddress\", ...], \"mode\": \"minimum\" | \"exact\", "
-                          f"\"auditLogGroup\": \"<an existing log group>\"}}; got {raw!r}")
-    names = [i.rsplit("/", 1)[-1] if isinstance(i, str) and i.startswith("arn:") else i for i in raw["identifiers"]]
-    if not names or not all(isinstance(n, str) and _IDENTIFIER.match(n) for n in names):
-        raise ConfigError(f"{where}.identifiers: expected managed data identifiers (names such as EmailAddress, or their ARNs); got {raw['identifiers']!r}")
-    mode = raw.get("mode", "minimum")
-    if mode not in ("minimum", "exact"):
-        raise ConfigError(f"{where}.mode: expected minimum or exact; got {mode!r}")
-    audit = raw.get("auditLogGroup")
-    if audit is not None and (not isinstance(audit, str) or not _LOG_GROUP_NAME.fullmatch(audit)):
-        raise ConfigError(f"{where}.auditLogGroup: expected a log group's name (1-512 of A-Z a-z 0-9 . - _ / #); got {audit!r}")
-    return DataProtectionControl(tuple(sorted(set(names))), exact=mode == "exact", audit_log_group=audit)
 
 
 def _kms_key(raw: Any, where: str) -> str | None:

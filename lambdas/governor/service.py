@@ -94,7 +94,6 @@ class LiveFacts:
         # one lock for every instance while a look-up runs, which serialises concurrent callers.
         self._tags: dict[str, str] | None = dict(tags) if tags is not None else None
         self._filters: tuple[SubscriptionFilter, ...] | None = None
-        self._data_protection: str | None = None
         self._facts: dict[str, Any] = {}
 
     def fact(self, control: str) -> Any:
@@ -149,14 +148,6 @@ class LiveFacts:
     def kms_key_id(self) -> str | None:
         return self.info.kms_key_id
 
-    @property
-    def data_protection_document(self) -> str | None:
-        """Looked up only when DescribeLogGroups says the group has a policy (most have none: no call then)."""
-        if self.info.data_protection_status != "ACTIVATED":
-            return None
-        if self._data_protection is None:
-            self._data_protection = self._logs.data_protection_policy(self.info.name) or ""
-        return self._data_protection or None
 
 
 class LookedUp:
@@ -259,9 +250,6 @@ class Governor:
             control = BY_NAME[CONTROL_OF[aspect]] if aspect in CONTROL_OF else None
             if control is not None and control.refused is not None:
                 return Outcome(name, aspect, Action.CONFLICT, control.refused, f"AWS refused the rule's {control.summary}: {refused}; fix the rule")
-            if aspect is Aspect.DATA_PROTECTION:
-                return Outcome(name, aspect, Action.CONFLICT, Reason.DATA_PROTECTION_REFUSED.value,
-                               f"PutDataProtectionPolicy refused the rule's policy: {refused}; fix the rule (docs/rules.md)")
             return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
         except SenderRoleNotAssumable as refused:
             # The event handlers ask again while the queue redelivers (a role a StackSet just created propagates within

@@ -84,10 +84,10 @@ from governor.controls import PLUGGED  # noqa: E402
 
 #: Governance rules (#21) that use every control rules govern today.
 RULES_KEY = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "deletionProtection": True,
-          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"], "auditLogGroup": "/audit/findings"},
-          # every control that plugs in whole (governor.controls), by its module's example
-          **{c.name: c.example for c in PLUGGED}},
+RULES = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]},
+          # every control that plugs in whole (governor.controls), by its module's example, then the values these tests read
+          **{c.name: c.example for c in PLUGGED}, "retention": {"days": 365}, "deletionProtection": True,
+          "kmsKeyArn": RULES_KEY, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"], "auditLogGroup": "/audit/findings"}},
          {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
           "shipping": {"enabled": True, "filterPattern": "ERROR"}},
          {"name": "scratch", "match": {"namePatterns": ["-scratch-"]}, "shipping": {"enabled": False}},

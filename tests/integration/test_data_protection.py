@@ -9,10 +9,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from governor.handlers.create_log_group import protect_data
+from governor.handlers.create_log_group import entry_for
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
 from tests.conftest import call
+
+protect_data = entry_for("data-protection")  # the control's function: govern, its GOVERNOR_ASPECT data-protection
 
 PROD = "/aws/lambda/prod-orders"
 OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"
@@ -138,14 +140,14 @@ def test_plan_says_apply_writes_the_accounts_data_protection_policy_once_and_no_
 
 
 def test_another_data_protection_policy_in_the_accounts_one_slot_is_not_replaced(account: LocalAccount, native: Any) -> None:
-    from governor.policy import data_protection_document
+    from governor.controls.data_protection import data_protection_document
 
     account.logs.put_account_policy(policyName="security-team", policyType="DATA_PROTECTION_POLICY", scope="ALL",
                                     policyDocument=data_protection_document(["AwsSecretKey"], "theirs"))
 
     code, refused = native("apply")
 
-    assert code == 1 and "slot holds 'security-team'" in refused
+    assert code == 1 and "another DATA_PROTECTION_POLICY ('security-team')" in refused
     assert [p["policyName"] for p in _account_policies(account)] == ["security-team"]
 
 

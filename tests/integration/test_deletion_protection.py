@@ -10,10 +10,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from governor.handlers import create_log_group as handlers
-from governor.handlers.create_log_group import protect_log_group
+from governor.handlers.create_log_group import entry_for
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
 from tests.conftest import OWN_ROLES, call
+
+protect_log_group = entry_for("protection")  # the control's function: govern, its GOVERNOR_ASPECT protection
 
 PROD = "/aws/lambda/prod-orders"
 DEV = "/aws/lambda/dev-orders"

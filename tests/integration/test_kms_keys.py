@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from governor.handlers.create_log_group import encrypt_log_group
+from governor.handlers.create_log_group import entry_for
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, log_group_call_event, sqs_batch
 from tests.conftest import call
+
+encrypt_log_group = entry_for("encryption")  # the control's function: govern, its GOVERNOR_ASPECT encryption
 
 PROD = "/aws/lambda/prod-orders"
 OTHER_TOOL = "arn:aws:iam::123456789012:role/terraform-apply"

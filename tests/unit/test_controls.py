@@ -69,8 +69,6 @@ def _adapter_calls(account: LocalAccount) -> dict[tuple[str, str], Callable[[], 
         ("LogsGateway", "delete_subscription_filter"): lambda: logs.delete_subscription_filter(GROUP, "log-group-governor"),
         ("LogsGateway", "associate_kms_key"): lambda: logs.associate_kms_key(GROUP, key),
         ("KmsGateway", "key_policy"): lambda: kms.key_policy(key),
-        ("LogsGateway", "data_protection_policy"): lambda: logs.data_protection_policy(GROUP),
-        ("LogsGateway", "put_data_protection_policy"): lambda: logs.put_data_protection_policy(GROUP, document),
     }
 
 

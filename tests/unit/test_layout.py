@@ -40,7 +40,7 @@ def test_a_control_that_plugs_in_whole_is_named_in_its_module_and_the_registry_a
     from governor import controls
 
     found = layout.files_per_control()
-    assert {c.name for c in controls.PLUGGED} == {"deletionProtection", "fieldIndexes"}
+    assert {c.name for c in controls.PLUGGED} == {"deletionProtection", "dataProtection", "fieldIndexes"}
     for control in controls.PLUGGED:
         module = controls.BY_NAME[control.name].apply.__module__.replace(".", "/")  # type: ignore[union-attr]
         assert found[control.name] == ["lambdas/governor/controls/__init__.py", f"lambdas/{module}.py"], control.name

@@ -14,6 +14,7 @@ import pytest
 
 from governor.config import ConfigError, parse_policy_config
 from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
+from governor.controls.data_protection import DataProtectionAction, DataProtectionReason
 from governor.controls.deletion_protection import DELETION_PROTECTION, ProtectionAction, ProtectionReason
 from governor.rules import RETENTION, SHIPPING
 
@@ -302,44 +303,44 @@ PII = {"name": "pii", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "dataPro
 
 
 def _masking(*names: str) -> str:
-    from governor.policy import data_protection_document
+    from governor.controls.data_protection import data_protection_document
 
     return data_protection_document(list(names), "/aws/lambda/prod-a")
 
 
 @pytest.mark.parametrize("rule, current, action, reason, masked", [
-    (PII, None, Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_MISSING, {"CreditCardNumber", "EmailAddress"}),
-    (PII, _masking("CreditCardNumber", "EmailAddress"), Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, None),
-    (PII, _masking("CreditCardNumber", "EmailAddress", "AwsSecretKey"), Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT, None),  # stricter stays
-    (PII, _masking("AwsSecretKey"), Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_NARROWER,
+    (PII, None, DataProtectionAction.PUT, DataProtectionReason.MISSING, {"CreditCardNumber", "EmailAddress"}),
+    (PII, _masking("CreditCardNumber", "EmailAddress"), Action.LEAVE, DataProtectionReason.COMPLIANT, None),
+    (PII, _masking("CreditCardNumber", "EmailAddress", "AwsSecretKey"), Action.LEAVE, DataProtectionReason.COMPLIANT, None),  # stricter stays
+    (PII, _masking("AwsSecretKey"), DataProtectionAction.PUT, DataProtectionReason.NARROWER,
      {"AwsSecretKey", "CreditCardNumber", "EmailAddress"}),  # theirs kept, the rule's added
     ({**PII, "dataProtection": {**PII["dataProtection"], "mode": "exact"}}, _masking("CreditCardNumber", "EmailAddress", "AwsSecretKey"),
-     Action.PUT_DATA_PROTECTION, Reason.DATA_PROTECTION_DIFFERS, {"CreditCardNumber", "EmailAddress"}),
+     DataProtectionAction.PUT, DataProtectionReason.DIFFERS, {"CreditCardNumber", "EmailAddress"}),
 ])
 def test_data_protection_adds_the_rules_identifiers_and_narrows_someone_elses_policy_only_when_exact(
         rule: dict, current: str | None, action: Action, reason: Reason, masked: set[str] | None) -> None:
-    from governor.policy import masked_identifiers
+    from governor.controls.data_protection import masked_identifiers
 
-    decision = _policy([rule]).data_protection(KnownFacts("/aws/lambda/prod-a", data_protection_document=current))
+    decision = _policy([rule]).decide(KnownFacts("/aws/lambda/prod-a", facts={"dataProtection": current}), "dataProtection")
 
     assert (decision.action, decision.reason) == (action, reason)
-    assert masked_identifiers(decision.data_protection_document) == masked
+    assert masked_identifiers(decision.payload) == masked
 
 
 def test_audit_findings_go_to_the_rules_log_group_which_is_never_audited_into_itself_and_someone_elses_stays() -> None:
-    from governor.policy import audit_log_group, data_protection_document
+    from governor.controls.data_protection import audit_log_group, data_protection_document
 
     audited = {**PII, "match": {}, "dataProtection": {**PII["dataProtection"], "auditLogGroup": "/audit/findings"}}
     policy = _policy([audited])
 
-    put = policy.data_protection(KnownFacts("/aws/lambda/prod-a"))
-    itself = policy.data_protection(KnownFacts("/audit/findings"))
+    put = policy.decide(KnownFacts("/aws/lambda/prod-a"), "dataProtection")
+    itself = policy.decide(KnownFacts("/audit/findings"), "dataProtection")
     theirs = data_protection_document(["CreditCardNumber", "EmailAddress"], "x", audit_log_group="/security/findings")
-    kept = policy.data_protection(KnownFacts("/aws/lambda/prod-b", data_protection_document=theirs))
+    kept = policy.decide(KnownFacts("/aws/lambda/prod-b", facts={"dataProtection": theirs}), "dataProtection")
 
-    assert put.action is Action.PUT_DATA_PROTECTION and audit_log_group(put.data_protection_document) == "/audit/findings"
-    assert (itself.action, itself.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_UNMANAGED)
-    assert (kept.action, kept.reason) == (Action.LEAVE, Reason.DATA_PROTECTION_COMPLIANT)  # minimum: their destination stands
+    assert put.action is DataProtectionAction.PUT and audit_log_group(put.payload) == "/audit/findings"
+    assert (itself.action, itself.reason) == (Action.LEAVE, DataProtectionReason.UNMANAGED)
+    assert (kept.action, kept.reason) == (Action.LEAVE, DataProtectionReason.COMPLIANT)  # minimum: their destination stands
 
 
 def test_only_a_rule_that_says_exact_turns_protection_off_or_replaces_another_key() -> None:

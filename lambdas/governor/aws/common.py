@@ -60,9 +60,10 @@ class DestinationUnavailable(Exception):
 
 
 class ConfigurationRefused(Exception):
-    """AssociateKmsKey refused the key (InvalidParameterException: "the KMS key does not exist or ... is disabled", the
-    model; a key policy that does not admit CloudWatch Logs too), or PutDataProtectionPolicy refused the document (an audit
-    findings destination that does not exist): asking again cannot help until the configuration is fixed."""
+    """AWS refused what the configuration asks for: AssociateKmsKey the key (InvalidParameterException: "the KMS key does
+    not exist or ... is disabled", the model; a key policy that does not admit CloudWatch Logs too), or a control's write
+    the document a rule made (``LogsGateway.group_call``'s refusals): asking again cannot help until the configuration is
+    fixed."""
 
 
 class ExpiredPageToken(Exception):

@@ -41,8 +41,6 @@ class LogGroupInfo:
     retention_policy_name: str | None = None
     #: ``kmsKeyId``: the group's KMS key (None: CloudWatch Logs' own encryption).
     kms_key_id: str | None = None
-    #: ``dataProtectionStatus``: ACTIVATED when the group has a data protection policy (the model's enum).
-    data_protection_status: str | None = None
     #: ``storedBytes``: the bytes the group stores (absent: 0).
     stored_bytes: int = 0
     #: The entry as DescribeLogGroups gave it, for what a control reads of it (governor.controls: deletion protection).
@@ -86,7 +84,6 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         created_ms=raw.get("creationTime"),
         retention_policy_name=raw.get("retentionPolicyName"),
         kms_key_id=raw.get("kmsKeyId") or None,
-        data_protection_status=raw.get("dataProtectionStatus"),
         stored_bytes=int(raw.get("storedBytes") or 0),
         described=raw,
     )
@@ -298,21 +295,6 @@ class LogsGateway:
         except ClientError as error:
             if _error_code(error) == "InvalidParameterException" or _KEY_REFUSED.search(str(error)):
                 raise ConfigurationRefused(str(error)) from error
-            raise _gone_or(error, log_group) from error
-
-    def data_protection_policy(self, log_group: str) -> str | None:
-        """The group's data protection policy document; None when it has none."""
-        try:
-            return self._call("GetDataProtectionPolicy", "get_data_protection_policy", logGroupIdentifier=log_group).get("policyDocument") or None
-        except ClientError as error:
-            raise _gone_or(error, log_group) from error
-
-    def put_data_protection_policy(self, log_group: str, document: str) -> None:
-        try:
-            self._call("PutDataProtectionPolicy", "put_data_protection_policy", logGroupIdentifier=log_group, policyDocument=document)
-        except ClientError as error:
-            if _error_code(error) == "InvalidParameterException":
-                raise ConfigurationRefused(str(error)) from error  # the configuration's to fix (an audit group that is missing...)
             raise _gone_or(error, log_group) from error
 
     def put_retention_policy(self, log_group: str, days: int) -> None:

@@ -44,8 +44,6 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     "FilterLogEvents": 5.0,
     # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
     "AssociateKmsKey": 5.0,
-    "GetDataProtectionPolicy": 5.0,
-    "PutDataProtectionPolicy": 5.0,
     # The calls of the controls that plug in whole, as their modules give them.
     **{operation: tps for control in PLUGGED for operation, tps in control.quotas_tps.items()},
 }
@@ -133,8 +131,6 @@ class PolicyConfig:
     replay_window_minutes: int | None = DEFAULT_REPLAY_WINDOW_MINUTES
     replay_max_events: int = DEFAULT_REPLAY_MAX_EVENTS
     replay_max_bytes: int = DEFAULT_REPLAY_MAX_BYTES
-    #: ``dataProtectionVia``: a policy per group (the protect-data handler), or the account's one DATA_PROTECTION_POLICY.
-    data_protection_via: Via = Via.PER_GROUP
     #: ``<control>Via`` of each control that plugs in whole with an account-level form (absent: per-group).
     plugged_via: Mapping[str, Via] = field(default_factory=dict)
     #: ``governor:rules`` (governor.rules.Rule), in order; the flat keys' rules follow them (``all_rules``).
@@ -151,8 +147,7 @@ class PolicyConfig:
     @property
     def event_aspects(self) -> tuple[str, ...]:
         """The event handlers this configuration deploys: a control's only when a rule sets it."""
-        per_group = {"kmsKeyArn": True, "dataProtection": self.data_protection_via is Via.PER_GROUP,
-                     **{c.name: self.via(c.name) is Via.PER_GROUP for c in PLUGGED}}
+        per_group = {"kmsKeyArn": True, **{c.name: self.via(c.name) is Via.PER_GROUP for c in PLUGGED}}
         return ("subscription", "retention", *(c.aspect for c in REGISTRY if per_group.get(c.name) and any(r.value(c.name) is not None
                                                                                                           for r in self.rules)))
 
@@ -203,7 +198,6 @@ class PolicyConfig:
             "replayWindowMinutes": self.replay_window_minutes,
             "replayMaxEvents": self.replay_max_events,
             "replayMaxBytes": self.replay_max_bytes,
-            "dataProtectionVia": self.data_protection_via.value,
             **{c.via_key: self.via(c.name).value for c in PLUGGED if c.via_key},
             "rules": list(self.rules_raw),
         }
@@ -227,9 +221,6 @@ RULE_SCHEMA: dict[str, Any] = {
             "destinationArn": {"type": "string", "minLength": 1}, "destinationRoleArn": {"type": "string"}}},
         "exact": {"type": "array", "items": {"enum": [c.name for c in REGISTRY if c.exact]}},
         "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
-        "dataProtection": {"type": "object", "additionalProperties": False, "required": ["identifiers"], "properties": {
-            "identifiers": {"type": "array", "minItems": 1, "items": {"type": "string", "minLength": 1}},
-            "mode": {"enum": ["minimum", "exact"]}, "auditLogGroup": {"type": "string", "minLength": 1, "maxLength": 512}}},
         **{c.name: dict(c.rule_schema or {}) for c in PLUGGED},
     },
 }
@@ -315,11 +306,6 @@ POLICY = Keys(
         "counted as truncated and reported.", example=50_000, schema={"minimum": 1, "maximum": 1_000_000}),
     Key("replayMaxBytes", int, DEFAULT_REPLAY_MAX_BYTES, "The most message bytes replayed for one group (1024 to 104857600).",
         example=20 * 1024 * 1024, schema={"minimum": 1024, "maximum": 100 * 1024 * 1024}),
-    Key("dataProtectionVia", str, Via.PER_GROUP.value, "per-group: a data protection policy on each group a dataProtection rule "
-        "matches (the protect-data handler). account-policy: the account's one DATA_PROTECTION_POLICY, written by "
-        "log-group-governor apply, from a dataProtection rule that matches every group; refused at synth where it cannot say the "
-        "same thing (a rule that selects, or exclusions it would mask anyway).", example="account-policy",
-        schema={"enum": [v.value for v in Via]}),
     *(Key(c.via_key, str, Via.PER_GROUP.value, f"per-group: {c.summary} on each group a {c.name} rule matches (its handler). "
           f"account-policy: the account's {c.native_form.policy_type} policies, written by log-group-governor apply; refused at synth "
           "where they cannot say what the rules say.", example="account-policy", schema={"enum": [v.value for v in Via]})
@@ -451,20 +437,8 @@ def parse_policy_config(raw: Mapping[str, Any], *, require_destination: bool = T
         raise ConfigError("rules: retentionVia account-policy compiles retention from defaultRetentionDays and retentionOverrides only "
                           "(native policies select by name prefix); move rules' retention there, or use retentionVia per-group")
 
-    via_data_protection = _via(raw, "dataProtectionVia")
-    if via_data_protection is Via.ACCOUNT_POLICY:
-        selecting = [r.source for r in rules if r.data_protection is not None and r.match.to_json()]
-        if selecting:
-            raise ConfigError(f"rules: {selecting[0]} selects groups, but dataProtectionVia account-policy writes the account's one "
-                              "DATA_PROTECTION_POLICY, which applies to every group; give that rule no match, or use dataProtectionVia per-group")
-        scoped = [k for k in ("excludePrefixes", "excludePatterns", "excludeTags", "shippingPathLogGroups") if POLICY.read(raw, k)]
-        if scoped and any(r.data_protection is not None for r in rules):
-            raise ConfigError(f"dataProtectionVia account-policy masks every group of the account, {scoped[0]}'s too, which the "
-                              "configuration leaves alone; use dataProtectionVia per-group")
-
     plugged_via = {c.name: _via(raw, c.via_key) for c in PLUGGED if c.via_key}
     config = PolicyConfig(
-        data_protection_via=via_data_protection,
         plugged_via=plugged_via,
         rules=rules,
         rules_raw=tuple(rules_raw),

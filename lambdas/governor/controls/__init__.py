@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from . import data_protection, deletion_protection, field_indexes, kms_key, retention, shipping
 from ..decision import Action, Reason
-from .base import ConflictFix, Control, NativeForm, Undo
+from .base import ConflictFix, Control, Grant, NativeForm, Undo
 
 REGISTRY: tuple[Control, ...] = (retention.CONTROL, shipping.CONTROL, deletion_protection.CONTROL, kms_key.CONTROL, data_protection.CONTROL,
                                  field_indexes.CONTROL)
@@ -23,4 +23,4 @@ WRITE_ACTIONS: frozenset[str] = frozenset({a.value for a in Action if a.writes} 
 #: Every reason value a decision may give: the core's and the controls' own.
 REASONS: frozenset[str] = frozenset({r.value for r in Reason} | {r.value for c in REGISTRY if c.own_reasons for r in c.own_reasons})  # type: ignore[attr-defined]
 
-__all__ = ["REASONS", "WRITE_ACTIONS", "BY_ASPECT", "BY_NAME", "OWN_ACTIONS", "PLUGGED", "REGISTRY", "ConflictFix", "Control", "NativeForm", "Undo"]
+__all__ = ["REASONS", "WRITE_ACTIONS", "BY_ASPECT", "BY_NAME", "OWN_ACTIONS", "PLUGGED", "REGISTRY", "ConflictFix", "Control", "Grant", "NativeForm", "Undo"]

@@ -29,6 +29,18 @@ class ConflictFix:
 
 
 @dataclass(frozen=True)
+class Grant:
+    """An IAM grant a control needs beyond the log groups, only when a rule's value asks for it (``when(value)``). The stack
+    makes the statement and, for a resource IAM cannot narrow, cdk-nag's acknowledgement with ``reason``."""
+
+    actions: tuple[str, ...]
+    #: ``account-logs``: the account's and region's CloudWatch Logs resources (``arn:...:logs:REGION:ACCOUNT:*``); ``*``.
+    resource: str
+    when: Callable[[Any], bool] = field(compare=False)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class NativeForm:
     """A control's account-level form (PutAccountPolicy): ``compile(rules)`` answers the policies (``policyName``,
     ``policyDocument``, optionally ``selectionCriteria``) the rules amount to, or raises ConfigError saying why they cannot
@@ -110,6 +122,8 @@ class Control:
     example: Any = None
     #: Its account-level form (``native_form.compile(config)`` and friends: governor.controls.base.NativeForm).
     native_form: NativeForm | None = None
+    #: What it needs beyond the log groups, when a rule asks for it (a data protection policy's audit log delivery).
+    grants: tuple[Grant, ...] = ()
     #: The reason a group is left with while the account-level form is chosen (its policies are the CLI's to write).
     native_reason: str | None = None
 

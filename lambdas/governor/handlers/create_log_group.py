@@ -150,6 +150,7 @@ def set_retention(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 
 
 def _control_entry(aspect_of: Callable[[], Aspect]) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """A Lambda entry point governing the control ``aspect_of`` answers, on its first invocation."""
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     def entry(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -168,13 +169,13 @@ def control_aspect(environ: Mapping[str, str]) -> Aspect:
     return Aspect(value)
 
 
-#: Every control only rules set (deletion protection, a KMS key, data protection, field indexes...): one entry point, the
-#: control named by the function's GOVERNOR_ASPECT.
+#: Every control only rules set (governor.controls): one entry point, the control named by the function's GOVERNOR_ASPECT.
 govern = _control_entry(lambda: control_aspect(os.environ))
-# The same, the aspect fixed (the names older stacks deploy, and tests).
-protect_log_group = _control_entry(lambda: Aspect.PROTECTION)
-encrypt_log_group = _control_entry(lambda: Aspect.ENCRYPTION)
-protect_data = _control_entry(lambda: Aspect.DATA_PROTECTION)
+
+
+def entry_for(aspect: str) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """``govern`` with its aspect fixed, as a function with GOVERNOR_ASPECT set runs it (tests, the demo)."""
+    return _control_entry(lambda: Aspect(aspect))
 
 
 def handle(event: Any, context: Any, parts: Callable[[], EventParts], aspect: Aspect) -> dict[str, Any]:
