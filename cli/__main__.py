@@ -42,6 +42,7 @@ from governor import coverage, savings, storage_cost  # noqa: E402
 from governor.backfill import Backfill, BackfillRequest, BadRequest, Progress, start_or_resume  # noqa: E402
 from governor.config import CONTEXT_PREFIX, ConfigError, Via  # noqa: E402
 from governor.controls import PLUGGED, WRITE_ACTIONS  # noqa: E402
+from governor.controls.kms_key import CREATE_KEY, NAME as KMS_KEY  # noqa: E402  (the keys the stack creates: its RuleKeyArns)
 from governor.policy import Action, Policy  # noqa: E402
 from governor.subscription_policy import SubscriptionPolicyKeeper  # noqa: E402
 from governor.runtime import GuardedPolicies, Settings  # noqa: E402
@@ -264,13 +265,13 @@ def rule_keys_from_stack(args: argparse.Namespace, session: boto3.Session) -> li
         rules = json.loads(args.context.read_text())["context"].get(f"{CONTEXT_PREFIX}rules") or []
     except (OSError, ValueError, KeyError, AttributeError):
         return []  # load_settings says what is wrong with the file
-    wanted = [i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get("kmsKeyArn") == "create"]
+    wanted = [i for i, rule in enumerate(rules) if isinstance(rule, dict) and rule.get(KMS_KEY) == CREATE_KEY]
     if not wanted or not getattr(args, "stack_name", None):
         return []
     created = json.loads(stack_outputs(args, session).get("RuleKeyArns") or "{}")
     for index in wanted:
         if str(index) in created:
-            rules[index] = {**rules[index], "kmsKeyArn": created[str(index)]}
+            rules[index] = {**rules[index], KMS_KEY: created[str(index)]}
     return [f"rules={json.dumps(rules)}"]
 
 

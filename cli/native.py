@@ -120,22 +120,25 @@ def account_form_plan_and_apply(logs: Any, config: PolicyConfig, control: Any, *
     """``plan|apply`` with ``<control>Via account-policy`` for a control that plugs in whole (governor.controls): the
     account policies its module compiles from the rules, each written where it is missing or says something else; the
     governor's policies of the type no longer configured are deleted first (AWS refuses a new policy that overlaps one
-    still there). Another tool's policy of the type is never replaced: nothing is written while one is there. Each line
-    says what was done once it was done; a refusal says what was written before it."""
+    still there), where the form deletes them (a data protection policy is never deleted). Another tool's policy of the
+    type is never replaced: nothing is written while one is there, and with no rule asking for the control it is not
+    looked at. Each line says what was done once it was done; a refusal says what was written before it."""
     from botocore.exceptions import ClientError
 
     form = control.native_form
     wanted = form.compile(config)
     present = logs.describe_account_policies(policyType=form.policy_type).get("accountPolicies", [])
+    ours = {p["policyName"]: p for p in present if form.ours(p["policyName"])}
+    stale = sorted(set(ours) - {w["policyName"] for w in wanted}) if form.deletes_stale else []
+    if not wanted and not stale:
+        return Answer(0)  # no rule asks for it: another tool's policy of the type is no business of the governor's
     foreign = [p["policyName"] for p in present if not form.ours(p["policyName"])]
-    if foreign:
+    if foreign and wanted:
         print(f"log-group-governor: the account holds another {form.policy_type} ({foreign[0]!r}), not the governor's; nothing was "
               f"written (delete it, or use {control.via_key} per-group)", file=stderr)
         return Answer(1)
-    ours = {p["policyName"]: p for p in present}
     changed = [w for w in wanted if w["policyName"] not in ours or not form.covers(ours[w["policyName"]].get("policyDocument"), w)
                or ours[w["policyName"]].get("selectionCriteria") != w.get("selectionCriteria")]
-    stale = sorted(set(ours) - {w["policyName"] for w in wanted})
     print(f"native account-level {form.policy_type} for {control.name} ({control.via_key} account-policy; {form.takes_effect}):", file=out)
     if not apply:
         for policy in wanted:

@@ -42,7 +42,7 @@ PRICES: dict[str, Price] = {
     "logs_ingest_gb": Price(0.50, "per GB ingested into CloudWatch Logs (Standard class)", _CW),
     # The governor's plan estimates retention's savings at this price: one figure, kept where the functions can read it.
     "logs_store_gb": Price(STORAGE_USD_PER_GB_MONTH, "per GB-month stored by CloudWatch Logs", _CW),
-    "kms_key": Price(1.00, "per customer managed KMS key a month", "https://aws.amazon.com/kms/pricing/"),
+    "kms_customer_managed_key": Price(1.00, "per customer managed KMS key a month", "https://aws.amazon.com/kms/pricing/"),
     "kms_requests": Price(0.03, "per 10,000 KMS requests", "https://aws.amazon.com/kms/pricing/"),
     "kinesis_shard_hour": Price(0.015, "per provisioned shard-hour", "https://aws.amazon.com/kinesis/data-streams/pricing/"),
     "kinesis_put_units": Price(0.014, "per million PUT payload units (25 KB each)", "https://aws.amazon.com/kinesis/data-streams/pricing/"),
@@ -92,7 +92,7 @@ def _shard_hours(properties: Mapping[str, Any]) -> float:
 FIXED: dict[str, Fixed] = {
     "AWS::CloudWatch::Alarm": Fixed("alarm_metric", _alarm_metrics),
     "AWS::CloudWatch::Dashboard": Fixed("dashboard", _one),
-    "AWS::KMS::Key": Fixed("kms_key", _one),
+    "AWS::KMS::Key": Fixed("kms_customer_managed_key", _one),
     "AWS::Kinesis::Stream": Fixed("kinesis_shard_hour", _shard_hours),
 }
 USAGE: dict[str, tuple[str, ...]] = {
@@ -177,7 +177,6 @@ from governor.controls import PLUGGED as _PLUGGED  # noqa: E402
 #: Rules with every control a rule governs (as the infra tests' rules stack).
 EVERY_CONTROL_RULES = [
     {"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365},
-     "kmsKeyArn": "create",
      # every control that plugs in whole, by its module's example
      **{c.name: c.example for c in _PLUGGED}},
     {"name": "everything else", "match": {}, "retention": {"days": 30}},

@@ -35,7 +35,7 @@ from governor.config import (
 )
 from governor.account_policy import SELECTION_LIMIT_BYTES, SELECTION_WARN_SHARE
 from governor.events import destination_pattern, event_pattern
-from governor.rules import CREATE_KEY
+from governor.controls.kms_key import CREATE_KEY, NAME as KMS_KEY
 
 from governor import controls, metric_names
 from governor.controls import Control
@@ -106,7 +106,7 @@ class GovernorComposition:
             self.sender_role = SenderRole(self, "SenderRole")
             destination = replace(destination, role_arn=self.sender_role.role_arn)
         policy = replace(settings.policy, destination=destination)
-        if any(rule.kms_key_arn == CREATE_KEY for rule in policy.rules):
+        if any(rule.value(KMS_KEY) == CREATE_KEY for rule in policy.rules):
             policy = self._create_rule_keys(policy)
         account_subscription = policy.subscription_mode is Via.ACCOUNT_POLICY
         if account_subscription:
@@ -369,7 +369,7 @@ class GovernorComposition:
         account's log groups (the encryption context condition of the CloudWatch Logs guide); the functions get its ARN."""
         rules, raw, created = list(policy.rules), [dict(r) for r in policy.rules_raw], {}
         for index, rule in enumerate(rules):
-            if rule.kms_key_arn != CREATE_KEY:
+            if rule.value(KMS_KEY) != CREATE_KEY:
                 continue
             key = kms.Key(self, f"RuleKey{index}", enable_key_rotation=True, removal_policy=RemovalPolicy.RETAIN,
                           description=f"log-group-governor: the KMS key of {rule.source}")
@@ -377,7 +377,8 @@ class GovernorComposition:
                 principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
                 actions=["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], resources=["*"],
                 conditions={"ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:log-group:*"}}))
-            rules[index], raw[index]["kmsKeyArn"], created[str(index)] = replace(rule, kms_key_arn=key.key_arn), key.key_arn, key.key_arn
+            rules[index] = replace(rule, plugged={**rule.plugged, KMS_KEY: key.key_arn})
+            raw[index][KMS_KEY] = created[str(index)] = key.key_arn
         CfnOutput(self, "RuleKeyArns", value=self.to_json_string(created),
                   description="the KMS key the stack created for each rule of kmsKeyArn \"create\" (by rule index); the CLI reads it")
         return replace(policy, rules=tuple(rules), rules_raw=tuple(raw))
@@ -504,7 +505,7 @@ def _grants_asked(policy: PolicyConfig, control: Control) -> list[Any]:
 def _key_policies(scope: Construct, policy: PolicyConfig, control: Control) -> list[iam.PolicyStatement]:
     """A KMS key per group: reading the policy of exactly the rules' keys (the governor checks a key admits CloudWatch Logs
     before it associates it)."""
-    keys = sorted({r.kms_key_arn for r in policy.rules if r.kms_key_arn})
+    keys = sorted({r.value(KMS_KEY) for r in policy.rules if r.value(KMS_KEY)})
     return [iam.PolicyStatement(actions=list(control.other_actions), resources=keys)]
 
 

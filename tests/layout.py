@@ -36,7 +36,7 @@ CONTROL_NAMES = {
     "retention": r"PutRetentionPolicy|put_retention_policy|RETENTION_SET|retention_statements|SET_RETENTION",
     "shipping": r"PutSubscriptionFilter|put_subscription_filter|SUBSCRIBED\b|subscription_statements|Action\.SUBSCRIBE\b",
     "deletionProtection": r"deletion_protection|deletionProtection|DeletionProtection|DELETION_PROTECTION",
-    "kmsKey": r"kms_key|kmsKey|KmsKey|KMS_KEY",
+    "kmsKeyArn": r"kms_key|kmsKey|KmsKey|KMS_KEY",
     "dataProtection": r"data_protection|dataProtection|DataProtection|DATA_PROTECTION",
     "fieldIndexes": r"field_index|fieldIndex|FieldIndex|FIELD_INDEX|IndexPolic|index_polic",
 }

@@ -37,9 +37,6 @@ class LogGroupFacts(Protocol):
     def retention_policy_name(self) -> str | None:
         """The account-level retention policy that sets this group's retention (``retention_days`` is
         then the policy's), None when the group's own retention applies."""
-    @property
-    def kms_key_id(self) -> str | None:
-        """``kmsKeyId``: the KMS key associated with the group (None: CloudWatch Logs' own encryption)."""
     def fact(self, control: str) -> Any:
         """What a control that plugs in whole reads of the group (its module's ``look_up``), looked up on first use; None:
         nothing known, which its decide reads as nothing set."""
@@ -56,7 +53,6 @@ class KnownFacts:
     filters: Sequence[SubscriptionFilter] = ()
     orphaned: bool | None = None
     retention_policy_name: str | None = None
-    kms_key_id: str | None = None
     #: What each control that plugs in whole reads of the group, by the control's name.
     facts: Mapping[str, Any] = None  # type: ignore[assignment]
 
@@ -77,8 +73,6 @@ class Action(str, Enum):
     #: Remove the governor's own filter (by name) from a group that opted out.
     REMOVE_FILTER = "remove-filter"
     SET_RETENTION = "set-retention"
-    #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
-    ASSOCIATE_KMS_KEY = "associate-kms-key"
     #: The account's subscription filter policy was written (its NOT IN list changed); never a policy
     #: decision: the keeper of that policy (``governor.subscription_policy``) reports it.
     UPDATE_ACCOUNT_POLICY = "update-account-policy"
@@ -88,7 +82,7 @@ class Action(str, Enum):
 
     @property
     def writes(self) -> bool:
-        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION, Action.ASSOCIATE_KMS_KEY)
+        return self in (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.REMOVE_FILTER, Action.SET_RETENTION)
 
 
 class Reason(str, Enum):
@@ -127,14 +121,6 @@ class Reason(str, Enum):
     #: An account-level retention policy sets the group's retention; a group's own changes nothing.
     RETENTION_BY_ACCOUNT_POLICY = "retention-by-account-policy"
     ACCOUNT_RETENTION_POLICY_DIFFERS = "account-retention-policy-differs"
-    # a KMS key per group (rules)
-    KMS_KEY_UNMANAGED = "kms-key-unmanaged"
-    KMS_KEY_MISSING = "kms-key-missing"
-    KMS_KEY_ASSOCIATED = "kms-key-associated"
-    #: Another key is associated: the governor replaces no key.
-    OTHER_KMS_KEY = "other-kms-key"
-    #: The key's policy does not let CloudWatch Logs use it for the group, or AssociateKmsKey refused it: fix the key.
-    KMS_KEY_UNUSABLE = "kms-key-unusable"
     # native account-level policies (subscriptionMode / retentionVia account-policy)
     SHIPPED_BY_ACCOUNT_POLICY = "shipped-by-account-policy"
     RETENTION_AWAITS_ACCOUNT_POLICY = "retention-awaits-account-policy"
@@ -163,7 +149,5 @@ class Decision:
     subscription_filter: SubscriptionFilter | None = None
     #: The retention to set (set-retention).
     retention_days: int | None = None
-    #: The key to associate (associate-kms-key).
-    kms_key_arn: str | None = None
     #: What a control that plugs in whole writes (its module's apply reads it).
     payload: Any = None

@@ -259,8 +259,8 @@ def _check_origin(event: Mapping[str, Any], detail: Mapping[str, Any], origin: t
 
 def _log_group_name(parameters: Mapping[str, Any], origin: tuple[str, str] | None = None) -> Any:
     """``logGroupName``; TagResource and UntagResource name the group by ARN (``resourceArn``), the newer calls by
-    ``logGroupIdentifier`` (a name or an ARN), Associate/DisassociateKmsKey by either ``logGroupName`` or
-    ``resourceIdentifier`` (an ARN; the API model). Other resources (destinations, deliveries) can be tagged too: those are
+    ``logGroupIdentifier`` (a name or an ARN), some by either ``logGroupName`` or ``resourceIdentifier`` (an ARN; the API
+    model; each control's module names the fields of the calls that undo it). Other resources (destinations, deliveries) can be tagged too: those are
     not ours, nor a group of another account or region."""
     if "logGroupName" in parameters:
         return parameters["logGroupName"]

@@ -26,8 +26,6 @@ REPLAYED_EVENTS = "ReplayedEvents"
 REPLAY_TRUNCATED = "ReplayTruncated"
 #: A replay outlasted its slice of an invocation: its event was queued again to go on with it.
 REPLAY_CONTINUED = "ReplayContinued"
-#: Associated a rule's KMS key with a group (#21).
-KMS_KEY_ASSOCIATED = "KmsKeyAssociated"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

@@ -18,8 +18,6 @@ OPERATIONS_BY_ASPECT: Mapping[str, tuple[str, ...]] = {
     "subscription": ("DescribeLogGroups", "ListTagsForResource", "DescribeSubscriptionFilters", "PutSubscriptionFilter",
                      "DeleteSubscriptionFilter", "FilterLogEvents"),
     "retention": ("DescribeLogGroups", "ListTagsForResource", "PutRetentionPolicy"),
-    # A KMS key per group (#21), when a rule sets one: the key's policy is read before each association.
-    "encryption": ("DescribeLogGroups", "ListTagsForResource", "AssociateKmsKey"),
     # The controls that plug in whole, as their modules say.
     **{control.aspect: control.calls for control in PLUGGED},
 }

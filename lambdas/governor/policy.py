@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from .config import ConfigError, Destination, PolicyConfig, RetentionMode, Via  # noqa: F401  (RetentionMode: importers of the policy core)
 from . import controls
 from .controls import retention, shipping
-from .rules import CONTROLS, CREATE_KEY, KMS_KEY, RETENTION, SHIPPING, Resolved, resolve
+from .rules import CONTROLS, RETENTION, SHIPPING, Resolved, resolve
 
 #: Log group classes that accept subscription filters. INFREQUENT_ACCESS and DELIVERY do not; an
 #: unknown (newer) class is skipped with a reason rather than risking a failing call.
@@ -57,7 +57,6 @@ def lambda_function_name(log_group: str) -> str | None:
     return name if name != log_group and _FUNCTION_NAME.fullmatch(name) else None
 
 
-from .controls.kms_key import key_policy_admits  # noqa: E402,F401
 from .decision import (  # noqa: E402,F401
     EXCLUSION_REASONS,
     Action,
@@ -72,7 +71,7 @@ from .decision import (  # noqa: E402,F401
 #: Each control a rule sets (governor.rules.CONTROLS) and the Policy method that decides it: every entry point that goes
 #: over the controls (``plan --explain``, the handlers' aspects) derives them from here, and a control added to CONTROLS
 #: without its decision fails at import rather than being left out of one of them (#26).
-_OWN_METHODS = {RETENTION: "retention", SHIPPING: "subscription", KMS_KEY: "encryption"}
+_OWN_METHODS = {RETENTION: "retention", SHIPPING: "subscription"}
 DECIDED_BY: Mapping[str, str] = {c.name: _OWN_METHODS.get(c.name, "_by_control") for c in controls.REGISTRY}
 if tuple(DECIDED_BY) != CONTROLS:
     raise AssertionError(f"governor.policy.DECIDED_BY must name the decision of every control, in order: {CONTROLS}")
@@ -94,10 +93,10 @@ class Policy:
         #: The configured rules, then the flat keys' (governor.rules): per control, the first that matches decides.
         self.rules = config.all_rules
         self._partition = config.destination.partition
-        unresolved = [r.source for r in self.rules if r.kms_key_arn == CREATE_KEY]
+        unresolved = [f"{r.source}.{why}" for c in controls.PLUGGED if c.unresolved is not None for r in self.rules
+                      if r.value(c.name) is not None and (why := c.unresolved(r.value(c.name)))]
         if unresolved:
-            raise ConfigError(f"{unresolved[0]}.kmsKeyArn: \"create\" names the key the deployed stack created; pass --stack-name "
-                              "(its RuleKeyArns output fills it in), or the key's ARN")
+            raise ConfigError(unresolved[0])
         self.desired_filter = SubscriptionFilter(
             name=config.filter_name,
             destination_arn=config.destination.arn,
@@ -240,9 +239,6 @@ class Policy:
         if resolved.value is None:
             return Decision(Action.LEAVE, unmanaged, f"no rule sets {control}")
         return self._excluded_by_tag(facts) or resolved
-
-    def encryption(self, facts: LogGroupFacts) -> Decision:
-        return self._by_control(facts, KMS_KEY)
 
     def _by_control(self, facts: LogGroupFacts, name: str) -> Decision:
         """A control only rules set, decided by its module (governor.controls) once the policy's scope and the deciding rule

@@ -29,17 +29,12 @@ from .controls import REGISTRY as _REGISTRY
 from shared.config import unknown_member_error
 
 #: The controls a rule can set, as ``governor:rules`` spells them.
-RETENTION, SHIPPING, KMS_KEY = "retention", "shipping", "kmsKeyArn"
-#: The controls that plug in whole (governor.controls: field indexes) follow, their keys their modules' own.
+RETENTION, SHIPPING = "retention", "shipping"
+#: The controls only rules set plug in whole (governor.controls): their keys and values are their modules' own.
 PLUGGED: Mapping[str, Any] = {c.name: c for c in _REGISTRY if c.plugged}
 CONTROLS = tuple(c.name for c in _REGISTRY)
 #: Controls the pinned API model has per group that rules do not set yet: refused with why (none left).
 NOT_YET: dict[str, str] = {}
-#: A KMS key's ARN, as AssociateKmsKey's kmsKeyId takes it (the model: "The Amazon Resource Name (ARN) of the KMS key").
-#: ``"kmsKeyArn": "create"``: the stack creates the rule's key (rotated, its policy admitting this region's CloudWatch Logs for
-#: the account's log groups) and hands its ARN to the functions; the CLI reads it from the stack (--stack-name).
-CREATE_KEY = "create"
-_KMS_KEY_ARN = re.compile(r"^arn:(aws|aws-cn|aws-us-gov|aws-iso(?:-[a-z])?):kms:[a-z]{2}(?:-[a-z]+)+-\d:\d{12}:key/[A-Za-z0-9-]{1,128}$")
 _SELECTOR_KEYS = ("namePrefixes", "namePatterns", "tags", "logGroupClasses")
 _RULE_KEYS = ("name", "match", *CONTROLS, "exact")
 #: The controls a rule may enforce exactly ("exact"); the others say it in their own "mode", if they have one.
@@ -125,10 +120,9 @@ class Rule:
     match: Selector
     retention: RetentionControl | None = None
     shipping: ShippingControl | None = None
-    kms_key_arn: str | None = None
     #: The values of the controls that plug in whole (their modules parse them), by control name.
     plugged: Mapping[str, Any] = field(default_factory=dict)
-    #: Controls this rule enforces exactly: it may turn off deletion protection, or replace another KMS key, that someone
+    #: Controls this rule enforces exactly: it may weaken or replace what someone
     #: else set (without it, the governor never weakens a stricter setting).
     exact: frozenset[str] = frozenset()
 
@@ -138,7 +132,7 @@ class Rule:
     def value(self, control: str) -> Any:
         if control in PLUGGED:
             return self.plugged.get(control)
-        return {RETENTION: self.retention, SHIPPING: self.shipping, KMS_KEY: self.kms_key_arn}[control]
+        return {RETENTION: self.retention, SHIPPING: self.shipping}[control]
 
     def to_json(self) -> dict[str, Any]:
         found: dict[str, Any] = {"name": self.source, "match": self.match.to_json()}
@@ -150,8 +144,6 @@ class Rule:
                                                                     if self.shipping.filter_pattern else {}),
                                **({"destinationArn": destination.arn} if destination else {}),
                                **({"destinationRoleArn": destination.role_arn} if destination and destination.role_arn else {})}
-        if self.kms_key_arn is not None:
-            found[KMS_KEY] = self.kms_key_arn
         if self.exact:
             found["exact"] = sorted(self.exact)
         for name, value in self.plugged.items():
@@ -243,8 +235,7 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
     selector = _collecting(problems, _selector, item.get("match", {}), where)
     controls = dict(
         retention=_collecting(problems, _retention, item.get(RETENTION), f"{where}.{RETENTION}"),
-        shipping=_collecting(problems, _shipping, item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length),
-        kms_key_arn=_collecting(problems, _kms_key, item.get(KMS_KEY), f"{where}.{KMS_KEY}"))
+        shipping=_collecting(problems, _shipping, item.get(SHIPPING), f"{where}.{SHIPPING}", max_pattern_length))
     plugged = {name: _collecting(problems, control.parse, item.get(name), f"{where}.{name}") for name, control in PLUGGED.items()}
     controls["plugged"] = {name: value for name, value in plugged.items() if value is not None}
     if problems:
@@ -254,8 +245,8 @@ def _rule(item: Any, index: int, max_pattern_length: int) -> Rule:
         raise ConfigError(f"{where}: sets no control; give at least one of {', '.join(CONTROLS)}")
     exact = item.get("exact", [])
     if not isinstance(exact, list) or not all(c in EXACT_CONTROLS and rule.sets(c) for c in exact):
-        raise ConfigError(f"{where}.exact: expected a list of the controls this rule sets among {', '.join(EXACT_CONTROLS)} (the others "
-                          f"take a mode of their own, if any); got {exact!r}")
+        raise ConfigError(f"{where}.exact: expected a list of the controls this rule sets among {', '.join(EXACT_CONTROLS)} ({', '.join(c.name for c in _REGISTRY if c.mode)} "
+                          f"say it in their own \"mode\"); got {exact!r}")
     return replace(rule, exact=frozenset(exact))
 
 
@@ -324,14 +315,6 @@ def _shipping(raw: Any, where: str, max_pattern_length: int) -> ShippingControl 
                               "governor:destinationArn's own log group only); use a Kinesis, Firehose or CloudWatch Logs destination, "
                               "or make the function governor:destinationArn")
     return ShippingControl(raw["enabled"], pattern, destination)
-
-
-def _kms_key(raw: Any, where: str) -> str | None:
-    if raw is not None and raw != CREATE_KEY and (not isinstance(raw, str) or not _KMS_KEY_ARN.match(raw)):
-        raise ConfigError(f"{where}: expected a symmetric KMS key's ARN (arn:<partition>:kms:<region>:<account>:key/<id>; not an alias), "
-                          f"or \"{CREATE_KEY}\" for a key the stack creates; got {raw!r}")
-    return raw
-
 
 
 def uses(rules: Iterable[Rule], control: str) -> bool:

@@ -10,7 +10,6 @@ from typing import Any
 from .aws import (ConfigurationRefused, KmsGateway, LogGroupGone, LogGroupInfo, LogsGateway, NoFreeFilterSlot, RetryLater, SenderRoleNotAssumable,
                   TaggingGateway)
 from .controls import BY_NAME, REGISTRY
-from .controls.kms_key import key_policy_admits
 from .policy import Action, Decision, Policy, Reason, SubscriptionFilter
 
 
@@ -144,9 +143,6 @@ class LiveFacts:
     def retention_policy_name(self) -> str | None:
         return self.info.retention_policy_name
 
-    @property
-    def kms_key_id(self) -> str | None:
-        return self.info.kms_key_id
 
 
 
@@ -239,18 +235,22 @@ class Governor:
                 stopped = before_write(replace(_outcome(name, aspect, decision, applied=False), created_ms=facts.info.created_ms))
                 if stopped is not None:
                     return stopped
-            if decision.action is Action.ASSOCIATE_KMS_KEY:
-                unusable = self._unusable_key(facts, decision.kms_key_arn or "")
-                if unusable is not None:
-                    return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, unusable)
+            control = APPLIED_BY.get(decision.action.value)
+            if control is not None and control.before_write is not None:  # a precondition read now (a KMS key's policy)
+                if self.keys is None:
+                    self.keys = KmsGateway()
+                why = control.before_write(self.keys, facts.info, decision)
+                if why is not None:
+                    return Outcome(name, aspect, Action.CONFLICT, control.refused or "refused", why)
             self._apply(name, decision)
         except LogGroupGone:
             return _gone(name, aspect)
         except ConfigurationRefused as refused:
             control = BY_NAME[CONTROL_OF[aspect]] if aspect in CONTROL_OF else None
-            if control is not None and control.refused is not None:
-                return Outcome(name, aspect, Action.CONFLICT, control.refused, f"AWS refused the rule's {control.summary}: {refused}; fix the rule")
-            return Outcome(name, aspect, Action.CONFLICT, Reason.KMS_KEY_UNUSABLE.value, f"AssociateKmsKey refused the key: {refused}")
+            if control is None or control.refused is None:
+                raise  # only a control's write is refused as the configuration's: anything else is a bug to see
+            return Outcome(name, aspect, Action.CONFLICT, control.refused, f"AWS refused {control.summary} the rule asks for ({refused}); fix the rule "
+                                                                             "(docs/rules.md)")
         except SenderRoleNotAssumable as refused:
             # The event handlers ask again while the queue redelivers (a role a StackSet just created propagates within
             # minutes); this is the answer once it stops: fix the role.
@@ -274,15 +274,6 @@ class Governor:
             APPLIED_BY[decision.action.value].apply(self.logs, name, decision)
         else:  # a writing decision always carries what to write; anything else is a bug in the policy
             raise AssertionError(f"decision {decision} has nothing to apply")
-
-
-    def _unusable_key(self, facts: LiveFacts, key_arn: str) -> str | None:
-        """Why the key cannot encrypt the group (its policy, read now: it can change at any time), or None."""
-        if self.keys is None:
-            self.keys = KmsGateway()
-        region = facts.info.arn.split(":")[3]
-        why = key_policy_admits(self.keys.key_policy(key_arn), region=region, group_arn=facts.info.arn)
-        return None if why is None else f"{key_arn}: {why}; fix the key's policy (docs/rules.md), the group is left as it is"
 
 
 def _outcome(name: str, aspect: Aspect, decision: Decision, *, applied: bool) -> Outcome:

@@ -36,7 +36,7 @@ def test_the_fixed_cost_counts_each_priced_resource_from_the_template(templates:
     lines = {line.resource_type: line for line in cost.fixed_lines(default)}
 
     assert lines["AWS::CloudWatch::Alarm"].count == len(alarms) and lines["AWS::CloudWatch::Dashboard"].count == 1
-    assert lines["AWS::KMS::Key"].monthly == cost.PRICES["kms_key"].usd
+    assert lines["AWS::KMS::Key"].monthly == cost.PRICES["kms_customer_managed_key"].usd
     member = {line.resource_type for line in cost.fixed_lines(templates["organization member (the rollout's template)"])}
     assert "AWS::CloudWatch::Dashboard" not in member  # the fleet view is central
     archive = {line.resource_type: line for line in cost.fixed_lines(templates["organization archive (logging account, per region)"])}

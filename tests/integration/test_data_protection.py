@@ -231,3 +231,34 @@ def test_issue27_a_data_protection_call_names_the_group_as_the_model_allows(acco
         assert error.value.response["Error"]["Code"] == "InvalidParameterException"
     else:
         assert "policyDocument" not in account.logs.get_data_protection_policy(logGroupIdentifier=value)
+
+
+def test_review28_with_no_data_protection_rule_the_account_form_neither_blocks_nor_deletes(account: LocalAccount, shipper_arn: str,
+                                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of #28: under dataProtectionVia account-policy, a configuration whose rules set no dataProtection leaves the
+    account's DATA_PROTECTION_POLICY alone: another tool's does not stop plan/apply, and the governor's is not deleted
+    (the governor deletes no data protection policy)."""
+    from pathlib import Path
+
+    import boto3
+
+    import cli.__main__ as cli
+    from governor.controls.data_protection import ACCOUNT_POLICY_NAME, data_protection_document
+
+    monkeypatch.setattr(cli.boto3, "Session", lambda **_: boto3.DEFAULT_SESSION)
+    account.create_log_group(PROD)
+
+    def run(mode: str, *args: str) -> int:
+        import io
+        return cli.main([mode, "--context", str(Path(__file__).resolve().parents[2] / "cdk.json"), "--region", account.region, "--no-progress",
+                         "--no-count", "--out-file", "/dev/null", "-c", f"destinationArn={shipper_arn}", "-c", "dataProtectionVia=account-policy",
+                         "-c", "excludeTags={}", "-c", 'rules=[{"retention": {"days": 30}}]', *args], stderr=io.StringIO())
+
+    for name in ("security-team", ACCOUNT_POLICY_NAME):
+        account.logs.put_account_policy(policyName=name, policyType="DATA_PROTECTION_POLICY", scope="ALL",
+                                        policyDocument=data_protection_document(["AwsSecretKey"], "theirs"))
+        assert run("apply") == 0
+        assert [p["policyName"] for p in _account_policies(account)] == [name]
+        assert run("plan", "--detailed-exitcode") == 0  # nothing pending: retention applied, the policy not the governor's to change
+        account.logs.delete_account_policy(policyName=name, policyType="DATA_PROTECTION_POLICY")
+    assert account.logs.describe_log_groups(logGroupNamePrefix=PROD)["logGroups"][0]["retentionInDays"] == 30

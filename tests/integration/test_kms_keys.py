@@ -82,7 +82,7 @@ def test_a_key_cloudwatch_logs_refuses_is_a_conflict_not_a_retry(account: LocalA
 
     assert invocation.result == {"batchItemFailures": []}  # finished: asking again cannot help
     [outcome] = [line for line in invocation.logs if line.get("decision") == "conflict"]
-    assert outcome["reason"] == "kms-key-unusable" and "AssociateKmsKey refused the key" in outcome["detail"]
+    assert outcome["reason"] == "kms-key-unusable" and "AWS refused the group's KMS key the rule asks for" in outcome["detail"]
 
 
 def test_issue27_a_key_aws_refuses_with_access_denied_is_the_documented_conflict_not_a_retry(account: LocalAccount, configure: Any) -> None:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from governor.config import VALID_RETENTION_DAYS, ConfigError, parse_policy_config
 from governor.controls.data_protection import DataProtectionAction
 from governor.controls.deletion_protection import ProtectionAction
+from governor.controls.kms_key import KmsKeyAction
 from governor.controls.field_indexes import FieldIndexAction, IndexPolicy
 from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
 
@@ -344,9 +345,8 @@ _states = st.builds(
     retention_days=st.one_of(st.none(), st.sampled_from(VALID_RETENTION_DAYS)),
     tags=st.sampled_from([{}, {"workload": "batch"}, {"opt-out": "true"}]), filters=_filters, orphaned=st.sampled_from([None, True, False]),
     retention_policy_name=st.sampled_from([None, None, None, "org-retention"]),
-    kms_key_id=st.sampled_from([None, _KEY_A, _KEY_B]),
     # What the controls that plug in whole read of a group (their modules' look-ups), hostile ones among them.
-    facts=st.fixed_dictionaries({"deletionProtection": st.booleans(), "dataProtection": _documents, "fieldIndexes": st.sampled_from([
+    facts=st.fixed_dictionaries({"deletionProtection": st.booleans(), "kmsKeyArn": st.sampled_from([None, _KEY_A, _KEY_B]), "dataProtection": _documents, "fieldIndexes": st.sampled_from([
         IndexPolicy(), IndexPolicy('{"Fields":["sessionId"]}', "LOG_GROUP"), IndexPolicy('{"Fields":["requestId","tenantId"]}', "ACCOUNT", "platform"),
         IndexPolicy('{"FieldsV2":{"orderId":{"type":"FACET"}}}', "LOG_GROUP"), IndexPolicy("not json", "LOG_GROUP"),
         IndexPolicy('{"Fields":' + json.dumps([f"f{i}" for i in range(19)]) + '}', "LOG_GROUP")])}))
@@ -374,8 +374,8 @@ def _applied(facts: KnownFacts, decision: Any) -> KnownFacts:
         return with_(facts, facts={**facts.facts, "deletionProtection": action is ProtectionAction.PROTECT})
     if action is FieldIndexAction.PUT_INDEX_POLICY:
         return with_(facts, facts={**facts.facts, "fieldIndexes": IndexPolicy(decision.payload, "LOG_GROUP")})
-    if action is Action.ASSOCIATE_KMS_KEY:
-        return with_(facts, kms_key_id=decision.kms_key_arn)
+    if action is KmsKeyAction.ASSOCIATE:
+        return with_(facts, facts={**facts.facts, "kmsKeyArn": decision.payload})
     if action is DataProtectionAction.PUT:
         return with_(facts, facts={**facts.facts, "dataProtection": decision.payload})
     assert not action.writes, decision

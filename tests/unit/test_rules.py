@@ -16,6 +16,7 @@ from governor.config import ConfigError, parse_policy_config
 from governor.policy import Action, KnownFacts, Policy, Reason, SubscriptionFilter
 from governor.controls.data_protection import DataProtectionAction, DataProtectionReason
 from governor.controls.deletion_protection import DELETION_PROTECTION, ProtectionAction, ProtectionReason
+from governor.controls.kms_key import KMS_KEY, KmsKeyAction, KmsKeyReason
 from governor.rules import RETENTION, SHIPPING
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -276,22 +277,22 @@ def _key_policy(**statement: Any) -> str:
     ("not json", False),
 ])
 def test_a_key_is_usable_only_if_its_policy_lets_this_regions_cloudwatch_logs_use_it_for_the_group(document: str | None, admits: bool) -> None:
-    from governor.policy import key_policy_admits
+    from governor.controls.kms_key import key_policy_admits
 
     assert (key_policy_admits(document, region="eu-west-1", group_arn=GROUP_ARN) is None) is admits
 
 
 @pytest.mark.parametrize("facts, action, reason", [
-    (KnownFacts("/aws/lambda/prod-orders"), Action.ASSOCIATE_KMS_KEY, Reason.KMS_KEY_MISSING),
-    (KnownFacts("/aws/lambda/prod-orders", kms_key_id=KEY), Action.LEAVE, Reason.KMS_KEY_ASSOCIATED),
-    (KnownFacts("/aws/lambda/prod-orders", kms_key_id=KEY.replace("1234abcd", "99999999")), Action.CONFLICT, Reason.OTHER_KMS_KEY),
-    (KnownFacts("/aws/lambda/dev-orders"), Action.LEAVE, Reason.KMS_KEY_UNMANAGED),
+    (KnownFacts("/aws/lambda/prod-orders"), KmsKeyAction.ASSOCIATE, KmsKeyReason.MISSING),
+    (KnownFacts("/aws/lambda/prod-orders", facts={KMS_KEY: KEY}), Action.LEAVE, KmsKeyReason.ASSOCIATED),
+    (KnownFacts("/aws/lambda/prod-orders", facts={KMS_KEY: KEY.replace("1234abcd", "99999999")}), Action.CONFLICT, KmsKeyReason.OTHER),
+    (KnownFacts("/aws/lambda/dev-orders"), Action.LEAVE, KmsKeyReason.UNMANAGED),
 ])
 def test_a_rules_key_is_associated_where_none_is_and_no_other_key_is_replaced(facts: KnownFacts, action: Action, reason: Reason) -> None:
-    decision = _policy([{**PRODUCTION, "kmsKeyArn": KEY}]).encryption(facts)
+    decision = _policy([{**PRODUCTION, "kmsKeyArn": KEY}]).decide(facts, KMS_KEY)
 
     assert (decision.action, decision.reason) == (action, reason)
-    assert decision.kms_key_arn == (KEY if action is Action.ASSOCIATE_KMS_KEY else None)
+    assert decision.payload == (KEY if action is KmsKeyAction.ASSOCIATE else None)
 
 
 def test_a_kms_key_must_be_a_keys_arn_not_an_alias() -> None:
@@ -347,14 +348,14 @@ def test_only_a_rule_that_says_exact_turns_protection_off_or_replaces_another_ke
     scratch = {"name": "scratch", "match": {"namePrefixes": ["/scratch/"]}, "deletionProtection": False, "kmsKeyArn": KEY,
                "exact": ["deletionProtection", "kmsKeyArn"]}
     policy = _policy([scratch])
-    theirs = KnownFacts("/scratch/a", facts={DELETION_PROTECTION: True}, kms_key_id=KEY.replace("1234abcd", "99999999"))
+    theirs = KnownFacts("/scratch/a", facts={DELETION_PROTECTION: True, KMS_KEY: KEY.replace("1234abcd", "99999999")})
 
-    off, key = policy.decide(theirs, DELETION_PROTECTION), policy.encryption(theirs)
+    off, key = policy.decide(theirs, DELETION_PROTECTION), policy.decide(theirs, KMS_KEY)
 
     assert (off.action, off.reason) == (ProtectionAction.UNPROTECT, ProtectionReason.NOT_WANTED)
-    assert (key.action, key.kms_key_arn) == (Action.ASSOCIATE_KMS_KEY, KEY) and "(exact) replaces it" in key.detail
+    assert (key.action, key.payload) == (KmsKeyAction.ASSOCIATE, KEY) and "(exact) replaces it" in key.detail
     lenient = _policy([{**scratch, "exact": []}])
-    assert lenient.decide(theirs, DELETION_PROTECTION).action is Action.LEAVE and lenient.encryption(theirs).action is Action.CONFLICT
+    assert lenient.decide(theirs, DELETION_PROTECTION).action is Action.LEAVE and lenient.decide(theirs, KMS_KEY).action is Action.CONFLICT
 
 
 @pytest.mark.parametrize("exact", [["retention"], ["kmsKeyArn"], "deletionProtection"])

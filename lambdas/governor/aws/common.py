@@ -60,10 +60,9 @@ class DestinationUnavailable(Exception):
 
 
 class ConfigurationRefused(Exception):
-    """AWS refused what the configuration asks for: AssociateKmsKey the key (InvalidParameterException: "the KMS key does
-    not exist or ... is disabled", the model; a key policy that does not admit CloudWatch Logs too), or a control's write
-    the document a rule made (``LogsGateway.group_call``'s refusals): asking again cannot help until the configuration is
-    fixed."""
+    """AWS refused what the configuration asks for (``LogsGateway.group_call``'s refusals: a control's write of what a rule
+    says, such as a key that does not exist or a document naming a missing audit group): asking again cannot help until
+    the configuration is fixed."""
 
 
 class ExpiredPageToken(Exception):

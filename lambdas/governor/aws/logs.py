@@ -39,8 +39,6 @@ class LogGroupInfo:
     created_ms: int | None = None
     #: The account-level retention policy whose retention ``retention_days`` is (None: the group's own).
     retention_policy_name: str | None = None
-    #: ``kmsKeyId``: the group's KMS key (None: CloudWatch Logs' own encryption).
-    kms_key_id: str | None = None
     #: ``storedBytes``: the bytes the group stores (absent: 0).
     stored_bytes: int = 0
     #: The entry as DescribeLogGroups gave it, for what a control reads of it (governor.controls: deletion protection).
@@ -83,7 +81,6 @@ def _info(raw: dict[str, Any]) -> LogGroupInfo:
         retention_days=raw.get("retentionInDays"),
         created_ms=raw.get("creationTime"),
         retention_policy_name=raw.get("retentionPolicyName"),
-        kms_key_id=raw.get("kmsKeyId") or None,
         stored_bytes=int(raw.get("storedBytes") or 0),
         described=raw,
     )
@@ -118,14 +115,15 @@ class LogsGateway:
         self.calls[operation] += 1
         return getattr(self.client, method)(**request)
 
-    def group_call(self, operation: str, method: str, log_group: str, *, refusals: tuple[str, ...] = (), **request: Any) -> dict[str, Any]:
+    def group_call(self, operation: str, method: str, log_group: str, *, refusals: tuple[str | re.Pattern[str], ...] = (),
+                   **request: Any) -> dict[str, Any]:
         """One call about one group, paced and counted like every other, for a control's own module (governor.controls):
-        the group gone is LogGroupGone, an error code in ``refusals`` ConfigurationRefused (the configuration's to fix:
-        asking again cannot help), anything else as AWS answered it."""
+        the group gone is LogGroupGone; an error code in ``refusals``, or an error whose text a pattern in it finds, is
+        ConfigurationRefused (the configuration's to fix: asking again cannot help); anything else as AWS answered it."""
         try:
             return self._call(operation, method, **request)
         except ClientError as error:
-            if _error_code(error) in refusals:
+            if any(_error_code(error) == r if isinstance(r, str) else r.search(str(error)) for r in refusals):
                 raise ConfigurationRefused(str(error)) from error
             raise _gone_or(error, log_group) from error
 
@@ -285,18 +283,6 @@ class LogsGateway:
             if _error_code(error) != "ResourceNotFoundException":
                 raise
 
-    def associate_kms_key(self, log_group: str, key_arn: str) -> None:
-        """A key CloudWatch Logs refuses is ConfigurationRefused: a missing or disabled one (InvalidParameterException, the
-        model), or one whose policy does not let it use the key (AccessDeniedException "The specified KMS key does not exist
-        or is not allowed to be used with Arn ...", as AWS answered in public threads: localaws/FIDELITY.md G14). Another
-        AccessDeniedException (the role may not call AssociateKmsKey) is the deployment's to fix and propagates."""
-        try:
-            self._call("AssociateKmsKey", "associate_kms_key", logGroupName=log_group, kmsKeyId=key_arn)
-        except ClientError as error:
-            if _error_code(error) == "InvalidParameterException" or _KEY_REFUSED.search(str(error)):
-                raise ConfigurationRefused(str(error)) from error
-            raise _gone_or(error, log_group) from error
-
     def put_retention_policy(self, log_group: str, days: int) -> None:
         try:
             self._call("PutRetentionPolicy", "put_retention_policy", logGroupName=log_group, retentionInDays=days)
@@ -304,9 +290,6 @@ class LogsGateway:
             raise _gone_or(error, log_group) from error
 
 
-#: How AssociateKmsKey words a key whose policy does not let CloudWatch Logs use it (AccessDeniedException; the recorded answer
-#: quoted in ministryofjustice/modernisation-platform#7870, hashicorp/terraform-provider-aws#29282, aws/aws-cdk#28304).
-_KEY_REFUSED = re.compile(r"KMS key does not exist or is not allowed to be used", re.IGNORECASE)
 #: How PutSubscriptionFilter words a role CloudWatch Logs cannot assume (ValidationException; recorded in
 #: hashicorp/terraform-provider-aws#48088, whose provider retries it as IAM's eventual consistency).
 _ROLE_NOT_ASSUMABLE = re.compile(r"permission to assume the provided role", re.IGNORECASE)

@@ -43,7 +43,6 @@ DEFAULT_API_QUOTAS_TPS: Mapping[str, float] = {
     # the replay's pacer also gives way on every throttle, and console users share this quota.
     "FilterLogEvents": 5.0,
     # Not in AWS-FACTS' table either: *assumed* like the other per-group writes (apiQuotasTps sets the account's).
-    "AssociateKmsKey": 5.0,
     # The calls of the controls that plug in whole, as their modules give them.
     **{operation: tps for control in PLUGGED for operation, tps in control.quotas_tps.items()},
 }
@@ -147,7 +146,7 @@ class PolicyConfig:
     @property
     def event_aspects(self) -> tuple[str, ...]:
         """The event handlers this configuration deploys: a control's only when a rule sets it."""
-        per_group = {"kmsKeyArn": True, **{c.name: self.via(c.name) is Via.PER_GROUP for c in PLUGGED}}
+        per_group = {c.name: self.via(c.name) is Via.PER_GROUP for c in PLUGGED}
         return ("subscription", "retention", *(c.aspect for c in REGISTRY if per_group.get(c.name) and any(r.value(c.name) is not None
                                                                                                           for r in self.rules)))
 
@@ -220,7 +219,6 @@ RULE_SCHEMA: dict[str, Any] = {
             "enabled": {"type": "boolean"}, "filterPattern": {"type": "string", "maxLength": MAX_FILTER_PATTERN_LENGTH},
             "destinationArn": {"type": "string", "minLength": 1}, "destinationRoleArn": {"type": "string"}}},
         "exact": {"type": "array", "items": {"enum": [c.name for c in REGISTRY if c.exact]}},
-        "kmsKeyArn": {"type": "string", "pattern": "^(create|arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+)$"},
         **{c.name: dict(c.rule_schema or {}) for c in PLUGGED},
     },
 }

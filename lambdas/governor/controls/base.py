@@ -55,6 +55,9 @@ class NativeForm:
     describe: Callable[[dict[str, Any]], str] = field(compare=False)
     #: How long it takes to apply (the docs and the plan's line).
     takes_effect: str = ""
+    #: Whether ``apply`` deletes the governor's policies of the type the rules no longer ask for (field indexes: a rule
+    #: removed), or keeps them (data protection: the governor deletes no data protection policy; masking stops only by hand).
+    deletes_stale: bool = True
 
 
 @dataclass(frozen=True)
@@ -116,12 +119,18 @@ class Control:
     quotas_tps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     #: Its row of docs/rules.md's table of controls (``make docs``): the value a rule gives it, and what the governor does.
     doc: tuple[str, str] = ("", "")
-    #: Whether a rule may name it in ``exact`` (to weaken or replace what someone else set).
+    #: Whether a rule may name it in ``exact`` (to weaken or replace what someone else set), or says it in a ``mode`` of its own.
     exact: bool = False
+    mode: bool = False
     #: A rule's value that shows it (the docs' example and the cost model's every-control stack).
     example: Any = None
     #: Its account-level form (``native_form.compile(config)`` and friends: governor.controls.base.NativeForm).
     native_form: NativeForm | None = None
+    #: Why a rule's value cannot be used by the functions yet (``unresolved(value)``: a KMS key the stack is to create), or None.
+    unresolved: Callable[[Any], str | None] | None = field(default=None, compare=False)
+    #: A write's precondition, read just before it (``before_write(keys, info, decision)``, ``keys`` the KMS gateway: a
+    #: key's policy): None lets it through, else why not (a conflict with the ``refused`` reason, nothing written).
+    before_write: Callable[[Any, Any, Any], str | None] | None = field(default=None, compare=False)
     #: What it needs beyond the log groups, when a rule asks for it (a data protection policy's audit log delivery).
     grants: tuple[Grant, ...] = ()
     #: The reason a group is left with while the account-level form is chosen (its policies are the CLI's to write).

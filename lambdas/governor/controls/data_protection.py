@@ -272,5 +272,7 @@ CONTROL = Control(
                   reason="the log group resource policy that lets audit findings be delivered is the account's and region's, not a group's"),
             Grant(("logs:CreateLogDelivery",), "*", when=_audits, reason="an audit findings log delivery (logs:CreateLogDelivery) takes only *")),
     native_form=NativeForm(ACCOUNT_POLICY_TYPE, lambda name: name == ACCOUNT_POLICY_NAME, compile=compile_account_policy,
-                           covers=_account_policy_covers, describe=_describe, takes_effect="it masks what is ingested from then on"),
+                           covers=_account_policy_covers, describe=_describe, takes_effect="it masks what is ingested from then on",
+                           deletes_stale=False),
+    mode=True,
 )

@@ -302,7 +302,7 @@ CONTROL = Control(
     parse=parse, rule_schema=RULE_SCHEMA, to_json=to_json, look_up=look_up,
     own_actions=FieldIndexAction, own_reasons=FieldIndexReason,
     metric_by_action={FieldIndexAction.PUT_INDEX_POLICY.value: FIELD_INDEX_POLICIES_SET}, refused=FieldIndexReason.REFUSED.value,
-    native_reason=FieldIndexReason.BY_ACCOUNT_POLICY.value,
+    native_reason=FieldIndexReason.BY_ACCOUNT_POLICY.value, mode=True,
     calls=("DescribeLogGroups", "ListTagsForResource", "DescribeIndexPolicies", "PutIndexPolicy"),
     # *assumed*: the quotas page lists neither call; the account-policy calls' 5 a second stands in (selftest checks nothing here).
     quotas_tps={"DescribeIndexPolicies": 5.0, "PutIndexPolicy": 5.0},

@@ -77,6 +77,7 @@ def apply(logs: Any, name: str, decision: Decision) -> None:
 CONTROL = Control(
     doc=('`{"days": <one of CloudWatch Logs\' values, or null>, "mode": "minimum" \\| "exact"}`',
          'as `defaultRetentionDays`/`retentionMode` do today; `null` leaves retention alone; without `mode`, `retentionMode` applies (clamp included); see below'),
+    mode=True,
     name="retention", aspect="retention", summary="how long a group keeps its events", rule_only=False,
     reads=("logs:DescribeLogGroups",), writes=("logs:PutRetentionPolicy",),
     adapter=(("LogsGateway", "describe_log_group"), ("LogsGateway", "describe_log_groups"), ("LogsGateway", "put_retention_policy")),

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, EventQueueSender, RetryLater, KmsGateway, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..aws import DestinationUnavailable, EventQueueSender, RetryLater, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
 from ..config import ENV_ASPECT, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, DestinationKind, Via
 from ..controls import REGISTRY
 from ..drift import DriftGuard
@@ -98,7 +98,7 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
     # The batch's tags in one GetResources call, when the policy reads tags at all.
     tagging = TaggingGateway() if settings.config.tag_keys else None
     governor = Governor(policy(settings), LogsGateway(pacer=pacer), tagging=tagging,
-                        keys=KmsGateway() if aspect is Aspect.ENCRYPTION else None)
+                        keys=None)  # a control's check before a write makes its KMS gateway on first use
     keeper = None
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
