@@ -11,7 +11,7 @@ batch's groups are looked up at once, #20 item 4), look-ups per group (target be
 concurrency, API calls per group, throttles, invocations that ran out of time, and dead-lettered messages
 (must be 0). Each group writes an event a second from its first: the organization's destination is in another
 account, which the member never writes to; its subscribe handler asks the archive over the fleet bus, and the
-archive's real pull (lambdas/fleet/pull.py: the intake, the FIFO batch, the Replayer reading through the member's
+archive's real pull (lambdas/governor/archive_pull.py: the intake, the FIFO batch, the Replayer reading through the member's
 role at PULL_QUOTA_SHARE of the member's quotas, which the member's own calls share) writes the lines before each
 filter into the archive's stream (#31). Printed: those lines, lost and sent twice (targets 0), and the pull's lag
 from each group's creation to its first line in the archive (p50, p99).
@@ -48,7 +48,8 @@ from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
 from governor.handlers import create_log_group as handlers  # noqa: E402
 from governor.handlers.create_log_group import EventParts, handle  # noqa: E402
 from governor.replay import Replayer  # noqa: E402
-from fleet import pull  # noqa: E402
+from governor import archive_pull as pull  # noqa: E402
+from governor.handlers.archive_pull import consume as pull_consume  # noqa: E402
 from governor.pacing import (  # noqa: E402
     DEFAULT_EVENT_CONCURRENCY,
     EVENT_BATCH_SIZE,
@@ -104,7 +105,7 @@ class ReplayRecorder:
 
 
 class ArchivePull:
-    """The organization's archive in the simulation (#31), running lambdas/fleet/pull.py for real: the fleet bus hands the
+    """The organization's archive in the simulation (#31), running lambdas/governor/archive_pull.py for real: the fleet bus hands the
     member's request to the function's intake (as EventBridge does, with the sender's account), which queues it on the
     FIFO queue under the member's account; one consumer at a time takes the member's batches (the FIFO group) and pulls
     each through the member's CloudWatch Logs (its quotas, shared with the member's own calls), paced at PULL_QUOTA_SHARE,
@@ -140,7 +141,7 @@ class ArchivePull:
                     continue
                 batch = [self.queue.popleft() for _ in range(min(10, len(self.queue)))]
                 context = LocalLambdaContext("archive-replay", timeout_ms=300_000, clock=self.vt.monotonic)
-                answer = pull.consume(batch, context, self.puller)
+                answer = pull_consume(batch, context, self.puller)
                 self.invocations += 1
                 failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
                 self.queue.extendleft(reversed([r for r in batch if r["messageId"] in failed]))  # FIFO: they come back first

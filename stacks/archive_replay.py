@@ -1,4 +1,4 @@
-"""The archive's pull of what members' new groups held before their filters (#31, lambdas/fleet/pull.py).
+"""The archive's pull of what members' new groups held before their filters (#31, lambdas/governor/archive_pull.py).
 
 - A rule on the fleet bus takes the members' replay requests (source ``log-group-governor``, detail-type
   ``log-group-governor replay request``; the bus admits only the members' governor roles by name) to the function, which
@@ -26,8 +26,8 @@ from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from fleet.rollup import (ARCHIVE_PULLER_ROLE, MEMBER_READER_ROLE, PULL_ENV_DESTINATION_ARN as ENV_DESTINATION_ARN, PULL_ENV_QUEUE_URL as ENV_QUEUE_URL,
-                          PULL_ENV_STREAM_ARN as ENV_STREAM_ARN, PULL_ENV_TABLE as ENV_TABLE, PULL_FAILED_METRIC, REPLAY_DETAIL_TYPE, SOURCE)
+from governor.archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_URL, ENV_STREAM_ARN, ENV_TABLE, MEMBER_READER_ROLE,
+                                    PULL_FAILED_METRIC, REPLAY_DETAIL_TYPE, REPLAY_SOURCE)
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .alarms import ALARM_PERIOD, Alarms
@@ -61,7 +61,7 @@ class ArchiveReplay(Construct):
         assume = iam.PolicyStatement(actions=["sts:AssumeRole"], resources=readers,
                                      conditions={"StringEquals": {"aws:ResourceOrgID": organization_id}} if organization_id else None)
         self.function = GovernorFunction(
-            self, "Function", handler="fleet.pull.handler", timeout=PULL_TIMEOUT, powertools_layer=powertools_layer,
+            self, "Function", handler="governor.handlers.archive_pull.handler", timeout=PULL_TIMEOUT, powertools_layer=powertools_layer,
             description="pulls what members' new log groups held before their filters into the archive's stream",
             statements=[assume, iam.PolicyStatement(actions=["kinesis:PutRecord"], resources=[stream.stream_arn]),
                         iam.PolicyStatement(actions=["dynamodb:GetItem", "dynamodb:PutItem"], resources=[self.table.table_arn]),
@@ -81,7 +81,7 @@ class ArchiveReplay(Construct):
         acknowledge(self.intake_dead_letters.queue, "AwsSolutions::AwsSolutions-SQS3",
                     "it is a dead-letter queue: the replay requests rule's EventBridge target's (cdk-nag recognizes only SQS redrive policies)")
         events.Rule(self, "Requests", event_bus=bus, description="log-group-governor: members' replay requests to the archive's pull",
-                    event_pattern=events.EventPattern(source=[SOURCE], detail_type=[REPLAY_DETAIL_TYPE]),
+                    event_pattern=events.EventPattern(source=[REPLAY_SOURCE], detail_type=[REPLAY_DETAIL_TYPE]),
                     targets=[targets.LambdaFunction(self.function.function, retry_attempts=8, max_event_age=Duration.hours(6),
                                                     dead_letter_queue=self.intake_dead_letters.queue)])
         self.failed_alarm = alarms.alarm(

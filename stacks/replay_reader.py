@@ -14,7 +14,7 @@ from aws_cdk import Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from fleet.rollup import ARCHIVE_PULLER_ROLE, MEMBER_READER_ROLE
+from governor.archive_names import ARCHIVE_PULLER_ROLE, MEMBER_READER_ROLE
 
 from .functions import acknowledge, log_groups_arn
 

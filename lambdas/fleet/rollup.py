@@ -17,8 +17,6 @@ DEFAULT_STALE_AFTER_S = 60 * 3600
 #: member that left, or a row written once by mistake, does not pin the silent alarm for ever.
 ROW_TTL_S = 4 * DEFAULT_STALE_AFTER_S
 COVERAGE_DETAIL_TYPE = "log-group-governor coverage"
-#: A member's request that the archive pull what a new group held before its filter (#31; governor.aws.FleetBus sends it).
-REPLAY_DETAIL_TYPE = "log-group-governor replay request"
 ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
 SOURCE = "log-group-governor"
 #: The recorder's environment, and the metrics its hourly check publishes (shared with the stack).
@@ -33,19 +31,6 @@ NEWLY_SILENT_METRIC = "FleetNewlySilentMembers"
 #: A member's alarm went into ALARM (counted as its state change arrives): for members without a topic of their own
 #: (governor:alarmTopic false), the fleet view's alarm on it is the one that notifies, at once and again for each new one.
 MEMBER_ALARM_RAISED_METRIC = "FleetMemberAlarmRaised"
-
-# The archive's pull (#31, fleet.pull), named here without its dependencies (the stacks import this module).
-#: The member's read-only role, named alike in every member (a region of its own each): the archive assumes it in the
-#: account a request came from, never in another.
-MEMBER_READER_ROLE = "log-group-governor-replay-reader-{region}"
-#: The archive's pull function's role in the central account: the only principal the members' reader roles trust.
-ARCHIVE_PULLER_ROLE = "log-group-governor-archive-replay-{region}"
-PULL_ENV_QUEUE_URL = "ARCHIVE_PULL_QUEUE_URL"
-PULL_ENV_TABLE = "ARCHIVE_PULL_TABLE"
-PULL_ENV_STREAM_ARN = "ARCHIVE_STREAM_ARN"
-PULL_ENV_DESTINATION_ARN = "ARCHIVE_DESTINATION_ARN"
-#: Requests finished without their lines in the archive (the member's role cannot be assumed) or failed: alarmed.
-PULL_FAILED_METRIC = "ArchivePullFailed"
 
 
 @dataclass(frozen=True)

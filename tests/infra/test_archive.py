@@ -198,7 +198,7 @@ def test_a_listed_destination_policy_must_fit_the_5120_bytes_aws_stores() -> Non
 def test_issue31_the_archives_pull_assumes_only_the_members_reader_role_and_writes_only_its_stream(
         org_archive: Synthesized, listed_archive: Synthesized, kind: str) -> None:
     synthesized = org_archive if kind == "organization" else listed_archive
-    function = synthesized.function("fleet.pull.handler")
+    function = synthesized.function("governor.handlers.archive_pull.handler")
     role = synthesized.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
     assert role["Properties"]["RoleName"] == f"log-group-governor-archive-replay-{REGION}"  # the name members' roles trust
     statements = {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): _render(s) for s in synthesized.role_policy_of(function)}
@@ -221,7 +221,7 @@ def test_issue31_the_archives_pull_assumes_only_the_members_reader_role_and_writ
 
 def test_issue31_requests_go_from_the_fleet_bus_through_a_fifo_queue_grouped_by_member_and_failures_alarm(org_archive: Synthesized) -> None:
     resources = org_archive.template.to_json()["Resources"]
-    function_id = next(k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function" and v["Properties"].get("Handler") == "fleet.pull.handler")
+    function_id = next(k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function" and v["Properties"].get("Handler") == "governor.handlers.archive_pull.handler")
     [rule] = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Events::Rule"
               and v["Properties"].get("EventPattern") == {"source": ["log-group-governor"], "detail-type": ["log-group-governor replay request"]}]
     [target] = rule["Targets"]

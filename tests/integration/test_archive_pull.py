@@ -18,8 +18,9 @@ from typing import Any
 import boto3
 import pytest
 
-from fleet import pull
-from fleet.rollup import REPLAY_DETAIL_TYPE
+from governor import archive_names, archive_pull as pulling
+from governor.aws import FleetBus
+from governor.handlers import archive_pull as pull
 from governor.config import ENV_FLEET_BUS
 from governor.handlers.create_log_group import subscribe_log_group
 from localaws.account import LocalAccount
@@ -129,8 +130,8 @@ def org(account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) 
                 {"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
     reader_role(organization, MEMBER)
     monkeypatch.setenv(ENV_FLEET_BUS, BUS)
-    for name, value in ((pull.ENV_QUEUE_URL, archive.queue), (pull.ENV_TABLE, LEDGER), (pull.ENV_STREAM_ARN, archive.stream),
-                        (pull.ENV_DESTINATION_ARN, archive.destination)):
+    for name, value in ((pulling.ENV_QUEUE_URL, archive.queue), (pulling.ENV_TABLE, LEDGER), (pulling.ENV_STREAM_ARN, archive.stream),
+                        (pulling.ENV_DESTINATION_ARN, archive.destination)):
         monkeypatch.setenv(name, value)
     pull.puller.cache_clear()
     configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole")
@@ -166,7 +167,7 @@ def test_a_members_new_groups_first_lines_reach_the_archive_once_with_the_member
 
     assert subscribed.result == {"batchItemFailures": []}
     assert subscribed.metrics()[("ReplayPullRequested", None)] == 1
-    assert request["detail-type"] == REPLAY_DETAIL_TYPE  # what the archive's rule matches (stacks/archive_replay.py)
+    assert request["detail-type"] == FleetBus.REPLAY_DETAIL_TYPE == archive_names.REPLAY_DETAIL_TYPE  # what the archive's rule matches (stacks/archive_replay.py)
     assert request["account"] == MEMBER and request["detail"] == {"logGroup": GROUP, "filterName": "log-group-governor"}
     documents = archive.records()
     assert [e["message"] for d in documents for e in d["logEvents"]] == before
@@ -215,7 +216,7 @@ def test_a_forged_request_reads_nothing_and_writes_nothing(org: tuple[Organizati
     assert archive.records() == []
     assert all(role.split(":")[4] == MEMBER for _, role, _ in organization.assumed)  # never the other account's
     reasons = [line.get("reason") or line.get("pull", {}).get("reason") for i in invocations for line in i.logs if line.get("level") == "WARNING"]
-    assert pull.NOT_IN_MEMBER in reasons and any(r and "not a log group's name" in r for r in reasons)
+    assert pulling.NOT_IN_MEMBER in reasons and any(r and "not a log group's name" in r for r in reasons)
 
 
 def test_an_unfinished_replay_resumes_from_the_queue(org: tuple[Organization, Archive], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +225,7 @@ def test_an_unfinished_replay_resumes_from_the_queue(org: tuple[Organization, Ar
     from governor import replay
     import governor.aws.logs as logs
     monkeypatch.setattr(logs, "FILTER_LOG_EVENTS_PAGE_SIZE", 5)  # FilterLogEvents' pages: 5 events instead of 10,000
-    monkeypatch.setattr(pull, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
+    monkeypatch.setattr(pulling, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
     monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_300)  # a few events a record
     subscribe(organization)
 
@@ -247,7 +248,7 @@ def test_a_member_without_the_role_is_finished_with_a_reason_and_alarmed(org: tu
     assert archive.records() == []
     assert invocations[-1].result == {"batchItemFailures": []}  # finished, not retried for ever
     [error] = [line for i in invocations for line in i.logs if line.get("level") == "ERROR"]
-    assert error["pull"]["reason"] == pull.ROLE_NOT_ASSUMABLE and error["pull"]["account"] == OTHER and error["pull"]["logGroup"] == GROUP
+    assert error["pull"]["reason"] == pulling.ROLE_NOT_ASSUMABLE and error["pull"]["account"] == OTHER and error["pull"]["logGroup"] == GROUP
     assert "AccessDenied" in error["pull"]["skipped"]
     assert invocations[-1].metrics()[("ArchivePullFailed", None)] == 1
 

@@ -20,7 +20,7 @@ class FleetBus:
     #: A member asks the archive to pull what a group held before its filter (#31): the group and the filter, nothing
     #: else. The archive takes the account from the event's ``account`` (EventBridge sets it from the sender) and every
     #: time from the member's CloudWatch Logs, read through the member's role: no claim of the detail is trusted.
-    REPLAY_DETAIL_TYPE = "log-group-governor replay request"
+    REPLAY_DETAIL_TYPE = "log-group-governor replay request"  # governor.archive_names' (tests check they agree)
 
     def __init__(self, bus_arn: str, client: Any = None) -> None:
         self.bus_arn = bus_arn

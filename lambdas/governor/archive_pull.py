@@ -1,4 +1,4 @@
-"""archive-replay: the organization's archive pulls what a member's new group held before its filter (#31).
+"""The organization's archive pulls what a member's new group held before its filter (#31).
 
 A member cannot write into the archive's stream, and must never write records claiming another account; so the archive
 reads the gap itself. After a member's subscribe handler puts its filter (to this archive's CloudWatch Logs destination)
@@ -30,29 +30,23 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from functools import cache
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
-from governor.aws import FleetBus, LogsGateway, Pacer, ReplayProgress, ReplayWriter, StateTable, client_config
-from governor.config import DEFAULT_API_QUOTAS_TPS, Destination, parse_policy_config
-from governor.policy import Policy
-from governor.primitives import parse_destination
-from governor.replay import REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer, ReplayResult
-from shared.config import METRICS_NAMESPACE, SERVICE_NAME, ConfigError
+from .aws import LogsGateway, Pacer, ReplayProgress, client_config
+from .config import DEFAULT_API_QUOTAS_TPS, Destination, parse_policy_config
+from .policy import Policy
+from .primitives import parse_destination
+from .replay import Replayer, ReplayResult
 
-from .rollup import (ARCHIVE_PULLER_ROLE, MEMBER_READER_ROLE, PULL_ENV_DESTINATION_ARN, PULL_ENV_QUEUE_URL, PULL_ENV_STREAM_ARN, PULL_ENV_TABLE,
-                     PULL_FAILED_METRIC, REPLAY_DETAIL_TYPE)
+from .archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_URL, ENV_STREAM_ARN, ENV_TABLE, MEMBER_READER_ROLE,  # noqa: F401
+                            PULL_FAILED_METRIC, REPLAY_DETAIL_TYPE, REPLAY_SOURCE)
 
 #: The share of each of a member's CloudWatch Logs quotas the archive's pull spends (the member's event handlers take
 #: eventQuotaShare, 0.3 by default, of the same account's; the pull is their replay done from the archive).
@@ -63,7 +57,6 @@ _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _FILTER_NAME = re.compile(r"[^:*]{1,512}")
 _ACCOUNT = re.compile(r"\d{12}")
 
-ENV_QUEUE_URL, ENV_TABLE, ENV_STREAM_ARN, ENV_DESTINATION_ARN = PULL_ENV_QUEUE_URL, PULL_ENV_TABLE, PULL_ENV_STREAM_ARN, PULL_ENV_DESTINATION_ARN
 
 #: Metrics (namespace and service of the fleet's): events pulled into the stream, those past the bounds, requests
 #: finished without a replay because the member's role cannot be assumed or the request reads nothing (alarmed), an
@@ -82,8 +75,6 @@ NOT_IN_MEMBER = "group-not-in-member-account"
 #: Leave this much of an invocation for the record of a request and the answer (as the member's handlers do).
 RECORD_MARGIN_S = 30.0
 
-logger = Logger(service=SERVICE_NAME)
-metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE_NAME)
 wall_clock = time.time
 
 
@@ -181,7 +172,7 @@ class ArchivePuller:
     # --- intake ------------------------------------------------------------------------------------------------------
     def request_of(self, event: Any) -> PullRequest | str:
         """The request an EventBridge event carries, or why it is none."""
-        if not isinstance(event, Mapping) or event.get("source") != FleetBus.SOURCE or event.get("detail-type") != REPLAY_DETAIL_TYPE:
+        if not isinstance(event, Mapping) or event.get("source") != REPLAY_SOURCE or event.get("detail-type") != REPLAY_DETAIL_TYPE:
             return "not a replay request"
         account, detail = event.get("account"), event.get("detail")
         if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
@@ -198,15 +189,12 @@ class ArchivePuller:
         return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"))
 
     def intake(self, event: Any) -> dict[str, Any]:
+        """Queue the request an event carries under its sender's account (FIFO group); answers what was done."""
         request = self.request_of(event)
         if isinstance(request, str):
-            logger.warning("replay request ignored", extra={"reason": request, "account": event.get("account") if isinstance(event, Mapping) else None})
-            metrics.add_metric(name=PULL_REFUSED_METRIC, unit=MetricUnit.Count, value=1)
-            return {"status": "ignored", "reason": request}
+            return {"status": "ignored", "reason": request, "account": event.get("account") if isinstance(event, Mapping) else None}
         assert self.send is not None
         self.send(request.body(), request.account, request.deduplication_id())
-        logger.info("replay request queued", extra={"account": request.account, "logGroup": request.log_group})
-        metrics.add_metric(name=PULL_REQUESTED_METRIC, unit=MetricUnit.Count, value=1)
         return {"status": "queued", "account": request.account, "logGroup": request.log_group}
 
     # --- pull ----------------------------------------------------------------------------------------------------------
@@ -279,78 +267,3 @@ class FifoQueue:
     def __call__(self, body: str, group_id: str, deduplication_id: str) -> None:
         client = self._client = self._client or boto3.client("sqs", config=client_config())
         client.send_message(QueueUrl=self.url, MessageBody=body, MessageGroupId=group_id, MessageDeduplicationId=deduplication_id)
-
-
-@cache
-def puller() -> ArchivePuller:
-    missing = [name for name in (ENV_QUEUE_URL, ENV_TABLE, ENV_STREAM_ARN, ENV_DESTINATION_ARN) if not os.environ.get(name)]
-    if missing:
-        raise ConfigError(f"{', '.join(missing)} not set: the archive stack sets them")
-    stream_arn = os.environ[ENV_STREAM_ARN]
-    partition, region = stream_arn.split(":")[1], stream_arn.split(":")[3]
-    return ArchivePuller(region=region, destination_arn=os.environ[ENV_DESTINATION_ARN], stream=stream_destination(stream_arn),
-                         member_logs=MemberSessions(region, partition), writer=ReplayWriter(max_attempts=REPLAY_CALL_ATTEMPTS),
-                         ledger=StateTable(os.environ[ENV_TABLE], max_attempts=REPLAY_CALL_ATTEMPTS),
-                         send=FifoQueue(os.environ[ENV_QUEUE_URL]), clock=lambda: wall_clock())
-
-
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if isinstance(event, Mapping) and isinstance(event.get("Records"), list):
-        return consume(event["Records"], context, puller())
-    return puller().intake(event)
-
-
-def consume(records: list[Any], context: Any, puller: ArchivePuller) -> dict[str, Any]:
-    """A FIFO batch (one member's requests, in order). A request that fails fails the rest of the batch with it (FIFO:
-    they come back in order). One whose replay outlasts its slice is queued again, after the others of its member."""
-    failures: list[dict[str, str]] = []
-    for index, record in enumerate(records):
-        message_id = str(record.get("messageId", index)) if isinstance(record, Mapping) else str(index)
-        remaining_s = context.get_remaining_time_in_millis() / 1000
-        if failures or remaining_s < RECORD_MARGIN_S:
-            failures.append({"itemIdentifier": message_id})
-            continue
-        try:
-            request = PullRequest.from_body(record["body"])
-        except (KeyError, TypeError, ValueError):
-            logger.warning("a queued request that is none: dropped", extra={"messageId": message_id})
-            continue
-        now = puller.clock()
-        try:
-            outcome = puller.pull(request, holder=str(getattr(context, "aws_request_id", "") or message_id), now_s=now,
-                                  lease_until_s=now + remaining_s,
-                                  stop_by_s=now + min(REPLAY_SLICE_S, max(0.0, remaining_s - RECORD_MARGIN_S)))
-        except Exception as error:  # noqa: BLE001  (a throttle past the retries, the stream refusing: it comes back)
-            logger.exception("the pull failed; the request comes back from the queue",
-                             extra={"account": request.account, "logGroup": request.log_group, "error": str(error)})
-            metrics.add_metric(name=PULL_FAILED_METRIC, unit=MetricUnit.Count, value=1)
-            failures.append({"itemIdentifier": message_id})
-            continue
-        report(outcome)
-        if outcome.result.unfinished:
-            assert puller.send is not None
-            puller.send(request.body(), request.account, request.deduplication_id(f"continued@{outcome.result.replayed + outcome.result.already_delivered}@{now}"))
-            metrics.add_metric(name=PULL_CONTINUED_METRIC, unit=MetricUnit.Count, value=1)
-    return {"batchItemFailures": failures}
-
-
-def report(outcome: PullOutcome) -> None:
-    """One log line per request (account, group, window), and its metrics."""
-    found = outcome.as_dict()
-    if outcome.reason == ROLE_NOT_ASSUMABLE:
-        logger.error("the member's reader role cannot be assumed: what its group held before the filter is not in the archive",
-                     extra={"pull": found})
-        metrics.add_metric(name=PULL_FAILED_METRIC, unit=MetricUnit.Count, value=1)
-        return
-    if outcome.reason is not None:
-        logger.warning("a replay request that reads nothing", extra={"pull": found})
-        metrics.add_metric(name=PULL_REFUSED_METRIC, unit=MetricUnit.Count, value=1)
-        return
-    logger.info("pulled what came before the filter" if outcome.result.skipped is None else "nothing to pull", extra={"pull": found})
-    metrics.add_metric(name=PULLED_METRIC, unit=MetricUnit.Count, value=outcome.result.replayed)
-    if outcome.result.truncated:
-        metrics.add_metric(name=PULL_TRUNCATED_METRIC, unit=MetricUnit.Count, value=outcome.result.truncated)
-    if outcome.lag_s is not None:
-        metrics.add_metric(name=PULL_LAG_METRIC, unit=MetricUnit.Seconds, value=outcome.lag_s)
