@@ -126,12 +126,12 @@ class ArchivePull:
     def _send(self, body: str, group_id: str, deduplication_id: str) -> None:
         self.queue.append({"messageId": deduplication_id[:16] + str(len(self.queue)), "body": body, "attributes": {"MessageGroupId": group_id}})
 
-    def request_replay(self, log_group: str, filter_name: str) -> None:
+    def request_replay(self, log_group: str, filter_name: str, bounds: dict[str, int] | None = None) -> None:
         """The member's FleetBus.request_replay: the event EventBridge hands the archive's rule target."""
         self.requests += 1
         self.puller.intake({"version": "0", "id": f"req-{self.requests}", "source": "log-group-governor", "account": MEMBER,
                             "detail-type": "log-group-governor replay request", "region": "eu-west-1",
-                            "detail": {"logGroup": log_group, "filterName": filter_name}})
+                            "detail": {"logGroup": log_group, "filterName": filter_name, **(bounds or {})}})
 
     def consumer(self, finished: Any) -> Any:
         def poll() -> None:
@@ -435,7 +435,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         "neighbour_throttles": sum(v for k, v in account.throttled.items() if k.startswith("neighbour.")),
         "write_bound_s": write_bound_s, "bound_ratio": last_s / write_bound_s,
         "lookups_per_group": {op: calls[op] / groups for op in LOOKUPS},
-        **_replay_figures(account, recorder, groups, caller="archive" if archive is not None else "governor"),
+        **_replay_figures(account, recorder, groups, caller="archive" if archive is not None else "governor",
+                          window_minutes=policy.config.replay_window_minutes),
         "pull_invocations": archive.invocations if archive is not None else 0,
         "billed_ms": stats["billed_ms"],
     }
@@ -462,7 +463,9 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     if replay is None:
         lag = figures["replay_lag_s"]
         print(f"  to the organization's archive in another account, pulled by the archive (#31): lines written before the filter "
-              f"{figures['before_filter']:,}, lost {figures['lost']:,} (target 0), sent twice {figures['twice']} (target 0); "
+              f"{figures['before_filter']:,}, lost {figures['lost']:,} (target 0; of those, in groups filtered more than replayWindowMinutes "
+              f"({policy.config.replay_window_minutes}) after their creation, history by that bound: {figures['lost_beyond_window']:,}), "
+              f"sent twice {figures['twice']} (target 0); "
               f"the archive's FilterLogEvents per subscribed group {figures['filter_log_events_per_group']:.2f} (the member's quota, "
               f"at {pull.PULL_QUOTA_SHARE:.0%}); replay lag from the group's creation p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s "
               f"(from its filter: p50 {figures['replay_after_filter_s']['p50']:.0f} s, p99 {figures['replay_after_filter_s']['p99']:.0f} s); "
@@ -479,12 +482,13 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     return figures
 
 
-def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int, caller: str = "governor") -> dict[str, Any]:
+def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int, caller: str = "governor",
+                    window_minutes: int | None = None) -> dict[str, Any]:
     """Per subscribed group: the events ingested before the governor's filter (the gap); of those, lost (never
     replayed), and any event replayed twice or replayed though it came after the filter (the subscription's). An event
     ingested in the filter's very millisecond is replayed (#26: no page says the subscription takes it, so the side
     that loses nothing); counted apart, as the duplicates a subscription that does take it would make."""
-    before = lost = twice = boundary = 0
+    before = lost = twice = boundary = beyond_window = 0
     lags: list[float] = []
     #: From the filter's creation to the group's first replayed line: what the replay (or the archive's pull) adds.
     after_filter: list[float] = []
@@ -500,6 +504,8 @@ def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int
         arrived = recorder.arrived.get(name, Counter())
         before += len(in_gap)
         lost += len(in_gap - set(arrived))
+        if window_minutes is not None and gap_s > window_minutes * 60:
+            beyond_window += len(in_gap - set(arrived))  # filtered after replayWindowMinutes: history, not a gap (the bound)
         boundary += len(at_filter & set(arrived))
         twice += sum(1 for event, n in arrived.items() if n > 1 or event not in in_gap | at_filter)
         if name in recorder.first_at:
@@ -510,7 +516,7 @@ def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int
     pick = (lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]) if lags else (lambda q: 0.0)
     pick_after = (lambda q: after_filter[min(len(after_filter) - 1, int(q * len(after_filter)))]) if after_filter else (lambda q: 0.0)
     calls = account.served[f"{caller}.FilterLogEvents"]
-    return {"before_filter": before, "lost": lost, "twice": twice, "at_filter_millisecond": boundary,
+    return {"before_filter": before, "lost": lost, "twice": twice, "at_filter_millisecond": boundary, "lost_beyond_window": beyond_window,
             "filter_log_events_per_group": calls / max(1, len(subscribed)), "replay_lag_s": {"p50": pick(0.5), "p99": pick(0.99)},
             "replay_after_filter_s": {"p50": pick_after(0.5), "p99": pick_after(0.99)}}
 

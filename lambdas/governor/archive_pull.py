@@ -33,11 +33,13 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from shared.config import ConfigError
 
 from .aws import LogsGateway, Pacer, ReplayProgress, client_config
 from .config import DEFAULT_API_QUOTAS_TPS, Destination, parse_policy_config
@@ -56,6 +58,8 @@ PULL_OPERATIONS = ("DescribeLogGroups", "DescribeSubscriptionFilters", "FilterLo
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _FILTER_NAME = re.compile(r"[^:*]{1,512}")
 _ACCOUNT = re.compile(r"\d{12}")
+#: The member's replay keys a request may carry (the configuration's own names and ranges, checked by its parser).
+BOUND_KEYS = ("replayWindowMinutes", "replayMaxEvents", "replayMaxBytes")
 
 
 #: Metrics (namespace and service of the fleet's): events pulled into the stream, those past the bounds, requests
@@ -92,15 +96,18 @@ class PullRequest:
     received_at: float
     #: The EventBridge event's id: two deliveries of one event are one message (the FIFO queue's deduplication).
     event_id: str
+    #: The member's own replayWindowMinutes, replayMaxEvents and replayMaxBytes (its policy for its own groups, held to the
+    #: keys' ranges: they change how much of the member's own data is read, never whose or from when).
+    bounds: Mapping[str, int] = field(default_factory=dict)
 
     def body(self) -> str:
         return json.dumps({"account": self.account, "logGroup": self.log_group, "filterName": self.filter_name,
-                           "receivedAt": self.received_at, "eventId": self.event_id}, sort_keys=True)
+                           "receivedAt": self.received_at, "eventId": self.event_id, "bounds": dict(self.bounds)}, sort_keys=True)
 
     @classmethod
     def from_body(cls, body: str) -> PullRequest:
         raw = json.loads(body)
-        return cls(raw["account"], raw["logGroup"], raw["filterName"], float(raw["receivedAt"]), raw["eventId"])
+        return cls(raw["account"], raw["logGroup"], raw["filterName"], float(raw["receivedAt"]), raw["eventId"], raw.get("bounds") or {})
 
     def deduplication_id(self, attempt: str = "") -> str:
         return hashlib.sha256(f"{self.account}\0{self.log_group}\0{self.event_id}\0{attempt}".encode()).hexdigest()
@@ -186,7 +193,12 @@ class ArchivePuller:
             return "logGroup is not a log group's name (an ARN or another account's group is never read)"
         if not isinstance(filter_name, str) or not _FILTER_NAME.fullmatch(filter_name):
             return "filterName is not a subscription filter's name"
-        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"))
+        bounds = {key: detail[key] for key in BOUND_KEYS if isinstance(detail.get(key), int) and not isinstance(detail.get(key), bool)}
+        try:
+            self._policy(filter_name, bounds)
+        except ConfigError as error:
+            return f"the member's replay bounds are refused: {error}"
+        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"), bounds)
 
     def intake(self, event: Any) -> dict[str, Any]:
         """Queue the request an event carries under its sender's account (FIFO group); answers what was done."""
@@ -198,8 +210,8 @@ class ArchivePuller:
         return {"status": "queued", "account": request.account, "logGroup": request.log_group}
 
     # --- pull ----------------------------------------------------------------------------------------------------------
-    def _policy(self, filter_name: str) -> Policy:
-        return Policy(parse_policy_config({"destinationArn": self.destination_arn, "filterName": filter_name, **self.settings}))
+    def _policy(self, filter_name: str, bounds: Mapping[str, int]) -> Policy:
+        return Policy(parse_policy_config({"destinationArn": self.destination_arn, "filterName": filter_name, **self.settings, **bounds}))
 
     def pull(self, request: PullRequest, *, holder: str, now_s: float, lease_until_s: float, stop_by_s: float | None = None) -> PullOutcome:
         """Read the request's group through its account's role and write what came before its filter into the stream."""
@@ -211,7 +223,7 @@ class ArchivePuller:
         if info is None:
             # Never read anywhere else: the role is this account's. A group deleted meanwhile ends here too.
             return PullOutcome(request, ReplayResult(skipped="the member's account has no such group"), reason=NOT_IN_MEMBER)
-        policy = self._policy(request.filter_name)
+        policy = self._policy(request.filter_name, request.bounds)
         ledger = _MemberLedger(self.ledger, request.account)
         replayer = Replayer(lambda: policy, logs, self.writer, ledger, clock=self.clock,
                             writes_to=lambda arn: self.stream if arn == self.destination_arn else None)

@@ -168,7 +168,8 @@ def test_a_members_new_groups_first_lines_reach_the_archive_once_with_the_member
     assert subscribed.result == {"batchItemFailures": []}
     assert subscribed.metrics()[("ReplayPullRequested", None)] == 1
     assert request["detail-type"] == FleetBus.REPLAY_DETAIL_TYPE == archive_names.REPLAY_DETAIL_TYPE  # what the archive's rule matches (stacks/archive_replay.py)
-    assert request["account"] == MEMBER and request["detail"] == {"logGroup": GROUP, "filterName": "log-group-governor"}
+    assert request["account"] == MEMBER and request["detail"] == {"logGroup": GROUP, "filterName": "log-group-governor", "replayWindowMinutes": 60,
+                                                                          "replayMaxEvents": 10_000, "replayMaxBytes": 5 * 1024 * 1024}
     documents = archive.records()
     assert [e["message"] for d in documents for e in d["logEvents"]] == before
     assert {(d["owner"], d["logGroup"], d["logStream"], tuple(d["subscriptionFilters"])) for d in documents} == {
@@ -272,3 +273,33 @@ def test_localaws_assume_role_follows_the_roles_trust(org: tuple[Organization, A
 
     assert "AccessDenied" in str(refused.value) and "is not authorized to perform: sts:AssumeRole" in str(refused.value)
     assert own == [] and [g["logGroupName"] for g in theirs] == ["/made/through/the/role"]
+
+
+def test_the_pull_is_bounded_by_the_members_replay_bounds_and_says_so(org: tuple[Organization, Archive], configure: Any) -> None:
+    """replayMaxEvents of the member's configuration (carried by its request, held to the key's range) bounds the pull."""
+    organization, archive = org
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole",
+              replayMaxEvents=5)
+    before = first_lines(organization, MEMBER, 4)
+    subscribe(organization)
+
+    pulled = archive.run()
+
+    assert [e["message"] for d in archive.records() for e in d["logEvents"]] == before[:5]
+    [line] = [line["pull"] for i in pulled for line in i.logs if line.get("message") == "pulled what came before the filter"]
+    assert (line["replayed"], line["truncated"]) == (5, len(before) - 5)
+    assert pulled[-1].metrics()[("ArchivePullTruncated", None)] == len(before) - 5
+
+
+def test_bounds_outside_the_keys_ranges_are_refused_and_nothing_is_read(org: tuple[Organization, Archive]) -> None:
+    organization, archive = org
+    first_lines(organization, MEMBER, 2)
+    with organization.as_account(MEMBER, REGION):
+        boto3.client("events").put_events(Entries=[{"EventBusName": BUS, "Source": "log-group-governor",
+                                                    "DetailType": "log-group-governor replay request",
+                                                    "Detail": json.dumps({"logGroup": GROUP, "filterName": "log-group-governor",
+                                                                          "replayMaxBytes": 10 ** 12})}])
+    [intake] = archive.run()
+
+    assert intake.result["status"] == "ignored" and "replayMaxBytes" in intake.result["reason"]
+    assert archive.records() == [] and organization.assumed == []

@@ -404,7 +404,10 @@ def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | Non
     if result.skipped == CROSS_ACCOUNT and handler.pull is not None:
         # The archive pulls it (#31): it reads the group through this account's read-only role, by the filter's own
         # creationTime, and writes into its stream with this account as owner. A refused request fails the event.
-        handler.pull.request_replay(outcome.log_group, handler.governor.policy.config.filter_name)
+        config = handler.governor.policy.config
+        handler.pull.request_replay(outcome.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
+                                                                            "replayMaxEvents": config.replay_max_events,
+                                                                            "replayMaxBytes": config.replay_max_bytes})
         logger.info("the archive was asked to pull what came before the filter", extra={"replay": {"pullRequested": True}})
         metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
         return ReplayResult(skipped="requested from the organization's archive, which pulls it")
