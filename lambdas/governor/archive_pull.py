@@ -2,7 +2,8 @@
 
 A member cannot write into the archive's stream, and must never write records claiming another account; so the archive
 reads the gap itself. After a member's subscribe handler puts its filter (to this archive's CloudWatch Logs destination)
-on a new group, it puts a replay request on the fleet bus: the group and the filter's name, nothing else. Then:
+on a new group, it puts a replay request on the fleet bus: the group, the filter's name and its replay bounds, nothing
+else. Then:
 
 1. **Intake** (the bus rule's target): the request is queued on a FIFO queue with ``MessageGroupId`` = the event's
    ``account``, which EventBridge sets from the sender (a member cannot name another: localaws/FIDELITY.md O11). The
@@ -20,8 +21,8 @@ on a new group, it puts a replay request on the fleet bus: the group and the fil
 
 Exactly once: the ledger (this archive's table) is keyed by account and group, and holds the group's life; a
 redelivered request finds it and sends nothing. Resumable: a replay that outlasts its slice is queued again (same
-message group) and goes on from the recorded page; one that fails comes back from the queue. Bounded by
-replayMaxEvents / replayMaxBytes, as the member's would be. Reported: metrics by outcome, an alarm on failures (a
+message group) and goes on from the recorded page; one that fails comes back from the queue. Bounded by the member's own
+replayWindowMinutes / replayMaxEvents / replayMaxBytes, as its own replay would be. Reported: metrics by outcome, an alarm on failures (a
 member whose role cannot be assumed is finished with that reason and alarms), and a log line per request naming the
 account, the group and the window.
 """
