@@ -10,7 +10,11 @@ governed and how it compares with the time its writes alone need at the share it
 batch's groups are looked up at once, #20 item 4), look-ups per group (target below 0.1 of each), peak
 concurrency, API calls per group, throttles, invocations that ran out of time, and dead-lettered messages
 (must be 0). Each group writes an event a second from its first: the organization's destination is in another
-account, which the replay never writes to, so the lines before each filter are counted as lost.
+account, which the member never writes to; its subscribe handler asks the archive over the fleet bus, and the
+archive's real pull (lambdas/governor/archive_pull.py: the intake, the FIFO batch, the Replayer reading through the member's
+role at PULL_QUOTA_SHARE of the member's quotas, which the member's own calls share) writes the lines before each
+filter into the archive's stream (#31). Printed: those lines, lost and sent twice (targets 0), and the pull's lag
+from each group's creation to its first line in the archive (p50, p99).
 
 Two more scenarios (#20) send the burst to a same-account Kinesis stream while each new group writes an event a
 second from its first: without the replay, every line ingested before the governor's filter is lost; with it,
@@ -44,6 +48,8 @@ from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
 from governor.handlers import create_log_group as handlers  # noqa: E402
 from governor.handlers.create_log_group import EventParts, handle  # noqa: E402
 from governor.replay import Replayer  # noqa: E402
+from governor import archive_pull as pull  # noqa: E402
+from governor.handlers.archive_pull import consume as pull_consume  # noqa: E402
 from governor.pacing import (  # noqa: E402
     DEFAULT_EVENT_CONCURRENCY,
     EVENT_BATCH_SIZE,
@@ -63,7 +69,10 @@ from localaws.virtual_time import VirtualTime  # noqa: E402
 GROUPS = 5_000
 ARRIVAL_WINDOW_S = 60.0
 LATENCY_S = 0.03
-DESTINATION = "arn:aws:logs:eu-west-1:123456789012:destination:central-logs"
+#: The organization's archive: its CloudWatch Logs destination and its stream, in the central account (#31).
+DESTINATION = "arn:aws:logs:eu-west-1:111111111111:destination:log-group-governor-archive"
+ARCHIVE_STREAM = "arn:aws:kinesis:eu-west-1:111111111111:stream/log-archive"
+MEMBER = "123456789012"
 FOREIGN = "arn:aws:lambda:eu-west-1:123456789012:function:vendor-forwarder"
 OPT_OUT = {"log-group-governor:opt-out": "true"}
 #: The neighbour: another tool in the account, wanting this share of each write quota (the rest of
@@ -93,6 +102,50 @@ class ReplayRecorder:
         document = json.loads(gzip.decompress(payload))
         self.arrived.setdefault(document["logGroup"], Counter()).update(e["id"] for e in document["logEvents"])
         self.first_at.setdefault(document["logGroup"], self.vt.now)
+
+
+class ArchivePull:
+    """The organization's archive in the simulation (#31), running lambdas/governor/archive_pull.py for real: the fleet bus hands the
+    member's request to the function's intake (as EventBridge does, with the sender's account), which queues it on the
+    FIFO queue under the member's account; one consumer at a time takes the member's batches (the FIFO group) and pulls
+    each through the member's CloudWatch Logs (its quotas, shared with the member's own calls), paced at PULL_QUOTA_SHARE,
+    writing into the archive's stream (the recorder)."""
+
+    def __init__(self, vt: VirtualTime, account: QuotaAccount, recorder: ReplayRecorder) -> None:
+        self.vt, self.account = vt, account
+        self.queue: deque[dict[str, Any]] = deque()
+        self.requests = 0
+        rates = {op: DEFAULT_API_QUOTAS_TPS[op] * pull.PULL_QUOTA_SHARE for op in pull.PULL_OPERATIONS}
+        member_logs = LogsGateway(account.client("archive"), pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep))
+        self.puller = pull.ArchivePuller(region="eu-west-1", destination_arn=DESTINATION, stream=pull.stream_destination(ARCHIVE_STREAM),
+                                         member_logs=lambda member: member_logs, writer=recorder,
+                                         ledger=InMemoryLedger(clock=lambda: account.epoch_s + vt.now), send=self._send,
+                                         clock=lambda: account.epoch_s + vt.now)
+        self.invocations = 0
+
+    def _send(self, body: str, group_id: str, deduplication_id: str) -> None:
+        self.queue.append({"messageId": deduplication_id[:16] + str(len(self.queue)), "body": body, "attributes": {"MessageGroupId": group_id}})
+
+    def request_replay(self, log_group: str, filter_name: str, bounds: dict[str, int] | None = None) -> None:
+        """The member's FleetBus.request_replay: the event EventBridge hands the archive's rule target."""
+        self.requests += 1
+        self.puller.intake({"version": "0", "id": f"req-{self.requests}", "source": "log-group-governor", "account": MEMBER,
+                            "detail-type": "log-group-governor replay request", "region": "eu-west-1",
+                            "detail": {"logGroup": log_group, "filterName": filter_name, **(bounds or {})}})
+
+    def consumer(self, finished: Any) -> Any:
+        def poll() -> None:
+            while not (finished() and not self.queue):
+                if not self.queue:
+                    self.vt.sleep(POLL_INTERVAL_S)
+                    continue
+                batch = [self.queue.popleft() for _ in range(min(10, len(self.queue)))]
+                context = LocalLambdaContext("archive-replay", timeout_ms=300_000, clock=self.vt.monotonic)
+                answer = pull_consume(batch, context, self.puller)
+                self.invocations += 1
+                failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+                self.queue.extendleft(reversed([r for r in batch if r["messageId"] in failed]))  # FIFO: they come back first
+        return poll
 
 
 class QuotaAccount:
@@ -289,6 +342,7 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         policy = bench_policy(REPLAY_DESTINATION, destinationRoleArn=REPLAY_ROLE, replayWindowMinutes=180 if replay else None)
     recorder = ReplayRecorder(vt)
     ledger = InMemoryLedger(clock=lambda: account.epoch_s + vt.now)  # the handlers' wall clock in this simulation
+    archive = ArchivePull(vt, account, recorder) if replay is None else None
     queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
     stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False, "billed_ms": 0}
@@ -312,8 +366,9 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         client = account.client("governor")
         governor = Governor(policy, LogsGateway(client, pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)), tagging=TaggingGateway(client))
         replayer = (Replayer(lambda: policy, governor.logs, recorder, ledger, clock=lambda: account.epoch_s + vt.now)
-                    if aspect is Aspect.SUBSCRIPTION and replay else None)
-        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer)
+                    if aspect is Aspect.SUBSCRIPTION and replay is not False else None)
+        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer,
+                           pull=archive if aspect is Aspect.SUBSCRIPTION else None)
         queue = queues[aspect]
 
         def poll() -> None:
@@ -352,6 +407,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         return work
 
     actors = [deploy] + [container(a, n) for a in EVENT_ASPECTS for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
+    if archive is not None:
+        actors.append(archive.consumer(lambda: stats["done"] and all(q.drained for q in queues.values())))
     real_wall_clock, handlers.wall_clock = handlers.wall_clock, lambda: account.epoch_s + vt.now  # the handlers' wall clock: virtual
     try:
         with open(os.devnull, "w") as quiet, handler_output_to(quiet):
@@ -378,7 +435,9 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         "neighbour_throttles": sum(v for k, v in account.throttled.items() if k.startswith("neighbour.")),
         "write_bound_s": write_bound_s, "bound_ratio": last_s / write_bound_s,
         "lookups_per_group": {op: calls[op] / groups for op in LOOKUPS},
-        **_replay_figures(account, recorder, groups),
+        **_replay_figures(account, recorder, groups, caller="archive" if archive is not None else "governor",
+                          window_minutes=policy.config.replay_window_minutes),
+        "pull_invocations": archive.invocations if archive is not None else 0,
         "billed_ms": stats["billed_ms"],
     }
     # Lambda's bill: each invocation's simulated duration (its calls and the pacer's waits), both handlers at their memory.
@@ -402,8 +461,15 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     print(f"  the other tool got: {', '.join(f'{op} {r:.2f}/s' for op, r in neighbour_rate.items())} of "
           f"{DEFAULT_API_QUOTAS_TPS['PutRetentionPolicy'] * neighbour_share:.2f}/s wanted; its throttled attempts: {figures['neighbour_throttles']}")
     if replay is None:
-        print(f"  to another account's destination (never replayed to): lines written before the filter {figures['before_filter']:,}, "
-              f"lost {figures['lost']:,}")
+        lag = figures["replay_lag_s"]
+        print(f"  to the organization's archive in another account, pulled by the archive (#31): lines written before the filter "
+              f"{figures['before_filter']:,}, lost {figures['lost']:,} (target 0; of those, in groups filtered more than replayWindowMinutes "
+              f"({policy.config.replay_window_minutes}) after their creation, history by that bound: {figures['lost_beyond_window']:,}), "
+              f"sent twice {figures['twice']} (target 0); "
+              f"the archive's FilterLogEvents per subscribed group {figures['filter_log_events_per_group']:.2f} (the member's quota, "
+              f"at {pull.PULL_QUOTA_SHARE:.0%}); replay lag from the group's creation p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s "
+              f"(from its filter: p50 {figures['replay_after_filter_s']['p50']:.0f} s, p99 {figures['replay_after_filter_s']['p99']:.0f} s); "
+              f"archive invocations {figures['pull_invocations']:,}")
     else:
         lag = figures["replay_lag_s"]
         print(f"  {'with' if replay else 'without'} replay: events written before the filter {figures['before_filter']:,}, lost "
@@ -416,13 +482,16 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     return figures
 
 
-def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int) -> dict[str, Any]:
+def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int, caller: str = "governor",
+                    window_minutes: int | None = None) -> dict[str, Any]:
     """Per subscribed group: the events ingested before the governor's filter (the gap); of those, lost (never
     replayed), and any event replayed twice or replayed though it came after the filter (the subscription's). An event
     ingested in the filter's very millisecond is replayed (#26: no page says the subscription takes it, so the side
     that loses nothing); counted apart, as the duplicates a subscription that does take it would make."""
-    before = lost = twice = boundary = 0
-    lags = []
+    before = lost = twice = boundary = beyond_window = 0
+    lags: list[float] = []
+    #: From the filter's creation to the group's first replayed line: what the replay (or the archive's pull) adds.
+    after_filter: list[float] = []
     subscribed = [(n, g) for n, g in account.groups.items() if "log-group-governor" in g["filter_created_s"]]
     for name, group in subscribed:
         gap_s = group["filter_created_s"]["log-group-governor"] - group["created_s"]
@@ -435,15 +504,21 @@ def _replay_figures(account: QuotaAccount, recorder: ReplayRecorder, groups: int
         arrived = recorder.arrived.get(name, Counter())
         before += len(in_gap)
         lost += len(in_gap - set(arrived))
+        if window_minutes is not None and gap_s > window_minutes * 60:
+            beyond_window += len(in_gap - set(arrived))  # filtered after replayWindowMinutes: history, not a gap (the bound)
         boundary += len(at_filter & set(arrived))
         twice += sum(1 for event, n in arrived.items() if n > 1 or event not in in_gap | at_filter)
         if name in recorder.first_at:
             lags.append(recorder.first_at[name] - group["created_s"])
+            after_filter.append(recorder.first_at[name] - group["filter_created_s"]["log-group-governor"])
     lags.sort()
+    after_filter.sort()
     pick = (lambda q: lags[min(len(lags) - 1, int(q * len(lags)))]) if lags else (lambda q: 0.0)
-    calls = account.served["governor.FilterLogEvents"]
-    return {"before_filter": before, "lost": lost, "twice": twice, "at_filter_millisecond": boundary,
-            "filter_log_events_per_group": calls / max(1, len(subscribed)), "replay_lag_s": {"p50": pick(0.5), "p99": pick(0.99)}}
+    pick_after = (lambda q: after_filter[min(len(after_filter) - 1, int(q * len(after_filter)))]) if after_filter else (lambda q: 0.0)
+    calls = account.served[f"{caller}.FilterLogEvents"]
+    return {"before_filter": before, "lost": lost, "twice": twice, "at_filter_millisecond": boundary, "lost_beyond_window": beyond_window,
+            "filter_log_events_per_group": calls / max(1, len(subscribed)), "replay_lag_s": {"p50": pick(0.5), "p99": pick(0.99)},
+            "replay_after_filter_s": {"p50": pick_after(0.5), "p99": pick_after(0.99)}}
 
 
 def scenarios(groups: int = GROUPS) -> list[dict[str, Any]]:

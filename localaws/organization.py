@@ -19,7 +19,13 @@ Every rule names its source in localaws/FIDELITY.md.
   JSON, ``owner`` the member) into the destination's Kinesis stream, in the destination's account.
 - PutEvents to another account's bus (by ARN): allowed when the bus's policy admits the caller (the
   same two forms); the event EventBridge would deliver (``account`` and ``region`` of the sender) is
-  kept in ``delivered[bus_arn]``; refused ones answer ``FailedEntryCount``.
+  kept in ``delivered[bus_arn]``; refused ones answer ``FailedEntryCount``. The entry cannot name an
+  account: the event's ``account`` is the sender's, whatever its detail says.
+- AssumeRole of another account's role (#31): allowed when the role exists there and its trust policy
+  allows ``sts:AssumeRole`` to the caller (its role's ARN, its account, or ``*``); else ``AccessDenied``.
+  The caller is the role set by ``as_role`` (else the account's root). The credentials it answers act in
+  the role's account: a call signed with them is made as that account (moto would take its own
+  ``MOTO_ACCOUNT_ID`` instead). Trust conditions and the caller's own identity policy are not evaluated.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,9 +57,23 @@ class Organization:
     #: bus ARN -> its resource policy (what PutPermission / the stack would set)
     bus_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     _iterators: dict[tuple[str, str], str] = field(default_factory=dict)
+    #: The access keys AssumeRole answered, and the role each acts as.
+    _issued: dict[str, str] = field(default_factory=dict)
+    _switched: list[str | None] = field(default_factory=list)
+    #: The caller's role (``as_role``); None: the account's root.
+    principal: str | None = None
+    #: AssumeRole calls answered, as (caller principal, role ARN, allowed).
+    assumed: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def install(self, session: Any) -> None:
         events = session.events
+        events.register_first("before-call.sts.AssumeRole", self._assume_role)
+        events.register_first("after-call.sts.AssumeRole", self._issued_keys)
+        for operation in getattr(session, "_session", session).get_service_model("logs").operation_names:
+            # Before localaws.account's own hooks of the operation: they act in the account the call is made as.
+            events.register_first(f"before-call.cloudwatch-logs.{operation}", self._as_credentials)
+        events.register_last("after-call", self._restore_account)
+        events.register_last("after-call-error", self._restore_account)
         events.register_first("before-call.cloudwatch-logs.PutSubscriptionFilter", self._put_filter)
         events.register_first("before-call.cloudwatch-logs.DeleteSubscriptionFilter", self._delete_filter)
         events.register("provide-client-params.cloudwatch-logs.DescribeSubscriptionFilters", self._remember_group)
@@ -77,6 +98,17 @@ class Organization:
             finally:
                 if session and region:
                     session.set_config_variable("region", before)
+
+    @contextmanager
+    def as_role(self, role_arn: str, region: str | None = None) -> Iterator[None]:
+        """Make the calls inside as the role ``role_arn`` (a Lambda function running with it): in its account, and as the
+        principal another account's trust policy is checked against."""
+        before, self.principal = self.principal, role_arn
+        try:
+            with self.as_account(role_arn.split(":")[4], region):
+                yield
+        finally:
+            self.principal = before
 
     def create_destination(self, account: str, name: str, target_arn: str, access_policy: dict[str, Any] | None = None, *,
                            region: str | None = None) -> str:
@@ -111,7 +143,9 @@ class Organization:
         if refusal:
             return refusal
         stored = {"filterName": request["filterName"], "logGroupName": request["logGroupName"], "filterPattern": request.get("filterPattern", ""),
-                  "destinationArn": destination_arn, "distribution": "ByLogStream", "creationTime": 1795850000000}
+                  "destinationArn": destination_arn, "distribution": "ByLogStream",
+                  # When it was put, as AWS answers it (epoch ms): the archive's pull reads the gap up to it (#31).
+                  "creationTime": int(time.time() * 1000)}
         if request.get("roleArn"):
             stored["roleArn"] = request["roleArn"]
         self.filters.setdefault((caller, region, request["logGroupName"]), {})[request["filterName"]] = stored
@@ -231,6 +265,55 @@ class Organization:
                         "awsRegion": region, "eventSourceARN": stream_arn})
         return {"Records": records}
 
+    # --- STS ---------------------------------------------------------------------------------------------
+    def _assume_role(self, params: dict[str, Any], context: dict[str, Any] | None = None, request_signer: Any = None, **_: Any) -> Any:
+        """Who may assume a role: its trust policy must allow sts:AssumeRole to the caller (IAM guide, "Granting a user
+        permissions to switch roles" / "How to use trust policies": a principal naming a role admits that role's sessions
+        only; one naming an account, or its root, leaves the decision to that account's identity policies, not modelled
+        here). A role that does not exist is refused the same way (FIDELITY.md O9, O10)."""
+        body = params.get("body") or {}
+        role_arn = body.get("RoleArn", "") if isinstance(body, dict) else ""
+        # Credentials an earlier AssumeRole answered act as that role (role chaining); else the caller of as_role, or the root.
+        key = getattr(getattr(request_signer, "_credentials", None), "access_key", None)
+        chained = self._issued.get(key) if key else None
+        caller = chained.split(":")[4] if chained else _caller()
+        principal = chained or self.principal or f"arn:aws:iam::{caller}:root"
+        allowed = _trust_admits(role_arn, caller, principal)
+        self.assumed.append((principal, role_arn, allowed))
+        if allowed:
+            return None  # moto answers: credentials of the role's account (moto's STS: "The ARN can point to another account")
+        who = (f"arn:aws:sts::{caller}:assumed-role/{principal.rsplit('/', 1)[-1]}/{body.get('RoleSessionName', 'session')}"
+               if ":role/" in principal else principal)
+        return _Answered(403), {"Error": {"Code": "AccessDenied", "Type": "Sender",
+                                          "Message": f"User: {who} is not authorized to perform: sts:AssumeRole on resource: {role_arn}"},
+                                "ResponseMetadata": {"HTTPStatusCode": 403}}
+
+    def _issued_keys(self, parsed: dict[str, Any], **_: Any) -> None:
+        credentials, session = parsed.get("Credentials") or {}, (parsed.get("AssumedRoleUser") or {}).get("Arn", "")
+        if credentials.get("AccessKeyId") and session.count(":") >= 5 and "assumed-role/" in session:
+            account, role_name = session.split(":")[4], session.split("assumed-role/", 1)[1].split("/")[0]
+            self._issued[credentials["AccessKeyId"]] = f"arn:aws:iam::{account}:role/{role_name}"
+
+    def _as_credentials(self, request_signer: Any = None, **_: Any) -> None:
+        """A call signed with credentials AssumeRole answered acts in the role's account."""
+        credentials = getattr(request_signer, "_credentials", None)
+        key = getattr(credentials, "access_key", None)
+        role = self._issued.get(key) if key else None
+        if role is None:
+            return
+        account = role.split(":")[4]
+        self._switched.append(os.environ.get("MOTO_ACCOUNT_ID"))
+        os.environ["MOTO_ACCOUNT_ID"] = account
+
+    def _restore_account(self, **_: Any) -> None:
+        if not self._switched:
+            return
+        before = self._switched.pop()
+        if before is None:
+            os.environ.pop("MOTO_ACCOUNT_ID", None)
+        else:
+            os.environ["MOTO_ACCOUNT_ID"] = before
+
     # --- EventBridge ---------------------------------------------------------------------------------
     def _put_events(self, params: dict[str, Any], context: dict[str, Any] | None = None, **_: Any) -> Any:
         request = json.loads(params.get("body") or b"{}")
@@ -272,6 +355,36 @@ class Organization:
             if "*" in principals and orgs and self.organization_id in orgs and caller in self.accounts:
                 return "organization"
         return None
+
+
+def _trust_admits(role_arn: str, caller: str, principal: str) -> bool:
+    """Whether the trust policy of ``role_arn`` (moto's IAM of its account) allows ``principal`` of ``caller`` to assume it."""
+    from moto.iam.models import iam_backends
+
+    parts = role_arn.split(":")
+    if len(parts) < 6 or not parts[5].startswith("role/"):
+        return False
+    try:
+        role = iam_backends[parts[4]]["global"].get_role_by_arn(role_arn)
+    except Exception:  # moto's IAMNotFoundException
+        return False
+    trust = role.assume_role_policy_document
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    statements = trust.get("Statement", [])
+    admitted = False
+    for statement in [statements] if isinstance(statements, dict) else statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if not {"sts:AssumeRole", "sts:*", "*"} & set(actions):
+            continue
+        named = statement.get("Principal") or {}
+        named = named.get("AWS", []) if isinstance(named, dict) else named
+        named = [named] if isinstance(named, str) else named
+        matches = any(p in ("*", principal, caller, f"arn:aws:iam::{caller}:root") for p in named)
+        if matches and statement.get("Effect") == "Deny":
+            return False
+        admitted = admitted or (matches and statement.get("Effect") == "Allow")
+    return admitted
 
 
 def _caller() -> str:

@@ -28,6 +28,7 @@ from fleet.rollup import REPORTING_METRIC
 from shared.config import METRICS_NAMESPACE, SERVICE_NAME
 
 from .alarms import ALARM_PERIOD, Alarms
+from .archive_replay import ArchiveReplay
 from .buckets import private_bucket
 from .fleet import FleetView
 from .powertools_layer import powertools_layer
@@ -92,6 +93,10 @@ class LogArchiveStack(Stack):
         self.fleet = FleetView(self, "Fleet", organization_id=settings.organization_id, member_accounts=settings.member_accounts,
                                powertools_layer=layer, alarms=alarms, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
         self._delivery_alarms(alarms)
+        # #31: what members' new groups held before their filters, pulled through each member's reader role.
+        self.replay = ArchiveReplay(self, "Replay", bus=self.fleet.bus, stream=self.stream, destination_arn=self.destination_arn,
+                                    organization_id=settings.organization_id, member_accounts=settings.member_accounts,
+                                    powertools_layer=layer, alarms=alarms, log_group_prefix=ARCHIVE_LOG_GROUP_PREFIX)
 
         CfnOutput(self, "DestinationArn", value=self.destination_arn,
                   description="members' governor:destinationArn in this region (a destination takes its own region's groups only)")

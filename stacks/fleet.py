@@ -30,10 +30,12 @@ from .org_settings import FLEET_BUS_NAME  # noqa: E402  (the rollout and the CLI
 #: forwarder of its alarms' state changes. Nobody else in the organization may write a fleet row.
 REPORTER_ROLE = "log-group-governor-reporter-{region}"
 FORWARDER_ROLE = "log-group-governor-fleet-forwarder-{region}"
+#: The member's subscribe function, which asks the archive to pull a new group's first lines (#31).
+SUBSCRIBER_ROLE = "log-group-governor-subscriber-{region}"
 
 
 def member_roles(region: str, account: str = "*", partition: str = "aws") -> list[str]:
-    return [f"arn:{partition}:iam::{account}:role/{name.format(region=region)}" for name in (REPORTER_ROLE, FORWARDER_ROLE)]
+    return [f"arn:{partition}:iam::{account}:role/{name.format(region=region)}" for name in (REPORTER_ROLE, FORWARDER_ROLE, SUBSCRIBER_ROLE)]
 
 
 def fleet_bus_arn(region: str, account: str, partition: str = "aws") -> str:

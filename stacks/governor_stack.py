@@ -49,9 +49,10 @@ from .dashboard import GovernorDashboard
 from .dead_letters import DeadLetters
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
-from .fleet import FORWARDER_ROLE, REPORTER_ROLE
+from .fleet import FORWARDER_ROLE, REPORTER_ROLE, SUBSCRIBER_ROLE
 from .functions import GovernorFunction, acknowledge, log_groups_arn
 from .powertools_layer import powertools_layer
+from .replay_reader import ReplayReader
 from .sender_role import SenderRole
 from .settings import DeploymentSettings
 from .ship_logs import ShipLogsDestination
@@ -125,6 +126,13 @@ class GovernorComposition:
             timeout=EVENT_HANDLER_TIMEOUT,
         )
 
+        # #31: a member of an organization whose groups ship to the archive's CloudWatch Logs destination asks the archive,
+        # over the fleet bus, to pull what each new group held before its filter, through a read-only role the archive alone
+        # may assume (stacks/replay_reader.py).
+        pulls = archive_pulls(settings, policy, destination)
+        self.replay_reader: ReplayReader | None = None
+        if pulls:
+            self.replay_reader = ReplayReader(self, "ReplayReader", central_account=settings.fleet_bus_arn.split(":")[4])
         self.subscribe = GovernorFunction(
             self,
             "SubscribeLogGroup",
@@ -132,9 +140,14 @@ class GovernorComposition:
             description="subscribes new log groups to the log destination",
             # In account-policy mode it also takes and releases the policy's lock (DeleteItem releases it).
             statements=[*subscription_statements(self, policy, destination), *replay_statements(self, policy, destination),
+                        *([iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if pulls else []),
                         self.state.statement((*EVENT_HANDLER_ACTIONS, "dynamodb:DeleteItem") if account_subscription else EVENT_HANDLER_ACTIONS)],
+            # The fleet bus admits the members' governor roles by name (stacks.fleet.SUBSCRIBER_ROLE).
+            role_name=SUBSCRIBER_ROLE.format(region=self.region) if pulls else None,
             **common,
         )
+        if pulls:
+            self.subscribe.function.add_environment(ENV_FLEET_BUS, settings.fleet_bus_arn)
         self.set_retention = GovernorFunction(
             self,
             "SetRetention",
@@ -478,6 +491,13 @@ def replay_statements(scope: Construct, policy: PolicyConfig, destination: Desti
         return []
     return [iam.PolicyStatement(actions=["logs:FilterLogEvents"], resources=[groups]),
             *(iam.PolicyStatement(actions=_REPLAY_WRITES[d.kind], resources=[d.arn]) for d in dict.fromkeys(replayable))]
+
+
+def archive_pulls(settings: DeploymentSettings, policy: PolicyConfig, destination: Destination) -> bool:
+    """Whether the organization's archive pulls this member's new groups' first lines (#31): a fleet bus to ask on, per-group
+    filters with the replay on, and a CloudWatch Logs destination to ship to (which the member cannot write into)."""
+    return (bool(settings.fleet_bus_arn) and policy.subscription_mode is not Via.ACCOUNT_POLICY and policy.replay_window_minutes is not None
+            and any(d.kind is DestinationKind.LOGS_DESTINATION for d in (destination, *_rule_destinations(policy))))
 
 
 def control_statement(scope: Construct, control: Control, *, writes: bool = True) -> iam.PolicyStatement:

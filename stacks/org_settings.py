@@ -49,7 +49,7 @@ ARCHIVE_KEYS = ARCHIVE.names
 ARCHIVE_LOG_GROUP_PREFIX = "/log-group-governor/archive/"
 #: Every log group the archive stack names under the prefix, exactly: an account policy's NOT IN list
 #: takes exact names only (the rollout lists them for every member; a test checks the template holds no other).
-ARCHIVE_LOG_GROUPS = tuple(ARCHIVE_LOG_GROUP_PREFIX + n for n in ("ship-logs", "firehose-errors", "fleet-recorder"))
+ARCHIVE_LOG_GROUPS = tuple(ARCHIVE_LOG_GROUP_PREFIX + n for n in ("ship-logs", "firehose-errors", "fleet-recorder", "archive-replay"))
 _ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _DESTINATION_NAME = re.compile(r"^[^:*]{1,512}$")

@@ -52,7 +52,9 @@ def test_burst_simulation_looks_a_batch_up_at_once(capsys) -> None:
     assert figures["governed"] == 300
     lookups = figures["lookups_per_group"]
     assert lookups["ListTagsForResource"] == 0 and 0 < lookups["DescribeLogGroups"] < 0.1 and 0 < lookups["GetResources"] < 0.1
-    assert figures["lost"] == figures["before_filter"] > 0  # another account's destination: never replayed to
+    # #31: another account's destination: the member never writes there, the organization's archive pulls the lines itself
+    assert figures["before_filter"] > 0 and (figures["lost"], figures["twice"]) == (0, 0)
+    assert 0 < figures["replay_lag_s"]["p50"] <= figures["replay_lag_s"]["p99"]
     assert "look-ups per group" in capsys.readouterr().out
 
 

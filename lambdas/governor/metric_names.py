@@ -26,6 +26,8 @@ REPLAYED_EVENTS = "ReplayedEvents"
 REPLAY_TRUNCATED = "ReplayTruncated"
 #: A replay outlasted its slice of an invocation: its event was queued again to go on with it.
 REPLAY_CONTINUED = "ReplayContinued"
+#: A member asked the organization's archive to pull what a group held before its filter (#31).
+REPLAY_PULL_REQUESTED = "ReplayPullRequested"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

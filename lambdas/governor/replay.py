@@ -40,6 +40,8 @@ MAX_DOCUMENT_BYTES = {DestinationKind.LAMBDA: 700_000, DestinationKind.KINESIS: 
 #: An unfinished replay is resumed by a retried event up to this long after the window (SQS retries for hours).
 RESUME_HORIZON_S = 24 * 3600
 _CROSS_ACCOUNT = "cross-account destination: what came before the filter is not replayed"
+#: The skip that hands the replay to the organization's archive, which pulls it (#31).
+CROSS_ACCOUNT = _CROSS_ACCOUNT
 #: The longest one invocation spends on one group's replay before it stops between pages and a continuation takes
 #: over: the subscriptions behind it in the batch wait no longer than this.
 REPLAY_SLICE_S = 20.0
@@ -177,9 +179,13 @@ class Replayer:
     """After the governor subscribes a group: replay what came before its filter, bounded, once."""
 
     def __init__(self, policy: Callable[[], Policy], source: EventSource, writer: DestinationWriter, ledger: ReplayLedger, *,
-                 clock: Callable[[], float] = time.time) -> None:
-        """``clock``: the wall clock (epoch seconds) a replay's slice is measured by."""
+                 clock: Callable[[], float] = time.time, writes_to: Callable[[str | None], Destination | None] | None = None) -> None:
+        """``clock``: the wall clock (epoch seconds) a replay's slice is measured by. ``writes_to``: where the replay of a
+        filter shipping to a given ARN is written (None: it is not replayed); default, the filter's own destination, as
+        the policy names it. The organization's archive (#31) reads a member's group through ``source`` (the member's
+        read-only role) and writes to its own stream what the member's filter ships to its CloudWatch Logs destination."""
         self._policy, self.source, self.writer, self.ledger, self._clock = policy, source, writer, ledger, clock
+        self._writes_to = writes_to
 
     def after_subscribe(self, log_group: str, group_created_ms: int | None, *, owner: str, holder: str, now_s: float,
                         lease_until_s: float, stop_by_s: float | None = None) -> ReplayResult:
@@ -291,7 +297,7 @@ class Replayer:
         """What an earlier attempt did for this life of the group (None: nothing), or why nothing is to be sent. A record
         of an earlier life of the name is nothing of this one. No call is made when no destination the groups may ship to
         can be replayed to."""
-        if not any(d.kind in MAX_DOCUMENT_BYTES for d in self._policy().destinations):
+        if self._writes_to is None and not any(d.kind in MAX_DOCUMENT_BYTES for d in self._policy().destinations):
             return ReplayResult(skipped=_CROSS_ACCOUNT)
         earlier = self.ledger.replay_progress(log_group)
         if earlier is not None and group_created_ms is not None and (life := earlier.life_of(group_created_ms)):
@@ -312,7 +318,10 @@ class Replayer:
                        until_ms=done.since_ms - 1)
 
     def destination(self, arn: str | None) -> Destination | None:
-        """The destination a filter ships to, among destinationArn and the rules' own (None: neither names it)."""
+        """The destination a filter ships to, among destinationArn and the rules' own (None: neither names it); with
+        ``writes_to``, where its replay is written instead."""
+        if self._writes_to is not None:
+            return self._writes_to(arn)
         policy = self._policy()
         return policy.config.destination if not arn else next((d for d in policy.destinations if d.arn == arn), None)
 

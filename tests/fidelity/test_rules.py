@@ -7,6 +7,7 @@ account (tests/fidelity/conftest.py).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -364,3 +365,42 @@ def test_f12_a_groups_field_index_policy_is_refused_off_standard_answered_with_i
         return found
 
     target.eventually(own_policies)
+
+
+# --- F13: who may assume a role (#31: the archive's pull through a member's reader role) ---------------
+
+def test_f13_a_role_whose_trust_names_a_role_is_assumed_by_that_role_alone(target: Target) -> None:
+    """O9/O10: a trust policy naming a role's ARN admits that role's sessions and no other principal of the account, even
+    one that may assume roles (AccessDenied "... is not authorized to perform: sts:AssumeRole on resource: ..."); the
+    credentials it answers act in the role's account. Checked in one sandbox account: the caller, a first role trusting
+    the account, a second trusting only the first (the archive's pull role and a member's reader role)."""
+    if not target.real:
+        from localaws.organization import Organization
+
+        Organization("o-fidelity1", {target.account_id}).install(boto3.DEFAULT_SESSION)
+    iam, sts = target.client("iam"), target.client("sts")
+    puller, reader = f"log-group-governor-fidelity-{target.run}-pull", f"log-group-governor-fidelity-{target.run}-read"
+    account_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{target.account_id}:root"},
+                                                             "Action": "sts:AssumeRole"}]}
+    puller_arn = iam.create_role(RoleName=puller, AssumeRolePolicyDocument=json.dumps(account_trust))["Role"]["Arn"]
+    target.on_cleanup(lambda: iam.delete_role(RoleName=puller))
+    iam.put_role_policy(RoleName=puller, PolicyName="assume", PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{target.account_id}:role/{reader}"}]}))
+    target.on_cleanup(lambda: iam.delete_role_policy(RoleName=puller, PolicyName="assume"))
+    time.sleep(10 if target.real else 0)  # IAM refuses a trust naming a role it does not know yet
+    reader_trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": puller_arn}, "Action": "sts:AssumeRole"}]}
+    reader_arn = target.eventually(lambda: iam.create_role(RoleName=reader, AssumeRolePolicyDocument=json.dumps(reader_trust))["Role"]["Arn"])
+    target.on_cleanup(lambda: iam.delete_role(RoleName=reader))
+
+    with pytest.raises(ClientError) as refused:
+        sts.assume_role(RoleArn=reader_arn, RoleSessionName="fidelity")
+    assert _code(refused.value) == "AccessDenied" and "is not authorized to perform: sts:AssumeRole" in str(refused.value)
+
+    def as_puller() -> dict[str, Any]:
+        credentials = sts.assume_role(RoleArn=puller_arn, RoleSessionName="fidelity")["Credentials"]
+        chained = boto3.client("sts", region_name=target.region, aws_access_key_id=credentials["AccessKeyId"],
+                               aws_secret_access_key=credentials["SecretAccessKey"], aws_session_token=credentials["SessionToken"],
+                               )
+        return chained.assume_role(RoleArn=reader_arn, RoleSessionName="fidelity")["Credentials"]
+
+    assert target.eventually(as_puller)["AccessKeyId"]

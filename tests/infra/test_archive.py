@@ -97,7 +97,7 @@ def test_cloudwatch_logs_writes_to_the_stream_for_admitted_sources_only(org_arch
 def test_the_stream_is_encrypted_and_ship_logs_consumes_it_record_by_record(org_archive: Synthesized) -> None:
     [stream] = org_archive.of_type("AWS::Kinesis::Stream")
     assert stream["Properties"]["StreamEncryption"] == {"EncryptionType": "KMS", "KeyId": "alias/aws/kinesis"}
-    [mapping] = org_archive.of_type("AWS::Lambda::EventSourceMapping")
+    [mapping] = [m for m in org_archive.of_type("AWS::Lambda::EventSourceMapping") if "StartingPosition" in m["Properties"]]  # #31: and the pull's queue
     properties = mapping["Properties"]
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BisectBatchOnFunctionError"] is True and properties["MaximumRetryAttempts"] == 10
@@ -120,7 +120,8 @@ def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_memb
     assert statement["Action"] == "events:PutEvents" and statement["Condition"]["StringEquals"] == {"aws:PrincipalOrgID": ORG}
     # ...and only the members' governor roles (#18: before, any principal of any account of the organization).
     assert [_render(a) for a in statement["Condition"]["ArnLike"]["aws:PrincipalArn"]] == [
-        f"arn:aws:iam::*:role/log-group-governor-reporter-{REGION}", f"arn:aws:iam::*:role/log-group-governor-fleet-forwarder-{REGION}"]
+        f"arn:aws:iam::*:role/log-group-governor-reporter-{REGION}", f"arn:aws:iam::*:role/log-group-governor-fleet-forwarder-{REGION}",
+        f"arn:aws:iam::*:role/log-group-governor-subscriber-{REGION}"]  # #31: a new group's replay request
     rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
     patterns = [r.get("EventPattern") for r in rules if "EventPattern" in r]
     assert {"source": ["log-group-governor"], "detail-type": ["log-group-governor coverage"]} in patterns
@@ -130,7 +131,7 @@ def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_memb
     assert silent and silent[0]["AlarmActions"]
     newly = [a["Properties"] for a in org_archive.of_type("AWS::CloudWatch::Alarm") if a["Properties"].get("MetricName") == "FleetNewlySilentMembers"]
     assert newly and newly[0]["AlarmActions"]  # fires again for each member that goes silent
-    [table] = org_archive.of_type("AWS::DynamoDB::GlobalTable")
+    [table] = [t for k, t in org_archive.resources.items() if t["Type"] == "AWS::DynamoDB::GlobalTable" and "Ledger" not in k]  # #31's ledger apart
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
     assert table["Properties"]["Replicas"][0]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
@@ -191,3 +192,49 @@ def test_a_listed_destination_policy_must_fit_the_5120_bytes_aws_stores() -> Non
         ArchiveSettings.from_context({"archive:memberAccounts": [f"{n:012d}" for n in range(fits + 1)]})
     # An organization is one condition, whatever its size.
     ArchiveSettings.from_context({"archive:organizationId": ORG, "archive:memberAccounts": [f"{n:012d}" for n in range(fits + 1)]})
+
+
+@pytest.mark.parametrize("kind", ["organization", "listed"])
+def test_issue31_the_archives_pull_assumes_only_the_members_reader_role_and_writes_only_its_stream(
+        org_archive: Synthesized, listed_archive: Synthesized, kind: str) -> None:
+    synthesized = org_archive if kind == "organization" else listed_archive
+    function = synthesized.function("governor.handlers.archive_pull.handler")
+    role = synthesized.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+    assert role["Properties"]["RoleName"] == f"log-group-governor-archive-replay-{REGION}"  # the name members' roles trust
+    statements = {tuple(s["Action"]) if isinstance(s["Action"], list) else (s["Action"],): _render(s) for s in synthesized.role_policy_of(function)}
+    assume = statements[("sts:AssumeRole",)]
+    if kind == "organization":
+        assert assume["Resource"] == f"arn:aws:iam::*:role/log-group-governor-replay-reader-{REGION}"
+        assert assume["Condition"] == {"StringEquals": {"aws:ResourceOrgID": ORG}}
+    else:
+        assert sorted(assume["Resource"]) == [f"arn:aws:iam::{m}:role/log-group-governor-replay-reader-{REGION}" for m in MEMBERS]
+    # The queue: consumed (the event source mapping's grant) and sent to (intake, continuations), and nothing else.
+    consume = ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:SendMessage")
+    assert set(statements) == {("sts:AssumeRole",), ("kinesis:PutRecord",), ("dynamodb:GetItem", "dynamodb:PutItem"), consume,
+                               ("logs:CreateLogStream", "logs:PutLogEvents")}
+    queue_id = next(k for k, v in synthesized.resources.items() if v["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in v["Properties"]
+                    and v["Properties"].get("FifoQueue"))
+    assert statements[consume]["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    stream_id = next(k for k, v in synthesized.resources.items() if v["Type"] == "AWS::Kinesis::Stream")
+    assert statements[("kinesis:PutRecord",)]["Resource"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+
+
+def test_issue31_requests_go_from_the_fleet_bus_through_a_fifo_queue_grouped_by_member_and_failures_alarm(org_archive: Synthesized) -> None:
+    resources = org_archive.template.to_json()["Resources"]
+    function_id = next(k for k, v in resources.items() if v["Type"] == "AWS::Lambda::Function" and v["Properties"].get("Handler") == "governor.handlers.archive_pull.handler")
+    [rule] = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Events::Rule"
+              and v["Properties"].get("EventPattern") == {"source": ["log-group-governor"], "detail-type": ["log-group-governor replay request"]}]
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]} and target["DeadLetterConfig"] and target["RetryPolicy"]
+    queues = {k: v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::SQS::Queue" and v["Properties"].get("FifoQueue")}
+    [(queue_id, queue)] = [(k, q) for k, q in queues.items() if "RedrivePolicy" in q]
+    assert queue["SqsManagedSseEnabled"] and queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0] in queues  # a FIFO dead-letter queue
+    [mapping] = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::Lambda::EventSourceMapping"
+                 and v["Properties"]["FunctionName"] == {"Ref": function_id}]
+    assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]} and mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    alarms = [v["Properties"] for v in resources.values() if v["Type"] == "AWS::CloudWatch::Alarm"]
+    failed = [a for a in alarms if a.get("MetricName") == "ArchivePullFailed"]
+    assert failed and failed[0]["AlarmActions"]
+    [ledger] = [v["Properties"] for k, v in resources.items() if v["Type"] == "AWS::DynamoDB::GlobalTable" and "Ledger" in k]
+    assert ledger["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}

@@ -221,7 +221,32 @@ def test_the_fleet_bus_admits_only_the_members_governor_roles_which_the_members_
     for name, template in _members(org).items():
         region = next(r for r in REGIONS if r.replace("-", "") in name)
         names = {_render(r["RoleName"]) for r in _of_type(template, "AWS::IAM::Role") if "RoleName" in r}
-        assert names == {"log-group-governor-reporter-<AWS::Region>", "log-group-governor-fleet-forwarder-<AWS::Region>"}, name
+        assert names == {"log-group-governor-reporter-<AWS::Region>", "log-group-governor-fleet-forwarder-<AWS::Region>",
+                         # #31: the subscribe function asks the archive to pull; the archive reads through the reader role
+                         "log-group-governor-subscriber-<AWS::Region>", "log-group-governor-replay-reader-<AWS::Region>"}, name
+
+
+def test_issue31_each_member_has_a_read_only_role_the_archives_pull_alone_may_assume_and_asks_the_archive_over_its_bus(
+        org: dict[str, Any]) -> None:
+    for name, template in _members(org).items():
+        region = next(r for r in REGIONS if r.replace("-", "") in name)
+        resources = template["Resources"]
+        [(role_id, reader)] = [(k, r["Properties"]) for k, r in resources.items() if r["Type"] == "AWS::IAM::Role"
+                               and _render(r["Properties"].get("RoleName", "")) == "log-group-governor-replay-reader-<AWS::Region>"]
+        [trust] = reader["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Action"] == "sts:AssumeRole" and "Condition" not in trust
+        assert _render(trust["Principal"]["AWS"]) == f"arn:<AWS::Partition>:iam::{CENTRAL}:role/log-group-governor-archive-replay-<AWS::Region>"
+        [policy] = [p["Properties"] for p in resources.values() if p["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in p["Properties"]["Roles"]]
+        [statement] = policy["PolicyDocument"]["Statement"]
+        assert sorted(statement["Action"]) == ["logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters", "logs:FilterLogEvents"]
+        assert _render(statement["Resource"]) == "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:*"
+        [subscribe] = [f for f in _of_type(template, "AWS::Lambda::Function") if f["Handler"].endswith("subscribe_log_group")]
+        bus = f"arn:aws:events:{region}:{CENTRAL}:event-bus/log-group-governor-fleet"
+        assert subscribe["Environment"]["Variables"]["GOVERNOR_FLEET_BUS"] == bus
+        subscribe_role = subscribe["Role"]["Fn::GetAtt"][0]
+        puts = [s for p in resources.values() if p["Type"] == "AWS::IAM::Policy" and {"Ref": subscribe_role} in p["Properties"]["Roles"]
+                for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Action"] == "events:PutEvents"]
+        assert [s["Resource"] for s in puts] == [bus]
 
 
 #: #30 item 8: a sandbox OU keeps a week, the payments account 400 days, wherever it sits.

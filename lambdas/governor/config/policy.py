@@ -298,7 +298,8 @@ POLICY = Keys(
     Key("replayWindowMinutes", (int, type(None)), DEFAULT_REPLAY_WINDOW_MINUTES, "A subscription delivers only what is ingested "
         "after its filter exists: when the governor subscribes a group created at most this many minutes before (1 to 1440), "
         "it replays what the group held before the filter to the destination, as the subscription would have, each event "
-        "once. null: no replay. Same-account Lambda, Kinesis and Firehose destinations (docs/design.md).", example=120,
+        "once. null: no replay. Same-account Lambda, Kinesis and Firehose destinations (docs/design.md); for the organization's "
+        "CloudWatch Logs destination the archive pulls it, within these bounds (docs/organization.md).", example=120,
         schema={"minimum": 1, "maximum": 1440}),
     Key("replayMaxEvents", int, DEFAULT_REPLAY_MAX_EVENTS, "The most events replayed for one group (1 to 1000000); the rest are "
         "counted as truncated and reported.", example=50_000, schema={"minimum": 1, "maximum": 1_000_000}),

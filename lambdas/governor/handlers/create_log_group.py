@@ -32,8 +32,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, EventQueueSender, RetryLater, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
-from ..config import ENV_ASPECT, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, DestinationKind, Via
+from ..aws import DestinationUnavailable, EventQueueSender, FleetBus, RetryLater, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..config import ENV_ASPECT, ENV_FLEET_BUS, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, DestinationKind, Via
 from ..controls import REGISTRY
 from ..drift import DriftGuard
 from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_call, is_destination_call, parse_account_policy_call,
@@ -41,7 +41,7 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import EVENT_MAX_RECEIVE_COUNT, event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
-from ..replay import REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer, ReplayResult, follows
+from ..replay import CROSS_ACCOUNT, REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer, ReplayResult, follows
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -77,6 +77,9 @@ class EventParts:
     replayer: Replayer | None = None
     #: The handler's own queue, where an unfinished replay's event is sent again (None: the event fails and comes back).
     continuation: EventQueueSender | None = None
+    #: The organization's fleet bus: a group subscribed to the archive's CloudWatch Logs destination, whose lines before
+    #: the filter the member cannot write there, is handed to the archive, which pulls them (#31; None: not a member).
+    pull: FleetBus | None = None
 
 
 class ReplayUnfinished(Exception):
@@ -109,8 +112,9 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
         replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(max_attempts=REPLAY_CALL_ATTEMPTS),
                             StateTable(table.table_name, max_attempts=REPLAY_CALL_ATTEMPTS), clock=lambda: wall_clock())
     continuation = EventQueueSender(settings.event_queue_url) if replayer is not None and settings.event_queue_url else None
+    pull = FleetBus(os.environ[ENV_FLEET_BUS]) if replayer is not None and os.environ.get(ENV_FLEET_BUS) else None
     return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper,
-                      replayer, continuation)
+                      replayer, continuation, pull)
 
 
 @cache
@@ -400,6 +404,16 @@ def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | Non
                                               holder=str(getattr(context, "aws_request_id", "") or id(outcome)), now_s=now,
                                               lease_until_s=now + remaining_s,
                                               stop_by_s=now + min(REPLAY_SLICE_S, max(0.0, remaining_s - RECORD_MARGIN_MS / 1000)))
+    if result.skipped == CROSS_ACCOUNT and handler.pull is not None:
+        # The archive pulls it (#31): it reads the group through this account's read-only role, by the filter's own
+        # creationTime, and writes into its stream with this account as owner. A refused request fails the event.
+        config = handler.governor.policy.config
+        handler.pull.request_replay(outcome.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
+                                                                            "replayMaxEvents": config.replay_max_events,
+                                                                            "replayMaxBytes": config.replay_max_bytes})
+        logger.info("the archive was asked to pull what came before the filter", extra={"replay": {"pullRequested": True}})
+        metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
+        return ReplayResult(skipped="requested from the organization's archive, which pulls it")
     if result.skipped is None or result.truncated:
         logger.info("replayed what came before the filter", extra={"replay": result.as_dict()})
         metrics.add_metric(name=metric_names.REPLAYED_EVENTS, unit=MetricUnit.Count, value=result.replayed)

@@ -1,0 +1,305 @@
+"""#31 item 1: the organization's archive pulls what a member's new group held before its filter.
+
+Through the real entry points on moto's accounts (localaws.organization): the member's subscribe handler puts its
+filter to the archive's CloudWatch Logs destination and its replay request on the fleet bus (EventBridge sets the
+event's ``account``); the archive's function takes the bus's event in (a FIFO message grouped by that account), then
+the FIFO batch: it assumes the member's reader role (whose trust names the archive's function role alone), reads the
+group through it and writes into the archive's stream, which ship-logs reads like any other record."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from governor import archive_names, archive_pull as pulling
+from governor.aws import FleetBus
+from governor.handlers import archive_pull as pull
+from governor.config import ENV_FLEET_BUS
+from governor.handlers.create_log_group import subscribe_log_group
+from localaws.account import LocalAccount
+from localaws.events import create_log_group_event, sqs_batch
+from localaws.organization import Organization
+from ship_logs.payload import decode_kinesis_record
+from stacks.archive import ArchiveSettings, destination_policy
+from tests.conftest import STATE_TABLE, call
+
+ORG_ID = "o-a1b2c3d4e5"
+CENTRAL, MEMBER, OTHER = "111111111111", "210987654321", "345678901234"
+REGION = "eu-west-1"  # localaws's default region, where the handlers' clients are made
+GROUP = "/aws/lambda/checkout-api"
+STREAM = "2026/12/06/[$LATEST]00aa11bb22cc33dd"
+BUS = f"arn:aws:events:{REGION}:{CENTRAL}:event-bus/log-group-governor-fleet"
+PULLER_ROLE = f"arn:aws:iam::{CENTRAL}:role/log-group-governor-archive-replay-{REGION}"
+LEDGER = "archive-replay-ledger"
+
+
+class Archive:
+    """The central side: the stream, the destination, the bus (its policy as stacks/fleet.py writes it), the ledger, the
+    FIFO queue and the pull function's role."""
+
+    def __init__(self, organization: Organization, account: LocalAccount) -> None:
+        self.organization = organization
+        with organization.as_account(CENTRAL):
+            kinesis = boto3.client("kinesis")
+            kinesis.create_stream(StreamName="log-archive", ShardCount=1)
+            self.stream = kinesis.describe_stream_summary(StreamName="log-archive")["StreamDescriptionSummary"]["StreamARN"]
+            self.queue = boto3.client("sqs").create_queue(QueueName="archive-replay.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+            account.create_state_table(LEDGER)
+            boto3.client("iam").create_role(RoleName=PULLER_ROLE.rsplit("/", 1)[1], AssumeRolePolicyDocument=json.dumps(
+                {"Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+        self.destination = organization.create_destination(CENTRAL, "log-group-governor-archive", self.stream, destination_policy(
+            ArchiveSettings(organization_id=ORG_ID), f"arn:aws:logs:{REGION}:{CENTRAL}:destination:log-group-governor-archive"))
+        organization.bus_policies[BUS] = {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
+                                                         "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORG_ID}}}]}
+        self._read = 0
+
+    def run(self, events: list[dict[str, Any]] | None = None) -> list[Any]:
+        """The bus's new events through the rule's target (intake), then the FIFO queue through the consumer until it is
+        empty, each as the archive's function role. Answers each invocation."""
+        from tests.conftest import call as invoke
+
+        delivered = self.organization.delivered.get(BUS, [])
+        events = events if events is not None else delivered[self._read:]
+        self._read = len(delivered)
+        invocations = []
+        with self.organization.as_role(PULLER_ROLE):
+            for event in events:
+                invocations.append(invoke(pull.handler, event, function_name="archive-replay"))
+            sqs = boto3.client("sqs")
+            for _ in range(40):
+                messages = sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
+                if not messages:
+                    return invocations
+                batch = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                                      "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs"} for m in messages]}
+                invocation = invoke(pull.handler, batch, function_name="archive-replay")
+                invocations.append(invocation)
+                failed = {f["itemIdentifier"] for f in invocation.result["batchItemFailures"]}
+                for m in messages:
+                    if m["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+                if failed:
+                    return invocations
+            raise AssertionError(f"the archive's queue never emptied: {[i.logs for i in invocations[:3]]}")
+
+    def records(self) -> list[dict[str, Any]]:
+        """Every document in the archive's stream, each as ship-logs decodes it too."""
+        documents = []
+        for record in self.organization.kinesis_event(CENTRAL, REGION, self.stream)["Records"]:
+            document = json.loads(gzip.decompress(base64.b64decode(record["kinesis"]["data"])))
+            batch = decode_kinesis_record(record)
+            assert batch.malformed_events == 0 and [e.message for e in batch.events] == [e["message"] for e in document["logEvents"]]
+            documents.append(document)
+        return documents
+
+
+class _Ticking:
+    """The archive's wall clock, advancing ``step_s`` each time it is read: a slice is spent after a few pages."""
+
+    def __init__(self, step_s: float) -> None:
+        self.now, self.step_s = time.time(), step_s
+
+    def __call__(self) -> float:
+        self.now += self.step_s
+        return self.now
+
+
+def reader_role(organization: Organization, account: str, trusted: str = PULLER_ROLE) -> str:
+    """The member template's reader role (stacks/replay_reader.py): trusted by the archive's pull function role alone."""
+    with organization.as_account(account):
+        return boto3.client("iam").create_role(RoleName=f"log-group-governor-replay-reader-{REGION}", AssumeRolePolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": trusted}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+
+
+@pytest.fixture
+def org(account: LocalAccount, configure: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Organization, Archive]]:
+    organization = Organization(ORG_ID, {CENTRAL, MEMBER, OTHER})
+    organization.install(boto3.DEFAULT_SESSION)
+    archive = Archive(organization, account)
+    for member in (MEMBER, OTHER):
+        with organization.as_account(member):
+            account.create_state_table(STATE_TABLE)
+            boto3.client("iam").create_role(RoleName="LogGroupGovernor-SenderRole", AssumeRolePolicyDocument=json.dumps(
+                {"Statement": [{"Effect": "Allow", "Principal": {"Service": "logs.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))
+    reader_role(organization, MEMBER)
+    monkeypatch.setenv(ENV_FLEET_BUS, BUS)
+    for name, value in ((pulling.ENV_QUEUE_URL, archive.queue), (pulling.ENV_TABLE, LEDGER), (pulling.ENV_STREAM_ARN, archive.stream),
+                        (pulling.ENV_DESTINATION_ARN, archive.destination)):
+        monkeypatch.setenv(name, value)
+    pull.puller.cache_clear()
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole")
+    yield organization, archive
+    pull.puller.cache_clear()
+
+
+def first_lines(organization: Organization, account: str, invocations: int, group: str = GROUP) -> list[str]:
+    """A new function's group in ``account`` and its first invocations, written before any filter exists."""
+    with organization.as_account(account):
+        logs = boto3.client("logs")
+        logs.create_log_group(logGroupName=group)
+        logs.create_log_stream(logGroupName=group, logStreamName=STREAM)
+        messages = [f"{kind} RequestId: {n:08d}" for n in range(invocations) for kind in ("INIT_START", "START", "END")]
+        now_ms = int(time.time() * 1000)
+        logs.put_log_events(logGroupName=group, logStreamName=STREAM, logEvents=[{"timestamp": now_ms + i, "message": m} for i, m in enumerate(messages)])
+    time.sleep(0.002)  # the filter is put in a later millisecond
+    return messages
+
+
+def subscribe(organization: Organization, account: str = MEMBER, group: str = GROUP) -> Any:
+    with organization.as_account(account, REGION):
+        return call(subscribe_log_group, sqs_batch([create_log_group_event(group, account=account, region=REGION)]))
+
+
+def test_a_members_new_groups_first_lines_reach_the_archive_once_with_the_member_as_owner(org: tuple[Organization, Archive]) -> None:
+    organization, archive = org
+    before = first_lines(organization, MEMBER, 4)
+
+    subscribed = subscribe(organization)
+    [request] = organization.delivered[BUS]
+    pulled = archive.run()
+
+    assert subscribed.result == {"batchItemFailures": []}
+    assert subscribed.metrics()[("ReplayPullRequested", None)] == 1
+    assert request["detail-type"] == FleetBus.REPLAY_DETAIL_TYPE == archive_names.REPLAY_DETAIL_TYPE  # what the archive's rule matches (stacks/archive_replay.py)
+    assert request["account"] == MEMBER and request["detail"] == {"logGroup": GROUP, "filterName": "log-group-governor", "replayWindowMinutes": 60,
+                                                                          "replayMaxEvents": 10_000, "replayMaxBytes": 5 * 1024 * 1024}
+    documents = archive.records()
+    assert [e["message"] for d in documents for e in d["logEvents"]] == before
+    assert {(d["owner"], d["logGroup"], d["logStream"], tuple(d["subscriptionFilters"])) for d in documents} == {
+        (MEMBER, GROUP, STREAM, ("log-group-governor",))}
+    [line] = [line for i in pulled for line in i.logs if line.get("message") == "pulled what came before the filter"]
+    assert line["pull"]["account"] == MEMBER and line["pull"]["logGroup"] == GROUP and line["pull"]["replayed"] == len(before)
+    assert line["pull"]["window"]["ingestedUntilMs"] > 0 and "fromTimestampMs" in line["pull"]["window"]
+    assert pulled[-1].metrics()[("ArchivePulledEvents", None)] == len(before)
+    # The reader role was assumed in the member's account only, by the archive's function role.
+    assert [(p, r) for p, r, ok in organization.assumed if ok] == [(PULLER_ROLE, f"arn:aws:iam::{MEMBER}:role/log-group-governor-replay-reader-{REGION}")]
+
+
+def test_a_redelivered_request_sends_nothing_twice(org: tuple[Organization, Archive]) -> None:
+    organization, archive = org
+    before = first_lines(organization, MEMBER, 3)
+    subscribe(organization)
+    [request] = organization.delivered[BUS]
+
+    archive.run()
+    again = archive.run([request, dict(request, id="another-delivery")])  # EventBridge delivers at least once
+    subscribe(organization)  # the member's event redelivered: the filter is in place, it asks again
+    third = archive.run()
+
+    assert [e["message"] for d in archive.records() for e in d["logEvents"]] == before
+    skipped = [line["pull"] for i in (*again, *third) for line in i.logs if line.get("message") == "nothing to pull"]
+    assert skipped and all(p["skipped"] == "replayed already" and p["alreadyDelivered"] == len(before) for p in skipped)
+
+
+def test_a_forged_request_reads_nothing_and_writes_nothing(org: tuple[Organization, Archive]) -> None:
+    """A member names another account's group (by name, as an ARN, with an account in the detail): the archive reads only
+    through the sender's own role, where no such group is, and writes nothing."""
+    organization, archive = org
+    first_lines(organization, OTHER, 2, group="/aws/lambda/payments")
+    forged = []
+    with organization.as_account(MEMBER, REGION):
+        events = boto3.client("events")
+        for detail in ({"logGroup": "/aws/lambda/payments", "filterName": "log-group-governor", "account": OTHER},
+                       {"logGroup": f"arn:aws:logs:{REGION}:{OTHER}:log-group:/aws/lambda/payments", "filterName": "log-group-governor"}):
+            events.put_events(Entries=[{"EventBusName": BUS, "Source": "log-group-governor", "DetailType": "log-group-governor replay request",
+                                        "Detail": json.dumps(detail)}])
+    forged = organization.delivered[BUS]
+    invocations = archive.run()
+
+    assert [e["account"] for e in forged] == [MEMBER, MEMBER]  # EventBridge names the sender, whatever the detail says
+    assert archive.records() == []
+    assert all(role.split(":")[4] == MEMBER for _, role, _ in organization.assumed)  # never the other account's
+    reasons = [line.get("reason") or line.get("pull", {}).get("reason") for i in invocations for line in i.logs if line.get("level") == "WARNING"]
+    assert pulling.NOT_IN_MEMBER in reasons and any(r and "not a log group's name" in r for r in reasons)
+
+
+def test_an_unfinished_replay_resumes_from_the_queue(org: tuple[Organization, Archive], monkeypatch: pytest.MonkeyPatch) -> None:
+    organization, archive = org
+    before = first_lines(organization, MEMBER, 6)
+    from governor import replay
+    import governor.aws.logs as logs
+    monkeypatch.setattr(logs, "FILTER_LOG_EVENTS_PAGE_SIZE", 5)  # FilterLogEvents' pages: 5 events instead of 10,000
+    monkeypatch.setattr(pulling, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
+    monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_300)  # a few events a record
+    subscribe(organization)
+
+    invocations = archive.run()
+
+    assert [e["message"] for d in archive.records() for e in d["logEvents"]] == before  # each once, in order
+    continued = sum(i.metrics().get(("ArchivePullContinued", None), 0) for i in invocations[1:])
+    assert continued >= 1
+
+
+def test_a_member_without_the_role_is_finished_with_a_reason_and_alarmed(org: tuple[Organization, Archive], configure: Any) -> None:
+    organization, archive = org
+    reader_role(organization, OTHER, trusted=f"arn:aws:iam::{OTHER}:root")  # trusts its own account, not the archive
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{OTHER}:role/LogGroupGovernor-SenderRole")
+    first_lines(organization, OTHER, 2)
+    subscribe(organization, OTHER)
+
+    invocations = archive.run()
+
+    assert archive.records() == []
+    assert invocations[-1].result == {"batchItemFailures": []}  # finished, not retried for ever
+    [error] = [line for i in invocations for line in i.logs if line.get("level") == "ERROR"]
+    assert error["pull"]["reason"] == pulling.ROLE_NOT_ASSUMABLE and error["pull"]["account"] == OTHER and error["pull"]["logGroup"] == GROUP
+    assert "AccessDenied" in error["pull"]["skipped"]
+    assert invocations[-1].metrics()[("ArchivePullFailed", None)] == 1
+
+
+def test_localaws_assume_role_follows_the_roles_trust(org: tuple[Organization, Archive]) -> None:
+    """FIDELITY O9/O10: another role of the central account is refused; the archive's function role is let in, and its
+    credentials act in the member's account."""
+    organization, _ = org
+    role = f"arn:aws:iam::{MEMBER}:role/log-group-governor-replay-reader-{REGION}"
+    with organization.as_role(f"arn:aws:iam::{CENTRAL}:role/someone-else"):
+        with pytest.raises(Exception) as refused:
+            boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="check")
+    with organization.as_role(PULLER_ROLE):
+        credentials = boto3.client("sts").assume_role(RoleArn=role, RoleSessionName="check")["Credentials"]
+        member_logs = boto3.client("logs", aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+                                   aws_session_token=credentials["SessionToken"])
+        member_logs.create_log_group(logGroupName="/made/through/the/role")
+        own = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/made/")["logGroups"]
+    with organization.as_account(MEMBER):
+        theirs = boto3.client("logs").describe_log_groups(logGroupNamePrefix="/made/")["logGroups"]
+
+    assert "AccessDenied" in str(refused.value) and "is not authorized to perform: sts:AssumeRole" in str(refused.value)
+    assert own == [] and [g["logGroupName"] for g in theirs] == ["/made/through/the/role"]
+
+
+def test_the_pull_is_bounded_by_the_members_replay_bounds_and_says_so(org: tuple[Organization, Archive], configure: Any) -> None:
+    """replayMaxEvents of the member's configuration (carried by its request, held to the key's range) bounds the pull."""
+    organization, archive = org
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole",
+              replayMaxEvents=5)
+    before = first_lines(organization, MEMBER, 4)
+    subscribe(organization)
+
+    pulled = archive.run()
+
+    assert [e["message"] for d in archive.records() for e in d["logEvents"]] == before[:5]
+    [line] = [line["pull"] for i in pulled for line in i.logs if line.get("message") == "pulled what came before the filter"]
+    assert (line["replayed"], line["truncated"]) == (5, len(before) - 5)
+    assert pulled[-1].metrics()[("ArchivePullTruncated", None)] == len(before) - 5
+
+
+def test_bounds_outside_the_keys_ranges_are_refused_and_nothing_is_read(org: tuple[Organization, Archive]) -> None:
+    organization, archive = org
+    first_lines(organization, MEMBER, 2)
+    with organization.as_account(MEMBER, REGION):
+        boto3.client("events").put_events(Entries=[{"EventBusName": BUS, "Source": "log-group-governor",
+                                                    "DetailType": "log-group-governor replay request",
+                                                    "Detail": json.dumps({"logGroup": GROUP, "filterName": "log-group-governor",
+                                                                          "replayMaxBytes": 10 ** 12})}])
+    [intake] = archive.run()
+
+    assert intake.result["status"] == "ignored" and "replayMaxBytes" in intake.result["reason"]
+    assert archive.records() == [] and organization.assumed == []
