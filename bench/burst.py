@@ -126,12 +126,14 @@ class ArchivePull:
     def _send(self, body: str, group_id: str, deduplication_id: str) -> None:
         self.queue.append({"messageId": deduplication_id[:16] + str(len(self.queue)), "body": body, "attributes": {"MessageGroupId": group_id}})
 
-    def request_replay(self, log_group: str, filter_name: str, bounds: dict[str, int] | None = None) -> None:
+    def request_replay(self, log_group: str, filter_name: str, bounds: dict[str, int] | None = None, *,
+                       requested_at_ms: int | None = None) -> None:
         """The member's FleetBus.request_replay: the event EventBridge hands the archive's rule target."""
         self.requests += 1
         self.puller.intake({"version": "0", "id": f"req-{self.requests}", "source": "log-group-governor", "account": MEMBER,
                             "detail-type": "log-group-governor replay request", "region": "eu-west-1",
-                            "detail": {"logGroup": log_group, "filterName": filter_name, **(bounds or {})}})
+                            "detail": {"logGroup": log_group, "filterName": filter_name, **(bounds or {}),
+                                       **({"requestedAtMs": requested_at_ms} if requested_at_ms is not None else {})}})
 
     def consumer(self, finished: Any) -> Any:
         def poll() -> None:

@@ -83,6 +83,32 @@ RECORD_MARGIN_S = 30.0
 wall_clock = time.time
 
 
+#: How far a member's clock and CloudWatch Logs' may disagree about one put, and the put's own duration: a filter created
+#: later than a request by more than this is not the filter the request was made for.
+REQUEST_TOLERANCE_MS = 5_000
+
+
+class _AsRequested:
+    """The member's CloudWatch Logs, its filter as the request asked for it (review of #31): when the filter in place was
+    created well after the request (someone deleted it and the governor put it back), the lines between the first
+    filter and the second were delivered by the first (or are a delivery gap, not a new group's); the window ends at the
+    request's time instead of the new filter's, so nothing the first filter delivered is sent again (but what was
+    ingested between the first put and the request, a fraction of a second, may be)."""
+
+    def __init__(self, logs: Any, requested_at_ms: int | None) -> None:
+        self._logs, self._asked, self.capped_from_ms = logs, requested_at_ms, None
+
+    def own_filter(self, log_group: str, filter_name: str) -> Any:
+        found = self._logs.own_filter(log_group, filter_name)
+        if found is not None and self._asked is not None and found.created_ms > self._asked + REQUEST_TOLERANCE_MS:
+            self.capped_from_ms = found.created_ms
+            return replace(found, created_ms=self._asked)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logs, name)
+
+
 class MemberRoleRefused(Exception):
     """STS refused to let the archive assume the member's reader role (absent, or trusting someone else)."""
 
@@ -100,15 +126,20 @@ class PullRequest:
     #: The member's own replayWindowMinutes, replayMaxEvents and replayMaxBytes (its policy for its own groups, held to the
     #: keys' ranges: they change how much of the member's own data is read, never whose or from when).
     bounds: Mapping[str, int] = field(default_factory=dict)
+    #: The member's clock when it asked, just after its put (epoch ms; None: an older member): a filter created well after
+    #: it was put again since, and the window ends here instead (review of #31). A member's claim bounds only its own data.
+    requested_at_ms: int | None = None
 
     def body(self) -> str:
         return json.dumps({"account": self.account, "logGroup": self.log_group, "filterName": self.filter_name,
-                           "receivedAt": self.received_at, "eventId": self.event_id, "bounds": dict(self.bounds)}, sort_keys=True)
+                           "receivedAt": self.received_at, "eventId": self.event_id, "bounds": dict(self.bounds),
+                           **({"requestedAtMs": self.requested_at_ms} if self.requested_at_ms is not None else {})}, sort_keys=True)
 
     @classmethod
     def from_body(cls, body: str) -> PullRequest:
         raw = json.loads(body)
-        return cls(raw["account"], raw["logGroup"], raw["filterName"], float(raw["receivedAt"]), raw["eventId"], raw.get("bounds") or {})
+        return cls(raw["account"], raw["logGroup"], raw["filterName"], float(raw["receivedAt"]), raw["eventId"], raw.get("bounds") or {},
+                   raw.get("requestedAtMs"))
 
     def deduplication_id(self, attempt: str = "") -> str:
         return hashlib.sha256(f"{self.account}\0{self.log_group}\0{self.event_id}\0{attempt}".encode()).hexdigest()
@@ -126,6 +157,8 @@ class PullOutcome:
     reason: str | None = None
     #: Seconds from the group's creation (its creationTime) to the end of its replay (None: not finished now).
     lag_s: float | None = None
+    #: The creationTime of a filter put again after the request (the window ended at the request's time instead).
+    filter_put_again_ms: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"account": self.request.account, "logGroup": self.request.log_group, **self.result.as_dict()}
@@ -135,6 +168,8 @@ class PullOutcome:
             found["reason"] = self.reason
         if self.lag_s is not None:
             found["lagSeconds"] = round(self.lag_s, 3)
+        if self.filter_put_again_ms is not None:
+            found["filterPutAgainMs"] = self.filter_put_again_ms
         return found
 
 
@@ -199,7 +234,9 @@ class ArchivePuller:
             self._policy(filter_name, bounds)
         except ConfigError as error:
             return f"the member's replay bounds are refused: {error}"
-        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"), bounds)
+        asked = detail.get("requestedAtMs")
+        asked = asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else None
+        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"), bounds, asked)
 
     def intake(self, event: Any) -> dict[str, Any]:
         """Queue the request an event carries under its sender's account (FIFO group); answers what was done."""
@@ -226,7 +263,8 @@ class ArchivePuller:
             return PullOutcome(request, ReplayResult(skipped="the member's account has no such group"), reason=NOT_IN_MEMBER)
         policy = self._policy(request.filter_name, request.bounds)
         ledger = _MemberLedger(self.ledger, request.account)
-        replayer = Replayer(lambda: policy, logs, self.writer, ledger, clock=self.clock,
+        source = _AsRequested(logs, request.requested_at_ms)
+        replayer = Replayer(lambda: policy, source, self.writer, ledger, clock=self.clock,
                             writes_to=lambda arn: self.stream if arn == self.destination_arn else None)
         result = replayer.after_subscribe(request.log_group, info.created_ms, owner=request.account, holder=holder, now_s=now_s,
                                           lease_until_s=lease_until_s, stop_by_s=stop_by_s)
@@ -236,7 +274,8 @@ class ArchivePuller:
         mine = record is not None and info.created_ms is not None and record.life_of(info.created_ms) == 0
         finished = result.skipped is None and not result.unfinished
         return PullOutcome(request, result, from_ms=record.since_ms if mine else None, until_ms=record.filter_created_ms if mine else None,
-                           lag_s=self.clock() - info.created_ms / 1000 if finished and info.created_ms is not None else None)
+                           lag_s=self.clock() - info.created_ms / 1000 if finished and info.created_ms is not None else None,
+                           filter_put_again_ms=source.capped_from_ms)
 
 
 # --- the Lambda entry point ----------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from governor import archive_names, archive_pull as pulling
 from governor.aws import FleetBus
@@ -71,7 +72,7 @@ class Archive:
         invocations = []
         with self.organization.as_role(PULLER_ROLE):
             for event in events:
-                invocations.append(invoke(pull.handler, event, function_name="archive-replay"))
+                invocations.append(call(pull.handler, event, function_name="archive-replay"))
             sqs = boto3.client("sqs")
             for _ in range(40):
                 messages = sqs.receive_message(QueueUrl=self.queue, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages", [])
@@ -79,7 +80,7 @@ class Archive:
                     return invocations
                 batch = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
                                       "attributes": m.get("Attributes", {}), "eventSource": "aws:sqs"} for m in messages]}
-                invocation = invoke(pull.handler, batch, function_name="archive-replay")
+                invocation = call(pull.handler, batch, function_name="archive-replay")
                 invocations.append(invocation)
                 failed = {f["itemIdentifier"] for f in invocation.result["batchItemFailures"]}
                 for m in messages:
@@ -168,8 +169,10 @@ def test_a_members_new_groups_first_lines_reach_the_archive_once_with_the_member
     assert subscribed.result == {"batchItemFailures": []}
     assert subscribed.metrics()[("ReplayPullRequested", None)] == 1
     assert request["detail-type"] == FleetBus.REPLAY_DETAIL_TYPE == archive_names.REPLAY_DETAIL_TYPE  # what the archive's rule matches (stacks/archive_replay.py)
+    asked = request["detail"].pop("requestedAtMs")  # the member's clock just after its put (the archive's check of a re-put)
     assert request["account"] == MEMBER and request["detail"] == {"logGroup": GROUP, "filterName": "log-group-governor", "replayWindowMinutes": 60,
                                                                           "replayMaxEvents": 10_000, "replayMaxBytes": 5 * 1024 * 1024}
+    assert isinstance(asked, int) and asked > 0
     documents = archive.records()
     assert [e["message"] for d in documents for e in d["logEvents"]] == before
     assert {(d["owner"], d["logGroup"], d["logStream"], tuple(d["subscriptionFilters"])) for d in documents} == {
@@ -303,3 +306,98 @@ def test_bounds_outside_the_keys_ranges_are_refused_and_nothing_is_read(org: tup
 
     assert intake.result["status"] == "ignored" and "replayMaxBytes" in intake.result["reason"]
     assert archive.records() == [] and organization.assumed == []
+
+
+OTHER_GROUP = "/aws/lambda/other-service"
+
+
+def test_review31_one_members_failing_pull_leaves_another_members_requests_in_the_batch_to_be_pulled(org: tuple[Organization, Archive],
+                                                                                                     configure: Any) -> None:
+    """Review of #31: a FIFO receive fills a batch from several members; one member's failing pull (an SCP denying
+    FilterLogEvents) fails its own requests only, and another member's are pulled, not dead-lettered untried."""
+    organization, archive = org
+    reader_role(organization, OTHER)  # OTHER is a well-deployed member too
+    # OTHER asks first, MEMBER second
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{OTHER}:role/LogGroupGovernor-SenderRole")
+    first_lines(organization, OTHER, 2, group=OTHER_GROUP)
+    subscribe(organization, OTHER, group=OTHER_GROUP)
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole")
+    before = first_lines(organization, MEMBER, 2)
+    subscribe(organization, MEMBER)
+    assert [e["account"] for e in organization.delivered[archive_bus(organization)]] == [OTHER, MEMBER]
+
+    # OTHER's CloudWatch Logs throttles (or an SCP denies FilterLogEvents): AWS's answer, injected at the boundary.
+    def refuse(params: dict[str, Any], **_: Any) -> Any:
+        body = json.loads(params.get("body") or b"{}")
+        if OTHER_GROUP in (body.get("logGroupName"), body.get("logGroupIdentifier")):
+            return (AWSResponse("https://logs", 400, {}, None), {"Error": {"Code": "AccessDeniedException", "Message": "denied by an SCP"},
+                                                                 "ResponseMetadata": {"HTTPStatusCode": 400}})
+        return None
+    boto3.DEFAULT_SESSION.events.register_first("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+    try:
+        _drain(organization, archive)
+    finally:
+        boto3.DEFAULT_SESSION.events.unregister("before-call.cloudwatch-logs.FilterLogEvents", refuse)
+    documents = archive.records()
+    assert [e["message"] for d in documents for e in d["logEvents"] if d["owner"] == MEMBER] == before
+    assert not [d for d in documents if d["owner"] == OTHER]
+
+
+def _drain(organization: Organization, archive: Archive) -> None:
+    """The archive's queue, as Lambda's event source mapping and SQS would run it (visibility 0, redrive after 5 receives)."""
+
+    with organization.as_role(PULLER_ROLE):
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="archive-replay-dlq.fifo", Attributes={"FifoQueue": "true"})["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(QueueUrl=archive.queue, Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})
+        for event in organization.delivered[archive_bus(organization)]:
+            call(pull.handler, event, function_name="archive-replay")
+        batches, tried = [], []
+        for _ in range(10):
+            messages = sqs.receive_message(QueueUrl=archive.queue, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
+            if not messages:
+                break
+            batches.append([json.loads(m["Body"])["account"] for m in messages])
+            batch = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"], "eventSource": "aws:sqs"}
+                                 for m in messages]}
+            invocation = call(pull.handler, batch, function_name="archive-replay")
+            tried += [line.get("account") for line in invocation.logs if line.get("message", "").startswith("the pull failed")]
+            failed = {f["itemIdentifier"] for f in invocation.result["batchItemFailures"]}
+            for m in messages:
+                if m["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=archive.queue, ReceiptHandle=m["ReceiptHandle"])
+        dead = [json.loads(m["Body"])["account"] for m in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])]
+    assert MEMBER not in dead and OTHER in dead, (batches, dead)
+
+
+def archive_bus(organization: Organization) -> str:
+    return next(iter(organization.delivered))
+
+
+def test_review31_a_filter_put_again_before_the_pull_ends_the_window_at_the_request(org: tuple[Organization, Archive],
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of #31: someone deletes the filter and the governor's drift repair puts it back before the archive pulls;
+    the lines the first filter delivered are not sent again: the window ends at the request, not at the new filter."""
+    from governor.handlers.create_log_group import subscribe_log_group
+    from localaws.events import log_group_call_event
+
+    organization, archive = org
+    before = first_lines(organization, MEMBER, 2)
+    subscribe(organization)  # the first filter and the request
+    with organization.as_account(MEMBER, REGION):
+        logs = boto3.client("logs")
+        now_ms = int(time.time() * 1000)
+        shipped = [{"timestamp": now_ms + i, "message": f"after the filter {i}"} for i in range(3)]
+        logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=shipped)
+    organization.deliver(MEMBER, REGION, GROUP, [dict(e, id=str(36000000000000000000000000 + i)) for i, e in enumerate(shipped)], stream=STREAM)
+    later = time.time() + 120  # CloudTrail's record of the deletion reaches the governor a while later: the new filter is younger
+    monkeypatch.setattr(time, "time", lambda: later)
+    with organization.as_account(MEMBER, REGION):
+        boto3.client("logs").delete_subscription_filter(logGroupName=GROUP, filterName="log-group-governor")
+        call(subscribe_log_group, log_group_call_event("DeleteSubscriptionFilter", GROUP, role_arn=f"arn:aws:iam::{MEMBER}:role/platform-admin",
+                                                       account=MEMBER, region=REGION, filterName="log-group-governor"))
+    archive.run()
+
+    messages = [e["message"] for d in archive.records() for e in d["logEvents"]]
+    assert sorted(messages) == sorted(before + [e["message"] for e in shipped])  # each line once

@@ -29,11 +29,15 @@ class FleetBus:
     def put_coverage(self, detail: Mapping[str, Any]) -> None:
         self._put(self.DETAIL_TYPE, detail, "the coverage event")
 
-    def request_replay(self, log_group: str, filter_name: str, bounds: Mapping[str, int] | None = None) -> None:
+    def request_replay(self, log_group: str, filter_name: str, bounds: Mapping[str, int] | None = None, *,
+                       requested_at_ms: int | None = None) -> None:
         """Ask the archive to pull what ``log_group`` held before the filter ``filter_name`` (just put, to the archive's
-        destination), within this member's ``bounds`` (replayWindowMinutes, replayMaxEvents, replayMaxBytes). A refusal
-        raises: the event comes back, finds the filter in place and asks again (the archive's ledger sends nothing twice)."""
-        self._put(self.REPLAY_DETAIL_TYPE, {"logGroup": log_group, "filterName": filter_name, **(bounds or {})}, "the replay request")
+        destination), within this member's ``bounds`` (replayWindowMinutes, replayMaxEvents, replayMaxBytes).
+        ``requested_at_ms``: now, after the put (the archive tells the filter asked for from one put again later). A
+        refusal raises: the event comes back, finds the filter in place and asks again (the archive's ledger sends nothing
+        twice)."""
+        self._put(self.REPLAY_DETAIL_TYPE, {"logGroup": log_group, "filterName": filter_name, **(bounds or {}),
+                                            **({"requestedAtMs": requested_at_ms} if requested_at_ms is not None else {})}, "the replay request")
 
     def _put(self, detail_type: str, detail: Mapping[str, Any], what: str) -> None:
         client = self._client = self._client or boto3.client("events", config=client_config())

@@ -3,6 +3,7 @@ pulled (governor.archive_pull says how, and why so)."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from functools import cache
@@ -56,13 +57,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 
 def consume(records: list[Any], context: Any, puller: ArchivePuller) -> dict[str, Any]:
-    """A FIFO batch (one member's requests, in order). A request that fails fails the rest of the batch with it (FIFO:
-    they come back in order). One whose replay outlasts its slice is queued again, after the others of its member."""
+    """A FIFO batch: requests of one or several members (a receive fills a batch from several message groups), each
+    member's in order. A request that fails fails the rest of its member's requests in the batch with it (they come back
+    in order); other members' go on (review of #31: one member's failing pull dead-lettered the others'). One whose
+    replay outlasts its slice is queued again, after the others of its member. Out of time, the rest come back untried."""
     failures: list[dict[str, str]] = []
+    failed_members: set[str] = set()
     for index, record in enumerate(records):
         message_id = str(record.get("messageId", index)) if isinstance(record, Mapping) else str(index)
         remaining_s = context.get_remaining_time_in_millis() / 1000
-        if failures or remaining_s < RECORD_MARGIN_S:
+        member = _member_of(record)
+        if member in failed_members or remaining_s < RECORD_MARGIN_S:
             failures.append({"itemIdentifier": message_id})
             continue
         try:
@@ -80,6 +85,7 @@ def consume(records: list[Any], context: Any, puller: ArchivePuller) -> dict[str
                              extra={"account": request.account, "logGroup": request.log_group, "error": str(error)})
             metrics.add_metric(name=PULL_FAILED_METRIC, unit=MetricUnit.Count, value=1)
             failures.append({"itemIdentifier": message_id})
+            failed_members.add(request.account)
             continue
         report(outcome)
         if outcome.result.unfinished:
@@ -87,6 +93,19 @@ def consume(records: list[Any], context: Any, puller: ArchivePuller) -> dict[str
             puller.send(request.body(), request.account, request.deduplication_id(f"continued@{outcome.result.replayed + outcome.result.already_delivered}@{now}"))
             metrics.add_metric(name=PULL_CONTINUED_METRIC, unit=MetricUnit.Count, value=1)
     return {"batchItemFailures": failures}
+
+
+def _member_of(record: Any) -> str | None:
+    """The member a queued record is of: its FIFO message group (SQS' MessageGroupId attribute), else its body's account."""
+    if not isinstance(record, Mapping):
+        return None
+    group = (record.get("attributes") or {}).get("MessageGroupId")
+    if group:
+        return str(group)
+    try:
+        return str(json.loads(record["body"])["account"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def report(outcome: PullOutcome) -> None:

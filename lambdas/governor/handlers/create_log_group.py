@@ -410,7 +410,8 @@ def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | Non
         config = handler.governor.policy.config
         handler.pull.request_replay(outcome.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
                                                                             "replayMaxEvents": config.replay_max_events,
-                                                                            "replayMaxBytes": config.replay_max_bytes})
+                                                                            "replayMaxBytes": config.replay_max_bytes},
+                                    requested_at_ms=int(now * 1000))
         logger.info("the archive was asked to pull what came before the filter", extra={"replay": {"pullRequested": True}})
         metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
         return ReplayResult(skipped="requested from the organization's archive, which pulls it")
