@@ -87,12 +87,35 @@ def consume(records: list[Any], context: Any, puller: ArchivePuller) -> dict[str
             failures.append({"itemIdentifier": message_id})
             failed_members.add(request.account)
             continue
+        attempt = _receive_count(record)
+        if outcome.reason == ROLE_NOT_ASSUMABLE and attempt < ROLE_ATTEMPTS:
+            # A member's new role may not have reached every IAM endpoint yet (a StackSet deploying the member and its first
+            # groups at once): asked again after the queue's visibility timeout, finished with a reason and alarmed at the last.
+            logger.warning(f"the member's reader role cannot be assumed yet (attempt {attempt} of {ROLE_ATTEMPTS}): asked again later",
+                           extra={"pull": outcome.as_dict()})
+            failures.append({"itemIdentifier": message_id})
+            failed_members.add(request.account)
+            continue
         report(outcome)
         if outcome.result.unfinished:
             assert puller.send is not None
             puller.send(request.body(), request.account, request.deduplication_id(f"continued@{outcome.result.replayed + outcome.result.already_delivered}@{now}"))
             metrics.add_metric(name=PULL_CONTINUED_METRIC, unit=MetricUnit.Count, value=1)
     return {"batchItemFailures": failures}
+
+
+#: Receives of a request whose member's reader role cannot be assumed before it is finished with a reason (each after the
+#: queue's visibility timeout, twice the function's: about 20 minutes for IAM to propagate a new role; the queue's
+#: dead-letter redrive comes later, after 5).
+ROLE_ATTEMPTS = 3
+
+
+def _receive_count(record: Any) -> int:
+    """How often SQS has handed this record out (its ApproximateReceiveCount attribute; 1 when absent: a hand-made batch)."""
+    try:
+        return int((record.get("attributes") or {}).get("ApproximateReceiveCount", 1)) if isinstance(record, Mapping) else 1
+    except (TypeError, ValueError):
+        return 1
 
 
 def _member_of(record: Any) -> str | None:
