@@ -64,8 +64,6 @@ class Archive:
     def run(self, events: list[dict[str, Any]] | None = None) -> list[Any]:
         """The bus's new events through the rule's target (intake), then the FIFO queue through the consumer until it is
         empty, each as the archive's function role. Answers each invocation."""
-        from tests.conftest import call as invoke
-
         delivered = self.organization.delivered.get(BUS, [])
         events = events if events is not None else delivered[self._read:]
         self._read = len(delivered)

@@ -5,7 +5,6 @@ the adapter really makes for a control are ones it declares."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -54,11 +53,6 @@ def _adapter_calls(account: LocalAccount) -> dict[tuple[str, str], Callable[[], 
     logs, kms = LogsGateway(account.logs), KmsGateway(account.client("kms"))
     key = account.client("kms").create_key()["KeyMetadata"]["Arn"]
     shipper = account.create_function("log-shipper")
-    document = json.dumps({"Name": "p", "Version": "2021-06-01", "Statement": [
-        {"Sid": "audit", "DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/EmailAddress"],
-         "Operation": {"Audit": {"FindingsDestination": {}}}},
-        {"Sid": "redact", "DataIdentifier": ["arn:aws:dataprotection::aws:data-identifier/EmailAddress"],
-         "Operation": {"Deidentify": {"MaskConfig": {}}}}]})
     return {
         ("LogsGateway", "describe_log_group"): lambda: logs.describe_log_group(GROUP),
         ("LogsGateway", "describe_log_groups"): lambda: logs.describe_log_groups([GROUP]),
