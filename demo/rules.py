@@ -40,7 +40,8 @@ def _key(account: LocalAccount) -> str:
 def rules_act(account: LocalAccount, config_json: str, out: TextIO) -> None:
     key = _key(account)
     rules = [{"name": "production", "match": {"namePrefixes": ["/aws/lambda/prod-"]}, "retention": {"days": 365}, "kmsKeyArn": key,
-              "deletionProtection": True, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]}},
+              "deletionProtection": True, "dataProtection": {"identifiers": ["EmailAddress", "CreditCardNumber"]},
+              "fieldIndexes": ["requestId", "orderId"]},
              {"name": "noisy batch", "match": {"tags": {"workload": "batch"}}, "retention": {"days": 7},
               "shipping": {"enabled": True, "filterPattern": "ERROR"}}]
     config = {**json.loads(config_json), "rules": rules}
@@ -93,9 +94,11 @@ def _state(account: LocalAccount, name: str) -> str:
     key = group.get("kmsKeyId", "").rsplit("/", 1)[-1][:8]
     document = account.logs.get_data_protection_policy(logGroupIdentifier=name).get("policyDocument")
     masked = masked_identifiers(document)
+    indexes = account.logs.describe_index_policies(logGroupIdentifiers=[name])["indexPolicies"]
+    indexed = sorted(json.loads(indexes[0]["policyDocument"]).get("Fields", [])) if indexes else []
     return (f"retention {group.get('retentionInDays') or 'never'}d, {shipped}, deletion protection "
             f"{'on' if group.get('deletionProtectionEnabled') else 'off'}, key {key + '...' if key else 'none'}, "
-            f"masks {'/'.join(sorted(masked)) if masked else 'nothing'}")
+            f"masks {'/'.join(sorted(masked)) if masked else 'nothing'}, indexes {'/'.join(indexed) if indexed else 'nothing'}")
 
 
 def _cold() -> None:

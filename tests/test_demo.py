@@ -107,8 +107,8 @@ def test_demo_governs_by_rules_explains_them_repairs_a_key_and_refuses_a_protect
     assert "kmsKeyArn: rules[0] 'production' (name starts with '/aws/lambda/prod-')" in section
     assert "passed over rules[0] 'production': no name prefix matches" in section
     assert re.search(r"/aws/lambda/prod-payments\s+retention 365d, log-group-governor\[every line\], deletion protection on, key \w{8}\.\.\., "
-                     r"masks CreditCardNumber/EmailAddress", section)
-    assert re.search(r"/ecs/nightly-etl\s+retention 7d, log-group-governor\[ERROR\], deletion protection off, key none, masks nothing", section)
+                     r"masks CreditCardNumber/EmailAddress, indexes orderId/requestId", section)
+    assert re.search(r"/ecs/nightly-etl\s+retention 7d, log-group-governor\[ERROR\], deletion protection off, key none, masks nothing, indexes nothing", section)
     assert re.search(r"/aws/lambda/catalog\s+retention 30d, log-group-governor\[every line\], deletion protection off, key none, masks nothing", section)
     assert "wakes EncryptLogGroup: associate-kms-key (kms-key-missing)" in section
     assert "DeleteLogGroup /aws/lambda/prod-payments: refused, ValidationException" in section
