@@ -5,8 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 from typing import Any
+
+
+class WriteAction(str, Enum):
+    """A control's own actions: each writes (LEAVE, SKIP and CONFLICT are the core's, governor.decision.Action)."""
+
+    @property
+    def writes(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True)

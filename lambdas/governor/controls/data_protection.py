@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import ConfigError
 
 from ..decision import Action, Decision, LogGroupFacts
-from .base import Control, ConflictFix, Grant, NativeForm, Undo
+from .base import ConflictFix, Control, Grant, NativeForm, Undo, WriteAction
 
 if TYPE_CHECKING:
     from ..rules import Resolved
@@ -31,13 +31,9 @@ _IDENTIFIER = re.compile(r"^[A-Za-z0-9-]{1,128}$")
 _LOG_GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 
 
-class DataProtectionAction(str, Enum):
+class DataProtectionAction(WriteAction):
     #: PutDataProtectionPolicy (never DeleteDataProtectionPolicy: the governor takes no policy off).
     PUT = "put-data-protection-policy"
-
-    @property
-    def writes(self) -> bool:
-        return True
 
 
 class DataProtectionReason(str, Enum):

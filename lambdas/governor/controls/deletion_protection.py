@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import ConfigError
 
 from ..decision import Action, Decision, LogGroupFacts
-from .base import Control, Undo
+from .base import Control, Undo, WriteAction
 
 if TYPE_CHECKING:
     from ..rules import Resolved
@@ -20,15 +20,11 @@ DELETION_PROTECTION_SET = "DeletionProtectionSet"
 DELETION_PROTECTION_REMOVED = "DeletionProtectionRemoved"
 
 
-class ProtectionAction(str, Enum):
+class ProtectionAction(WriteAction):
     #: PutLogGroupDeletionProtection on.
     PROTECT = "protect"
     #: PutLogGroupDeletionProtection off: only where the deciding rule says false and exact.
     UNPROTECT = "unprotect"
-
-    @property
-    def writes(self) -> bool:
-        return True
 
 
 class ProtectionReason(str, Enum):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import ConfigError
 
 from ..decision import Action, Decision, LogGroupFacts
-from .base import ConflictFix, Control, NativeForm, Undo
+from .base import ConflictFix, Control, NativeForm, Undo, WriteAction
 
 if TYPE_CHECKING:
     from ..rules import Resolved
@@ -41,13 +41,9 @@ SOURCE_GROUP, SOURCE_ACCOUNT = "LOG_GROUP", "ACCOUNT"
 FIELD_INDEX_POLICIES_SET = "FieldIndexPoliciesSet"
 
 
-class FieldIndexAction(str, Enum):
+class FieldIndexAction(WriteAction):
     #: PutIndexPolicy (never DeleteIndexPolicy: the governor takes no index off).
     PUT_INDEX_POLICY = "put-index-policy"
-
-    @property
-    def writes(self) -> bool:
-        return True
 
 
 class FieldIndexReason(str, Enum):

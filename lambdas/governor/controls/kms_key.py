@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from shared.config import ConfigError
 
 from ..decision import Action, Decision, LogGroupFacts
-from .base import Control, ConflictFix, Undo
+from .base import ConflictFix, Control, Undo, WriteAction
 
 if TYPE_CHECKING:
     from ..rules import Resolved
@@ -32,13 +32,9 @@ KMS_KEY_ASSOCIATED = "KmsKeyAssociated"
 _KEY_REFUSED = re.compile(r"KMS key does not exist or is not allowed to be used", re.IGNORECASE)
 
 
-class KmsKeyAction(str, Enum):
+class KmsKeyAction(WriteAction):
     #: AssociateKmsKey with the rule's key (never DisassociateKmsKey: the governor takes no key off).
     ASSOCIATE = "associate-kms-key"
-
-    @property
-    def writes(self) -> bool:
-        return True
 
 
 class KmsKeyReason(str, Enum):
