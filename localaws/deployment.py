@@ -11,7 +11,8 @@ then plays AWS's part around them, in moto's own backends so that any client see
 - what the functions print goes to their log groups, as Lambda writes it;
 - events written to a group with the governor's filter, or under the account's subscription filter
   policy, count in ``AWS/Logs`` as ``ForwardedLogEvents`` when the destination exists, else as
-  ``DeliveryErrors`` (D3); moto's own delivery to a Lambda function (which needs Docker) is not made.
+  ``DeliveryErrors`` (D3), and a refused batch disables the filter for 10 minutes (``localaws.delivery``,
+  S1-S4); moto's own delivery to a Lambda function (which needs Docker) is not made.
 
 An e-mail subscription of the alarm topic waits for its confirmation (SNS: Subscribe, "the
 subscription requires confirmation" for e-mail), which moto skips: ``confirm_alarm_email`` confirms it.
@@ -23,7 +24,7 @@ import io
 import json
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -33,6 +34,7 @@ from unittest import mock
 from governor.config import ENV_CONFIG, ENV_OWN_PRINCIPALS, ENV_PROTECTED_LOG_GROUPS, ENV_STATE_TABLE
 
 from .account import LocalAccount
+from .delivery import DeliveryModel, destination_exists, subscription_delivery
 from .events import create_log_group_event, sqs_batch
 from .lambda_runtime import invoke
 
@@ -52,6 +54,8 @@ class LocalDeployment:
     trail_name: str | None
     #: What the functions printed, as Lambda would keep it (also written to their log groups).
     output: io.StringIO = field(default_factory=io.StringIO)
+    #: The subscription delivery model while ``running()`` (localaws.delivery), else None.
+    delivery: DeliveryModel | None = None
 
     @property
     def subscription_arns(self) -> list[str]:
@@ -68,11 +72,12 @@ class LocalDeployment:
             self.account.client("cloudtrail").stop_logging(Name=self.trail_name)
 
     @contextmanager
-    def running(self) -> Iterator[LocalDeployment]:
-        """AWS's part around the deployed functions (module docstring), while inside."""
+    def running(self, clock: Callable[[], float] | None = None) -> Iterator[LocalDeployment]:
+        """AWS's part around the deployed functions (module docstring), while inside; subscription delivery goes through
+        ``localaws.delivery`` (its model is ``self.delivery``; ``clock``: epoch seconds, as there)."""
         from moto.logs.models import LogsBackend, LogStream
 
-        create, put, send = LogsBackend.create_log_group, LogStream.put_log_events, LogStream._send_log_events
+        create, put = LogsBackend.create_log_group, LogStream.put_log_events
         deployment = self
 
         def create_log_group(backend: Any, log_group_name: str, tags: dict[str, str], **kwargs: Any) -> Any:
@@ -83,19 +88,17 @@ class LocalDeployment:
 
         def put_log_events(stream: Any, log_events: list[dict[str, Any]]) -> str:
             token = put(stream, log_events)
-            deployment._account_policy_delivery(stream.log_group.name, len(log_events))
+            deployment._account_policy_delivery(stream.log_group.name, log_events)
             return token
 
-        def send_log_events(stream: Any, service: str, destination_arn: str, filter_name: str, log_events: list[dict[str, Any]]) -> None:
-            exists = deployment._destination_exists(destination_arn)
-            deployment._delivery_metric(stream.log_group.name, filter_name, destination_arn, len(log_events), delivered=exists)
-            if exists and service in ("kinesis", "firehose"):
-                send(stream, service, destination_arn, filter_name, log_events)
-
-        with mock.patch.object(LogsBackend, "create_log_group", create_log_group), \
-                mock.patch.object(LogStream, "put_log_events", put_log_events), \
-                mock.patch.object(LogStream, "_send_log_events", send_log_events):
-            yield self
+        with subscription_delivery(self.account, clock) as model, \
+                mock.patch.object(LogsBackend, "create_log_group", create_log_group), \
+                mock.patch.object(LogStream, "put_log_events", put_log_events):
+            self.delivery = model
+            try:
+                yield self
+            finally:
+                self.delivery = None
 
     # --- AWS's part -----------------------------------------------------------------------------------
     def _trail_feeds_events(self) -> bool:
@@ -141,26 +144,18 @@ class LocalDeployment:
             return
         backend = logs_backends[self.account.account_id][self.account.region]
         group = f"/aws/lambda/{function_name}"
-        stream = datetime.now(timezone.utc).strftime("%Y/%m/%d/[$LATEST]0123456789abcdef")
+        now = datetime.fromtimestamp(self.delivery.clock(), timezone.utc) if self.delivery else datetime.now(timezone.utc)
+        stream = now.strftime("%Y/%m/%d/[$LATEST]0123456789abcdef")
         if stream not in backend.groups[group].streams:
             backend.create_log_stream(group, stream)
-        now_ms = int(datetime.now(timezone.utc).timestamp() * 1000)
+        now_ms = int(now.timestamp() * 1000)
         backend.put_log_events(group, stream, [{"timestamp": now_ms, "message": line} for line in lines])
 
     def _destination_exists(self, arn: str) -> bool:
-        client = {"lambda": ("lambda", lambda c: c.get_function(FunctionName=arn)),
-                  "kinesis": ("kinesis", lambda c: c.describe_stream_summary(StreamARN=arn)),
-                  "firehose": ("firehose", lambda c: c.describe_delivery_stream(DeliveryStreamName=arn.rsplit("/", 1)[-1]))}.get(arn.split(":")[2])
-        if client is None:
-            return True  # a cross-account destination: localaws.organization delivers
-        try:
-            client[1](self.account.client(client[0]))
-            return True
-        except Exception:  # the destination is gone: CloudWatch Logs' delivery fails (AccessDenied, ResourceNotFound)
-            return False
+        return destination_exists(self.account, arn)
 
-    def _account_policy_delivery(self, group: str, count: int) -> None:
-        if self.account.gaps is None or not count:
+    def _account_policy_delivery(self, group: str, log_events: list[dict[str, Any]]) -> None:
+        if self.account.gaps is None or not log_events or self.delivery is None:
             return
         from .account_policies import _NOT_IN, SUBSCRIPTION
 
@@ -168,18 +163,7 @@ class LocalDeployment:
             match = _NOT_IN.match(policy.selection or "")
             if policy_type != SUBSCRIPTION or (match and group in json.loads(match[1])):
                 continue
-            destination = json.loads(policy.document)["DestinationArn"]
-            self._delivery_metric(group, name, destination, count, delivered=self._destination_exists(destination))
-
-    def _delivery_metric(self, group: str, filter_name: str, destination: str, count: int, *, delivered: bool) -> None:
-        from moto.cloudwatch.models import cloudwatch_backends
-
-        kind = {"lambda": "Lambda", "kinesis": "Kinesis", "firehose": "Firehose"}.get(destination.split(":")[2], "Destination")
-        cloudwatch_backends[self.account.account_id][self.account.region].put_metric_data("AWS/Logs", [{
-            "MetricName": "ForwardedLogEvents" if delivered else "DeliveryErrors", "Value": float(count), "Unit": "None",
-            "Timestamp": datetime.now(timezone.utc).replace(tzinfo=None),  # moto keeps naive UTC
-            "Dimensions": [{"Name": "LogGroupName", "Value": group}, {"Name": "DestinationType", "Value": kind},
-                           {"Name": "FilterName", "Value": filter_name}]}])
+            self.delivery.deliver(group, name, json.loads(policy.document)["DestinationArn"], log_events)
 
 
 @contextmanager

@@ -404,3 +404,76 @@ def test_f13_a_role_whose_trust_names_a_role_is_assumed_by_that_role_alone(targe
         return chained.assume_role(RoleArn=reader_arn, RoleSessionName="fidelity")["Credentials"]
 
     assert target.eventually(as_puller)["AccessKeyId"]
+
+
+# --- F14: a refused delivery disables the filter, and what is written meanwhile is skipped (FIDELITY.md S1-S4) ---
+
+def test_f14_a_refused_delivery_counts_delivery_errors_and_the_next_minutes_are_skipped(target: Target) -> None:
+    """The guide ("Subscriptions"): after a non-retryable delivery error "the subscription filter is disabled for up to
+    10 minutes ... During this disabled period, logs are skipped"; Metrics: `DeliveryErrors` ("The number of log events
+    for which CloudWatch Logs received an error when forwarding data to the subscription destination", dimensions
+    LogGroupName, DestinationType, FilterName). The assumed (S2, S3): the window lasts the full 10 minutes, a skipped batch
+    counts in no metric. Real account only (about 12 minutes: the metrics come minutes late); offline:
+    tests/integration/test_localaws_delivery.py drives localaws.delivery with a fake clock."""
+    if not target.real:
+        pytest.skip("real account only: localaws.delivery's rules are driven by tests/integration/test_localaws_delivery.py")
+    import gzip
+    from datetime import datetime, timedelta, timezone
+
+    kinesis, iam, logs, cloudwatch = target.client("kinesis"), target.client("iam"), target.client("logs"), target.client("cloudwatch")
+    name = f"log-group-governor-fidelity-{target.run}-gap"
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    target.on_cleanup(lambda: kinesis.delete_stream(StreamName=name, EnforceConsumerDeletion=True))
+    stream_arn = target.eventually(lambda: _active(kinesis, name), seconds=120)
+    put_policy = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kinesis:PutRecord", "Resource": stream_arn}]})
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(LOGS_TRUST))["Role"]["Arn"]
+    iam.put_role_policy(RoleName=name, PolicyName="put", PolicyDocument=put_policy)
+    target.on_cleanup(lambda: iam.delete_role(RoleName=name))
+    target.on_cleanup(lambda: iam.delete_role_policy(RoleName=name, PolicyName="put"))
+    group = target.log_group("f14")
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    target.eventually(lambda: logs.put_subscription_filter(logGroupName=group, filterName="f14", filterPattern="", destinationArn=stream_arn,
+                                                             roleArn=role), seconds=60)
+
+    def delivered() -> list[str]:
+        shard = kinesis.list_shards(StreamName=name)["Shards"][0]["ShardId"]
+        iterator = kinesis.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        documents = [json.loads(gzip.decompress(r["Data"])) for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+        return [e["message"] for d in documents if d["messageType"] == "DATA_MESSAGE" for e in d["logEvents"]]
+
+    _put_events(target, group, "s", ["before the refusal"])
+
+    def first_delivered() -> None:
+        assert "before the refusal" in delivered()
+
+    target.eventually(first_delivered, seconds=120)
+
+    iam.delete_role_policy(RoleName=name, PolicyName="put")  # the delivery role loses its permission: a non-retryable error
+    time.sleep(30)  # IAM's change reaches CloudWatch Logs
+    refused_at = datetime.now(timezone.utc)
+    _put_events(target, group, "s", ["refused 1", "refused 2"])
+    time.sleep(5)
+    iam.put_role_policy(RoleName=name, PolicyName="put", PolicyDocument=put_policy)  # fixed at once: the filter stays disabled
+    for wait in (60, 120):  # written in the following minutes, within the 10-minute window
+        time.sleep(wait)
+        _put_events(target, group, "s", [f"in the window {wait}"])
+
+    def sums(metric: str) -> float:
+        """Sums per minute of the metric with exactly these dimensions (GetMetricData answers a metric only by all of them;
+        ListMetrics is not asked: "allow up to 15 minutes for the metric to appear")."""
+        dimensions = [{"Name": "LogGroupName", "Value": group}, {"Name": "DestinationType", "Value": "Kinesis"}, {"Name": "FilterName", "Value": "f14"}]
+        [answer] = cloudwatch.get_metric_data(
+            MetricDataQueries=[{"Id": "m", "MetricStat": {"Metric": {"Namespace": "AWS/Logs", "MetricName": metric, "Dimensions": dimensions},
+                                                          "Period": 60, "Stat": "Sum"}}],
+            StartTime=refused_at - timedelta(seconds=10), EndTime=datetime.now(timezone.utc) + timedelta(minutes=1))["MetricDataResults"]
+        return float(sum(answer["Values"]))
+
+    def errors_counted() -> None:
+        assert sums("DeliveryErrors") >= 2
+
+    target.eventually(errors_counted, seconds=240)
+    remaining = (refused_at + timedelta(minutes=8) - datetime.now(timezone.utc)).total_seconds()
+    time.sleep(max(0.0, remaining))  # still inside the window: the metrics of the minutes above have had time to come
+    messages = delivered()
+    assert not [m for m in messages if m.startswith(("refused", "in the window"))], messages
+    assert sums("ForwardedLogEvents") == 0.0
