@@ -73,7 +73,12 @@ class LayerBuild:
                                 "--python-version", PYTHON_VERSION, "--target", str(staging / "layer" / "python"),
                                 "-r", str(staging / "requirements.txt")],
                                f"fetching Powertools {powertools_version()} for the layer (requirements-dev.lock)")
-                (staging / "layer").rename(built)
+                try:
+                    (staging / "layer").rename(built)
+                except OSError:
+                    if not built.is_dir():
+                        raise
+                    # Another process (a parallel test worker) built the same layer first: theirs is as good.
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(built, output_dir, dirs_exist_ok=True)
