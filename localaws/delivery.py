@@ -175,6 +175,16 @@ def subscription_delivery(account: LocalAccount, clock: Callable[[], float] | No
             if stat is None:
                 answers.extend(get_metric_data(backend, [query], start_time, end_time, scan_by))
                 continue
+            # A metric is its dimensions' combination, in any order ("CloudWatch treats each unique combination of dimensions
+            # as a separate metric", User Guide, "Dimensions"); moto's Dimension.__lt__ compares a value with a name, so its
+            # sorted() match depends on the order asked in: ask in the stored metric's order (S7).
+            asked = {(d["Name"], d["Value"]) for d in stat["Metric"].get("Dimensions", [])}
+            stored = next((d for d in backend.metric_data if d.name == stat["Metric"]["MetricName"] and d.namespace == stat["Metric"]["Namespace"]
+                           and {(x.name, x.value) for x in d.dimensions} == asked and len(d.dimensions) == len(asked)), None)
+            if stored is not None:
+                query = {**query, "MetricStat": {**stat, "Metric": {**stat["Metric"], "Dimensions": [{"Name": x.name, "Value": x.value}
+                                                                                                         for x in stored.dimensions]}}}
+                stat = query["MetricStat"]
             wanted = sorted(Dimension(d["Name"], d["Value"]) for d in stat["Metric"].get("Dimensions", []))
             others = [d for d in backend.metric_data if wanted and d.name == stat["Metric"]["MetricName"]
                       and d.namespace != stat["Metric"]["Namespace"] and sorted(d.dimensions) == wanted]

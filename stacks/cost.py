@@ -20,12 +20,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "lambdas"))
+from governor.gap_settings import WATCH_EVERY_MINUTES  # noqa: E402
 from governor.storage_cost import USD_PER_GB_MONTH as STORAGE_USD_PER_GB_MONTH  # noqa: E402
 
 PRICES_AS_OF = "2026-12-06"
 PRICE_REGION = "us-east-1"
 HOURS_PER_MONTH = 730
 _CW = "https://aws.amazon.com/cloudwatch/pricing/"
+#: The delivery-gap watch's runs a month (its schedule).
+_WATCH_RUNS = 30 * 24 * 60 // WATCH_EVERY_MINUTES
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,8 @@ PRICES: dict[str, Price] = {
     "alarm_metric": Price(0.10, "per standard-resolution alarm metric a month", _CW),
     "dashboard": Price(3.00, "per custom dashboard a month (3 of up to 50 metrics free per account)", _CW),
     "custom_metric": Price(0.30, "per custom metric a month (first 10,000; prorated by the hours it is published in)", _CW),
+    "cloudwatch_api": Price(0.01, "per 1,000 CloudWatch API requests (ListMetrics among them; first 1,000,000 a month free)", _CW),
+    "get_metric_data": Price(0.01, "per 1,000 metrics requested by GetMetricData", _CW),
     "logs_ingest_gb": Price(0.50, "per GB ingested into CloudWatch Logs (Standard class)", _CW),
     # The governor's plan estimates retention's savings at this price: one figure, kept where the functions can read it.
     "logs_store_gb": Price(STORAGE_USD_PER_GB_MONTH, "per GB-month stored by CloudWatch Logs", _CW),
@@ -296,6 +301,11 @@ def render(templates: Mapping[str, Mapping[str, Any]]) -> str:
         f"| a GB through the archive's Kinesis stream | {_usd(PRICES['kinesis_put_units'].usd)} per million 25 KB PUT units "
         f"(about {_usd(40_000 * PRICES['kinesis_put_units'].usd / 1e6)} a GB), on {_usd(HOURS_PER_MONTH * PRICES['kinesis_shard_hour'].usd)} "
         f"a shard-month (fixed, above) |",
+        f"| the delivery-gap watch (#31), every {WATCH_EVERY_MINUTES} minutes | {_WATCH_RUNS:,} invocations a month "
+        f"({_usd(_WATCH_RUNS * PRICES['lambda_requests'].usd / 1e6)}) and as many ListMetrics calls (free within the API's free "
+        f"million, else {_usd(_WATCH_RUNS * PRICES['cloudwatch_api'].usd / 1000)}); for each group a delivery error touches, "
+        f"GetMetricData reads 2 metrics on each run for three hours: {_usd(2 * (180 // WATCH_EVERY_MINUTES) * PRICES['get_metric_data'].usd)} "
+        f"per 1,000 such groups; each gap's replay reads the group (FilterLogEvents, free) and writes the destination once more |",
         f"| a custom metric | {_usd(PRICES['custom_metric'].usd)} a month if published every hour; billed by the hours it is published in |",
         f"| a GB a log group keeps | {_usd(PRICES['logs_store_gb'].usd)} a month: what retention saves (`plan` estimates it) |",
         "",

@@ -32,10 +32,13 @@ REPORTER_ROLE = "log-group-governor-reporter-{region}"
 FORWARDER_ROLE = "log-group-governor-fleet-forwarder-{region}"
 #: The member's subscribe function, which asks the archive to pull a new group's first lines (#31).
 SUBSCRIBER_ROLE = "log-group-governor-subscriber-{region}"
+#: The member's delivery-gap function, which asks the archive to pull the minutes a disabled filter skipped (#31).
+GAP_REPLAY_ROLE = "log-group-governor-delivery-gaps-{region}"
 
 
 def member_roles(region: str, account: str = "*", partition: str = "aws") -> list[str]:
-    return [f"arn:{partition}:iam::{account}:role/{name.format(region=region)}" for name in (REPORTER_ROLE, FORWARDER_ROLE, SUBSCRIBER_ROLE)]
+    return [f"arn:{partition}:iam::{account}:role/{name.format(region=region)}" for name in (REPORTER_ROLE, FORWARDER_ROLE, SUBSCRIBER_ROLE,
+                                                                                                GAP_REPLAY_ROLE)]
 
 
 def fleet_bus_arn(region: str, account: str, partition: str = "aws") -> str:

@@ -47,9 +47,10 @@ from .backfill import BackfillRunner
 from .buckets import private_bucket
 from .dashboard import GovernorDashboard
 from .dead_letters import DeadLetters
+from .delivery_gaps import DeliveryGapReplay
 from .event_queue import EventQueue
 from .destination import grant_logs_invoke
-from .fleet import FORWARDER_ROLE, REPORTER_ROLE, SUBSCRIBER_ROLE
+from .fleet import FORWARDER_ROLE, GAP_REPLAY_ROLE, REPORTER_ROLE, SUBSCRIBER_ROLE
 from .functions import GovernorFunction, acknowledge, log_groups_arn
 from .powertools_layer import powertools_layer
 from .replay_reader import ReplayReader
@@ -215,6 +216,20 @@ class GovernorComposition:
         alarms.on_governor_metric("OptOuts", name=metric_names.SKIPPED, reason=Reason.EXCLUDED_TAG.value,
                                   description="a log group was left out of shipping because of its opt-out tag")
 
+        # #31: the minutes a filter disabled after a delivery error skipped, found in its metrics and replayed (or pulled by the
+        # organization's archive); deployed with per-group filters and the replay on.
+        self.delivery_gaps: DeliveryGapReplay | None = None
+        if policy.subscription_mode is not Via.ACCOUNT_POLICY and policy.replay_window_minutes is not None:
+            self.delivery_gaps = DeliveryGapReplay(
+                self, "DeliveryGaps", powertools_layer=layer, alarms=alarms, environment=environment,
+                role_name=GAP_REPLAY_ROLE.format(region=self.region) if pulls else None,
+                statements=[control_statement(self, SHIPPING, writes=False), *replay_statements(self, policy, destination),
+                            *([iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if pulls else []),
+                            self.state.statement(("dynamodb:GetItem", "dynamodb:PutItem"))])
+            if pulls:
+                self.delivery_gaps.function.function.add_environment(ENV_FLEET_BUS, settings.fleet_bus_arn)
+            acknowledge(self.delivery_gaps.function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
+
         fleet_statements = [iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if settings.fleet_bus_arn else []
         self.backfill = BackfillRunner(
             self,
@@ -279,6 +294,7 @@ class GovernorComposition:
                         "an uninstall run writes one checkpoint and one object per page under runs/<run id>/ of the reports bucket")
             # Deleted before the removal runs: nothing may subscribe a group again while it does.
             for dependent in (*(f for f, _ in self.event_handlers), self.backfill.function, self.backfill.state_machine,
+                              *([self.delivery_gaps.function, self.delivery_gaps.schedule] if self.delivery_gaps else []),
                               *([self.backfill.schedule] if self.backfill.schedule else [])):
                 dependent.node.add_dependency(self.uninstall.resource)
 

@@ -46,6 +46,7 @@ from .aws import LogsGateway, Pacer, ReplayProgress, client_config
 from .config import DEFAULT_API_QUOTAS_TPS, Destination, parse_policy_config
 from .policy import Policy
 from .primitives import parse_destination
+from .delivery_gaps import DISABLED_MS, LOOKBACK_MS, MINUTE_MS
 from .replay import Replayer, ReplayResult
 
 from .archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_URL, ENV_STREAM_ARN, ENV_TABLE, MEMBER_READER_ROLE,  # noqa: F401
@@ -55,6 +56,8 @@ from .archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_
 #: eventQuotaShare, 0.3 by default, of the same account's; the pull is their replay done from the archive).
 PULL_QUOTA_SHARE = 0.3
 PULL_OPERATIONS = ("DescribeLogGroups", "DescribeSubscriptionFilters", "FilterLogEvents")
+#: The longest delivery gap a member's watch can find (governor.delivery_gaps: its look-back, a disabled period, the lead).
+MAX_GAP_MS = LOOKBACK_MS + DISABLED_MS + 2 * MINUTE_MS
 #: A log group's name (the CloudWatch Logs model's pattern and length); a filter's name (no ':' or '*').
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _FILTER_NAME = re.compile(r"[^:*]{1,512}")
@@ -129,20 +132,26 @@ class PullRequest:
     #: The member's clock when it asked, just after its put (epoch ms; None: an older member): a filter created well after
     #: it was put again since, and the window ends here instead (review of #31). A member's claim bounds only its own data.
     requested_at_ms: int | None = None
+    #: A delivery gap's window (ingestion times, epoch ms, both included) the member's watch found in its filter's metrics
+    #: (governor.delivery_gaps); None: a new group's first lines.
+    gap: tuple[int, int] | None = None
 
     def body(self) -> str:
         return json.dumps({"account": self.account, "logGroup": self.log_group, "filterName": self.filter_name,
                            "receivedAt": self.received_at, "eventId": self.event_id, "bounds": dict(self.bounds),
-                           **({"requestedAtMs": self.requested_at_ms} if self.requested_at_ms is not None else {})}, sort_keys=True)
+                           **({"requestedAtMs": self.requested_at_ms} if self.requested_at_ms is not None else {}),
+                           **({"gap": list(self.gap)} if self.gap is not None else {})}, sort_keys=True)
 
     @classmethod
     def from_body(cls, body: str) -> PullRequest:
         raw = json.loads(body)
+        gap = raw.get("gap")
         return cls(raw["account"], raw["logGroup"], raw["filterName"], float(raw["receivedAt"]), raw["eventId"], raw.get("bounds") or {},
-                   raw.get("requestedAtMs"))
+                   raw.get("requestedAtMs"), (int(gap[0]), int(gap[1])) if gap else None)
 
     def deduplication_id(self, attempt: str = "") -> str:
-        return hashlib.sha256(f"{self.account}\0{self.log_group}\0{self.event_id}\0{attempt}".encode()).hexdigest()
+        gap = f"{self.gap[0]}-{self.gap[1]}" if self.gap else ""
+        return hashlib.sha256(f"{self.account}\0{self.log_group}\0{self.event_id}\0{attempt}\0{gap}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,9 @@ class PullOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         found: dict[str, Any] = {"account": self.request.account, "logGroup": self.request.log_group, **self.result.as_dict()}
-        if self.until_ms is not None:
+        if self.request.gap is not None:
+            found["gap"] = {"ingestedFromMs": self.request.gap[0], "ingestedUntilMs": self.request.gap[1]}
+        elif self.until_ms is not None:
             found["window"] = {"fromTimestampMs": self.from_ms, "ingestedUntilMs": self.until_ms}
         if self.reason:
             found["reason"] = self.reason
@@ -236,7 +247,23 @@ class ArchivePuller:
             return f"the member's replay bounds are refused: {error}"
         asked = detail.get("requestedAtMs")
         asked = asked if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0 else None
-        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"), bounds, asked)
+        gap = None
+        if "gapFromMs" in detail or "gapUntilMs" in detail:
+            gap = self._gap(detail.get("gapFromMs"), detail.get("gapUntilMs"))
+            if isinstance(gap, str):
+                return gap
+        return PullRequest(account, group, filter_name, self.clock(), str(event.get("id") or f"{account}:{group}"), bounds, asked, gap)
+
+    def _gap(self, from_ms: Any, until_ms: Any) -> tuple[int, int] | str:
+        """A delivery gap's window as a member claims it, or why it is refused: it only chooses which minutes of the
+        member's own group are read (through its own role), so it is held to what a watch can find, no more."""
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in (from_ms, until_ms)):
+            return "gapFromMs and gapUntilMs are not times in epoch ms"
+        if until_ms < from_ms or until_ms - from_ms > MAX_GAP_MS:
+            return f"a gap is at most {MAX_GAP_MS // 60_000} minutes, its end after its start"
+        if until_ms > self.clock() * 1000 + REQUEST_TOLERANCE_MS:
+            return "a gap that has not ended yet"
+        return (from_ms, until_ms)
 
     def intake(self, event: Any) -> dict[str, Any]:
         """Queue the request an event carries under its sender's account (FIFO group); answers what was done."""
@@ -266,13 +293,20 @@ class ArchivePuller:
         source = _AsRequested(logs, request.requested_at_ms)
         replayer = Replayer(lambda: policy, source, self.writer, ledger, clock=self.clock,
                             writes_to=lambda arn: self.stream if arn == self.destination_arn else None)
-        result = replayer.after_subscribe(request.log_group, info.created_ms, owner=request.account, holder=holder, now_s=now_s,
-                                          lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        if request.gap is not None:
+            result = replayer.gap(request.log_group, info.created_ms, request.gap[0], request.gap[1], owner=request.account, holder=holder,
+                                  now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        else:
+            result = replayer.after_subscribe(request.log_group, info.created_ms, owner=request.account, holder=holder, now_s=now_s,
+                                              lease_until_s=lease_until_s, stop_by_s=stop_by_s)
         if result.skipped and result.skipped.startswith("the governor's filter ships to"):
             result = ReplayResult(skipped="the filter does not ship to this archive's destination: nothing is read")
+        finished = result.skipped is None and not result.unfinished
+        if request.gap is not None:  # the window as the member's metrics found it; the lag from its end
+            return PullOutcome(request, result, from_ms=request.gap[0], until_ms=request.gap[1],
+                               lag_s=self.clock() - request.gap[1] / 1000 if finished else None)
         record = ledger.replay_progress(request.log_group)
         mine = record is not None and info.created_ms is not None and record.life_of(info.created_ms) == 0
-        finished = result.skipped is None and not result.unfinished
         return PullOutcome(request, result, from_ms=record.since_ms if mine else None, until_ms=record.filter_created_ms if mine else None,
                            lag_s=self.clock() - info.created_ms / 1000 if finished and info.created_ms is not None else None,
                            filter_put_again_ms=source.capped_from_ms)

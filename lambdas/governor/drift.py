@@ -117,6 +117,7 @@ class InMemoryLedger:
         self.changes: dict[tuple[str, str], dict[str, float]] = {}
         self.held: dict[tuple[str, str], Conflict] = {}
         self.repairs = 0
+        self.notices: set[str] = set()
 
     def conflict(self, log_group: str, aspect: str, now: float) -> Conflict | None:
         held = self.held.get((log_group, aspect))
@@ -132,6 +133,12 @@ class InMemoryLedger:
 
     def add_repair(self) -> None:
         self.repairs += 1
+
+    def first_notice(self, name: str, *, keep_s: int) -> bool:
+        if name in self.notices:
+            return False
+        self.notices.add(name)
+        return True
 
     def replay_progress(self, log_group: str) -> ReplayProgress | None:
         found = self.replays.get(log_group)

@@ -28,6 +28,11 @@ REPLAY_TRUNCATED = "ReplayTruncated"
 REPLAY_CONTINUED = "ReplayContinued"
 #: A member asked the organization's archive to pull what a group held before its filter (#31).
 REPLAY_PULL_REQUESTED = "ReplayPullRequested"
+#: Delivery gaps (#31): windows a filter skipped, queued by the watch; their events replayed; windows (by reason) that
+#: could not be replayed whole, alarmed.
+DELIVERY_GAPS = "DeliveryGaps"
+GAP_REPLAYED_EVENTS = "GapReplayedEvents"
+GAP_UNREPLAYED = "GapUnreplayed"
 #: Removed the governor's own filter from a group that opted out.
 FILTERS_REMOVED = "FiltersRemoved"
 #: Published by every finished run over all groups (backfill or reconcile): the account's coverage.

@@ -49,6 +49,11 @@ REPLAY_SLICE_S = 20.0
 #: before the filter has a timestamp in [group created - 14 days, filter created + 2 hours]. Read only that range
 #: (FilterLogEvents' startTime, endTime: "Set startTime explicitly to reduce the chances of empty pages").
 _PAST_MS, _FUTURE_MS = 14 * 86_400_000, 2 * 3_600_000
+#: A delivery gap's events are read by timestamp from this long before the gap to this long after it: a line is stamped
+#: when written, near its ingestion; one stamped an hour before it was ingested, or a quarter hour after, is not found
+#: (*assumed* bounds: docs/design.md, "Delivery gaps"). Reading the 14 days a timestamp may span would read a busy group's
+#: fortnight for a 10-minute gap.
+GAP_PAST_MS, GAP_FUTURE_MS = 3_600_000, 900_000
 #: A Kinesis record's partition key is 1-256 characters (the Kinesis model's PutRecord); a log stream name may have 512.
 MAX_PARTITION_KEY_CHARS = 256
 #: Attempts of a replay's delivery and of the record of its progress (each call's client): fewer than the other calls',
@@ -220,6 +225,10 @@ class Replayer:
                                      destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms)
         return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
 
+    def config(self) -> Any:
+        """The policy's configuration, as the replay reads it now."""
+        return self._policy().config
+
     def own_filter(self, log_group: str) -> FilterInPlace | None:
         """The governor's filter on ``log_group`` (None: it has none)."""
         return self.source.own_filter(log_group, self._policy().config.filter_name)
@@ -252,6 +261,37 @@ class Replayer:
             # are still to send, from the record it left (the caller asks again while a result is unfinished).
             return replace(result, unfinished=True)
         return result
+
+    def gap(self, log_group: str, group_created_ms: int | None, from_ms: int, until_ms: int, *, owner: str, holder: str, now_s: float,
+            lease_until_s: float, stop_by_s: float | None = None) -> ReplayResult:
+        """A delivery gap (#31): the events of ``log_group`` ingested from ``from_ms`` to ``until_ms`` (epoch ms, both
+        included), which CloudWatch Logs skipped while the governor's filter was disabled after a delivery error
+        (governor.delivery_gaps finds the window). Recorded under a key of its own (``gap_key``), so a redelivered or
+        continued request goes on past what was sent and a finished one sends nothing; bounded by replayMaxEvents and
+        replayMaxBytes like a new group's replay. Events are read by timestamp from ``GAP_PAST_MS`` before the window to
+        ``GAP_FUTURE_MS`` after it (an event stamped further from its ingestion is not found: docs/design.md)."""
+        policy = self._policy()
+        if policy.config.replay_window_minutes is None:
+            return ReplayResult(skipped="replayWindowMinutes is null")
+        key = gap_key(log_group, from_ms)
+        earlier = self._earlier(key, group_created_ms)
+        if isinstance(earlier, ReplayResult):
+            return earlier
+        if earlier is not None and earlier.done:
+            return ReplayResult(skipped="replayed already", already_delivered=earlier.delivered)
+        if earlier is None:
+            if group_created_ms is not None and group_created_ms > until_ms:
+                return ReplayResult(skipped="the group was deleted and created again after the gap: its lines went with it")
+            ours = self.own_filter(log_group)
+            if ours is None:
+                return ReplayResult(skipped="the governor's filter is gone")
+            if (refused := self._unreplayable(ours.destination_arn)) is not None:
+                return ReplayResult(skipped=refused)
+            earlier = ReplayProgress(until_ms, 0, done=False, since_ms=from_ms - GAP_PAST_MS, filter_pattern=ours.pattern,
+                                     destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms,
+                                     until_ms=until_ms + GAP_FUTURE_MS, ingested_from_ms=from_ms)
+        return self._replay(log_group, earlier, owner=owner, holder=holder, now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s,
+                            key=key)
 
     def measure(self, log_group: str, group_created_ms: int | None, *, since_ms: int, in_place: FilterInPlace | None,
                 pattern: str) -> ReplayMeasure:
@@ -335,20 +375,27 @@ class Replayer:
         return None
 
     def _replay(self, log_group: str, earlier: ReplayProgress, *, owner: str, holder: str, now_s: float, lease_until_s: float,
-                stop_by_s: float | None) -> ReplayResult:
+                stop_by_s: float | None, key: str | None = None) -> ReplayResult:
+        key = key or log_group
         if self._clock() + DELIVERY_BUDGET_S > lease_until_s:
             # Not one delivery fits in what is left of the invocation: nothing is claimed or read; a continuation goes on.
             return ReplayResult(unfinished=True, already_delivered=earlier.delivered)
-        if not self.ledger.claim_replay(log_group, earlier, holder=holder, lease_until_s=lease_until_s):
+        if not self.ledger.claim_replay(key, earlier, holder=holder, lease_until_s=lease_until_s):
             return ReplayResult(skipped="another invocation is replaying it")
         stop_by_s = now_s + REPLAY_SLICE_S if stop_by_s is None else stop_by_s
-        step = _Step(self, log_group, holder, lease_until_s, owner, earlier)
+        step = _Step(self, log_group, holder, lease_until_s, owner, earlier, key)
         try:
             return step.run(stop_by_s)
         except Exception:
             # The event fails and comes back: give the lease up, so its retry (or another invocation) goes on at once.
-            self.ledger.record_replay(log_group, step.progress, holder=holder, lease_until_s=0)
+            self.ledger.record_replay(key, step.progress, holder=holder, lease_until_s=0)
             raise
+
+
+def gap_key(log_group: str, from_ms: int) -> str:
+    """A delivery gap's record in the ledger, beside the group's own replay record: ``gap:<from>:<group>`` (no log group's
+    name holds a ':', so none is another's)."""
+    return f"gap:{from_ms}:{log_group}"
 
 
 def before_filter(event: IngestedEvent, filter_created_ms: int) -> bool:
@@ -364,8 +411,10 @@ class _Step:
     starts only while the slice lasts and the invocation has ``DELIVERY_BUDGET_S`` left: the step then stops mid-page,
     and the next one reads that page again, skipping what was delivered."""
 
-    def __init__(self, replayer: Replayer, log_group: str, holder: str, lease_until_s: float, owner: str, earlier: ReplayProgress) -> None:
+    def __init__(self, replayer: Replayer, log_group: str, holder: str, lease_until_s: float, owner: str, earlier: ReplayProgress,
+                 key: str) -> None:
         self.r, self.log_group, self.holder, self.lease_until_s, self.owner = replayer, log_group, holder, lease_until_s, owner
+        self.key = key
         self.progress = earlier
         self.done_before = earlier.delivered
         self.deliveries = 0
@@ -378,6 +427,7 @@ class _Step:
         end_ms = self.progress.until_ms if self.progress.until_ms is not None else created_ms + _FUTURE_MS
         pattern = self.progress.filter_pattern if self.progress.filter_pattern is not None else config.filter_pattern
         truncated, more = 0, False
+        ingested_from = self.progress.ingested_from_ms if self.progress.ingested_from_ms is not None else -1
         index, size = self.progress.read, self.progress.read_bytes
         try:
             pages = iter(self.r.source.event_pages(self.log_group, pattern, token=self.progress.page_token, start_ms=start_ms, end_ms=end_ms))
@@ -391,8 +441,8 @@ class _Step:
             events, following = page
             chosen, capped = [], False
             for event in events:
-                if not before_filter(event, created_ms):
-                    continue  # the subscription's
+                if not before_filter(event, created_ms) or event.ingestion_ms < ingested_from:
+                    continue  # the subscription's (a gap's: delivered before it)
                 size += len(event.message.encode())
                 if capped or index >= config.replay_max_events or size > config.replay_max_bytes:
                     capped, truncated = True, truncated + 1
@@ -424,10 +474,10 @@ class _Step:
 
     def _stop(self) -> ReplayResult:
         """The slice is spent: lease given up, a continuation goes on from the recorded progress."""
-        self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=0)
+        self.r.ledger.record_replay(self.key, self.progress, holder=self.holder, lease_until_s=0)
         return ReplayResult(replayed=self.progress.delivered - self.done_before, deliveries=self.deliveries,
                             already_delivered=self.done_before, unfinished=True)
 
     def _save(self, **changes: Any) -> None:
         self.progress = replace(self.progress, **changes)
-        self.r.ledger.record_replay(self.log_group, self.progress, holder=self.holder, lease_until_s=self.lease_until_s)
+        self.r.ledger.record_replay(self.key, self.progress, holder=self.holder, lease_until_s=self.lease_until_s)

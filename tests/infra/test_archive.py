@@ -121,7 +121,8 @@ def test_the_fleet_bus_admits_only_the_organizations_governors_and_a_silent_memb
     # ...and only the members' governor roles (#18: before, any principal of any account of the organization).
     assert [_render(a) for a in statement["Condition"]["ArnLike"]["aws:PrincipalArn"]] == [
         f"arn:aws:iam::*:role/log-group-governor-reporter-{REGION}", f"arn:aws:iam::*:role/log-group-governor-fleet-forwarder-{REGION}",
-        f"arn:aws:iam::*:role/log-group-governor-subscriber-{REGION}"]  # #31: a new group's replay request
+        f"arn:aws:iam::*:role/log-group-governor-subscriber-{REGION}",  # #31: a new group's replay request
+        f"arn:aws:iam::*:role/log-group-governor-delivery-gaps-{REGION}"]  # #31 item 2: a delivery gap's
     rules = [r["Properties"] for r in org_archive.of_type("AWS::Events::Rule")]
     patterns = [r.get("EventPattern") for r in rules if "EventPattern" in r]
     assert {"source": ["log-group-governor"], "detail-type": ["log-group-governor coverage"]} in patterns

@@ -223,7 +223,9 @@ def test_the_fleet_bus_admits_only_the_members_governor_roles_which_the_members_
         names = {_render(r["RoleName"]) for r in _of_type(template, "AWS::IAM::Role") if "RoleName" in r}
         assert names == {"log-group-governor-reporter-<AWS::Region>", "log-group-governor-fleet-forwarder-<AWS::Region>",
                          # #31: the subscribe function asks the archive to pull; the archive reads through the reader role
-                         "log-group-governor-subscriber-<AWS::Region>", "log-group-governor-replay-reader-<AWS::Region>"}, name
+                         "log-group-governor-subscriber-<AWS::Region>", "log-group-governor-replay-reader-<AWS::Region>",
+                         # #31 item 2: the delivery-gap function asks the archive to pull the minutes a disabled filter skipped
+                         "log-group-governor-delivery-gaps-<AWS::Region>"}, name
 
 
 def test_issue31_each_member_has_a_read_only_role_the_archives_pull_alone_may_assume_and_asks_the_archive_over_its_bus(
@@ -355,7 +357,7 @@ def test_issue29_members_deploy_no_dashboard_and_with_an_organization_trail_no_t
 def test_issue29_a_member_without_its_own_topic_forwards_every_alarm_to_the_fleet_view(org: dict[str, Any]) -> None:
     member = _member_of(org, "eu-west-1", "")
     alarms = _of_type(member, "AWS::CloudWatch::Alarm")
-    forward = [r for r in _of_type(member, "AWS::Events::Rule") if r["EventPattern"].get("detail-type") == ["CloudWatch Alarm State Change"]]
+    forward = [r for r in _of_type(member, "AWS::Events::Rule") if r.get("EventPattern", {}).get("detail-type") == ["CloudWatch Alarm State Change"]]
 
     assert not _of_type(member, "AWS::SNS::Topic") and not _of_type(member, "AWS::KMS::Key")  # $1.00 a month less a member
     assert alarms and all(not a.get("AlarmActions") for a in alarms)

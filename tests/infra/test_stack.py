@@ -20,6 +20,8 @@ from governor.config import ConfigError
 from governor.events import EVENTS_BY_ASPECT
 from tests.infra.conftest import ACCOUNT, REGION, REPO_CONTEXT, SHIPPER_ARN, Synthesized, synthesize
 
+GAP_HANDLER = "governor.handlers.delivery_gaps.handler"
+
 LOG_GROUPS = {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, f":logs:{REGION}:{ACCOUNT}:log-group:*"]]}
 
 
@@ -60,10 +62,21 @@ def test_buckets_block_public_access_and_enforce_tls(default_stack: Synthesized)
         assert {"Bool": {"aws:SecureTransport": "false"}} in [s["Condition"] for s in denies]
 
 
+def _event_handler_mappings(synthesized: Synthesized) -> list[dict]:
+    """The event handlers' queue consumers (the delivery-gap function's own queue is another's: test_delivery_gaps)."""
+    return [m for m in synthesized.of_type("AWS::Lambda::EventSourceMapping")
+            if synthesized.resources[m["Properties"]["FunctionName"]["Ref"]]["Properties"]["Handler"] != GAP_HANDLER]
+
+
+def _event_rules(synthesized: Synthesized) -> list[dict]:
+    """The rules on CloudTrail's records (a schedule's rule has no pattern)."""
+    return [r for r in synthesized.of_type("AWS::Events::Rule") if "EventPattern" in r["Properties"]]
+
+
 def test_one_rule_per_handler_puts_its_aspects_records_into_its_queue_leaving_out_the_governors_own(default_stack: Synthesized) -> None:
-    rules = default_stack.of_type("AWS::Events::Rule")
+    rules = _event_rules(default_stack)
     consumers = {}
-    for mapping in default_stack.of_type("AWS::Lambda::EventSourceMapping"):
+    for mapping in _event_handler_mappings(default_stack):
         queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
         consumers[queue_id] = default_stack.resources[mapping["Properties"]["FunctionName"]["Ref"]]
         assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
@@ -103,7 +116,7 @@ def test_one_rule_per_handler_puts_its_aspects_records_into_its_queue_leaving_ou
 
 
 def test_event_queues_are_encrypted_outlast_their_consumers_and_end_in_an_alarmed_dlq(default_stack: Synthesized) -> None:
-    targets = [t for rule in default_stack.of_type("AWS::Events::Rule") for t in rule["Properties"]["Targets"]]
+    targets = [t for rule in _event_rules(default_stack) for t in rule["Properties"]["Targets"]]
     [dlq_id] = {t["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0] for t in targets}
     for target in targets:
         queue = default_stack.resources[target["Arn"]["Fn::GetAtt"][0]]["Properties"]
@@ -464,13 +477,13 @@ def test_rules_that_read_tags_or_turn_shipping_off_grant_exactly_that(rules_stac
 
 def test_event_batches_fill_one_bulk_look_up_within_a_batching_window(default_stack: Synthesized) -> None:
     """#20, item 4: 50 messages (one DescribeLogGroups by logGroupIdentifiers); SQS takes more than 10 only with a window."""
-    mappings = default_stack.of_type("AWS::Lambda::EventSourceMapping")
+    mappings = _event_handler_mappings(default_stack)
     assert {(m["Properties"]["BatchSize"], m["Properties"]["MaximumBatchingWindowInSeconds"]) for m in mappings} == {(50, 5)}
 
 
 def test_event_handler_concurrency_caps_the_queue_consumers_and_reaches_their_pacing() -> None:
     synthesized = synthesize(eventHandlerConcurrency=5, createTrail=False)
-    assert {m["Properties"]["ScalingConfig"]["MaximumConcurrency"] for m in synthesized.of_type("AWS::Lambda::EventSourceMapping")} == {5}
+    assert {m["Properties"]["ScalingConfig"]["MaximumConcurrency"] for m in _event_handler_mappings(synthesized)} == {5}
     assert synthesized.function("set_retention")["Properties"]["Environment"]["Variables"]["GOVERNOR_EVENT_CONCURRENCY"] == "5"
     assert "ReservedConcurrentExecutions" not in synthesized.function("set_retention")["Properties"]
 
@@ -805,7 +818,7 @@ def test_remove_filters_on_delete_runs_after_everything_that_could_subscribe_aga
     definition = json.dumps(waiter["Properties"]["DefinitionString"])
     assert '\\"IntervalSeconds\\":60' in definition and '\\"MaxAttempts\\":60' in definition
     # The remover's own DeleteSubscriptionFilter calls are the governor's: left out by the rules.
-    for rule in uninstall_stack.of_type("AWS::Events::Rule"):
+    for rule in _event_rules(uninstall_stack):
         if rule["Properties"]["EventPattern"]["source"] != ["aws.logs"]:
             continue  # the destination's own changes (Lambda calls): the remover makes none
         excluded = rule["Properties"]["EventPattern"]["detail"]["$or"][1]["userIdentity"]["sessionContext"]["sessionIssuer"]["arn"][0]["anything-but"]
@@ -830,7 +843,7 @@ def test_native_modes_keep_the_account_policy_and_never_write_a_group_of_their_o
     assert {"logs:DescribeAccountPolicies", "logs:DeleteAccountPolicy", "logs:DescribeSubscriptionFilters", "logs:DeleteSubscriptionFilter"} <= remover
     # A group's own filter or retention is no drift of an account policy: only creation and tags wake the handlers.
     names = {json.dumps(r["Properties"]["Targets"]): set(r["Properties"]["EventPattern"]["detail"]["eventName"])
-             for r in native_stack.of_type("AWS::Events::Rule") if r["Properties"]["EventPattern"]["source"] == ["aws.logs"]}
+             for r in _event_rules(native_stack) if r["Properties"]["EventPattern"]["source"] == ["aws.logs"]}
     assert all(not n & {"PutSubscriptionFilter", "DeleteSubscriptionFilter", "PutRetentionPolicy", "DeleteRetentionPolicy"} for n in names.values())
     assert all({"CreateLogGroup", "TagResource", "UntagResource"} <= n for n in names.values())
     # What undoes the account policy is watched by the subscribe handler: a deleted group's name, the policy itself.

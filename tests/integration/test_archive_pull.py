@@ -412,3 +412,60 @@ def test_review31_a_filter_put_again_before_the_pull_ends_the_window_at_the_requ
 
     messages = [e["message"] for d in archive.records() for e in d["logEvents"]]
     assert sorted(messages) == sorted(before + [e["message"] for e in shipped])  # each line once
+
+
+def test_issue31_item2_the_minutes_a_disabled_filter_skipped_are_pulled_by_the_archive_once(org: tuple[Organization, Archive],
+                                                                                          account: LocalAccount,
+                                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member's filter to the archive's destination is refused (the destination's policy changed, say) and disabled for 10
+    minutes; its delivery-gaps function finds the window in its own metrics and asks the archive over the fleet bus, which
+    pulls the skipped lines through the member's reader role into its stream, once, with the member as owner."""
+    from types import SimpleNamespace
+
+    from governor.handlers import delivery_gaps as gaps
+    from localaws.delivery import DeliveryModel, subscription_delivery
+    from localaws.events import fixture
+
+    organization, archive = org
+    t0 = float(int(time.time()) // 60 * 60 - 25 * 60)  # the outage's first minute: over (and settled) by the test's real time
+    clock = SimpleNamespace(now=t0 - 600)
+    tick = lambda: clock.now  # noqa: E731
+    monkeypatch.setattr(gaps, "wall_clock", tick)
+    with organization.as_account(MEMBER, REGION):
+        queue = boto3.client("sqs").create_queue(QueueName="delivery-gaps")["QueueUrl"]
+    monkeypatch.setenv(gaps.ENV_GAP_QUEUE_URL, queue)
+    gaps.parts.cache_clear()
+    with subscription_delivery(account, tick):
+        first = first_lines(organization, MEMBER, 1)
+        subscribe(organization)
+        archive.run()  # the first lines, pulled (#31 item 1)
+        # CloudWatch Logs' part in the member: the destination refuses a batch, the filter is off for 10 minutes.
+        member_logs = DeliveryModel(SimpleNamespace(account_id=MEMBER, region=REGION), tick)
+        member_logs.refuse(archive.destination)
+        skipped = []
+        with organization.as_account(MEMBER, REGION):
+            logs = boto3.client("logs")
+            for minute in range(1, 11):
+                clock.now = t0 + minute * 60 + 5
+                line = {"timestamp": int(clock.now * 1000), "message": f"while disabled {minute}"}
+                logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=[line])
+                assert member_logs.deliver(GROUP, "log-group-governor", archive.destination, [line]) in ("failed", "skipped")
+                skipped.append(line["message"])
+            clock.now = t0 + 20 * 60
+            watched = call(gaps.handler, fixture("scheduled_event"), function_name="delivery-gaps")
+            sqs = boto3.client("sqs")
+            messages = sqs.receive_message(QueueUrl=sqs.get_queue_url(QueueName="delivery-gaps")["QueueUrl"]).get("Messages", [])
+            asked = call(gaps.handler, sqs_batch([json.loads(m["Body"]) for m in messages]), function_name="delivery-gaps")
+        [request] = [e for e in organization.delivered[BUS] if "gapFromMs" in e["detail"]]
+        pulled = archive.run()
+        again = archive.run([request, dict(request, id="another-delivery")])
+
+    assert watched.result["queued"] == 1 and asked.result == {"batchItemFailures": []}
+    assert [line["message"] for line in asked.logs if "gap" in line] == ["a delivery gap handed to the organization's archive"]
+    assert request["account"] == MEMBER and request["detail"]["gapFromMs"] == int(t0 * 1000)
+    documents = archive.records()
+    assert [e["message"] for d in documents for e in d["logEvents"]] == first + skipped  # each once, in order
+    assert {d["owner"] for d in documents} == {MEMBER}
+    [line] = [line["pull"] for i in pulled for line in i.logs if line.get("message") == "pulled what came before the filter"]
+    assert line["gap"] == {"ingestedFromMs": int(t0 * 1000), "ingestedUntilMs": request["detail"]["gapUntilMs"]}
+    assert not [line for i in again for line in i.logs if line.get("message") == "pulled what came before the filter"]

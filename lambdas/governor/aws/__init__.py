@@ -11,7 +11,7 @@ up: it is not retried at all but reported as a conflict.
 
 One module per service, each importing only ``common`` (and the pacer, for CloudWatch Logs): ``common`` (the errors, the
 retry classification, the clients' configuration), ``pacer``, ``logs`` (CloudWatch Logs), ``lambda_`` (AWS Lambda),
-``destinations`` (a replay's writes to Lambda, Kinesis and Firehose), ``kms``, ``queue`` (SQS), ``tagging`` (the Resource
+``destinations`` (a replay's writes to Lambda, Kinesis and Firehose), ``kms``, ``metrics`` (CloudWatch's AWS/Logs delivery metrics), ``queue`` (SQS), ``tagging`` (the Resource
 Groups Tagging API), ``state_table`` (DynamoDB), ``events`` (EventBridge) and ``s3``. This package re-exports their names,
 so ``from governor.aws import LogsGateway`` reads as before.
 """
@@ -25,6 +25,7 @@ from .destinations import ReplayWriter
 from .events import FleetBus
 from .kms import KmsGateway
 from .lambda_ import LambdaGateway
+from .metrics import DeliveryMetrics
 from .logs import (BULK_IDENTIFIERS, DESCRIBE_LOG_GROUPS_PAGE_SIZE, FILTER_LOG_EVENTS_PAGE_SIZE, LOGS_EVENT_SERVICE, FilterInPlace,
                    IngestedEvent, LogGroupInfo, LogGroupPage, LogsGateway)
 from .pacer import Pacer
@@ -35,7 +36,7 @@ from .tagging import TaggingGateway
 
 __all__ = [
     "BULK_IDENTIFIERS", "DEFAULT_RETRY_ATTEMPTS", "DESCRIBE_LOG_GROUPS_PAGE_SIZE", "FILTER_LOG_EVENTS_PAGE_SIZE", "LOGS_EVENT_SERVICE",
-    "RETRYABLE_ERROR_CODES", "THROTTLING_ERROR_CODES", "ConfigurationRefused", "Conflict", "DestinationUnavailable", "EventQueueSender",
+    "RETRYABLE_ERROR_CODES", "THROTTLING_ERROR_CODES", "ConfigurationRefused", "Conflict", "DeliveryMetrics", "DestinationUnavailable", "EventQueueSender",
     "ExpiredPageToken", "FilterInPlace", "FleetBus", "IngestedEvent", "KmsGateway", "LambdaGateway", "LogGroupGone", "LogGroupInfo",
     "LogGroupPage", "LogsGateway", "NoFreeFilterSlot", "Pacer", "ReplayProgress", "ReplayWriter", "RetryLater", "S3RunStore",
     "SenderRoleNotAssumable", "StateTable", "TaggingGateway", "client_config", "is_retryable", "retry_budget_s",

@@ -30,14 +30,15 @@ class FleetBus:
         self._put(self.DETAIL_TYPE, detail, "the coverage event")
 
     def request_replay(self, log_group: str, filter_name: str, bounds: Mapping[str, int] | None = None, *,
-                       requested_at_ms: int | None = None) -> None:
+                       requested_at_ms: int | None = None, gap: tuple[int, int] | None = None) -> None:
         """Ask the archive to pull what ``log_group`` held before the filter ``filter_name`` (just put, to the archive's
         destination), within this member's ``bounds`` (replayWindowMinutes, replayMaxEvents, replayMaxBytes).
         ``requested_at_ms``: now, after the put (the archive tells the filter asked for from one put again later). A
         refusal raises: the event comes back, finds the filter in place and asks again (the archive's ledger sends nothing
-        twice)."""
+        twice). ``gap``: a delivery gap's window instead (ingestion times, epoch ms, both included; governor.delivery_gaps)."""
         self._put(self.REPLAY_DETAIL_TYPE, {"logGroup": log_group, "filterName": filter_name, **(bounds or {}),
-                                            **({"requestedAtMs": requested_at_ms} if requested_at_ms is not None else {})}, "the replay request")
+                                            **({"requestedAtMs": requested_at_ms} if requested_at_ms is not None else {}),
+                                            **({"gapFromMs": gap[0], "gapUntilMs": gap[1]} if gap is not None else {})}, "the replay request")
 
     def _put(self, detail_type: str, detail: Mapping[str, Any], what: str) -> None:
         client = self._client = self._client or boto3.client("events", config=client_config())

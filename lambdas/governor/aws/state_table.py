@@ -41,6 +41,9 @@ class ReplayProgress:
     #: A history replay's latest event timestamp, epoch ms, while it sends what an earlier, shorter one left out (None:
     #: up to the latest an event before the filter can carry). A finished record covers ``since_ms`` onwards whole.
     until_ms: int | None = None
+    #: A delivery gap's (#31): the earliest ingestion time it sends, epoch ms (None: from the group's first event). The
+    #: events of a gap are those ingested from here up to ``filter_created_ms``, which then names the gap's end.
+    ingested_from_ms: int | None = None
 
     def life_of(self, group_created_ms: int) -> int:
         """Whether the record is of the group created at ``group_created_ms`` (0), of an earlier life (-1) or of a later one
@@ -150,7 +153,7 @@ class StateTable:
         text = lambda key: item[key]["S"] if key in item else None  # noqa: E731
         return ReplayProgress(int(item["filterCreatedMs"]["N"]), int(item["delivered"]["N"]), item["done"]["BOOL"], text("pageToken"),
                               number("read") or 0, number("readBytes") or 0, number("sinceMs"), text("filterPattern"),
-                              text("destinationArn"), number("groupCreatedMs"), number("untilMs"))
+                              text("destinationArn"), number("groupCreatedMs"), number("untilMs"), number("ingestedFromMs"))
 
     def claim_replay(self, log_group: str, progress: ReplayProgress, *, holder: str, lease_until_s: float) -> bool:
         """Take the group's replay for ``holder`` until ``lease_until_s`` (the invocation's end: the lease outlasts the
@@ -179,7 +182,8 @@ class StateTable:
                              ConditionExpression="holder = :me", ExpressionAttributeValues={":me": {"S": holder}})
 
     def _replay_item(self, log_group: str, progress: ReplayProgress, holder: str, lease_until_s: float) -> dict[str, Any]:
-        numbers = {"sinceMs": progress.since_ms, "groupCreatedMs": progress.group_created_ms, "untilMs": progress.until_ms}
+        numbers = {"sinceMs": progress.since_ms, "groupCreatedMs": progress.group_created_ms, "untilMs": progress.until_ms,
+                   "ingestedFromMs": progress.ingested_from_ms}
         return {**_key(f"replay#{log_group}"), "filterCreatedMs": {"N": str(progress.filter_created_ms)},
                 "delivered": {"N": str(progress.delivered)}, "done": {"BOOL": progress.done}, "holder": {"S": holder},
                 "read": {"N": str(progress.read)}, "readBytes": {"N": str(progress.read_bytes)},
@@ -188,6 +192,18 @@ class StateTable:
                 **({"filterPattern": {"S": progress.filter_pattern}} if progress.filter_pattern is not None else {}),
                 **({"destinationArn": {"S": progress.destination_arn}} if progress.destination_arn else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
+
+    def first_notice(self, name: str, *, keep_s: int) -> bool:
+        """Whether ``name`` is noted now for the first time (the note kept ``keep_s`` seconds): a delivery gap the watch
+        sees on every run for hours is queued once (#31)."""
+        try:
+            self.client.put_item(TableName=self.table_name, Item={**_key(f"notice#{name}"), "expiresAt": {"N": str(int(time.time()) + keep_s)}},
+                                 ConditionExpression="attribute_not_exists(pk)")
+            return True
+        except ClientError as error:
+            if _error_code(error) == "ConditionalCheckFailedException":
+                return False
+            raise
 
     def add_repair(self) -> None:
         self.client.update_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), UpdateExpression="ADD repaired :one",

@@ -1,0 +1,248 @@
+"""The minutes a disabled subscription skips (#31 item 2): found from CloudWatch Logs' own metrics, replayed once.
+
+After a delivery error it will not retry (a destination's policy or role refusing, a Lambda failing) CloudWatch Logs
+"disables the subscription filter for up to 10 minutes ... During this disabled period, logs are skipped" (guide,
+"Subscriptions"). Nothing tells the group's owner which lines; the filter's own metrics do, a minute at a time:
+``DeliveryErrors`` (events it could not deliver) and ``ForwardedLogEvents`` (events it delivered), dimensions
+``LogGroupName, DestinationType, FilterName``.
+
+**The watch** (every ``WATCH_EVERY_MINUTES``): ListMetrics names the governed groups whose filter had a delivery error in
+the last three hours (``RecentlyActive=PT3H``); GetMetricData reads both metrics of those a minute at a time; ``windows``
+turns each group's minutes into its gaps; a gap whose end has settled is queued once (the state table notes it).
+
+**The replay** (the queue's consumer): the group is looked up (its life), and ``Replayer.gap`` reads the window by
+ingestion time and delivers it as the subscription would have, recorded per group and window so a redelivery sends
+nothing twice; one that outlasts its slice is queued again. A group whose filter ships to the organization's archive (a
+CloudWatch Logs destination in another account) is handed to the archive, which pulls the window through this account's
+read-only role, as it pulls a new group's first lines (governor.archive_pull).
+
+**What cannot be replayed** is counted (``GAP_UNREPLAYED``, by reason) with a log line naming the group and the window,
+and alarmed: the group deleted since, the governor's filter gone, replayMaxEvents / replayMaxBytes passed, a gap that
+began before the watch's look-back, a destination the governor cannot write to with no archive to pull it.
+
+The window is known to the minute, not the millisecond: it starts a minute before the first minute with errors (the
+failed batch's events were ingested before the error was counted) and ends with the minute the filter delivers again, or
+10 minutes after its last error. Lines the filter delivered in those edge minutes are sent again: at most the
+ForwardedLogEvents of the window's minutes (``GapWindow.may_repeat``), reported with it. Every event keeps its id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .gap_settings import (ENV_GAP_QUEUE_URL, GAP_CONCURRENCY, GAP_OPERATIONS, GAP_QUOTA_SHARE,  # noqa: F401 (re-exported)
+                           WATCH_EVERY_MINUTES)
+from .replay import CROSS_ACCOUNT, Replayer, ReplayResult
+
+MINUTE_MS = 60_000
+#: "disabled for up to 10 minutes" (guide, "Subscriptions").
+DISABLED_MS = 10 * MINUTE_MS
+#: The failed batch's events were ingested before its error was counted: the window starts this long before the first
+#: minute with errors (*assumed*: CloudWatch Logs delivers a subscription's events within seconds of their ingestion).
+BATCH_LEAD_MS = MINUTE_MS
+#: A minute's datapoints are in the metrics this long after it (*assumed*); a gap is queued only once its end is this old.
+SETTLE_MS = 5 * MINUTE_MS
+#: ListMetrics' RecentlyActive takes only PT3H (the CloudWatch API reference): the watch looks this far back.
+LOOKBACK_MS = 3 * 60 * MINUTE_MS
+#: A queued gap's note outlives the look-back, so the watch never queues it again.
+NOTICE_KEEP_S = 2 * LOOKBACK_MS // 1000
+#: GetMetricData takes at most 500 queries a call (the model): two metrics of 250 groups.
+GROUPS_PER_READ = 250
+#: The reasons a gap is not replayed (the ``reason`` dimension of GAP_UNREPLAYED and of the log line).
+BEFORE_LOOKBACK = "began-before-lookback"
+TRUNCATED = "past-replay-bounds"
+GROUP_GONE = "group-deleted"
+NOT_REPLAYABLE = "not-replayable"
+
+
+@dataclass(frozen=True)
+class GapWindow:
+    """Events ingested from ``from_ms`` to ``until_ms`` (epoch ms, both included) that the filter skipped."""
+
+    log_group: str
+    from_ms: int
+    until_ms: int
+    #: DeliveryErrors counted in the window (events of the failed batches).
+    errors: int
+    #: ForwardedLogEvents counted in the window's minutes: at most this many of its events were delivered and are sent again.
+    may_repeat: int
+    #: Its end is older than SETTLE_MS: no later datapoint will move it.
+    settled: bool
+    #: Its first minute with errors is the look-back's first: it may have begun earlier (what came before is not replayed).
+    clipped: bool = False
+
+    def body(self) -> str:
+        return json.dumps({"logGroup": self.log_group, "fromMs": self.from_ms, "untilMs": self.until_ms, "errors": self.errors,
+                           "mayRepeat": self.may_repeat, **({"clipped": True} if self.clipped else {})}, sort_keys=True)
+
+    @classmethod
+    def from_body(cls, body: str) -> GapWindow:
+        raw = json.loads(body)
+        for key in ("fromMs", "untilMs"):
+            if not isinstance(raw.get(key), int) or isinstance(raw.get(key), bool):
+                raise ValueError(f"{key} is not a time in epoch ms")
+        if not isinstance(raw.get("logGroup"), str) or raw["untilMs"] < raw["fromMs"]:
+            raise ValueError("not a delivery gap")
+        return cls(raw["logGroup"], raw["fromMs"], raw["untilMs"], int(raw.get("errors") or 0), int(raw.get("mayRepeat") or 0), True,
+                   bool(raw.get("clipped")))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"logGroup": self.log_group, "fromMs": self.from_ms, "untilMs": self.until_ms, "errors": self.errors, "mayRepeat": self.may_repeat}
+
+    @property
+    def notice(self) -> str:
+        return f"gap:{self.from_ms}:{self.log_group}"
+
+
+def windows(log_group: str, errors: Mapping[int, float], forwarded: Mapping[int, float], *, now_ms: int,
+            lookback_from_ms: int | None = None) -> list[GapWindow]:
+    """A group's delivery gaps from its filter's per-minute DeliveryErrors and ForwardedLogEvents (minute start, epoch ms ->
+    sum). A gap opens with a minute with errors and goes on while errors follow within the disabled period (the filter came
+    back and failed again); it ends with the first minute the filter delivers in without an error (events of that minute
+    may have come before it did), or ``DISABLED_MS`` after its last error minute. A pure function of the metrics and the
+    clock: every run of the watch finds the same windows."""
+    failing = sorted(m for m, v in errors.items() if v > 0)
+    delivering = sorted(m for m, v in forwarded.items() if v > 0 and not errors.get(m))
+    found: list[GapWindow] = []
+    index = 0
+    while index < len(failing):
+        first = last = failing[index]
+        index += 1
+        while index < len(failing) and failing[index] <= last + MINUTE_MS + DISABLED_MS and not _delivered_between(delivering, last, failing[index]):
+            last = failing[index]
+            index += 1
+        resumed = next((m for m in delivering if last < m <= last + MINUTE_MS + DISABLED_MS), None)
+        until = resumed + MINUTE_MS - 1 if resumed is not None else last + MINUTE_MS + DISABLED_MS - 1
+        start = max(first - BATCH_LEAD_MS, found[-1].until_ms + 1) if found else first - BATCH_LEAD_MS  # never a minute in two gaps
+        count = int(sum(v for m, v in errors.items() if first <= m <= last))
+        repeat = int(sum(v for m, v in forwarded.items() if start <= m <= until))
+        found.append(GapWindow(log_group, start, until, count, repeat, settled=now_ms >= until + SETTLE_MS,
+                               clipped=lookback_from_ms is not None and first <= lookback_from_ms))
+    return found
+
+
+def _delivered_between(delivering: list[int], after: int, before: int) -> bool:
+    return any(after < m < before for m in delivering)
+
+
+# --- the watch ----------------------------------------------------------------------------------------------------------
+class DeliveryMetrics(Protocol):
+    def groups_with_errors(self, filter_name: str) -> list[tuple[str, str]]:
+        """(log group, DestinationType) of each filter ``filter_name`` with a DeliveryErrors datapoint in three hours."""
+    def per_minute(self, groups: list[tuple[str, str]], filter_name: str, *, start_ms: int, end_ms: int
+                   ) -> dict[str, tuple[dict[int, float], dict[int, float]]]:
+        """Each group's (DeliveryErrors, ForwardedLogEvents) sums a minute at a time (minute start -> sum)."""
+
+
+class Notices(Protocol):
+    def first_notice(self, name: str, *, keep_s: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class WatchResult:
+    groups: int = 0
+    queued: tuple[GapWindow, ...] = ()
+    #: Gaps still open (errors recent, or their end not settled): the next run looks again.
+    open: int = 0
+    #: Gaps seen by an earlier run (queued then).
+    seen: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"groupsWithErrors": self.groups, "queued": len(self.queued), "open": self.open, "seenBefore": self.seen}
+
+
+class GapWatch:
+    """Finds the governed groups' delivery gaps and queues each settled one once (``send(body)``)."""
+
+    def __init__(self, metrics: DeliveryMetrics, notices: Notices, send: Callable[[str], None], *, filter_name: str,
+                 clock: Callable[[], float]) -> None:
+        self.metrics, self.notices, self.send, self.filter_name, self.clock = metrics, notices, send, filter_name, clock
+
+    def run(self) -> WatchResult:
+        now_ms = int(self.clock() * 1000)
+        end_ms = now_ms - now_ms % MINUTE_MS
+        start_ms = end_ms - LOOKBACK_MS
+        groups = self.metrics.groups_with_errors(self.filter_name)
+        queued: list[GapWindow] = []
+        still_open = seen = 0
+        for offset in range(0, len(groups), GROUPS_PER_READ):
+            chunk = groups[offset:offset + GROUPS_PER_READ]
+            series = self.metrics.per_minute(chunk, self.filter_name, start_ms=start_ms, end_ms=end_ms)
+            for group, (errors, forwarded) in sorted(series.items()):
+                for window in windows(group, errors, forwarded, now_ms=now_ms, lookback_from_ms=start_ms):
+                    if not window.settled:
+                        still_open += 1
+                    elif self.notices.first_notice(window.notice, keep_s=NOTICE_KEEP_S):
+                        self.send(window.body())
+                        queued.append(window)
+                    else:
+                        seen += 1
+        return WatchResult(len(groups), tuple(queued), still_open, seen)
+
+
+# --- the replay ----------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GapOutcome:
+    window: GapWindow
+    result: ReplayResult
+    #: Why the window (or its ``unreplayed`` events) will not be replayed: a reason above (None: it was, or will be).
+    unreplayed_reason: str | None = None
+    #: Events of the window past the bounds (a lower bound when ``result.truncated_more``).
+    unreplayed: int = 0
+    #: Handed to the organization's archive, which pulls it.
+    pulled: bool = False
+    #: Seconds from the window's end to the end of its replay.
+    lag_s: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {**self.window.as_dict(), **self.result.as_dict()}
+        if self.unreplayed_reason:
+            found["unreplayedReason"] = self.unreplayed_reason
+        if self.unreplayed:
+            found["unreplayed"] = self.unreplayed
+        if self.pulled:
+            found["pullRequested"] = True
+        if self.lag_s is not None:
+            found["lagSeconds"] = round(self.lag_s, 3)
+        return found
+
+
+class ArchivePull(Protocol):
+    def request_replay(self, log_group: str, filter_name: str, bounds: Mapping[str, int] | None = None, *,
+                       requested_at_ms: int | None = None, gap: tuple[int, int] | None = None) -> None: ...
+
+
+class GapReplay:
+    """Replays a queued gap (``replay``), or hands it to the organization's archive (``pull``; None: not a member)."""
+
+    def __init__(self, replayer: Replayer, describe: Callable[[Iterable[str]], Mapping[str, Any]], *, pull: ArchivePull | None = None,
+                 clock: Callable[[], float]) -> None:
+        self.replayer, self.describe, self.pull, self.clock = replayer, describe, pull, clock
+
+    def replay(self, window: GapWindow, *, owner: str, holder: str, now_s: float, lease_until_s: float,
+               stop_by_s: float | None = None) -> GapOutcome:
+        """``owner``: this account, as the subscription's documents name it."""
+        info = self.describe([window.log_group]).get(window.log_group)
+        if info is None:
+            return GapOutcome(window, ReplayResult(skipped="the group is gone"), GROUP_GONE)
+        result = self.replayer.gap(window.log_group, info.created_ms, window.from_ms, window.until_ms, owner=owner, holder=holder,
+                                   now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        if result.skipped == CROSS_ACCOUNT and self.pull is not None:
+            config = self.replayer.config()
+            self.pull.request_replay(window.log_group, config.filter_name, {"replayMaxEvents": config.replay_max_events,
+                                                                            "replayMaxBytes": config.replay_max_bytes},
+                                     gap=(window.from_ms, window.until_ms))
+            return GapOutcome(window, ReplayResult(skipped="requested from the organization's archive, which pulls it"), pulled=True)
+        if result.skipped is not None and result.skipped not in ("replayed already", "another invocation is replaying it"):
+            reason = GROUP_GONE if "created again" in result.skipped else NOT_REPLAYABLE
+            return GapOutcome(window, result, reason)
+        finished = result.skipped is None and not result.unfinished
+        lag = self.clock() - window.until_ms / 1000 if finished else None
+        if result.truncated:
+            return GapOutcome(window, result, TRUNCATED, result.truncated, lag_s=lag)
+        if finished and window.clipped:
+            return GapOutcome(window, result, BEFORE_LOOKBACK, lag_s=lag)
+        return GapOutcome(window, result, lag_s=lag)
