@@ -1,18 +1,21 @@
 """`make bench`: the backfill's quota efficiency on moto, a burst of 5,000 new log groups (and, to a same-account
 destination, the lines written before each filter, lost without the replay and delivered once with it) and a
-million-group account in simulated time, and ship-logs' throughput."""
+million-group account in simulated time, a destination failing for 10 minutes under load (the delivery gaps' replay), and
+ship-logs' throughput."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
-from . import burst, million_groups, quota_efficiency
+from . import burst, delivery_gap, million_groups, quota_efficiency
 
 if __name__ == "__main__":
     quota_efficiency.main()
     print()
     burst.scenarios()
+    print()
+    delivery_gap.main()
     print()
     million_groups.main()
     print()

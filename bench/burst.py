@@ -18,11 +18,11 @@ from each group's creation to its first line in the archive (p50, p99).
 
 Two more scenarios (#20) send the burst to a same-account Kinesis stream while each new group writes an event a
 second from its first: without the replay, every line ingested before the governor's filter is lost; with it,
-the real subscribe handler replays them. Printed: the lines before the filter, lost and delivered twice (targets
-0), FilterLogEvents calls per subscribed group, and the replay's lag from the group's creation (p50, p99). With
-the replay, the subscribe handler reads each group's filters twice (to decide, then the new filter's creationTime,
-which splits the replay's events from the subscription's): DescribeSubscriptionFilters, 5 TPS and not adjustable,
-then sets the pace, not the writes.
+the real subscribe handler asks the replay function (governor.handlers.delivery_gaps, its containers paced at
+GAP_QUOTA_SHARE), which reads the new filter's creationTime and replays them: off the subscription path, so the
+subscribe handler reads each group's filters once and the writes set its pace (#31 item 3). Printed: the lines before
+the filter, lost and delivered twice (targets 0), FilterLogEvents calls per subscribed group, and the replay's lag from
+the group's creation and from its filter (p50, p99).
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ from governor.drift import DriftGuard, InMemoryLedger  # noqa: E402
 from governor.handlers import create_log_group as handlers  # noqa: E402
 from governor.handlers.create_log_group import EventParts, handle  # noqa: E402
 from governor.replay import Replayer  # noqa: E402
+from governor.delivery_gaps import GapReplay  # noqa: E402
+from governor.gap_settings import GAP_CONCURRENCY  # noqa: E402
+from governor.handlers import delivery_gaps as gap_handler  # noqa: E402
 from governor import archive_pull as pull  # noqa: E402
 from governor.handlers.archive_pull import consume as pull_consume  # noqa: E402
 from governor.pacing import (  # noqa: E402
@@ -346,8 +349,12 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     ledger = InMemoryLedger(clock=lambda: account.epoch_s + vt.now)  # the handlers' wall clock in this simulation
     archive = ArchivePull(vt, account, recorder) if replay is None else None
     queues = {aspect: SimQueue(vt) for aspect in EVENT_ASPECTS}
+    from .delivery_gap import GAP_BATCH_SIZE, GAP_TIMEOUT_S, GapQueue  # (it imports this module's account)
+    #: The replay function's queue (#31 item 3): the subscribe handler asks there, the replay function reads and sends.
+    lane = GapQueue(vt) if replay else None
     arrivals = sorted(random.Random(11).uniform(0, ARRIVAL_WINDOW_S) for _ in range(groups))
-    stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False, "billed_ms": 0}
+    stats: dict[str, Any] = {"peak": Counter(), "invocations": 0, "timed_out": 0, "longest_s": 0.0, "done": False, "billed_ms": 0,
+                             "replay_invocations": 0, "replay_billed_ms": 0}
     running: Counter[Aspect] = Counter()
 
     def deploy() -> None:
@@ -367,9 +374,8 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         rates = event_handler_rates_tps(DEFAULT_API_QUOTAS_TPS, share, aspect.value, concurrency)
         client = account.client("governor")
         governor = Governor(policy, LogsGateway(client, pacer=Pacer(rates, clock=vt.monotonic, sleep=vt.sleep)), tagging=TaggingGateway(client))
-        replayer = (Replayer(lambda: policy, governor.logs, recorder, ledger, clock=lambda: account.epoch_s + vt.now)
-                    if aspect is Aspect.SUBSCRIPTION and replay is not False else None)
-        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic), replayer=replayer,
+        parts = EventParts(governor, DriftGuard(policy.config, ledger, clock=vt.monotonic),
+                           replay_queue=lane if aspect is Aspect.SUBSCRIPTION else None,
                            pull=archive if aspect is Aspect.SUBSCRIPTION else None)
         queue = queues[aspect]
 
@@ -393,6 +399,30 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
                 queue.settle(batch, {f["itemIdentifier"] for f in result["batchItemFailures"]})
         return poll
 
+    def replaying(number: int) -> Any:
+        """A container of the replay function (governor.handlers.delivery_gaps), draining the replay queue with its batch
+        handler, paced by its own pacer (GAP_QUOTA_SHARE of each quota, split among GAP_CONCURRENCY containers)."""
+        assert lane is not None
+        wall = lambda: account.epoch_s + vt.now  # noqa: E731
+        logs = LogsGateway(account.client("governor"), pacer=gap_handler.pacer(DEFAULT_API_QUOTAS_TPS))
+        parts = gap_handler.GapParts(None, GapReplay(Replayer(lambda: policy, logs, recorder, ledger, clock=wall), logs.describe_log_groups,  # type: ignore[arg-type]
+                                                     clock=wall), lane)  # type: ignore[arg-type]
+
+        def poll() -> None:
+            while not (stats["done"] and all(q.drained for q in queues.values()) and lane.drained):
+                batch = lane.receive(GAP_BATCH_SIZE)
+                if not batch:
+                    vt.sleep(POLL_INTERVAL_S)
+                    continue
+                started = vt.now
+                context = LocalLambdaContext(f"replay-{number}", timeout_ms=int(GAP_TIMEOUT_S * 1000), clock=vt.monotonic,
+                                             account=MEMBER)
+                answer = gap_handler.consume({"Records": batch}, context, parts)
+                stats["replay_invocations"] += 1
+                stats["replay_billed_ms"] += billed_ms(vt.now - started)
+                lane.settle(batch, {f["itemIdentifier"] for f in answer["batchItemFailures"]})
+        return poll
+
     def neighbour(operation: str) -> Any:
         client = account.client("neighbour")
         interval = 1.0 / (DEFAULT_API_QUOTAS_TPS[operation] * neighbour_share)
@@ -411,12 +441,20 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
     actors = [deploy] + [container(a, n) for a in EVENT_ASPECTS for n in range(concurrency)] + [neighbour(op) for op in NEIGHBOUR_OPERATIONS]
     if archive is not None:
         actors.append(archive.consumer(lambda: stats["done"] and all(q.drained for q in queues.values())))
+    if lane is not None:
+        actors += [replaying(n) for n in range(GAP_CONCURRENCY)]
     real_wall_clock, handlers.wall_clock = handlers.wall_clock, lambda: account.epoch_s + vt.now  # the handlers' wall clock: virtual
+    patched = {"wall_clock": lambda: account.epoch_s + vt.now, "clock": vt.monotonic, "sleep": vt.sleep}
+    real_gap = {name: getattr(gap_handler, name) for name in patched}
+    for name, value in patched.items():
+        setattr(gap_handler, name, value)
     try:
         with open(os.devnull, "w") as quiet, handler_output_to(quiet):
             vt.run(actors)
     finally:
         handlers.wall_clock = real_wall_clock
+        for name, value in real_gap.items():
+            setattr(gap_handler, name, value)
 
     governed = sum(1 for name, g in account.groups.items() if _as_the_policy_says(_group_kind(int(name[-5:])), g))
     calls = Counter({k.split(".", 1)[1]: v for k, v in account.served.items() if k.startswith("governor.")})
@@ -476,7 +514,9 @@ def main(groups: int = GROUPS, *, concurrency: int = DEFAULT_EVENT_CONCURRENCY, 
         lag = figures["replay_lag_s"]
         print(f"  {'with' if replay else 'without'} replay: events written before the filter {figures['before_filter']:,}, lost "
               f"{figures['lost']:,} (target 0), delivered twice {figures['twice']} (target 0); FilterLogEvents per subscribed group "
-              f"{figures['filter_log_events_per_group']:.2f}; replay lag p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s")
+              f"{figures['filter_log_events_per_group']:.2f}; replay lag p50 {lag['p50']:.0f} s, p99 {lag['p99']:.0f} s"
+              + (f" (from the filter: p50 {figures['replay_after_filter_s']['p50']:.0f} s, p99 {figures['replay_after_filter_s']['p99']:.0f} s; "
+                 f"by the replay function, off the subscription path: {stats['replay_invocations']:,} invocations)" if replay else ""))
         if replay:
             print(f"  ingested in the filter's millisecond and replayed (a duplicate if AWS's subscription takes that millisecond "
                   f"too): {figures['at_filter_millisecond']:,} of {figures['before_filter'] + figures['at_filter_millisecond']:,} "

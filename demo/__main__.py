@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "lambdas"))
 
 from governor.config import ENV_CONFIG, ENV_STATE_TABLE, ENV_OWN_PRINCIPALS  # noqa: E402
+from governor.gap_settings import ENV_GAP_QUEUE_URL  # noqa: E402
 from ship_logs.config import ENV_ALLOW_LOOPBACK_HTTP, ENV_SHIP_LOGS, ENV_SHIP_LOGS_DLQ_URL  # noqa: E402
 from localaws.account import LocalAccount, local_account  # noqa: E402
 from localaws.events import create_log_group_event, log_group_call_event  # noqa: E402
@@ -315,7 +316,9 @@ def main(halves: tuple[str, ...] = (GOVERNANCE, AROUND)) -> None:
         paced = SimulatedClock()
         with mock.patch.object(handlers, "clock", paced.monotonic), mock.patch.object(handlers, "sleep", paced.sleep):
             if GOVERNANCE in halves:
-                with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own}):
+                replay_queue = account.client("sqs").create_queue(QueueName="demo-governor-replay")["QueueUrl"]
+                with mock.patch.dict(os.environ, {ENV_CONFIG: config_json, ENV_STATE_TABLE: state_table, ENV_OWN_PRINCIPALS: own,
+                                                  ENV_GAP_QUEUE_URL: replay_queue}):
                     event_handlers(account, out)
                     execute = backfill(account, shipper_arn, out)
                     drift(account, execute, out)

@@ -32,11 +32,12 @@ from typing import Any
 from unittest import mock
 
 from governor.config import ENV_CONFIG, ENV_OWN_PRINCIPALS, ENV_PROTECTED_LOG_GROUPS, ENV_STATE_TABLE
+from governor.gap_settings import ENV_GAP_QUEUE_URL
 
 from .account import LocalAccount
 from .delivery import DeliveryModel, destination_exists, subscription_delivery
 from .events import create_log_group_event, sqs_batch
-from .lambda_runtime import invoke
+from .lambda_runtime import SimulatedClock, invoke
 
 SUBSCRIBE_FUNCTION = "SubscribeLogGroup"
 RETENTION_FUNCTION = "SetRetention"
@@ -135,6 +136,11 @@ class LocalDeployment:
                     handlers.retention_parts.cache_clear()
             self.output.write(printed.getvalue())
             self._write_function_logs(self.functions[function], printed.getvalue())
+        # The replay function drains its queue (an SQS event source): what the subscribe handler asked for.
+        with mock.patch.dict(os.environ, {**self.environment, "AWS_DEFAULT_REGION": self.account.region}), _default_region(self.account.region):
+            printed = io.StringIO()
+            run_replay_queue(self.account, self.environment[ENV_GAP_QUEUE_URL], out=printed)
+        self.output.write(printed.getvalue())
 
     def _write_function_logs(self, function_name: str, printed: str) -> None:
         from moto.logs.models import logs_backends
@@ -164,6 +170,42 @@ class LocalDeployment:
             if policy_type != SUBSCRIPTION or (match and group in json.loads(match[1])):
                 continue
             self.delivery.deliver(group, name, json.loads(policy.document)["DestinationArn"], log_events)
+
+
+def run_replay_queue(account: LocalAccount, queue_url: str, *, out: Any, function_name: str = "replay", batches: int = 40) -> list[dict[str, Any]]:
+    """The replay function (governor.handlers.delivery_gaps) draining its queue as Lambda's SQS event source runs it: a batch
+    at a time, what it finishes deleted, a continuation it queues taken later; a failure stays (its retry is SQS's, later).
+    Answers each replay the function reported (its log lines' ``replay``)."""
+    from governor.handlers import delivery_gaps
+
+    sqs = account.client("sqs")
+    reports: list[dict[str, Any]] = []
+    for _ in range(batches):
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            break
+        batch = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"], "attributes": {},
+                              "messageAttributes": {}, "md5OfBody": m["MD5OfBody"], "eventSource": "aws:sqs",
+                              "eventSourceARN": f"arn:aws:sqs:{account.region}:{account.account_id}:{queue_url.rsplit('/', 1)[-1]}",
+                              "awsRegion": account.region} for m in messages]}
+        printed = io.StringIO()
+        delivery_gaps.parts.cache_clear()
+        paced = SimulatedClock()  # its pacer's waits on a simulated clock: the replay's calls without the seconds between them
+        try:
+            with mock.patch.object(delivery_gaps, "clock", paced.monotonic), mock.patch.object(delivery_gaps, "sleep", paced.sleep):
+                answer = invoke(delivery_gaps.handler, batch, function_name=function_name, out=printed, timeout_ms=300_000)
+        finally:
+            delivery_gaps.parts.cache_clear()
+        out.write(printed.getvalue())
+        reports += [json.loads(line)["replay"] for line in printed.getvalue().splitlines()
+                    if line.startswith("{") and '"replay"' in line and "_aws" not in json.loads(line)]
+        failed = {f["itemIdentifier"] for f in answer["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+        if failed:
+            break
+    return reports
 
 
 @contextmanager
@@ -201,7 +243,9 @@ def deploy_governor(account: LocalAccount, *, stack_name: str, config: dict[str,
     for key, name in functions.items():
         roles[key] = iam.create_role(RoleName=f"{name}Role", AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST))["Role"]["Arn"]
     environment = {ENV_CONFIG: json.dumps(config), ENV_STATE_TABLE: state_table, ENV_PROTECTED_LOG_GROUPS: json.dumps(list(protected_log_groups)),
-                   ENV_OWN_PRINCIPALS: json.dumps(sorted(roles.values()))}
+                   ENV_OWN_PRINCIPALS: json.dumps(sorted(roles.values())),
+                   # The replay function's queue (stacks/delivery_gaps.py): a new group's first lines are asked for there.
+                   ENV_GAP_QUEUE_URL: account.client("sqs").create_queue(QueueName=f"{stack_name}-Replay")["QueueUrl"]}
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("governor/__init__.py", "")

@@ -24,7 +24,6 @@ from governor.config import (
     ENV_PROTECTED_LOG_GROUPS,
     ENV_REPORTS_BUCKET,
     ENV_STATE_TABLE,
-    ENV_EVENT_QUEUE_URL,
     METRICS_NAMESPACE,
     SERVICE_NAME,
     ConfigError,
@@ -39,6 +38,7 @@ from governor.controls.kms_key import CREATE_KEY, NAME as KMS_KEY
 
 from governor import controls, metric_names
 from governor.controls import Control
+from governor.gap_settings import ENV_GAP_QUEUE_URL
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from governor.policy import Reason
 
@@ -140,7 +140,7 @@ class GovernorComposition:
             handler="governor.handlers.create_log_group.subscribe_log_group",
             description="subscribes new log groups to the log destination",
             # In account-policy mode it also takes and releases the policy's lock (DeleteItem releases it).
-            statements=[*subscription_statements(self, policy, destination), *replay_statements(self, policy, destination),
+            statements=[*subscription_statements(self, policy, destination),
                         *([iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if pulls else []),
                         self.state.statement((*EVENT_HANDLER_ACTIONS, "dynamodb:DeleteItem") if account_subscription else EVENT_HANDLER_ACTIONS)],
             # The fleet bus admits the members' governor roles by name (stacks.fleet.SUBSCRIBER_ROLE).
@@ -173,10 +173,6 @@ class GovernorComposition:
                        dead_letter_queue=dead_letters.queue, max_concurrency=settings.event_handler_concurrency)
             for function, _ in self.event_handlers
         ]
-        if replay_statements(self, policy, destination):
-            # A replay that outlasts its slice of an invocation sends its event to this queue again (#20).
-            self.subscribe.function.add_environment(ENV_EVENT_QUEUE_URL, self.queues[0].queue.queue_url)
-            self.queues[0].queue.grant_send_messages(self.subscribe.function)
         alarms.on_governor_metric("HandlerErrors", name=metric_names.ERRORS,
                                   description="an event handler failed on a log group; the event is retried (see the functions' logs)")
         alarms.on_governor_metric("DestinationErrors", name=metric_names.DESTINATION_ERRORS,
@@ -228,6 +224,11 @@ class GovernorComposition:
                             self.state.statement(("dynamodb:GetItem", "dynamodb:PutItem"))])
             if pulls:
                 self.delivery_gaps.function.function.add_environment(ENV_FLEET_BUS, settings.fleet_bus_arn)
+            if replay_statements(self, policy, destination):
+                # A new group's first lines are asked for on this queue and replayed by this function, off the subscription
+                # path (#31 item 3: the subscribe handler reads each group's filters once).
+                self.subscribe.function.add_environment(ENV_GAP_QUEUE_URL, self.delivery_gaps.queue.queue_url)
+                self.delivery_gaps.queue.grant_send_messages(self.subscribe.function)
             acknowledge(self.delivery_gaps.function, f"AwsSolutions::AwsSolutions-IAM5[Resource::{self._log_groups_finding()}]", _WILDCARD_REASON)
 
         fleet_statements = [iam.PolicyStatement(actions=["events:PutEvents"], resources=[settings.fleet_bus_arn])] if settings.fleet_bus_arn else []

@@ -16,6 +16,8 @@ import pytest
 
 from governor.handlers import backfill as backfill_handler
 from governor.handlers import create_log_group as handlers
+from governor.handlers import delivery_gaps as replays
+from governor.gap_settings import ENV_GAP_QUEUE_URL
 from governor.config import ENV_CONFIG, ENV_OWN_PRINCIPALS, ENV_REPORTS_BUCKET, ENV_STATE_TABLE
 from governor.pacing import EVENT_HANDLER_TIMEOUT_S
 from localaws.account import LocalAccount, local_account
@@ -24,6 +26,8 @@ from localaws.lambda_runtime import invoke
 SHIPPER = "log-shipper"
 REPORTS_BUCKET = "governor-reports"
 STATE_TABLE = "governor-state"
+#: The replay function's queue (stacks/delivery_gaps.py): new groups' first lines and delivery gaps.
+REPLAY_QUEUE = "governor-replay"
 #: The roles the stack gives the governor's functions, as their CloudTrail records name them.
 OWN_ROLES = ["arn:aws:iam::123456789012:role/governor-SubscribeLogGroupRole", "arn:aws:iam::123456789012:role/governor-SetRetentionRole",
              "arn:aws:iam::123456789012:role/governor-BackfillFunctionRole"]
@@ -55,6 +59,7 @@ def configure(account: LocalAccount, shipper_arn: str, monkeypatch: pytest.Monke
     monkeypatch.setenv(ENV_REPORTS_BUCKET, REPORTS_BUCKET)
     monkeypatch.setenv(ENV_STATE_TABLE, account.create_state_table(STATE_TABLE))
     monkeypatch.setenv(ENV_OWN_PRINCIPALS, json.dumps(OWN_ROLES))
+    monkeypatch.setenv(ENV_GAP_QUEUE_URL, account.client("sqs").create_queue(QueueName=REPLAY_QUEUE)["QueueUrl"])
 
     def _configure(**overrides: Any) -> dict[str, Any]:
         raw = {"destinationArn": shipper_arn, "excludeTags": {"log-group-governor:opt-out": "true"}, "apiQuotasTps": FAST_QUOTAS, **overrides}
@@ -72,6 +77,7 @@ def _cold_start() -> None:
     handlers.retention_parts.cache_clear()
     handlers.control_parts.cache_clear()
     backfill_handler.backfill_parts.cache_clear()
+    replays.parts.cache_clear()
 
 
 class Invocation:
@@ -111,6 +117,36 @@ def call_failing(handler: Callable[[Any, Any], Any], event: Any, function_name: 
     with pytest.raises(Exception) as raised:
         invoke(handler, event, function_name=function_name, out=out, timeout_ms=timeout_ms or TIMEOUTS_MS.get(function_name, DEFAULT_TIMEOUT_MS))
     return raised.value, Invocation(None, out.getvalue())
+
+
+def run_replays(account: LocalAccount, *, batches: int | None = None) -> list[Invocation]:
+    """The replay queue drained by the replay function (governor.handlers.delivery_gaps), as Lambda's event source mapping
+    runs it: a batch at a time, each message it finishes deleted, a continuation it queues taken in a later batch. Stops
+    at a batch with a failure (the failed messages stay on the queue, visible again at once here) or when the queue is
+    empty, or after ``batches`` batches when given. A BaseException (Lambda stopping the function) leaves the batch's
+    messages on the queue."""
+    sqs = account.client("sqs")
+    url = sqs.get_queue_url(QueueName=REPLAY_QUEUE)["QueueUrl"]
+    invocations = []
+    for _ in range(batches or 40):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return invocations
+        batch = {"Records": [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                              "attributes": m.get("Attributes", {}), "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                              "eventSource": "aws:sqs", "eventSourceARN": f"arn:aws:sqs:{account.region}:123456789012:{REPLAY_QUEUE}",
+                              "awsRegion": account.region} for m in messages]}
+        invocation = call(replays.handler, batch, function_name="replay")
+        invocations.append(invocation)
+        failed = {f["itemIdentifier"] for f in invocation.result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if failed:
+            return invocations
+    if batches:
+        return invocations
+    raise AssertionError(f"the replay queue never emptied: {[i.logs for i in invocations[:3]]}")
 
 
 def reconcile_runner(*, wall: float | None = None) -> Callable[..., Invocation]:

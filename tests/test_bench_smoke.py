@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import burst, million_groups
+from bench import burst, delivery_gap, million_groups
 
 
 def test_million_group_simulation_runs_on_a_small_account(capsys) -> None:
@@ -85,6 +85,34 @@ def test_burst_simulation_loses_the_lines_before_the_filter_without_replay_and_n
     assert replayed["before_filter"] > 0 and replayed["lost"] == 0 and replayed["twice"] == 0
     assert replayed["filter_log_events_per_group"] == 1.0 and replayed["governed"] == 200
     assert "with replay: events written before the filter" in capsys.readouterr().out
+
+
+def test_delivery_gap_simulation_replays_what_a_failing_destination_skipped_once(capsys) -> None:
+    """#31 item 2: the stream refuses for 10 minutes; the real watch finds each group's gap, the real GapReplay replays it."""
+    figures = delivery_gap.main(groups=30)
+
+    assert figures["gaps"] == 30 and figures["undelivered"] == figures["failed"] + figures["skipped"] > 0
+    assert figures["replayed"] > 0 and figures["restored"] == figures["undelivered"]  # through Replayer.gap, into the stream
+    assert figures["lost"] == 0
+    assert figures["twice"] <= figures["may_repeat"]
+    assert figures["dead_lettered"] == 0 and figures["timed_out"] == 0
+    assert figures["filter_log_events_per_group"] > 0 and figures["get_metric_data_per_group"] > 0
+    assert "lines skipped by AWS" in capsys.readouterr().out
+
+
+def test_delivery_gap_model_decides_runs_as_it_decides_batch_by_batch() -> None:
+    """The bench decides a run of batches of one fate at once: the same fates and datapoints as one batch at a time."""
+    names = [f"/g{i}" for i in range(5)]
+    lines = delivery_gap.Lines(names, 1_796_371_200_000)
+    refused = (1_796_371_200_000 + 330_000, 1_796_371_200_000 + 930_000)
+    runs, one_by_one = delivery_gap.Delivery(lines, *refused), delivery_gap.Delivery(lines, *refused)
+    for now_ms in (1_796_371_200_000 + s * 1000 for s in (100, 330, 331, 700, 930, 931, 2_000)):
+        runs.advance(now_ms)
+        for name in names:
+            for k in range(one_by_one.next_k[name], lines.last_ingested_by(name, now_ms) + 1):
+                one_by_one.batch(name, k)
+    assert runs.runs == one_by_one.runs and runs.errors == one_by_one.errors and runs.forwarded == one_by_one.forwarded
+    assert {fate for group in runs.runs.values() for _, _, fate in group} == {delivery_gap.FAILED, delivery_gap.SKIPPED, delivery_gap.DELIVERED}
 
 
 # -- The cost rows (#29 item 4): computed from what each bench counted, priced with stacks/cost.py ---------------------

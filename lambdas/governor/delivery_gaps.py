@@ -97,6 +97,40 @@ class GapWindow:
         return f"gap:{self.from_ms}:{self.log_group}"
 
 
+@dataclass(frozen=True)
+class FirstLines:
+    """A new group's first lines (#20), asked for by the subscribe handler after its put and replayed here, off the
+    subscription path: the replay's own read of the filter (its ``creationTime``, which splits the replay's events from
+    the subscription's) is this function's, so the subscribe handler reads each group's filters once (#31 item 3)."""
+
+    log_group: str
+    #: The group's creationTime (its life; None: not known).
+    group_created_ms: int | None
+    #: The subscribe handler's clock just after its put (epoch ms): the archive's check of a filter put again later.
+    requested_at_ms: int
+
+    def body(self) -> str:
+        return json.dumps({"kind": FIRST_LINES, "logGroup": self.log_group, "groupCreatedMs": self.group_created_ms,
+                           "requestedAtMs": self.requested_at_ms}, sort_keys=True)
+
+
+#: A queued item's kind (a gap's body carries none: the first kind there was).
+FIRST_LINES = "first-lines"
+
+
+def queued_item(body: str) -> GapWindow | FirstLines:
+    """What a message of the replay queue asks for; ValueError when it is neither."""
+    raw = json.loads(body)
+    if not isinstance(raw, dict):
+        raise ValueError("not a replay request")
+    if raw.get("kind") == FIRST_LINES:
+        created, asked = raw.get("groupCreatedMs"), raw.get("requestedAtMs")
+        if not isinstance(raw.get("logGroup"), str) or not isinstance(asked, int) or not (created is None or isinstance(created, int)):
+            raise ValueError("not a first-lines request")
+        return FirstLines(raw["logGroup"], created, asked)
+    return GapWindow.from_body(body)
+
+
 def windows(log_group: str, errors: Mapping[int, float], forwarded: Mapping[int, float], *, now_ms: int,
             lookback_from_ms: int | None = None) -> list[GapWindow]:
     """A group's delivery gaps from its filter's per-minute DeliveryErrors and ForwardedLogEvents (minute start, epoch ms ->
@@ -138,7 +172,8 @@ class DeliveryMetrics(Protocol):
 
 
 class Notices(Protocol):
-    def first_notice(self, name: str, *, keep_s: int) -> bool: ...
+    def noticed(self, name: str) -> bool: ...
+    def note(self, name: str, *, keep_s: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -175,8 +210,11 @@ class GapWatch:
                 for window in windows(group, errors, forwarded, now_ms=now_ms, lookback_from_ms=start_ms):
                     if not window.settled:
                         still_open += 1
-                    elif self.notices.first_notice(window.notice, keep_s=NOTICE_KEEP_S):
+                    elif not self.notices.noticed(window.notice):
+                        # Sent, then noted: a crash between the two queues it again, which the ledger makes a no-op; the
+                        # other order would lose it.
                         self.send(window.body())
+                        self.notices.note(window.notice, keep_s=NOTICE_KEEP_S)
                         queued.append(window)
                     else:
                         seen += 1
@@ -221,6 +259,20 @@ class GapReplay:
     def __init__(self, replayer: Replayer, describe: Callable[[Iterable[str]], Mapping[str, Any]], *, pull: ArchivePull | None = None,
                  clock: Callable[[], float]) -> None:
         self.replayer, self.describe, self.pull, self.clock = replayer, describe, pull, clock
+
+    def first_lines(self, request: FirstLines, *, owner: str, holder: str, now_s: float, lease_until_s: float) -> tuple[ReplayResult, bool]:
+        """A new group's replay (``Replayer.after_subscribe``), or, for a filter to the organization's archive, the archive
+        asked to pull it. Answers the result and whether the archive was asked."""
+        result = self.replayer.after_subscribe(request.log_group, request.group_created_ms, owner=owner, holder=holder, now_s=now_s,
+                                               lease_until_s=lease_until_s)
+        if result.skipped == CROSS_ACCOUNT and self.pull is not None:
+            config = self.replayer.config()
+            self.pull.request_replay(request.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
+                                                                             "replayMaxEvents": config.replay_max_events,
+                                                                             "replayMaxBytes": config.replay_max_bytes},
+                                     requested_at_ms=request.requested_at_ms)
+            return ReplayResult(skipped="requested from the organization's archive, which pulls it"), True
+        return result, False
 
     def replay(self, window: GapWindow, *, owner: str, holder: str, now_s: float, lease_until_s: float,
                stop_by_s: float | None = None) -> GapOutcome:

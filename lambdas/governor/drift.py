@@ -134,11 +134,11 @@ class InMemoryLedger:
     def add_repair(self) -> None:
         self.repairs += 1
 
-    def first_notice(self, name: str, *, keep_s: int) -> bool:
-        if name in self.notices:
-            return False
+    def noticed(self, name: str) -> bool:
+        return name in self.notices
+
+    def note(self, name: str, *, keep_s: int) -> None:
         self.notices.add(name)
-        return True
 
     def replay_progress(self, log_group: str) -> ReplayProgress | None:
         found = self.replays.get(log_group)

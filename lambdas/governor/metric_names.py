@@ -28,6 +28,8 @@ REPLAY_TRUNCATED = "ReplayTruncated"
 REPLAY_CONTINUED = "ReplayContinued"
 #: A member asked the organization's archive to pull what a group held before its filter (#31).
 REPLAY_PULL_REQUESTED = "ReplayPullRequested"
+#: The subscribe handler asked the replay function for a new group's first lines (#31 item 3).
+REPLAY_QUEUED = "ReplayQueued"
 #: Delivery gaps (#31): windows a filter skipped, queued by the watch; their events replayed; windows (by reason) that
 #: could not be replayed whole, alarmed.
 DELIVERY_GAPS = "DeliveryGaps"

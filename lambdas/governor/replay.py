@@ -73,6 +73,19 @@ _EVENT_OVERHEAD_BYTES = 64
 _FILTER_IN_PLACE = (Action.SUBSCRIBE, Action.UPDATE_FILTER, Action.LEAVE)
 
 
+def replay_is_due(window_minutes: int | None, group_created_ms: int | None, now_s: float) -> bool:
+    """Whether a group created at ``group_created_ms`` may still have a new group's replay to send (or resume) now: the
+    replay is on, and the group is younger than the window plus the time a retried event may take (RESUME_HORIZON_S)."""
+    return (window_minutes is not None and group_created_ms is not None
+            and now_s * 1000 - group_created_ms <= (window_minutes * 60 + RESUME_HORIZON_S) * 1000)
+
+
+def replayable_here(destinations: Iterable[Destination]) -> bool:
+    """Whether any of ``destinations`` is one this account writes a replay to (a Lambda, Kinesis or Firehose; a CloudWatch
+    Logs destination in another account is not: the organization's archive pulls what its filters would have sent)."""
+    return any(d.kind in MAX_DOCUMENT_BYTES for d in destinations)
+
+
 def follows(action: Action, reason: str) -> bool:
     """Whether a subscription decision leaves the governor's own filter on the group, so a replay can follow it (an
     account-level policy ships the group with no filter of the governor's to measure ingestion against)."""
@@ -206,7 +219,7 @@ class Replayer:
         window = config.replay_window_minutes
         if window is None:
             return ReplayResult(skipped="replayWindowMinutes is null")
-        if group_created_ms is None or now_s * 1000 - group_created_ms > (window * 60 + RESUME_HORIZON_S) * 1000:
+        if not replay_is_due(window, group_created_ms, now_s):
             return ReplayResult(skipped="the group is older than replayWindowMinutes: history, not a gap")  # no call made
         earlier = self._earlier(log_group, group_created_ms)
         if isinstance(earlier, ReplayResult):
@@ -337,7 +350,7 @@ class Replayer:
         """What an earlier attempt did for this life of the group (None: nothing), or why nothing is to be sent. A record
         of an earlier life of the name is nothing of this one. No call is made when no destination the groups may ship to
         can be replayed to."""
-        if self._writes_to is None and not any(d.kind in MAX_DOCUMENT_BYTES for d in self._policy().destinations):
+        if self._writes_to is None and not replayable_here(self._policy().destinations):
             return ReplayResult(skipped=_CROSS_ACCOUNT)
         earlier = self.ledger.replay_progress(log_group)
         if earlier is not None and group_created_ms is not None and (life := earlier.life_of(group_created_ms)):

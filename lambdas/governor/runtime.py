@@ -11,7 +11,6 @@ from .aws import LambdaGateway
 from .config import (
     ENV_CONFIG,
     ENV_EVENT_CONCURRENCY,
-    ENV_EVENT_QUEUE_URL,
     ENV_OWN_PRINCIPALS,
     ENV_PROTECTED_LOG_GROUPS,
     ENV_STATE_TABLE,
@@ -35,8 +34,6 @@ class Settings:
     state_table: str | None = None
     #: The governor's own roles: their calls are not drift.
     own_principals: tuple[str, ...] = ()
-    #: The subscribe function's event queue, where an unfinished replay continues (None: the event is retried instead).
-    event_queue_url: str | None = None
 
     def require_state_table(self) -> str:
         if not self.state_table:
@@ -64,8 +61,7 @@ class Settings:
         if not isinstance(own, list) or not all(isinstance(n, str) and n for n in own):
             raise ConfigError(f"{ENV_OWN_PRINCIPALS}: expected a JSON list of the governor's role ARNs; got {own!r}")
         return cls(config=config, protected_log_groups=tuple(protected), event_concurrency=int(concurrency),
-                   state_table=environ.get(ENV_STATE_TABLE) or None, own_principals=tuple(own),
-                   event_queue_url=environ.get(ENV_EVENT_QUEUE_URL) or None)
+                   state_table=environ.get(ENV_STATE_TABLE) or None, own_principals=tuple(own))
 
 
 #: How long the backfill and the CLI trust their look-up of the destination's ``LoggingConfig``. Short, because the

@@ -174,12 +174,12 @@ def test_each_function_has_its_own_role_with_only_the_actions_it_calls(default_s
     # cdk.json excludes by tag, so both may read tags (a batch's in bulk, a changed group's alone); the guard reads
     # ship-logs' logging configuration.
     # An opt-out tag makes the subscription handler remove its own filter; both keep drift state in the table.
-    # The replay (#20) reads what a new group held before the filter and invokes ship-logs with it; one that outlasts its
-    # slice sends its event to the subscribe queue again.
+    # A new group's first lines (#20) are asked for on the replay queue (#31 item 3: the replay function reads and sends
+    # them, off the subscription path): the subscribe function reads no events and writes nothing to the destination.
     assert _actions(default_stack.role_policy_of(subscribe)) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
         "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "logs:ListTagsForResource", "tag:GetResources",
-        "lambda:GetFunctionConfiguration", "logs:FilterLogEvents", "lambda:InvokeFunction", "sqs:SendMessage",
+        "lambda:GetFunctionConfiguration", "sqs:SendMessage",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
@@ -314,13 +314,14 @@ def test_lambda_destination_configuration(lambda_destination_stack: Synthesized)
     # DeleteSubscriptionFilter: a group the Lambda destination is re-pointed at loses the governor's filter (#18).
     assert _actions(statements) == {
         "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeSubscriptionFilters",
-        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "lambda:GetFunctionConfiguration",
-        "logs:FilterLogEvents", "lambda:InvokeFunction", "sqs:SendMessage",
+        "logs:PutSubscriptionFilter", "logs:DeleteSubscriptionFilter", "lambda:GetFunctionConfiguration", "sqs:SendMessage",
         "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:PutItem",
     }
-    # The guard reads the destination's configuration; the replay invokes it: both on that function alone.
-    on_the_shipper = [s for s in statements if {"lambda:GetFunctionConfiguration", "lambda:InvokeFunction"} & set(_actions([s]))]
+    # The guard reads the destination's configuration (the subscribe function); the replay invokes it (the replay
+    # function): each on that function alone.
+    replays = lambda_destination_stack.role_policy_of(lambda_destination_stack.function("governor.handlers.delivery_gaps.handler"))
+    on_the_shipper = [s for s in (*statements, *replays) if {"lambda:GetFunctionConfiguration", "lambda:InvokeFunction"} & set(_actions([s]))]
     assert {a for s in on_the_shipper for a in _actions([s])} == {"lambda:GetFunctionConfiguration", "lambda:InvokeFunction"}
     assert all(s["Resource"] == SHIPPER_ARN for s in on_the_shipper)
     assert json.loads(subscribe["Properties"]["Environment"]["Variables"]["GOVERNOR_CONFIG"])["destinationArn"] == SHIPPER_ARN
@@ -344,16 +345,20 @@ def test_logs_destination_needs_put_subscription_filter_on_the_destination_too()
         assert not {"tag:GetResources", "logs:ListTagsForResource"} & actions
 
 
-def test_an_unfinished_replay_goes_on_from_the_subscribe_queue_and_only_there(default_stack: Synthesized) -> None:
-    """#20: the subscribe function may send to its own queue (a replay's continuation); set-retention sends nothing."""
+def test_a_new_groups_first_lines_are_asked_for_on_the_replay_queue_and_only_there(default_stack: Synthesized) -> None:
+    """#31 item 3: the subscribe function sends to the replay function's queue alone (a new group's first lines, which the
+    replay function reads and sends, or queues again to go on); set-retention sends nothing."""
     subscribe = default_stack.function("subscribe_log_group")
-    [url] = [v for k, v in subscribe["Properties"]["Environment"]["Variables"].items() if k == "GOVERNOR_EVENT_QUEUE_URL"]
+    replays = default_stack.function("governor.handlers.delivery_gaps.handler")
+    [url] = [v for k, v in subscribe["Properties"]["Environment"]["Variables"].items() if k == "GOVERNOR_GAP_QUEUE_URL"]
     [send] = [s for s in default_stack.role_policy_of(subscribe) if "sqs:SendMessage" in s["Action"]]
     [mapping] = [m for m in default_stack.of_type("AWS::Lambda::EventSourceMapping")
-                 if m["Properties"]["FunctionName"] == {"Ref": next(k for k, v in default_stack.resources.items() if v == subscribe)}]
+                 if m["Properties"]["FunctionName"] == {"Ref": next(k for k, v in default_stack.resources.items() if v == replays)}]
     queue_id = mapping["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]
     assert url == {"Ref": queue_id} and send["Resource"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert replays["Properties"]["Environment"]["Variables"]["GOVERNOR_GAP_QUEUE_URL"] == {"Ref": queue_id}
     assert "sqs:SendMessage" not in _actions(default_stack.role_policy_of(default_stack.function("set_retention")))
+    assert not {"logs:FilterLogEvents", "lambda:InvokeFunction"} & _actions(default_stack.role_policy_of(subscribe))
 
 
 # --- governance rules (#21): roles for exactly the controls the rules use ------------------------------
@@ -455,8 +460,9 @@ def test_a_rules_own_destinations_are_granted_as_destinationArn_is() -> None:
     [passed] = [st for st in statements if st["Action"] == "iam:PassRole"]
     assert central in put["Resource"] and stream not in put["Resource"]  # a Logs destination is a resource; a stream is reached by role
     assert passed["Resource"] == role and passed["Condition"] == {"StringEquals": {"iam:PassedToService": "logs.amazonaws.com"}}
-    # The replay writes to each same-account destination a group may have: the shipper (Lambda) and the rule's stream.
-    writes = {st["Resource"] for st in statements if {"kinesis:PutRecord", "lambda:InvokeFunction"} & set(_actions([st]))}
+    # The replay function writes to each same-account destination a group may have: the shipper (Lambda) and the rule's stream.
+    replays = synthesized.role_policy_of(synthesized.function("governor.handlers.delivery_gaps.handler"))
+    writes = {st["Resource"] for st in replays if {"kinesis:PutRecord", "lambda:InvokeFunction"} & set(_actions([st]))}
     assert writes == {stream, SHIPPER_ARN}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import os
 import time
 from collections import Counter
 from typing import Any
@@ -23,7 +24,7 @@ from governor.policy import Policy
 from localaws.account import LocalAccount
 from localaws.events import create_log_group_event, sqs_batch
 from ship_logs.payload import decode_batch, decode_kinesis_record
-from tests.conftest import call, call_failing
+from tests.conftest import Invocation, call, run_replays
 
 GROUP = "/aws/lambda/orders-api"
 STREAM = "2026/12/04/[$LATEST]0123456789abcdef"
@@ -53,6 +54,35 @@ def _new_function_logs(account: LocalAccount, first_invocations: int, *, group: 
     return messages
 
 
+class Subscribed:
+    """The subscribe handler's invocation, then the replay function's (#31 item 3: the replay runs off the subscription
+    path, from the queue the handler asks on). ``result`` is the handler's, its ``replay`` what the replay function did."""
+
+    def __init__(self, subscribed: Invocation, replayed: list[Invocation]) -> None:
+        self.subscribed, self.replayed = subscribed, replayed
+        reports = [line["replay"] for i in replayed for line in i.logs
+                   if line.get("message") in ("replayed what came before the filter", "nothing to replay")]
+        self.reports = reports
+        self.result = dict(subscribed.result)
+        if reports:
+            merged = dict(reports[-1])
+            for key in ("replayed", "deliveries", "truncated"):
+                merged[key] = sum(r.get(key, 0) for r in reports)
+            self.result["replay"] = merged
+
+    def metrics(self) -> dict[tuple[str, str | None], float]:
+        found = dict(self.subscribed.metrics())
+        for invocation in self.replayed:
+            for key, value in invocation.metrics().items():
+                found[key] = found.get(key, 0) + value
+        return found
+
+
+def subscribe(account: LocalAccount, event: dict[str, Any]) -> Subscribed:
+    """A CreateLogGroup record through the subscribe handler, then the replay queue through the replay function."""
+    return Subscribed(call(subscribe_log_group, event), run_replays(account))
+
+
 def _delivered(account: LocalAccount) -> list[str]:
     """Every log event the stream holds, in order. The replay's records are read by the archive's consumer
     (ship-logs) as they are; moto's own deliveries carry numeric event ids (AWS sends strings), so every
@@ -77,7 +107,7 @@ def _delivered(account: LocalAccount) -> list[str]:
 def test_what_came_before_the_filter_arrives_once_and_after_it_the_subscription_takes_over(account: LocalAccount, stream: str) -> None:
     before = _new_function_logs(account, 10)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
     account.logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=[{"timestamp": int(time.time() * 1000) + 1_000, "message": "after"}])
 
     assert subscribed.result["action"] == "subscribe" and subscribed.result["replay"] == {"replayed": 20, "truncated": 0, "deliveries": 1}
@@ -89,8 +119,8 @@ def test_a_redelivered_event_replays_nothing_twice(account: LocalAccount, stream
     before = _new_function_logs(account, 3)
     event = create_log_group_event(GROUP)
 
-    first = call(subscribe_log_group, event)
-    again = call(subscribe_log_group, event)
+    first = subscribe(account, event)
+    again = subscribe(account, event)
 
     assert first.result["replay"]["replayed"] == 6
     assert again.result["action"] == "leave" and again.result["replay"] == {"replayed": 0, "truncated": 0, "deliveries": 0,
@@ -102,7 +132,7 @@ def test_past_its_bounds_the_replay_is_truncated_and_says_so(account: LocalAccou
     configure(destinationArn=stream, destinationRoleArn=ROLE, replayMaxEvents=5)
     before = _new_function_logs(account, 4)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     assert subscribed.result["replay"] == {"replayed": 5, "truncated": 3, "deliveries": 1}
     assert _delivered(account) == before[:5]  # the first five, the same on every attempt
@@ -125,11 +155,13 @@ def test_a_replay_interrupted_mid_group_resumes_past_what_it_sent(account: Local
     monkeypatch.setattr(ReplayWriter, "deliver", fail_on_the_third)
     event = create_log_group_event(GROUP)
 
-    error, _ = call_failing(subscribe_log_group, event)  # the event fails: SQS will deliver it again
-    retried = call(subscribe_log_group, event)
+    first = subscribe(account, event)  # the replay's message fails: SQS delivers it again
+    retried = run_replays(account)
 
-    assert isinstance(error, ConnectionError)
-    assert retried.result["action"] == "leave" and retried.result["replay"]["alreadyDelivered"] > 0
+    assert first.subscribed.result["action"] == "subscribe" and len(first.replayed[-1].result["batchItemFailures"]) == 1
+    assert any("ConnectionError" in line.get("error", "") for line in first.replayed[-1].logs)
+    [report] = [line["replay"] for i in retried for line in i.logs if line.get("message") == "replayed what came before the filter"]
+    assert report["alreadyDelivered"] > 0
     assert _delivered(account) == before  # every event once, in order, across the two attempts
 
 
@@ -141,7 +173,7 @@ def test_a_group_older_than_the_window_is_history_not_a_gap(account: LocalAccoun
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(handlers, "wall_clock", lambda: later)
-        found = call(subscribe_log_group, create_log_group_event(GROUP))
+        found = subscribe(account, create_log_group_event(GROUP))
 
     assert found.result["replay"]["skipped"].startswith("the group is older than replayWindowMinutes")
     assert _delivered(account) == []
@@ -155,7 +187,7 @@ def test_a_rules_filter_pattern_selects_what_is_replayed_as_it_selects_what_is_s
               rules=[{"match": {"namePrefixes": ["/aws/lambda/orders"]}, "shipping": {"enabled": True, "filterPattern": "START"}}])
     before = _new_function_logs(account, 3)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     assert account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"][0]["filterPattern"] == "START"
     assert subscribed.result["replay"]["replayed"] == 3
@@ -184,49 +216,45 @@ def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_replay_longer_than_its_slice_goes_on_from_the_queue_and_delivers_each_event_once(
         account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    import governor.handlers.create_log_group as handlers
-    sqs = account.client("sqs")
-    queue = sqs.create_queue(QueueName="subscribe-events")["QueueUrl"]
-    monkeypatch.setenv("GOVERNOR_EVENT_QUEUE_URL", queue)
-    handlers.subscription_parts.cache_clear()
-    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
+    import governor.handlers.delivery_gaps as replays
+    monkeypatch.setattr(replays, "wall_clock", _Ticking(step_s=7.0))  # a slice (20 s) lasts about three pages
     before = _new_function_logs(account, 12)  # 24 events: five pages
 
-    results, batch, invocations = [], sqs_batch([create_log_group_event(GROUP)]), 0
-    while batch["Records"] and invocations < 20:
-        invocation = call(subscribe_log_group, batch)
-        assert invocation.result == {"batchItemFailures": []}  # the subscription and each slice finish; nothing is retried
-        results += [line["replay"] for line in invocation.logs if "replay" in line]
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        for message in messages:
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-        batch = {"Records": [{"messageId": m["MessageId"], "body": m["Body"], "attributes": {"ApproximateReceiveCount": "1"}} for m in messages]}
-        invocations += 1
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
-    assert invocations > 1 and any(r.get("unfinished") for r in results) and not results[-1].get("unfinished")
-    assert sum(r["replayed"] for r in results) == len(before)
+    assert all(i.result == {"batchItemFailures": []} for i in subscribed.replayed)  # each slice finishes; nothing is retried
+    assert len(subscribed.replayed) > 1 and any(r.get("unfinished") for r in subscribed.reports) and not subscribed.reports[-1].get("unfinished")
+    assert subscribed.result["replay"]["replayed"] == len(before) and subscribed.metrics()[("ReplayContinued", None)] >= 1
     assert _delivered(account) == before  # in order, each once, across the continuations
 
 
-def test_without_a_queue_an_unfinished_replay_fails_its_event_which_comes_back_and_goes_on(
-        account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_subscribe_handler_reads_the_groups_filters_once_and_the_replay_function_the_filters_creation_time(
+        account: LocalAccount, stream: str) -> None:
+    """#31 item 3: the handler decides on one DescribeSubscriptionFilters and puts; the replay function reads the new filter's
+    creationTime (which splits the replay's events from the subscription's) off the subscription path."""
+    before = _new_function_logs(account, 2)
+    account.calls.clear()
+
+    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    handler_reads = (account.calls["logs.DescribeSubscriptionFilters"], account.calls["logs.FilterLogEvents"])
+    replayed = run_replays(account)
+
+    assert subscribed.result["replay"] == {"queued": True} and subscribed.metrics()[("ReplayQueued", None)] == 1
+    assert handler_reads == (1, 0)
+    assert account.calls["logs.DescribeSubscriptionFilters"] == 2 and account.calls["logs.FilterLogEvents"] >= 1
+    assert replayed[0].result == {"batchItemFailures": []} and _delivered(account) == before
+
+
+def test_without_the_replay_queue_the_subscribe_handler_says_what_to_set(account: LocalAccount, stream: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     import governor.handlers.create_log_group as handlers
-    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))
-    before = _new_function_logs(account, 12)
-    event = create_log_group_event(GROUP)
+    monkeypatch.delenv("GOVERNOR_GAP_QUEUE_URL")
+    handlers.subscription_parts.cache_clear()
 
-    error, first = call_failing(subscribe_log_group, event)
-    outcomes = [first]
-    for _ in range(10):
-        try:
-            outcomes.append(call(subscribe_log_group, event))
-            break
-        except handlers.ReplayUnfinished:
-            continue
+    failed = call(subscribe_log_group, sqs_batch([create_log_group_event(GROUP)]))
 
-    assert isinstance(error, handlers.ReplayUnfinished)
-    assert not any(line.get("level") == "ERROR" for o in outcomes for line in o.logs)  # not an error: it goes on
-    assert _delivered(account) == before
+    assert len(failed.result["batchItemFailures"]) == 1
+    assert any("GOVERNOR_GAP_QUEUE_URL is not set" in json.dumps(line) for line in failed.logs)
 
 
 def test_past_its_bounds_with_pages_left_the_count_is_a_lower_bound_and_nothing_more_is_read(
@@ -234,7 +262,7 @@ def test_past_its_bounds_with_pages_left_the_count_is_a_lower_bound_and_nothing_
     configure(destinationArn=stream, destinationRoleArn=ROLE, replayMaxEvents=7)
     before = _new_function_logs(account, 12)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     assert subscribed.result["replay"] == {"replayed": 7, "truncated": 3, "deliveries": 2, "truncatedAtLeast": True}
     assert _delivered(account) == before[:7]
@@ -329,7 +357,7 @@ def test_a_group_a_rule_ships_elsewhere_is_subscribed_there_and_replayed_there(a
                       "shipping": {"enabled": True, "destinationArn": arn, "destinationRoleArn": ROLE}}])
     before = _new_function_logs(account, 2)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     [ours] = account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"]
     assert (ours["destinationArn"], ours["roleArn"]) == (arn, ROLE)
@@ -342,12 +370,12 @@ def test_issue26_a_group_created_again_under_its_name_is_replayed_in_its_new_lif
     """Item 1: a function redeployed (its group deleted and created again) replays its new first lines: the record of the
     earlier life says nothing of this one."""
     first = _new_function_logs(account, 2)
-    assert call(subscribe_log_group, create_log_group_event(GROUP)).result["replay"]["replayed"] == 4
+    assert subscribe(account, create_log_group_event(GROUP)).result["replay"]["replayed"] == 4
     account.logs.delete_log_group(logGroupName=GROUP)
     time.sleep(0.002)  # the new group is created in a later millisecond
     second = _new_function_logs(account, 3)
 
-    again = call(subscribe_log_group, create_log_group_event(GROUP))
+    again = subscribe(account, create_log_group_event(GROUP))
 
     assert again.result["action"] == "subscribe" and again.result["replay"]["replayed"] == 6, again.result
     assert _delivered(account) == [*first, *second]
@@ -364,13 +392,13 @@ def test_issue26_an_unfinished_replay_of_an_earlier_life_does_not_mislead_the_ne
         raise ConnectionError("the stream's endpoint went away")
 
     monkeypatch.setattr(ReplayWriter, "deliver", unreachable)
-    call_failing(subscribe_log_group, create_log_group_event(GROUP))
+    subscribe(account, create_log_group_event(GROUP))  # its replay's message fails and stays on the queue
     monkeypatch.setattr(ReplayWriter, "deliver", deliver)
     account.logs.delete_log_group(logGroupName=GROUP)
     time.sleep(0.002)
     second = _new_function_logs(account, 3)
 
-    again = call(subscribe_log_group, create_log_group_event(GROUP))
+    again = subscribe(account, create_log_group_event(GROUP))
 
     assert again.result["replay"]["replayed"] == 6 and _delivered(account) == second
 
@@ -386,7 +414,7 @@ def test_issue26_a_stream_name_longer_than_a_partition_key_is_replayed_under_a_k
                                     logEvents=[{"timestamp": int(time.time() * 1000), "message": f"{name[-1]} line {n}"} for n in range(3)])
     time.sleep(0.002)
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     assert subscribed.result["replay"] == {"replayed": 6, "truncated": 0, "deliveries": 2}
     kinesis = account.client("kinesis")
@@ -412,13 +440,13 @@ class _Stopped(BaseException):
 def test_issue26_no_delivery_outlives_the_invocation_so_a_redelivery_sends_nothing_twice(
         account: LocalAccount, stream: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Item 3: each PutRecord can take its whole retry budget; one that reaches the stream as the invocation's time runs
-    out, and is never recorded, would be sent again by the event's redelivery. A delivery starts only when it and its
+    out, and is never recorded, would be sent again by the message's redelivery. A delivery starts only when it and its
     record fit in the time left; the rest goes on in the next invocation."""
-    import governor.handlers.create_log_group as handlers
+    import governor.handlers.delivery_gaps as replays
     monkeypatch.setitem(replay.MAX_DOCUMENT_BYTES, replay.DestinationKind.KINESIS, 1_300)  # a few events a record
     before = _new_function_logs(account, 20)  # 40 events: about ten records, all on one FilterLogEvents page
     clock = {"now": time.time()}
-    monkeypatch.setattr(handlers, "wall_clock", lambda: clock["now"])
+    monkeypatch.setattr(replays, "wall_clock", lambda: clock["now"])
     deliver, deadline = ReplayWriter.deliver, {"at": 0.0}
 
     def slow(self: ReplayWriter, *args: Any, **kwargs: Any) -> None:
@@ -428,17 +456,16 @@ def test_issue26_no_delivery_outlives_the_invocation_so_a_redelivery_sends_nothi
             raise _Stopped()  # ...as Lambda stops the function
 
     monkeypatch.setattr(ReplayWriter, "deliver", slow)
-    event, finished, invocations = create_log_group_event(GROUP), False, 0
+    call(subscribe_log_group, create_log_group_event(GROUP))
+    finished, invocations = False, 0
     while not finished and invocations < 20:
-        deadline["at"] = clock["now"] + 180  # the stack's timeout for the handler
+        deadline["at"] = clock["now"] + 300  # the stack's timeout for the replay function
         invocations += 1
         try:
-            call(subscribe_log_group, event)
-            finished = True
-        except handlers.ReplayUnfinished:
-            pass  # without a queue the event fails and SQS delivers it again
+            run_replays(account, batches=1)
+            finished = not account.client("sqs").receive_message(QueueUrl=os.environ["GOVERNOR_GAP_QUEUE_URL"], VisibilityTimeout=0).get("Messages")
         except _Stopped:
-            pass  # the function was stopped: SQS delivers the event again
+            pass  # the function was stopped: SQS delivers the message again
         clock["now"] = max(clock["now"], deadline["at"])
 
     assert finished and invocations > 1
@@ -458,7 +485,7 @@ def test_issue26_a_line_ingested_in_the_filters_millisecond_is_replayed(account:
     account.logs.put_log_events(logGroupName=GROUP, logStreamName=STREAM, logEvents=[{"timestamp": int(frozen.timestamp() * 1000)
                                 if frozen.tzinfo else int(frozen.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000), "message": "INIT_START"}])
 
-    subscribed = call(subscribe_log_group, create_log_group_event(GROUP))
+    subscribed = subscribe(account, create_log_group_event(GROUP))
 
     created = account.logs.describe_subscription_filters(logGroupName=GROUP)["subscriptionFilters"][0]["creationTime"]
     ingested = account.logs.filter_log_events(logGroupName=GROUP)["events"][0]["ingestionTime"]
@@ -468,25 +495,20 @@ def test_issue26_a_line_ingested_in_the_filters_millisecond_is_replayed(account:
 
 def test_issue27_a_page_token_aws_no_longer_knows_is_read_again_from_the_start_not_taken_for_the_end(
         account: LocalAccount, stream: str, small_pages: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    """#27 item 5: an unfinished replay holds a FilterLogEvents token; by the time its event comes back AWS no longer knows
-    it and answers InvalidParameterException "The specified nextToken is invalid." (localaws G16; moto answered an empty
-    last page, so the replay ended quietly with the rest unsent). It reads again from the start, sending nothing twice."""
-    import governor.handlers.create_log_group as handlers
-    monkeypatch.setattr(handlers, "wall_clock", _Ticking(step_s=7.0))  # the slice ends after a few pages
+    """#27 item 5: an unfinished replay holds a FilterLogEvents token; by the time its message comes back AWS no longer
+    knows it and answers InvalidParameterException "The specified nextToken is invalid." (localaws G16; moto answered an
+    empty last page, so the replay ended quietly with the rest unsent). It reads again from the start, sending nothing twice."""
+    import governor.handlers.delivery_gaps as replays
+    monkeypatch.setattr(replays, "wall_clock", _Ticking(step_s=7.0))  # the slice ends after a few pages
     before = _new_function_logs(account, 12)  # 24 events: five pages
-    event = create_log_group_event(GROUP)
-    error, _ = call_failing(subscribe_log_group, event)  # unfinished, no queue: the event fails and comes back
-    assert isinstance(error, handlers.ReplayUnfinished)
+    call(subscribe_log_group, create_log_group_event(GROUP))
+    [first] = run_replays(account, batches=1)  # unfinished: its continuation is queued
+    assert any(line.get("replay", {}).get("unfinished") for line in first.logs)
     dynamodb = account.client("dynamodb")
     table = dynamodb.list_tables()["TableNames"][0]
     dynamodb.update_item(TableName=table, Key={"pk": {"S": f"replay#{GROUP}"}}, UpdateExpression="SET pageToken = :old",
                          ExpressionAttributeValues={":old": {"S": "a-token-from-yesterday"}})
 
-    for _ in range(10):
-        try:
-            call(subscribe_log_group, event)
-            break
-        except handlers.ReplayUnfinished:
-            continue
+    run_replays(account)
 
     assert _delivered(account) == before  # every event once, in order

@@ -193,17 +193,13 @@ class StateTable:
                 **({"destinationArn": {"S": progress.destination_arn}} if progress.destination_arn else {}),
                 "leaseUntil": {"N": str(lease_until_s)}, "expiresAt": {"N": str(int(time.time()) + self.REPLAY_KEEP_S)}}
 
-    def first_notice(self, name: str, *, keep_s: int) -> bool:
-        """Whether ``name`` is noted now for the first time (the note kept ``keep_s`` seconds): a delivery gap the watch
-        sees on every run for hours is queued once (#31)."""
-        try:
-            self.client.put_item(TableName=self.table_name, Item={**_key(f"notice#{name}"), "expiresAt": {"N": str(int(time.time()) + keep_s)}},
-                                 ConditionExpression="attribute_not_exists(pk)")
-            return True
-        except ClientError as error:
-            if _error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
+    def noticed(self, name: str) -> bool:
+        """Whether ``name`` was noted (``note``): a delivery gap the watch sees on every run for hours is queued once (#31)."""
+        return "Item" in self.client.get_item(TableName=self.table_name, Key=_key(f"notice#{name}"), ConsistentRead=True)
+
+    def note(self, name: str, *, keep_s: int) -> None:
+        """Note ``name`` for ``keep_s`` seconds (after what it stands for was done: a crash before it leaves it to be done again)."""
+        self.client.put_item(TableName=self.table_name, Item={**_key(f"notice#{name}"), "expiresAt": {"N": str(int(time.time()) + keep_s)}})
 
     def add_repair(self) -> None:
         self.client.update_item(TableName=self.table_name, Key=_key(self.REPAIRS_KEY), UpdateExpression="ADD repaired :one",

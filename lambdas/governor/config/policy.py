@@ -57,8 +57,6 @@ ENV_REPORTS_BUCKET = "GOVERNOR_REPORTS_BUCKET"
 ENV_EVENT_CONCURRENCY = "GOVERNOR_EVENT_CONCURRENCY"
 #: The DynamoDB table of drift fights, conflicts and the reconcile lock.
 ENV_STATE_TABLE = "GOVERNOR_STATE_TABLE"
-#: The subscribe function's own event queue: a replay longer than its slice of an invocation continues from there.
-ENV_EVENT_QUEUE_URL = "GOVERNOR_EVENT_QUEUE_URL"
 #: The governor's own roles (JSON list of ARNs): their calls never trigger drift repair.
 ENV_OWN_PRINCIPALS = "GOVERNOR_OWN_PRINCIPALS"
 #: The control a function of the generic entry (governor.handlers.create_log_group.govern) governs: its aspect.

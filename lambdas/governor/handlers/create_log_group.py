@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .. import metric_names
-from ..aws import DestinationUnavailable, EventQueueSender, FleetBus, RetryLater, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, ReplayWriter, StateTable, TaggingGateway, retry_budget_s
+from ..aws import DestinationUnavailable, EventQueueSender, FleetBus, RetryLater, LambdaGateway, LogGroupInfo, LogsGateway, Pacer, StateTable, TaggingGateway, retry_budget_s
 from ..config import ENV_ASPECT, ENV_FLEET_BUS, METRICS_NAMESPACE, SERVICE_NAME, ConfigError, DestinationKind, Via
 from ..controls import REGISTRY
 from ..drift import DriftGuard
@@ -41,7 +41,8 @@ from ..events import (GROUP_CALLS_BY_ASPECT, IgnoredEvent, is_account_policy_cal
 from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EVENTS_METRIC, record_outcome
 from ..pacing import EVENT_MAX_RECEIVE_COUNT, event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
-from ..replay import CROSS_ACCOUNT, REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer, ReplayResult, follows
+from ..delivery_gaps import ENV_GAP_QUEUE_URL, FirstLines
+from ..replay import follows, replay_is_due, replayable_here
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -73,17 +74,12 @@ class EventParts:
     orphaned: Orphans | None = None
     #: subscriptionMode account-policy: keeps the account policy's NOT IN list (None: per-group filters).
     keeper: SubscriptionPolicyKeeper | None = None
-    #: Per-group subscriptions: replays what a new group held before the governor's filter (None: retention, or no replay).
-    replayer: Replayer | None = None
-    #: The handler's own queue, where an unfinished replay's event is sent again (None: the event fails and comes back).
-    continuation: EventQueueSender | None = None
+    #: Per-group subscriptions with the replay on: the replay queue, where a new group's first lines are asked for (the
+    #: replay function reads and sends them, off the subscription path: #31 item 3); None: retention, or no replay.
+    replay_queue: EventQueueSender | None = None
     #: The organization's fleet bus: a group subscribed to the archive's CloudWatch Logs destination, whose lines before
     #: the filter the member cannot write there, is handed to the archive, which pulls them (#31; None: not a member).
     pull: FleetBus | None = None
-
-
-class ReplayUnfinished(Exception):
-    """A replay outlasted its slice and no queue takes its continuation: the event fails so that it comes back."""
 
 
 def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Policy]]) -> EventParts:
@@ -106,15 +102,18 @@ def _parts(aspect: Aspect, policy: Callable[[Settings], Policy | Callable[[], Po
     if aspect is Aspect.SUBSCRIPTION and settings.config.subscription_mode is Via.ACCOUNT_POLICY:
         keeper = SubscriptionPolicyKeeper(lambda: governor.policy, governor.logs, lock=table, clock=lambda: wall_clock(),
                                           sleep=lambda s: sleep(s))
-    replayer = None
+    replay_queue = pull = None
     if aspect is Aspect.SUBSCRIPTION and keeper is None and settings.config.replay_window_minutes is not None:
-        # Its delivery and its record each within REPLAY_CALL_ATTEMPTS, so both fit in the time kept at an invocation's end.
-        replayer = Replayer(lambda: governor.policy, governor.logs, ReplayWriter(max_attempts=REPLAY_CALL_ATTEMPTS),
-                            StateTable(table.table_name, max_attempts=REPLAY_CALL_ATTEMPTS), clock=lambda: wall_clock())
-    continuation = EventQueueSender(settings.event_queue_url) if replayer is not None and settings.event_queue_url else None
-    pull = FleetBus(os.environ[ENV_FLEET_BUS]) if replayer is not None and os.environ.get(ENV_FLEET_BUS) else None
+        if replayable_here(Policy(settings.config).destinations):
+            # The replay function replays, or asks the archive for a group whose filter ships there (a rule's destination).
+            if not os.environ.get(ENV_GAP_QUEUE_URL):
+                raise ConfigError(f"{ENV_GAP_QUEUE_URL} is not set: set it to the replay queue's URL (the stack does this), or "
+                                  "replayWindowMinutes to null")
+            replay_queue = EventQueueSender(os.environ[ENV_GAP_QUEUE_URL])
+        elif os.environ.get(ENV_FLEET_BUS):
+            pull = FleetBus(os.environ[ENV_FLEET_BUS])  # every filter ships to the archive, which pulls: no read of this one's
     return EventParts(governor, DriftGuard(settings.config, table, settings.own_principals, clock=lambda: wall_clock()), orphaned, keeper,
-                      replayer, continuation, pull)
+                      replay_queue, pull)
 
 
 @cache
@@ -368,10 +367,7 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
             raise RetryLater(f"{outcome.detail} (delivery {receive_count} of {EVENT_MAX_RECEIVE_COUNT}: asked again later)")
         if handler.drift.repaired(call, outcome):
             metrics.add_metric(name=metric_names.DRIFT_REPAIRED, unit=MetricUnit.Count, value=1)
-        replay = _replay(handler, outcome, origin, context, event)
-    except ReplayUnfinished:
-        logger.warning("subscription: the replay outlasted its slice and no queue takes its continuation; the event is retried")
-        raise
+        replay = _replay(handler, outcome)
     except RetryLater as later:
         logger.warning(f"{aspect.value}: AWS refused it for now; the event is retried", extra={"detail": str(later)})
         raise
@@ -389,43 +385,35 @@ def handle_log_group_event(event: Any, parts: Callable[[], EventParts], aspect: 
         metrics.add_metric(name=ERRORS_METRIC, unit=MetricUnit.Count, value=1)
         raise
     record_outcome(outcome, logger, metrics)
-    return {"status": "done", **outcome.as_dict(), **({"replay": replay.as_dict()} if replay else {})}
+    return {"status": "done", **outcome.as_dict(), **({"replay": replay} if replay else {})}
 
 
-def _replay(handler: EventParts, outcome: Outcome, origin: tuple[str, str] | None, context: Any, event: Any) -> ReplayResult | None:
-    """What the group held before the governor's filter, to the destination (#20). A delivery that fails fails the
-    event: its retry finds the filter in place and resumes the replay past what was sent. A replay that outlasts its
-    slice of the invocation (``REPLAY_SLICE_S``) sends the event to the queue again: its next delivery goes on with it."""
-    if handler.replayer is None or not follows(outcome.action, outcome.reason):
+def _replay(handler: EventParts, outcome: Outcome) -> dict[str, Any] | None:
+    """What a new group held before the governor's filter (#20): asked for on the replay queue, whose function reads the
+    filter's creationTime and the events before it and sends them, so this handler reads the group's filters once (#31
+    item 3); for a filter to the organization's archive (no destination this account writes to), the archive is asked to
+    pull them (#31). A group older than the replay window is history, not a gap: nothing is asked. A request that cannot be
+    sent fails the event: its retry finds the filter in place and asks again (the ledger sends nothing twice)."""
+    if (handler.replay_queue is None and handler.pull is None) or not follows(outcome.action, outcome.reason):
         return None
+    config = handler.governor.policy.config
     now = wall_clock()
-    remaining_s = context.get_remaining_time_in_millis() / 1000 if context is not None else 60.0
-    result = handler.replayer.after_subscribe(outcome.log_group, outcome.created_ms, owner=origin[0] if origin else "",
-                                              holder=str(getattr(context, "aws_request_id", "") or id(outcome)), now_s=now,
-                                              lease_until_s=now + remaining_s,
-                                              stop_by_s=now + min(REPLAY_SLICE_S, max(0.0, remaining_s - RECORD_MARGIN_MS / 1000)))
-    if result.skipped == CROSS_ACCOUNT and handler.pull is not None:
+    if not replay_is_due(config.replay_window_minutes, outcome.created_ms, now):
+        return {"skipped": "the group is older than replayWindowMinutes: history, not a gap"}
+    if handler.replay_queue is None:
+        assert handler.pull is not None
         # The archive pulls it (#31): it reads the group through this account's read-only role, by the filter's own
-        # creationTime, and writes into its stream with this account as owner. A refused request fails the event.
-        config = handler.governor.policy.config
+        # creationTime, and writes into its stream with this account as owner.
         handler.pull.request_replay(outcome.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
                                                                             "replayMaxEvents": config.replay_max_events,
                                                                             "replayMaxBytes": config.replay_max_bytes},
                                     requested_at_ms=int(now * 1000))
         logger.info("the archive was asked to pull what came before the filter", extra={"replay": {"pullRequested": True}})
         metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
-        return ReplayResult(skipped="requested from the organization's archive, which pulls it")
-    if result.skipped is None or result.truncated:
-        logger.info("replayed what came before the filter", extra={"replay": result.as_dict()})
-        metrics.add_metric(name=metric_names.REPLAYED_EVENTS, unit=MetricUnit.Count, value=result.replayed)
-        if result.truncated:
-            metrics.add_metric(name=metric_names.REPLAY_TRUNCATED, unit=MetricUnit.Count, value=result.truncated)
-    if result.unfinished:
-        if handler.continuation is None:
-            raise ReplayUnfinished(outcome.log_group)
-        handler.continuation.send(json.dumps(event))
-        metrics.add_metric(name=metric_names.REPLAY_CONTINUED, unit=MetricUnit.Count, value=1)
-    return result
+        return {"pullRequested": True}
+    handler.replay_queue.send(FirstLines(outcome.log_group, outcome.created_ms, int(now * 1000)).body())
+    metrics.add_metric(name=metric_names.REPLAY_QUEUED, unit=MetricUnit.Count, value=1)
+    return {"queued": True}
 
 
 def _destination_event(event: Any, parts: Callable[[], EventParts], origin: tuple[str, str] | None) -> dict[str, Any]:

@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from .. import metric_names
 from ..aws import DeliveryMetrics, EventQueueSender, FleetBus, LogsGateway, Pacer, ReplayWriter, RetryLater, StateTable
 from ..config import ENV_FLEET_BUS, METRICS_NAMESPACE, SERVICE_NAME, ConfigError
-from ..delivery_gaps import ENV_GAP_QUEUE_URL, GAP_CONCURRENCY, GAP_OPERATIONS, GAP_QUOTA_SHARE, GapReplay, GapWatch, GapWindow
+from ..delivery_gaps import (ENV_GAP_QUEUE_URL, GAP_CONCURRENCY, GAP_OPERATIONS, GAP_QUOTA_SHARE, FirstLines, GapReplay, GapWatch,
+                             queued_item)
 from ..policy import Policy
 from ..replay import REPLAY_CALL_ATTEMPTS, REPLAY_SLICE_S, Replayer
 from ..runtime import Settings
@@ -32,6 +33,13 @@ clock = time.monotonic
 sleep = time.sleep
 #: Take no new gap of a batch with less time left than this: a replay's slice, its last delivery and its record.
 RECORD_MARGIN_S = REPLAY_SLICE_S + 30.0
+
+
+def pacer(quotas_tps: Mapping[str, float]) -> Pacer:
+    """A replaying container's pacer: GAP_QUOTA_SHARE of each quota, split among GAP_CONCURRENCY containers (a function of its
+    own so that the bench paces its simulated containers with this one, on its simulated clock)."""
+    rates = {op: quotas_tps[op] * GAP_QUOTA_SHARE / GAP_CONCURRENCY for op in GAP_OPERATIONS}
+    return Pacer(rates, clock=lambda: clock(), sleep=lambda s: sleep(s))
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,7 @@ def parts() -> GapParts:
         raise ConfigError(f"{ENV_GAP_QUEUE_URL} is not set: set it to the delivery-gap queue's URL (the stack does this)")
     table = StateTable(settings.require_state_table(), max_attempts=REPLAY_CALL_ATTEMPTS)
     policy = Policy(settings.config, protected_log_groups=settings.protected_log_groups)
-    rates = {op: settings.config.api_quotas_tps[op] * GAP_QUOTA_SHARE / GAP_CONCURRENCY for op in GAP_OPERATIONS}
-    logs = LogsGateway(pacer=Pacer(rates, clock=lambda: clock(), sleep=lambda s: sleep(s)))
+    logs = LogsGateway(pacer=pacer(settings.config.api_quotas_tps))
     replayer = Replayer(lambda: policy, logs, ReplayWriter(max_attempts=REPLAY_CALL_ATTEMPTS), table, clock=lambda: wall_clock())
     queue = EventQueueSender(queue_url)
     pull = FleetBus(os.environ[ENV_FLEET_BUS]) if os.environ.get(ENV_FLEET_BUS) else None
@@ -77,27 +84,30 @@ def watch(found: GapParts) -> dict[str, Any]:
 
 
 def consume(event: dict[str, Any], context: Any, found: GapParts) -> dict[str, Any]:
-    """A batch of queued gaps: each replayed (or handed to the archive); one outlasting its slice is queued again; one that
-    fails (the destination still refusing) comes back after the queue's visibility timeout, for as long as CloudWatch
-    Logs itself retries (the queue's receive count), then dead-letters and alarms."""
+    """A batch of the replay queue: new groups' first lines and delivery gaps, each replayed (or handed to the archive); one
+    outlasting its slice is queued again; one that fails (the destination refusing) comes back after the queue's visibility
+    timeout, for as long as CloudWatch Logs itself retries (the queue's receive count), then dead-letters and alarms."""
     arn = str(getattr(context, "invoked_function_arn", "") or "")
     owner = arn.split(":")[4] if arn.count(":") >= 4 else ""  # this account: the function's own
 
     def one(record: SQSRecord) -> dict[str, Any]:
         if context.get_remaining_time_in_millis() / 1000 < RECORD_MARGIN_S:
-            raise RetryLater("too little of the invocation left: the gap comes back")
+            raise RetryLater("too little of the invocation left: the request comes back")
         try:
-            window = GapWindow.from_body(record.body)
+            item = queued_item(record.body)
         except (KeyError, TypeError, ValueError) as error:
-            logger.warning("a queued gap that is none: dropped", extra={"messageId": record.message_id, "error": str(error)})
+            logger.warning("a queued replay request that is none: dropped", extra={"messageId": record.message_id, "error": str(error)})
             return {"status": "dropped"}
         now = wall_clock()
+        holder = str(getattr(context, "aws_request_id", "") or record.message_id)
+        lease_until = now + context.get_remaining_time_in_millis() / 1000
+        if isinstance(item, FirstLines):
+            return _first_lines(found, item, record.body, owner=owner, holder=holder, now=now, lease_until=lease_until)
         try:
-            outcome = found.replay.replay(window, owner=owner, holder=str(getattr(context, "aws_request_id", "") or record.message_id),
-                                          now_s=now, lease_until_s=now + context.get_remaining_time_in_millis() / 1000)
+            outcome = found.replay.replay(item, owner=owner, holder=holder, now_s=now, lease_until_s=lease_until)
         except Exception as error:
             logger.warning("a delivery gap's replay failed: it comes back after the queue's visibility timeout",
-                           extra={"gap": window.as_dict(), "error": f"{type(error).__name__}: {error}"})
+                           extra={"gap": item.as_dict(), "error": f"{type(error).__name__}: {error}"})
             raise
         report = outcome.as_dict()
         if outcome.result.replayed:
@@ -116,3 +126,32 @@ def consume(event: dict[str, Any], context: Any, found: GapParts) -> dict[str, A
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     return process_partial_response(event=event, record_handler=one, processor=processor, context=context)
+
+
+def _first_lines(found: GapParts, item: FirstLines, body: str, *, owner: str, holder: str, now: float, lease_until: float) -> dict[str, Any]:
+    """What a new group held before the governor's filter, to the destination (#20). A delivery that fails fails the
+    message: it comes back and goes on past what was sent (the ledger)."""
+    logger.append_keys(logGroupName=item.log_group)
+    try:
+        result, pulled = found.replay.first_lines(item, owner=owner, holder=holder, now_s=now, lease_until_s=lease_until)
+    except Exception as error:
+        logger.warning("a new group's replay failed: it comes back after the queue's visibility timeout",
+                       extra={"error": f"{type(error).__name__}: {error}"})
+        raise
+    finally:
+        logger.remove_keys(["logGroupName"])
+    if pulled:
+        logger.info("the archive was asked to pull what came before the filter", extra={"logGroupName": item.log_group,
+                                                                                        "replay": {"pullRequested": True}})
+        metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
+    elif result.skipped is None or result.truncated:
+        logger.info("replayed what came before the filter", extra={"logGroupName": item.log_group, "replay": result.as_dict()})
+        metrics.add_metric(name=metric_names.REPLAYED_EVENTS, unit=MetricUnit.Count, value=result.replayed)
+        if result.truncated:
+            metrics.add_metric(name=metric_names.REPLAY_TRUNCATED, unit=MetricUnit.Count, value=result.truncated)
+    else:
+        logger.info("nothing to replay", extra={"logGroupName": item.log_group, "replay": result.as_dict()})
+    if result.unfinished:
+        found.queue.send(body)
+        metrics.add_metric(name=metric_names.REPLAY_CONTINUED, unit=MetricUnit.Count, value=1)
+    return {"logGroup": item.log_group, **result.as_dict()}
