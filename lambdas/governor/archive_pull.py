@@ -46,7 +46,7 @@ from .aws import LogsGateway, Pacer, ReplayProgress, client_config
 from .config import DEFAULT_API_QUOTAS_TPS, Destination, parse_policy_config
 from .policy import Policy
 from .primitives import parse_destination
-from .delivery_gaps import DISABLED_MS, LOOKBACK_MS, MINUTE_MS
+from .delivery_gaps import DISABLED_MS, LONG_LOOKBACK_MS, MINUTE_MS
 from .replay import Replayer, ReplayResult
 
 from .archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_URL, ENV_STREAM_ARN, ENV_TABLE, MEMBER_READER_ROLE,  # noqa: F401
@@ -57,7 +57,7 @@ from .archive_names import (ARCHIVE_PULLER_ROLE, ENV_DESTINATION_ARN, ENV_QUEUE_
 PULL_QUOTA_SHARE = 0.3
 PULL_OPERATIONS = ("DescribeLogGroups", "DescribeSubscriptionFilters", "FilterLogEvents")
 #: The longest delivery gap a member's watch can find (governor.delivery_gaps: its look-back, a disabled period, the lead).
-MAX_GAP_MS = LOOKBACK_MS + DISABLED_MS + 2 * MINUTE_MS
+MAX_GAP_MS = LONG_LOOKBACK_MS + DISABLED_MS + 2 * MINUTE_MS
 #: A log group's name (the CloudWatch Logs model's pattern and length); a filter's name (no ':' or '*').
 _GROUP_NAME = re.compile(r"[\.\-_/#A-Za-z0-9]{1,512}")
 _FILTER_NAME = re.compile(r"[^:*]{1,512}")

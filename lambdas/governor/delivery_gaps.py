@@ -47,6 +47,10 @@ BATCH_LEAD_MS = MINUTE_MS
 SETTLE_MS = 5 * MINUTE_MS
 #: ListMetrics' RecentlyActive takes only PT3H (the CloudWatch API reference): the watch looks this far back.
 LOOKBACK_MS = 3 * 60 * MINUTE_MS
+#: A gap that began before that is read from this far back: CloudWatch Logs retries a delivery for up to 24 hours
+#: (guide, "Subscriptions"); one-minute datapoints are kept 15 days (CloudWatch concepts, "Metrics retention"). A gap
+#: longer still is replayed from here, and its earlier minutes counted (BEFORE_LOOKBACK).
+LONG_LOOKBACK_MS = 26 * 60 * MINUTE_MS
 #: A queued gap's note outlives the look-back, so the watch never queues it again.
 NOTICE_KEEP_S = 2 * LOOKBACK_MS // 1000
 #: GetMetricData takes at most 500 queries a call (the model): two metrics of 250 groups.
@@ -86,15 +90,19 @@ class GapWindow:
                 raise ValueError(f"{key} is not a time in epoch ms")
         if not isinstance(raw.get("logGroup"), str) or raw["untilMs"] < raw["fromMs"]:
             raise ValueError("not a delivery gap")
-        return cls(raw["logGroup"], raw["fromMs"], raw["untilMs"], int(raw.get("errors") or 0), int(raw.get("mayRepeat") or 0), True,
-                   bool(raw.get("clipped")))
+        counts = [raw.get(key) or 0 for key in ("errors", "mayRepeat")]
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in counts):
+            raise ValueError("errors and mayRepeat are not counts")
+        return cls(raw["logGroup"], raw["fromMs"], raw["untilMs"], counts[0], counts[1], True, raw.get("clipped") is True)
 
     def as_dict(self) -> dict[str, Any]:
         return {"logGroup": self.log_group, "fromMs": self.from_ms, "untilMs": self.until_ms, "errors": self.errors, "mayRepeat": self.may_repeat}
 
     @property
     def notice(self) -> str:
-        return f"gap:{self.from_ms}:{self.log_group}"
+        """The gap's identity: its group and its end. A settled gap's end is fixed (its last error minutes are the newest
+        in view); its start is not, while its first error minutes leave the look-back (review of #31)."""
+        return f"gap:{self.until_ms}:{self.log_group}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +162,7 @@ def windows(log_group: str, errors: Mapping[int, float], forwarded: Mapping[int,
         count = int(sum(v for m, v in errors.items() if first <= m <= last))
         repeat = int(sum(v for m, v in forwarded.items() if start <= m <= until))
         found.append(GapWindow(log_group, start, until, count, repeat, settled=now_ms >= until + SETTLE_MS,
-                               clipped=lookback_from_ms is not None and first <= lookback_from_ms))
+                               clipped=lookback_from_ms is not None and first - MINUTE_MS - DISABLED_MS < lookback_from_ms))
     return found
 
 
@@ -203,11 +211,20 @@ class GapWatch:
         groups = self.metrics.groups_with_errors(self.filter_name)
         queued: list[GapWindow] = []
         still_open = seen = 0
+        kinds = dict(groups)
         for offset in range(0, len(groups), GROUPS_PER_READ):
             chunk = groups[offset:offset + GROUPS_PER_READ]
             series = self.metrics.per_minute(chunk, self.filter_name, start_ms=start_ms, end_ms=end_ms)
             for group, (errors, forwarded) in sorted(series.items()):
-                for window in windows(group, errors, forwarded, now_ms=now_ms, lookback_from_ms=start_ms):
+                found = windows(group, errors, forwarded, now_ms=now_ms, lookback_from_ms=start_ms)
+                if any(w.clipped and w.settled and not self.notices.noticed(w.notice) for w in found):
+                    # A settled gap whose start lies before the look-back: its group's minutes read from further back (the
+                    # metrics keep one-minute data 15 days), so its start is found, not cut (review of #31).
+                    longer_from = end_ms - LONG_LOOKBACK_MS
+                    errors, forwarded = self.metrics.per_minute([(group, kinds[group])], self.filter_name, start_ms=longer_from,
+                                                                end_ms=end_ms)[group]
+                    found = windows(group, errors, forwarded, now_ms=now_ms, lookback_from_ms=longer_from)
+                for window in found:
                     if not window.settled:
                         still_open += 1
                     elif not self.notices.noticed(window.notice):
@@ -282,13 +299,16 @@ class GapReplay:
             return GapOutcome(window, ReplayResult(skipped="the group is gone"), GROUP_GONE)
         result = self.replayer.gap(window.log_group, info.created_ms, window.from_ms, window.until_ms, owner=owner, holder=holder,
                                    now_s=now_s, lease_until_s=lease_until_s, stop_by_s=stop_by_s)
+        # Created again during the gap: what its earlier life skipped went with it (counted once, when this life's part is done).
+        recreated = info.created_ms is not None and info.created_ms > window.from_ms
         if result.skipped == CROSS_ACCOUNT and self.pull is not None:
             config = self.replayer.config()
             self.pull.request_replay(window.log_group, config.filter_name, {"replayMaxEvents": config.replay_max_events,
                                                                             "replayMaxBytes": config.replay_max_bytes},
                                      gap=(window.from_ms, window.until_ms))
             return GapOutcome(window, ReplayResult(skipped="requested from the organization's archive, which pulls it"), pulled=True)
-        if result.skipped is not None and result.skipped not in ("replayed already", "another invocation is replaying it"):
+        if (result.skipped is not None and result.skipped not in ("replayed already", "another invocation is replaying it")
+                and not result.skipped.startswith("the group was deleted and created again during")):
             reason = GROUP_GONE if "created again" in result.skipped else NOT_REPLAYABLE
             return GapOutcome(window, result, reason)
         finished = result.skipped is None and not result.unfinished
@@ -297,4 +317,6 @@ class GapReplay:
             return GapOutcome(window, result, TRUNCATED, result.truncated, lag_s=lag)
         if finished and window.clipped:
             return GapOutcome(window, result, BEFORE_LOOKBACK, lag_s=lag)
+        if recreated and (finished or (result.skipped or "").startswith("the group was deleted and created again during")):
+            return GapOutcome(window, result, GROUP_GONE, lag_s=lag)
         return GapOutcome(window, result, lag_s=lag)

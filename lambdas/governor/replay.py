@@ -286,7 +286,7 @@ class Replayer:
         policy = self._policy()
         if policy.config.replay_window_minutes is None:
             return ReplayResult(skipped="replayWindowMinutes is null")
-        key = gap_key(log_group, from_ms)
+        key = gap_key(log_group, until_ms)
         earlier = self._earlier(key, group_created_ms)
         if isinstance(earlier, ReplayResult):
             return earlier
@@ -300,6 +300,12 @@ class Replayer:
                 return ReplayResult(skipped="the governor's filter is gone")
             if (refused := self._unreplayable(ours.destination_arn)) is not None:
                 return ReplayResult(skipped=refused)
+            if group_created_ms is not None and group_created_ms > from_ms:
+                # The group was deleted and created again during the gap (review of #31): what its new life held before
+                # the governor's filter is its first lines' replay's, up to the filter's creationTime included.
+                from_ms = max(from_ms, ours.created_ms + 1)
+                if from_ms > until_ms:
+                    return ReplayResult(skipped="the group was deleted and created again during the gap: nothing of this life was skipped")
             earlier = ReplayProgress(until_ms, 0, done=False, since_ms=from_ms - GAP_PAST_MS, filter_pattern=ours.pattern,
                                      destination_arn=ours.destination_arn or None, group_created_ms=group_created_ms,
                                      until_ms=until_ms + GAP_FUTURE_MS, ingested_from_ms=from_ms)
@@ -405,10 +411,11 @@ class Replayer:
             raise
 
 
-def gap_key(log_group: str, from_ms: int) -> str:
-    """A delivery gap's record in the ledger, beside the group's own replay record: ``gap:<from>:<group>`` (no log group's
-    name holds a ':', so none is another's)."""
-    return f"gap:{from_ms}:{log_group}"
+def gap_key(log_group: str, until_ms: int) -> str:
+    """A delivery gap's record in the ledger, beside the group's own replay record: ``gap:<end>:<group>`` (no log group's
+    name holds a ':', so none is another's). Keyed by its end, which a settled gap keeps, not by its start, which moves
+    as its first minutes leave the watch's look-back (review of #31)."""
+    return f"gap:{until_ms}:{log_group}"
 
 
 def before_filter(event: IngestedEvent, filter_created_ms: int) -> bool:

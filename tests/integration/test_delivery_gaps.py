@@ -207,3 +207,104 @@ def test_windows_are_the_same_on_every_run_and_never_share_a_minute() -> None:
     # A filter back after its error, quiet, then failing again 10 minutes on: two gaps; one still failing: open.
     [open_gap] = windows("g", {10 * minute: 1}, {}, now_ms=21 * minute)
     assert not open_gap.settled and open_gap.until_ms == 21 * minute - 1
+
+
+# --- review of #31: gaps longer than the watch's look-back, a group created again mid-gap, a malformed message --------
+
+QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:delivery-gaps"
+
+
+def _refused(account: LocalAccount, clock: Clock, delivery: DeliveryModel, stream: str, *, minutes: int) -> None:
+    """The destination refuses for ``minutes`` while the group writes a line a minute (the filter comes back every 10
+    minutes, fails again, is disabled again), then accepts for 10 more."""
+    _write(account, clock, "before")
+    clock.at(70)
+    delivery.refuse(stream)
+    for minute in range(1, minutes + 1):
+        clock.at(minute * 60 + 10)
+        _write(account, clock, f"m{minute}")
+    delivery.accept(stream)
+    for minute in range(minutes + 1, minutes + 11):
+        clock.at(minute * 60 + 10)
+        _write(account, clock, f"m{minute}")
+
+
+def _watch_and_replay(account: LocalAccount, clock: Clock, *, from_minute: int, to_minute: int) -> list[dict[str, Any]]:
+    """The schedule: a watch every 5 minutes, each queued gap replayed at once. Answers each replayed gap's report."""
+    reports = []
+    for at in range(from_minute, to_minute, 5):
+        clock.at(at * 60)
+        _, queued = _watch(account)
+        if queued:
+            replayed = call(gaps.handler, sqs_batch(queued, queue_arn=QUEUE_ARN), function_name="delivery-gaps")
+            assert replayed.result == {"batchItemFailures": []}
+            reports += [line["gap"] for line in replayed.logs if "gap" in line]
+    return reports
+
+
+def test_review31_a_gap_is_queued_once_though_its_first_minutes_leave_the_lookback(
+        account: LocalAccount, stream: str, clock: Clock, delivery: DeliveryModel) -> None:
+    """Its identity is its end: watched for the three hours its errors stay in view, it is replayed once."""
+    _refused(account, clock, delivery, stream, minutes=24)
+
+    reports = _watch_and_replay(account, clock, from_minute=45, to_minute=240)
+
+    seen = Counter(_in_stream(account))
+    assert len(reports) == 1 and reports[0]["fromMs"] == int(T0 * 1000)  # the minute before the first error minute
+    assert all(seen[f"m{m}"] >= 1 for m in range(1, 35)) and max(seen.values()) <= 2
+
+
+def test_review31_a_gap_longer_than_the_lookback_is_read_from_further_back_and_replayed_whole_once(
+        account: LocalAccount, stream: str, clock: Clock, delivery: DeliveryModel) -> None:
+    _refused(account, clock, delivery, stream, minutes=200)
+
+    reports = _watch_and_replay(account, clock, from_minute=215, to_minute=420)
+
+    seen = Counter(_in_stream(account))
+    assert len(reports) == 1 and reports[0]["fromMs"] == int(T0 * 1000) and "unreplayedReason" not in reports[0]
+    assert [m for m in range(1, 211) if not seen[f"m{m}"]] == []  # nothing lost
+    assert max(seen.values()) <= 2  # the edge minutes' delivered lines, at most once more
+
+
+def test_review31_a_group_created_again_during_its_gap_sends_its_first_lines_once_and_counts_its_earlier_lifes_loss(
+        account: LocalAccount, stream: str, clock: Clock, delivery: DeliveryModel) -> None:
+    from governor.handlers.create_log_group import subscribe_log_group
+    from localaws.events import create_log_group_event
+    from tests.conftest import run_replays
+
+    _write(account, clock, "before")
+    clock.at(70)
+    delivery.refuse(stream)
+    _write(account, clock, "refused")  # skipped: its life ends with the group
+    clock.at(180)
+    account.logs.delete_log_group(logGroupName=GROUP)
+    account.logs.create_log_group(logGroupName=GROUP)
+    account.logs.create_log_stream(logGroupName=GROUP, logStreamName=STREAM)
+    clock.at(190)
+    _write(account, clock, "new-life-1")  # before the new life's filter: its first lines
+    clock.at(240)
+    delivery.accept(stream)
+    call(subscribe_log_group, sqs_batch([create_log_group_event(GROUP)]))
+    run_replays(account)  # the first lines, from the replay function's queue
+    clock.at(12 * 60 + 10)
+    _write(account, clock, "after")
+
+    [report] = _watch_and_replay(account, clock, from_minute=25, to_minute=30)
+
+    seen = Counter(_in_stream(account))
+    assert seen["new-life-1"] == 1 and seen["refused"] == 0
+    assert report["unreplayedReason"] == "group-deleted"  # counted and alarmed: the earlier life's skipped lines went with it
+
+
+def test_review31_a_malformed_queued_message_is_dropped_not_retried_for_a_day(account: LocalAccount, stream: str, clock: Clock) -> None:
+    bodies = ['{"logGroup": "/aws/lambda/orders-api", "fromMs": 1, "untilMs": 2, "errors": 1e400}',
+              '{"logGroup": "/aws/lambda/orders-api", "fromMs": 1, "untilMs": 2, "mayRepeat": NaN}',
+              '{"kind": "first-lines", "logGroup": 7, "requestedAtMs": 1}', "[]", "not json"]
+    batch = sqs_batch([{} for _ in bodies], queue_arn=QUEUE_ARN)
+    for record, body in zip(batch["Records"], bodies):
+        record["body"] = body
+
+    dropped = call(gaps.handler, batch, function_name="delivery-gaps")
+
+    assert dropped.result == {"batchItemFailures": []}
+    assert sum(1 for line in dropped.logs if line["message"] == "a queued replay request that is none: dropped") == len(bodies)

@@ -95,7 +95,7 @@ def consume(event: dict[str, Any], context: Any, found: GapParts) -> dict[str, A
             raise RetryLater("too little of the invocation left: the request comes back")
         try:
             item = queued_item(record.body)
-        except (KeyError, TypeError, ValueError) as error:
+        except (KeyError, TypeError, ValueError, ArithmeticError) as error:
             logger.warning("a queued replay request that is none: dropped", extra={"messageId": record.message_id, "error": str(error)})
             return {"status": "dropped"}
         now = wall_clock()
