@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from .gap_settings import (ENV_GAP_QUEUE_URL, GAP_CONCURRENCY, GAP_OPERATIONS, GAP_QUOTA_SHARE,  # noqa: F401 (re-exported)
                            WATCH_EVERY_MINUTES)
-from .replay import CROSS_ACCOUNT, Replayer, ReplayResult
+from .replay import CROSS_ACCOUNT, Replayer, ReplayResult, replay_bounds
 
 MINUTE_MS = 60_000
 #: "disabled for up to 10 minutes" (guide, "Subscriptions").
@@ -284,10 +284,7 @@ class GapReplay:
                                                lease_until_s=lease_until_s)
         if result.skipped == CROSS_ACCOUNT and self.pull is not None:
             config = self.replayer.config()
-            self.pull.request_replay(request.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
-                                                                             "replayMaxEvents": config.replay_max_events,
-                                                                             "replayMaxBytes": config.replay_max_bytes},
-                                     requested_at_ms=request.requested_at_ms)
+            self.pull.request_replay(request.log_group, config.filter_name, replay_bounds(config), requested_at_ms=request.requested_at_ms)
             return ReplayResult(skipped="requested from the organization's archive, which pulls it"), True
         return result, False
 
@@ -303,9 +300,7 @@ class GapReplay:
         recreated = info.created_ms is not None and info.created_ms > window.from_ms
         if result.skipped == CROSS_ACCOUNT and self.pull is not None:
             config = self.replayer.config()
-            self.pull.request_replay(window.log_group, config.filter_name, {"replayMaxEvents": config.replay_max_events,
-                                                                            "replayMaxBytes": config.replay_max_bytes},
-                                     gap=(window.from_ms, window.until_ms))
+            self.pull.request_replay(window.log_group, config.filter_name, replay_bounds(config), gap=(window.from_ms, window.until_ms))
             return GapOutcome(window, ReplayResult(skipped="requested from the organization's archive, which pulls it"), pulled=True)
         if (result.skipped is not None and result.skipped not in ("replayed already", "another invocation is replaying it")
                 and not result.skipped.startswith("the group was deleted and created again during")):

@@ -80,6 +80,12 @@ def replay_is_due(window_minutes: int | None, group_created_ms: int | None, now_
             and now_s * 1000 - group_created_ms <= (window_minutes * 60 + RESUME_HORIZON_S) * 1000)
 
 
+def replay_bounds(config: Any) -> dict[str, int]:
+    """The replay keys a member hands the organization's archive with a request (its own bounds on its own data)."""
+    return {"replayWindowMinutes": config.replay_window_minutes, "replayMaxEvents": config.replay_max_events,
+            "replayMaxBytes": config.replay_max_bytes}
+
+
 def replayable_here(destinations: Iterable[Destination]) -> bool:
     """Whether any of ``destinations`` is one this account writes a replay to (a Lambda, Kinesis or Firehose; a CloudWatch
     Logs destination in another account is not: the organization's archive pulls what its filters would have sent)."""

@@ -469,3 +469,38 @@ def test_issue31_item2_the_minutes_a_disabled_filter_skipped_are_pulled_by_the_a
     [line] = [line["pull"] for i in pulled for line in i.logs if line.get("message") == "pulled what came before the filter"]
     assert line["gap"] == {"ingestedFromMs": int(t0 * 1000), "ingestedUntilMs": request["detail"]["gapUntilMs"]}
     assert not [line for i in again for line in i.logs if line.get("message") == "pulled what came before the filter"]
+
+
+def test_issue31_a_member_with_a_rule_shipping_to_its_own_stream_has_its_archive_groups_first_lines_pulled_through_the_replay_function(
+        org: tuple[Organization, Archive], configure: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A mixed configuration: a rule ships /audit/ groups to the member's own stream, the rest go to the archive. The
+    subscribe handler asks the replay function (a destination here can be written to); for a group whose filter ships to
+    the archive, the replay function asks the archive, which pulls it (#31 items 1 and 3)."""
+    from governor.handlers import delivery_gaps as replays
+    from governor.gap_settings import ENV_GAP_QUEUE_URL
+
+    organization, archive = org
+    with organization.as_account(MEMBER, REGION):
+        kinesis = boto3.client("kinesis")
+        kinesis.create_stream(StreamName="audit", ShardCount=1)
+        audit = kinesis.describe_stream_summary(StreamName="audit")["StreamDescriptionSummary"]["StreamARN"]
+        queue = boto3.client("sqs").create_queue(QueueName="replay")["QueueUrl"]
+    monkeypatch.setenv(ENV_GAP_QUEUE_URL, queue)
+    configure(destinationArn=archive.destination, destinationRoleArn=f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole",
+              rules=[{"match": {"namePrefixes": ["/audit/"]}, "shipping": {"enabled": True, "destinationArn": audit,
+                                                                             "destinationRoleArn": f"arn:aws:iam::{MEMBER}:role/LogGroupGovernor-SenderRole"}}])
+    before = first_lines(organization, MEMBER, 2)
+
+    subscribed = subscribe(organization)
+    with organization.as_account(MEMBER, REGION):
+        sqs = boto3.client("sqs")
+        [message] = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        replayed = call(replays.handler, sqs_batch([json.loads(message["Body"])]), function_name="replay")
+    pulled = archive.run()
+
+    assert subscribed.result == {"batchItemFailures": []} and replayed.result == {"batchItemFailures": []}
+    assert [line["message"] for line in replayed.logs if line.get("replay")] == ["the archive was asked to pull what came before the filter"]
+    [request] = organization.delivered[BUS]
+    assert request["account"] == MEMBER and request["detail"]["logGroup"] == GROUP and request["detail"]["requestedAtMs"] > 0
+    assert [e["message"] for d in archive.records() for e in d["logEvents"]] == before
+    assert any(line.get("message") == "pulled what came before the filter" for i in pulled for line in i.logs)

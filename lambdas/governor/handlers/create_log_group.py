@@ -42,7 +42,7 @@ from ..observability import DESTINATION_ERRORS_METRIC, ERRORS_METRIC, IGNORED_EV
 from ..pacing import EVENT_MAX_RECEIVE_COUNT, event_handler_rates_tps
 from ..policy import Action, Policy, Reason, orphan_candidate
 from ..delivery_gaps import ENV_GAP_QUEUE_URL, FirstLines
-from ..replay import follows, replay_is_due, replayable_here
+from ..replay import follows, replay_bounds, replay_is_due, replayable_here
 from ..runtime import GuardedPolicies, Settings
 from ..service import LOG_GROUP_GONE, Aspect, Governor, LookedUp, Orphans, Outcome
 from ..subscription_policy import POLICY_TYPE, SubscriptionPolicyKeeper, listed, with_write
@@ -404,10 +404,7 @@ def _replay(handler: EventParts, outcome: Outcome) -> dict[str, Any] | None:
         assert handler.pull is not None
         # The archive pulls it (#31): it reads the group through this account's read-only role, by the filter's own
         # creationTime, and writes into its stream with this account as owner.
-        handler.pull.request_replay(outcome.log_group, config.filter_name, {"replayWindowMinutes": config.replay_window_minutes,
-                                                                            "replayMaxEvents": config.replay_max_events,
-                                                                            "replayMaxBytes": config.replay_max_bytes},
-                                    requested_at_ms=int(now * 1000))
+        handler.pull.request_replay(outcome.log_group, config.filter_name, replay_bounds(config), requested_at_ms=int(now * 1000))
         logger.info("the archive was asked to pull what came before the filter", extra={"replay": {"pullRequested": True}})
         metrics.add_metric(name=metric_names.REPLAY_PULL_REQUESTED, unit=MetricUnit.Count, value=1)
         return {"pullRequested": True}
