@@ -96,8 +96,15 @@ class GovernorDashboard(Construct):
             # After a delivery error CloudWatch Logs can disable a filter "for up to 10 minutes ... during this disabled period,
             # logs are skipped" (the guide, "Subscriptions"): which groups lost lines, and when (#27).
             self.dashboard.add_widgets(cloudwatch.GraphWidget(
-                title="Delivery errors by log group (a filter may then be off up to 10 minutes: its lines are skipped)", width=WIDTH * 3,
+                title="Delivery errors by log group (a filter may then be off up to 10 minutes: its lines are skipped, then replayed)",
+                width=WIDTH * 3,
                 left=[cloudwatch.MathExpression(expression=delivery_errors_by_group(filter_name), label="", period=Duration.minutes(5))]))
+            # The replay function (#31): new groups' first lines and the delivery gaps it found, replayed or not.
+            self.dashboard.add_widgets(cloudwatch.GraphWidget(
+                title="Replays: new groups' first lines and delivery gaps", width=WIDTH * 3, left=[
+                    _metric(names.REPLAY_QUEUED, label="new groups asked for"), _metric(names.REPLAYED_EVENTS, label="first lines replayed"),
+                    _metric(names.DELIVERY_GAPS, label="delivery gaps found"), _metric(names.GAP_REPLAYED_EVENTS, label="gap lines replayed"),
+                    _metric(names.GAP_UNREPLAYED, label="gaps not replayed whole (alarmed)")]))
         if ship_logs is not None:
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(title="ship-logs: records", width=WIDTH * 2, left=[
