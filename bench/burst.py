@@ -280,8 +280,9 @@ class _Client:
 class SimQueue:
     """An SQS queue as an event source mapping sees it: visibility timeout, receive count, redrive."""
 
-    def __init__(self, vt: VirtualTime) -> None:
-        self.vt = vt
+    def __init__(self, vt: VirtualTime, *, visibility_timeout_s: float = EVENT_VISIBILITY_TIMEOUT_S,
+                 max_receive_count: int = EVENT_MAX_RECEIVE_COUNT) -> None:
+        self.vt, self.visibility_timeout_s, self.max_receive_count = vt, visibility_timeout_s, max_receive_count
         self.visible: deque[dict[str, Any]] = deque()
         self.hidden: dict[str, tuple[float, dict[str, Any]]] = {}
         self.dead_lettered: list[dict[str, Any]] = []
@@ -299,11 +300,11 @@ class SimQueue:
         while self.visible and len(batch) < limit:
             record = self.visible.popleft()
             count = int(record["attributes"]["ApproximateReceiveCount"]) + 1
-            if count > EVENT_MAX_RECEIVE_COUNT:
+            if count > self.max_receive_count:
                 self.dead_lettered.append(record)
                 continue
             record["attributes"]["ApproximateReceiveCount"] = str(count)
-            self.hidden[record["messageId"]] = (self.vt.now + EVENT_VISIBILITY_TIMEOUT_S, record)
+            self.hidden[record["messageId"]] = (self.vt.now + self.visibility_timeout_s, record)
             batch.append(record)
         return batch
 

@@ -40,7 +40,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .burst import INGESTION_LATENCY_S, LATENCY_S, MEMBER, POLL_INTERVAL_S, REPLAY_DESTINATION, REPLAY_ROLE, QuotaAccount, _Client
+from .burst import INGESTION_LATENCY_S, LATENCY_S, MEMBER, POLL_INTERVAL_S, REPLAY_DESTINATION, REPLAY_ROLE, QuotaAccount, SimQueue, _Client
 from .common import bench_policy
 from .cost_rows import _constant
 
@@ -261,18 +261,15 @@ class StreamRecorder:
         self.last_at[group] = now
 
 
-class GapQueue:
-    """The gap queue as its event source mapping sees it: visibility timeout, receive count, redrive (stacks/delivery_gaps.py)."""
+class GapQueue(SimQueue):
+    """The gap queue as its event source mapping sees it: visibility timeout, receive count, redrive (stacks/delivery_gaps.py),
+    taking a message's body as EventQueueSender.send does."""
 
     def __init__(self, vt: VirtualTime) -> None:
-        self.vt = vt
-        self.visible: deque[dict[str, Any]] = deque()
-        self.hidden: dict[str, tuple[float, dict[str, Any]]] = {}
-        self.dead_lettered: list[dict[str, Any]] = []
+        super().__init__(vt, visibility_timeout_s=GAP_VISIBILITY_TIMEOUT_S, max_receive_count=GAP_MAX_RECEIVE_COUNT)
         self.bodies: list[str] = []
-        self.last_deleted_at = 0.0
 
-    def send(self, body: str) -> None:
+    def send(self, body: str) -> None:  # type: ignore[override]
         """EventQueueSender.send: a message on the queue."""
         self.bodies.append(body)
         self.visible.append({"messageId": f"gap-{len(self.bodies):06d}", "receiptHandle": f"rh-{len(self.bodies)}", "body": body,
@@ -280,33 +277,6 @@ class GapQueue:
                                             "ApproximateFirstReceiveTimestamp": "0"},
                              "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
                              "eventSourceARN": f"arn:aws:sqs:eu-west-1:{MEMBER}:delivery-gaps", "awsRegion": "eu-west-1"})
-
-    def receive(self, limit: int) -> list[dict[str, Any]]:
-        for message_id, (until, record) in list(self.hidden.items()):
-            if until <= self.vt.now:
-                del self.hidden[message_id]
-                self.visible.append(record)
-        batch = []
-        while self.visible and len(batch) < limit:
-            record = self.visible.popleft()
-            count = int(record["attributes"]["ApproximateReceiveCount"]) + 1
-            if count > GAP_MAX_RECEIVE_COUNT:
-                self.dead_lettered.append(record)
-                continue
-            record["attributes"]["ApproximateReceiveCount"] = str(count)
-            self.hidden[record["messageId"]] = (self.vt.now + GAP_VISIBILITY_TIMEOUT_S, record)
-            batch.append(record)
-        return batch
-
-    def settle(self, batch: list[dict[str, Any]], failed: set[str]) -> None:
-        for record in batch:
-            if record["messageId"] not in failed:
-                self.hidden.pop(record["messageId"], None)
-                self.last_deleted_at = self.vt.now
-
-    @property
-    def drained(self) -> bool:
-        return not self.visible and not self.hidden
 
 
 def _pick(values: list[float] | array, q: float) -> float:

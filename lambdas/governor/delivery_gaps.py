@@ -301,7 +301,9 @@ class GapReplay:
         if result.skipped == CROSS_ACCOUNT and self.pull is not None:
             config = self.replayer.config()
             self.pull.request_replay(window.log_group, config.filter_name, replay_bounds(config), gap=(window.from_ms, window.until_ms))
-            return GapOutcome(window, ReplayResult(skipped="requested from the organization's archive, which pulls it"), pulled=True)
+            # A gap that began before the 26 hours read is pulled from there: its earlier minutes are counted here.
+            return GapOutcome(window, ReplayResult(skipped="requested from the organization's archive, which pulls it"),
+                              BEFORE_LOOKBACK if window.clipped else None, pulled=True)
         if (result.skipped is not None and result.skipped not in ("replayed already", "another invocation is replaying it")
                 and not result.skipped.startswith("the group was deleted and created again during")):
             reason = GROUP_GONE if "created again" in result.skipped else NOT_REPLAYABLE
