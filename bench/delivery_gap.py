@@ -35,7 +35,7 @@ import random
 import sys
 from array import array
 from bisect import bisect_right
-from collections import Counter, deque
+from collections import Counter
 from typing import Any
 
 from botocore.exceptions import ClientError
